@@ -1,0 +1,98 @@
+//! iCalendar invitations (RFC 5545 / 5546) for the citizen's calendar: one stable `UID` per
+//! appointment, `SEQUENCE` raised on every change, `METHOD:REQUEST` for a new or moved
+//! appointment and `METHOD:CANCEL` when it is cancelled.
+
+use chrono::{DateTime, Utc};
+use icalendar::{Calendar, Component, Event, EventLike, EventStatus, Property};
+
+use crate::model::{Appointment, Mode, Office, Service};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Request,
+    Cancel,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Request => "REQUEST",
+            Method::Cancel => "CANCEL",
+        }
+    }
+}
+
+/// The appointment's UID: stable for its whole life, unique across servers by the host name.
+pub fn uid(appointment: &Appointment, host: &str) -> String {
+    format!("appuntamento-{}@{}", appointment.code, host)
+}
+
+pub struct Invitation<'a> {
+    pub appointment: &'a Appointment,
+    pub office: &'a Office,
+    pub service: &'a Service,
+    pub host: &'a str,
+    pub join_url: Option<&'a str>,
+    pub manage_url: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+pub fn render(inv: &Invitation<'_>, method: Method) -> String {
+    let a = inv.appointment;
+    let mut description = format!(
+        "{} - {}\nCodice prenotazione: {}\nModalità: {}\n",
+        inv.office.name,
+        inv.service.title,
+        a.code,
+        a.mode.label_it()
+    );
+    if let Some(url) = inv.join_url {
+        description.push_str(&format!("Collegati alla videochiamata: {url}\n"));
+    }
+    let docs = inv.service.document_list();
+    if !docs.is_empty() {
+        description.push_str("Documenti da portare:\n");
+        for d in docs {
+            description.push_str(&format!("- {d}\n"));
+        }
+    }
+    description.push_str(&format!("Gestisci o annulla: {}\n", inv.manage_url));
+    let location = match a.mode {
+        Mode::InPerson => inv.office.address.clone(),
+        Mode::Phone => "Al telefono: l'ufficio ti chiamerà".to_string(),
+        Mode::Video => inv.join_url.unwrap_or_default().to_string(),
+    };
+    let mut event = Event::new();
+    event
+        .uid(&uid(a, inv.host))
+        .summary(&format!("{} - {}", inv.office.name, inv.service.title))
+        .description(&description)
+        .location(&location)
+        .starts(a.start)
+        .ends(a.end)
+        .sequence(a.sequence.max(0) as u32)
+        .timestamp(inv.now)
+        .status(match method {
+            Method::Request => EventStatus::Confirmed,
+            Method::Cancel => EventStatus::Cancelled,
+        })
+        .append_property(
+            Property::new("ORGANIZER", format!("mailto:{}", inv.office.email))
+                .add_parameter("CN", &inv.office.name)
+                .done(),
+        )
+        .append_property(
+            Property::new("ATTENDEE", format!("mailto:{}", a.email))
+                .add_parameter("CN", &format!("{} {}", a.given_name, a.family_name))
+                .add_parameter("ROLE", "REQ-PARTICIPANT")
+                .add_parameter("PARTSTAT", "ACCEPTED")
+                .done(),
+        );
+    if let Some(url) = inv.join_url {
+        event.url(url);
+    }
+    let mut cal = Calendar::new();
+    cal.append_property(Property::new("METHOD", method.as_str()));
+    cal.push(event.done());
+    cal.done().to_string()
+}

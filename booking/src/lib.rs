@@ -1,0 +1,54 @@
+//! Booking for a town office's counter: the catalogue (offices, services, calendars), the slot
+//! engine, appointments and their life (pending → confirmed → done, or cancelled), signed
+//! links, the emails with their iCalendar invitations, and the outbox that delivers them.
+//!
+//! It owns the rules and the data, and knows nothing of HTTP or WebRTC: `web` turns requests
+//! into calls here, and every function that depends on the time takes `now` as an argument.
+//! Start with `slots` (pure), then `store` (the database) and `email` (what the citizen gets).
+
+pub mod demo;
+pub mod email;
+pub mod ics;
+pub mod model;
+pub mod outbox;
+pub mod slots;
+pub mod store;
+pub mod token;
+pub mod validate;
+
+pub use model::*;
+pub use store::{Actor, Limits, Store};
+
+
+/// The one error type of the booking crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("this time is no longer available")]
+    SlotTaken,
+    #[error("this time cannot be booked")]
+    SlotNotBookable,
+    #[error("this mode is not offered at this time")]
+    ModeNotOffered,
+    #[error("this operator does not serve this calendar")]
+    UnknownOperator,
+    #[error("an active appointment for this service already exists for this email address")]
+    AlreadyBookedForService,
+    #[error("at most {0} active appointments per email address")]
+    TooManyActive(i64),
+    #[error("the appointment is {0:?}")]
+    NotActive(Status),
+    #[error("the appointment has already taken place")]
+    AlreadyHappened,
+    #[error("the appointment is already at that time")]
+    SameSlot,
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(&'static str),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}

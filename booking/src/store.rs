@@ -1,0 +1,1028 @@
+//! Storage: the catalogue, the appointments and the outbox, in SQLite (the embedded default) or
+//! PostgreSQL, through one set of migrations and queries (sqlx's `Any` driver).
+//!
+//! The database, not Rust, guarantees that a slot is never booked beyond its capacity: each
+//! active appointment holds one numbered seat of its slot, and a unique index refuses a second
+//! holder of a seat. Every change the citizen must hear about writes its email to the outbox in
+//! the same transaction.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+use rand::Rng;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+
+use crate::email::{Context, Email, Kind, Links};
+use crate::model::{Appointment, Calendar, Mode, ModeSet, Office, Operator, Service, Status};
+use crate::slots::{self, CalendarRules, Exception, OpeningRule, Slot, WeekdaySet, Window};
+use crate::validate::ValidBooking;
+use crate::Error;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Business limits the store enforces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Active appointments one email address may hold at once.
+    pub max_active_per_email: i64,
+    /// How long a citizen has to follow the verification link.
+    pub verify_within: Duration,
+    /// How long before the appointment each reminder goes out (day before, hour before).
+    pub reminder_day: Duration,
+    pub reminder_hour: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_active_per_email: 5,
+            verify_within: Duration::hours(2),
+            reminder_day: Duration::hours(24),
+            reminder_hour: Duration::hours(1),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    pub links: Links,
+    pub limits: Limits,
+}
+
+/// Who made a change: the citizen through their link, or the office.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Citizen,
+    Office,
+}
+
+impl Actor {
+    fn code(self) -> &'static str {
+        match self {
+            Actor::Citizen => "citizen",
+            Actor::Office => "office",
+        }
+    }
+}
+
+/// An email in the outbox, as the delivery worker and the developer's mailbox see it.
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub appointment_id: Option<i64>,
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub ics: Option<String>,
+    pub ics_method: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+fn from_ts(s: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(s, 0).unwrap_or_default()
+}
+fn minute_time(m: i64) -> NaiveTime {
+    NaiveTime::from_num_seconds_from_midnight_opt((m.clamp(0, 24 * 60 - 1) * 60) as u32, 0)
+        .unwrap_or_default()
+}
+pub(crate) fn random_id() -> i64 {
+    rand::thread_rng().gen_range(1..i64::MAX)
+}
+
+/// A booking code that a person can read out on the phone: no 0/O, 1/I/L.
+fn booking_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let mut s = String::from("SP-");
+    for i in 0..8 {
+        if i == 4 {
+            s.push('-');
+        }
+        s.push(ALPHABET[rng.gen_range(0..ALPHABET.len())] as char);
+    }
+    s
+}
+
+const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence";
+
+fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
+    Ok(Appointment {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        office_id: r.try_get("office_id")?,
+        service_id: r.try_get("service_id")?,
+        calendar_id: r.try_get("calendar_id")?,
+        operator_id: r.try_get("operator_id")?,
+        start: from_ts(r.try_get("start_at")?),
+        end: from_ts(r.try_get("end_at")?),
+        mode: Mode::parse(&r.try_get::<String, _>("mode")?).ok_or(Error::Corrupt("mode"))?,
+        status: Status::parse(&r.try_get::<String, _>("status")?)
+            .ok_or(Error::Corrupt("status"))?,
+        given_name: r.try_get("given_name")?,
+        family_name: r.try_get("family_name")?,
+        email: r.try_get("email")?,
+        phone: r.try_get("phone")?,
+        fiscal_code: r.try_get("fiscal_code")?,
+        reason: r.try_get("reason")?,
+        created_at: from_ts(r.try_get("created_at")?),
+        verify_deadline: from_ts(r.try_get("verify_deadline")?),
+        sequence: r.try_get("sequence")?,
+    })
+}
+
+fn office_from(r: &AnyRow) -> Result<Office, Error> {
+    Ok(Office {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        department: r.try_get("department")?,
+        email: r.try_get("email")?,
+        phone: r.try_get("phone")?,
+        address: r.try_get("address")?,
+        hours_text: r.try_get("hours_text")?,
+    })
+}
+
+fn service_from(r: &AnyRow) -> Result<Service, Error> {
+    Ok(Service {
+        id: r.try_get("id")?,
+        office_id: r.try_get("office_id")?,
+        calendar_id: r.try_get("calendar_id")?,
+        title: r.try_get("title")?,
+        description: r.try_get("description")?,
+        max_minutes: r.try_get("max_minutes")?,
+        instructions: r.try_get("instructions")?,
+        documents: r.try_get("documents")?,
+        modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
+        published: r.try_get::<i64, _>("published")? != 0,
+    })
+}
+
+fn message_from(r: &AnyRow) -> Result<OutboxMessage, Error> {
+    Ok(OutboxMessage {
+        id: r.try_get("id")?,
+        appointment_id: r.try_get("appointment_id")?,
+        kind: r.try_get("kind")?,
+        to: r.try_get("to_addr")?,
+        subject: r.try_get("subject")?,
+        text: r.try_get("text_body")?,
+        html: r.try_get("html_body")?,
+        ics: r.try_get("ics")?,
+        ics_method: r.try_get("ics_method")?,
+        created_at: from_ts(r.try_get("created_at")?),
+        attempts: r.try_get("attempts")?,
+        sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_ts),
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+/// Which unique index a failed insert ran into.
+enum Conflict {
+    Seat,
+    SameService,
+    Code,
+    Other,
+}
+
+fn conflict_of(e: &sqlx::Error) -> Option<Conflict> {
+    let db = e.as_database_error()?;
+    if !matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation) {
+        return None;
+    }
+    let m = db.message();
+    let c = db.constraint().unwrap_or("");
+    Some(if c.contains("seat") || m.contains("appointment.seat") || m.contains("appointment_seat") {
+        Conflict::Seat
+    } else if c.contains("one_per_service") || m.contains("active_service") || m.contains("one_per_service") {
+        Conflict::SameService
+    } else if c.contains("code") || m.contains("appointment.code") {
+        Conflict::Code
+    } else {
+        Conflict::Other
+    })
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    /// `sqlite://data/sportello.db` or `postgres://user@host/db`.
+    pub async fn connect(url: &str, links: Links, limits: Limits) -> Result<Store, Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(Error::Config(format!(
+                "unsupported database URL (use sqlite:// or postgres://): {}",
+                url.split('@').next_back().unwrap_or("")
+            )));
+        };
+        let mut url = url.to_string();
+        if backend == Backend::Sqlite {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:")
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            if !path.is_empty() && path != ":memory:" {
+                if let Some(dir) = std::path::Path::new(&path).parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| Error::Config(format!("cannot create {dir:?}: {e}")))?;
+                    }
+                }
+            }
+            if !url.contains("mode=") {
+                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 32 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers go on while one writer commits; writers queue on the
+                        // busy timeout instead of failing.
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store {
+            pool,
+            backend,
+            links,
+            limits,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so that
+    /// what it reads cannot change before it writes; PostgreSQL relies on the unique indexes.
+    async fn write(&self) -> Result<Transaction<'static, Any>, Error> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    // ---------------------------------------------------------------- catalogue
+
+    pub async fn offices(&self) -> Result<Vec<Office>, Error> {
+        let rows = sqlx::query("SELECT * FROM office ORDER BY position, name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(office_from).collect()
+    }
+
+    pub async fn office(&self, id: i64) -> Result<Office, Error> {
+        let row = sqlx::query("SELECT * FROM office WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("office"))?;
+        office_from(&row)
+    }
+
+    pub async fn services_of(&self, office_id: i64, published_only: bool) -> Result<Vec<Service>, Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM service WHERE office_id = $1 AND (published = 1 OR $2 = 0) ORDER BY position, title",
+        )
+        .bind(office_id)
+        .bind(i64::from(published_only))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(service_from).collect()
+    }
+
+    pub async fn service(&self, id: i64) -> Result<Service, Error> {
+        let row = sqlx::query("SELECT * FROM service WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("service"))?;
+        service_from(&row)
+    }
+
+    pub async fn calendar(&self, id: i64) -> Result<Calendar, Error> {
+        let r = sqlx::query("SELECT id, office_id, name, moderated FROM calendar WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("calendar"))?;
+        Ok(Calendar {
+            id: r.try_get("id")?,
+            office_id: r.try_get("office_id")?,
+            name: r.try_get("name")?,
+            moderated: r.try_get::<i64, _>("moderated")? != 0,
+        })
+    }
+
+    pub async fn calendars_of(&self, office_id: i64) -> Result<Vec<i64>, Error> {
+        let rows = sqlx::query("SELECT id FROM calendar WHERE office_id = $1 ORDER BY id")
+            .bind(office_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    /// The operators who serve a calendar, the proposed one first.
+    pub async fn operators_of(&self, calendar_id: i64) -> Result<Vec<Operator>, Error> {
+        let rows = sqlx::query(
+            "SELECT o.id, o.office_id, o.name FROM operator o JOIN calendar_operator co ON co.operator_id = o.id WHERE co.calendar_id = $1 ORDER BY co.position, o.name",
+        )
+        .bind(calendar_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Operator {
+                    id: r.try_get("id")?,
+                    office_id: r.try_get("office_id")?,
+                    name: r.try_get("name")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn operator(&self, id: i64) -> Result<Operator, Error> {
+        let r = sqlx::query("SELECT id, office_id, name FROM operator WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("operator"))?;
+        Ok(Operator {
+            id: r.try_get("id")?,
+            office_id: r.try_get("office_id")?,
+            name: r.try_get("name")?,
+        })
+    }
+
+    /// The rules of a calendar, ready for the slot engine.
+    pub async fn calendar_rules(&self, calendar_id: i64) -> Result<CalendarRules, Error> {
+        let cal = sqlx::query("SELECT timezone, horizon_days, min_notice_days FROM calendar WHERE id = $1")
+            .bind(calendar_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("calendar"))?;
+        let tz = Tz::from_str(&cal.try_get::<String, _>("timezone")?).map_err(|_| Error::Corrupt("timezone"))?;
+        let day = |s: Option<String>| s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok());
+        let rules = sqlx::query("SELECT * FROM opening_rule WHERE calendar_id = $1 ORDER BY id")
+            .bind(calendar_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(OpeningRule {
+                    weekdays: WeekdaySet(r.try_get::<i64, _>("weekdays")? as u8),
+                    window: Window {
+                        from: minute_time(r.try_get("start_minute")?),
+                        to: minute_time(r.try_get("end_minute")?),
+                        slot_minutes: r.try_get::<i64, _>("slot_minutes")? as u32,
+                        buffer_minutes: r.try_get::<i64, _>("buffer_minutes")? as u32,
+                        capacity: r.try_get::<i64, _>("capacity")? as u32,
+                        modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
+                    },
+                    valid_from: day(r.try_get("valid_from")?),
+                    valid_to: day(r.try_get("valid_to")?),
+                })
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
+        let exceptions = sqlx::query("SELECT * FROM calendar_exception WHERE calendar_id = $1 ORDER BY day")
+            .bind(calendar_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .filter_map(|r| {
+                let d = day(r.try_get("day").ok()?)?;
+                let label: String = r.try_get("label").ok()?;
+                if r.try_get::<i64, _>("closed").ok()? != 0 {
+                    return Some(Exception::Closed { day: d, label });
+                }
+                let get = |c: &str| r.try_get::<Option<i64>, _>(c).ok().flatten();
+                Some(Exception::SpecialHours {
+                    day: d,
+                    label,
+                    windows: vec![Window {
+                        from: minute_time(get("start_minute")?),
+                        to: minute_time(get("end_minute")?),
+                        slot_minutes: get("slot_minutes").unwrap_or(30) as u32,
+                        buffer_minutes: get("buffer_minutes").unwrap_or(0) as u32,
+                        capacity: get("capacity").unwrap_or(1) as u32,
+                        modes: ModeSet(get("modes").unwrap_or(7) as u8),
+                    }],
+                })
+            })
+            .collect();
+        Ok(CalendarRules {
+            tz,
+            rules,
+            exceptions,
+            horizon_days: cal.try_get::<i64, _>("horizon_days")? as u32,
+            min_notice_days: cal.try_get::<i64, _>("min_notice_days")? as u32,
+        })
+    }
+
+    /// Active appointments per slot start in a calendar between two instants.
+    pub async fn taken(&self, calendar_id: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<HashMap<DateTime<Utc>, u32>, Error> {
+        let rows = sqlx::query(
+            "SELECT start_at, COUNT(*) AS n FROM appointment WHERE calendar_id = $1 AND seat IS NOT NULL AND start_at >= $2 AND start_at < $3 GROUP BY start_at",
+        )
+        .bind(calendar_id)
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((from_ts(r.try_get("start_at")?), r.try_get::<i64, _>("n")? as u32)))
+            .collect()
+    }
+
+    /// The free slots a citizen may book for a service at `now`, restricted to the service's
+    /// modes.
+    pub async fn free_slots(&self, service: &Service, now: DateTime<Utc>) -> Result<Vec<Slot>, Error> {
+        let rules = self.calendar_rules(service.calendar_id).await?;
+        let (first, last) = slots::bookable_days(&rules, now);
+        let taken = self
+            .taken(service.calendar_id, now - Duration::days(1), now + Duration::days(i64::from(rules.horizon_days) + 2))
+            .await?;
+        let mut out = slots::free_slots(&rules, &taken, now, first, last);
+        out.retain_mut(|s| {
+            s.modes = s.modes.intersect(service.modes);
+            !s.modes.is_empty()
+        });
+        Ok(out)
+    }
+
+    // ---------------------------------------------------------------- appointments
+
+    pub async fn appointment(&self, id: i64) -> Result<Appointment, Error> {
+        let row = sqlx::query(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("appointment"))?;
+        appointment_from(&row)
+    }
+
+    async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
+        Ok((self.office(a.office_id).await?, self.service(a.service_id).await?))
+    }
+
+    async fn enqueue(tx: &mut Transaction<'static, Any>, appointment_id: i64, email: &Email, now: DateTime<Utc>) -> Result<(), Error> {
+        let (method, ics) = match &email.ics {
+            Some((m, s)) => (Some(m.as_str().to_string()), Some(s.clone())),
+            None => (None, None),
+        };
+        sqlx::query(
+            "INSERT INTO outbox (id, appointment_id, kind, to_addr, subject, text_body, html_body, ics, ics_method, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $10)",
+        )
+        .bind(random_id())
+        .bind(appointment_id)
+        .bind(email.kind.code())
+        .bind(&email.to)
+        .bind(&email.subject)
+        .bind(&email.text)
+        .bind(&email.html)
+        .bind(ics)
+        .bind(method)
+        .bind(ts(now))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Books a slot: a pending appointment (for the citizen to verify by email) or, when the
+    /// office books on someone's behalf, a confirmed one. The verification or confirmation email
+    /// is queued in the same transaction.
+    pub async fn book(&self, b: &ValidBooking, actor: Actor, now: DateTime<Utc>) -> Result<Appointment, Error> {
+        let service = self.service(b.service_id).await?;
+        if actor == Actor::Citizen && !service.published {
+            return Err(Error::NotFound("service"));
+        }
+        if !service.modes.contains(b.mode) {
+            return Err(Error::ModeNotOffered);
+        }
+        let rules = self.calendar_rules(service.calendar_id).await?;
+        let slot = match actor {
+            Actor::Citizen => slots::bookable(&rules, b.start, now).ok_or(Error::SlotNotBookable)?,
+            // The office may book today and beyond the horizon, but not in the past.
+            Actor::Office => slots::capacity_at(&rules, b.start)
+                .filter(|s| s.end > now)
+                .ok_or(Error::SlotNotBookable)?,
+        };
+        if !slot.offers(b.mode) {
+            return Err(Error::ModeNotOffered);
+        }
+        let operators = self.operators_of(service.calendar_id).await?;
+        let operator_id = match b.operator_id {
+            Some(id) if operators.iter().any(|o| o.id == id) => Some(id),
+            Some(_) => return Err(Error::UnknownOperator),
+            None => operators.first().map(|o| o.id),
+        };
+        let office = self.office(service.office_id).await?;
+        let calendar = self.calendar(service.calendar_id).await?;
+        let email_norm = b.email.trim().to_lowercase();
+        let (status, kind) = match actor {
+            Actor::Citizen => (Status::Pending, Kind::Verify),
+            Actor::Office => (Status::Confirmed, Kind::Confirmed),
+        };
+        // A few rounds: another booking may take the seat we saw free, then we try the next.
+        for _ in 0..(slot.capacity + 3) {
+            let mut tx = self.write().await?;
+            let active: i64 = sqlx::query("SELECT COUNT(*) AS n FROM appointment WHERE email_norm = $1 AND seat IS NOT NULL")
+                .bind(&email_norm)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("n")?;
+            if active >= self.limits.max_active_per_email {
+                return Err(Error::TooManyActive(self.limits.max_active_per_email));
+            }
+            let seats: Vec<i64> = sqlx::query("SELECT seat FROM appointment WHERE calendar_id = $1 AND start_at = $2 AND seat IS NOT NULL")
+                .bind(calendar.id)
+                .bind(ts(slot.start))
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("seat"))
+                .collect::<Result<_, _>>()?;
+            let Some(seat) = (0..i64::from(slot.capacity)).find(|s| !seats.contains(s)) else {
+                return Err(Error::SlotTaken);
+            };
+            let a = Appointment {
+                id: random_id(),
+                code: booking_code(),
+                office_id: office.id,
+                service_id: service.id,
+                calendar_id: calendar.id,
+                operator_id,
+                start: slot.start,
+                end: slot.end,
+                mode: b.mode,
+                status,
+                given_name: b.given_name.clone(),
+                family_name: b.family_name.clone(),
+                email: b.email.clone(),
+                phone: b.phone.clone(),
+                fiscal_code: b.fiscal_code.clone(),
+                reason: b.reason.clone(),
+                created_at: now,
+                verify_deadline: now + self.limits.verify_within,
+                sequence: 0,
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO appointment (id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, seat, active_service, given_name, family_name, email, email_norm, phone, fiscal_code, reason, consent_at, created_at, verify_deadline, verified_at, booked_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23)",
+            )
+            .bind(a.id)
+            .bind(&a.code)
+            .bind(a.office_id)
+            .bind(a.service_id)
+            .bind(a.calendar_id)
+            .bind(a.operator_id)
+            .bind(ts(a.start))
+            .bind(ts(a.end))
+            .bind(a.mode.code())
+            .bind(a.status.code())
+            .bind(seat)
+            .bind(a.service_id)
+            .bind(&a.given_name)
+            .bind(&a.family_name)
+            .bind(&a.email)
+            .bind(&email_norm)
+            .bind(&a.phone)
+            .bind(&a.fiscal_code)
+            .bind(&a.reason)
+            .bind(ts(now))
+            .bind(ts(a.verify_deadline))
+            .bind((actor == Actor::Office).then_some(ts(now)))
+            .bind(actor.code())
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    match conflict_of(&e) {
+                        Some(Conflict::Seat) | Some(Conflict::Code) => continue,
+                        Some(Conflict::SameService) => return Err(Error::AlreadyBookedForService),
+                        Some(Conflict::Other) | None => return Err(e.into()),
+                    }
+                }
+            }
+            let ctx = Context {
+                appointment: &a,
+                office: &office,
+                service: &service,
+                links: &self.links,
+                now,
+            };
+            let email = match kind {
+                Kind::Verify => ctx.verify(),
+                _ => ctx.confirmed(),
+            };
+            Self::enqueue(&mut tx, a.id, &email, now).await?;
+            match tx.commit().await {
+                Ok(()) => return Ok(a),
+                Err(e) => match conflict_of(&e) {
+                    Some(Conflict::Seat) => continue,
+                    Some(Conflict::SameService) => return Err(Error::AlreadyBookedForService),
+                    _ => return Err(e.into()),
+                },
+            }
+        }
+        Err(Error::SlotTaken)
+    }
+
+    /// Follows the verification link: a pending appointment becomes confirmed (or awaits the
+    /// office's approval on a moderated calendar). Following the link again changes nothing.
+    pub async fn verify(&self, id: i64, now: DateTime<Utc>) -> Result<Appointment, Error> {
+        let a = self.appointment(id).await?;
+        match a.status {
+            Status::Pending => {}
+            Status::Confirmed | Status::AwaitingApproval => return Ok(a),
+            _ => return Err(Error::NotActive(a.status)),
+        }
+        if now > a.verify_deadline {
+            // The worker has not expired it yet; the citizen is too late all the same.
+            self.expire(&a, now).await?;
+            return Err(Error::NotActive(Status::Expired));
+        }
+        let calendar = self.calendar(a.calendar_id).await?;
+        let status = if calendar.moderated {
+            Status::AwaitingApproval
+        } else {
+            Status::Confirmed
+        };
+        let (office, service) = self.context_parts(&a).await?;
+        let mut tx = self.write().await?;
+        let changed = sqlx::query("UPDATE appointment SET status = $1, verified_at = $2 WHERE id = $3 AND status = 'pending'")
+            .bind(status.code())
+            .bind(ts(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 1 {
+            let a = Appointment { status, ..a.clone() };
+            let ctx = Context {
+                appointment: &a,
+                office: &office,
+                service: &service,
+                links: &self.links,
+                now,
+            };
+            let email = if calendar.moderated {
+                ctx.request_sent()
+            } else {
+                ctx.confirmed()
+            };
+            Self::enqueue(&mut tx, a.id, &email, now).await?;
+        }
+        tx.commit().await?;
+        self.appointment(id).await
+    }
+
+    async fn expire(&self, a: &Appointment, now: DateTime<Utc>) -> Result<bool, Error> {
+        let (office, service) = self.context_parts(a).await?;
+        let mut tx = self.write().await?;
+        let changed = sqlx::query("UPDATE appointment SET status = 'expired', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = 'system' WHERE id = $2 AND status = 'pending'")
+            .bind(ts(now))
+            .bind(a.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 1 {
+            let a = Appointment { status: Status::Expired, ..a.clone() };
+            let ctx = Context { appointment: &a, office: &office, service: &service, links: &self.links, now };
+            Self::enqueue(&mut tx, a.id, &ctx.expired(), now).await?;
+        }
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Cancels the pending bookings whose verification window has passed, freeing their slots.
+    pub async fn expire_unverified(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let rows = sqlx::query(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE status = 'pending' AND verify_deadline < $1"))
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut n = 0;
+        for r in &rows {
+            if self.expire(&appointment_from(r)?, now).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Cancels an active appointment and tells the citizen (iCalendar CANCEL).
+    pub async fn cancel(&self, id: i64, actor: Actor, message: &str, now: DateTime<Utc>) -> Result<Appointment, Error> {
+        let a = self.appointment(id).await?;
+        if !a.status.is_active() {
+            return Err(Error::NotActive(a.status));
+        }
+        if a.end <= now {
+            return Err(Error::AlreadyHappened);
+        }
+        let (office, service) = self.context_parts(&a).await?;
+        let mut tx = self.write().await?;
+        let changed = sqlx::query("UPDATE appointment SET status = 'cancelled', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = $2, sequence = sequence + 1 WHERE id = $3 AND seat IS NOT NULL")
+            .bind(ts(now))
+            .bind(actor.code())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed != 1 {
+            drop(tx);
+            return Err(Error::NotActive(self.appointment(id).await?.status));
+        }
+        let a = Appointment { status: Status::Cancelled, sequence: a.sequence + 1, ..a };
+        let ctx = Context { appointment: &a, office: &office, service: &service, links: &self.links, now };
+        // A booking never verified was never confirmed: nothing to take out of a calendar.
+        let email = ctx.cancelled(actor == Actor::Office, message);
+        Self::enqueue(&mut tx, a.id, &email, now).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// Moves an active appointment to another free slot of its calendar, keeping its code, UID
+    /// and links, and sends the updated invitation (same UID, higher SEQUENCE).
+    pub async fn reschedule(&self, id: i64, new_start: DateTime<Utc>, mode: Option<Mode>, actor: Actor, message: &str, now: DateTime<Utc>) -> Result<Appointment, Error> {
+        let a = self.appointment(id).await?;
+        if !a.status.is_active() {
+            return Err(Error::NotActive(a.status));
+        }
+        if a.end <= now {
+            return Err(Error::AlreadyHappened);
+        }
+        if new_start == a.start {
+            return Err(Error::SameSlot);
+        }
+        let service = self.service(a.service_id).await?;
+        let mode = mode.unwrap_or(a.mode);
+        if !service.modes.contains(mode) {
+            return Err(Error::ModeNotOffered);
+        }
+        let rules = self.calendar_rules(a.calendar_id).await?;
+        let slot = match actor {
+            Actor::Citizen => slots::bookable(&rules, new_start, now),
+            Actor::Office => slots::capacity_at(&rules, new_start).filter(|s| s.end > now),
+        }
+        .ok_or(Error::SlotNotBookable)?;
+        if !slot.offers(mode) {
+            return Err(Error::ModeNotOffered);
+        }
+        let office = self.office(a.office_id).await?;
+        for _ in 0..(slot.capacity + 3) {
+            let mut tx = self.write().await?;
+            let seats: Vec<i64> = sqlx::query("SELECT seat FROM appointment WHERE calendar_id = $1 AND start_at = $2 AND seat IS NOT NULL")
+                .bind(a.calendar_id)
+                .bind(ts(slot.start))
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("seat"))
+                .collect::<Result<_, _>>()?;
+            let Some(seat) = (0..i64::from(slot.capacity)).find(|s| !seats.contains(s)) else {
+                return Err(Error::SlotTaken);
+            };
+            let updated = sqlx::query("UPDATE appointment SET start_at = $1, end_at = $2, seat = $3, mode = $4, sequence = sequence + 1, reminder_day_sent = 0, reminder_hour_sent = 0 WHERE id = $5 AND seat IS NOT NULL")
+                .bind(ts(slot.start))
+                .bind(ts(slot.end))
+                .bind(seat)
+                .bind(mode.code())
+                .bind(id)
+                .execute(&mut *tx)
+                .await;
+            match updated {
+                Ok(r) if r.rows_affected() == 1 => {}
+                Ok(_) => {
+                    drop(tx);
+                    return Err(Error::NotActive(self.appointment(id).await?.status));
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    match conflict_of(&e) {
+                        Some(Conflict::Seat) => continue,
+                        _ => return Err(e.into()),
+                    }
+                }
+            }
+            let moved = Appointment { start: slot.start, end: slot.end, mode, sequence: a.sequence + 1, ..a.clone() };
+            // A pending booking is told again only when it is verified.
+            if moved.status != Status::Pending {
+                let ctx = Context { appointment: &moved, office: &office, service: &service, links: &self.links, now };
+                Self::enqueue(&mut tx, a.id, &ctx.moved(actor == Actor::Office, message), now).await?;
+            }
+            match tx.commit().await {
+                Ok(()) => return Ok(moved),
+                Err(e) if matches!(conflict_of(&e), Some(Conflict::Seat)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::SlotTaken)
+    }
+
+    /// Queues the reminders that are due: the day before and the hour before, each once.
+    pub async fn queue_reminders(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let mut sent = 0;
+        for (kind, column, before) in [
+            (Kind::ReminderDay, "reminder_day_sent", self.limits.reminder_day),
+            (Kind::ReminderHour, "reminder_hour_sent", self.limits.reminder_hour),
+        ] {
+            let rows = sqlx::query(&format!(
+                "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE status = 'confirmed' AND {column} = 0 AND start_at > $1 AND start_at <= $2"
+            ))
+            .bind(ts(now))
+            .bind(ts(now + before))
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                let a = appointment_from(r)?;
+                // An appointment booked less than an hour before its day-before reminder would be
+                // due gets only the hour-before one.
+                if kind == Kind::ReminderDay && a.start - now <= self.limits.reminder_hour {
+                    continue;
+                }
+                let (office, service) = self.context_parts(&a).await?;
+                let ctx = Context { appointment: &a, office: &office, service: &service, links: &self.links, now };
+                let mut tx = self.write().await?;
+                let changed = sqlx::query(&format!("UPDATE appointment SET {column} = 1 WHERE id = $1 AND {column} = 0"))
+                    .bind(a.id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if changed == 1 {
+                    Self::enqueue(&mut tx, a.id, &ctx.reminder(kind), now).await?;
+                    sent += 1;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Approves or refuses an appointment awaiting approval (moderated calendars).
+    pub async fn approve(&self, id: i64, now: DateTime<Utc>) -> Result<Appointment, Error> {
+        let a = self.appointment(id).await?;
+        if a.status != Status::AwaitingApproval {
+            return Err(Error::NotActive(a.status));
+        }
+        let (office, service) = self.context_parts(&a).await?;
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE appointment SET status = 'confirmed' WHERE id = $1 AND status = 'awaiting_approval'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let a = Appointment { status: Status::Confirmed, ..a };
+        let ctx = Context { appointment: &a, office: &office, service: &service, links: &self.links, now };
+        let mut email = ctx.confirmed();
+        email.kind = Kind::Approved;
+        Self::enqueue(&mut tx, a.id, &email, now).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    // ---------------------------------------------------------------- outbox
+
+    /// Emails due for delivery at `now`, oldest first.
+    pub async fn due_emails(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxMessage>, Error> {
+        let rows = sqlx::query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2")
+            .bind(ts(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2")
+            .bind(ts(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt and when to try again (exponential back-off, at most an hour).
+    pub async fn mark_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let attempts: i64 = sqlx::query("SELECT attempts FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("attempts")?;
+        let wait = Duration::seconds((5i64 << attempts.min(10)).min(3600));
+        let error: String = error.chars().take(500).collect();
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
+            .bind(error)
+            .bind(ts(now + wait))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest emails, for the developer's mailbox.
+    pub async fn mailbox(&self, limit: i64) -> Result<Vec<OutboxMessage>, Error> {
+        let rows = sqlx::query("SELECT * FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    pub async fn message(&self, id: i64) -> Result<OutboxMessage, Error> {
+        let row = sqlx::query("SELECT * FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("message"))?;
+        message_from(&row)
+    }
+
+    /// Emails queued for one appointment, oldest first (for tests and the operator's view).
+    pub async fn messages_for(&self, appointment_id: i64) -> Result<Vec<OutboxMessage>, Error> {
+        let rows = sqlx::query("SELECT * FROM outbox WHERE appointment_id = $1 ORDER BY created_at, attempts")
+            .bind(appointment_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    // ---------------------------------------------------------------- settings
+
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(sqlx::query("SELECT value FROM setting WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("value"))
+            .transpose()?)
+    }
+
+    pub async fn is_empty(&self) -> Result<bool, Error> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM office")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(n == 0)
+    }
+
+    /// Active appointments per slot, checked against the rules' capacity: the double-booking
+    /// audit that tests and the load tool run. Returns the slots over capacity.
+    pub async fn overbooked_slots(&self) -> Result<Vec<(i64, DateTime<Utc>, i64)>, Error> {
+        let rows = sqlx::query("SELECT calendar_id, start_at, COUNT(*) AS n, COUNT(DISTINCT seat) AS seats FROM appointment WHERE seat IS NOT NULL GROUP BY calendar_id, start_at")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut bad = Vec::new();
+        let mut rules_cache: HashMap<i64, CalendarRules> = HashMap::new();
+        for r in &rows {
+            let cal: i64 = r.try_get("calendar_id")?;
+            let start = from_ts(r.try_get("start_at")?);
+            let n: i64 = r.try_get("n")?;
+            let seats: i64 = r.try_get("seats")?;
+            if !rules_cache.contains_key(&cal) {
+                rules_cache.insert(cal, self.calendar_rules(cal).await?);
+            }
+            let cap = slots::capacity_at(&rules_cache[&cal], start).map_or(0, |s| i64::from(s.capacity));
+            if n > cap || seats != n {
+                bad.push((cal, start, n));
+            }
+        }
+        Ok(bad)
+    }
+}

@@ -1,0 +1,264 @@
+//! What a citizen types into the booking form, checked field by field. Every problem is kept
+//! with its field, so the page can show it next to the input and keep what was typed.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::model::Mode;
+
+/// Longest accepted value of each free-text field, in characters.
+pub const MAX_NAME: usize = 100;
+pub const MAX_EMAIL: usize = 254;
+pub const MAX_PHONE: usize = 30;
+pub const MAX_REASON: usize = 1000;
+
+/// The booking form as submitted (everything is text until checked).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BookingForm {
+    #[serde(default)]
+    pub start: String,
+    #[serde(default)]
+    pub mode: String,
+    #[serde(default)]
+    pub operator: String,
+    #[serde(default)]
+    pub given_name: String,
+    #[serde(default)]
+    pub family_name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub fiscal_code: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub consent: Option<String>,
+}
+
+/// A booking whose every field has been checked.
+#[derive(Debug, Clone)]
+pub struct ValidBooking {
+    pub service_id: i64,
+    pub start: DateTime<Utc>,
+    pub mode: Mode,
+    pub operator_id: Option<i64>,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+    pub phone: String,
+    pub fiscal_code: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Problem {
+    Required,
+    TooLong(usize),
+    BadEmail,
+    BadPhone,
+    BadFiscalCode,
+    BadSlot,
+    BadMode,
+    BadOperator,
+    ConsentRequired,
+    TooShort(usize),
+}
+
+impl Problem {
+    pub fn it(self) -> String {
+        match self {
+            Problem::Required => "Campo obbligatorio.".into(),
+            Problem::TooLong(n) => format!("Testo troppo lungo: al massimo {n} caratteri."),
+            Problem::TooShort(n) => format!("Scrivi almeno {n} caratteri."),
+            Problem::BadEmail => "Indirizzo email non valido (esempio: nome@dominio.it).".into(),
+            Problem::BadPhone => "Numero di telefono non valido: solo cifre, spazi e il prefisso +.".into(),
+            Problem::BadFiscalCode => "Codice fiscale non valido: 16 caratteri, lettere e cifre.".into(),
+            Problem::BadSlot => "Scegli un orario tra quelli disponibili.".into(),
+            Problem::BadMode => "Scegli una modalità tra quelle disponibili per questo orario.".into(),
+            Problem::BadOperator => "Scegli un operatore tra quelli proposti.".into(),
+            Problem::ConsentRequired => "Per prenotare devi acconsentire al trattamento dei dati.".into(),
+        }
+    }
+    pub fn en(self) -> String {
+        match self {
+            Problem::Required => "This field is required.".into(),
+            Problem::TooLong(n) => format!("Too long: at most {n} characters."),
+            Problem::TooShort(n) => format!("Write at least {n} characters."),
+            Problem::BadEmail => "Invalid email address (example: name@domain.it).".into(),
+            Problem::BadPhone => "Invalid phone number: digits, spaces and a leading + only.".into(),
+            Problem::BadFiscalCode => "Invalid fiscal code: 16 letters and digits.".into(),
+            Problem::BadSlot => "Choose one of the available times.".into(),
+            Problem::BadMode => "Choose one of the modes offered at this time.".into(),
+            Problem::BadOperator => "Choose one of the operators offered.".into(),
+            Problem::ConsentRequired => "You must consent to the processing of your data to book.".into(),
+        }
+    }
+}
+
+/// The problems found, by field name (the form's input names).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<(&'static str, Problem)>);
+
+impl FieldErrors {
+    pub fn get(&self, field: &str) -> Option<Problem> {
+        self.0.iter().find(|(f, _)| *f == field).map(|(_, p)| *p)
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    fn add(&mut self, field: &'static str, p: Problem) {
+        if self.get(field).is_none() {
+            self.0.push((field, p));
+        }
+    }
+}
+
+fn text(errors: &mut FieldErrors, field: &'static str, value: &str, max: usize, required: bool) -> String {
+    let v = value.trim();
+    if v.chars().count() > max {
+        errors.add(field, Problem::TooLong(max));
+    } else if required && v.is_empty() {
+        errors.add(field, Problem::Required);
+    } else if v.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        errors.add(field, Problem::Required);
+    }
+    v.to_string()
+}
+
+/// Checks an email address the way the mail library will parse it, and a bit stricter: a dot in
+/// the domain, no spaces.
+pub fn valid_email(s: &str) -> bool {
+    s.len() <= MAX_EMAIL
+        && !s.contains(char::is_whitespace)
+        && s.parse::<lettre::Address>().is_ok_and(|a| {
+            let d = a.domain();
+            d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
+}
+
+pub fn validate(service_id: i64, f: &BookingForm) -> Result<ValidBooking, FieldErrors> {
+    let mut e = FieldErrors::default();
+    let start = f
+        .start
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| DateTime::from_timestamp(s, 0));
+    if start.is_none() {
+        e.add("start", Problem::BadSlot);
+    }
+    let mode = Mode::parse(f.mode.trim());
+    if mode.is_none() {
+        e.add("mode", Problem::BadMode);
+    }
+    let operator_id = match f.operator.trim() {
+        "" => None,
+        s => match s.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                e.add("operator", Problem::BadOperator);
+                None
+            }
+        },
+    };
+    let given_name = text(&mut e, "given_name", &f.given_name, MAX_NAME, true);
+    let family_name = text(&mut e, "family_name", &f.family_name, MAX_NAME, true);
+    let email = text(&mut e, "email", &f.email, MAX_EMAIL, true);
+    if e.get("email").is_none() && !valid_email(&email) {
+        e.add("email", Problem::BadEmail);
+    }
+    let phone = text(&mut e, "phone", &f.phone, MAX_PHONE, false);
+    if !phone.is_empty() {
+        let digits = phone.chars().filter(char::is_ascii_digit).count();
+        let ok_chars = phone
+            .char_indices()
+            .all(|(i, c)| c.is_ascii_digit() || c == ' ' || (c == '+' && i == 0));
+        if !ok_chars || !(6..=15).contains(&digits) {
+            e.add("phone", Problem::BadPhone);
+        }
+    }
+    let fiscal_code = text(&mut e, "fiscal_code", &f.fiscal_code, 16, false).to_uppercase();
+    if !fiscal_code.is_empty()
+        && (fiscal_code.len() != 16 || !fiscal_code.chars().all(|c| c.is_ascii_alphanumeric()))
+    {
+        e.add("fiscal_code", Problem::BadFiscalCode);
+    }
+    let reason = text(&mut e, "reason", &f.reason, MAX_REASON, true);
+    if e.get("reason").is_none() && reason.chars().count() < 3 {
+        e.add("reason", Problem::TooShort(3));
+    }
+    if !matches!(f.consent.as_deref(), Some("on" | "1" | "true" | "yes")) {
+        e.add("consent", Problem::ConsentRequired);
+    }
+    if !e.is_empty() {
+        return Err(e);
+    }
+    Ok(ValidBooking {
+        service_id,
+        start: start.expect("checked"),
+        mode: mode.expect("checked"),
+        operator_id,
+        given_name,
+        family_name,
+        email,
+        phone,
+        fiscal_code,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn good() -> BookingForm {
+        BookingForm {
+            start: "1800000000".into(),
+            mode: "video".into(),
+            operator: String::new(),
+            given_name: "Maria".into(),
+            family_name: "Rossi".into(),
+            email: "maria.rossi@example.it".into(),
+            phone: "+39 079 123456".into(),
+            fiscal_code: "rssmra80a41g203x".into(),
+            reason: "Rinnovo carta d'identità".into(),
+            consent: Some("on".into()),
+        }
+    }
+
+    #[test]
+    fn a_complete_form_is_valid() {
+        let b = validate(1, &good()).unwrap();
+        assert_eq!(b.mode, Mode::Video);
+        assert_eq!(b.fiscal_code, "RSSMRA80A41G203X");
+    }
+
+    #[test]
+    fn each_problem_is_reported_on_its_field() {
+        let f = BookingForm {
+            email: "maria@".into(),
+            consent: None,
+            reason: "x".repeat(MAX_REASON + 1),
+            phone: "abc".into(),
+            given_name: " ".into(),
+            ..good()
+        };
+        let e = validate(1, &f).unwrap_err();
+        assert_eq!(e.get("email"), Some(Problem::BadEmail));
+        assert_eq!(e.get("consent"), Some(Problem::ConsentRequired));
+        assert_eq!(e.get("reason"), Some(Problem::TooLong(MAX_REASON)));
+        assert_eq!(e.get("phone"), Some(Problem::BadPhone));
+        assert_eq!(e.get("given_name"), Some(Problem::Required));
+        assert_eq!(e.get("family_name"), None);
+    }
+
+    #[test]
+    fn emails_need_a_real_domain() {
+        for bad in ["a@b", "a b@c.it", "@c.it", "a@.it", "a@c.it.", ""] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+        assert!(valid_email("nome.cognome+tag@comune.ozieri.ss.it"));
+    }
+}
