@@ -1,1 +1,321 @@
-//! placeholder
+//! End-to-end test harness: a real `sportello` server (the same router and worker as the
+//! binary) on a loopback port, over a real SQLite file or a real PostgreSQL database, driven by
+//! a real HTTP client. The only thing tests control is the clock, so that "two hours later" or
+//! "the day before" takes no waiting.
+//!
+//! PostgreSQL tests need `SPORTELLO_TEST_POSTGRES` (a server URL such as
+//! `postgres://postgres@127.0.0.1:55432`); `scripts/test` starts one. Without it they are
+//! skipped with a message, except under CI, where they fail.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use booking::store::OutboxMessage;
+use chrono::{DateTime, TimeZone, Utc};
+use chrono_tz::Europe::Rome;
+use reqwest::StatusCode;
+use sqlx::Connection;
+use web::{AppState, Config, ManualClock};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Demo service ids (see `booking::demo`): the order in which the demo comune creates them.
+pub mod demo {
+    pub const SINDACO: i64 = 1;
+    pub const COLLOQUIO_SOCIALE: i64 = 2;
+    pub const EDILIZIA: i64 = 4;
+    pub const TARI: i64 = 7;
+    pub const CARTA_IDENTITA: i64 = 11;
+}
+
+/// Monday 23 November 2026, 11:00 in Rome: the tests' "now" unless they move it.
+pub fn test_now() -> DateTime<Utc> {
+    Rome.with_ymd_and_hms(2026, 11, 23, 11, 0, 0).unwrap().with_timezone(&Utc)
+}
+
+/// A local Rome time as a UTC instant.
+pub fn rome(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+    Rome.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
+}
+
+/// A fresh, empty database of the given kind, or `None` when PostgreSQL is not available
+/// outside CI.
+pub async fn fresh_database(db: Db, dir: &Path) -> Option<String> {
+    match db {
+        Db::Sqlite => Some(format!("sqlite://{}", dir.join("sportello.db").display())),
+        Db::Postgres => {
+            let Ok(base) = std::env::var("SPORTELLO_TEST_POSTGRES") else {
+                if std::env::var_os("CI").is_some() {
+                    panic!("SPORTELLO_TEST_POSTGRES is not set: run the tests with scripts/test");
+                }
+                eprintln!("skipped: SPORTELLO_TEST_POSTGRES is not set (scripts/test starts PostgreSQL)");
+                return None;
+            };
+            let base = base.trim_end_matches('/').to_string();
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&format!("{base}/postgres"))
+                .await
+                .expect("connect to the test PostgreSQL");
+            let name = format!("t_{:016x}", rand::random::<u64>());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            Some(format!("{base}/{name}"))
+        }
+    }
+}
+
+pub struct Options {
+    pub smtp_port: Option<u16>,
+    pub max_active_per_email: Option<i64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            smtp_port: None,
+            max_active_per_email: None,
+        }
+    }
+}
+
+pub struct Server {
+    pub base: String,
+    pub state: AppState,
+    pub clock: Arc<ManualClock>,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl std::fmt::Debug for Page {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The page's status and its alerts are what a failing test needs to show.
+        let alerts: Vec<&str> = self.body.split("role=\"alert\"").skip(1).map(|s| s.split("</div>").next().unwrap_or("")).collect();
+        write!(f, "{} {:?} {:?}", self.status, self.location, alerts)
+    }
+}
+
+impl Server {
+    pub async fn start(db: Db) -> Option<Server> {
+        Self::start_with(db, Options::default()).await
+    }
+
+    pub async fn start_with(db: Db, opts: Options) -> Option<Server> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = fresh_database(db, dir.path()).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://127.0.0.1:{}", addr.port());
+        let cfg = Config {
+            data_dir: Some(dir.path().to_path_buf()),
+            database_url: Some(url),
+            public_url: Some(base.clone()),
+            secret_key: Some("test-secret-key-test-secret-key-0123456789".into()),
+            smtp_host: opts.smtp_port.map(|_| "127.0.0.1".to_string()),
+            smtp_port: opts.smtp_port,
+            smtp_security: opts.smtp_port.map(|_| "none".to_string()),
+            mail_from: Some("Comune di Esempio <noreply@comune.esempio.it>".into()),
+            max_active_per_email: opts.max_active_per_email,
+            ..Config::default()
+        };
+        let clock = Arc::new(ManualClock::new(test_now()));
+        let state = web::build_state(&cfg, clock.clone()).await.expect("server state");
+        // The worker's own timer is effectively off: tests run it with `tick` when they want.
+        let st = state.clone();
+        tokio::spawn(async move {
+            axum_serve(st, listener).await;
+        });
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Some(Server {
+            base,
+            state,
+            clock,
+            client,
+            _dir: dir,
+        })
+    }
+
+    pub fn clock_now(&self) -> DateTime<Utc> {
+        self.state.now()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Page {
+        let r = self.client.get(self.url(path)).send().await.expect("GET");
+        page(r).await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self
+            .client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        page(r).await
+    }
+
+    /// The CSRF token this client's cookie carries, read from a form page.
+    pub async fn csrf(&self, form_page: &str) -> String {
+        let p = self.get(form_page).await;
+        csrf_in(&p.body).unwrap_or_else(|| panic!("no csrf field in {form_page}: {}", p.status))
+    }
+
+    /// One pass of the background worker at the current test time.
+    pub async fn tick(&self) {
+        web::worker::tick(&self.state).await.expect("worker pass");
+    }
+
+    pub async fn emails(&self, appointment_id: i64) -> Vec<OutboxMessage> {
+        self.state
+            .store
+            .messages_for(appointment_id)
+            .await
+            .expect("outbox")
+    }
+
+    pub async fn appointment_count(&self) -> i64 {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) AS n FROM appointment")
+            .fetch_one(self.state.store.pool())
+            .await
+            .expect("count")
+            .try_get("n")
+            .expect("n")
+    }
+
+    /// Books a slot through the pages as a citizen would, returning the appointment id.
+    pub async fn book(&self, service: i64, start: DateTime<Utc>, mode: &str, email: &str) -> Result<i64, Page> {
+        let ts = start.timestamp().to_string();
+        let form_page = self.get(&format!("/servizi/{service}/prenota?inizio={ts}")).await;
+        let Some(csrf) = csrf_in(&form_page.body) else {
+            return Err(form_page);
+        };
+        let p = self
+            .post(
+                &format!("/servizi/{service}/prenota"),
+                &[
+                    ("csrf", &csrf),
+                    ("start", &ts),
+                    ("mode", mode),
+                    ("given_name", "Maria"),
+                    ("family_name", "Rossi"),
+                    ("email", email),
+                    ("reason", "Rinnovo della carta d'identità"),
+                    ("consent", "on"),
+                ],
+            )
+            .await;
+        if p.status != StatusCode::SEE_OTHER {
+            return Err(p);
+        }
+        let token = p
+            .location
+            .as_deref()
+            .and_then(|l| l.strip_prefix("/prenotazione/"))
+            .and_then(|l| l.strip_suffix("/inviata"))
+            .expect("redirect to the sent page");
+        Ok(self
+            .state
+            .signer
+            .verify(booking::token::Purpose::Manage, token)
+            .expect("manage token"))
+    }
+
+    /// Follows the verification link of the appointment's verification email.
+    pub async fn verify(&self, id: i64) -> Page {
+        let emails = self.emails(id).await;
+        let v = emails.iter().find(|m| m.kind == "verify").expect("verification email");
+        let link = link_in(&v.text, "/conferma/").expect("verification link");
+        let path = link.strip_prefix(&self.base).expect("link to this server").to_string();
+        let p = self.get(&path).await;
+        match csrf_in(&p.body) {
+            Some(csrf) => self.post(&path, &[("csrf", &csrf)]).await,
+            // Already verified (a redirect to the booking) or refused (expired, cancelled).
+            None => p,
+        }
+    }
+
+    pub fn manage_path(&self, id: i64) -> String {
+        format!(
+            "/prenotazione/{}",
+            self.state.signer.sign(booking::token::Purpose::Manage, id)
+        )
+    }
+}
+
+async fn axum_serve(state: AppState, listener: tokio::net::TcpListener) {
+    let app = web::routes::router(state)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app).await.expect("serve");
+}
+
+async fn page(r: reqwest::Response) -> Page {
+    let status = r.status();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Page {
+        status,
+        location,
+        body: r.text().await.unwrap_or_default(),
+    }
+}
+
+pub fn csrf_in(html: &str) -> Option<String> {
+    let re = regex::Regex::new(r#"name="csrf" value="([A-Za-z0-9_-]+)""#).unwrap();
+    re.captures(html).map(|c| c[1].to_string())
+}
+
+/// The first link in `text` whose path starts with `prefix`.
+pub fn link_in(text: &str, prefix: &str) -> Option<String> {
+    let re = regex::Regex::new(r#"https?://[^\s"<>]+"#).unwrap();
+    let found = re
+        .find_iter(text)
+        .map(|m| m.as_str().to_string())
+        .find(|u| u.contains(prefix));
+    found
+}
+
+/// Runs a test body once per database kind.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(s) = Server::start(Db::Sqlite).await {
+                    ($body)(s).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(s) = Server::start(Db::Postgres).await {
+                    ($body)(s).await;
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,41 @@
+//! Static files served from the binary: Bootstrap Italia's compiled CSS, fonts and icons
+//! (npm `bootstrap-italia` 2.18.3, BSD-3-Clause, see assets/bootstrap-italia/LICENSE) and the
+//! project's own small stylesheet.
+
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+macro_rules! asset {
+    ($p:literal) => {
+        include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/", $p))
+    };
+}
+
+const FILES: &[(&str, &str, &[u8])] = &[
+    ("bootstrap-italia/css/bootstrap-italia.min.css", "text/css; charset=utf-8", asset!("bootstrap-italia/css/bootstrap-italia.min.css")),
+    ("bootstrap-italia/svg/sprites.svg", "image/svg+xml", asset!("bootstrap-italia/svg/sprites.svg")),
+    ("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-300.woff2", "font/woff2", asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-300.woff2")),
+    ("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-regular.woff2", "font/woff2", asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-regular.woff2")),
+    ("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-600.woff2", "font/woff2", asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-600.woff2")),
+    ("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-700.woff2", "font/woff2", asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-700.woff2")),
+    ("bootstrap-italia/fonts/roboto-mono-v13-latin-ext_latin-regular.woff2", "font/woff2", asset!("bootstrap-italia/fonts/roboto-mono-v13-latin-ext_latin-regular.woff2")),
+    ("bootstrap-italia/fonts/lora-v20-latin-ext_latin-regular.woff2", "font/woff2", asset!("bootstrap-italia/fonts/lora-v20-latin-ext_latin-regular.woff2")),
+    ("bootstrap-italia/fonts/lora-v20-latin-ext_latin-italic.woff2", "font/woff2", asset!("bootstrap-italia/fonts/lora-v20-latin-ext_latin-italic.woff2")),
+    ("bootstrap-italia/fonts/lora-v20-latin-ext_latin-700.woff2", "font/woff2", asset!("bootstrap-italia/fonts/lora-v20-latin-ext_latin-700.woff2")),
+    ("sportello.css", "text/css; charset=utf-8", asset!("sportello.css")),
+];
+
+pub async fn serve(Path(path): Path<String>) -> Response {
+    match FILES.iter().find(|(p, _, _)| *p == path) {
+        Some((_, mime, body)) => (
+            [
+                (header::CONTENT_TYPE, *mime),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}

@@ -1,0 +1,183 @@
+//! Configuration: command-line flags, environment variables (`SPORTELLO_*`) and an optional
+//! TOML file, in that order of precedence. Without any of them the server runs on its embedded
+//! default: SQLite under `data/`, emails kept in a local mailbox, a secret key made at first
+//! start.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use serde::Deserialize;
+
+/// Sportello: appointments with the town offices, in person, by phone or by video call.
+///
+/// Every option can also be given as an environment variable (shown in brackets) or as a key of
+/// the TOML file named by --config (the long option's name with '_' for '-', e.g.
+/// `database_url = "postgres://..."`). Flags win over the environment, which wins over the file.
+#[derive(Debug, Clone, Default, Parser, Deserialize)]
+#[command(name = "sportello", version, about, long_about)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// TOML configuration file.
+    #[arg(long, env = "SPORTELLO_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+
+    /// Address and port to listen on for HTTP [default: 127.0.0.1:8080].
+    #[arg(long, env = "SPORTELLO_LISTEN")]
+    pub listen: Option<String>,
+
+    /// Public base URL used in the links of emails [default: http://localhost:8080].
+    #[arg(long, env = "SPORTELLO_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Folder for the embedded database, the secret key and the development certificate
+    /// [default: data].
+    #[arg(long, env = "SPORTELLO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Database URL: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB
+    /// [default: sqlite://DATA_DIR/sportello.db].
+    #[arg(long, env = "SPORTELLO_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Secret key that signs links and tokens (at least 32 characters). Without it, a random
+    /// key is made at first start and kept in DATA_DIR/secret.key.
+    #[arg(long, env = "SPORTELLO_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Time zone of the offices' hours [default: Europe/Rome].
+    #[arg(long, env = "SPORTELLO_TIME_ZONE")]
+    pub time_zone: Option<String>,
+
+    /// SMTP server for outgoing email. Without it, emails stay in the local mailbox at /posta.
+    #[arg(long, env = "SPORTELLO_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port [default: 587 with starttls, 465 with tls, 25 with none].
+    #[arg(long, env = "SPORTELLO_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// SMTP security: starttls, tls or none [default: starttls].
+    #[arg(long, env = "SPORTELLO_SMTP_SECURITY")]
+    pub smtp_security: Option<String>,
+
+    /// SMTP user name.
+    #[arg(long, env = "SPORTELLO_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password.
+    #[arg(long, env = "SPORTELLO_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Sender of the emails [default: Sportello <noreply@localhost>].
+    #[arg(long, env = "SPORTELLO_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// Active appointments one email address may hold [default: 5].
+    #[arg(long, env = "SPORTELLO_MAX_ACTIVE_PER_EMAIL")]
+    pub max_active_per_email: Option<i64>,
+
+    /// Hours before the appointment for the first reminder [default: 24].
+    #[arg(long, env = "SPORTELLO_REMINDER_HOURS")]
+    pub reminder_hours: Option<i64>,
+
+    /// Minutes before the appointment for the last reminder [default: 60].
+    #[arg(long, env = "SPORTELLO_LAST_REMINDER_MINUTES")]
+    pub last_reminder_minutes: Option<i64>,
+
+    /// Seconds between two runs of the background worker (expiry, reminders, email)
+    /// [default: 5].
+    #[arg(long, env = "SPORTELLO_WORKER_INTERVAL")]
+    pub worker_interval: Option<u64>,
+
+    /// Do not create the demo comune on an empty database.
+    #[arg(long, env = "SPORTELLO_NO_DEMO")]
+    pub no_demo: Option<bool>,
+}
+
+macro_rules! merge {
+    ($dst:ident, $src:ident, $($f:ident),*) => { $( if $dst.$f.is_none() { $dst.$f = $src.$f; } )* };
+}
+
+impl Config {
+    /// Reads flags and environment, then fills what is still missing from the file.
+    pub fn load() -> anyhow::Result<Config> {
+        let mut c = Config::parse();
+        let path = c.config.clone().or_else(|| {
+            let p = PathBuf::from("sportello.toml");
+            p.exists().then_some(p)
+        });
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            let f: Config = toml::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            c.merge(f);
+        }
+        Ok(c)
+    }
+
+    pub fn merge(&mut self, f: Config) {
+        merge!(self, f, listen, public_url, data_dir, database_url, secret_key, time_zone, smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, mail_from, max_active_per_email, reminder_hours, last_reminder_minutes, worker_interval, no_demo);
+    }
+
+    pub fn listen(&self) -> String {
+        self.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into())
+    }
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| PathBuf::from("data"))
+    }
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir().join("sportello.db").display())
+        })
+    }
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{}", self.listen().rsplit(':').next().unwrap_or("8080")))
+            .trim_end_matches('/')
+            .to_string()
+    }
+    pub fn time_zone(&self) -> anyhow::Result<chrono_tz::Tz> {
+        let name = self.time_zone.clone().unwrap_or_else(|| "Europe/Rome".into());
+        name.parse()
+            .map_err(|_| anyhow::anyhow!("unknown time zone {name:?}"))
+    }
+    pub fn mail_from(&self) -> String {
+        self.mail_from
+            .clone()
+            .unwrap_or_else(|| "Sportello <noreply@localhost>".into())
+    }
+    pub fn worker_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.worker_interval.unwrap_or(5).max(1))
+    }
+
+    /// The secret key: configured, or read from (or first written to) DATA_DIR/secret.key.
+    pub fn secret(&self) -> anyhow::Result<Vec<u8>> {
+        if let Some(k) = &self.secret_key {
+            anyhow::ensure!(k.len() >= 32, "the secret key must have at least 32 characters");
+            return Ok(k.as_bytes().to_vec());
+        }
+        let path = self.data_dir().join("secret.key");
+        if let Ok(k) = std::fs::read(&path) {
+            anyhow::ensure!(k.len() >= 32, "{} is too short", path.display());
+            return Ok(k);
+        }
+        std::fs::create_dir_all(self.data_dir())?;
+        let mut key = [0u8; 48];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+        let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key).into_bytes();
+        write_private(&path, &key)?;
+        Ok(key)
+    }
+}
+
+fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(data)
+}

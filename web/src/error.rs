@@ -1,0 +1,117 @@
+//! The one error type of the web layer: every failure becomes a page that says what went wrong
+//! in Italian and English, with the right status code. Nothing is changed by a refused request.
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::views::ErrorPage;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("invalid or tampered link")]
+    BadLink,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("request too large")]
+    TooLarge,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error(transparent)]
+    Booking(#[from] booking::Error),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<askama::Error> for AppError {
+    fn from(e: askama::Error) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+impl AppError {
+    /// Status, Italian message, English message.
+    pub fn describe(&self) -> (StatusCode, String, String) {
+        use booking::Error as B;
+        match self {
+            AppError::NotFound | AppError::Booking(B::NotFound(_)) => (
+                StatusCode::NOT_FOUND,
+                "La pagina o l'elemento richiesto non esiste.".into(),
+                "The page or item you asked for does not exist.".into(),
+            ),
+            AppError::BadLink => (
+                StatusCode::BAD_REQUEST,
+                "Il link non è valido: potrebbe essere incompleto o modificato. Usa il link ricevuto per email, copiandolo per intero.".into(),
+                "This link is not valid: it may be incomplete or altered. Use the link you received by email, copied in full.".into(),
+            ),
+            AppError::BadRequest(m) => (
+                StatusCode::BAD_REQUEST,
+                format!("Richiesta non valida: {m}"),
+                format!("Invalid request: {m}"),
+            ),
+            AppError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "I dati inviati sono troppo grandi.".into(),
+                "The data sent is too large.".into(),
+            ),
+            AppError::Forbidden(m) => (
+                StatusCode::FORBIDDEN,
+                format!("Operazione non consentita: {m}"),
+                format!("Not allowed: {m}"),
+            ),
+            AppError::Booking(e) => {
+                let (it, en) = booking_messages(e);
+                let status = match e {
+                    B::SlotTaken | B::AlreadyBookedForService | B::TooManyActive(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot => StatusCode::CONFLICT,
+                    B::SlotNotBookable | B::ModeNotOffered | B::UnknownOperator => StatusCode::UNPROCESSABLE_ENTITY,
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                (status, it, en)
+            }
+            AppError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Si è verificato un errore interno. Riprova tra qualche minuto.".into(),
+                "Something went wrong on our side. Please try again in a few minutes.".into(),
+            ),
+        }
+    }
+}
+
+/// What a citizen reads for each booking refusal.
+pub fn booking_messages(e: &booking::Error) -> (String, String) {
+    use booking::Error as B;
+    match e {
+        B::SlotTaken => ("Questo orario non è più disponibile: qualcun altro lo ha appena prenotato. Scegli un altro orario.".into(), "This time is no longer available: someone else has just booked it. Please choose another time.".into()),
+        B::SlotNotBookable => ("Questo orario non si può prenotare: non è tra quelli offerti, è passato, oppure è oggi (non si prenota per il giorno stesso).".into(), "This time cannot be booked: it is not offered, it has passed, or it is today (same-day booking is not possible).".into()),
+        B::ModeNotOffered => ("La modalità scelta non è disponibile per questo orario.".into(), "The chosen mode is not offered at this time.".into()),
+        B::UnknownOperator => ("L'operatore scelto non segue questo servizio.".into(), "The chosen operator does not serve this calendar.".into()),
+        B::AlreadyBookedForService => ("Hai già un appuntamento attivo per questo servizio con questo indirizzo email. Puoi spostarlo o annullarlo dal link ricevuto per email.".into(), "You already have an active appointment for this service with this email address. You can move or cancel it from the link in your email.".into()),
+        B::TooManyActive(n) => (format!("Con questo indirizzo email hai già {n} appuntamenti attivi, il massimo consentito."), format!("This email address already holds {n} active appointments, the most allowed.")),
+        B::NotActive(s) => (format!("L'appuntamento non è più attivo ({}).", s.label_it()), format!("The appointment is no longer active ({}).", s.label_en())),
+        B::AlreadyHappened => ("L'appuntamento si è già svolto.".into(), "The appointment has already taken place.".into()),
+        B::SameSlot => ("L'appuntamento è già a quell'orario.".into(), "The appointment is already at that time.".into()),
+        _ => ("Si è verificato un errore interno. Riprova tra qualche minuto.".into(), "Something went wrong on our side. Please try again in a few minutes.".into()),
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, it, en) = self.describe();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let page = ErrorPage {
+            l: crate::i18n::Lang::It,
+            status: status.as_u16(),
+            message_it: it,
+            message_en: en,
+        };
+        match askama::Template::render(&page) {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, "error").into_response(),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, AppError>;

@@ -1,0 +1,232 @@
+//! The pages: one askama template each, and the small view types they show. Handlers fill
+//! these with ready-made strings, so the templates hold no logic beyond loops and conditions.
+
+use askama::Template;
+
+use crate::i18n::Lang;
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub l: Lang,
+    pub status: u16,
+    pub message_it: String,
+    pub message_en: String,
+}
+
+pub struct OfficeCard {
+    pub id: i64,
+    pub name: String,
+    pub department: String,
+    pub email: String,
+    pub phone: String,
+    pub hours: String,
+    pub open_now: bool,
+}
+
+#[derive(Template)]
+#[template(path = "offices.html")]
+pub struct OfficesPage {
+    pub l: Lang,
+    pub offices: Vec<OfficeCard>,
+}
+
+pub struct ServiceCard {
+    pub id: i64,
+    pub title: String,
+    pub description: String,
+    pub max_minutes: i64,
+    pub modes: String,
+}
+
+#[derive(Template)]
+#[template(path = "office.html")]
+pub struct OfficePage {
+    pub l: Lang,
+    pub office: OfficeCard,
+    pub address: String,
+    pub services: Vec<ServiceCard>,
+}
+
+pub struct SlotView {
+    pub start: i64,
+    pub time: String,
+    pub modes: String,
+    pub free: u32,
+    /// What a screen reader says for this slot.
+    pub label: String,
+}
+
+pub struct DayView {
+    pub label: String,
+    pub slots: Vec<SlotView>,
+}
+
+#[derive(Template)]
+#[template(path = "service.html")]
+pub struct ServicePage {
+    pub l: Lang,
+    pub office_id: i64,
+    pub office_name: String,
+    pub service: ServiceCard,
+    pub instructions: String,
+    pub documents: Vec<String>,
+    pub days: Vec<DayView>,
+    pub week_label: String,
+    pub prev_week: Option<String>,
+    pub next_week: Option<String>,
+    pub next_free: Option<String>,
+}
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+/// A form field: what was typed, and the problem with it (already in the page's language).
+#[derive(Default)]
+pub struct Field {
+    pub value: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "book.html")]
+pub struct BookPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub service_id: i64,
+    pub office_name: String,
+    pub service_title: String,
+    pub max_minutes: i64,
+    pub start: i64,
+    pub when: String,
+    pub modes: Vec<Choice>,
+    pub operators: Vec<Choice>,
+    pub given_name: Field,
+    pub family_name: Field,
+    pub email: Field,
+    pub phone: Field,
+    pub fiscal_code: Field,
+    pub reason: Field,
+    pub consent_checked: bool,
+    pub consent_error: Option<String>,
+    pub mode_error: Option<String>,
+    pub operator_error: Option<String>,
+    /// Problems that are not about one field (the slot was just taken, ...).
+    pub alert: Option<String>,
+    pub error_count: usize,
+}
+
+/// An appointment as the citizen sees it.
+pub struct AppointmentView {
+    pub code: String,
+    pub office: String,
+    pub office_email: String,
+    pub office_phone: String,
+    pub address: String,
+    pub service: String,
+    pub when: String,
+    pub max_minutes: i64,
+    pub mode: String,
+    pub is_video: bool,
+    pub status: String,
+    pub active: bool,
+    pub pending: bool,
+    pub awaiting_approval: bool,
+    pub name: String,
+    pub operator: String,
+    pub documents: Vec<String>,
+    pub instructions: String,
+}
+
+#[derive(Template)]
+#[template(path = "sent.html")]
+pub struct SentPage {
+    pub l: Lang,
+    pub masked_email: String,
+    pub deadline: String,
+    pub a: AppointmentView,
+}
+
+#[derive(Template)]
+#[template(path = "verify.html")]
+pub struct VerifyPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub token: String,
+    pub a: AppointmentView,
+}
+
+#[derive(Template)]
+#[template(path = "manage.html")]
+pub struct ManagePage {
+    pub l: Lang,
+    pub token: String,
+    pub a: AppointmentView,
+    pub join_url: Option<String>,
+    pub notice: Option<String>,
+    pub can_change: bool,
+}
+
+#[derive(Template)]
+#[template(path = "cancel.html")]
+pub struct CancelPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub token: String,
+    pub a: AppointmentView,
+}
+
+#[derive(Template)]
+#[template(path = "move.html")]
+pub struct MovePage {
+    pub l: Lang,
+    pub csrf: String,
+    pub token: String,
+    pub a: AppointmentView,
+    pub days: Vec<DayView>,
+    pub alert: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+pub struct ReceiptPage {
+    pub l: Lang,
+    pub a: AppointmentView,
+    pub booked_on: String,
+}
+
+#[derive(Template)]
+#[template(path = "room.html")]
+pub struct RoomPage {
+    pub l: Lang,
+    pub a: AppointmentView,
+}
+
+pub struct MailRow {
+    pub id: i64,
+    pub when: String,
+    pub to: String,
+    pub subject: String,
+    pub kind: String,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "mailbox.html")]
+pub struct MailboxPage {
+    pub l: Lang,
+    pub messages: Vec<MailRow>,
+}
+
+#[derive(Template)]
+#[template(path = "mail.html")]
+pub struct MailPage {
+    pub l: Lang,
+    pub m: MailRow,
+    pub text: String,
+    pub html: String,
+    pub ics: Option<String>,
+}

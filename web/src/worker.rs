@@ -1,0 +1,30 @@
+//! The background worker: cancels bookings not verified in time, queues reminders and delivers
+//! the outbox. It runs every few seconds and at once when a handler has queued an email.
+
+use std::time::Duration;
+
+use crate::AppState;
+
+/// One pass of every job, at the state's `now`.
+pub async fn tick(st: &AppState) -> Result<(), booking::Error> {
+    let now = st.now();
+    let expired = st.store.expire_unverified(now).await?;
+    let reminders = st.store.queue_reminders(now).await?;
+    let d = st.mailer.deliver_due(&st.store, now).await?;
+    if expired + reminders + d.sent + d.failed > 0 {
+        tracing::info!(expired, reminders, sent = d.sent, failed = d.failed, "worker pass");
+    }
+    Ok(())
+}
+
+pub async fn run(st: AppState, every: Duration) {
+    loop {
+        if let Err(e) = tick(&st).await {
+            tracing::error!(error = %e, "worker pass failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = st.kick.notified() => {}
+        }
+    }
+}
