@@ -276,15 +276,34 @@ fn holidays(from_year: i32, years: i32) -> Vec<(NaiveDate, &'static str)> {
     out
 }
 
-const DAY_NAMES: [&str; 7] = ["lunedì", "martedì", "mercoledì", "giovedì", "venerdì", "sabato", "domenica"];
+const DAY_NAMES: [&str; 7] = [
+    "lunedì",
+    "martedì",
+    "mercoledì",
+    "giovedì",
+    "venerdì",
+    "sabato",
+    "domenica",
+];
 
 fn hours_text(rules: &[Rule]) -> String {
     rules
         .iter()
         .map(|r| {
-            let days: Vec<&str> = r.days.iter().map(|d| DAY_NAMES[d.num_days_from_monday() as usize]).collect();
-            let days = if r.days.len() == 5 { "dal lunedì al venerdì".to_string() } else { days.join(" e ") };
-            format!("{} {}:{:02}-{}:{:02}", days, r.from.0, r.from.1, r.to.0, r.to.1)
+            let days: Vec<&str> = r
+                .days
+                .iter()
+                .map(|d| DAY_NAMES[d.num_days_from_monday() as usize])
+                .collect();
+            let days = if r.days.len() == 5 {
+                "dal lunedì al venerdì".to_string()
+            } else {
+                days.join(" e ")
+            };
+            format!(
+                "{} {}:{:02}-{}:{:02}",
+                days, r.from.0, r.from.1, r.to.0, r.to.1
+            )
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -321,13 +340,15 @@ pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error>
         for (pos, name) in o.operators.iter().enumerate() {
             op_id += 1;
             let email = format!("operatore{op_id}@comune.esempio.it");
-            sqlx::query("INSERT INTO operator (id, office_id, name, email) VALUES ($1, $2, $3, $4)")
-                .bind(op_id)
-                .bind(office_id)
-                .bind(*name)
-                .bind(email)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO operator (id, office_id, name, email) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(op_id)
+            .bind(office_id)
+            .bind(*name)
+            .bind(email)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("INSERT INTO calendar_operator (calendar_id, operator_id, position) VALUES ($1, $2, $3)")
                 .bind(calendar_id)
                 .bind(op_id)
@@ -376,7 +397,8 @@ pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error>
                 .await?;
         }
     }
-    tx.execute("INSERT INTO setting (name, value) VALUES ('demo', '1')").await?;
+    tx.execute("INSERT INTO setting (name, value) VALUES ('demo', '1')")
+        .await?;
     tx.commit().await?;
     Ok(true)
 }

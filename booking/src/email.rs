@@ -27,16 +27,32 @@ impl Links {
         rest.split(['/', ':']).next().unwrap_or("localhost")
     }
     pub fn verify_url(&self, id: i64) -> String {
-        format!("{}/conferma/{}", self.base_url, self.signer.sign(Purpose::Verify, id))
+        format!(
+            "{}/conferma/{}",
+            self.base_url,
+            self.signer.sign(Purpose::Verify, id)
+        )
     }
     pub fn manage_url(&self, id: i64) -> String {
-        format!("{}/prenotazione/{}", self.base_url, self.signer.sign(Purpose::Manage, id))
+        format!(
+            "{}/prenotazione/{}",
+            self.base_url,
+            self.signer.sign(Purpose::Manage, id)
+        )
     }
     pub fn join_url(&self, id: i64) -> String {
-        format!("{}/stanza/{}", self.base_url, self.signer.sign(Purpose::RoomCitizen, id))
+        format!(
+            "{}/stanza/{}",
+            self.base_url,
+            self.signer.sign(Purpose::RoomCitizen, id)
+        )
     }
     pub fn operator_join_url(&self, id: i64) -> String {
-        format!("{}/stanza/{}", self.base_url, self.signer.sign(Purpose::RoomOperator, id))
+        format!(
+            "{}/stanza/{}",
+            self.base_url,
+            self.signer.sign(Purpose::RoomOperator, id)
+        )
     }
 }
 
@@ -165,7 +181,8 @@ impl Body {
         self
     }
     fn facts(&mut self, rows: &[(&str, String)]) -> &mut Self {
-        self.html.push_str("<table role=\"presentation\" style=\"border-collapse:collapse\">");
+        self.html
+            .push_str("<table role=\"presentation\" style=\"border-collapse:collapse\">");
         for (k, v) in rows {
             self.text.push_str(&format!("{k}: {v}\n"));
             self.html.push_str(&format!(
@@ -183,7 +200,8 @@ impl Body {
             return self;
         }
         self.text.push_str(&format!("{title}:\n"));
-        self.html.push_str(&format!("<p><strong>{}</strong></p><ul>", escape(title)));
+        self.html
+            .push_str(&format!("<p><strong>{}</strong></p><ul>", escape(title)));
         for i in items {
             self.text.push_str(&format!("- {i}\n"));
             self.html.push_str(&format!("<li>{}</li>", escape(i)));
@@ -213,7 +231,10 @@ impl Body {
             escape(&sign),
             escape(&office.email)
         ));
-        (std::mem::take(&mut self.text), std::mem::take(&mut self.html))
+        (
+            std::mem::take(&mut self.text),
+            std::mem::take(&mut self.html),
+        )
     }
 }
 
@@ -232,7 +253,10 @@ impl Context<'_> {
             ("Ufficio", self.office.name.clone()),
             ("Servizio", self.service.title.clone()),
             ("Quando", when_it(a.start, self.links.tz)),
-            ("Durata massima", format!("{} minuti", self.service.max_minutes)),
+            (
+                "Durata massima",
+                format!("{} minuti", self.service.max_minutes),
+            ),
             ("Modalità", a.mode.label_it().to_string()),
         ];
         if a.mode == Mode::InPerson && !self.office.address.is_empty() {
@@ -260,7 +284,13 @@ impl Context<'_> {
         (self.appointment.mode == Mode::Video).then(|| self.links.join_url(self.appointment.id))
     }
 
-    fn email(&self, kind: Kind, subject: String, body: &mut Body, ics: Option<(Method, String)>) -> Email {
+    fn email(
+        &self,
+        kind: Kind,
+        subject: String,
+        body: &mut Body,
+        ics: Option<(Method, String)>,
+    ) -> Email {
         let (text, html) = body.finish(self.office);
         Email {
             kind,
@@ -295,12 +325,18 @@ impl Context<'_> {
             .facts(&self.summary())
             .button("Conferma la prenotazione", &self.links.verify_url(self.appointment.id))
             .para("Se non hai chiesto tu questo appuntamento, ignora questa email.");
-        self.email(Kind::Verify, format!("Conferma la tua prenotazione - {}", self.office.name), &mut b, None)
+        self.email(
+            Kind::Verify,
+            format!("Conferma la tua prenotazione - {}", self.office.name),
+            &mut b,
+            None,
+        )
     }
 
     pub fn confirmed(&self) -> Email {
         let mut b = Body::new(&self.greeting());
-        b.para("il tuo appuntamento è confermato.").facts(&self.summary());
+        b.para("il tuo appuntamento è confermato.")
+            .facts(&self.summary());
         b.list("Documenti da portare", &self.service.document_list());
         if !self.service.instructions.is_empty() {
             b.para(&self.service.instructions);
@@ -309,7 +345,15 @@ impl Context<'_> {
         b.para("In allegato trovi l'invito da aggiungere al tuo calendario. Puoi annullare o spostare l'appuntamento in ogni momento, senza dare motivazioni:")
             .button("Gestisci la prenotazione", &self.links.manage_url(self.appointment.id));
         let ics = self.invitation(Method::Request);
-        self.email(Kind::Confirmed, format!("Appuntamento confermato - {} {}", self.office.name, self.appointment.code), &mut b, Some(ics))
+        self.email(
+            Kind::Confirmed,
+            format!(
+                "Appuntamento confermato - {} {}",
+                self.office.name, self.appointment.code
+            ),
+            &mut b,
+            Some(ics),
+        )
     }
 
     pub fn request_sent(&self) -> Email {
@@ -317,7 +361,12 @@ impl Context<'_> {
         b.para("grazie, il tuo indirizzo email è verificato e la richiesta è stata inviata all'ufficio. Riceverai un'altra email quando l'ufficio avrà approvato l'appuntamento.")
             .facts(&self.summary())
             .button("Vedi o annulla la richiesta", &self.links.manage_url(self.appointment.id));
-        self.email(Kind::RequestSent, format!("Richiesta inviata - {}", self.office.name), &mut b, None)
+        self.email(
+            Kind::RequestSent,
+            format!("Richiesta inviata - {}", self.office.name),
+            &mut b,
+            None,
+        )
     }
 
     pub fn moved(&self, by_office: bool, message: &str) -> Email {
@@ -333,9 +382,20 @@ impl Context<'_> {
         }
         self.how_to_attend(&mut b);
         b.para("L'invito in allegato aggiorna quello precedente nel tuo calendario.")
-            .button("Gestisci la prenotazione", &self.links.manage_url(self.appointment.id));
+            .button(
+                "Gestisci la prenotazione",
+                &self.links.manage_url(self.appointment.id),
+            );
         let ics = self.invitation(Method::Request);
-        self.email(Kind::Moved, format!("Appuntamento spostato - {} {}", self.office.name, self.appointment.code), &mut b, Some(ics))
+        self.email(
+            Kind::Moved,
+            format!(
+                "Appuntamento spostato - {} {}",
+                self.office.name, self.appointment.code
+            ),
+            &mut b,
+            Some(ics),
+        )
     }
 
     pub fn cancelled(&self, by_office: bool, message: &str) -> Email {
@@ -350,9 +410,20 @@ impl Context<'_> {
             b.para(&format!("Messaggio dell'ufficio: {message}"));
         }
         b.para("Se ti serve ancora, puoi prenotare un nuovo appuntamento dal sito.")
-            .button("Prenota un nuovo appuntamento", &format!("{}/servizi/{}", self.links.base_url, self.service.id));
+            .button(
+                "Prenota un nuovo appuntamento",
+                &format!("{}/servizi/{}", self.links.base_url, self.service.id),
+            );
         let ics = self.invitation(Method::Cancel);
-        self.email(Kind::Cancelled, format!("Appuntamento annullato - {} {}", self.office.name, self.appointment.code), &mut b, Some(ics))
+        self.email(
+            Kind::Cancelled,
+            format!(
+                "Appuntamento annullato - {} {}",
+                self.office.name, self.appointment.code
+            ),
+            &mut b,
+            Some(ics),
+        )
     }
 
     pub fn expired(&self) -> Email {
@@ -360,7 +431,12 @@ impl Context<'_> {
         b.para("la tua richiesta di appuntamento è stata annullata perché l'indirizzo email non è stato confermato entro 2 ore. L'orario è tornato disponibile.")
             .facts(&self.summary())
             .button("Prenota di nuovo", &format!("{}/servizi/{}", self.links.base_url, self.service.id));
-        self.email(Kind::Expired, format!("Prenotazione non confermata - {}", self.office.name), &mut b, None)
+        self.email(
+            Kind::Expired,
+            format!("Prenotazione non confermata - {}", self.office.name),
+            &mut b,
+            None,
+        )
     }
 
     pub fn reminder(&self, kind: Kind) -> Email {
@@ -373,8 +449,22 @@ impl Context<'_> {
         .facts(&self.summary());
         b.list("Documenti da portare", &self.service.document_list());
         self.how_to_attend(&mut b);
-        b.para("Se non puoi più venire, annulla l'appuntamento: l'orario servirà a un'altra persona.")
-            .button("Gestisci la prenotazione", &self.links.manage_url(self.appointment.id));
-        self.email(kind, format!("Promemoria appuntamento - {} {}", self.office.name, when_it(self.appointment.start, self.links.tz)), &mut b, None)
+        b.para(
+            "Se non puoi più venire, annulla l'appuntamento: l'orario servirà a un'altra persona.",
+        )
+        .button(
+            "Gestisci la prenotazione",
+            &self.links.manage_url(self.appointment.id),
+        );
+        self.email(
+            kind,
+            format!(
+                "Promemoria appuntamento - {} {}",
+                self.office.name,
+                when_it(self.appointment.start, self.links.tz)
+            ),
+            &mut b,
+            None,
+        )
     }
 }

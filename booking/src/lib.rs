@@ -19,7 +19,6 @@ pub mod validate;
 pub use model::*;
 pub use store::{Actor, Limits, Store};
 
-
 /// The one error type of the booking crate.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -67,7 +67,10 @@ impl ModeSet {
         ModeSet(self.0 & o.0)
     }
     pub fn modes(self) -> Vec<Mode> {
-        Mode::ALL.into_iter().filter(|m| self.contains(*m)).collect()
+        Mode::ALL
+            .into_iter()
+            .filter(|m| self.contains(*m))
+            .collect()
     }
     pub fn is_empty(self) -> bool {
         self.0 & 7 == 0

@@ -117,9 +117,11 @@ impl Mailer {
             .subject(m.subject.clone());
         let msg = match (&m.ics, &m.ics_method) {
             (Some(ics), Some(method)) => {
-                let ct = ContentType::parse(&format!("text/calendar; charset=utf-8; method={method}"))
-                    .map_err(|e| e.to_string())?;
-                let part: SinglePart = Attachment::new("invito.ics".to_string()).body(ics.clone(), ct);
+                let ct =
+                    ContentType::parse(&format!("text/calendar; charset=utf-8; method={method}"))
+                        .map_err(|e| e.to_string())?;
+                let part: SinglePart =
+                    Attachment::new("invito.ics".to_string()).body(ics.clone(), ct);
                 builder.multipart(MultiPart::mixed().multipart(body).singlepart(part))
             }
             _ => builder.multipart(body),

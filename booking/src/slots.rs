@@ -410,7 +410,14 @@ mod tests {
     }
 
     fn arb_rules() -> impl Strategy<Value = CalendarRules> {
-        let win = (0u32..20, 1u32..8, 1u32..5, prop::sample::select(vec![10u32, 15, 20, 30, 45, 60]), 0u32..3, 0u32..16)
+        let win = (
+            0u32..20,
+            1u32..8,
+            1u32..5,
+            prop::sample::select(vec![10u32, 15, 20, 30, 45, 60]),
+            0u32..3,
+            0u32..16,
+        )
             .prop_map(|(h, hours, cap, len, buf, modes)| {
                 let from = t(h, 0);
                 let to = t((h + hours).min(23), 59);
@@ -429,15 +436,15 @@ mod tests {
             valid_from: None,
             valid_to: None,
         });
-        (prop::collection::vec(rule, 1..4), 1u32..90, 0u32..4).prop_map(|(rules, horizon, notice)| {
-            CalendarRules {
+        (prop::collection::vec(rule, 1..4), 1u32..90, 0u32..4).prop_map(
+            |(rules, horizon, notice)| CalendarRules {
                 tz: Rome,
                 rules,
                 exceptions: vec![],
                 horizon_days: horizon,
                 min_notice_days: notice,
-            }
-        })
+            },
+        )
     }
 
     proptest! {

@@ -209,15 +209,20 @@ fn conflict_of(e: &sqlx::Error) -> Option<Conflict> {
     }
     let m = db.message();
     let c = db.constraint().unwrap_or("");
-    Some(if c.contains("seat") || m.contains("appointment.seat") || m.contains("appointment_seat") {
-        Conflict::Seat
-    } else if c.contains("one_per_service") || m.contains("active_service") || m.contains("one_per_service") {
-        Conflict::SameService
-    } else if c.contains("code") || m.contains("appointment.code") {
-        Conflict::Code
-    } else {
-        Conflict::Other
-    })
+    Some(
+        if c.contains("seat") || m.contains("appointment.seat") || m.contains("appointment_seat") {
+            Conflict::Seat
+        } else if c.contains("one_per_service")
+            || m.contains("active_service")
+            || m.contains("one_per_service")
+        {
+            Conflict::SameService
+        } else if c.contains("code") || m.contains("appointment.code") {
+            Conflict::Code
+        } else {
+            Conflict::Other
+        },
+    )
 }
 
 impl Store {
@@ -253,7 +258,11 @@ impl Store {
                 }
             }
             if !url.contains("mode=") {
-                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                url.push_str(if url.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
             }
         }
         let pool = AnyPoolOptions::new()
@@ -316,7 +325,11 @@ impl Store {
         office_from(&row)
     }
 
-    pub async fn services_of(&self, office_id: i64, published_only: bool) -> Result<Vec<Service>, Error> {
+    pub async fn services_of(
+        &self,
+        office_id: i64,
+        published_only: bool,
+    ) -> Result<Vec<Service>, Error> {
         let rows = sqlx::query(
             "SELECT * FROM service WHERE office_id = $1 AND (published = 1 OR $2 = 0) ORDER BY position, title",
         )
@@ -392,13 +405,17 @@ impl Store {
 
     /// The rules of a calendar, ready for the slot engine.
     pub async fn calendar_rules(&self, calendar_id: i64) -> Result<CalendarRules, Error> {
-        let cal = sqlx::query("SELECT timezone, horizon_days, min_notice_days FROM calendar WHERE id = $1")
-            .bind(calendar_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("calendar"))?;
-        let tz = Tz::from_str(&cal.try_get::<String, _>("timezone")?).map_err(|_| Error::Corrupt("timezone"))?;
-        let day = |s: Option<String>| s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok());
+        let cal = sqlx::query(
+            "SELECT timezone, horizon_days, min_notice_days FROM calendar WHERE id = $1",
+        )
+        .bind(calendar_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound("calendar"))?;
+        let tz = Tz::from_str(&cal.try_get::<String, _>("timezone")?)
+            .map_err(|_| Error::Corrupt("timezone"))?;
+        let day =
+            |s: Option<String>| s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok());
         let rules = sqlx::query("SELECT * FROM opening_rule WHERE calendar_id = $1 ORDER BY id")
             .bind(calendar_id)
             .fetch_all(&self.pool)
@@ -420,32 +437,33 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
-        let exceptions = sqlx::query("SELECT * FROM calendar_exception WHERE calendar_id = $1 ORDER BY day")
-            .bind(calendar_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .filter_map(|r| {
-                let d = day(r.try_get("day").ok()?)?;
-                let label: String = r.try_get("label").ok()?;
-                if r.try_get::<i64, _>("closed").ok()? != 0 {
-                    return Some(Exception::Closed { day: d, label });
-                }
-                let get = |c: &str| r.try_get::<Option<i64>, _>(c).ok().flatten();
-                Some(Exception::SpecialHours {
-                    day: d,
-                    label,
-                    windows: vec![Window {
-                        from: minute_time(get("start_minute")?),
-                        to: minute_time(get("end_minute")?),
-                        slot_minutes: get("slot_minutes").unwrap_or(30) as u32,
-                        buffer_minutes: get("buffer_minutes").unwrap_or(0) as u32,
-                        capacity: get("capacity").unwrap_or(1) as u32,
-                        modes: ModeSet(get("modes").unwrap_or(7) as u8),
-                    }],
+        let exceptions =
+            sqlx::query("SELECT * FROM calendar_exception WHERE calendar_id = $1 ORDER BY day")
+                .bind(calendar_id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .filter_map(|r| {
+                    let d = day(r.try_get("day").ok()?)?;
+                    let label: String = r.try_get("label").ok()?;
+                    if r.try_get::<i64, _>("closed").ok()? != 0 {
+                        return Some(Exception::Closed { day: d, label });
+                    }
+                    let get = |c: &str| r.try_get::<Option<i64>, _>(c).ok().flatten();
+                    Some(Exception::SpecialHours {
+                        day: d,
+                        label,
+                        windows: vec![Window {
+                            from: minute_time(get("start_minute")?),
+                            to: minute_time(get("end_minute")?),
+                            slot_minutes: get("slot_minutes").unwrap_or(30) as u32,
+                            buffer_minutes: get("buffer_minutes").unwrap_or(0) as u32,
+                            capacity: get("capacity").unwrap_or(1) as u32,
+                            modes: ModeSet(get("modes").unwrap_or(7) as u8),
+                        }],
+                    })
                 })
-            })
-            .collect();
+                .collect();
         Ok(CalendarRules {
             tz,
             rules,
@@ -456,7 +474,12 @@ impl Store {
     }
 
     /// Active appointments per slot start in a calendar between two instants.
-    pub async fn taken(&self, calendar_id: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<HashMap<DateTime<Utc>, u32>, Error> {
+    pub async fn taken(
+        &self,
+        calendar_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<HashMap<DateTime<Utc>, u32>, Error> {
         let rows = sqlx::query(
             "SELECT start_at, COUNT(*) AS n FROM appointment WHERE calendar_id = $1 AND seat IS NOT NULL AND start_at >= $2 AND start_at < $3 GROUP BY start_at",
         )
@@ -466,17 +489,30 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((from_ts(r.try_get("start_at")?), r.try_get::<i64, _>("n")? as u32)))
+            .map(|r| {
+                Ok((
+                    from_ts(r.try_get("start_at")?),
+                    r.try_get::<i64, _>("n")? as u32,
+                ))
+            })
             .collect()
     }
 
     /// The free slots a citizen may book for a service at `now`, restricted to the service's
     /// modes.
-    pub async fn free_slots(&self, service: &Service, now: DateTime<Utc>) -> Result<Vec<Slot>, Error> {
+    pub async fn free_slots(
+        &self,
+        service: &Service,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Slot>, Error> {
         let rules = self.calendar_rules(service.calendar_id).await?;
         let (first, last) = slots::bookable_days(&rules, now);
         let taken = self
-            .taken(service.calendar_id, now - Duration::days(1), now + Duration::days(i64::from(rules.horizon_days) + 2))
+            .taken(
+                service.calendar_id,
+                now - Duration::days(1),
+                now + Duration::days(i64::from(rules.horizon_days) + 2),
+            )
             .await?;
         let mut out = slots::free_slots(&rules, &taken, now, first, last);
         out.retain_mut(|s| {
@@ -489,19 +525,29 @@ impl Store {
     // ---------------------------------------------------------------- appointments
 
     pub async fn appointment(&self, id: i64) -> Result<Appointment, Error> {
-        let row = sqlx::query(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("appointment"))?;
+        let row = sqlx::query(&format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound("appointment"))?;
         appointment_from(&row)
     }
 
     async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
-        Ok((self.office(a.office_id).await?, self.service(a.service_id).await?))
+        Ok((
+            self.office(a.office_id).await?,
+            self.service(a.service_id).await?,
+        ))
     }
 
-    async fn enqueue(tx: &mut Transaction<'static, Any>, appointment_id: i64, email: &Email, now: DateTime<Utc>) -> Result<(), Error> {
+    async fn enqueue(
+        tx: &mut Transaction<'static, Any>,
+        appointment_id: i64,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
         let (method, ics) = match &email.ics {
             Some((m, s)) => (Some(m.as_str().to_string()), Some(s.clone())),
             None => (None, None),
@@ -527,7 +573,12 @@ impl Store {
     /// Books a slot: a pending appointment (for the citizen to verify by email) or, when the
     /// office books on someone's behalf, a confirmed one. The verification or confirmation email
     /// is queued in the same transaction.
-    pub async fn book(&self, b: &ValidBooking, actor: Actor, now: DateTime<Utc>) -> Result<Appointment, Error> {
+    pub async fn book(
+        &self,
+        b: &ValidBooking,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Appointment, Error> {
         let service = self.service(b.service_id).await?;
         if actor == Actor::Citizen && !service.published {
             return Err(Error::NotFound("service"));
@@ -537,7 +588,9 @@ impl Store {
         }
         let rules = self.calendar_rules(service.calendar_id).await?;
         let slot = match actor {
-            Actor::Citizen => slots::bookable(&rules, b.start, now).ok_or(Error::SlotNotBookable)?,
+            Actor::Citizen => {
+                slots::bookable(&rules, b.start, now).ok_or(Error::SlotNotBookable)?
+            }
             // The office may book today and beyond the horizon, but not in the past.
             Actor::Office => slots::capacity_at(&rules, b.start)
                 .filter(|s| s.end > now)
@@ -562,11 +615,13 @@ impl Store {
         // A few rounds: another booking may take the seat we saw free, then we try the next.
         for _ in 0..(slot.capacity + 3) {
             let mut tx = self.write().await?;
-            let active: i64 = sqlx::query("SELECT COUNT(*) AS n FROM appointment WHERE email_norm = $1 AND seat IS NOT NULL")
-                .bind(&email_norm)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("n")?;
+            let active: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM appointment WHERE email_norm = $1 AND seat IS NOT NULL",
+            )
+            .bind(&email_norm)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
             if active >= self.limits.max_active_per_email {
                 return Err(Error::TooManyActive(self.limits.max_active_per_email));
             }
@@ -696,7 +751,10 @@ impl Store {
             .await?
             .rows_affected();
         if changed == 1 {
-            let a = Appointment { status, ..a.clone() };
+            let a = Appointment {
+                status,
+                ..a.clone()
+            };
             let ctx = Context {
                 appointment: &a,
                 office: &office,
@@ -725,8 +783,17 @@ impl Store {
             .await?
             .rows_affected();
         if changed == 1 {
-            let a = Appointment { status: Status::Expired, ..a.clone() };
-            let ctx = Context { appointment: &a, office: &office, service: &service, links: &self.links, now };
+            let a = Appointment {
+                status: Status::Expired,
+                ..a.clone()
+            };
+            let ctx = Context {
+                appointment: &a,
+                office: &office,
+                service: &service,
+                links: &self.links,
+                now,
+            };
             Self::enqueue(&mut tx, a.id, &ctx.expired(), now).await?;
         }
         tx.commit().await?;
@@ -749,7 +816,13 @@ impl Store {
     }
 
     /// Cancels an active appointment and tells the citizen (iCalendar CANCEL).
-    pub async fn cancel(&self, id: i64, actor: Actor, message: &str, now: DateTime<Utc>) -> Result<Appointment, Error> {
+    pub async fn cancel(
+        &self,
+        id: i64,
+        actor: Actor,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Appointment, Error> {
         let a = self.appointment(id).await?;
         if !a.status.is_active() {
             return Err(Error::NotActive(a.status));
@@ -770,8 +843,18 @@ impl Store {
             drop(tx);
             return Err(Error::NotActive(self.appointment(id).await?.status));
         }
-        let a = Appointment { status: Status::Cancelled, sequence: a.sequence + 1, ..a };
-        let ctx = Context { appointment: &a, office: &office, service: &service, links: &self.links, now };
+        let a = Appointment {
+            status: Status::Cancelled,
+            sequence: a.sequence + 1,
+            ..a
+        };
+        let ctx = Context {
+            appointment: &a,
+            office: &office,
+            service: &service,
+            links: &self.links,
+            now,
+        };
         // A booking never verified was never confirmed: nothing to take out of a calendar.
         let email = ctx.cancelled(actor == Actor::Office, message);
         Self::enqueue(&mut tx, a.id, &email, now).await?;
@@ -781,7 +864,15 @@ impl Store {
 
     /// Moves an active appointment to another free slot of its calendar, keeping its code, UID
     /// and links, and sends the updated invitation (same UID, higher SEQUENCE).
-    pub async fn reschedule(&self, id: i64, new_start: DateTime<Utc>, mode: Option<Mode>, actor: Actor, message: &str, now: DateTime<Utc>) -> Result<Appointment, Error> {
+    pub async fn reschedule(
+        &self,
+        id: i64,
+        new_start: DateTime<Utc>,
+        mode: Option<Mode>,
+        actor: Actor,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Appointment, Error> {
         let a = self.appointment(id).await?;
         if !a.status.is_active() {
             return Err(Error::NotActive(a.status));
@@ -842,11 +933,29 @@ impl Store {
                     }
                 }
             }
-            let moved = Appointment { start: slot.start, end: slot.end, mode, sequence: a.sequence + 1, ..a.clone() };
+            let moved = Appointment {
+                start: slot.start,
+                end: slot.end,
+                mode,
+                sequence: a.sequence + 1,
+                ..a.clone()
+            };
             // A pending booking is told again only when it is verified.
             if moved.status != Status::Pending {
-                let ctx = Context { appointment: &moved, office: &office, service: &service, links: &self.links, now };
-                Self::enqueue(&mut tx, a.id, &ctx.moved(actor == Actor::Office, message), now).await?;
+                let ctx = Context {
+                    appointment: &moved,
+                    office: &office,
+                    service: &service,
+                    links: &self.links,
+                    now,
+                };
+                Self::enqueue(
+                    &mut tx,
+                    a.id,
+                    &ctx.moved(actor == Actor::Office, message),
+                    now,
+                )
+                .await?;
             }
             match tx.commit().await {
                 Ok(()) => return Ok(moved),
@@ -861,8 +970,16 @@ impl Store {
     pub async fn queue_reminders(&self, now: DateTime<Utc>) -> Result<usize, Error> {
         let mut sent = 0;
         for (kind, column, before) in [
-            (Kind::ReminderDay, "reminder_day_sent", self.limits.reminder_day),
-            (Kind::ReminderHour, "reminder_hour_sent", self.limits.reminder_hour),
+            (
+                Kind::ReminderDay,
+                "reminder_day_sent",
+                self.limits.reminder_day,
+            ),
+            (
+                Kind::ReminderHour,
+                "reminder_hour_sent",
+                self.limits.reminder_hour,
+            ),
         ] {
             let rows = sqlx::query(&format!(
                 "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE status = 'confirmed' AND {column} = 0 AND start_at > $1 AND start_at <= $2"
@@ -879,13 +996,21 @@ impl Store {
                     continue;
                 }
                 let (office, service) = self.context_parts(&a).await?;
-                let ctx = Context { appointment: &a, office: &office, service: &service, links: &self.links, now };
+                let ctx = Context {
+                    appointment: &a,
+                    office: &office,
+                    service: &service,
+                    links: &self.links,
+                    now,
+                };
                 let mut tx = self.write().await?;
-                let changed = sqlx::query(&format!("UPDATE appointment SET {column} = 1 WHERE id = $1 AND {column} = 0"))
-                    .bind(a.id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
+                let changed = sqlx::query(&format!(
+                    "UPDATE appointment SET {column} = 1 WHERE id = $1 AND {column} = 0"
+                ))
+                .bind(a.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
                 if changed == 1 {
                     Self::enqueue(&mut tx, a.id, &ctx.reminder(kind), now).await?;
                     sent += 1;
@@ -908,8 +1033,17 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        let a = Appointment { status: Status::Confirmed, ..a };
-        let ctx = Context { appointment: &a, office: &office, service: &service, links: &self.links, now };
+        let a = Appointment {
+            status: Status::Confirmed,
+            ..a
+        };
+        let ctx = Context {
+            appointment: &a,
+            office: &office,
+            service: &service,
+            links: &self.links,
+            now,
+        };
         let mut email = ctx.confirmed();
         email.kind = Kind::Approved;
         Self::enqueue(&mut tx, a.id, &email, now).await?;
@@ -920,7 +1054,11 @@ impl Store {
     // ---------------------------------------------------------------- outbox
 
     /// Emails due for delivery at `now`, oldest first.
-    pub async fn due_emails(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<OutboxMessage>, Error> {
+    pub async fn due_emails(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>, Error> {
         let rows = sqlx::query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2")
             .bind(ts(now))
             .bind(limit)
@@ -976,10 +1114,12 @@ impl Store {
 
     /// Emails queued for one appointment, oldest first (for tests and the operator's view).
     pub async fn messages_for(&self, appointment_id: i64) -> Result<Vec<OutboxMessage>, Error> {
-        let rows = sqlx::query("SELECT * FROM outbox WHERE appointment_id = $1 ORDER BY created_at, attempts")
-            .bind(appointment_id)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM outbox WHERE appointment_id = $1 ORDER BY created_at, attempts",
+        )
+        .bind(appointment_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(message_from).collect()
     }
 
@@ -1015,10 +1155,13 @@ impl Store {
             let start = from_ts(r.try_get("start_at")?);
             let n: i64 = r.try_get("n")?;
             let seats: i64 = r.try_get("seats")?;
-            if !rules_cache.contains_key(&cal) {
-                rules_cache.insert(cal, self.calendar_rules(cal).await?);
-            }
-            let cap = slots::capacity_at(&rules_cache[&cal], start).map_or(0, |s| i64::from(s.capacity));
+            let rules = match rules_cache.entry(cal) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(self.calendar_rules(cal).await?)
+                }
+            };
+            let cap = slots::capacity_at(rules, start).map_or(0, |s| i64::from(s.capacity));
             if n > cap || seats != n {
                 bad.push((cal, start, n));
             }

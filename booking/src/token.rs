@@ -55,7 +55,10 @@ impl std::fmt::Debug for Signer {
 
 impl Signer {
     pub fn new(secret: &[u8]) -> Self {
-        assert!(secret.len() >= 32, "the secret key must have at least 32 bytes");
+        assert!(
+            secret.len() >= 32,
+            "the secret key must have at least 32 bytes"
+        );
         Signer {
             key: secret.to_vec(),
         }
@@ -72,7 +75,11 @@ impl Signer {
         let mut body = vec![purpose.byte()];
         body.extend_from_slice(&appointment_id.to_be_bytes());
         let tag = self.mac(&body).finalize().into_bytes();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&body), URL_SAFE_NO_PAD.encode(tag))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&body),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
     /// The appointment id a token names, if its signature is right and its purpose is `purpose`.
@@ -120,7 +127,10 @@ mod tests {
     fn a_token_for_one_purpose_does_not_serve_another() {
         let s = signer();
         let t = s.sign(Purpose::RoomCitizen, 42);
-        assert_eq!(s.verify(Purpose::RoomOperator, &t), Err(TokenError::WrongPurpose));
+        assert_eq!(
+            s.verify(Purpose::RoomOperator, &t),
+            Err(TokenError::WrongPurpose)
+        );
         assert_eq!(s.verify(Purpose::Manage, &t), Err(TokenError::WrongPurpose));
     }
 
@@ -135,9 +145,15 @@ mod tests {
             other.split('.').next().unwrap(),
             t.split('.').nth(1).unwrap()
         );
-        assert_eq!(s.verify(Purpose::Manage, &forged), Err(TokenError::BadSignature));
+        assert_eq!(
+            s.verify(Purpose::Manage, &forged),
+            Err(TokenError::BadSignature)
+        );
         let s2 = Signer::new(&[8u8; 32]);
-        assert_eq!(s2.verify(Purpose::Manage, &t), Err(TokenError::BadSignature));
+        assert_eq!(
+            s2.verify(Purpose::Manage, &t),
+            Err(TokenError::BadSignature)
+        );
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub enum Problem {
     BadOperator,
     ConsentRequired,
     TooShort(usize),
+    /// Control characters (other than line breaks and tabs) have no place in a form.
+    BadCharacters,
 }
 
 impl Problem {
@@ -73,12 +75,21 @@ impl Problem {
             Problem::TooLong(n) => format!("Testo troppo lungo: al massimo {n} caratteri."),
             Problem::TooShort(n) => format!("Scrivi almeno {n} caratteri."),
             Problem::BadEmail => "Indirizzo email non valido (esempio: nome@dominio.it).".into(),
-            Problem::BadPhone => "Numero di telefono non valido: solo cifre, spazi e il prefisso +.".into(),
-            Problem::BadFiscalCode => "Codice fiscale non valido: 16 caratteri, lettere e cifre.".into(),
+            Problem::BadPhone => {
+                "Numero di telefono non valido: solo cifre, spazi e il prefisso +.".into()
+            }
+            Problem::BadFiscalCode => {
+                "Codice fiscale non valido: 16 caratteri, lettere e cifre.".into()
+            }
             Problem::BadSlot => "Scegli un orario tra quelli disponibili.".into(),
-            Problem::BadMode => "Scegli una modalità tra quelle disponibili per questo orario.".into(),
+            Problem::BadMode => {
+                "Scegli una modalità tra quelle disponibili per questo orario.".into()
+            }
             Problem::BadOperator => "Scegli un operatore tra quelli proposti.".into(),
-            Problem::ConsentRequired => "Per prenotare devi acconsentire al trattamento dei dati.".into(),
+            Problem::ConsentRequired => {
+                "Per prenotare devi acconsentire al trattamento dei dati.".into()
+            }
+            Problem::BadCharacters => "Il testo contiene caratteri non ammessi.".into(),
         }
     }
     pub fn en(self) -> String {
@@ -87,12 +98,17 @@ impl Problem {
             Problem::TooLong(n) => format!("Too long: at most {n} characters."),
             Problem::TooShort(n) => format!("Write at least {n} characters."),
             Problem::BadEmail => "Invalid email address (example: name@domain.it).".into(),
-            Problem::BadPhone => "Invalid phone number: digits, spaces and a leading + only.".into(),
+            Problem::BadPhone => {
+                "Invalid phone number: digits, spaces and a leading + only.".into()
+            }
             Problem::BadFiscalCode => "Invalid fiscal code: 16 letters and digits.".into(),
             Problem::BadSlot => "Choose one of the available times.".into(),
             Problem::BadMode => "Choose one of the modes offered at this time.".into(),
             Problem::BadOperator => "Choose one of the operators offered.".into(),
-            Problem::ConsentRequired => "You must consent to the processing of your data to book.".into(),
+            Problem::ConsentRequired => {
+                "You must consent to the processing of your data to book.".into()
+            }
+            Problem::BadCharacters => "The text contains characters that are not allowed.".into(),
         }
     }
 }
@@ -115,14 +131,23 @@ impl FieldErrors {
     }
 }
 
-fn text(errors: &mut FieldErrors, field: &'static str, value: &str, max: usize, required: bool) -> String {
+fn text(
+    errors: &mut FieldErrors,
+    field: &'static str,
+    value: &str,
+    max: usize,
+    required: bool,
+) -> String {
     let v = value.trim();
     if v.chars().count() > max {
         errors.add(field, Problem::TooLong(max));
     } else if required && v.is_empty() {
         errors.add(field, Problem::Required);
-    } else if v.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        errors.add(field, Problem::Required);
+    } else if v
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        errors.add(field, Problem::BadCharacters);
     }
     v.to_string()
 }

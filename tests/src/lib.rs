@@ -34,12 +34,16 @@ pub mod demo {
 
 /// Monday 23 November 2026, 11:00 in Rome: the tests' "now" unless they move it.
 pub fn test_now() -> DateTime<Utc> {
-    Rome.with_ymd_and_hms(2026, 11, 23, 11, 0, 0).unwrap().with_timezone(&Utc)
+    Rome.with_ymd_and_hms(2026, 11, 23, 11, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// A local Rome time as a UTC instant.
 pub fn rome(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-    Rome.with_ymd_and_hms(y, m, d, h, min, 0).unwrap().with_timezone(&Utc)
+    Rome.with_ymd_and_hms(y, m, d, h, min, 0)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 /// A fresh, empty database of the given kind, or `None` when PostgreSQL is not available
@@ -52,7 +56,9 @@ pub async fn fresh_database(db: Db, dir: &Path) -> Option<String> {
                 if std::env::var_os("CI").is_some() {
                     panic!("SPORTELLO_TEST_POSTGRES is not set: run the tests with scripts/test");
                 }
-                eprintln!("skipped: SPORTELLO_TEST_POSTGRES is not set (scripts/test starts PostgreSQL)");
+                eprintln!(
+                    "skipped: SPORTELLO_TEST_POSTGRES is not set (scripts/test starts PostgreSQL)"
+                );
                 return None;
             };
             let base = base.trim_end_matches('/').to_string();
@@ -70,18 +76,10 @@ pub async fn fresh_database(db: Db, dir: &Path) -> Option<String> {
     }
 }
 
+#[derive(Default)]
 pub struct Options {
     pub smtp_port: Option<u16>,
     pub max_active_per_email: Option<i64>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            smtp_port: None,
-            max_active_per_email: None,
-        }
-    }
 }
 
 pub struct Server {
@@ -101,7 +99,12 @@ pub struct Page {
 impl std::fmt::Debug for Page {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The page's status and its alerts are what a failing test needs to show.
-        let alerts: Vec<&str> = self.body.split("role=\"alert\"").skip(1).map(|s| s.split("</div>").next().unwrap_or("")).collect();
+        let alerts: Vec<&str> = self
+            .body
+            .split("role=\"alert\"")
+            .skip(1)
+            .map(|s| s.split("</div>").next().unwrap_or(""))
+            .collect();
         write!(f, "{} {:?} {:?}", self.status, self.location, alerts)
     }
 }
@@ -114,7 +117,9 @@ impl Server {
     pub async fn start_with(db: Db, opts: Options) -> Option<Server> {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = fresh_database(db, dir.path()).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let base = format!("http://127.0.0.1:{}", addr.port());
         let cfg = Config {
@@ -130,7 +135,9 @@ impl Server {
             ..Config::default()
         };
         let clock = Arc::new(ManualClock::new(test_now()));
-        let state = web::build_state(&cfg, clock.clone()).await.expect("server state");
+        let state = web::build_state(&cfg, clock.clone())
+            .await
+            .expect("server state");
         // The worker's own timer is effectively off: tests run it with `tick` when they want.
         let st = state.clone();
         tokio::spawn(async move {
@@ -204,9 +211,17 @@ impl Server {
     }
 
     /// Books a slot through the pages as a citizen would, returning the appointment id.
-    pub async fn book(&self, service: i64, start: DateTime<Utc>, mode: &str, email: &str) -> Result<i64, Page> {
+    pub async fn book(
+        &self,
+        service: i64,
+        start: DateTime<Utc>,
+        mode: &str,
+        email: &str,
+    ) -> Result<i64, Page> {
         let ts = start.timestamp().to_string();
-        let form_page = self.get(&format!("/servizi/{service}/prenota?inizio={ts}")).await;
+        let form_page = self
+            .get(&format!("/servizi/{service}/prenota?inizio={ts}"))
+            .await;
         let Some(csrf) = csrf_in(&form_page.body) else {
             return Err(form_page);
         };
@@ -244,9 +259,15 @@ impl Server {
     /// Follows the verification link of the appointment's verification email.
     pub async fn verify(&self, id: i64) -> Page {
         let emails = self.emails(id).await;
-        let v = emails.iter().find(|m| m.kind == "verify").expect("verification email");
+        let v = emails
+            .iter()
+            .find(|m| m.kind == "verify")
+            .expect("verification email");
         let link = link_in(&v.text, "/conferma/").expect("verification link");
-        let path = link.strip_prefix(&self.base).expect("link to this server").to_string();
+        let path = link
+            .strip_prefix(&self.base)
+            .expect("link to this server")
+            .to_string();
         let p = self.get(&path).await;
         match csrf_in(&p.body) {
             Some(csrf) => self.post(&path, &[("csrf", &csrf)]).await,
@@ -264,8 +285,8 @@ impl Server {
 }
 
 async fn axum_serve(state: AppState, listener: tokio::net::TcpListener) {
-    let app = web::routes::router(state)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app =
+        web::routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).await.expect("serve");
 }
 

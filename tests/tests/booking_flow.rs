@@ -8,21 +8,47 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
     // The catalogue.
     let home = s.get("/").await;
     assert_eq!(home.status, StatusCode::OK);
-    for office in ["Sindaco", "Servizi sociali", "Edilizia privata", "Tributi IMU", "Tributi TARI", "Polizia locale", "SUAPE", "Anagrafe"] {
-        assert!(home.body.contains(office), "{office} missing from the office list");
+    for office in [
+        "Sindaco",
+        "Servizi sociali",
+        "Edilizia privata",
+        "Tributi IMU",
+        "Tributi TARI",
+        "Polizia locale",
+        "SUAPE",
+        "Anagrafe",
+    ] {
+        assert!(
+            home.body.contains(office),
+            "{office} missing from the office list"
+        );
     }
     // Monday 11:00 is out of every demo office's hours but Anagrafe's (8:30-12:30).
     assert!(home.body.contains("Fuori orario"));
     assert!(home.body.contains("Aperto ora"));
     let service = s.get(&format!("/servizi/{}", demo::CARTA_IDENTITA)).await;
     assert_eq!(service.status, StatusCode::OK);
-    assert!(service.body.contains("martedì 24 novembre 2026"), "tomorrow's slots are listed");
-    assert!(!service.body.contains("lunedì 23 novembre 2026"), "no same-day slots");
+    assert!(
+        service.body.contains("martedì 24 novembre 2026"),
+        "tomorrow's slots are listed"
+    );
+    assert!(
+        !service.body.contains("lunedì 23 novembre 2026"),
+        "no same-day slots"
+    );
     assert!(service.body.contains("Una fototessera recente"));
 
     // Book tomorrow at 8:30.
     let start = rome(2026, 11, 24, 8, 30);
-    let id = s.book(demo::CARTA_IDENTITA, start, "in_person", "maria.rossi@example.it").await.unwrap_or_else(|p| panic!("{}: {}", p.status, p.body));
+    let id = s
+        .book(
+            demo::CARTA_IDENTITA,
+            start,
+            "in_person",
+            "maria.rossi@example.it",
+        )
+        .await
+        .unwrap_or_else(|p| panic!("{}: {}", p.status, p.body));
     let a = s.state.store.appointment(id).await.unwrap();
     assert_eq!(a.status, booking::Status::Pending);
     let sent = s.get(&format!("{}/inviata", s.manage_path(id))).await;
@@ -35,20 +61,32 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
     // Verify: confirmed, with the confirmation email and its invitation.
     let v = s.verify(id).await;
     assert_eq!(v.status, StatusCode::SEE_OTHER);
-    assert!(v.location.as_deref().unwrap().ends_with("?esito=confermata"));
+    assert!(v
+        .location
+        .as_deref()
+        .unwrap()
+        .ends_with("?esito=confermata"));
     let manage = s.get(v.location.as_deref().unwrap()).await;
     assert!(manage.body.contains("Prenotazione confermata"));
     assert!(manage.body.contains(&a.code));
-    assert_eq!(s.state.store.appointment(id).await.unwrap().status, booking::Status::Confirmed);
+    assert_eq!(
+        s.state.store.appointment(id).await.unwrap().status,
+        booking::Status::Confirmed
+    );
     let mails = s.emails(id).await;
-    let conf = mails.iter().find(|m| m.kind == "confirmed").expect("confirmation email");
+    let conf = mails
+        .iter()
+        .find(|m| m.kind == "confirmed")
+        .expect("confirmation email");
     let ics = conf.ics.as_deref().unwrap();
     assert_eq!(conf.ics_method.as_deref(), Some("REQUEST"));
     assert!(ics.contains("METHOD:REQUEST"));
     assert!(ics.contains("SEQUENCE:0"));
     assert!(ics.contains("DTSTART:20261124T073000Z"));
     assert!(conf.text.contains("Documenti da portare"));
-    assert!(conf.html.contains("<li>Una fototessera recente su sfondo bianco</li>"));
+    assert!(conf
+        .html
+        .contains("<li>Una fototessera recente su sfondo bianco</li>"));
     // Verifying again changes nothing and sends nothing.
     let again = s.verify(id).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER);
@@ -63,26 +101,52 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
     let path = format!("{}/sposta", s.manage_path(id));
     let csrf = s.csrf(&path).await;
     let new_start = rome(2026, 11, 24, 9, 10);
-    let r = s.post(&path, &[("csrf", &csrf), ("start", &new_start.timestamp().to_string())]).await;
+    let r = s
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("start", &new_start.timestamp().to_string()),
+            ],
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let moved = s.state.store.appointment(id).await.unwrap();
     assert_eq!(moved.start, new_start);
     assert_eq!(moved.code, a.code);
     let mails = s.emails(id).await;
-    let m = mails.iter().find(|m| m.kind == "moved").expect("moved email");
-    let uid = |ics: &str| ics.lines().find(|l| l.starts_with("UID:")).unwrap().to_string();
+    let m = mails
+        .iter()
+        .find(|m| m.kind == "moved")
+        .expect("moved email");
+    let uid = |ics: &str| {
+        ics.lines()
+            .find(|l| l.starts_with("UID:"))
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(uid(m.ics.as_deref().unwrap()), uid(ics));
     assert!(m.ics.as_deref().unwrap().contains("SEQUENCE:1"));
-    assert!(m.ics.as_deref().unwrap().contains("DTSTART:20261124T081000Z"));
+    assert!(m
+        .ics
+        .as_deref()
+        .unwrap()
+        .contains("DTSTART:20261124T081000Z"));
 
     // Cancel: no reason asked, METHOD:CANCEL, slot free again.
     let path = format!("{}/annulla", s.manage_path(id));
     let csrf = s.csrf(&path).await;
     let r = s.post(&path, &[("csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(s.state.store.appointment(id).await.unwrap().status, booking::Status::Cancelled);
+    assert_eq!(
+        s.state.store.appointment(id).await.unwrap().status,
+        booking::Status::Cancelled
+    );
     let mails = s.emails(id).await;
-    let c = mails.iter().find(|m| m.kind == "cancelled").expect("cancel email");
+    let c = mails
+        .iter()
+        .find(|m| m.kind == "cancelled")
+        .expect("cancel email");
     assert_eq!(c.ics_method.as_deref(), Some("CANCEL"));
     assert!(c.ics.as_deref().unwrap().contains("SEQUENCE:2"));
     assert_eq!(uid(c.ics.as_deref().unwrap()), uid(ics));
@@ -91,147 +155,249 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert!(r.body.contains("non è più attivo"));
     // The same person can book the service again now.
-    assert!(s.book(demo::CARTA_IDENTITA, start, "in_person", "maria.rossi@example.it").await.is_ok());
+    assert!(s
+        .book(
+            demo::CARTA_IDENTITA,
+            start,
+            "in_person",
+            "maria.rossi@example.it"
+        )
+        .await
+        .is_ok());
 });
 
-on_both_databases!(bad_input_is_refused_and_stores_nothing, |s: Server| async move {
-    let start = rome(2026, 11, 24, 8, 30).timestamp().to_string();
-    let form_page = format!("/servizi/{}/prenota?inizio={start}", demo::CARTA_IDENTITA);
-    let post = format!("/servizi/{}/prenota", demo::CARTA_IDENTITA);
-    let csrf = s.csrf(&form_page).await;
-    let good: Vec<(&str, String)> = vec![
-        ("csrf", csrf.clone()),
-        ("start", start.clone()),
-        ("mode", "in_person".into()),
-        ("given_name", "Maria".into()),
-        ("family_name", "Rossi".into()),
-        ("email", "maria@example.it".into()),
-        ("reason", "Rinnovo".into()),
-        ("consent", "on".into()),
-    ];
-    let with = |k: &str, v: Option<&str>| -> Vec<(String, String)> {
-        let mut f: Vec<(String, String)> = good.iter().filter(|(n, _)| *n != k).map(|(a, b)| (a.to_string(), b.clone())).collect();
-        if let Some(v) = v {
-            f.push((k.to_string(), v.to_string()));
-        }
-        f
-    };
-    let send = |f: Vec<(String, String)>| {
-        let s = &s;
-        let post = post.clone();
-        async move {
-            let refs: Vec<(&str, &str)> = f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            s.post(&post, &refs).await
-        }
-    };
-    // Missing consent: the error is next to the checkbox, in Italian, and what was typed stays.
-    let p = send(with("consent", None)).await;
-    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(p.body.contains("id=\"consent-error\""));
-    assert!(p.body.contains("devi acconsentire"));
-    assert!(p.body.contains("value=\"maria@example.it\""));
-    // Malformed email.
-    let p = send(with("email", Some("maria@"))).await;
-    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(p.body.contains("Indirizzo email non valido"));
-    assert!(p.body.contains("aria-invalid=\"true\" aria-describedby=\"email-error\""));
-    // Oversized fields.
-    let long = "x".repeat(1001);
-    let p = send(with("reason", Some(&long))).await;
-    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(p.body.contains("al massimo 1000 caratteri"));
-    // A body over the limit is refused before it is read.
-    let huge = "x".repeat(web::routes::MAX_BODY + 1);
-    let p = send(with("reason", Some(&huge))).await;
-    assert_eq!(p.status, StatusCode::PAYLOAD_TOO_LARGE);
-    // Today (same-day booking), a past time, a time the rules don't offer, a mode not offered.
-    let today = rome(2026, 11, 23, 12, 0).timestamp().to_string();
-    let p = send(with("start", Some(&today))).await;
-    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(p.body.contains("non si prenota per il giorno stesso"));
-    let past = rome(2026, 11, 20, 9, 0).timestamp().to_string();
-    assert_eq!(send(with("start", Some(&past))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let odd = rome(2026, 11, 24, 8, 31).timestamp().to_string();
-    assert_eq!(send(with("start", Some(&odd))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(send(with("mode", Some("video"))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(send(with("operator", Some("999"))).await.status, StatusCode::UNPROCESSABLE_ENTITY);
-    // No CSRF token, or another one.
-    assert_eq!(send(with("csrf", None)).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(send(with("csrf", Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"))).await.status, StatusCode::FORBIDDEN);
-    // Nothing of the above was stored or emailed.
-    assert_eq!(s.appointment_count().await, 0);
-    assert!(s.state.store.mailbox(10).await.unwrap().is_empty());
+on_both_databases!(
+    bad_input_is_refused_and_stores_nothing,
+    |s: Server| async move {
+        let start = rome(2026, 11, 24, 8, 30).timestamp().to_string();
+        let form_page = format!("/servizi/{}/prenota?inizio={start}", demo::CARTA_IDENTITA);
+        let post = format!("/servizi/{}/prenota", demo::CARTA_IDENTITA);
+        let csrf = s.csrf(&form_page).await;
+        let good: Vec<(&str, String)> = vec![
+            ("csrf", csrf.clone()),
+            ("start", start.clone()),
+            ("mode", "in_person".into()),
+            ("given_name", "Maria".into()),
+            ("family_name", "Rossi".into()),
+            ("email", "maria@example.it".into()),
+            ("reason", "Rinnovo".into()),
+            ("consent", "on".into()),
+        ];
+        let with = |k: &str, v: Option<&str>| -> Vec<(String, String)> {
+            let mut f: Vec<(String, String)> = good
+                .iter()
+                .filter(|(n, _)| *n != k)
+                .map(|(a, b)| (a.to_string(), b.clone()))
+                .collect();
+            if let Some(v) = v {
+                f.push((k.to_string(), v.to_string()));
+            }
+            f
+        };
+        let send = |f: Vec<(String, String)>| {
+            let s = &s;
+            let post = post.clone();
+            async move {
+                let refs: Vec<(&str, &str)> =
+                    f.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                s.post(&post, &refs).await
+            }
+        };
+        // Missing consent: the error is next to the checkbox, in Italian, and what was typed stays.
+        let p = send(with("consent", None)).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(p.body.contains("id=\"consent-error\""));
+        assert!(p.body.contains("devi acconsentire"));
+        assert!(p.body.contains("value=\"maria@example.it\""));
+        // Malformed email.
+        let p = send(with("email", Some("maria@"))).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(p.body.contains("Indirizzo email non valido"));
+        assert!(p
+            .body
+            .contains("aria-invalid=\"true\" aria-describedby=\"email-error\""));
+        // Oversized fields.
+        let long = "x".repeat(1001);
+        let p = send(with("reason", Some(&long))).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(p.body.contains("al massimo 1000 caratteri"));
+        // A body over the limit is refused before it is read.
+        let huge = "x".repeat(web::routes::MAX_BODY + 1);
+        let p = send(with("reason", Some(&huge))).await;
+        assert_eq!(p.status, StatusCode::PAYLOAD_TOO_LARGE);
+        // Today (same-day booking), a past time, a time the rules don't offer, a mode not offered.
+        let today = rome(2026, 11, 23, 12, 0).timestamp().to_string();
+        let p = send(with("start", Some(&today))).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(p.body.contains("non si prenota per il giorno stesso"));
+        let past = rome(2026, 11, 20, 9, 0).timestamp().to_string();
+        assert_eq!(
+            send(with("start", Some(&past))).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        let odd = rome(2026, 11, 24, 8, 31).timestamp().to_string();
+        assert_eq!(
+            send(with("start", Some(&odd))).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            send(with("mode", Some("video"))).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            send(with("operator", Some("999"))).await.status,
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        // No CSRF token, or another one.
+        assert_eq!(send(with("csrf", None)).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            send(with(
+                "csrf",
+                Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+            ))
+            .await
+            .status,
+            StatusCode::FORBIDDEN
+        );
+        // Nothing of the above was stored or emailed.
+        assert_eq!(s.appointment_count().await, 0);
+        assert!(s.state.store.mailbox(10).await.unwrap().is_empty());
 
-    // Unknown ids and tampered links.
-    assert_eq!(s.get("/uffici/999").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(s.get("/uffici/abc").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(s.get("/servizi/999").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(s.get("/servizi/999/prenota?inizio=1").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(s.get("/nessuna/pagina").await.status, StatusCode::NOT_FOUND);
-    let p = s.get("/prenotazione/abc.def").await;
-    assert_eq!(p.status, StatusCode::BAD_REQUEST);
-    assert!(p.body.contains("Il link non è valido"));
-    let id = s.book(demo::CARTA_IDENTITA, rome(2026, 11, 24, 8, 30), "in_person", "maria@example.it").await.unwrap();
-    let manage = s.manage_path(id);
-    let mut tampered = manage.clone();
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
-    assert_eq!(s.get(&tampered).await.status, StatusCode::BAD_REQUEST);
-    // A manage link is not a verification link.
-    let token = manage.trim_start_matches("/prenotazione/");
-    assert_eq!(s.get(&format!("/conferma/{token}")).await.status, StatusCode::BAD_REQUEST);
-    // Same person, same service, another slot: refused.
-    let again = s.book(demo::CARTA_IDENTITA, rome(2026, 11, 24, 9, 30), "in_person", "MARIA@example.it").await.unwrap_err();
-    assert_eq!(again.status, StatusCode::CONFLICT);
-    assert!(again.body.contains("Hai già un appuntamento attivo per questo servizio"));
-    assert_eq!(s.appointment_count().await, 1);
-});
+        // Unknown ids and tampered links.
+        assert_eq!(s.get("/uffici/999").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(s.get("/uffici/abc").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(s.get("/servizi/999").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            s.get("/servizi/999/prenota?inizio=1").await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(s.get("/nessuna/pagina").await.status, StatusCode::NOT_FOUND);
+        let p = s.get("/prenotazione/abc.def").await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST);
+        assert!(p.body.contains("Il link non è valido"));
+        let id = s
+            .book(
+                demo::CARTA_IDENTITA,
+                rome(2026, 11, 24, 8, 30),
+                "in_person",
+                "maria@example.it",
+            )
+            .await
+            .unwrap();
+        let manage = s.manage_path(id);
+        let mut tampered = manage.clone();
+        let last = tampered.pop().unwrap();
+        tampered.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(s.get(&tampered).await.status, StatusCode::BAD_REQUEST);
+        // A manage link is not a verification link.
+        let token = manage.trim_start_matches("/prenotazione/");
+        assert_eq!(
+            s.get(&format!("/conferma/{token}")).await.status,
+            StatusCode::BAD_REQUEST
+        );
+        // Same person, same service, another slot: refused.
+        let again = s
+            .book(
+                demo::CARTA_IDENTITA,
+                rome(2026, 11, 24, 9, 30),
+                "in_person",
+                "MARIA@example.it",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        assert!(again
+            .body
+            .contains("Hai già un appuntamento attivo per questo servizio"));
+        assert_eq!(s.appointment_count().await, 1);
+    }
+);
 
-on_both_databases!(unverified_bookings_expire_after_two_hours, |s: Server| async move {
-    let start = rome(2026, 11, 24, 9, 0);
-    let id = s.book(demo::TARI, start, "phone", "luca@example.it").await.unwrap();
-    // The slot (capacity 1) is gone for others.
-    let other = s.book(demo::TARI, start, "phone", "anna@example.it").await.unwrap_err();
-    assert_eq!(other.status, StatusCode::CONFLICT);
-    s.clock.advance(chrono::Duration::minutes(119));
-    s.tick().await;
-    assert_eq!(s.state.store.appointment(id).await.unwrap().status, booking::Status::Pending);
-    s.clock.advance(chrono::Duration::minutes(2));
-    s.tick().await;
-    assert_eq!(s.state.store.appointment(id).await.unwrap().status, booking::Status::Expired);
-    assert!(s.emails(id).await.iter().any(|m| m.kind == "expired"));
-    // The link no longer confirms, and the slot is free again.
-    assert_eq!(s.verify(id).await.status, StatusCode::CONFLICT);
-    let api = s.get(&format!("/api/servizi/{}/orari", demo::TARI)).await;
-    assert!(api.body.contains(&format!("\"start_ts\":{}", start.timestamp())));
-    assert!(s.book(demo::TARI, start, "phone", "anna@example.it").await.is_ok());
-});
+on_both_databases!(
+    unverified_bookings_expire_after_two_hours,
+    |s: Server| async move {
+        let start = rome(2026, 11, 24, 9, 0);
+        let id = s
+            .book(demo::TARI, start, "phone", "luca@example.it")
+            .await
+            .unwrap();
+        // The slot (capacity 1) is gone for others.
+        let other = s
+            .book(demo::TARI, start, "phone", "anna@example.it")
+            .await
+            .unwrap_err();
+        assert_eq!(other.status, StatusCode::CONFLICT);
+        s.clock.advance(chrono::Duration::minutes(119));
+        s.tick().await;
+        assert_eq!(
+            s.state.store.appointment(id).await.unwrap().status,
+            booking::Status::Pending
+        );
+        s.clock.advance(chrono::Duration::minutes(2));
+        s.tick().await;
+        assert_eq!(
+            s.state.store.appointment(id).await.unwrap().status,
+            booking::Status::Expired
+        );
+        assert!(s.emails(id).await.iter().any(|m| m.kind == "expired"));
+        // The link no longer confirms, and the slot is free again.
+        assert_eq!(s.verify(id).await.status, StatusCode::CONFLICT);
+        let api = s.get(&format!("/api/servizi/{}/orari", demo::TARI)).await;
+        assert!(api
+            .body
+            .contains(&format!("\"start_ts\":{}", start.timestamp())));
+        assert!(s
+            .book(demo::TARI, start, "phone", "anna@example.it")
+            .await
+            .is_ok());
+    }
+);
 
-on_both_databases!(moderated_calendar_waits_for_the_office, |s: Server| async move {
-    let start = rome(2026, 11, 30, 8, 0);
-    let id = s.book(demo::SINDACO, start, "video", "mario@example.it").await.unwrap();
-    let v = s.verify(id).await;
-    assert!(v.location.as_deref().unwrap().ends_with("?esito=richiesta"));
-    let page = s.get(v.location.as_deref().unwrap()).await;
-    assert!(page.body.contains("Richiesta inviata"));
-    assert!(!page.body.contains("Prenotazione confermata"));
-    assert_eq!(s.state.store.appointment(id).await.unwrap().status, booking::Status::AwaitingApproval);
-    let kinds: Vec<String> = s.emails(id).await.into_iter().map(|m| m.kind).collect();
-    assert_eq!(kinds, vec!["verify", "request_sent"]);
-    // Once the office approves, the confirmation carries the invitation and the join link.
-    s.state.store.approve(id, s.clock_now()).await.unwrap();
-    let mails = s.emails(id).await;
-    let ok = mails.iter().find(|m| m.kind == "approved").unwrap();
-    assert!(ok.ics.is_some());
-    let join = link_in(&ok.text, "/stanza/").expect("join link for a video appointment");
-    let token = join.rsplit('/').next().unwrap();
-    assert_eq!(s.state.signer.verify(booking::token::Purpose::RoomCitizen, token), Ok(id));
-    assert_eq!(s.get(&format!("/stanza/{token}")).await.status, StatusCode::OK);
-});
+on_both_databases!(
+    moderated_calendar_waits_for_the_office,
+    |s: Server| async move {
+        let start = rome(2026, 11, 30, 8, 0);
+        let id = s
+            .book(demo::SINDACO, start, "video", "mario@example.it")
+            .await
+            .unwrap();
+        let v = s.verify(id).await;
+        assert!(v.location.as_deref().unwrap().ends_with("?esito=richiesta"));
+        let page = s.get(v.location.as_deref().unwrap()).await;
+        assert!(page.body.contains("Richiesta inviata"));
+        assert!(!page.body.contains("Prenotazione confermata"));
+        assert_eq!(
+            s.state.store.appointment(id).await.unwrap().status,
+            booking::Status::AwaitingApproval
+        );
+        let kinds: Vec<String> = s.emails(id).await.into_iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, vec!["verify", "request_sent"]);
+        // Once the office approves, the confirmation carries the invitation and the join link.
+        s.state.store.approve(id, s.clock_now()).await.unwrap();
+        let mails = s.emails(id).await;
+        let ok = mails.iter().find(|m| m.kind == "approved").unwrap();
+        assert!(ok.ics.is_some());
+        let join = link_in(&ok.text, "/stanza/").expect("join link for a video appointment");
+        let token = join.rsplit('/').next().unwrap();
+        assert_eq!(
+            s.state
+                .signer
+                .verify(booking::token::Purpose::RoomCitizen, token),
+            Ok(id)
+        );
+        assert_eq!(
+            s.get(&format!("/stanza/{token}")).await.status,
+            StatusCode::OK
+        );
+    }
+);
 
 on_both_databases!(reminders_go_out_once_each, |s: Server| async move {
     let start = rome(2026, 11, 25, 9, 0);
-    let id = s.book(demo::EDILIZIA, start, "video", "paolo@example.it").await.unwrap();
+    let id = s
+        .book(demo::EDILIZIA, start, "video", "paolo@example.it")
+        .await
+        .unwrap();
     s.verify(id).await;
     let count = |kind: &'static str| {
         let s = &s;
@@ -253,4 +419,3 @@ on_both_databases!(reminders_go_out_once_each, |s: Server| async move {
     // In the local mailbox everything is delivered.
     assert!(s.emails(id).await.iter().all(|m| m.sent_at.is_some()));
 });
-

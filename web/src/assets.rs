@@ -13,17 +13,61 @@ macro_rules! asset {
 }
 
 const FILES: &[(&str, &str, &[u8])] = &[
-    ("bootstrap-italia/css/bootstrap-italia.min.css", "text/css; charset=utf-8", asset!("bootstrap-italia/css/bootstrap-italia.min.css")),
-    ("bootstrap-italia/svg/sprites.svg", "image/svg+xml", asset!("bootstrap-italia/svg/sprites.svg")),
-    ("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-300.woff2", "font/woff2", asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-300.woff2")),
-    ("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-regular.woff2", "font/woff2", asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-regular.woff2")),
-    ("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-600.woff2", "font/woff2", asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-600.woff2")),
-    ("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-700.woff2", "font/woff2", asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-700.woff2")),
-    ("bootstrap-italia/fonts/roboto-mono-v13-latin-ext_latin-regular.woff2", "font/woff2", asset!("bootstrap-italia/fonts/roboto-mono-v13-latin-ext_latin-regular.woff2")),
-    ("bootstrap-italia/fonts/lora-v20-latin-ext_latin-regular.woff2", "font/woff2", asset!("bootstrap-italia/fonts/lora-v20-latin-ext_latin-regular.woff2")),
-    ("bootstrap-italia/fonts/lora-v20-latin-ext_latin-italic.woff2", "font/woff2", asset!("bootstrap-italia/fonts/lora-v20-latin-ext_latin-italic.woff2")),
-    ("bootstrap-italia/fonts/lora-v20-latin-ext_latin-700.woff2", "font/woff2", asset!("bootstrap-italia/fonts/lora-v20-latin-ext_latin-700.woff2")),
-    ("sportello.css", "text/css; charset=utf-8", asset!("sportello.css")),
+    (
+        "bootstrap-italia/css/bootstrap-italia.min.css",
+        "text/css; charset=utf-8",
+        asset!("bootstrap-italia/css/bootstrap-italia.min.css"),
+    ),
+    (
+        "bootstrap-italia/svg/sprites.svg",
+        "image/svg+xml",
+        asset!("bootstrap-italia/svg/sprites.svg"),
+    ),
+    (
+        "bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-300.woff2",
+        "font/woff2",
+        asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-300.woff2"),
+    ),
+    (
+        "bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-regular.woff2",
+        "font/woff2",
+        asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-regular.woff2"),
+    ),
+    (
+        "bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-600.woff2",
+        "font/woff2",
+        asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-600.woff2"),
+    ),
+    (
+        "bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-700.woff2",
+        "font/woff2",
+        asset!("bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-700.woff2"),
+    ),
+    (
+        "bootstrap-italia/fonts/roboto-mono-v13-latin-ext_latin-regular.woff2",
+        "font/woff2",
+        asset!("bootstrap-italia/fonts/roboto-mono-v13-latin-ext_latin-regular.woff2"),
+    ),
+    (
+        "bootstrap-italia/fonts/lora-v20-latin-ext_latin-regular.woff2",
+        "font/woff2",
+        asset!("bootstrap-italia/fonts/lora-v20-latin-ext_latin-regular.woff2"),
+    ),
+    (
+        "bootstrap-italia/fonts/lora-v20-latin-ext_latin-italic.woff2",
+        "font/woff2",
+        asset!("bootstrap-italia/fonts/lora-v20-latin-ext_latin-italic.woff2"),
+    ),
+    (
+        "bootstrap-italia/fonts/lora-v20-latin-ext_latin-700.woff2",
+        "font/woff2",
+        asset!("bootstrap-italia/fonts/lora-v20-latin-ext_latin-700.woff2"),
+    ),
+    (
+        "sportello.css",
+        "text/css; charset=utf-8",
+        asset!("sportello.css"),
+    ),
 ];
 
 pub async fn serve(Path(path): Path<String>) -> Response {

@@ -110,37 +110,72 @@ impl Config {
         if let Some(path) = path {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            let f: Config = toml::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let f: Config =
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             c.merge(f);
         }
         Ok(c)
     }
 
     pub fn merge(&mut self, f: Config) {
-        merge!(self, f, listen, public_url, data_dir, database_url, secret_key, time_zone, smtp_host, smtp_port, smtp_security, smtp_username, smtp_password, mail_from, max_active_per_email, reminder_hours, last_reminder_minutes, worker_interval, no_demo);
+        merge!(
+            self,
+            f,
+            listen,
+            public_url,
+            data_dir,
+            database_url,
+            secret_key,
+            time_zone,
+            smtp_host,
+            smtp_port,
+            smtp_security,
+            smtp_username,
+            smtp_password,
+            mail_from,
+            max_active_per_email,
+            reminder_hours,
+            last_reminder_minutes,
+            worker_interval,
+            no_demo
+        );
     }
 
     pub fn listen(&self) -> String {
-        self.listen.clone().unwrap_or_else(|| "127.0.0.1:8080".into())
+        self.listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
     }
     pub fn data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(|| PathBuf::from("data"))
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("data"))
     }
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir().join("sportello.db").display())
+            format!(
+                "sqlite://{}",
+                self.data_dir().join("sportello.db").display()
+            )
         })
     }
     pub fn public_url(&self) -> String {
         self.public_url
             .clone()
-            .unwrap_or_else(|| format!("http://localhost:{}", self.listen().rsplit(':').next().unwrap_or("8080")))
+            .unwrap_or_else(|| {
+                format!(
+                    "http://localhost:{}",
+                    self.listen().rsplit(':').next().unwrap_or("8080")
+                )
+            })
             .trim_end_matches('/')
             .to_string()
     }
     pub fn time_zone(&self) -> anyhow::Result<chrono_tz::Tz> {
-        let name = self.time_zone.clone().unwrap_or_else(|| "Europe/Rome".into());
+        let name = self
+            .time_zone
+            .clone()
+            .unwrap_or_else(|| "Europe/Rome".into());
         name.parse()
             .map_err(|_| anyhow::anyhow!("unknown time zone {name:?}"))
     }
@@ -156,7 +191,10 @@ impl Config {
     /// The secret key: configured, or read from (or first written to) DATA_DIR/secret.key.
     pub fn secret(&self) -> anyhow::Result<Vec<u8>> {
         if let Some(k) = &self.secret_key {
-            anyhow::ensure!(k.len() >= 32, "the secret key must have at least 32 characters");
+            anyhow::ensure!(
+                k.len() >= 32,
+                "the secret key must have at least 32 characters"
+            );
             return Ok(k.as_bytes().to_vec());
         }
         let path = self.data_dir().join("secret.key");
@@ -167,7 +205,8 @@ impl Config {
         std::fs::create_dir_all(self.data_dir())?;
         let mut key = [0u8; 48];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
-        let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key).into_bytes();
+        let key =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key).into_bytes();
         write_private(&path, &key)?;
         Ok(key)
     }

@@ -107,7 +107,9 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
                 "starttls" => SmtpSecurity::Starttls,
                 "tls" => SmtpSecurity::Tls,
                 "none" => SmtpSecurity::None,
-                other => anyhow::bail!("smtp security must be starttls, tls or none, not {other:?}"),
+                other => {
+                    anyhow::bail!("smtp security must be starttls, tls or none, not {other:?}")
+                }
             };
             let port = cfg.smtp_port.unwrap_or(match security {
                 SmtpSecurity::Starttls => 587,
@@ -138,7 +140,11 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
 }
 
 /// Serves HTTP on `listener` until the process ends, with the worker running beside it.
-pub async fn serve(state: AppState, listener: tokio::net::TcpListener, worker_every: std::time::Duration) -> anyhow::Result<()> {
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    worker_every: std::time::Duration,
+) -> anyhow::Result<()> {
     tokio::spawn(worker::run(state.clone(), worker_every));
     axum::serve(
         listener,

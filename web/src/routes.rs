@@ -39,8 +39,14 @@ pub fn router(state: AppState) -> Router {
         .route("/conferma/{token}", get(verify_page).post(verify_submit))
         .route("/prenotazione/{token}", get(manage))
         .route("/prenotazione/{token}/inviata", get(sent))
-        .route("/prenotazione/{token}/annulla", get(cancel_page).post(cancel_submit))
-        .route("/prenotazione/{token}/sposta", get(move_page).post(move_submit))
+        .route(
+            "/prenotazione/{token}/annulla",
+            get(cancel_page).post(cancel_submit),
+        )
+        .route(
+            "/prenotazione/{token}/sposta",
+            get(move_page).post(move_submit),
+        )
         .route("/prenotazione/{token}/ricevuta", get(receipt))
         .route("/stanza/{token}", get(room))
         .route("/api/servizi/{id}/orari", get(api_slots))
@@ -77,17 +83,30 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
             .and_then(|c| Lang::from_code(c.value()))
             .unwrap_or_default();
         match jar.get("csrf").map(|c| c.value().to_string()) {
-            Some(v) if v.len() == 43 => Ok(Ui { l, csrf: v, had_csrf: true, jar }),
+            Some(v) if v.len() == 43 => Ok(Ui {
+                l,
+                csrf: v,
+                had_csrf: true,
+                jar,
+            }),
             _ => {
                 let mut bytes = [0u8; 32];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
-                let v = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+                let v = base64::Engine::encode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    bytes,
+                );
                 let cookie = Cookie::build(("csrf", v.clone()))
                     .path("/")
                     .http_only(true)
                     .same_site(SameSite::Strict)
                     .build();
-                Ok(Ui { l, csrf: v, had_csrf: false, jar: jar.add(cookie) })
+                Ok(Ui {
+                    l,
+                    csrf: v,
+                    had_csrf: false,
+                    jar: jar.add(cookie),
+                })
             }
         }
     }
@@ -96,10 +115,15 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
 impl Ui {
     fn check_csrf(&self, sent: &str) -> Result<()> {
         use subtle::ConstantTimeEq;
-        if self.had_csrf && sent.len() == self.csrf.len() && bool::from(sent.as_bytes().ct_eq(self.csrf.as_bytes())) {
+        if self.had_csrf
+            && sent.len() == self.csrf.len()
+            && bool::from(sent.as_bytes().ct_eq(self.csrf.as_bytes()))
+        {
             Ok(())
         } else {
-            Err(AppError::Forbidden("il modulo è scaduto o non proviene da questo sito: ricarica la pagina e riprova"))
+            Err(AppError::Forbidden(
+                "il modulo è scaduto o non proviene da questo sito: ricarica la pagina e riprova",
+            ))
         }
     }
 
@@ -109,7 +133,10 @@ impl Ui {
 }
 
 fn parse_id(s: &str) -> Result<i64> {
-    s.parse::<i64>().ok().filter(|i| *i > 0).ok_or(AppError::NotFound)
+    s.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or(AppError::NotFound)
 }
 
 fn form<T>(f: std::result::Result<Form<T>, FormRejection>) -> Result<T> {
@@ -142,7 +169,11 @@ async fn office_card(st: &AppState, o: &booking::Office) -> Result<OfficeCard> {
 }
 
 fn modes_text(l: Lang, modes: &[Mode]) -> String {
-    modes.iter().map(|m| l.mode(*m)).collect::<Vec<_>>().join(", ")
+    modes
+        .iter()
+        .map(|m| l.mode(*m))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn service_card(l: Lang, s: &Service) -> ServiceCard {
@@ -190,7 +221,11 @@ fn day_views(st: &AppState, l: Lang, slots: &[Slot]) -> Vec<DayView> {
             time,
             modes,
             free,
-            if free == 1 { l.t("posto libero", "place free") } else { l.t("posti liberi", "places free") }
+            if free == 1 {
+                l.t("posto libero", "place free")
+            } else {
+                l.t("posti liberi", "places free")
+            }
         );
         days.entry(s.local_day).or_default().push(SlotView {
             start: s.start.timestamp(),
@@ -201,7 +236,10 @@ fn day_views(st: &AppState, l: Lang, slots: &[Slot]) -> Vec<DayView> {
         });
     }
     days.into_iter()
-        .map(|(d, slots)| DayView { label: l.day(d), slots })
+        .map(|(d, slots)| DayView {
+            label: l.day(d),
+            slots,
+        })
         .collect()
 }
 
@@ -222,7 +260,12 @@ struct WeekQuery {
     settimana: Option<String>,
 }
 
-async fn service(State(st): State<AppState>, ui: Ui, Path(id): Path<String>, Query(q): Query<WeekQuery>) -> Result<Response> {
+async fn service(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(id): Path<String>,
+    Query(q): Query<WeekQuery>,
+) -> Result<Response> {
     let s = published_service(&st, &id).await?;
     let o = st.store.office(s.office_id).await?;
     let now = st.now();
@@ -256,7 +299,13 @@ async fn service(State(st): State<AppState>, ui: Ui, Path(id): Path<String>, Que
         instructions: s.instructions.clone(),
         documents: s.document_list().iter().map(|d| d.to_string()).collect(),
         days: day_views(&st, l, &in_week),
-        week_label: format!("{} {} {} {}", l.t("Dal", "From"), l.day(week.max(first)), l.t("al", "to"), l.day(week_end.min(last))),
+        week_label: format!(
+            "{} {} {} {}",
+            l.t("Dal", "From"),
+            l.day(week.max(first)),
+            l.t("al", "to"),
+            l.day(week_end.min(last))
+        ),
         prev_week: (week > first_week).then(|| (week - Duration::days(7)).to_string()),
         next_week: (week_end < last).then(|| (week + Duration::days(7)).to_string()),
         next_free,
@@ -314,11 +363,23 @@ struct FormState<'a> {
     alert: Option<String>,
 }
 
-async fn render_book(st: &AppState, ui: Ui, s: &Service, start: i64, fs: FormState<'_>, status: StatusCode) -> Result<Response> {
+async fn render_book(
+    st: &AppState,
+    ui: Ui,
+    s: &Service,
+    start: i64,
+    fs: FormState<'_>,
+    status: StatusCode,
+) -> Result<Response> {
     let l = ui.l;
     let now = st.now();
     let o = st.store.office(s.office_id).await?;
-    let slot = st.store.free_slots(s, now).await?.into_iter().find(|x| x.start.timestamp() == start);
+    let slot = st
+        .store
+        .free_slots(s, now)
+        .await?
+        .into_iter()
+        .find(|x| x.start.timestamp() == start);
     let when = chrono::DateTime::from_timestamp(start, 0)
         .map(|t| l.when(t, st.tz))
         .unwrap_or_default();
@@ -338,12 +399,23 @@ async fn render_book(st: &AppState, ui: Ui, s: &Service, start: i64, fs: FormSta
         .enumerate()
         .map(|(i, op)| Choice {
             value: op.id.to_string(),
-            label: if i == 0 { format!("{} ({})", op.name, l.t("proposto", "proposed")) } else { op.name.clone() },
+            label: if i == 0 {
+                format!("{} ({})", op.name, l.t("proposto", "proposed"))
+            } else {
+                op.name.clone()
+            },
             checked: fs.form.operator == op.id.to_string(),
         })
         .collect();
-    let problem = |f: &str| fs.errors.get(f).map(|p| if l.is_en() { p.en() } else { p.it() });
-    let field = |name: &str, value: &str| Field { value: value.to_string(), error: problem(name) };
+    let problem = |f: &str| {
+        fs.errors
+            .get(f)
+            .map(|p| if l.is_en() { p.en() } else { p.it() })
+    };
+    let field = |name: &str, value: &str| Field {
+        value: value.to_string(),
+        error: problem(name),
+    };
     let page = BookPage {
         l,
         csrf: ui.csrf.clone(),
@@ -371,13 +443,20 @@ async fn render_book(st: &AppState, ui: Ui, s: &Service, start: i64, fs: FormSta
     ui.page(status, page)
 }
 
-async fn book_form(State(st): State<AppState>, ui: Ui, Path(id): Path<String>, Query(q): Query<StartQuery>) -> Result<Response> {
+async fn book_form(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(id): Path<String>,
+    Query(q): Query<StartQuery>,
+) -> Result<Response> {
     let s = published_service(&st, &id).await?;
     let start = q
         .inizio
         .as_deref()
         .and_then(|x| x.parse::<i64>().ok())
-        .ok_or(AppError::BadRequest("manca l'orario scelto (parametro inizio)".into()))?;
+        .ok_or(AppError::BadRequest(
+            "manca l'orario scelto (parametro inizio)".into(),
+        ))?;
     let now = st.now();
     let free = st.store.free_slots(&s, now).await?;
     if !free.iter().any(|x| x.start.timestamp() == start) {
@@ -385,14 +464,28 @@ async fn book_form(State(st): State<AppState>, ui: Ui, Path(id): Path<String>, Q
         let bookable = chrono::DateTime::from_timestamp(start, 0)
             .and_then(|t| booking::slots::bookable(&rules, t, now))
             .is_some();
-        return Err(if bookable { booking::Error::SlotTaken } else { booking::Error::SlotNotBookable }.into());
+        return Err(if bookable {
+            booking::Error::SlotTaken
+        } else {
+            booking::Error::SlotNotBookable
+        }
+        .into());
     }
     let empty = BookingForm::default();
-    let fs = FormState { form: &empty, errors: &FieldErrors::default(), alert: None };
+    let fs = FormState {
+        form: &empty,
+        errors: &FieldErrors::default(),
+        alert: None,
+    };
     render_book(&st, ui, &s, start, fs, StatusCode::OK).await
 }
 
-async fn book_submit(State(st): State<AppState>, ui: Ui, Path(id): Path<String>, f: std::result::Result<Form<BookSubmit>, FormRejection>) -> Result<Response> {
+async fn book_submit(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(id): Path<String>,
+    f: std::result::Result<Form<BookSubmit>, FormRejection>,
+) -> Result<Response> {
     let f = form(f)?;
     ui.check_csrf(&f.csrf)?;
     let s = published_service(&st, &id).await?;
@@ -400,22 +493,38 @@ async fn book_submit(State(st): State<AppState>, ui: Ui, Path(id): Path<String>,
     let valid = match validate::validate(s.id, &f.form) {
         Ok(v) => v,
         Err(errors) => {
-            let fs = FormState { form: &f.form, errors: &errors, alert: None };
+            let fs = FormState {
+                form: &f.form,
+                errors: &errors,
+                alert: None,
+            };
             return render_book(&st, ui, &s, start, fs, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
     match st.store.book(&valid, Actor::Citizen, st.now()).await {
         Ok(a) => {
             st.kick.notify_one();
-            tracing::info!(appointment = a.id, service = s.id, "booked, waiting for email verification");
+            tracing::info!(
+                appointment = a.id,
+                service = s.id,
+                "booked, waiting for email verification"
+            );
             let token = st.signer.sign(Purpose::Manage, a.id);
-            Ok((ui.jar, Redirect::to(&format!("/prenotazione/{token}/inviata"))).into_response())
+            Ok((
+                ui.jar,
+                Redirect::to(&format!("/prenotazione/{token}/inviata")),
+            )
+                .into_response())
         }
         Err(e) if is_refusal(&e) => {
             let (it, en) = booking_messages(&e);
             let status = AppError::Booking(e).describe().0;
             let alert = Some(if ui.l.is_en() { en } else { it });
-            let fs = FormState { form: &f.form, errors: &FieldErrors::default(), alert };
+            let fs = FormState {
+                form: &f.form,
+                errors: &FieldErrors::default(),
+                alert,
+            };
             render_book(&st, ui, &s, start, fs, status).await
         }
         Err(e) => Err(e.into()),
@@ -426,7 +535,13 @@ fn is_refusal(e: &booking::Error) -> bool {
     use booking::Error as B;
     matches!(
         e,
-        B::SlotTaken | B::SlotNotBookable | B::ModeNotOffered | B::UnknownOperator | B::AlreadyBookedForService | B::TooManyActive(_) | B::SameSlot
+        B::SlotTaken
+            | B::SlotNotBookable
+            | B::ModeNotOffered
+            | B::UnknownOperator
+            | B::AlreadyBookedForService
+            | B::TooManyActive(_)
+            | B::SameSlot
     )
 }
 
@@ -436,7 +551,12 @@ async fn appointment_view(st: &AppState, l: Lang, a: &Appointment) -> Result<App
     let o = st.store.office(a.office_id).await?;
     let s = st.store.service(a.service_id).await?;
     let operator = match a.operator_id {
-        Some(id) => st.store.operator(id).await.map(|op| op.name).unwrap_or_default(),
+        Some(id) => st
+            .store
+            .operator(id)
+            .await
+            .map(|op| op.name)
+            .unwrap_or_default(),
         None => String::new(),
     };
     Ok(AppointmentView {
@@ -444,7 +564,11 @@ async fn appointment_view(st: &AppState, l: Lang, a: &Appointment) -> Result<App
         office: o.name.clone(),
         office_email: o.email.clone(),
         office_phone: o.phone.clone(),
-        address: if a.mode == Mode::InPerson { o.address.clone() } else { String::new() },
+        address: if a.mode == Mode::InPerson {
+            o.address.clone()
+        } else {
+            String::new()
+        },
         service: s.title.clone(),
         when: l.when(a.start, st.tz),
         max_minutes: s.max_minutes,
@@ -462,7 +586,10 @@ async fn appointment_view(st: &AppState, l: Lang, a: &Appointment) -> Result<App
 }
 
 async fn by_token(st: &AppState, purpose: Purpose, token: &str) -> Result<Appointment> {
-    let id = st.signer.verify(purpose, token).map_err(|_| AppError::BadLink)?;
+    let id = st
+        .signer
+        .verify(purpose, token)
+        .map_err(|_| AppError::BadLink)?;
     Ok(st.store.appointment(id).await?)
 }
 
@@ -488,7 +615,11 @@ async fn sent(State(st): State<AppState>, ui: Ui, Path(token): Path<String>) -> 
     ui.page(StatusCode::OK, page)
 }
 
-async fn verify_page(State(st): State<AppState>, ui: Ui, Path(token): Path<String>) -> Result<Response> {
+async fn verify_page(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+) -> Result<Response> {
     let a = by_token(&st, Purpose::Verify, &token).await?;
     match a.status {
         Status::Pending if st.now() <= a.verify_deadline => {}
@@ -500,7 +631,12 @@ async fn verify_page(State(st): State<AppState>, ui: Ui, Path(token): Path<Strin
         s => return Err(booking::Error::NotActive(s).into()),
     }
     let l = ui.l;
-    let page = VerifyPage { l, csrf: ui.csrf.clone(), token, a: appointment_view(&st, l, &a).await? };
+    let page = VerifyPage {
+        l,
+        csrf: ui.csrf.clone(),
+        token,
+        a: appointment_view(&st, l, &a).await?,
+    };
     ui.page(StatusCode::OK, page)
 }
 
@@ -510,15 +646,28 @@ struct CsrfOnly {
     csrf: String,
 }
 
-async fn verify_submit(State(st): State<AppState>, ui: Ui, Path(token): Path<String>, f: std::result::Result<Form<CsrfOnly>, FormRejection>) -> Result<Response> {
+async fn verify_submit(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+    f: std::result::Result<Form<CsrfOnly>, FormRejection>,
+) -> Result<Response> {
     let f = form(f)?;
     ui.check_csrf(&f.csrf)?;
     let a = by_token(&st, Purpose::Verify, &token).await?;
     let a = st.store.verify(a.id, st.now()).await?;
     st.kick.notify_one();
     let manage = st.signer.sign(Purpose::Manage, a.id);
-    let outcome = if a.status == Status::AwaitingApproval { "richiesta" } else { "confermata" };
-    Ok((ui.jar, Redirect::to(&format!("/prenotazione/{manage}?esito={outcome}"))).into_response())
+    let outcome = if a.status == Status::AwaitingApproval {
+        "richiesta"
+    } else {
+        "confermata"
+    };
+    Ok((
+        ui.jar,
+        Redirect::to(&format!("/prenotazione/{manage}?esito={outcome}")),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -526,7 +675,12 @@ struct OutcomeQuery {
     esito: Option<String>,
 }
 
-async fn manage(State(st): State<AppState>, ui: Ui, Path(token): Path<String>, Query(q): Query<OutcomeQuery>) -> Result<Response> {
+async fn manage(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+    Query(q): Query<OutcomeQuery>,
+) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
     let l = ui.l;
     let notice = match q.esito.as_deref() {
@@ -540,31 +694,63 @@ async fn manage(State(st): State<AppState>, ui: Ui, Path(token): Path<String>, Q
     let can_change = a.status.is_active() && a.end > st.now();
     let join_url = (a.mode == Mode::Video && a.status == Status::Confirmed)
         .then(|| format!("/stanza/{}", st.signer.sign(Purpose::RoomCitizen, a.id)));
-    let page = ManagePage { l, token, a: appointment_view(&st, l, &a).await?, join_url, notice, can_change };
+    let page = ManagePage {
+        l,
+        token,
+        a: appointment_view(&st, l, &a).await?,
+        join_url,
+        notice,
+        can_change,
+    };
     ui.page(StatusCode::OK, page)
 }
 
-async fn cancel_page(State(st): State<AppState>, ui: Ui, Path(token): Path<String>) -> Result<Response> {
+async fn cancel_page(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
     if !a.status.is_active() {
         return Err(booking::Error::NotActive(a.status).into());
     }
     let l = ui.l;
-    let page = CancelPage { l, csrf: ui.csrf.clone(), token, a: appointment_view(&st, l, &a).await? };
+    let page = CancelPage {
+        l,
+        csrf: ui.csrf.clone(),
+        token,
+        a: appointment_view(&st, l, &a).await?,
+    };
     ui.page(StatusCode::OK, page)
 }
 
-async fn cancel_submit(State(st): State<AppState>, ui: Ui, Path(token): Path<String>, f: std::result::Result<Form<CsrfOnly>, FormRejection>) -> Result<Response> {
+async fn cancel_submit(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+    f: std::result::Result<Form<CsrfOnly>, FormRejection>,
+) -> Result<Response> {
     let f = form(f)?;
     ui.check_csrf(&f.csrf)?;
     let a = by_token(&st, Purpose::Manage, &token).await?;
     st.store.cancel(a.id, Actor::Citizen, "", st.now()).await?;
     st.kick.notify_one();
     tracing::info!(appointment = a.id, "cancelled by the citizen");
-    Ok((ui.jar, Redirect::to(&format!("/prenotazione/{token}?esito=annullata"))).into_response())
+    Ok((
+        ui.jar,
+        Redirect::to(&format!("/prenotazione/{token}?esito=annullata")),
+    )
+        .into_response())
 }
 
-async fn render_move(st: &AppState, ui: Ui, token: String, a: &Appointment, alert: Option<String>, status: StatusCode) -> Result<Response> {
+async fn render_move(
+    st: &AppState,
+    ui: Ui,
+    token: String,
+    a: &Appointment,
+    alert: Option<String>,
+    status: StatusCode,
+) -> Result<Response> {
     if !a.status.is_active() {
         return Err(booking::Error::NotActive(a.status).into());
     }
@@ -572,11 +758,22 @@ async fn render_move(st: &AppState, ui: Ui, token: String, a: &Appointment, aler
     let mut free = st.store.free_slots(&s, st.now()).await?;
     free.retain(|x| x.start != a.start);
     let l = ui.l;
-    let page = MovePage { l, csrf: ui.csrf.clone(), token, a: appointment_view(st, l, a).await?, days: day_views(st, l, &free), alert };
+    let page = MovePage {
+        l,
+        csrf: ui.csrf.clone(),
+        token,
+        a: appointment_view(st, l, a).await?,
+        days: day_views(st, l, &free),
+        alert,
+    };
     ui.page(status, page)
 }
 
-async fn move_page(State(st): State<AppState>, ui: Ui, Path(token): Path<String>) -> Result<Response> {
+async fn move_page(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
     render_move(&st, ui, token, &a, None, StatusCode::OK).await
 }
@@ -589,18 +786,37 @@ struct MoveForm {
     start: String,
 }
 
-async fn move_submit(State(st): State<AppState>, ui: Ui, Path(token): Path<String>, f: std::result::Result<Form<MoveForm>, FormRejection>) -> Result<Response> {
+async fn move_submit(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+    f: std::result::Result<Form<MoveForm>, FormRejection>,
+) -> Result<Response> {
     let f = form(f)?;
     ui.check_csrf(&f.csrf)?;
     let a = by_token(&st, Purpose::Manage, &token).await?;
-    let Some(start) = f.start.trim().parse::<i64>().ok().and_then(|s| chrono::DateTime::from_timestamp(s, 0)) else {
+    let Some(start) = f
+        .start
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+    else {
         let alert = Some(validate::Problem::BadSlot.it());
         return render_move(&st, ui, token, &a, alert, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
-    match st.store.reschedule(a.id, start, None, Actor::Citizen, "", st.now()).await {
+    match st
+        .store
+        .reschedule(a.id, start, None, Actor::Citizen, "", st.now())
+        .await
+    {
         Ok(_) => {
             st.kick.notify_one();
-            Ok((ui.jar, Redirect::to(&format!("/prenotazione/{token}?esito=spostata"))).into_response())
+            Ok((
+                ui.jar,
+                Redirect::to(&format!("/prenotazione/{token}?esito=spostata")),
+            )
+                .into_response())
         }
         Err(e) if is_refusal(&e) => {
             let (it, en) = booking_messages(&e);
@@ -612,10 +828,18 @@ async fn move_submit(State(st): State<AppState>, ui: Ui, Path(token): Path<Strin
     }
 }
 
-async fn receipt(State(st): State<AppState>, ui: Ui, Path(token): Path<String>) -> Result<Response> {
+async fn receipt(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
     let l = ui.l;
-    let page = ReceiptPage { l, booked_on: l.when(a.created_at, st.tz), a: appointment_view(&st, l, &a).await? };
+    let page = ReceiptPage {
+        l,
+        booked_on: l.when(a.created_at, st.tz),
+        a: appointment_view(&st, l, &a).await?,
+    };
     ui.page(StatusCode::OK, page)
 }
 
@@ -631,7 +855,10 @@ async fn room(State(st): State<AppState>, ui: Ui, Path(token): Path<String>) -> 
         return Err(booking::Error::NotActive(a.status).into());
     }
     let l = ui.l;
-    let page = RoomPage { l, a: appointment_view(&st, l, &a).await? };
+    let page = RoomPage {
+        l,
+        a: appointment_view(&st, l, &a).await?,
+    };
     ui.page(StatusCode::OK, page)
 }
 
@@ -646,7 +873,9 @@ fn mailbox_allowed(st: &AppState, peer: SocketAddr) -> Result<()> {
     if peer.ip().is_loopback() {
         Ok(())
     } else {
-        Err(AppError::Forbidden("la posta locale è visibile solo da questo computer"))
+        Err(AppError::Forbidden(
+            "la posta locale è visibile solo da questo computer",
+        ))
     }
 }
 
@@ -657,37 +886,74 @@ fn mail_row(st: &AppState, l: Lang, m: &booking::store::OutboxMessage) -> MailRo
         to: m.to.clone(),
         subject: m.subject.clone(),
         kind: m.kind.clone(),
-        status: if m.sent_at.is_some() { l.t("consegnata", "delivered").into() } else { l.t("in coda", "queued").into() },
+        status: if m.sent_at.is_some() {
+            l.t("consegnata", "delivered").into()
+        } else {
+            l.t("in coda", "queued").into()
+        },
     }
 }
 
-async fn mailbox(State(st): State<AppState>, ui: Ui, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Result<Response> {
+async fn mailbox(
+    State(st): State<AppState>,
+    ui: Ui,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<Response> {
     mailbox_allowed(&st, peer)?;
     let l = ui.l;
-    let messages = st.store.mailbox(200).await?.iter().map(|m| mail_row(&st, l, m)).collect();
+    let messages = st
+        .store
+        .mailbox(200)
+        .await?
+        .iter()
+        .map(|m| mail_row(&st, l, m))
+        .collect();
     ui.page(StatusCode::OK, MailboxPage { l, messages })
 }
 
-async fn mail(State(st): State<AppState>, ui: Ui, ConnectInfo(peer): ConnectInfo<SocketAddr>, Path(id): Path<String>) -> Result<Response> {
+async fn mail(
+    State(st): State<AppState>,
+    ui: Ui,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+) -> Result<Response> {
     mailbox_allowed(&st, peer)?;
     let id = id.parse::<i64>().map_err(|_| AppError::NotFound)?;
     let m = st.store.message(id).await?;
     let l = ui.l;
-    let page = MailPage { l, m: mail_row(&st, l, &m), text: m.text.clone(), html: m.html.clone(), ics: m.ics.clone() };
+    let page = MailPage {
+        l,
+        m: mail_row(&st, l, &m),
+        text: m.text.clone(),
+        html: m.html.clone(),
+        ics: m.ics.clone(),
+    };
     ui.page(StatusCode::OK, page)
 }
 
-async fn mail_ics(State(st): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, Path(id): Path<String>) -> Result<Response> {
+async fn mail_ics(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<String>,
+) -> Result<Response> {
     mailbox_allowed(&st, peer)?;
     let id = id.parse::<i64>().map_err(|_| AppError::NotFound)?;
     let m = st.store.message(id).await?;
     let ics = m.ics.ok_or(AppError::NotFound)?;
-    Ok(([(header::CONTENT_TYPE, "text/calendar; charset=utf-8")], ics).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        ics,
+    )
+        .into_response())
 }
 
 // ------------------------------------------------------------------ language
 
-async fn set_lang(ui: Ui, Path(code): Path<String>, headers: axum::http::HeaderMap) -> Result<Response> {
+async fn set_lang(
+    ui: Ui,
+    Path(code): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response> {
     let l = Lang::from_code(&code).ok_or(AppError::NotFound)?;
     // Back to the page the switch was on, if it was one of ours.
     let back = headers
@@ -698,6 +964,10 @@ async fn set_lang(ui: Ui, Path(code): Path<String>, headers: axum::http::HeaderM
         .filter(|p| p.starts_with('/') && !p.starts_with("//"))
         .unwrap_or("/")
         .to_string();
-    let cookie = Cookie::build(("lang", l.code())).path("/").permanent().same_site(SameSite::Lax).build();
+    let cookie = Cookie::build(("lang", l.code()))
+        .path("/")
+        .permanent()
+        .same_site(SameSite::Lax)
+        .build();
     Ok((ui.jar.add(cookie), Redirect::to(&back)).into_response())
 }

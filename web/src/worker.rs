@@ -12,7 +12,13 @@ pub async fn tick(st: &AppState) -> Result<(), booking::Error> {
     let reminders = st.store.queue_reminders(now).await?;
     let d = st.mailer.deliver_due(&st.store, now).await?;
     if expired + reminders + d.sent + d.failed > 0 {
-        tracing::info!(expired, reminders, sent = d.sent, failed = d.failed, "worker pass");
+        tracing::info!(
+            expired,
+            reminders,
+            sent = d.sent,
+            failed = d.failed,
+            "worker pass"
+        );
     }
     Ok(())
 }

@@ -1,0 +1,273 @@
+//! Real email: the server speaks SMTP to a real SMTP server on loopback (aiosmtpd, storing a
+//! Maildir), and the received messages are read back with a MIME parser and their invitations
+//! with an iCalendar parser. An SMTP outage loses nothing: messages wait and go out later.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use icalendar::parser::{read_calendar, unfold};
+use mailparse::{parse_mail, MailHeaderMap, ParsedMail};
+use tests::*;
+
+struct SmtpServer {
+    child: Child,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn aiosmtpd_python() -> Option<PathBuf> {
+    let p = std::env::var_os("SPORTELLO_TEST_AIOSMTPD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-mail/bin/python"));
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("aiosmtpd is not installed: run the tests with scripts/test");
+    }
+    eprintln!("skipped: aiosmtpd is not installed (scripts/test installs it)");
+    None
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_smtp(python: &Path, port: u16, maildir: &Path) -> SmtpServer {
+    let child = Command::new(python)
+        .args([
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &format!("127.0.0.1:{port}"),
+            "-c",
+            "aiosmtpd.handlers.Mailbox",
+        ])
+        .arg(maildir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start aiosmtpd");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "aiosmtpd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    SmtpServer { child }
+}
+
+fn received(maildir: &Path) -> Vec<Vec<u8>> {
+    let mut files: Vec<_> = std::fs::read_dir(maildir.join("new"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    files.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+fn parts<'a>(m: &'a ParsedMail<'a>, out: &mut Vec<&'a ParsedMail<'a>>) {
+    if m.subparts.is_empty() {
+        out.push(m);
+    }
+    for p in &m.subparts {
+        parts(p, out);
+    }
+}
+
+struct Invitation {
+    method: String,
+    uid: String,
+    sequence: String,
+    dtstart: String,
+    organizer: String,
+    status: String,
+}
+
+fn invitation(raw: &[u8]) -> Option<Invitation> {
+    let mail = parse_mail(raw).unwrap();
+    let mut leaves = Vec::new();
+    parts(&mail, &mut leaves);
+    let cal = leaves
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/calendar")?;
+    let method_param = cal.ctype.params.get("method").cloned().unwrap_or_default();
+    let text = unfold(&cal.get_body().unwrap());
+    let parsed = read_calendar(&text).expect("a valid iCalendar");
+    let prop = |props: &[icalendar::parser::Property], name: &str| {
+        props
+            .iter()
+            .find(|p| p.name.as_str() == name)
+            .map(|p| p.val.as_str().to_string())
+            .unwrap_or_default()
+    };
+    let method = prop(&parsed.properties, "METHOD");
+    assert_eq!(
+        method, method_param,
+        "the MIME method matches the calendar's"
+    );
+    let event = parsed
+        .components
+        .iter()
+        .find(|c| c.name.as_str() == "VEVENT")
+        .expect("a VEVENT");
+    Some(Invitation {
+        method,
+        uid: prop(&event.properties, "UID"),
+        sequence: prop(&event.properties, "SEQUENCE"),
+        dtstart: prop(&event.properties, "DTSTART"),
+        organizer: prop(&event.properties, "ORGANIZER"),
+        status: prop(&event.properties, "STATUS"),
+    })
+}
+
+fn subject(raw: &[u8]) -> String {
+    parse_mail(raw)
+        .unwrap()
+        .headers
+        .get_first_value("Subject")
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_go_through_a_real_smtp_server_and_survive_an_outage() {
+    let Some(python) = aiosmtpd_python() else {
+        return;
+    };
+    let port = free_port();
+    let maildir = tempfile::tempdir().unwrap();
+    let box_dir = maildir.path().join("Maildir");
+    let s = Server::start_with(
+        Db::Sqlite,
+        Options {
+            smtp_port: Some(port),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    // SMTP is down: the booking still works, its email waits in the outbox.
+    let start = rome(2026, 11, 25, 9, 30);
+    let id = s
+        .book(demo::EDILIZIA, start, "video", "giulia.bianchi@example.it")
+        .await
+        .unwrap();
+    s.tick().await;
+    let waiting = s.emails(id).await;
+    assert_eq!(waiting.len(), 1);
+    assert!(waiting[0].sent_at.is_none());
+    assert_eq!(waiting[0].attempts, 1);
+    assert!(waiting[0].last_error.is_some());
+
+    // SMTP comes back: the next pass after the back-off delivers it.
+    let _smtp = start_smtp(&python, port, &box_dir);
+    s.clock.advance(chrono::Duration::seconds(30));
+    s.tick().await;
+    assert!(s.emails(id).await[0].sent_at.is_some());
+    let mails = received(&box_dir);
+    assert_eq!(mails.len(), 1);
+    let verify = parse_mail(&mails[0]).unwrap();
+    assert!(subject(&mails[0]).starts_with("Conferma la tua prenotazione"));
+    assert_eq!(
+        verify.headers.get_first_value("To").as_deref(),
+        Some("giulia.bianchi@example.it")
+    );
+    assert!(verify
+        .headers
+        .get_first_value("From")
+        .unwrap()
+        .contains("noreply@comune.esempio.it"));
+    let mut leaves = Vec::new();
+    parts(&verify, &mut leaves);
+    let text = leaves
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/plain")
+        .unwrap()
+        .get_body()
+        .unwrap();
+    let html = leaves
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/html")
+        .unwrap()
+        .get_body()
+        .unwrap();
+    assert!(text.contains("entro 2 ore"));
+    assert!(html.contains("Conferma la prenotazione"));
+    assert!(
+        invitation(&mails[0]).is_none(),
+        "no invitation before the booking is confirmed"
+    );
+
+    // Confirm: the confirmation carries the invitation and the join link.
+    s.verify(id).await;
+    s.tick().await;
+    let mails = received(&box_dir);
+    assert_eq!(mails.len(), 2);
+    assert!(subject(&mails[1]).starts_with("Appuntamento confermato"));
+    let inv = invitation(&mails[1]).expect("invitation in the confirmation");
+    assert_eq!(inv.method, "REQUEST");
+    assert_eq!(inv.sequence, "0");
+    assert_eq!(inv.dtstart, "20261125T083000Z");
+    assert_eq!(inv.organizer, "mailto:edilizia@comune.esempio.it");
+    assert_eq!(inv.status, "CONFIRMED");
+    assert!(inv.uid.starts_with("appuntamento-SP-"));
+    let conf = parse_mail(&mails[1]).unwrap();
+    let mut leaves = Vec::new();
+    parts(&conf, &mut leaves);
+    let text = leaves
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/plain")
+        .unwrap()
+        .get_body()
+        .unwrap();
+    assert!(
+        link_in(&text, "/stanza/").is_some(),
+        "a video appointment's join link"
+    );
+    assert!(
+        link_in(&text, "/prenotazione/").is_some(),
+        "the manage link"
+    );
+
+    // The office cancels: METHOD:CANCEL, same UID, higher SEQUENCE.
+    s.state
+        .store
+        .cancel(
+            id,
+            booking::Actor::Office,
+            "Ufficio chiuso per inventario",
+            s.clock_now(),
+        )
+        .await
+        .unwrap();
+    s.tick().await;
+    let mails = received(&box_dir);
+    assert_eq!(mails.len(), 3);
+    let cancel = invitation(&mails[2]).expect("cancellation");
+    assert_eq!(cancel.method, "CANCEL");
+    assert_eq!(cancel.uid, inv.uid);
+    assert_eq!(cancel.sequence, "1");
+    assert_eq!(cancel.status, "CANCELLED");
+    let cancelled = parse_mail(&mails[2]).unwrap();
+    let mut leaves = Vec::new();
+    parts(&cancelled, &mut leaves);
+    let text = leaves
+        .iter()
+        .find(|p| p.ctype.mimetype == "text/plain")
+        .unwrap()
+        .get_body()
+        .unwrap();
+    assert!(text.contains("l'ufficio ha dovuto annullare"));
+    assert!(text.contains("Messaggio dell'ufficio: Ufficio chiuso per inventario"));
+}
