@@ -400,6 +400,7 @@ pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error>
     tx.execute("INSERT INTO setting (name, value) VALUES ('demo', '1')")
         .await?;
     tx.commit().await?;
+    store.invalidate_catalogue();
     Ok(true)
 }
 

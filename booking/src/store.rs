@@ -7,17 +7,18 @@
 //! the same transaction.
 
 use std::collections::HashMap;
-use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Tz;
+use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
+use crate::catalogue::Catalogue;
 use crate::email::{Context, Email, Kind, Links};
-use crate::model::{Appointment, Calendar, Mode, ModeSet, Office, Operator, Service, Status};
-use crate::slots::{self, CalendarRules, Exception, OpeningRule, Slot, WeekdaySet, Window};
+use crate::model::{Appointment, Calendar, Mode, Office, Operator, Service, Status};
+use crate::slots::{self, CalendarRules, Slot};
 use crate::validate::ValidBooking;
 use crate::Error;
 
@@ -52,10 +53,16 @@ impl Default for Limits {
     }
 }
 
+/// How long the in-memory catalogue is trusted before it is read again.
+const CATALOGUE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+type CachedCatalogue = Arc<RwLock<Option<(Instant, Arc<Catalogue>)>>>;
+
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    cache: CachedCatalogue,
     pub links: Links,
     pub limits: Limits,
 }
@@ -100,10 +107,6 @@ fn ts(t: DateTime<Utc>) -> i64 {
 fn from_ts(s: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(s, 0).unwrap_or_default()
 }
-fn minute_time(m: i64) -> NaiveTime {
-    NaiveTime::from_num_seconds_from_midnight_opt((m.clamp(0, 24 * 60 - 1) * 60) as u32, 0)
-        .unwrap_or_default()
-}
 pub(crate) fn random_id() -> i64 {
     rand::thread_rng().gen_range(1..i64::MAX)
 }
@@ -146,33 +149,6 @@ fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
         created_at: from_ts(r.try_get("created_at")?),
         verify_deadline: from_ts(r.try_get("verify_deadline")?),
         sequence: r.try_get("sequence")?,
-    })
-}
-
-fn office_from(r: &AnyRow) -> Result<Office, Error> {
-    Ok(Office {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        department: r.try_get("department")?,
-        email: r.try_get("email")?,
-        phone: r.try_get("phone")?,
-        address: r.try_get("address")?,
-        hours_text: r.try_get("hours_text")?,
-    })
-}
-
-fn service_from(r: &AnyRow) -> Result<Service, Error> {
-    Ok(Service {
-        id: r.try_get("id")?,
-        office_id: r.try_get("office_id")?,
-        calendar_id: r.try_get("calendar_id")?,
-        title: r.try_get("title")?,
-        description: r.try_get("description")?,
-        max_minutes: r.try_get("max_minutes")?,
-        instructions: r.try_get("instructions")?,
-        documents: r.try_get("documents")?,
-        modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
-        published: r.try_get::<i64, _>("published")? != 0,
     })
 }
 
@@ -285,6 +261,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
+            cache: Arc::new(RwLock::new(None)),
             links,
             limits,
         })
@@ -309,20 +286,34 @@ impl Store {
 
     // ---------------------------------------------------------------- catalogue
 
+    /// The catalogue, from memory when it is fresh enough.
+    pub async fn catalogue(&self) -> Result<Arc<Catalogue>, Error> {
+        if let Some((at, c)) = self.cache.read().expect("catalogue lock").as_ref() {
+            if at.elapsed() < CATALOGUE_TTL {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(Catalogue::load(&self.pool).await?);
+        *self.cache.write().expect("catalogue lock") = Some((Instant::now(), c.clone()));
+        Ok(c)
+    }
+
+    /// Drops the cached catalogue: call after changing offices, services or calendars.
+    pub fn invalidate_catalogue(&self) {
+        *self.cache.write().expect("catalogue lock") = None;
+    }
+
     pub async fn offices(&self) -> Result<Vec<Office>, Error> {
-        let rows = sqlx::query("SELECT * FROM office ORDER BY position, name")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(office_from).collect()
+        Ok(self.catalogue().await?.offices.clone())
     }
 
     pub async fn office(&self, id: i64) -> Result<Office, Error> {
-        let row = sqlx::query("SELECT * FROM office WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("office"))?;
-        office_from(&row)
+        let c = self.catalogue().await?;
+        c.offices
+            .iter()
+            .find(|o| o.id == id)
+            .cloned()
+            .ok_or(Error::NotFound("office"))
     }
 
     pub async fn services_of(
@@ -330,147 +321,69 @@ impl Store {
         office_id: i64,
         published_only: bool,
     ) -> Result<Vec<Service>, Error> {
-        let rows = sqlx::query(
-            "SELECT * FROM service WHERE office_id = $1 AND (published = 1 OR $2 = 0) ORDER BY position, title",
-        )
-        .bind(office_id)
-        .bind(i64::from(published_only))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(service_from).collect()
+        let c = self.catalogue().await?;
+        Ok(c.services
+            .iter()
+            .filter(|s| s.office_id == office_id && (s.published || !published_only))
+            .cloned()
+            .collect())
     }
 
     pub async fn service(&self, id: i64) -> Result<Service, Error> {
-        let row = sqlx::query("SELECT * FROM service WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("service"))?;
-        service_from(&row)
+        let c = self.catalogue().await?;
+        c.services
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
+            .ok_or(Error::NotFound("service"))
     }
 
     pub async fn calendar(&self, id: i64) -> Result<Calendar, Error> {
-        let r = sqlx::query("SELECT id, office_id, name, moderated FROM calendar WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("calendar"))?;
-        Ok(Calendar {
-            id: r.try_get("id")?,
-            office_id: r.try_get("office_id")?,
-            name: r.try_get("name")?,
-            moderated: r.try_get::<i64, _>("moderated")? != 0,
-        })
+        let c = self.catalogue().await?;
+        c.calendars
+            .get(&id)
+            .map(|(cal, _)| cal.clone())
+            .ok_or(Error::NotFound("calendar"))
     }
 
     pub async fn calendars_of(&self, office_id: i64) -> Result<Vec<i64>, Error> {
-        let rows = sqlx::query("SELECT id FROM calendar WHERE office_id = $1 ORDER BY id")
-            .bind(office_id)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+        let c = self.catalogue().await?;
+        let mut ids: Vec<i64> = c
+            .calendars
+            .values()
+            .filter(|(cal, _)| cal.office_id == office_id)
+            .map(|(cal, _)| cal.id)
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// The operators who serve a calendar, the proposed one first.
     pub async fn operators_of(&self, calendar_id: i64) -> Result<Vec<Operator>, Error> {
-        let rows = sqlx::query(
-            "SELECT o.id, o.office_id, o.name FROM operator o JOIN calendar_operator co ON co.operator_id = o.id WHERE co.calendar_id = $1 ORDER BY co.position, o.name",
-        )
-        .bind(calendar_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Operator {
-                    id: r.try_get("id")?,
-                    office_id: r.try_get("office_id")?,
-                    name: r.try_get("name")?,
-                })
-            })
-            .collect()
+        Ok(self
+            .catalogue()
+            .await?
+            .operators
+            .get(&calendar_id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     pub async fn operator(&self, id: i64) -> Result<Operator, Error> {
-        let r = sqlx::query("SELECT id, office_id, name FROM operator WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("operator"))?;
-        Ok(Operator {
-            id: r.try_get("id")?,
-            office_id: r.try_get("office_id")?,
-            name: r.try_get("name")?,
-        })
+        let c = self.catalogue().await?;
+        c.all_operators
+            .get(&id)
+            .cloned()
+            .ok_or(Error::NotFound("operator"))
     }
 
     /// The rules of a calendar, ready for the slot engine.
     pub async fn calendar_rules(&self, calendar_id: i64) -> Result<CalendarRules, Error> {
-        let cal = sqlx::query(
-            "SELECT timezone, horizon_days, min_notice_days FROM calendar WHERE id = $1",
-        )
-        .bind(calendar_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::NotFound("calendar"))?;
-        let tz = Tz::from_str(&cal.try_get::<String, _>("timezone")?)
-            .map_err(|_| Error::Corrupt("timezone"))?;
-        let day =
-            |s: Option<String>| s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok());
-        let rules = sqlx::query("SELECT * FROM opening_rule WHERE calendar_id = $1 ORDER BY id")
-            .bind(calendar_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(OpeningRule {
-                    weekdays: WeekdaySet(r.try_get::<i64, _>("weekdays")? as u8),
-                    window: Window {
-                        from: minute_time(r.try_get("start_minute")?),
-                        to: minute_time(r.try_get("end_minute")?),
-                        slot_minutes: r.try_get::<i64, _>("slot_minutes")? as u32,
-                        buffer_minutes: r.try_get::<i64, _>("buffer_minutes")? as u32,
-                        capacity: r.try_get::<i64, _>("capacity")? as u32,
-                        modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
-                    },
-                    valid_from: day(r.try_get("valid_from")?),
-                    valid_to: day(r.try_get("valid_to")?),
-                })
-            })
-            .collect::<Result<Vec<_>, Error>>()?;
-        let exceptions =
-            sqlx::query("SELECT * FROM calendar_exception WHERE calendar_id = $1 ORDER BY day")
-                .bind(calendar_id)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .filter_map(|r| {
-                    let d = day(r.try_get("day").ok()?)?;
-                    let label: String = r.try_get("label").ok()?;
-                    if r.try_get::<i64, _>("closed").ok()? != 0 {
-                        return Some(Exception::Closed { day: d, label });
-                    }
-                    let get = |c: &str| r.try_get::<Option<i64>, _>(c).ok().flatten();
-                    Some(Exception::SpecialHours {
-                        day: d,
-                        label,
-                        windows: vec![Window {
-                            from: minute_time(get("start_minute")?),
-                            to: minute_time(get("end_minute")?),
-                            slot_minutes: get("slot_minutes").unwrap_or(30) as u32,
-                            buffer_minutes: get("buffer_minutes").unwrap_or(0) as u32,
-                            capacity: get("capacity").unwrap_or(1) as u32,
-                            modes: ModeSet(get("modes").unwrap_or(7) as u8),
-                        }],
-                    })
-                })
-                .collect();
-        Ok(CalendarRules {
-            tz,
-            rules,
-            exceptions,
-            horizon_days: cal.try_get::<i64, _>("horizon_days")? as u32,
-            min_notice_days: cal.try_get::<i64, _>("min_notice_days")? as u32,
-        })
+        let c = self.catalogue().await?;
+        c.calendars
+            .get(&calendar_id)
+            .map(|(_, r)| r.clone())
+            .ok_or(Error::NotFound("calendar"))
     }
 
     /// Active appointments per slot start in a calendar between two instants.

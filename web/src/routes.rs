@@ -374,16 +374,17 @@ async fn render_book(
     let l = ui.l;
     let now = st.now();
     let o = st.store.office(s.office_id).await?;
-    let slot = st
-        .store
-        .free_slots(s, now)
-        .await?
-        .into_iter()
-        .find(|x| x.start.timestamp() == start);
+    // The slot's own modes (one day of rules, not the whole horizon).
+    let rules = st.store.calendar_rules(s.calendar_id).await?;
+    let slot = chrono::DateTime::from_timestamp(start, 0)
+        .and_then(|t| booking::slots::bookable(&rules, t, now));
     let when = chrono::DateTime::from_timestamp(start, 0)
         .map(|t| l.when(t, st.tz))
         .unwrap_or_default();
-    let modes = slot.as_ref().map_or(s.modes, |x| x.modes).modes();
+    let modes = slot
+        .as_ref()
+        .map_or(s.modes, |x| x.modes.intersect(s.modes))
+        .modes();
     let only_one = modes.len() == 1;
     let modes = modes
         .into_iter()
@@ -458,18 +459,17 @@ async fn book_form(
             "manca l'orario scelto (parametro inizio)".into(),
         ))?;
     let now = st.now();
-    let free = st.store.free_slots(&s, now).await?;
-    if !free.iter().any(|x| x.start.timestamp() == start) {
-        let rules = st.store.calendar_rules(s.calendar_id).await?;
-        let bookable = chrono::DateTime::from_timestamp(start, 0)
-            .and_then(|t| booking::slots::bookable(&rules, t, now))
-            .is_some();
-        return Err(if bookable {
-            booking::Error::SlotTaken
-        } else {
-            booking::Error::SlotNotBookable
-        }
-        .into());
+    let rules = st.store.calendar_rules(s.calendar_id).await?;
+    let slot = chrono::DateTime::from_timestamp(start, 0)
+        .and_then(|t| booking::slots::bookable(&rules, t, now))
+        .filter(|x| !x.modes.intersect(s.modes).is_empty())
+        .ok_or(booking::Error::SlotNotBookable)?;
+    let taken = st
+        .store
+        .taken(s.calendar_id, slot.start, slot.start + Duration::seconds(1))
+        .await?;
+    if taken.get(&slot.start).copied().unwrap_or(0) >= slot.capacity {
+        return Err(booking::Error::SlotTaken.into());
     }
     let empty = BookingForm::default();
     let fs = FormState {

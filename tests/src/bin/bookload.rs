@@ -1,1 +1,227 @@
-fn main() {}
+//! `bookload`: how many bookings per second the server takes through HTTP, with N concurrent
+//! citizens, on SQLite or PostgreSQL, and proof that none was double-booked.
+//!
+//! It starts the real server (router, store, worker) on a loopback port over a fresh database
+//! with one busy calendar (every day 7:00-20:00, 5-minute slots, 5 seats each, 60 days), lets
+//! each client fetch a form once (its CSRF cookie and token), then has every client post
+//! bookings back to back for random seats until the count or the time is reached. Clients and
+//! server share this machine, so the figure is for both together.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rand::seq::SliceRandom;
+use tests::csrf_in;
+use web::{Config, SystemClock};
+
+#[derive(Parser)]
+#[command(about = "Bookings per second through HTTP, with no double booking")]
+struct Args {
+    /// Database URL; a fresh SQLite file when absent. For PostgreSQL give a server URL and a
+    /// database name that does not exist yet, e.g. postgres://postgres@127.0.0.1:55432/bench1
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Booking attempts in all.
+    #[arg(long, default_value_t = 20_000)]
+    bookings: usize,
+    /// Attempts per slot beyond its seats, so that clients collide and some are refused.
+    #[arg(long, default_value_t = 2)]
+    extra_per_slot: usize,
+    /// Stop after this many seconds even if not all attempts were made.
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+}
+
+const SEATS: i64 = 5;
+
+async fn seed(store: &booking::Store) -> anyhow::Result<()> {
+    let pool = store.pool();
+    sqlx::query("INSERT INTO office (id, name, department, email) VALUES (1, 'Anagrafe', 'Servizi demografici', 'anagrafe@comune.esempio.it')").execute(pool).await?;
+    sqlx::query(
+        "INSERT INTO calendar (id, office_id, name, horizon_days) VALUES (1, 1, 'bench', 60)",
+    )
+    .execute(pool)
+    .await?;
+    sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, capacity, modes) VALUES (1, 1, 127, 420, 1200, 5, $1, 7)")
+        .bind(SEATS)
+        .execute(pool)
+        .await?;
+    sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, max_minutes) VALUES (1, 1, 1, 'Carta d''identità', 5)").execute(pool).await?;
+    store.invalidate_catalogue();
+    Ok(())
+}
+
+async fn create_pg_database(url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let (server, name) = url
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("no database name in URL"))?;
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&format!("{server}/postgres")).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let dir = tempfile::tempdir()?;
+    let url = match &args.database_url {
+        Some(u) if u.starts_with("postgres") => {
+            create_pg_database(u).await?;
+            u.clone()
+        }
+        Some(u) => u.clone(),
+        None => format!("sqlite://{}/bench.db", dir.path().display()),
+    };
+    let backend = if url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
+    let cfg = Config {
+        data_dir: Some(dir.path().to_path_buf()),
+        database_url: Some(url),
+        public_url: Some(base.clone()),
+        secret_key: Some("bookload-secret-bookload-secret-bookload".into()),
+        no_demo: Some(true),
+        max_active_per_email: Some(1000),
+        ..Config::default()
+    };
+    let state = web::build_state(&cfg, Arc::new(SystemClock)).await?;
+    seed(&state.store).await?;
+    let store = state.store.clone();
+    tokio::spawn(web::serve(state, listener, Duration::from_secs(3600)));
+
+    // Every seat once and a few more attempts per slot, shuffled: clients race for the same
+    // slots as real citizens would, and the extra attempts must all be refused.
+    let free: Vec<serde_json::Value> = reqwest::get(format!("{base}/api/servizi/1/orari"))
+        .await?
+        .json()
+        .await?;
+    let per_slot = SEATS as usize + args.extra_per_slot;
+    let slots_used = args.bookings.div_ceil(per_slot).min(free.len());
+    let mut seats: Vec<i64> = free[..slots_used]
+        .iter()
+        .flat_map(|s| {
+            std::iter::repeat_n(
+                s["start_ts"].as_i64().unwrap_or(0),
+                SEATS as usize + args.extra_per_slot,
+            )
+        })
+        .collect();
+    seats.shuffle(&mut rand::thread_rng());
+    let attempts = args.bookings.min(seats.len());
+    let seats = Arc::new(seats);
+    let next = Arc::new(AtomicUsize::new(0));
+    println!("bookload: {backend}, {} clients, {attempts} attempts over {slots_used} slots x {SEATS} seats ({per_slot} attempts per slot)", args.clients);
+
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (base, seats, next) = (base.clone(), seats.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
+            let form = client
+                .get(format!(
+                    "{base}/servizi/1/prenota?inizio={}",
+                    seats[c % seats.len()]
+                ))
+                .send()
+                .await
+                .expect("form")
+                .text()
+                .await
+                .expect("form body");
+            let csrf = csrf_in(&form).expect("csrf token");
+            let (mut ok, mut taken, mut other, mut lat) = (0usize, 0usize, 0usize, Vec::new());
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= attempts || Instant::now() > deadline {
+                    break;
+                }
+                let start = seats[i].to_string();
+                let email = format!("c{c}-{i}@example.it");
+                let t0 = Instant::now();
+                let r = client
+                    .post(format!("{base}/servizi/1/prenota"))
+                    .form(&[
+                        ("csrf", csrf.as_str()),
+                        ("start", start.as_str()),
+                        ("mode", "in_person"),
+                        ("given_name", "Carico"),
+                        ("family_name", "Prova"),
+                        ("email", email.as_str()),
+                        ("reason", "Prova di carico"),
+                        ("consent", "on"),
+                    ])
+                    .send()
+                    .await;
+                lat.push(t0.elapsed().as_secs_f64() * 1e3);
+                match r.map(|r| r.status().as_u16()) {
+                    Ok(303) => ok += 1,
+                    Ok(409) => taken += 1,
+                    _ => other += 1,
+                }
+            }
+            (ok, taken, other, lat)
+        }));
+    }
+    let (mut ok, mut taken, mut other, mut lat) = (0, 0, 0, Vec::new());
+    for t in tasks {
+        let (o, t, e, l) = t.await?;
+        ok += o;
+        taken += t;
+        other += e;
+        lat.extend(l);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let p = |q: f64| {
+        lat.get(((lat.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let overbooked = store.overbooked_slots().await?;
+    use sqlx::Row;
+    let stored: i64 = sqlx::query("SELECT COUNT(*) AS n FROM appointment")
+        .fetch_one(store.pool())
+        .await?
+        .try_get("n")?;
+    println!(
+        "bookload: {backend}: {} requests in {secs:.2} s: {ok} booked ({:.0} bookings/s), {taken} refused as taken, {other} errors; latency p50 {:.1} ms, p99 {:.1} ms",
+        ok + taken + other,
+        ok as f64 / secs,
+        p(0.5),
+        p(0.99)
+    );
+    println!(
+        "bookload: {stored} appointments stored, {} slots over capacity",
+        overbooked.len()
+    );
+    anyhow::ensure!(overbooked.is_empty(), "double booking: {overbooked:?}");
+    anyhow::ensure!(
+        stored as usize == ok,
+        "stored {stored} but {ok} bookings were accepted"
+    );
+    anyhow::ensure!(other == 0, "{other} requests failed");
+    anyhow::ensure!(
+        ok <= slots_used * SEATS as usize,
+        "more bookings than seats"
+    );
+    Ok(())
+}

@@ -1,0 +1,392 @@
+//! The I/O side: WebSocket connections, the rooms they are in, heartbeats. Each connection is
+//! one task; rooms are pure state machines (`Room`) behind one short-held lock, so a slow or
+//! broken connection never holds up another room.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use chrono::{DateTime, Utc};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+
+use crate::gate::{self, Gate, Policy, Role, Schedule};
+use crate::protocol::{self, ClientMessage, ErrorCode, LeaveReason, ServerMessage, VERSION};
+use crate::room::{Action, ConnId, Event, Room};
+
+/// What a valid room token opens: read from the bookings each time, so a moved appointment
+/// opens at its new time and a cancelled one is refused.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub room: i64,
+    /// The appointment's public code: the room's name in the socket's URL.
+    pub code: String,
+    pub role: Role,
+    pub schedule: Schedule,
+    pub office: String,
+    pub service: String,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How the hub learns about appointments and time, without knowing SQL.
+pub trait Directory: Send + Sync + 'static {
+    /// The ticket a token stands for, or `None` for a bad, tampered or unknown token.
+    fn ticket<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Option<Ticket>>;
+    fn now(&self) -> DateTime<Utc>;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub policy: Policy,
+    /// How often the server pings each socket.
+    pub heartbeat: Duration,
+    /// A socket silent for this long is considered lost.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            policy: Policy::default(),
+            heartbeat: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(45),
+        }
+    }
+}
+
+enum Out {
+    Text(String),
+    Close(u16, &'static str),
+}
+
+pub struct Hub {
+    dir: Arc<dyn Directory>,
+    settings: Settings,
+    rooms: Mutex<HashMap<i64, Room>>,
+    conns: Mutex<HashMap<ConnId, mpsc::UnboundedSender<Out>>>,
+    next: AtomicU64,
+}
+
+impl Hub {
+    pub fn new(dir: Arc<dyn Directory>, settings: Settings) -> Arc<Hub> {
+        Arc::new(Hub {
+            dir,
+            settings,
+            rooms: Mutex::new(HashMap::new()),
+            conns: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(1),
+        })
+    }
+
+    /// Open sockets, and rooms with someone in them.
+    pub fn counts(&self) -> (usize, usize) {
+        let conns = self.conns.lock().expect("conns lock").len();
+        let rooms = self.rooms.lock().expect("rooms lock").len();
+        (conns, rooms)
+    }
+
+    /// Whether a citizen is in the room now (for the operator's agenda).
+    pub fn citizen_waiting(&self, room: i64) -> bool {
+        self.rooms
+            .lock()
+            .expect("rooms lock")
+            .get(&room)
+            .is_some_and(|r| r.present(Role::Citizen).is_some())
+    }
+
+    fn apply(&self, room: i64, event: Event) {
+        let actions = {
+            let mut rooms = self.rooms.lock().expect("rooms lock");
+            let r = rooms.entry(room).or_default();
+            let actions = r.handle(event);
+            if r.is_empty() {
+                rooms.remove(&room);
+            }
+            actions
+        };
+        let conns = self.conns.lock().expect("conns lock");
+        for a in actions {
+            match a {
+                Action::Send(c, m) => {
+                    if let Some(tx) = conns.get(&c) {
+                        let _ = tx.send(Out::Text(m.to_json()));
+                    }
+                }
+                Action::Close(c) => {
+                    if let Some(tx) = conns.get(&c) {
+                        let _ = tx.send(Out::Close(4409, "replaced by a newer connection"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serves one socket until it closes. `room_code` is the room named in the URL.
+    pub async fn serve(self: Arc<Self>, room_code: String, socket: WebSocket) {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        self.conns.lock().expect("conns lock").insert(id, tx);
+        let mut conn = Conn {
+            hub: self.clone(),
+            id,
+            room_code,
+            token: String::new(),
+            ticket: None,
+            joined: None,
+            watching: None,
+        };
+        let (mut sink, mut stream) = socket.split();
+        let mut last_seen = Instant::now();
+        let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
+        heartbeat.tick().await;
+        let mut lost = true;
+        loop {
+            tokio::select! {
+                incoming = stream.next() => match incoming {
+                    Some(Ok(Message::Text(t))) => {
+                        last_seen = Instant::now();
+                        let replies = conn.on_text(t.as_str()).await;
+                        let mut closing = None;
+                        for r in replies {
+                            match r {
+                                Reply::Send(m) => { if sink.send(Message::Text(Utf8Bytes::from(m.to_json()))).await.is_err() { break; } }
+                                Reply::Close(code, reason) => closing = Some((code, reason)),
+                            }
+                        }
+                        if let Some((code, reason)) = closing {
+                            let _ = sink.send(close(code, reason)).await;
+                            lost = false;
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        last_seen = Instant::now();
+                        let _ = sink.send(Message::Text(Utf8Bytes::from(ServerMessage::error(ErrorCode::Malformed).to_json()))).await;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => last_seen = Instant::now(),
+                    Some(Ok(Message::Close(_))) => { lost = false; break; }
+                    // Over the transport's own size limit, or a broken socket.
+                    Some(Err(e)) => {
+                        tracing::debug!(conn = id, error = %e, "socket error");
+                        let _ = sink.send(close(1009, "message too large or invalid")).await;
+                        break;
+                    }
+                    None => break,
+                },
+                out = rx.recv() => match out {
+                    Some(Out::Text(t)) => { if sink.send(Message::Text(Utf8Bytes::from(t))).await.is_err() { break; } }
+                    Some(Out::Close(code, reason)) => {
+                        let _ = sink.send(close(code, reason)).await;
+                        lost = false;
+                        conn.joined = None; // replaced: the room already has the new connection
+                        break;
+                    }
+                    None => break,
+                },
+                _ = heartbeat.tick() => {
+                    if last_seen.elapsed() > self.settings.idle_timeout {
+                        tracing::debug!(conn = id, "socket silent too long: lost");
+                        break;
+                    }
+                    if sink.send(Message::Ping(Default::default())).await.is_err() { break; }
+                }
+            }
+        }
+        if let Some(room) = conn.watching.take() {
+            self.apply(room, Event::Unwatch { conn: id });
+        }
+        if let Some(room) = conn.joined.take() {
+            let reason = if lost {
+                LeaveReason::ConnectionLost
+            } else {
+                LeaveReason::Left
+            };
+            self.apply(room, Event::Leave { conn: id, reason });
+        }
+        self.conns.lock().expect("conns lock").remove(&id);
+    }
+}
+
+fn close(code: u16, reason: &'static str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }))
+}
+
+enum Reply {
+    Send(ServerMessage),
+    Close(u16, &'static str),
+}
+
+/// One connection's state: its checked ticket, and the room it entered.
+struct Conn {
+    hub: Arc<Hub>,
+    id: ConnId,
+    room_code: String,
+    token: String,
+    ticket: Option<Ticket>,
+    joined: Option<i64>,
+    /// The room this operator connection follows before entering.
+    watching: Option<i64>,
+}
+
+fn refuse(code: ErrorCode) -> Vec<Reply> {
+    let mut out = vec![Reply::Send(ServerMessage::error(code))];
+    if let Some((c, reason)) = code.close() {
+        out.push(Reply::Close(c, reason));
+    }
+    out
+}
+
+impl Conn {
+    async fn on_text(&mut self, text: &str) -> Vec<Reply> {
+        let msg = match protocol::parse(text) {
+            Ok(m) => m,
+            Err(code) => return refuse(code),
+        };
+        match msg {
+            ClientMessage::Hello { token, .. } => self.hello(&token).await,
+            ClientMessage::Join { name, .. } => self.join(name.trim().to_string()).await,
+            ClientMessage::Offer { sdp, .. } => self.signal(|from| ServerMessage::Offer {
+                v: VERSION,
+                from,
+                sdp,
+            }),
+            ClientMessage::Answer { sdp, .. } => self.signal(|from| ServerMessage::Answer {
+                v: VERSION,
+                from,
+                sdp,
+            }),
+            ClientMessage::Ice {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+                ..
+            } => self.signal(|from| ServerMessage::Ice {
+                v: VERSION,
+                from,
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+            }),
+            ClientMessage::Leave { .. } => {
+                if let Some(room) = self.joined.take() {
+                    self.hub.apply(
+                        room,
+                        Event::Leave {
+                            conn: self.id,
+                            reason: LeaveReason::Left,
+                        },
+                    );
+                }
+                vec![]
+            }
+            ClientMessage::Ping { .. } => vec![Reply::Send(ServerMessage::Pong { v: VERSION })],
+        }
+    }
+
+    /// Checks the token and the time; remembers the ticket when the room is open.
+    async fn hello(&mut self, token: &str) -> Vec<Reply> {
+        let Some(ticket) = self.hub.dir.ticket(token).await else {
+            return refuse(ErrorCode::BadToken);
+        };
+        if ticket.code != self.room_code {
+            return refuse(ErrorCode::WrongRoom);
+        }
+        let now = self.hub.dir.now();
+        let policy = self.hub.settings.policy;
+        let gate = gate::decide(&ticket.schedule, ticket.role, now, &policy);
+        if ticket.role == Role::Operator
+            && matches!(gate, Gate::Open | Gate::TooEarly { .. })
+            && self.watching.is_none()
+        {
+            self.watching = Some(ticket.room);
+            self.hub.apply(ticket.room, Event::Watch { conn: self.id });
+        }
+        self.token = token.to_string();
+        match gate {
+            Gate::TooEarly { opens_at, left } => {
+                let ms = left.num_milliseconds();
+                vec![Reply::Send(ServerMessage::Countdown {
+                    v: VERSION,
+                    starts_at: ticket.schedule.start,
+                    opens_at,
+                    server_time: now,
+                    ms_left: ms,
+                    seconds_left: (ms + 999) / 1000,
+                })]
+            }
+            Gate::Ended => refuse(ErrorCode::Ended),
+            Gate::Cancelled => refuse(ErrorCode::Cancelled),
+            Gate::NotConfirmed => refuse(ErrorCode::NotConfirmed),
+            Gate::Open => {
+                let ready = ServerMessage::Ready {
+                    v: VERSION,
+                    role: ticket.role,
+                    starts_at: ticket.schedule.start,
+                    ends_at: ticket.schedule.end,
+                    office: ticket.office.clone(),
+                    service: ticket.service.clone(),
+                };
+                self.ticket = Some(ticket);
+                vec![Reply::Send(ready)]
+            }
+        }
+    }
+
+    async fn join(&mut self, name: String) -> Vec<Reply> {
+        let Some(ticket) = self.ticket.clone() else {
+            return refuse(ErrorCode::NotReady);
+        };
+        // The gate is checked again: the appointment may have been cancelled or moved since.
+        let fresh = match self.hub.dir.ticket(&self.token).await {
+            Some(t) if t.room == ticket.room => t,
+            _ => return refuse(ErrorCode::BadToken),
+        };
+        match gate::decide(
+            &fresh.schedule,
+            fresh.role,
+            self.hub.dir.now(),
+            &self.hub.settings.policy,
+        ) {
+            Gate::Open => {}
+            Gate::TooEarly { .. } => return refuse(ErrorCode::TooEarly),
+            Gate::Ended => return refuse(ErrorCode::Ended),
+            Gate::Cancelled => return refuse(ErrorCode::Cancelled),
+            Gate::NotConfirmed => return refuse(ErrorCode::NotConfirmed),
+        }
+        self.joined = Some(fresh.room);
+        self.hub.apply(
+            fresh.room,
+            Event::Join {
+                conn: self.id,
+                role: fresh.role,
+                name,
+            },
+        );
+        vec![]
+    }
+
+    fn signal(&mut self, make: impl FnOnce(Role) -> ServerMessage) -> Vec<Reply> {
+        match (&self.ticket, self.joined) {
+            (Some(t), Some(room)) => {
+                let message = make(t.role);
+                self.hub.apply(
+                    room,
+                    Event::Signal {
+                        conn: self.id,
+                        message,
+                    },
+                );
+                vec![]
+            }
+            _ => vec![Reply::Send(ServerMessage::error(ErrorCode::NotReady))],
+        }
+    }
+}

@@ -1,0 +1,384 @@
+//! One room's state machine: who is connected, who has entered, and what each event means for
+//! each side. Pure: events in, actions out; the hub does the sending and closing.
+//!
+//! At most one citizen and one operator: a second connection with the same role replaces the
+//! first (a reload, another tab), it never adds a third person.
+
+use crate::gate::Role;
+use crate::protocol::{ErrorCode, LeaveReason, ServerMessage, VERSION};
+
+pub type ConnId = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seat {
+    conn: ConnId,
+    name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Room {
+    citizen: Option<Seat>,
+    operator: Option<Seat>,
+    /// Operator connections that have not entered but want to know when the citizen is
+    /// waiting (the call page before the operator enters, the agenda).
+    watchers: Vec<ConnId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A connection whose token was checked and whose gate is open enters with a name.
+    Join {
+        conn: ConnId,
+        role: Role,
+        name: String,
+    },
+    /// A connection goes away: it said so, or it stopped answering heartbeats.
+    Leave {
+        conn: ConnId,
+        reason: LeaveReason,
+    },
+    /// An operator's connection starts or stops following the room without entering it.
+    Watch {
+        conn: ConnId,
+    },
+    Unwatch {
+        conn: ConnId,
+    },
+    /// Offer, answer or ICE candidate for the other side.
+    Signal {
+        conn: ConnId,
+        message: ServerMessage,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Send(ConnId, ServerMessage),
+    /// Close this connection (it was replaced).
+    Close(ConnId),
+}
+
+impl Room {
+    fn seat(&mut self, role: Role) -> &mut Option<Seat> {
+        match role {
+            Role::Citizen => &mut self.citizen,
+            Role::Operator => &mut self.operator,
+        }
+    }
+
+    fn role_of(&self, conn: ConnId) -> Option<Role> {
+        if self.citizen.as_ref().is_some_and(|s| s.conn == conn) {
+            Some(Role::Citizen)
+        } else if self.operator.as_ref().is_some_and(|s| s.conn == conn) {
+            Some(Role::Operator)
+        } else {
+            None
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.citizen.is_none() && self.operator.is_none() && self.watchers.is_empty()
+    }
+
+    fn tell_watchers(&self, out: &mut Vec<Action>, m: ServerMessage) {
+        let entered = self.operator.as_ref().map(|s| s.conn);
+        for w in &self.watchers {
+            if Some(*w) != entered {
+                out.push(Action::Send(*w, m.clone()));
+            }
+        }
+    }
+
+    /// Who is in the room now.
+    pub fn present(&self, role: Role) -> Option<(ConnId, &str)> {
+        match role {
+            Role::Citizen => self.citizen.as_ref(),
+            Role::Operator => self.operator.as_ref(),
+        }
+        .map(|s| (s.conn, s.name.as_str()))
+    }
+
+    pub fn handle(&mut self, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        match event {
+            Event::Join { conn, role, name } => {
+                // The same connection joining again is a no-op apart from the name.
+                if let Some(old) = self.seat(role).replace(Seat {
+                    conn,
+                    name: name.clone(),
+                }) {
+                    if old.conn != conn {
+                        out.push(Action::Send(
+                            old.conn,
+                            ServerMessage::Replaced { v: VERSION },
+                        ));
+                        out.push(Action::Close(old.conn));
+                    }
+                }
+                match self.present(role.other()).map(|(c, n)| (c, n.to_string())) {
+                    Some((peer, peer_name)) => {
+                        out.push(Action::Send(
+                            conn,
+                            ServerMessage::PeerJoined {
+                                v: VERSION,
+                                role: role.other(),
+                                name: peer_name,
+                            },
+                        ));
+                        out.push(Action::Send(
+                            peer,
+                            ServerMessage::PeerJoined {
+                                v: VERSION,
+                                role,
+                                name: name.clone(),
+                            },
+                        ));
+                    }
+                    None => {
+                        out.push(Action::Send(
+                            conn,
+                            ServerMessage::Waiting {
+                                v: VERSION,
+                                waiting_for: role.other(),
+                            },
+                        ));
+                    }
+                }
+                if role == Role::Citizen {
+                    self.tell_watchers(
+                        &mut out,
+                        ServerMessage::CitizenWaiting {
+                            v: VERSION,
+                            name: name.clone(),
+                        },
+                    );
+                }
+            }
+            Event::Watch { conn } => {
+                if !self.watchers.contains(&conn) {
+                    self.watchers.push(conn);
+                }
+                if let Some((_, name)) = self.present(Role::Citizen) {
+                    out.push(Action::Send(
+                        conn,
+                        ServerMessage::CitizenWaiting {
+                            v: VERSION,
+                            name: name.to_string(),
+                        },
+                    ));
+                }
+            }
+            Event::Unwatch { conn } => self.watchers.retain(|w| *w != conn),
+            Event::Leave { conn, reason } => {
+                if let Some(role) = self.role_of(conn) {
+                    *self.seat(role) = None;
+                    if let Some((peer, _)) = self.present(role.other()) {
+                        out.push(Action::Send(
+                            peer,
+                            ServerMessage::PeerLeft {
+                                v: VERSION,
+                                role,
+                                reason,
+                            },
+                        ));
+                    }
+                    if role == Role::Citizen {
+                        self.tell_watchers(
+                            &mut out,
+                            ServerMessage::PeerLeft {
+                                v: VERSION,
+                                role,
+                                reason,
+                            },
+                        );
+                    }
+                }
+            }
+            Event::Signal { conn, message } => match self.role_of(conn) {
+                None => out.push(Action::Send(
+                    conn,
+                    ServerMessage::error(ErrorCode::NotReady),
+                )),
+                Some(role) => match self.present(role.other()) {
+                    Some((peer, _)) => out.push(Action::Send(peer, message)),
+                    None => out.push(Action::Send(conn, ServerMessage::error(ErrorCode::NoPeer))),
+                },
+            },
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(conn: ConnId, role: Role, name: &str) -> Event {
+        Event::Join {
+            conn,
+            role,
+            name: name.into(),
+        }
+    }
+    fn sent_to(actions: &[Action], conn: ConnId) -> Vec<&ServerMessage> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(c, m) if *c == conn => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_citizen_waits_until_the_operator_enters_then_both_are_told() {
+        let mut r = Room::default();
+        let a = r.handle(join(1, Role::Citizen, "Maria Rossi"));
+        assert_eq!(
+            a,
+            vec![Action::Send(
+                1,
+                ServerMessage::Waiting {
+                    v: 1,
+                    waiting_for: Role::Operator
+                }
+            )]
+        );
+        let a = r.handle(join(2, Role::Operator, "Anagrafe"));
+        assert_eq!(
+            sent_to(&a, 1),
+            vec![&ServerMessage::PeerJoined {
+                v: 1,
+                role: Role::Operator,
+                name: "Anagrafe".into()
+            }]
+        );
+        assert_eq!(
+            sent_to(&a, 2),
+            vec![&ServerMessage::PeerJoined {
+                v: 1,
+                role: Role::Citizen,
+                name: "Maria Rossi".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_second_tab_replaces_the_first_and_never_adds_a_third_person() {
+        let mut r = Room::default();
+        r.handle(join(1, Role::Citizen, "Maria"));
+        r.handle(join(2, Role::Operator, "Op"));
+        let a = r.handle(join(3, Role::Citizen, "Maria"));
+        assert!(a.contains(&Action::Send(1, ServerMessage::Replaced { v: 1 })));
+        assert!(a.contains(&Action::Close(1)));
+        assert_eq!(r.present(Role::Citizen).map(|p| p.0), Some(3));
+        // The old connection's late goodbye does not remove the new one.
+        let a = r.handle(Event::Leave {
+            conn: 1,
+            reason: LeaveReason::Left,
+        });
+        assert!(a.is_empty());
+        assert_eq!(r.present(Role::Citizen).map(|p| p.0), Some(3));
+    }
+
+    #[test]
+    fn leaving_or_losing_the_connection_tells_the_other_side() {
+        let mut r = Room::default();
+        r.handle(join(1, Role::Citizen, "Maria"));
+        r.handle(join(2, Role::Operator, "Op"));
+        let a = r.handle(Event::Leave {
+            conn: 1,
+            reason: LeaveReason::ConnectionLost,
+        });
+        assert_eq!(
+            a,
+            vec![Action::Send(
+                2,
+                ServerMessage::PeerLeft {
+                    v: 1,
+                    role: Role::Citizen,
+                    reason: LeaveReason::ConnectionLost
+                }
+            )]
+        );
+        r.handle(Event::Leave {
+            conn: 2,
+            reason: LeaveReason::Left,
+        });
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn an_operator_who_has_not_entered_hears_that_the_citizen_waits_and_leaves() {
+        let mut r = Room::default();
+        assert!(r.handle(Event::Watch { conn: 9 }).is_empty());
+        let a = r.handle(join(1, Role::Citizen, "Maria"));
+        assert!(a.contains(&Action::Send(
+            9,
+            ServerMessage::CitizenWaiting {
+                v: 1,
+                name: "Maria".into()
+            }
+        )));
+        // A watcher arriving later is told at once.
+        let a = r.handle(Event::Watch { conn: 8 });
+        assert_eq!(
+            a,
+            vec![Action::Send(
+                8,
+                ServerMessage::CitizenWaiting {
+                    v: 1,
+                    name: "Maria".into()
+                }
+            )]
+        );
+        let a = r.handle(Event::Leave {
+            conn: 1,
+            reason: LeaveReason::ConnectionLost,
+        });
+        assert!(a.contains(&Action::Send(
+            9,
+            ServerMessage::PeerLeft {
+                v: 1,
+                role: Role::Citizen,
+                reason: LeaveReason::ConnectionLost
+            }
+        )));
+        r.handle(Event::Unwatch { conn: 9 });
+        r.handle(Event::Unwatch { conn: 8 });
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn signals_go_to_the_other_side_only_when_it_is_there() {
+        let mut r = Room::default();
+        let offer = ServerMessage::Offer {
+            v: 1,
+            from: Role::Citizen,
+            sdp: "v=0".into(),
+        };
+        let a = r.handle(Event::Signal {
+            conn: 1,
+            message: offer.clone(),
+        });
+        assert_eq!(
+            a,
+            vec![Action::Send(1, ServerMessage::error(ErrorCode::NotReady))]
+        );
+        r.handle(join(1, Role::Citizen, "Maria"));
+        let a = r.handle(Event::Signal {
+            conn: 1,
+            message: offer.clone(),
+        });
+        assert_eq!(
+            a,
+            vec![Action::Send(1, ServerMessage::error(ErrorCode::NoPeer))]
+        );
+        r.handle(join(2, Role::Operator, "Op"));
+        let a = r.handle(Event::Signal {
+            conn: 1,
+            message: offer.clone(),
+        });
+        assert_eq!(a, vec![Action::Send(2, offer)]);
+    }
+}
