@@ -448,6 +448,17 @@ impl Store {
         appointment_from(&row)
     }
 
+    pub async fn appointment_by_code(&self, code: &str) -> Result<Appointment, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE code = $1"
+        ))
+        .bind(code.to_uppercase())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound("appointment"))?;
+        appointment_from(&row)
+    }
+
     async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
         Ok((
             self.office(a.office_id).await?,

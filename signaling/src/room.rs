@@ -381,4 +381,29 @@ mod tests {
         });
         assert_eq!(a, vec![Action::Send(2, offer)]);
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Connections that are not in the room (closed tabs, forged ids, late messages) can
+        /// send anything: the room does not change and only they hear back.
+        #[test]
+        fn strangers_change_nothing(ops in prop::collection::vec((0u8..3, 100u64..200, ".{0,20}"), 0..60)) {
+            let mut r = Room::default();
+            r.handle(join(1, Role::Citizen, "Maria"));
+            r.handle(join(2, Role::Operator, "Op"));
+            let before = r.clone();
+            for (kind, conn, text) in ops {
+                let ev = match kind {
+                    0 => Event::Leave { conn, reason: LeaveReason::ConnectionLost },
+                    1 => Event::Signal { conn, message: ServerMessage::Offer { v: 1, from: Role::Citizen, sdp: text } },
+                    _ => Event::Unwatch { conn },
+                };
+                for a in r.handle(ev) {
+                    prop_assert!(matches!(a, Action::Send(c, _) if c == conn));
+                }
+                prop_assert_eq!(&r, &before);
+            }
+        }
+    }
 }

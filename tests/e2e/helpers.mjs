@@ -22,11 +22,17 @@ function freePort() {
   });
 }
 
-export async function startServer(extraArgs = []) {
+export function binary() {
   const bin = process.env.SPORTELLO_BIN;
   if (!bin) throw new Error('SPORTELLO_BIN is not set: run the tests with scripts/test');
+  return bin;
+}
+
+// Starts the server; `dir` reuses a data folder (and keeps it on stop), `args` adds flags.
+export async function startServer(extraArgs = [], reuseDir = null) {
+  const bin = binary();
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'sportello-e2e-'));
+  const dir = reuseDir || mkdtempSync(join(tmpdir(), 'sportello-e2e-'));
   const base = `http://127.0.0.1:${port}`;
   const child = spawn(bin, ['--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--public-url', base, '--worker-interval', '1', ...extraArgs], {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -46,10 +52,13 @@ export async function startServer(extraArgs = []) {
   }
   return {
     base,
-    async stop() {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-      rmSync(dir, { recursive: true, force: true });
+    dir,
+    async stop({ keep = false } = {}) {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+      if (!keep && !reuseDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -80,6 +80,7 @@ pub async fn fresh_database(db: Db, dir: &Path) -> Option<String> {
 pub struct Options {
     pub smtp_port: Option<u16>,
     pub max_active_per_email: Option<i64>,
+    pub room_heartbeat_seconds: Option<u64>,
 }
 
 pub struct Server {
@@ -132,6 +133,7 @@ impl Server {
             smtp_security: opts.smtp_port.map(|_| "none".to_string()),
             mail_from: Some("Comune di Esempio <noreply@comune.esempio.it>".into()),
             max_active_per_email: opts.max_active_per_email,
+            room_heartbeat_seconds: opts.room_heartbeat_seconds,
             ..Config::default()
         };
         let clock = Arc::new(ManualClock::new(test_now()));
@@ -274,6 +276,27 @@ impl Server {
             // Already verified (a redirect to the booking) or refused (expired, cancelled).
             None => p,
         }
+    }
+
+    /// Books and confirms a video appointment, returning its id.
+    pub async fn video_appointment(&self, start: DateTime<Utc>, email: &str) -> i64 {
+        let id = self
+            .book(demo::EDILIZIA, start, "video", email)
+            .await
+            .expect("book video");
+        let p = self.verify(id).await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "verify");
+        id
+    }
+
+    pub fn room_token(&self, id: i64, operator: bool) -> String {
+        use booking::token::Purpose;
+        let purpose = if operator {
+            Purpose::RoomOperator
+        } else {
+            Purpose::RoomCitizen
+        };
+        self.state.signer.sign(purpose, id)
     }
 
     pub fn manage_path(&self, id: i64) -> String {

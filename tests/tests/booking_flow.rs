@@ -419,3 +419,62 @@ on_both_databases!(reminders_go_out_once_each, |s: Server| async move {
     // In the local mailbox everything is delivered.
     assert!(s.emails(id).await.iter().all(|m| m.sent_at.is_some()));
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assets_are_served_and_english_is_one_click_away() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    for (path, mime) in [
+        (
+            "/static/bootstrap-italia/css/bootstrap-italia.min.css",
+            "text/css",
+        ),
+        ("/static/bootstrap-italia/svg/sprites.svg", "image/svg+xml"),
+        (
+            "/static/bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-regular.woff2",
+            "font/woff2",
+        ),
+        ("/static/sportello.css", "text/css"),
+        ("/static/room.js", "text/javascript"),
+    ] {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(mime),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        s.get("/static/nothing.css").await.status,
+        reqwest::StatusCode::NOT_FOUND
+    );
+    // Every page's links to assets exist.
+    let home = s.get("/").await;
+    let re = regex::Regex::new(r##"(?:href|src)="(/static/[^"#]+)"##).unwrap();
+    for c in re.captures_iter(&home.body) {
+        assert_eq!(
+            s.get(&c[1]).await.status,
+            reqwest::StatusCode::OK,
+            "{}",
+            &c[1]
+        );
+    }
+    assert!(home.body.contains("<html lang=\"it\">"));
+    let r = s
+        .client
+        .get(s.url("/lingua/en"))
+        .header("referer", format!("{}/uffici/8", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/uffici/8");
+    let office = s.get("/uffici/8").await;
+    assert!(office.body.contains("<html lang=\"en\">"));
+    assert!(office.body.contains("What is it about?"));
+    assert_eq!(
+        s.get("/lingua/xx").await.status,
+        reqwest::StatusCode::NOT_FOUND
+    );
+}

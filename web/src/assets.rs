@@ -68,6 +68,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/css; charset=utf-8",
         asset!("sportello.css"),
     ),
+    (
+        "room.js",
+        "text/javascript; charset=utf-8",
+        asset!("room.js"),
+    ),
 ];
 
 pub async fn serve(Path(path): Path<String>) -> Response {

@@ -17,6 +17,10 @@ use serde::Deserialize;
 #[command(name = "sportello", version, about, long_about)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    #[command(subcommand)]
+    #[serde(skip)]
+    pub command: Option<Command>,
+
     /// TOML configuration file.
     #[arg(long, env = "SPORTELLO_CONFIG")]
     #[serde(skip)]
@@ -90,9 +94,41 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_WORKER_INTERVAL")]
     pub worker_interval: Option<u64>,
 
+    /// Minutes before the start when the citizen may enter the video room [default: 5].
+    #[arg(long, env = "SPORTELLO_ROOM_CITIZEN_EARLY_MINUTES")]
+    pub room_citizen_early_minutes: Option<i64>,
+
+    /// Minutes before the start when the operator may enter the video room [default: 15].
+    #[arg(long, env = "SPORTELLO_ROOM_OPERATOR_EARLY_MINUTES")]
+    pub room_operator_early_minutes: Option<i64>,
+
+    /// Minutes after the end when the video room closes [default: 30].
+    #[arg(long, env = "SPORTELLO_ROOM_GRACE_MINUTES")]
+    pub room_grace_minutes: Option<i64>,
+
+    /// Seconds between heartbeats on room sockets; a socket silent for three of them is
+    /// considered lost [default: 15].
+    #[arg(long, env = "SPORTELLO_ROOM_HEARTBEAT_SECONDS")]
+    pub room_heartbeat_seconds: Option<u64>,
+
+    /// Start the server's clock at this instant (RFC 3339, e.g. 2026-12-01T08:55:00Z) and let
+    /// it run from there: for demonstrations and tests only, never in production.
+    #[arg(long, env = "SPORTELLO_START_CLOCK_AT")]
+    pub start_clock_at: Option<String>,
+
     /// Do not create the demo comune on an empty database.
     #[arg(long, env = "SPORTELLO_NO_DEMO")]
     pub no_demo: Option<bool>,
+}
+
+/// Things to do instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Prints the video room links of an appointment (the citizen's and the operator's).
+    RoomLink {
+        /// The booking code, e.g. SP-ABCD-EFGH.
+        code: String,
+    },
 }
 
 macro_rules! merge {
@@ -186,6 +222,40 @@ impl Config {
     }
     pub fn worker_interval(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.worker_interval.unwrap_or(5).max(1))
+    }
+
+    pub fn room_settings(&self) -> signaling::Settings {
+        let d = signaling::Settings::default();
+        let beat = self
+            .room_heartbeat_seconds
+            .map(|s| std::time::Duration::from_secs(s.max(1)));
+        signaling::Settings {
+            policy: signaling::Policy {
+                citizen_early: self
+                    .room_citizen_early_minutes
+                    .map_or(d.policy.citizen_early, chrono::Duration::minutes),
+                operator_early: self
+                    .room_operator_early_minutes
+                    .map_or(d.policy.operator_early, chrono::Duration::minutes),
+                grace: self
+                    .room_grace_minutes
+                    .map_or(d.policy.grace, chrono::Duration::minutes),
+            },
+            heartbeat: beat.unwrap_or(d.heartbeat),
+            idle_timeout: beat.map_or(d.idle_timeout, |b| b * 3),
+        }
+    }
+
+    /// The clock's offset from the system's, from --start-clock-at.
+    pub fn clock_offset(&self) -> anyhow::Result<chrono::Duration> {
+        match &self.start_clock_at {
+            None => Ok(chrono::Duration::zero()),
+            Some(t) => {
+                let at = chrono::DateTime::parse_from_rfc3339(t)
+                    .map_err(|e| anyhow::anyhow!("--start-clock-at {t:?}: {e}"))?;
+                Ok(at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            }
+        }
     }
 
     /// The secret key: configured, or read from (or first written to) DATA_DIR/secret.key.

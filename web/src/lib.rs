@@ -9,6 +9,7 @@ pub mod assets;
 pub mod config;
 pub mod error;
 pub mod i18n;
+pub mod room;
 pub mod routes;
 pub mod views;
 pub mod worker;
@@ -34,6 +35,16 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
+    }
+}
+
+/// The system clock moved by a fixed offset: `--start-clock-at` for demonstrations and tests
+/// (see a countdown reach zero without waiting for a real appointment).
+pub struct OffsetClock(pub Duration);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.0
     }
 }
 
@@ -69,6 +80,8 @@ pub struct AppState {
     pub tz: Tz,
     /// Wakes the worker as soon as something was written to the outbox.
     pub kick: Arc<tokio::sync::Notify>,
+    /// The virtual rooms' signaling.
+    pub hub: Arc<signaling::Hub>,
 }
 
 impl AppState {
@@ -129,6 +142,12 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         }
         None => Mailer::local(&cfg.mail_from())?,
     };
+    let directory = room::StoreDirectory {
+        store: store.clone(),
+        signer: signer.clone(),
+        clock: clock.clone(),
+    };
+    let hub = signaling::Hub::new(Arc::new(directory), cfg.room_settings());
     Ok(AppState {
         store,
         mailer: Arc::new(mailer),
@@ -136,6 +155,7 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         signer,
         tz,
         kick: Arc::new(tokio::sync::Notify::new()),
+        hub,
     })
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use web::{build_state, serve, Config, SystemClock};
+use web::{build_state, serve, Clock, Config, OffsetClock};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -13,7 +13,22 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cfg = Config::load()?;
-    let state = build_state(&cfg, Arc::new(SystemClock)).await?;
+    let offset = cfg.clock_offset()?;
+    let clock: Arc<dyn Clock> = Arc::new(OffsetClock(offset));
+    if !offset.is_zero() {
+        tracing::warn!(now = %clock.now(), "the server's clock is moved by --start-clock-at: for tests and demonstrations only");
+    }
+    let state = build_state(&cfg, clock).await?;
+    if let Some(web::config::Command::RoomLink { code }) = &cfg.command {
+        let a = state.store.appointment_by_code(code.trim()).await?;
+        anyhow::ensure!(
+            a.mode == booking::Mode::Video,
+            "{code} is not a video appointment"
+        );
+        println!("citizen:  {}", state.store.links.join_url(a.id));
+        println!("operator: {}", state.store.links.operator_join_url(a.id));
+        return Ok(());
+    }
     let listen = cfg.listen();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

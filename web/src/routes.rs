@@ -48,7 +48,8 @@ pub fn router(state: AppState) -> Router {
             get(move_page).post(move_submit),
         )
         .route("/prenotazione/{token}/ricevuta", get(receipt))
-        .route("/stanza/{token}", get(room))
+        .route("/stanza/{token}", get(crate::room::page))
+        .route("/ws/stanza/{code}", get(crate::room::socket))
         .route("/api/servizi/{id}/orari", get(api_slots))
         .route("/posta", get(mailbox))
         .route("/posta/{id}", get(mail))
@@ -547,7 +548,11 @@ fn is_refusal(e: &booking::Error) -> bool {
 
 // ------------------------------------------------------------------ links in the emails
 
-async fn appointment_view(st: &AppState, l: Lang, a: &Appointment) -> Result<AppointmentView> {
+pub(crate) async fn appointment_view(
+    st: &AppState,
+    l: Lang,
+    a: &Appointment,
+) -> Result<AppointmentView> {
     let o = st.store.office(a.office_id).await?;
     let s = st.store.service(a.service_id).await?;
     let operator = match a.operator_id {
@@ -838,25 +843,6 @@ async fn receipt(
     let page = ReceiptPage {
         l,
         booked_on: l.when(a.created_at, st.tz),
-        a: appointment_view(&st, l, &a).await?,
-    };
-    ui.page(StatusCode::OK, page)
-}
-
-async fn room(State(st): State<AppState>, ui: Ui, Path(token): Path<String>) -> Result<Response> {
-    let a = match by_token(&st, Purpose::RoomCitizen, &token).await {
-        Ok(a) => a,
-        Err(_) => by_token(&st, Purpose::RoomOperator, &token).await?,
-    };
-    if a.mode != Mode::Video {
-        return Err(AppError::NotFound);
-    }
-    if !a.status.is_active() {
-        return Err(booking::Error::NotActive(a.status).into());
-    }
-    let l = ui.l;
-    let page = RoomPage {
-        l,
         a: appointment_view(&st, l, &a).await?,
     };
     ui.page(StatusCode::OK, page)

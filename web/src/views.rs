@@ -202,6 +202,11 @@ pub struct ReceiptPage {
 #[template(path = "room.html")]
 pub struct RoomPage {
     pub l: Lang,
+    pub token: String,
+    pub code: String,
+    pub operator: bool,
+    /// The name proposed for the room (the citizen's, or the office's for the operator).
+    pub name: String,
     pub a: AppointmentView,
 }
 

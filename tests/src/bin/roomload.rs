@@ -1,0 +1,231 @@
+//! `roomload`: how many waiting sockets one `sportello` process holds, what each costs in
+//! memory, and how fast the room answers (countdown or admission) while they are all open.
+//!
+//! It prepares a data folder with the demo comune and one confirmed video appointment a week
+//! ahead, starts the real server binary on a loopback port, opens N WebSockets that each
+//! present the room token (every one is answered with a countdown: the room is not open yet)
+//! and keeps them open. It reports the server's resident memory per socket and the latency of
+//! the answer, measured on every socket again once all N are open, and on fresh sockets opened
+//! then (connect, handshake, hello, answer).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use booking::email::Links;
+use booking::token::{Purpose, Signer};
+use booking::{Actor, Limits, Store};
+use chrono::Utc;
+use clap::Parser;
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Parser)]
+#[command(about = "Concurrent waiting sockets and answer latency of the room signaling")]
+struct Args {
+    /// Sockets to open and keep open.
+    #[arg(long, default_value_t = 10_000)]
+    sockets: usize,
+    /// The server binary (build it with `cargo build --release --bin sportello`).
+    #[arg(long, default_value = "target/release/sportello")]
+    server: PathBuf,
+    /// Sockets opened at the same time while ramping up.
+    #[arg(long, default_value_t = 200)]
+    batch: usize,
+}
+
+const SECRET: &str = "roomload-secret-roomload-secret-roomload-0";
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0)
+}
+
+fn pct(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v.get(((v.len().max(1) - 1) as f64 * q) as usize)
+        .copied()
+        .unwrap_or(0.0)
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn hello(ws: &mut Socket, token: &str) -> anyhow::Result<()> {
+    ws.send(Message::text(format!(
+        r#"{{"type":"hello","v":1,"token":"{token}"}}"#
+    )))
+    .await?;
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) if t.contains("\"countdown\"") => return Ok(()),
+            Some(Ok(Message::Text(t))) => anyhow::bail!("unexpected answer {t}"),
+            Some(Ok(_)) => continue,
+            other => anyhow::bail!("socket ended: {other:?}"),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.server.exists(),
+        "{} not found: cargo build --release --bin sportello",
+        args.server.display()
+    );
+    let dir = tempfile::tempdir()?;
+    // The data: demo comune, one confirmed video appointment a week ahead.
+    let signer = Signer::new(SECRET.as_bytes());
+    let links = Links {
+        base_url: "http://127.0.0.1".into(),
+        signer: signer.clone(),
+        tz: chrono_tz::Europe::Rome,
+    };
+    let store = Store::connect(
+        &format!("sqlite://{}/sportello.db", dir.path().display()),
+        links,
+        Limits::default(),
+    )
+    .await?;
+    booking::demo::seed_if_empty(&store, booking::demo::year_of(Utc::now())).await?;
+    let service = store.service(4).await?;
+    let slot = store
+        .free_slots(&service, Utc::now() + chrono::Duration::days(7))
+        .await?
+        .into_iter()
+        .find(|s| s.offers(booking::Mode::Video))
+        .ok_or_else(|| anyhow::anyhow!("no video slot"))?;
+    let b = booking::validate::ValidBooking {
+        service_id: 4,
+        start: slot.start,
+        mode: booking::Mode::Video,
+        operator_id: None,
+        given_name: "Carico".into(),
+        family_name: "Prova".into(),
+        email: "carico@example.it".into(),
+        phone: String::new(),
+        fiscal_code: String::new(),
+        reason: "prova".into(),
+    };
+    let a = store.book(&b, Actor::Office, Utc::now()).await?;
+    let token = Arc::new(signer.sign(Purpose::RoomCitizen, a.id));
+    drop(store);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut server = Command::new(&args.server)
+        .args([
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--secret-key",
+            SECRET,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let pid = server.id();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = format!("ws://127.0.0.1:{port}/ws/stanza/{}", a.code);
+    // Warm up (allocator, first connections), then the baseline.
+    for _ in 0..50 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
+        hello(&mut ws, &token).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss0 = rss_kib(pid);
+
+    println!(
+        "roomload: opening {} sockets ({} at a time)",
+        args.sockets, args.batch
+    );
+    let mut open: Vec<Socket> = Vec::with_capacity(args.sockets);
+    let ramp = Instant::now();
+    while open.len() < args.sockets {
+        let n = args.batch.min(args.sockets - open.len());
+        let batch = futures::future::join_all((0..n).map(|_| {
+            let (url, token) = (url.clone(), token.clone());
+            async move {
+                let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
+                hello(&mut ws, &token).await?;
+                anyhow::Ok(ws)
+            }
+        }))
+        .await;
+        for ws in batch {
+            open.push(ws?);
+        }
+    }
+    let ramp_s = ramp.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss1 = rss_kib(pid);
+
+    // Every open socket asks again: the answer's latency with all of them open.
+    let mut again = Vec::with_capacity(open.len());
+    for chunk in open.chunks_mut(args.batch) {
+        let lat = futures::future::join_all(chunk.iter_mut().map(|ws| {
+            let token = token.clone();
+            async move {
+                let t0 = Instant::now();
+                hello(ws, &token)
+                    .await
+                    .map(|_| t0.elapsed().as_secs_f64() * 1e3)
+            }
+        }))
+        .await;
+        for l in lat {
+            again.push(l?);
+        }
+    }
+    // Fresh sockets while all are open: connect + handshake + hello + answer.
+    let mut fresh = Vec::new();
+    for _ in 0..200 {
+        let t0 = Instant::now();
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
+        hello(&mut ws, &token).await?;
+        fresh.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    // Still alive after heartbeats have gone round.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let mut alive = 0;
+    for ws in open.iter_mut().take(100) {
+        if hello(ws, &token).await.is_ok() {
+            alive += 1;
+        }
+    }
+    let per_socket = (rss1.saturating_sub(rss0)) as f64 / args.sockets as f64;
+    println!("roomload: {} sockets open in {ramp_s:.1} s; server RSS {} MiB -> {} MiB: {per_socket:.1} KiB per waiting socket", open.len(), rss0 / 1024, rss1 / 1024);
+    println!(
+        "roomload: answer to hello with {} sockets open: p50 {:.2} ms, p99 {:.2} ms",
+        open.len(),
+        pct(&mut again, 0.5),
+        pct(&mut again, 0.99)
+    );
+    println!("roomload: new socket (connect, handshake, hello, answer) with {} open: p50 {:.2} ms, p99 {:.2} ms", open.len(), pct(&mut fresh, 0.5), pct(&mut fresh, 0.99));
+    println!("roomload: {alive}/100 sampled sockets still answering after 16 s of heartbeats");
+    drop(open);
+    server.kill()?;
+    server.wait()?;
+    anyhow::ensure!(alive == 100, "sockets were dropped");
+    Ok(())
+}

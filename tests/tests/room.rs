@@ -1,0 +1,345 @@
+//! The virtual room over real WebSockets: the time gate with its countdown, the waiting room,
+//! the call start, and every way a socket can misbehave.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tests::*;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+struct Ws(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+enum Got {
+    Json(Value),
+    Closed(u16, String),
+}
+
+impl Ws {
+    async fn open(s: &Server, code: &str) -> Ws {
+        let url = format!("{}/ws/stanza/{code}", s.base.replace("http://", "ws://"));
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket");
+        Ws(ws)
+    }
+    async fn send(&mut self, v: Value) {
+        self.0
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("send");
+    }
+    async fn send_raw(&mut self, text: String) {
+        self.0.send(Message::text(text)).await.expect("send");
+    }
+    async fn next(&mut self) -> Got {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), self.0.next())
+                .await
+                .expect("an answer within 10 s");
+            match m {
+                Some(Ok(Message::Text(t))) => {
+                    return Got::Json(serde_json::from_str(&t).expect("JSON from the server"))
+                }
+                Some(Ok(Message::Close(Some(f)))) => {
+                    return Got::Closed(u16::from(f.code), f.reason.to_string())
+                }
+                Some(Ok(Message::Close(None))) | None | Some(Err(_)) => {
+                    return Got::Closed(0, String::new())
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+    async fn json(&mut self) -> Value {
+        match self.next().await {
+            Got::Json(v) => v,
+            Got::Closed(c, r) => panic!("closed {c} {r}"),
+        }
+    }
+    async fn closed(&mut self) -> (u16, String) {
+        loop {
+            if let Got::Closed(c, r) = self.next().await {
+                return (c, r);
+            }
+        }
+    }
+    async fn hello(&mut self, token: &str) -> Value {
+        self.send(json!({"type": "hello", "v": 1, "token": token}))
+            .await;
+        self.json().await
+    }
+    async fn join(&mut self, name: &str) {
+        self.send(json!({"type": "join", "v": 1, "name": name}))
+            .await;
+    }
+}
+
+async fn code_of(s: &Server, id: i64) -> String {
+    s.state.store.appointment(id).await.unwrap().code
+}
+
+fn start() -> DateTime<Utc> {
+    rome(2026, 11, 25, 9, 0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn countdown_then_waiting_room_then_the_call_starts() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let id = s.video_appointment(start(), "maria@example.it").await;
+    let code = code_of(&s, id).await;
+    let citizen_token = s.room_token(id, false);
+    let operator_token = s.room_token(id, true);
+
+    // Ten seconds before the citizen's opening (five minutes before the start).
+    s.clock
+        .set(start() - chrono::Duration::minutes(5) - chrono::Duration::seconds(10));
+    let mut citizen = Ws::open(&s, &code).await;
+    let c = citizen.hello(&citizen_token).await;
+    assert_eq!(c["type"], "countdown");
+    assert_eq!(c["ms_left"], 10_000);
+    assert_eq!(c["seconds_left"], 10);
+    assert_eq!(c["starts_at"], "2026-11-25T08:00:00Z");
+    // Joining now is refused, and changes nothing.
+    citizen.join("Maria Rossi").await;
+    assert_eq!(citizen.json().await["code"], "not_ready");
+
+    // The operator may already enter (fifteen minutes before).
+    let mut operator = Ws::open(&s, &code).await;
+    let r = operator.hello(&operator_token).await;
+    assert_eq!(r["type"], "ready");
+    assert_eq!(r["role"], "operator");
+
+    // At the opening instant the citizen asks again and is admitted.
+    s.clock.advance(chrono::Duration::seconds(10));
+    let r = citizen.hello(&citizen_token).await;
+    assert_eq!(r["type"], "ready");
+    assert_eq!(r["office"], "Edilizia privata");
+    citizen.join("Maria Rossi").await;
+    assert_eq!(
+        citizen.json().await,
+        json!({"type": "waiting", "v": 1, "waiting_for": "operator"})
+    );
+    // The operator, not yet in, hears that the citizen waits.
+    assert_eq!(
+        operator.json().await,
+        json!({"type": "citizen_waiting", "v": 1, "name": "Maria Rossi"})
+    );
+
+    operator.join("Ufficio Edilizia").await;
+    assert_eq!(
+        operator.json().await,
+        json!({"type": "peer_joined", "v": 1, "role": "citizen", "name": "Maria Rossi"})
+    );
+    assert_eq!(
+        citizen.json().await,
+        json!({"type": "peer_joined", "v": 1, "role": "operator", "name": "Ufficio Edilizia"})
+    );
+    assert!(s.state.hub.citizen_waiting(id));
+
+    // Offer, answer and candidates go to the other side.
+    citizen
+        .send(json!({"type": "offer", "v": 1, "sdp": "v=0 offer"}))
+        .await;
+    assert_eq!(
+        operator.json().await,
+        json!({"type": "offer", "v": 1, "from": "citizen", "sdp": "v=0 offer"})
+    );
+    operator
+        .send(json!({"type": "answer", "v": 1, "sdp": "v=0 answer"}))
+        .await;
+    assert_eq!(citizen.json().await["sdp"], "v=0 answer");
+    operator.send(json!({"type": "ice", "v": 1, "candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host", "sdp_mid": "0", "sdp_mline_index": 0})).await;
+    let ice = citizen.json().await;
+    assert_eq!(ice["from"], "operator");
+    assert_eq!(ice["sdp_mline_index"], 0);
+
+    // The citizen leaves: the operator is told.
+    citizen.send(json!({"type": "leave", "v": 1})).await;
+    assert_eq!(
+        operator.json().await,
+        json!({"type": "peer_left", "v": 1, "role": "citizen", "reason": "left"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_input_gets_a_clear_answer_and_other_rooms_go_on() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let a = s.video_appointment(start(), "a@example.it").await;
+    let b = s
+        .video_appointment(rome(2026, 11, 25, 9, 30), "b@example.it")
+        .await;
+    let (code_a, code_b) = (code_of(&s, a).await, code_of(&s, b).await);
+    s.clock.set(start() - chrono::Duration::minutes(1));
+
+    // Room B has its citizen waiting throughout.
+    let mut bystander = Ws::open(&s, &code_b).await;
+    s.clock.set(rome(2026, 11, 25, 9, 26));
+    assert_eq!(
+        bystander.hello(&s.room_token(b, false)).await["type"],
+        "ready"
+    );
+    bystander.join("Bruno").await;
+    assert_eq!(bystander.json().await["type"], "waiting");
+    s.clock.set(start() - chrono::Duration::minutes(1));
+
+    let mut ws = Ws::open(&s, &code_a).await;
+    // Malformed JSON, a JSON array, unknown type, unsupported version, binary: error, socket stays.
+    for (raw, code) in [
+        ("{not json", "malformed"),
+        ("[1,2,3]", "malformed"),
+        (r#"{"type":"dance","v":1}"#, "unknown_type"),
+        (
+            r#"{"type":"hello","v":9,"token":"x"}"#,
+            "unsupported_version",
+        ),
+        (r#"{"type":"hello","v":1}"#, "malformed"),
+        (r#"{"type":"join","v":1,"name":""}"#, "bad_name"),
+        (r#"{"type":"offer","v":1,"sdp":"x"}"#, "not_ready"),
+    ] {
+        ws.send_raw(raw.to_string()).await;
+        let e = ws.json().await;
+        assert_eq!(e["type"], "error", "{raw}");
+        assert_eq!(e["code"], code, "{raw}");
+        assert!(
+            e["message"].as_str().unwrap().contains(" / "),
+            "Italian and English message"
+        );
+    }
+    ws.0.send(Message::binary(vec![0u8, 1, 2])).await.unwrap();
+    assert_eq!(ws.json().await["code"], "malformed");
+    ws.send(json!({"type": "ping", "v": 1})).await;
+    assert_eq!(ws.json().await["type"], "pong");
+    // Too large: error, then closed with 1009.
+    ws.send_raw(format!(
+        r#"{{"type":"offer","v":1,"sdp":"{}"}}"#,
+        "a".repeat(70 * 1024)
+    ))
+    .await;
+    assert_eq!(ws.json().await["code"], "too_large");
+    assert_eq!(ws.closed().await.0, 1009);
+
+    // Bad and tampered tokens: 4401.
+    for token in [
+        "abc".to_string(),
+        format!("{}x", s.room_token(a, false)),
+        s.manage_path(a)
+            .trim_start_matches("/prenotazione/")
+            .to_string(),
+    ] {
+        let mut ws = Ws::open(&s, &code_a).await;
+        assert_eq!(ws.hello(&token).await["code"], "bad_token");
+        let (c, reason) = ws.closed().await;
+        assert_eq!(c, 4401);
+        assert!(!reason.is_empty());
+    }
+    // A valid token of room B on room A's socket: 4403.
+    let mut ws = Ws::open(&s, &code_a).await;
+    assert_eq!(
+        ws.hello(&s.room_token(b, false)).await["code"],
+        "wrong_room"
+    );
+    assert_eq!(ws.closed().await.0, 4403);
+
+    // Too late: the room closes 30 minutes after the end.
+    s.clock.set(start() + chrono::Duration::minutes(30 + 30));
+    let mut ws = Ws::open(&s, &code_a).await;
+    let e = ws.hello(&s.room_token(a, false)).await;
+    assert_eq!(e["code"], "ended");
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .contains("this appointment has ended"));
+    assert_eq!(ws.closed().await.0, 4410);
+
+    // Cancelled.
+    s.clock.set(start() - chrono::Duration::minutes(1));
+    s.state
+        .store
+        .cancel(a, booking::Actor::Citizen, "", s.clock_now())
+        .await
+        .unwrap();
+    let mut ws = Ws::open(&s, &code_a).await;
+    let e = ws.hello(&s.room_token(a, false)).await;
+    assert_eq!(e["code"], "cancelled");
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .contains("this appointment was cancelled"));
+    assert_eq!(ws.closed().await.0, 4410);
+
+    // Room B noticed nothing: its citizen is still waiting and answered.
+    assert!(s.state.hub.citizen_waiting(b));
+    bystander.send(json!({"type": "ping", "v": 1})).await;
+    assert_eq!(bystander.json().await["type"], "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_appointment_keeps_its_link_and_opens_at_the_new_time() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let id = s.video_appointment(start(), "m@example.it").await;
+    let code = code_of(&s, id).await;
+    let later = rome(2026, 11, 25, 11, 0);
+    s.state
+        .store
+        .reschedule(id, later, None, booking::Actor::Office, "", s.clock_now())
+        .await
+        .unwrap();
+    s.clock.set(start());
+    let mut ws = Ws::open(&s, &code).await;
+    let c = ws.hello(&s.room_token(id, false)).await;
+    assert_eq!(c["type"], "countdown");
+    assert_eq!(c["starts_at"], "2026-11-25T10:00:00Z");
+    assert_eq!(c["seconds_left"], (2 * 3600 - 5 * 60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_tab_replaces_the_first_and_a_dead_socket_is_noticed() {
+    let s = Server::start_with(
+        Db::Sqlite,
+        Options {
+            room_heartbeat_seconds: Some(1),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let id = s.video_appointment(start(), "t@example.it").await;
+    let code = code_of(&s, id).await;
+    s.clock.set(start());
+    let token = s.room_token(id, false);
+    let mut first = Ws::open(&s, &code).await;
+    first.hello(&token).await;
+    first.join("Maria").await;
+    assert_eq!(first.json().await["type"], "waiting");
+    let mut operator = Ws::open(&s, &code).await;
+    operator.hello(&s.room_token(id, true)).await;
+    assert_eq!(operator.json().await["type"], "citizen_waiting");
+    operator.join("Operatore").await;
+    assert_eq!(operator.json().await["type"], "peer_joined");
+    assert_eq!(first.json().await["type"], "peer_joined");
+
+    // The same link in another tab: the first tab is replaced, never a third person.
+    let mut second = Ws::open(&s, &code).await;
+    second.hello(&token).await;
+    second.join("Maria").await;
+    assert_eq!(first.json().await["type"], "replaced");
+    assert_eq!(first.closed().await.0, 4409);
+    assert_eq!(second.json().await["type"], "peer_joined");
+    assert_eq!(operator.json().await["type"], "peer_joined");
+
+    // The second tab's network dies (it stops answering pings): after the idle timeout the
+    // operator is told the connection was lost.
+    let silent = second;
+    let started = std::time::Instant::now();
+    let left = operator.json().await;
+    assert_eq!(
+        left,
+        json!({"type": "peer_left", "v": 1, "role": "citizen", "reason": "connection_lost"})
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+    drop(silent);
+}
