@@ -478,3 +478,33 @@ async fn assets_are_served_and_english_is_one_click_away() {
         reqwest::StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_email_holds_at_most_the_configured_number_of_appointments() {
+    let opts = Options {
+        max_active_per_email: Some(2),
+        ..Options::default()
+    };
+    let s = Server::start_with(Db::Sqlite, opts).await.unwrap();
+    let who = "famiglia@example.it";
+    assert!(s
+        .book(
+            demo::CARTA_IDENTITA,
+            rome(2026, 11, 24, 8, 30),
+            "in_person",
+            who
+        )
+        .await
+        .is_ok());
+    assert!(s
+        .book(demo::TARI, rome(2026, 11, 24, 9, 0), "phone", who)
+        .await
+        .is_ok());
+    let third = s
+        .book(demo::EDILIZIA, rome(2026, 11, 25, 9, 0), "video", who)
+        .await
+        .unwrap_err();
+    assert_eq!(third.status, reqwest::StatusCode::CONFLICT);
+    assert!(third.body.contains("hai già 2 appuntamenti attivi"));
+    assert_eq!(s.appointment_count().await, 2);
+}
