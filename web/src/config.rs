@@ -26,9 +26,29 @@ pub struct Config {
     #[serde(skip)]
     pub config: Option<PathBuf>,
 
-    /// Address and port to listen on for HTTP [default: 127.0.0.1:8080].
+    /// Address and port for plain HTTP [default: 127.0.0.1:8080]. With TLS on, it only
+    /// redirects to HTTPS.
     #[arg(long, env = "SPORTELLO_LISTEN")]
     pub listen: Option<String>,
+
+    /// Address and port for HTTPS [default: 127.0.0.1:8443]. To let a phone on the LAN join,
+    /// listen on 0.0.0.0 and set --public-url to https://THIS-MACHINE'S-ADDRESS:PORT.
+    #[arg(long, env = "SPORTELLO_HTTPS_LISTEN")]
+    pub https_listen: Option<String>,
+
+    /// TLS: "dev" (a development certificate made under DATA_DIR for localhost and this
+    /// machine's addresses), "files" (--tls-cert and --tls-key), or "off" (plain HTTP only, e.g.
+    /// behind a TLS proxy) [default: dev].
+    #[arg(long, env = "SPORTELLO_TLS")]
+    pub tls: Option<String>,
+
+    /// Certificate chain (PEM) for --tls files.
+    #[arg(long, env = "SPORTELLO_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) for --tls files.
+    #[arg(long, env = "SPORTELLO_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 
     /// Public base URL used in the links of emails [default: http://localhost:8080].
     #[arg(long, env = "SPORTELLO_PUBLIC_URL")]
@@ -182,6 +202,31 @@ impl Config {
             .clone()
             .unwrap_or_else(|| "127.0.0.1:8080".into())
     }
+    pub fn https_listen(&self) -> String {
+        self.https_listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:8443".into())
+    }
+
+    /// Where the certificate comes from, or `None` when TLS is off.
+    pub fn tls_source(&self) -> anyhow::Result<Option<certs::Source>> {
+        match self.tls.as_deref().unwrap_or("dev") {
+            "off" => Ok(None),
+            "dev" => Ok(Some(certs::Source::Development {
+                dir: self.data_dir(),
+                names: certs::development_names(&crate::tls::machine_addresses()),
+            })),
+            "files" => match (&self.tls_cert, &self.tls_key) {
+                (Some(cert), Some(key)) => Ok(Some(certs::Source::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                })),
+                _ => anyhow::bail!("--tls files needs --tls-cert and --tls-key"),
+            },
+            other => anyhow::bail!("--tls must be dev, files or off, not {other:?}"),
+        }
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir
             .clone()
@@ -196,17 +241,24 @@ impl Config {
         })
     }
     pub fn public_url(&self) -> String {
+        let tls = self.tls.as_deref() != Some("off");
+        let (scheme, listen) = if tls {
+            ("https", self.https_listen())
+        } else {
+            ("http", self.listen())
+        };
         self.public_url
             .clone()
             .unwrap_or_else(|| {
                 format!(
-                    "http://localhost:{}",
-                    self.listen().rsplit(':').next().unwrap_or("8080")
+                    "{scheme}://localhost:{}",
+                    listen.rsplit(':').next().unwrap_or("8080")
                 )
             })
             .trim_end_matches('/')
             .to_string()
     }
+
     pub fn time_zone(&self) -> anyhow::Result<chrono_tz::Tz> {
         let name = self
             .time_zone

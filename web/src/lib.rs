@@ -11,6 +11,7 @@ pub mod error;
 pub mod i18n;
 pub mod room;
 pub mod routes;
+pub mod tls;
 pub mod views;
 pub mod worker;
 

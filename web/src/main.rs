@@ -29,18 +29,45 @@ async fn main() -> anyhow::Result<()> {
         println!("operator: {}", state.store.links.operator_join_url(a.id));
         return Ok(());
     }
-    let listen = cfg.listen();
-    let listener = tokio::net::TcpListener::bind(&listen)
+    let http = cfg.listen();
+    let http_listener = tokio::net::TcpListener::bind(&http)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    tracing::info!(
-        "Sportello at {} (listening on {listen}); emails: {}",
-        cfg.public_url(),
-        if state.mailer.is_local() {
-            format!("local mailbox at {}/posta", cfg.public_url())
-        } else {
-            "SMTP".to_string()
+        .map_err(|e| anyhow::anyhow!("cannot listen on {http}: {e}"))?;
+    let mailbox = if state.mailer.is_local() {
+        format!("local mailbox at {}/posta", cfg.public_url())
+    } else {
+        "SMTP".to_string()
+    };
+    match cfg.tls_source()? {
+        None => {
+            tracing::info!(
+                "Sportello at {} (HTTP on {http}, no TLS); emails: {mailbox}",
+                cfg.public_url()
+            );
+            serve(state, http_listener, cfg.worker_interval()).await
         }
-    );
-    serve(state, listener, cfg.worker_interval()).await
+        Some(source) => {
+            let tls = certs::server_config(&source)?;
+            let https = cfg.https_listen();
+            let https_listener = tokio::net::TcpListener::bind(&https)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {https}: {e}"))?;
+            if let certs::Source::Development { names, .. } = &source {
+                tracing::info!(
+                    "development certificate for {}: browsers will ask to accept it once",
+                    names.join(", ")
+                );
+            }
+            tracing::info!(
+                "Sportello at {} (HTTPS on {https}, HTTP on {http} redirects); emails: {mailbox}",
+                cfg.public_url()
+            );
+            let origin = cfg.public_url();
+            tokio::spawn(async move {
+                let _ = axum::serve(http_listener, web::tls::redirect_router(origin)).await;
+            });
+            tokio::spawn(web::worker::run(state.clone(), cfg.worker_interval()));
+            web::tls::serve(web::routes::router(state), https_listener, tls).await
+        }
+    }
 }

@@ -128,6 +128,8 @@ async fn main() -> anyhow::Result<()> {
         .port();
     let mut server = Command::new(&args.server)
         .args([
+            "--tls",
+            "off",
             "--data-dir",
             &dir.path().display().to_string(),
             "--listen",
