@@ -1,5 +1,16 @@
 //! The media relay: one WebRTC peer connection per participant (the `webrtc` crate), forwarding
 //! the citizen's audio and video to the operator and back, so that all media goes through the
-//! server.
+//! server and neither side ever sees the other's address.
 //!
-//! Not built yet: the issue "Media relay" fills this crate. It must not know about bookings.
+//! Each connection offers the browser one outgoing audio and one outgoing video track from the
+//! start; they carry the other side's media as soon as it arrives, so nobody renegotiates when
+//! the other joins, leaves or reconnects. A receiver's keyframe request (PLI/FIR) is passed to
+//! the sender at once, and the sender is asked for a keyframe whenever a receiver connects.
+//! `rewrite` keeps each outgoing stream continuous across a sender's reconnection. The crate
+//! knows nothing about bookings: rooms are numbers and sides are 0 (citizen) and 1 (operator).
+
+pub mod relay;
+pub mod rewrite;
+pub mod stats;
+
+pub use relay::{Config, IceCandidate, Relay, RelayEvent};

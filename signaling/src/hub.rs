@@ -15,7 +15,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::gate::{self, Gate, Policy, Role, Schedule};
-use crate::protocol::{self, ClientMessage, ErrorCode, LeaveReason, ServerMessage, VERSION};
+use crate::protocol::{self, ClientMessage, ErrorCode, LeaveReason, Party, ServerMessage, VERSION};
 use crate::room::{Action, ConnId, Event, Room};
 
 /// What a valid room token opens: read from the bookings each time, so a moved appointment
@@ -38,6 +38,39 @@ pub trait Directory: Send + Sync + 'static {
     /// The ticket a token stands for, or `None` for a bad, tampered or unknown token.
     fn ticket<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Option<Ticket>>;
     fn now(&self) -> DateTime<Utc>;
+}
+
+/// What the relay tells one participant's socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    Candidate {
+        candidate: String,
+        sdp_mid: Option<String>,
+        sdp_mline_index: Option<u16>,
+    },
+    State(String),
+}
+
+/// The media relay, as the hub sees it: offers in, answers out, candidates both ways. A socket
+/// (`conn`) owns its participant's media connection; a newer socket of the same role replaces it.
+pub trait Media: Send + Sync + 'static {
+    fn offer<'a>(
+        &'a self,
+        room: i64,
+        role: Role,
+        conn: u64,
+        sdp: String,
+        events: mpsc::UnboundedSender<MediaEvent>,
+    ) -> BoxFuture<'a, Result<String, ErrorCode>>;
+    fn candidate<'a>(
+        &'a self,
+        room: i64,
+        role: Role,
+        candidate: String,
+        sdp_mid: Option<String>,
+        sdp_mline_index: Option<u16>,
+    ) -> BoxFuture<'a, Result<(), ErrorCode>>;
+    fn leave<'a>(&'a self, room: i64, role: Role, conn: u64) -> BoxFuture<'a, ()>;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +99,8 @@ enum Out {
 
 pub struct Hub {
     dir: Arc<dyn Directory>,
+    /// Without a relay, offers, answers and candidates go straight to the other side.
+    media: Option<Arc<dyn Media>>,
     settings: Settings,
     rooms: Mutex<HashMap<i64, Room>>,
     conns: Mutex<HashMap<ConnId, mpsc::UnboundedSender<Out>>>,
@@ -73,9 +108,14 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(dir: Arc<dyn Directory>, settings: Settings) -> Arc<Hub> {
+    pub fn new(
+        dir: Arc<dyn Directory>,
+        media: Option<Arc<dyn Media>>,
+        settings: Settings,
+    ) -> Arc<Hub> {
         Arc::new(Hub {
             dir,
+            media,
             settings,
             rooms: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
@@ -131,6 +171,7 @@ impl Hub {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.conns.lock().expect("conns lock").insert(id, tx);
+        let (media_tx, mut media_rx) = mpsc::unbounded_channel::<MediaEvent>();
         let mut conn = Conn {
             hub: self.clone(),
             id,
@@ -139,6 +180,8 @@ impl Hub {
             ticket: None,
             joined: None,
             watching: None,
+            media_tx,
+            has_media: false,
         };
         let (mut sink, mut stream) = socket.split();
         let mut last_seen = Instant::now();
@@ -188,6 +231,16 @@ impl Hub {
                     }
                     None => break,
                 },
+                event = media_rx.recv() => {
+                    let m = match event {
+                        Some(MediaEvent::Candidate { candidate, sdp_mid, sdp_mline_index }) => {
+                            ServerMessage::Ice { v: VERSION, from: Party::Relay, candidate, sdp_mid, sdp_mline_index }
+                        }
+                        Some(MediaEvent::State(state)) => ServerMessage::MediaState { v: VERSION, state },
+                        None => continue,
+                    };
+                    if sink.send(Message::Text(Utf8Bytes::from(m.to_json()))).await.is_err() { break; }
+                }
                 _ = heartbeat.tick() => {
                     if last_seen.elapsed() > self.settings.idle_timeout {
                         tracing::debug!(conn = id, "socket silent too long: lost");
@@ -200,6 +253,7 @@ impl Hub {
         if let Some(room) = conn.watching.take() {
             self.apply(room, Event::Unwatch { conn: id });
         }
+        conn.drop_media().await;
         if let Some(room) = conn.joined.take() {
             let reason = if lost {
                 LeaveReason::ConnectionLost
@@ -234,6 +288,9 @@ struct Conn {
     joined: Option<i64>,
     /// The room this operator connection follows before entering.
     watching: Option<i64>,
+    media_tx: mpsc::UnboundedSender<MediaEvent>,
+    /// Whether this socket has a media connection at the relay.
+    has_media: bool,
 }
 
 fn refuse(code: ErrorCode) -> Vec<Reply> {
@@ -253,14 +310,17 @@ impl Conn {
         match msg {
             ClientMessage::Hello { token, .. } => self.hello(&token).await,
             ClientMessage::Join { name, .. } => self.join(name.trim().to_string()).await,
-            ClientMessage::Offer { sdp, .. } => self.signal(|from| ServerMessage::Offer {
-                v: VERSION,
-                from,
-                sdp,
-            }),
+            ClientMessage::Offer { sdp, .. } => match self.hub.media.clone() {
+                Some(media) => self.media_offer(media, sdp).await,
+                None => self.signal(|from| ServerMessage::Offer {
+                    v: VERSION,
+                    from: from.into(),
+                    sdp,
+                }),
+            },
             ClientMessage::Answer { sdp, .. } => self.signal(|from| ServerMessage::Answer {
                 v: VERSION,
-                from,
+                from: from.into(),
                 sdp,
             }),
             ClientMessage::Ice {
@@ -268,13 +328,19 @@ impl Conn {
                 sdp_mid,
                 sdp_mline_index,
                 ..
-            } => self.signal(|from| ServerMessage::Ice {
-                v: VERSION,
-                from,
-                candidate,
-                sdp_mid,
-                sdp_mline_index,
-            }),
+            } => match self.hub.media.clone() {
+                Some(media) => {
+                    self.media_candidate(media, candidate, sdp_mid, sdp_mline_index)
+                        .await
+                }
+                None => self.signal(|from| ServerMessage::Ice {
+                    v: VERSION,
+                    from: from.into(),
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                }),
+            },
             ClientMessage::Leave { .. } => {
                 if let Some(room) = self.joined.take() {
                     self.hub.apply(
@@ -285,6 +351,7 @@ impl Conn {
                         },
                     );
                 }
+                self.drop_media().await;
                 vec![]
             }
             ClientMessage::Ping { .. } => vec![Reply::Send(ServerMessage::Pong { v: VERSION })],
@@ -371,6 +438,57 @@ impl Conn {
             },
         );
         vec![]
+    }
+
+    /// The participant's offer goes to the relay, which answers for the server.
+    async fn media_offer(&mut self, media: Arc<dyn Media>, sdp: String) -> Vec<Reply> {
+        let (Some(t), Some(room)) = (&self.ticket, self.joined) else {
+            return vec![Reply::Send(ServerMessage::error(ErrorCode::NotReady))];
+        };
+        match media
+            .offer(room, t.role, self.id, sdp, self.media_tx.clone())
+            .await
+        {
+            Ok(answer) => {
+                self.has_media = true;
+                vec![Reply::Send(ServerMessage::Answer {
+                    v: VERSION,
+                    from: Party::Relay,
+                    sdp: answer,
+                })]
+            }
+            Err(code) => vec![Reply::Send(ServerMessage::error(code))],
+        }
+    }
+
+    async fn media_candidate(
+        &mut self,
+        media: Arc<dyn Media>,
+        candidate: String,
+        sdp_mid: Option<String>,
+        sdp_mline_index: Option<u16>,
+    ) -> Vec<Reply> {
+        let (Some(t), Some(room)) = (&self.ticket, self.joined) else {
+            return vec![Reply::Send(ServerMessage::error(ErrorCode::NotReady))];
+        };
+        match media
+            .candidate(room, t.role, candidate, sdp_mid, sdp_mline_index)
+            .await
+        {
+            Ok(()) => vec![],
+            Err(code) => vec![Reply::Send(ServerMessage::error(code))],
+        }
+    }
+
+    /// Closes this socket's media connection, if it still owns one.
+    async fn drop_media(&mut self) {
+        if !self.has_media {
+            return;
+        }
+        self.has_media = false;
+        if let (Some(media), Some(t)) = (self.hub.media.clone(), &self.ticket) {
+            media.leave(t.room, t.role, self.id).await;
+        }
     }
 
     fn signal(&mut self, make: impl FnOnce(Role) -> ServerMessage) -> Vec<Reply> {

@@ -56,6 +56,24 @@ pub enum ClientMessage {
 
 const CLIENT_TYPES: &[&str] = &["hello", "join", "offer", "answer", "ice", "leave", "ping"];
 
+/// Who sent a forwarded message: the other participant, or the media relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    Citizen,
+    Operator,
+    Relay,
+}
+
+impl From<Role> for Party {
+    fn from(r: Role) -> Party {
+        match r {
+            Role::Citizen => Party::Citizen,
+            Role::Operator => Party::Operator,
+        }
+    }
+}
+
 /// What the server sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -103,20 +121,26 @@ pub enum ServerMessage {
     /// Forwarded from the other side.
     Offer {
         v: u32,
-        from: Role,
+        from: Party,
         sdp: String,
     },
     Answer {
         v: u32,
-        from: Role,
+        from: Party,
         sdp: String,
     },
     Ice {
         v: u32,
-        from: Role,
+        from: Party,
         candidate: String,
         sdp_mid: Option<String>,
         sdp_mline_index: Option<u16>,
+    },
+    /// The state of this participant's media connection to the relay (new, connecting,
+    /// connected, disconnected, failed, closed).
+    MediaState {
+        v: u32,
+        state: String,
     },
     /// This connection was replaced by a newer one with the same token (another tab).
     Replaced {
@@ -155,6 +179,8 @@ pub enum ErrorCode {
     NotReady,
     NoPeer,
     BadName,
+    BadSdp,
+    BadCandidate,
 }
 
 impl ErrorCode {
@@ -196,6 +222,10 @@ impl ErrorCode {
                 "l'altra persona non è nella stanza / the other person is not in the room"
             }
             ErrorCode::BadName => "nome non valido / invalid name",
+            ErrorCode::BadSdp => {
+                "descrizione della sessione non valida / invalid session description"
+            }
+            ErrorCode::BadCandidate => "candidato ICE non valido / invalid ICE candidate",
         }
     }
 }

@@ -354,7 +354,7 @@ mod tests {
         let mut r = Room::default();
         let offer = ServerMessage::Offer {
             v: 1,
-            from: Role::Citizen,
+            from: Role::Citizen.into(),
             sdp: "v=0".into(),
         };
         let a = r.handle(Event::Signal {
@@ -396,7 +396,7 @@ mod tests {
             for (kind, conn, text) in ops {
                 let ev = match kind {
                     0 => Event::Leave { conn, reason: LeaveReason::ConnectionLost },
-                    1 => Event::Signal { conn, message: ServerMessage::Offer { v: 1, from: Role::Citizen, sdp: text } },
+                    1 => Event::Signal { conn, message: ServerMessage::Offer { v: 1, from: Role::Citizen.into(), sdp: text } },
                     _ => Event::Unwatch { conn },
                 };
                 for a in r.handle(ev) {

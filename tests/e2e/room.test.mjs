@@ -6,26 +6,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { startServer, launchBrowser, binary } from './helpers.mjs';
+import { bookVideo } from './booking-helpers.mjs';
 
-async function bookVideo(page, base) {
-  const slots = await (await fetch(`${base}/api/servizi/4/orari`)).json();
-  const slot = slots.find((s) => s.modes.includes('video'));
-  assert.ok(slot, 'a free video slot');
-  await page.goto(`${base}/servizi/4/prenota?inizio=${slot.start_ts}`);
-  await page.locator('label[for=mode-video]').click();
-  await page.getByRole('textbox', { name: 'Nome', exact: true }).fill('Maria');
-  await page.getByRole('textbox', { name: 'Cognome', exact: true }).fill('Rossi');
-  await page.getByRole('textbox', { name: 'Email', exact: true }).fill('maria.rossi@example.it');
-  await page.getByRole('textbox', { name: "Motivo dell'appuntamento" }).fill('Pratica CILA');
-  await page.locator('label[for=consent]').click();
-  await page.getByRole('button', { name: 'Richiedi appuntamento' }).click();
-  await page.goto(`${base}/posta`);
-  await page.getByRole('link', { name: /Conferma la tua prenotazione/ }).click();
-  const link = (await page.locator('#mail-text').textContent()).match(/http:\/\/\S+\/conferma\/\S+/)[0];
-  await page.goto(link);
-  await page.getByRole('button', { name: 'Conferma la prenotazione' }).click();
-  return { code: (await page.locator('.booking-code').first().textContent()).trim(), start: new Date(slot.start) };
-}
 
 test('the countdown reaches zero and the citizen enters without a reload', async () => {
   let server = await startServer();

@@ -19,7 +19,12 @@
     citizenWaiting: function (n) { return n + ' is waiting in the room.'; },
     replaced: 'You opened this room in another tab or window: continue there.',
     reconnecting: 'Connection lost, reconnecting…',
-    ended: 'This appointment has ended.'
+    ended: 'This appointment has ended.',
+    noCamera: 'The camera could not be used (permission refused or no camera): you will join with audio only.',
+    noMedia: 'Neither camera nor microphone could be used: check the browser permissions. You can still see and hear the other person.',
+    mute: 'Mute', unmute: 'Unmute', cameraOff: 'Camera off', cameraOn: 'Camera on', share: 'Share screen', stopShare: 'Stop sharing',
+    states: { 'new': 'Connecting…', connecting: 'Connecting…', connected: 'Connected', disconnected: 'Connection unstable, reconnecting…', failed: 'Connection failed, retrying…', closed: 'Call ended' },
+    hungUp: 'You hung up. You can enter the room again while it is open.'
   } : {
     day: ['giorno', 'giorni'], hour: ['ora', 'ore'], minute: ['minuto', 'minuti'], second: ['secondo', 'secondi'], and: ' e ',
     waiting: { operator: "Sei nella stanza. In attesa dell'operatore…", citizen: 'Sei nella stanza. In attesa del cittadino…' },
@@ -29,7 +34,12 @@
     citizenWaiting: function (n) { return n + ' è in attesa nella stanza.'; },
     replaced: 'Hai aperto la stanza in un\'altra scheda o finestra: continua da lì.',
     reconnecting: 'Connessione persa, nuovo tentativo in corso…',
-    ended: "L'appuntamento è terminato."
+    ended: "L'appuntamento è terminato.",
+    noCamera: 'Non è stato possibile usare la fotocamera (permesso negato o fotocamera assente): entrerai solo con l\'audio.',
+    noMedia: 'Non è stato possibile usare né la fotocamera né il microfono: controlla i permessi del browser. Potrai comunque vedere e sentire l\'altra persona.',
+    mute: 'Disattiva microfono', unmute: 'Attiva microfono', cameraOff: 'Spegni fotocamera', cameraOn: 'Accendi fotocamera', share: 'Condividi schermo', stopShare: 'Interrompi condivisione',
+    states: { 'new': 'Collegamento…', connecting: 'Collegamento…', connected: 'Collegato', disconnected: 'Connessione instabile, riconnessione…', failed: 'Connessione non riuscita, nuovo tentativo…', closed: 'Chiamata terminata' },
+    hungUp: 'Hai riagganciato. Puoi rientrare nella stanza finché è aperta.'
   };
 
   var sections = ['connecting', 'countdown', 'ready', 'in', 'closed'];
@@ -68,6 +78,166 @@
     show('closed');
   }
 
+
+  // ---------------------------------------------------------------- media
+  var iceServers = [];
+  try { iceServers = JSON.parse(root.dataset.iceServers || '[]'); } catch (e) { iceServers = []; }
+  var params = new URLSearchParams(location.search);
+  var policy = params.get('ice') === 'relay' ? 'relay' : 'all';
+  var local = null, pc = null, screen = null;
+
+  function warn(text) {
+    var w = document.getElementById('media-warning');
+    w.textContent = text;
+    w.hidden = !text;
+  }
+
+  function stopLocal() {
+    if (local) local.getTracks().forEach(function (t) { t.stop(); });
+    local = null;
+  }
+
+  async function getMedia(cameraId, micId) {
+    var video = cameraId ? { deviceId: { exact: cameraId } } : { width: { ideal: 1280 }, height: { ideal: 720 } };
+    var audio = micId ? { deviceId: { exact: micId } } : true;
+    try {
+      return await navigator.mediaDevices.getUserMedia({ audio: audio, video: video });
+    } catch (e) {
+      try {
+        var a = await navigator.mediaDevices.getUserMedia({ audio: audio });
+        warn(T.noCamera);
+        return a;
+      } catch (e2) {
+        warn(T.noMedia);
+        return new MediaStream();
+      }
+    }
+  }
+
+  async function fillDevices() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+    var devices = await navigator.mediaDevices.enumerateDevices();
+    var cams = devices.filter(function (d) { return d.kind === 'videoinput'; });
+    var mics = devices.filter(function (d) { return d.kind === 'audioinput'; });
+    [['camera-select', cams, 'video'], ['mic-select', mics, 'audio']].forEach(function (x) {
+      var sel = document.getElementById(x[0]);
+      sel.textContent = '';
+      var current = local && local.getTracks().find(function (t) { return t.kind === x[2]; });
+      var currentId = current && current.getSettings ? current.getSettings().deviceId : null;
+      x[1].forEach(function (d, i) {
+        var o = document.createElement('option');
+        o.value = d.deviceId;
+        o.textContent = d.label || (x[2] === 'video' ? 'Camera ' : 'Mic ') + (i + 1);
+        if (d.deviceId === currentId) o.selected = true;
+        sel.appendChild(o);
+      });
+    });
+    document.getElementById('devices').hidden = cams.length + mics.length === 0;
+  }
+
+  async function startPreview() {
+    if (!local) {
+      warn('');
+      local = await getMedia();
+    }
+    document.getElementById('preview').srcObject = local;
+    fillDevices();
+  }
+
+  async function changeDevice() {
+    var cam = document.getElementById('camera-select').value;
+    var mic = document.getElementById('mic-select').value;
+    var fresh = await getMedia(cam, mic);
+    var old = local;
+    local = fresh;
+    document.getElementById('preview').srcObject = local;
+    document.getElementById('local').srcObject = local;
+    if (pc) {
+      pc.getSenders().forEach(function (s) {
+        if (!s.track && !s.__kind) return;
+        var kind = s.track ? s.track.kind : s.__kind;
+        var t = local.getTracks().find(function (x) { return x.kind === kind; });
+        if (t) s.replaceTrack(t);
+      });
+    }
+    if (old) old.getTracks().forEach(function (t) { t.stop(); });
+  }
+
+  function setState(state) {
+    document.getElementById('connection-state').textContent = T.states[state] || state;
+    root.dataset.connection = state;
+  }
+
+  async function startCall() {
+    if (pc) { pc.close(); }
+    pc = new RTCPeerConnection({ iceServers: iceServers, iceTransportPolicy: policy });
+    window.sportelloPc = pc;
+    var stream = local || new MediaStream();
+    ['audio', 'video'].forEach(function (kind) {
+      var t = stream.getTracks().find(function (x) { return x.kind === kind; });
+      if (t) {
+        pc.addTransceiver(t, { direction: 'sendrecv', streams: [stream] });
+      } else {
+        var tr = pc.addTransceiver(kind, { direction: 'sendrecv' });
+        tr.sender.__kind = kind;
+      }
+    });
+    document.getElementById('local').srcObject = stream;
+    var remote = new MediaStream();
+    document.getElementById('remote').srcObject = remote;
+    pc.ontrack = function (e) {
+      remote.addTrack(e.track);
+    };
+    pc.onicecandidate = function (e) {
+      if (e.candidate) {
+        send({ type: 'ice', candidate: e.candidate.candidate, sdp_mid: e.candidate.sdpMid, sdp_mline_index: e.candidate.sdpMLineIndex });
+      }
+    };
+    pc.onconnectionstatechange = function () {
+      setState(pc.connectionState);
+      if (pc.connectionState === 'failed' && joined) { startCall(); }
+    };
+    setState('connecting');
+    var offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    send({ type: 'offer', sdp: pc.localDescription.sdp });
+  }
+
+  function endCall() {
+    if (pc) { pc.close(); pc = null; }
+    if (screen) { screen.getTracks().forEach(function (t) { t.stop(); }); screen = null; }
+  }
+
+  function toggle(kind, button, offText, onText) {
+    if (!local) return;
+    var tracks = local.getTracks().filter(function (t) { return t.kind === kind; });
+    if (!tracks.length) return;
+    var enabled = !tracks[0].enabled;
+    tracks.forEach(function (t) { t.enabled = enabled; });
+    button.setAttribute('aria-pressed', String(!enabled));
+    button.textContent = enabled ? offText : onText;
+  }
+
+  async function shareScreen(button) {
+    var sender = pc && pc.getSenders().find(function (s) { return (s.track && s.track.kind === 'video') || s.__kind === 'video'; });
+    if (!sender) return;
+    if (screen) {
+      screen.getTracks().forEach(function (t) { t.stop(); });
+      screen = null;
+      var cam = local && local.getVideoTracks()[0];
+      sender.replaceTrack(cam || null);
+      button.textContent = T.share;
+      return;
+    }
+    try {
+      screen = await navigator.mediaDevices.getDisplayMedia({ video: true });
+    } catch (e) { return; }
+    var t = screen.getVideoTracks()[0];
+    sender.replaceTrack(t);
+    button.textContent = T.stopShare;
+    t.onended = function () { if (screen) shareScreen(button); };
+  }
+
   function onMessage(m) {
     switch (m.type) {
       case 'countdown':
@@ -81,15 +251,19 @@
         retry = 0;
         if (joined && myName) { send({ type: 'join', name: myName }); break; }
         show('ready');
+        startPreview();
         break;
       case 'waiting':
+        if (!pc) startCall();
         joined = true;
         show('in');
         status(T.waiting[m.waiting_for]);
         break;
       case 'peer_joined':
+        if (!pc) startCall();
         joined = true;
         peerName = m.name;
+        document.getElementById('peer-name').textContent = m.name;
         show('in');
         status(T.joined(m.name));
         document.dispatchEvent(new CustomEvent('sportello:peer-joined', { detail: m }));
@@ -108,10 +282,16 @@
         n.hidden = false;
         break;
       case 'replaced':
+        endCall();
         close(T.replaced);
         break;
-      case 'offer': case 'answer': case 'ice':
-        document.dispatchEvent(new CustomEvent('sportello:signal', { detail: m }));
+      case 'answer':
+        if (pc && m.from === 'relay') pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+        break;
+      case 'ice':
+        if (pc && m.from === 'relay') {
+          pc.addIceCandidate({ candidate: m.candidate, sdpMid: m.sdp_mid, sdpMLineIndex: m.sdp_mline_index }).catch(function () {});
+        }
         break;
       case 'error':
         if (['bad_token', 'wrong_room', 'ended', 'cancelled', 'not_confirmed'].indexOf(m.code) >= 0) {
@@ -130,7 +310,7 @@
     };
     ws.onclose = function (e) {
       if (final || e.code === 4409 || e.code === 4410 || e.code === 4401 || e.code === 4403) { return; }
-      if (joined) { status(T.reconnecting); }
+      if (joined) { status(T.reconnecting); endCall(); }
       retry = Math.min(retry + 1, 5);
       setTimeout(connect, 500 * retry);
     };
@@ -149,8 +329,21 @@
   document.getElementById('leave').addEventListener('click', function () {
     joined = false;
     send({ type: 'leave' });
+    endCall();
+    setState('closed');
     show('ready');
+    warn(T.hungUp);
   });
+  document.getElementById('toggle-mic').addEventListener('click', function (e) { toggle('audio', e.currentTarget, T.mute, T.unmute); });
+  document.getElementById('toggle-camera').addEventListener('click', function (e) { toggle('video', e.currentTarget, T.cameraOff, T.cameraOn); });
+  document.getElementById('camera-select').addEventListener('change', changeDevice);
+  document.getElementById('mic-select').addEventListener('change', changeDevice);
+  var share = document.getElementById('share-screen');
+  if (share && navigator.mediaDevices && navigator.mediaDevices.getDisplayMedia) {
+    share.hidden = false;
+    share.addEventListener('click', function (e) { shareScreen(e.currentTarget); });
+  }
+  window.addEventListener('pagehide', function () { endCall(); stopLocal(); });
   window.sportelloRoom = { send: send };
   connect();
 })();

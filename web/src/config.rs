@@ -131,6 +131,25 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_ROOM_HEARTBEAT_SECONDS")]
     pub room_heartbeat_seconds: Option<u64>,
 
+    /// Local addresses for the media relay's UDP sockets, comma-separated (port 0: any free
+    /// port) [default: 0.0.0.0:0, every interface].
+    #[arg(long, env = "SPORTELLO_MEDIA_UDP")]
+    pub media_udp: Option<String>,
+
+    /// Local addresses for passive ICE-TCP, comma-separated, for networks that block UDP
+    /// [default: 0.0.0.0:0]. Set to "off" to disable.
+    #[arg(long, env = "SPORTELLO_MEDIA_TCP")]
+    pub media_tcp: Option<String>,
+
+    /// Public IP address to announce to browsers when this server is behind 1:1 NAT.
+    #[arg(long, env = "SPORTELLO_MEDIA_PUBLIC_IP")]
+    pub media_public_ip: Option<String>,
+
+    /// STUN/TURN servers handed to the browsers, as JSON, e.g.
+    /// [{"urls":["turn:turn.comune.it:3478"],"username":"u","credential":"p"}] [default: none].
+    #[arg(long, env = "SPORTELLO_ICE_SERVERS")]
+    pub ice_servers: Option<String>,
+
     /// Start the server's clock at this instant (RFC 3339, e.g. 2026-12-01T08:55:00Z) and let
     /// it run from there: for demonstrations and tests only, never in production.
     #[arg(long, env = "SPORTELLO_START_CLOCK_AT")]
@@ -296,6 +315,33 @@ impl Config {
             heartbeat: beat.unwrap_or(d.heartbeat),
             idle_timeout: beat.map_or(d.idle_timeout, |b| b * 3),
         }
+    }
+
+    pub fn relay_config(&self) -> sfu::Config {
+        let list = |s: &Option<String>, default: &str| -> Vec<String> {
+            let v = s.clone().unwrap_or_else(|| default.to_string());
+            if v == "off" {
+                return vec![];
+            }
+            v.split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect()
+        };
+        sfu::Config {
+            udp_addrs: list(&self.media_udp, "0.0.0.0:0"),
+            tcp_addrs: list(&self.media_tcp, "0.0.0.0:0"),
+            nat_ips: self.media_public_ip.clone().into_iter().collect(),
+        }
+    }
+
+    /// The ICE servers for browsers, checked to be a JSON list.
+    pub fn ice_servers_json(&self) -> anyhow::Result<String> {
+        let text = self.ice_servers.clone().unwrap_or_else(|| "[]".into());
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("--ice-servers is not JSON: {e}"))?;
+        anyhow::ensure!(v.is_array(), "--ice-servers must be a JSON list");
+        Ok(v.to_string())
     }
 
     /// The clock's offset from the system's, from --start-clock-at.

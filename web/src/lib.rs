@@ -9,6 +9,7 @@ pub mod assets;
 pub mod config;
 pub mod error;
 pub mod i18n;
+pub mod media;
 pub mod room;
 pub mod routes;
 pub mod tls;
@@ -83,6 +84,10 @@ pub struct AppState {
     pub kick: Arc<tokio::sync::Notify>,
     /// The virtual rooms' signaling.
     pub hub: Arc<signaling::Hub>,
+    /// The media relay.
+    pub relay: Arc<sfu::Relay>,
+    /// STUN/TURN servers for the browsers, as JSON (the call page's `iceServers`).
+    pub ice_servers_json: String,
 }
 
 impl AppState {
@@ -148,7 +153,10 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         signer: signer.clone(),
         clock: clock.clone(),
     };
-    let hub = signaling::Hub::new(Arc::new(directory), cfg.room_settings());
+    let relay = sfu::Relay::new(cfg.relay_config());
+    let media: Arc<dyn signaling::Media> = Arc::new(media::RelayMedia(relay.clone()));
+    let hub = signaling::Hub::new(Arc::new(directory), Some(media), cfg.room_settings());
+    let ice_servers_json = cfg.ice_servers_json()?;
     Ok(AppState {
         store,
         mailer: Arc::new(mailer),
@@ -157,6 +165,8 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         tz,
         kick: Arc::new(tokio::sync::Notify::new()),
         hub,
+        relay,
+        ice_servers_json,
     })
 }
 

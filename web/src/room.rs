@@ -117,6 +117,7 @@ pub async fn page(
         code: a.code.clone(),
         operator: role == Role::Operator,
         name,
+        ice_servers: st.ice_servers_json.clone(),
         a: view,
     };
     Ok((StatusCode::OK, ui.jar, axum::response::Html(page.render()?)).into_response())

@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/lingua/{code}", get(set_lang))
         .route("/static/{*path}", get(crate::assets::serve))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(crate::media::metrics))
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -1,0 +1,648 @@
+//! Rooms of two sides, their peer connections, and the forwarding between them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    register_default_interceptors, Registry,
+};
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
+    SettingEngineBuilder,
+};
+
+use crate::rewrite::Rewriter;
+use crate::stats::{RoomCounters, Stats};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("WebRTC: {0}")]
+    WebRtc(String),
+    #[error("invalid session description: {0}")]
+    BadSdp(String),
+    #[error("invalid ICE candidate: {0}")]
+    BadCandidate(String),
+    #[error("no connection for this participant: send an offer first")]
+    NoConnection,
+}
+
+fn rtc_err(e: impl std::fmt::Display) -> Error {
+    Error::WebRtc(e.to_string())
+}
+
+/// How the relay's connections reach browsers.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// UDP sockets for ICE, e.g. `0.0.0.0:0` (any port) or `127.0.0.1:0`.
+    pub udp_addrs: Vec<String>,
+    /// Passive ICE-TCP listener, e.g. `0.0.0.0:3478`, for networks that block UDP.
+    pub tcp_addrs: Vec<String>,
+    /// Public address to announce instead of the host's (a server behind 1:1 NAT).
+    pub nat_ips: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            udp_addrs: vec!["0.0.0.0:0".into()],
+            tcp_addrs: vec![],
+            nat_ips: vec![],
+        }
+    }
+}
+
+/// An ICE candidate as browsers write it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IceCandidate {
+    pub candidate: String,
+    pub sdp_mid: Option<String>,
+    pub sdp_mline_index: Option<u16>,
+}
+
+/// What the relay tells a participant's signaling socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// A local candidate for trickle ICE.
+    Candidate(IceCandidate),
+    /// The connection's state: new, connecting, connected, disconnected, failed, closed.
+    State(String),
+}
+
+const KINDS: [RtpCodecKind; 2] = [RtpCodecKind::Audio, RtpCodecKind::Video];
+
+fn kind_index(k: RtpCodecKind) -> usize {
+    if k == RtpCodecKind::Video {
+        1
+    } else {
+        0
+    }
+}
+
+/// One participant's connection and the two tracks that carry the other side's media to it.
+struct Side {
+    /// The signaling connection this peer connection belongs to.
+    owner: u64,
+    pc: Arc<dyn PeerConnection>,
+    /// [audio, video]
+    out: [Arc<TrackLocalStaticRTP>; 2],
+    out_ssrc: [u32; 2],
+    /// Negotiated payload types on this connection, by codec MIME type (lowercase).
+    payload_types: Mutex<HashMap<String, u8>>,
+    /// The participant's own video, to ask it for keyframes.
+    video_in: Mutex<Option<(Arc<dyn TrackRemote>, u32)>>,
+    created: Instant,
+}
+
+#[derive(Default)]
+struct RoomMedia {
+    sides: Mutex<[Option<Arc<Side>>; 2]>,
+    /// Continuity of each outgoing stream, per receiving side and kind.
+    rewriters: Mutex<HashMap<(usize, usize), Rewriter>>,
+}
+
+pub struct Relay {
+    config: Config,
+    rooms: Mutex<HashMap<i64, Arc<RoomMedia>>>,
+    pub stats: Arc<Stats>,
+}
+
+/// Marks keyframe requests and NACKs from receivers for the application, and lets everything
+/// through to the other interceptors as well.
+struct FeedbackTap {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            let wanted = packets.iter().any(|p| {
+                let a = p.as_any();
+                a.is::<PictureLossIndication>()
+                    || a.is::<FullIntraRequest>()
+                    || a.is::<TransportLayerNack>()
+            });
+            if wanted {
+                msg.message.add(Attribute::DeliverToApplication);
+            }
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read.pop_front()
+    }
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for FeedbackTap {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+fn video_feedback() -> Vec<RTCPFeedback> {
+    vec![
+        RTCPFeedback {
+            typ: "nack".into(),
+            parameter: "".into(),
+        },
+        RTCPFeedback {
+            typ: "nack".into(),
+            parameter: "pli".into(),
+        },
+        RTCPFeedback {
+            typ: "ccm".into(),
+            parameter: "fir".into(),
+        },
+    ]
+}
+
+fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
+    let codec = |mime: &str, clock_rate, channels, fmtp: &str, fb: Vec<RTCPFeedback>, pt| {
+        RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: mime.to_owned(),
+                clock_rate,
+                channels,
+                sdp_fmtp_line: fmtp.to_owned(),
+                rtcp_feedback: fb,
+            },
+            payload_type: pt,
+        }
+    };
+    vec![
+        (
+            codec(
+                MIME_TYPE_OPUS,
+                48000,
+                2,
+                "minptime=10;useinbandfec=1",
+                vec![],
+                111,
+            ),
+            RtpCodecKind::Audio,
+        ),
+        (
+            codec(MIME_TYPE_VP8, 90000, 0, "", video_feedback(), 96),
+            RtpCodecKind::Video,
+        ),
+        (
+            codec(
+                MIME_TYPE_H264,
+                90000,
+                0,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+                video_feedback(),
+                102,
+            ),
+            RtpCodecKind::Video,
+        ),
+    ]
+}
+
+fn out_track(kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+    let (mime, clock, channels) = match kind {
+        RtpCodecKind::Video => (MIME_TYPE_VP8, 90000, 0),
+        _ => (MIME_TYPE_OPUS, 48000, 2),
+    };
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        "sportello".to_string(),
+        format!("sportello-{kind}"),
+        format!("sportello-{kind}"),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: RTCRtpCodec {
+                mime_type: mime.to_owned(),
+                clock_rate: clock,
+                channels,
+                ..Default::default()
+            },
+            ..Default::default()
+        }],
+    )))
+}
+
+/// The candidate as browsers should see it: behind 1:1 NAT, host candidates carry the public
+/// address instead of the private one (the crate's own NAT setting has no effect in 0.21.1).
+pub fn announce(candidate: &str, nat_ips: &[String]) -> String {
+    let Some(public) = nat_ips.first() else {
+        return candidate.to_string();
+    };
+    // candidate:<foundation> <component> <transport> <priority> <address> <port> typ host ...
+    let mut parts: Vec<&str> = candidate.split(' ').collect();
+    if parts.len() > 7 && parts[6] == "typ" && parts[7] == "host" {
+        parts[4] = public;
+    }
+    parts.join(" ")
+}
+
+fn pli(media_ssrc: u32) -> Vec<Box<dyn rtc::rtcp::Packet>> {
+    vec![Box::new(PictureLossIndication {
+        sender_ssrc: 0,
+        media_ssrc,
+    })]
+}
+
+impl RoomMedia {
+    fn side(&self, i: usize) -> Option<Arc<Side>> {
+        self.sides.lock().expect("sides lock")[i].clone()
+    }
+
+    /// Asks side `from` (the sender) for a keyframe.
+    async fn request_keyframe(&self, from: usize, counters: &RoomCounters) {
+        let video = self
+            .side(from)
+            .and_then(|s| s.video_in.lock().expect("video lock").clone());
+        if let Some((track, ssrc)) = video {
+            if track.write_rtcp(pli(ssrc)).await.is_ok() {
+                counters.plis.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+struct Handler {
+    room: Weak<RoomMedia>,
+    side: usize,
+    events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
+    counters: Arc<RoomCounters>,
+    nat_ips: Vec<String>,
+    /// Filled right after the connection is built.
+    me: Mutex<Weak<Side>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            // Bundled: every candidate belongs to the first m-line, whose mid is "0".
+            let _ = self.events.send(RelayEvent::Candidate(IceCandidate {
+                candidate: announce(&init.candidate, &self.nat_ips),
+                sdp_mid: Some("0".into()),
+                sdp_mline_index: Some(0),
+            }));
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let _ = self.events.send(RelayEvent::State(state.to_string()));
+        if state == RTCPeerConnectionState::Connected {
+            // A receiver that just connected needs a keyframe to show anything.
+            if let Some(room) = self.room.upgrade() {
+                room.request_keyframe(1 - self.side, &self.counters).await;
+            }
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let Some(ssrc) = track.ssrcs().await.first().copied() else {
+            return;
+        };
+        let kind = track.kind().await;
+        let k = kind_index(kind);
+        let Some(me) = self.me.lock().expect("me lock").upgrade() else {
+            return;
+        };
+        if kind == RtpCodecKind::Video {
+            *me.video_in.lock().expect("video lock") = Some((track.clone(), ssrc));
+        }
+        let (room, side, counters) = (self.room.clone(), self.side, self.counters.clone());
+        tokio::spawn(async move {
+            let mime = track
+                .codec(ssrc)
+                .await
+                .map(|c| c.mime_type.to_lowercase())
+                .unwrap_or_default();
+            let mut asked_keyframe = false;
+            while let Some(evt) = track.poll().await {
+                let TrackRemoteEvent::OnRtpPacket(mut packet) = evt else {
+                    continue;
+                };
+                let Some(room) = room.upgrade() else { break };
+                if kind == RtpCodecKind::Video && !asked_keyframe {
+                    asked_keyframe = true;
+                    let _ = track.write_rtcp(pli(ssrc)).await;
+                }
+                let Some(other) = room.side(1 - side) else {
+                    continue;
+                };
+                let pt = other
+                    .payload_types
+                    .lock()
+                    .expect("pt lock")
+                    .get(&mime)
+                    .copied();
+                let Some(pt) = pt else {
+                    counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let (seq, ts) = {
+                    let mut rw = room.rewriters.lock().expect("rewriters lock");
+                    let gap = if kind == RtpCodecKind::Video {
+                        3000
+                    } else {
+                        960
+                    };
+                    rw.entry((1 - side, k))
+                        .or_insert_with(|| Rewriter::new(gap))
+                        .rewrite(
+                            packet.header.ssrc,
+                            packet.header.sequence_number,
+                            packet.header.timestamp,
+                        )
+                };
+                packet.header.ssrc = other.out_ssrc[k];
+                packet.header.payload_type = pt;
+                packet.header.sequence_number = seq;
+                packet.header.timestamp = ts;
+                // Header extensions were negotiated per leg; none are forwarded.
+                packet.header.extension = false;
+                packet.header.extensions.clear();
+                let bytes = packet.payload.len() as u64;
+                match other.out[k].write_rtp(packet).await {
+                    Ok(()) => {
+                        counters.packets.fetch_add(1, Ordering::Relaxed);
+                        counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl Relay {
+    pub fn new(config: Config) -> Arc<Relay> {
+        Arc::new(Relay {
+            config,
+            rooms: Mutex::new(HashMap::new()),
+            stats: Arc::new(Stats::default()),
+        })
+    }
+
+    fn room(&self, room: i64) -> Arc<RoomMedia> {
+        self.rooms
+            .lock()
+            .expect("rooms lock")
+            .entry(room)
+            .or_default()
+            .clone()
+    }
+
+    /// Answers a participant's offer with a new connection (replacing any previous one of the
+    /// same side: a reload, a network change). Local candidates and state changes arrive on
+    /// `events`.
+    pub async fn offer(
+        &self,
+        room_id: i64,
+        side: usize,
+        owner: u64,
+        sdp: String,
+        events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
+    ) -> Result<String, Error> {
+        let side = side.min(1);
+        let offer = RTCSessionDescription::offer(sdp).map_err(|e| Error::BadSdp(e.to_string()))?;
+        let room = self.room(room_id);
+        let counters = self.stats.room(room_id);
+
+        let mut media = MediaEngine::default();
+        for (c, kind) in codecs() {
+            media.register_codec(c, kind).map_err(rtc_err)?;
+        }
+        let registry =
+            register_default_interceptors(Registry::new(), &mut media).map_err(rtc_err)?;
+        let registry = registry.with(
+            Slot::from(14_000),
+            FeedbackTap {
+                read: VecDeque::new(),
+                write: VecDeque::new(),
+            },
+        );
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
+        let handler = Arc::new(Handler {
+            room: Arc::downgrade(&room),
+            side,
+            events,
+            counters: counters.clone(),
+            nat_ips: self.config.nat_ips.clone(),
+            me: Mutex::new(Weak::new()),
+        });
+        let mut builder = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(media)
+            .with_setting_engine(settings.build())
+            .with_interceptor_registry(registry)
+            .with_handler(handler.clone())
+            .with_udp_addrs(self.config.udp_addrs.clone());
+        if !self.config.tcp_addrs.is_empty() {
+            builder = builder.with_tcp_addrs(self.config.tcp_addrs.clone());
+        }
+        let pc: Arc<dyn PeerConnection> = Arc::new(builder.build().await.map_err(rtc_err)?);
+        let ssrcs = [rand::random::<u32>(), rand::random::<u32>()];
+        let out = [out_track(KINDS[0], ssrcs[0]), out_track(KINDS[1], ssrcs[1])];
+        for t in &out {
+            pc.add_track(t.clone() as Arc<dyn TrackLocal>)
+                .await
+                .map_err(rtc_err)?;
+        }
+        let new_side = Arc::new(Side {
+            owner,
+            pc: pc.clone(),
+            out,
+            out_ssrc: ssrcs,
+            payload_types: Mutex::new(HashMap::new()),
+            video_in: Mutex::new(None),
+            created: Instant::now(),
+        });
+        *handler.me.lock().expect("me lock") = Arc::downgrade(&new_side);
+
+        if let Err(e) = pc.set_remote_description(offer).await {
+            let _ = pc.close().await;
+            return Err(Error::BadSdp(e.to_string()));
+        }
+        let answer = pc.create_answer(None).await.map_err(rtc_err)?;
+        pc.set_local_description(answer).await.map_err(rtc_err)?;
+        let local = pc
+            .local_description()
+            .await
+            .ok_or_else(|| rtc_err("no local description"))?;
+
+        // The payload types this connection negotiated, to rewrite forwarded packets.
+        let mut pts = HashMap::new();
+        for sender in pc.get_senders().await {
+            if let Ok(p) = sender.get_parameters().await {
+                for c in p.rtp_parameters.codecs {
+                    pts.entry(c.rtp_codec.mime_type.to_lowercase())
+                        .or_insert(c.payload_type);
+                }
+            }
+        }
+        *new_side.payload_types.lock().expect("pt lock") = pts;
+
+        // Keyframe requests and NACKs from this receiver go to the other side's sender.
+        for track in new_side.out.clone() {
+            let (room_w, counters) = (Arc::downgrade(&room), counters.clone());
+            let alive = Arc::downgrade(&new_side);
+            tokio::spawn(async move {
+                loop {
+                    if alive.upgrade().is_none() {
+                        break;
+                    }
+                    match track.poll().await {
+                        Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
+                            let Some(room) = room_w.upgrade() else { break };
+                            let mut keyframe = false;
+                            for p in &packets {
+                                let a = p.as_any();
+                                if a.is::<PictureLossIndication>() || a.is::<FullIntraRequest>() {
+                                    keyframe = true;
+                                }
+                                if a.is::<TransportLayerNack>() {
+                                    counters.nacks.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                            if keyframe {
+                                room.request_keyframe(1 - side, &counters).await;
+                            }
+                        }
+                        Some(_) => {}
+                        // Not bound yet, or unbound: look again shortly.
+                        None => tokio::time::sleep(Duration::from_millis(200)).await,
+                    }
+                }
+            });
+        }
+
+        let old = room.sides.lock().expect("sides lock")[side].replace(new_side);
+        self.stats.connections.fetch_add(1, Ordering::Relaxed);
+        if let Some(old) = old {
+            self.close_side(old).await;
+        }
+        Ok(local.sdp)
+    }
+
+    async fn close_side(&self, side: Arc<Side>) {
+        let _ = side.pc.close().await;
+        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        tracing::debug!(
+            age_ms = side.created.elapsed().as_millis() as u64,
+            "peer connection closed"
+        );
+    }
+
+    /// A remote ICE candidate (trickle ICE) for a participant's current connection.
+    pub async fn candidate(&self, room: i64, side: usize, c: IceCandidate) -> Result<(), Error> {
+        let s = self
+            .room(room)
+            .side(side.min(1))
+            .ok_or(Error::NoConnection)?;
+        if c.candidate.len() > 1024 {
+            return Err(Error::BadCandidate("too long".into()));
+        }
+        s.pc.add_ice_candidate(RTCIceCandidateInit {
+            candidate: c.candidate,
+            sdp_mid: c.sdp_mid,
+            sdp_mline_index: c.sdp_mline_index,
+            username_fragment: None,
+            url: None,
+        })
+        .await
+        .map_err(|e| Error::BadCandidate(e.to_string()))
+    }
+
+    /// A participant's signaling connection `owner` left: its peer connection is closed (unless
+    /// a newer connection already replaced it), and the room forgotten when empty.
+    pub async fn leave(&self, room_id: i64, side: usize, owner: u64) {
+        let room = self.room(room_id);
+        let old = {
+            let mut sides = room.sides.lock().expect("sides lock");
+            let slot = &mut sides[side.min(1)];
+            if slot.as_ref().is_some_and(|s| s.owner == owner) {
+                slot.take()
+            } else {
+                None
+            }
+        };
+        if let Some(old) = old {
+            self.close_side(old).await;
+        }
+        let empty = room
+            .sides
+            .lock()
+            .expect("sides lock")
+            .iter()
+            .all(Option::is_none);
+        if empty {
+            self.rooms.lock().expect("rooms lock").remove(&room_id);
+            self.stats.remove(room_id);
+        }
+    }
+
+    /// Open peer connections, and rooms with at least one.
+    pub fn counts(&self) -> (u64, usize) {
+        (
+            self.stats.connections.load(Ordering::Relaxed),
+            self.rooms.lock().expect("rooms lock").len(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behind_nat_host_candidates_announce_the_public_address() {
+        let c = "candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host";
+        assert_eq!(announce(c, &[]), c);
+        assert_eq!(
+            announce(c, &["203.0.113.7".into()]),
+            "candidate:1 1 udp 2130706431 203.0.113.7 50000 typ host"
+        );
+        let tcp = "candidate:2 1 tcp 1671430143 10.0.0.5 3478 typ host tcptype passive";
+        assert!(announce(tcp, &["203.0.113.7".into()])
+            .contains(" 203.0.113.7 3478 typ host tcptype passive"));
+        let srflx = "candidate:3 1 udp 1 198.51.100.1 4000 typ srflx raddr 10.0.0.5 rport 4000";
+        assert_eq!(announce(srflx, &["203.0.113.7".into()]), srflx);
+    }
+}

@@ -1,0 +1,89 @@
+//! Counters of what the relay forwards, per room, for the Prometheus endpoint.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+#[derive(Debug, Default)]
+pub struct RoomCounters {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub dropped: AtomicU64,
+    pub plis: AtomicU64,
+    pub nacks: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+pub struct Stats {
+    rooms: Mutex<HashMap<i64, Arc<RoomCounters>>>,
+    pub connections: AtomicU64,
+}
+
+impl Stats {
+    pub fn room(&self, room: i64) -> Arc<RoomCounters> {
+        self.rooms
+            .lock()
+            .expect("stats lock")
+            .entry(room)
+            .or_default()
+            .clone()
+    }
+
+    pub fn remove(&self, room: i64) {
+        self.rooms.lock().expect("stats lock").remove(&room);
+    }
+
+    pub fn forwarded_packets(&self) -> u64 {
+        self.rooms
+            .lock()
+            .expect("stats lock")
+            .values()
+            .map(|c| c.packets.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The counters in Prometheus' text format.
+    pub fn prometheus(&self, out: &mut String) {
+        let rooms = self.rooms.lock().expect("stats lock");
+        for (name, help, get) in [
+            (
+                "sportello_relay_packets_forwarded_total",
+                "RTP packets forwarded",
+                0,
+            ),
+            (
+                "sportello_relay_bytes_forwarded_total",
+                "RTP payload bytes forwarded",
+                1,
+            ),
+            (
+                "sportello_relay_packets_dropped_total",
+                "RTP packets that could not be forwarded",
+                2,
+            ),
+            (
+                "sportello_relay_keyframe_requests_total",
+                "PLI/FIR passed to senders",
+                3,
+            ),
+            (
+                "sportello_relay_nacks_total",
+                "NACKs received from receivers",
+                4,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (room, c) in rooms.iter() {
+                let v = [&c.packets, &c.bytes, &c.dropped, &c.plis, &c.nacks][get]
+                    .load(Ordering::Relaxed);
+                let _ = writeln!(out, "{name}{{room=\"{room}\"}} {v}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sportello_relay_peer_connections Open peer connections\n# TYPE sportello_relay_peer_connections gauge\nsportello_relay_peer_connections {}",
+            self.connections.load(Ordering::Relaxed)
+        );
+    }
+}

@@ -1,0 +1,112 @@
+// The decisive test: two headless Chromium instances (citizen and operator, fake camera and
+// microphone) join one room through the real server; each decodes the other's video and
+// receives audio; each browser's selected candidate pair has the server as its remote end
+// (media went through the relay, not peer to peer); the server's counters show the packets.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { startServer, launchBrowser, binary } from './helpers.mjs';
+import { bookVideo } from './booking-helpers.mjs';
+
+const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off'];
+
+async function stats(page) {
+  return page.evaluate(async () => {
+    const pc = window.sportelloPc;
+    if (!pc) return null;
+    const report = await pc.getStats();
+    const out = { video: null, audio: null, pair: null, local: [], remote: {} };
+    const byId = {};
+    report.forEach((s) => { byId[s.id] = s; });
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out.video = { framesDecoded: s.framesDecoded || 0, packets: s.packetsReceived || 0 };
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audio = { packets: s.packetsReceived || 0 };
+      if (s.type === 'local-candidate') out.local.push(`${s.address}:${s.port}`);
+      if (s.type === 'transport' && s.selectedCandidatePairId) {
+        const p = byId[s.selectedCandidatePairId];
+        const r = p && byId[p.remoteCandidateId];
+        if (p && r) out.pair = { state: p.state, remote: `${r.address}:${r.port}`, protocol: r.protocol };
+      }
+    });
+    return out;
+  });
+}
+
+async function enter(page, url) {
+  await page.goto(url);
+  await page.getByRole('button', { name: 'Entra nella stanza' }).click();
+  await page.getByRole('button', { name: 'Collegati' }).click();
+}
+
+async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+test('citizen and operator see and hear each other through the relay', async () => {
+  let server = await startServer(MEDIA);
+  const dir = server.dir;
+  const citizenBrowser = await launchBrowser();
+  const operatorBrowser = await launchBrowser();
+  try {
+    const { code, start } = await bookVideo(await (await citizenBrowser.newContext()).newPage(), server.base);
+    await server.stop({ keep: true });
+    const out = execFileSync(binary(), ['--data-dir', dir, 'room-link', code], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
+    const citizenPath = new URL(out.match(/citizen:\s+(\S+)/)[1]).pathname;
+    const operatorPath = new URL(out.match(/operator:\s+(\S+)/)[1]).pathname;
+    server = await startServer([...MEDIA, '--start-clock-at', start.toISOString()], dir);
+
+    const citizen = await (await citizenBrowser.newContext({ viewport: { width: 360, height: 740 } })).newPage();
+    const operator = await (await operatorBrowser.newContext()).newPage();
+    citizen.setDefaultTimeout(15000);
+    operator.setDefaultTimeout(15000);
+    await enter(citizen, `${server.base}${citizenPath}`);
+    await citizen.getByText("Sei nella stanza. In attesa dell'operatore…").waitFor();
+    await enter(operator, `${server.base}${operatorPath}`);
+    await citizen.getByText('è entrato nella stanza').waitFor();
+    assert.equal(await citizen.locator('#peer-name').textContent(), 'Edilizia privata');
+
+    // Both decode the other's video (and it keeps coming) and receive audio.
+    for (const [who, page] of [['citizen', citizen], ['operator', operator]]) {
+      const first = await until(`${who} decoding video`, async () => {
+        const s = await stats(page);
+        return s && s.video && s.video.framesDecoded > 0 && s.audio && s.audio.packets > 0 ? s : null;
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      const later = await stats(page);
+      assert.ok(later.video.framesDecoded > first.video.framesDecoded, `${who}: frames keep being decoded`);
+      assert.ok(later.audio.packets > first.audio.packets, `${who}: audio keeps arriving`);
+      assert.equal(later.pair.state, 'succeeded', `${who}: selected pair`);
+      assert.equal(await page.locator('#room').getAttribute('data-connection'), 'connected');
+    }
+    // Each browser's remote end is the server, never the other browser.
+    const c = await stats(citizen);
+    const o = await stats(operator);
+    assert.ok(!o.local.includes(c.pair.remote), `citizen's remote ${c.pair.remote} is not the operator's address`);
+    assert.ok(!c.local.includes(o.pair.remote), `operator's remote ${o.pair.remote} is not the citizen's address`);
+    assert.notEqual(c.pair.remote, o.pair.remote, 'each browser has its own connection to the relay');
+
+    // The server counted what it forwarded.
+    const metrics = await (await fetch(`${server.base}/metrics`)).text();
+    const forwarded = [...metrics.matchAll(/^sportello_relay_packets_forwarded_total\{room="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
+    assert.ok(forwarded.length === 1 && forwarded[0] > 100, `forwarded packets: ${forwarded}`);
+    assert.match(metrics, /^sportello_relay_peer_connections 2$/m);
+
+    // The operator hangs up: the citizen is told, and the server closes the connection.
+    await operator.getByRole('button', { name: 'Riaggancia' }).click();
+    await citizen.getByText('Edilizia privata è uscita dalla stanza.').waitFor();
+    await until('the relay to close the operator connection', async () =>
+      /^sportello_relay_peer_connections 1$/m.test(await (await fetch(`${server.base}/metrics`)).text()));
+  } finally {
+    await citizenBrowser.close();
+    await operatorBrowser.close();
+    await server.stop({ keep: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
