@@ -322,6 +322,7 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        tracing::debug!(side = self.side, %state, "connection state");
         let _ = self.events.send(RelayEvent::State(state.to_string()));
         if state == RTCPeerConnectionState::Connected {
             // A receiver that just connected needs a keyframe to show anything.
@@ -333,9 +334,11 @@ impl PeerConnectionEventHandler for Handler {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let Some(ssrc) = track.ssrcs().await.first().copied() else {
+            tracing::warn!(side = self.side, "a track without SSRC: ignored");
             return;
         };
         let kind = track.kind().await;
+        tracing::debug!(side = self.side, %kind, ssrc, "receiving a track");
         let k = kind_index(kind);
         let Some(me) = self.me.lock().expect("me lock").upgrade() else {
             return;
@@ -517,6 +520,7 @@ impl Relay {
                 }
             }
         }
+        tracing::debug!(room = room_id, side, owner, ?pts, "answered an offer");
         *new_side.payload_types.lock().expect("pt lock") = pts;
 
         // Keyframe requests and NACKs from this receiver go to the other side's sender.

@@ -212,7 +212,9 @@ impl Hub {
                         let _ = sink.send(Message::Text(Utf8Bytes::from(ServerMessage::error(ErrorCode::Malformed).to_json()))).await;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => last_seen = Instant::now(),
-                    Some(Ok(Message::Close(_))) => { lost = false; break; }
+                    // A closed socket without `leave` (a reload, a closed tab, a network change) may come
+                    // back: the other side hears "connection lost".
+                    Some(Ok(Message::Close(_))) => break,
                     // Over the transport's own size limit, or a broken socket.
                     Some(Err(e)) => {
                         tracing::debug!(conn = id, error = %e, "socket error");

@@ -4,7 +4,7 @@
 // (media went through the relay, not peer to peer); the server's counters show the packets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { startServer, launchBrowser, binary } from './helpers.mjs';
 import { bookVideo } from './booking-helpers.mjs';
@@ -49,30 +49,56 @@ async function until(what, fn, ms = 20000) {
   }
 }
 
-test('citizen and operator see and hear each other through the relay', async () => {
-  let server = await startServer(MEDIA);
+// A confirmed video appointment whose room is open now (the server's clock is moved to its
+// start), with both participants in the call.
+async function call(media, citizenQuery = '') {
+  let server = await startServer(media);
   const dir = server.dir;
   const citizenBrowser = await launchBrowser();
   const operatorBrowser = await launchBrowser();
-  try {
-    const { code, start } = await bookVideo(await (await citizenBrowser.newContext()).newPage(), server.base);
-    await server.stop({ keep: true });
-    const out = execFileSync(binary(), ['--data-dir', dir, 'room-link', code], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
-    const citizenPath = new URL(out.match(/citizen:\s+(\S+)/)[1]).pathname;
-    const operatorPath = new URL(out.match(/operator:\s+(\S+)/)[1]).pathname;
-    server = await startServer([...MEDIA, '--start-clock-at', start.toISOString()], dir);
+  const { code, start } = await bookVideo(await (await citizenBrowser.newContext()).newPage(), server.base);
+  await server.stop({ keep: true });
+  const out = execFileSync(binary(), ['--data-dir', dir, 'room-link', code], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
+  const citizenPath = new URL(out.match(/citizen:\s+(\S+)/)[1]).pathname;
+  const operatorPath = new URL(out.match(/operator:\s+(\S+)/)[1]).pathname;
+  server = await startServer([...media, '--start-clock-at', start.toISOString()], dir);
+  const citizen = await (await citizenBrowser.newContext({ viewport: { width: 360, height: 740 } })).newPage();
+  const operator = await (await operatorBrowser.newContext()).newPage();
+  citizen.setDefaultTimeout(15000);
+  operator.setDefaultTimeout(15000);
+  await enter(citizen, `${server.base}${citizenPath}${citizenQuery}`);
+  await citizen.getByText("Sei nella stanza. In attesa dell'operatore…").waitFor();
+  await enter(operator, `${server.base}${operatorPath}`);
+  await citizen.getByText('è entrato nella stanza').waitFor();
+  return {
+    server, citizen, operator,
+    async close() {
+      await citizenBrowser.close();
+      await operatorBrowser.close();
+      await server.stop({ keep: true });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
-    const citizen = await (await citizenBrowser.newContext({ viewport: { width: 360, height: 740 } })).newPage();
-    const operator = await (await operatorBrowser.newContext()).newPage();
-    citizen.setDefaultTimeout(15000);
-    operator.setDefaultTimeout(15000);
-    await enter(citizen, `${server.base}${citizenPath}`);
-    await citizen.getByText("Sei nella stanza. In attesa dell'operatore…").waitFor();
-    await enter(operator, `${server.base}${operatorPath}`);
-    await citizen.getByText('è entrato nella stanza').waitFor();
+async function bothDecode(citizen, operator, server) {
+  for (const [who, page] of [['citizen', citizen], ['operator', operator]]) {
+    await until(`${who} decoding video`, async () => {
+      const s = await stats(page);
+      if (process.env.DEBUG_CALL) console.log(who, JSON.stringify(s && s.video), JSON.stringify(s && s.audio), server ? (await (await fetch(`${server.base}/metrics`)).text()).split('\n').filter((l) => l.startsWith('sportello_relay') && !l.startsWith('#')).join(' | ') : '');
+      return s && s.video && s.video.framesDecoded > 0 && s.audio && s.audio.packets > 0 && s.pair ? s : null;
+    });
+  }
+}
+
+test('citizen and operator see and hear each other through the relay', async () => {
+  const c0 = await call(MEDIA);
+  const { server, citizen, operator } = c0;
+  try {
     assert.equal(await citizen.locator('#peer-name').textContent(), 'Edilizia privata');
 
     // Both decode the other's video (and it keeps coming) and receive audio.
+    await bothDecode(citizen, operator, server);
     for (const [who, page] of [['citizen', citizen], ['operator', operator]]) {
       const first = await until(`${who} decoding video`, async () => {
         const s = await stats(page);
@@ -98,15 +124,62 @@ test('citizen and operator see and hear each other through the relay', async () 
     assert.ok(forwarded.length === 1 && forwarded[0] > 100, `forwarded packets: ${forwarded}`);
     assert.match(metrics, /^sportello_relay_peer_connections 2$/m);
 
+    // The citizen's page reloads mid-call: the operator is told the connection was lost, the
+    // page goes back in by itself, and video flows again both ways.
+    const operatorFrames = (await stats(operator)).video.framesDecoded;
+    await citizen.reload();
+    await until('the operator to hear the connection was lost', async () =>
+      (await operator.evaluate(() => window.sportelloStatusLog)).some((t) => t.startsWith('Connessione con Maria Rossi persa')));
+    await until('the citizen to be back and decoding', async () => {
+      const s = await stats(citizen);
+      return s && s.video && s.video.framesDecoded > 10;
+    });
+    await until('the operator to decode the citizen again', async () =>
+      (await stats(operator)).video.framesDecoded > operatorFrames + 30);
+    assert.match(await operator.locator('#room-status').textContent(), /Maria Rossi è entrato nella stanza/);
+
     // The operator hangs up: the citizen is told, and the server closes the connection.
     await operator.getByRole('button', { name: 'Riaggancia' }).click();
     await citizen.getByText('Edilizia privata è uscita dalla stanza.').waitFor();
     await until('the relay to close the operator connection', async () =>
       /^sportello_relay_peer_connections 1$/m.test(await (await fetch(`${server.base}/metrics`)).text()));
   } finally {
-    await citizenBrowser.close();
-    await operatorBrowser.close();
-    await server.stop({ keep: true });
-    rmSync(dir, { recursive: true, force: true });
+    await c0.close();
+  }
+});
+
+test('with UDP blocked the call goes over ICE-TCP', async () => {
+  const c = await call(['--media-udp', 'off', '--media-tcp', '127.0.0.1:0']);
+  try {
+    await bothDecode(c.citizen, c.operator);
+    for (const page of [c.citizen, c.operator]) {
+      assert.equal((await stats(page)).pair.protocol, 'tcp');
+    }
+  } finally {
+    await c.close();
+  }
+});
+
+test('a citizen forced through TURN (relay only) still gets the call', async () => {
+  const port = 34000 + Math.floor(Math.random() * 1000);
+  const turn = spawn('turnserver', ['-n', '--listening-ip=127.0.0.1', `--listening-port=${port}`, '--relay-ip=127.0.0.1',
+    '--min-port=49160', '--max-port=49260', '--lt-cred-mech', '--user=sportello:segreto', '--realm=sportello.test',
+    '--no-tls', '--no-dtls', '--no-cli', '--allow-loopback-peers', '--log-file=stdout', '--simple-log'], { stdio: 'ignore' });
+  const servers = JSON.stringify([{ urls: [`turn:127.0.0.1:${port}?transport=udp`], username: 'sportello', credential: 'segreto' }]);
+  let c = null;
+  try {
+    c = await call([...MEDIA, '--ice-servers', servers], '?ice=relay');
+    await bothDecode(c.citizen, c.operator);
+    const local = await c.citizen.evaluate(async () => {
+      const r = await window.sportelloPc.getStats();
+      let type = null;
+      r.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) {
+        const p = r.get(s.selectedCandidatePairId); type = r.get(p.localCandidateId).candidateType; } });
+      return type;
+    });
+    assert.equal(local, 'relay', 'the citizen reaches the server only through TURN');
+  } finally {
+    if (c) await c.close();
+    turn.kill();
   }
 });

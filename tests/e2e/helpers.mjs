@@ -1,7 +1,7 @@
 // Starts the real `sportello` binary on a free loopback port with a fresh data folder, and
 // Debian's Chromium with the flags this machine needs.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -35,11 +35,14 @@ export async function startServer(extraArgs = [], reuseDir = null) {
   const dir = reuseDir || mkdtempSync(join(tmpdir(), 'sportello-e2e-'));
   const base = `http://127.0.0.1:${port}`;
   const child = spawn(bin, ['--tls', 'off', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--public-url', base, '--worker-interval', '1', ...extraArgs], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, RUST_LOG: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.SPORTELLO_LOG || 'warn' },
   });
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
+  // The server logs to stdout; kept in memory for error messages, and in a file on request.
+  const keep = (d) => { stderr += d; if (process.env.SPORTELLO_LOG_FILE) appendFileSync(process.env.SPORTELLO_LOG_FILE, d); };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   const deadline = Date.now() + 30000;
   for (;;) {
     try {

@@ -58,6 +58,10 @@
   }
 
   var ws = null, final = false, joined = false, myName = null, peerName = null;
+  // Survives a reload: a participant who was in the call goes back in by itself.
+  var rejoinKey = 'sportello-in-room-' + code + '-' + role;
+  function remember(name) { try { if (name) sessionStorage.setItem(rejoinKey, name); else sessionStorage.removeItem(rejoinKey); } catch (e) { /* private mode */ } }
+  function remembered() { try { return sessionStorage.getItem(rejoinKey); } catch (e) { return null; } }
   var deadline = 0, timer = null, retry = 0;
 
   function send(m) { m.v = 1; if (ws && ws.readyState === 1) ws.send(JSON.stringify(m)); }
@@ -70,7 +74,12 @@
     timer = setTimeout(tick, (left % 1000) || 1000);
   }
 
-  function status(text) { document.getElementById('room-status').textContent = text; }
+  // Every status shown, for anyone (or any test) who wants the story of the call.
+  window.sportelloStatusLog = [];
+  function status(text) {
+    document.getElementById('room-status').textContent = text;
+    window.sportelloStatusLog.push(text);
+  }
 
   function close(message) {
     final = true;
@@ -95,6 +104,7 @@
   function stopLocal() {
     if (local) local.getTracks().forEach(function (t) { t.stop(); });
     local = null;
+    mediaReady = null;
   }
 
   async function getMedia(cameraId, micId) {
@@ -135,13 +145,19 @@
     document.getElementById('devices').hidden = cams.length + mics.length === 0;
   }
 
-  async function startPreview() {
-    if (!local) {
+  // The camera and microphone, asked for once; the call waits for them (a quick "Collegati"
+  // must not start a call with no tracks).
+  var mediaReady = null;
+  function startPreview() {
+    if (!mediaReady) {
       warn('');
-      local = await getMedia();
+      mediaReady = getMedia().then(function (s) { local = s; return s; });
     }
-    document.getElementById('preview').srcObject = local;
-    fillDevices();
+    return mediaReady.then(function () {
+      document.getElementById('preview').srcObject = local;
+      fillDevices();
+      return local;
+    });
   }
 
   async function changeDevice() {
@@ -170,8 +186,11 @@
 
   async function startCall() {
     if (pc) { pc.close(); }
-    pc = new RTCPeerConnection({ iceServers: iceServers, iceTransportPolicy: policy });
+    var mine = new RTCPeerConnection({ iceServers: iceServers, iceTransportPolicy: policy });
+    pc = mine;
     window.sportelloPc = pc;
+    await startPreview();
+    if (pc !== mine) return; // replaced while waiting for the camera
     var stream = local || new MediaStream();
     ['audio', 'video'].forEach(function (kind) {
       var t = stream.getTracks().find(function (x) { return x.kind === kind; });
@@ -251,6 +270,11 @@
         retry = 0;
         if (joined && myName) { send({ type: 'join', name: myName }); break; }
         show('ready');
+        if (remembered()) {
+          myName = remembered();
+          startPreview().then(function () { send({ type: 'join', name: myName }); });
+          break;
+        }
         startPreview();
         break;
       case 'waiting':
@@ -282,6 +306,7 @@
         n.hidden = false;
         break;
       case 'replaced':
+        remember(null);
         endCall();
         close(T.replaced);
         break;
@@ -295,6 +320,7 @@
         break;
       case 'error':
         if (['bad_token', 'wrong_room', 'ended', 'cancelled', 'not_confirmed'].indexOf(m.code) >= 0) {
+          remember(null);
           close(m.message.split(' / ')[en ? 1 : 0] || m.message);
         }
         break;
@@ -324,10 +350,11 @@
   document.getElementById('join-form').addEventListener('submit', function (e) {
     e.preventDefault();
     myName = document.getElementById('name').value.trim();
-    if (myName) send({ type: 'join', name: myName });
+    if (myName) { remember(myName); send({ type: 'join', name: myName }); }
   });
   document.getElementById('leave').addEventListener('click', function () {
     joined = false;
+    remember(null);
     send({ type: 'leave' });
     endCall();
     setState('closed');
