@@ -34,7 +34,7 @@ export async function startServer(extraArgs = [], reuseDir = null) {
   const port = await freePort();
   const dir = reuseDir || mkdtempSync(join(tmpdir(), 'sportello-e2e-'));
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['--tls', 'off', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--public-url', base, '--worker-interval', '1', ...extraArgs], {
+  const child = spawn(bin, ['--tls', 'off', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--public-url', base, ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.SPORTELLO_LOG || 'warn' },
   });

@@ -145,6 +145,11 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_MEDIA_PUBLIC_IP")]
     pub media_public_ip: Option<String>,
 
+    /// Single-threaded reactors for the media connections (0: share tokio's workers)
+    /// [default: 1].
+    #[arg(long, env = "SPORTELLO_MEDIA_REACTORS")]
+    pub media_reactors: Option<usize>,
+
     /// STUN/TURN servers handed to the browsers, as JSON, e.g.
     /// [{"urls":["turn:turn.comune.it:3478"],"username":"u","credential":"p"}] [default: none].
     #[arg(long, env = "SPORTELLO_ICE_SERVERS")]
@@ -332,6 +337,7 @@ impl Config {
             udp_addrs: list(&self.media_udp, "0.0.0.0:0"),
             tcp_addrs: list(&self.media_tcp, "0.0.0.0:0"),
             nat_ips: self.media_public_ip.clone().into_iter().collect(),
+            reactor_threads: self.media_reactors.unwrap_or(1),
         }
     }
 
