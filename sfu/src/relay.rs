@@ -194,7 +194,8 @@ fn video_feedback() -> Vec<RTCPFeedback> {
     ]
 }
 
-fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
+/// The codecs the relay offers: Opus, VP8, H.264 constrained baseline.
+pub fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
     let codec = |mime: &str, clock_rate, channels, fmtp: &str, fb: Vec<RTCPFeedback>, pt| {
         RTCRtpCodecParameters {
             rtp_codec: RTCRtpCodec {
@@ -237,7 +238,8 @@ fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
     ]
 }
 
-fn out_track(kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+/// A local track of `kind` (Opus or VP8) with this SSRC.
+pub fn out_track(kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
     let (mime, clock, channels) = match kind {
         RtpCodecKind::Video => (MIME_TYPE_VP8, 90000, 0),
         _ => (MIME_TYPE_OPUS, 48000, 2),

@@ -1,0 +1,599 @@
+//! `mediaload`: the media relay under load, with synthetic participants.
+//!
+//! It prepares a data folder with N confirmed video appointments at the same time, starts the
+//! real server binary (release) on loopback with its clock at that time, and for each room runs
+//! two synthetic participants: Rust `webrtc` clients that speak the same signaling as the
+//! browsers and send realistic RTP — Opus-sized audio every 20 ms and ~1.5 Mbit/s of VP8-sized
+//! video in frames of 30 per second. Every payload carries its send time, so the receiver
+//! measures the relay's added latency. It reports forwarded packets per second, server CPU per
+//! forwarded packet (from /proc), loss, latency, memory per room and join time (socket open to
+//! the first forwarded video packet). With `--cycles N` it instead joins and leaves N times and
+//! reports the server's open files and memory before and after (leak check).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use booking::email::Links;
+use booking::token::{Purpose, Signer};
+use booking::{Limits, Store};
+use bytes::Bytes;
+use clap::Parser;
+use futures::{SinkExt, StreamExt};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    register_default_interceptors, Registry,
+};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
+    SettingEngineBuilder,
+};
+
+#[derive(Parser)]
+#[command(about = "Load on the media relay with synthetic WebRTC participants")]
+struct Args {
+    /// Rooms, each with two participants.
+    #[arg(long, default_value_t = 10)]
+    rooms: usize,
+    /// Seconds of media after everyone joined.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Video bit rate per participant, kbit/s.
+    #[arg(long, default_value_t = 1500)]
+    video_kbps: u64,
+    /// Join and leave this many times instead (leak check).
+    #[arg(long)]
+    cycles: Option<usize>,
+    /// The server binary.
+    #[arg(long, default_value = "target/release/sportello")]
+    server: PathBuf,
+}
+
+const SECRET: &str = "mediaload-secret-mediaload-secret-mediaload";
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    received: AtomicU64,
+    latency_us: Mutex<Vec<u64>>,
+}
+
+fn now_us(epoch: Instant) -> u64 {
+    epoch.elapsed().as_micros() as u64
+}
+
+struct Handler {
+    ws_tx: mpsc::UnboundedSender<Value>,
+    connected: mpsc::UnboundedSender<()>,
+    counters: Arc<Counters>,
+    epoch: Instant,
+    first_video: Arc<Mutex<Option<Instant>>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, e: RTCPeerConnectionIceEvent) {
+        if let Ok(c) = e.candidate.to_json() {
+            let _ = self.ws_tx.send(json!({"type":"ice","v":1,"candidate":c.candidate,"sdp_mid":"0","sdp_mline_index":0}));
+        }
+    }
+    async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
+        if s == RTCPeerConnectionState::Connected {
+            let _ = self.connected.send(());
+        }
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let kind = track.kind().await;
+        let (counters, epoch, first) =
+            (self.counters.clone(), self.epoch, self.first_video.clone());
+        tokio::spawn(async move {
+            while let Some(e) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(p) = e {
+                    counters.received.fetch_add(1, Ordering::Relaxed);
+                    if kind == RtpCodecKind::Video {
+                        first.lock().unwrap().get_or_insert_with(Instant::now);
+                    }
+                    if p.payload.len() >= 8 {
+                        let sent = u64::from_be_bytes(p.payload[..8].try_into().unwrap());
+                        let l = now_us(epoch).saturating_sub(sent);
+                        let mut v = counters.latency_us.lock().unwrap();
+                        if v.len() < 200_000 {
+                            v.push(l);
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+struct Participant {
+    pc: Arc<dyn PeerConnection>,
+    tracks: [Arc<webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP>; 2],
+    ssrcs: [u32; 2],
+    pts: [u8; 2],
+    joined_at: Instant,
+    first_video: Arc<Mutex<Option<Instant>>>,
+    _ws_task: tokio::task::JoinHandle<()>,
+}
+
+async fn join(
+    url: &str,
+    token: &str,
+    name: &str,
+    counters: Arc<Counters>,
+    epoch: Instant,
+) -> anyhow::Result<Participant> {
+    let joined_at = Instant::now();
+    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let (mut sink, mut stream) = ws.split();
+    let (ws_tx, mut ws_rx) = mpsc::unbounded_channel::<Value>();
+    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Value>();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                out = ws_rx.recv() => match out {
+                    Some(v) => { if sink.send(Message::text(v.to_string())).await.is_err() { break; } }
+                    None => break,
+                },
+                m = stream.next() => match m {
+                    Some(Ok(Message::Text(t))) => { if let Ok(v) = serde_json::from_str::<Value>(&t) { let _ = in_tx.send(v); } }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                },
+            }
+        }
+    });
+    ws_tx.send(json!({"type":"hello","v":1,"token":token}))?;
+    let expect = |v: &Value, t: &str| -> anyhow::Result<()> {
+        anyhow::ensure!(v["type"] == t, "expected {t}, got {v}");
+        Ok(())
+    };
+    expect(
+        &in_rx
+            .recv()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("closed"))?,
+        "ready",
+    )?;
+    ws_tx.send(json!({"type":"join","v":1,"name":name}))?;
+
+    let mut me = MediaEngine::default();
+    for (c, k) in sfu::relay::codecs() {
+        me.register_codec(c, k)?;
+    }
+    let registry = register_default_interceptors(Registry::new(), &mut me)?;
+    let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
+    let first_video = Arc::new(Mutex::new(None));
+    let handler = Arc::new(Handler {
+        ws_tx: ws_tx.clone(),
+        connected: conn_tx,
+        counters,
+        epoch,
+        first_video: first_video.clone(),
+    });
+    let pc: Arc<dyn PeerConnection> = Arc::new(
+        PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(me)
+            .with_setting_engine(
+                SettingEngineBuilder::new()
+                    .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+                    .build(),
+            )
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+            .build()
+            .await?,
+    );
+    let ssrcs = [rand::random::<u32>(), rand::random::<u32>()];
+    let tracks = [
+        sfu::relay::out_track(RtpCodecKind::Audio, ssrcs[0]),
+        sfu::relay::out_track(RtpCodecKind::Video, ssrcs[1]),
+    ];
+    for t in &tracks {
+        pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
+    }
+    let offer = pc.create_offer(None).await?;
+    pc.set_local_description(offer).await?;
+    let sdp = pc
+        .local_description()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no offer"))?
+        .sdp;
+    ws_tx.send(json!({"type":"offer","v":1,"sdp":sdp}))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = tokio::time::timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            in_rx.recv(),
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("closed"))?;
+        match m["type"].as_str() {
+            Some("answer") => {
+                pc.set_remote_description(RTCSessionDescription::answer(
+                    m["sdp"].as_str().unwrap_or("").to_string(),
+                )?)
+                .await?;
+                break;
+            }
+            Some("error") if m["code"] != "bad_candidate" => anyhow::bail!("relay refused: {m}"),
+            _ => {}
+        }
+    }
+    let pcc = pc.clone();
+    tokio::spawn(async move {
+        while let Some(m) = in_rx.recv().await {
+            if m["type"] == "ice" {
+                let _ = pcc
+                    .add_ice_candidate(RTCIceCandidateInit {
+                        candidate: m["candidate"].as_str().unwrap_or("").to_string(),
+                        sdp_mid: Some("0".into()),
+                        sdp_mline_index: Some(0),
+                        username_fragment: None,
+                        url: None,
+                    })
+                    .await;
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(20), conn_rx.recv()).await?;
+    let mut pts = [111u8, 96u8];
+    for s in pc.get_senders().await {
+        if let Ok(p) = s.get_parameters().await {
+            for c in p.rtp_parameters.codecs {
+                match c.rtp_codec.mime_type.to_lowercase().as_str() {
+                    "audio/opus" => pts[0] = c.payload_type,
+                    "video/vp8" => pts[1] = c.payload_type,
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(Participant {
+        pc,
+        tracks,
+        ssrcs,
+        pts,
+        joined_at,
+        first_video,
+        _ws_task: task,
+    })
+}
+
+/// Sends audio every 20 ms and video frames 30 times a second until `until`.
+async fn send_media(
+    p: Arc<Participant>,
+    counters: Arc<Counters>,
+    epoch: Instant,
+    video_kbps: u64,
+    until: Arc<Mutex<Instant>>,
+) {
+    let frame_bytes = (video_kbps * 1000 / 8 / 30) as usize;
+    let mut seq = [rand::random::<u16>(), rand::random::<u16>()];
+    let mut ts = [rand::random::<u32>(), rand::random::<u32>()];
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut n = 0u64;
+    while Instant::now() < *until.lock().unwrap() {
+        tick.tick().await;
+        n += 1;
+        let mut packets: Vec<(usize, usize, bool)> = Vec::new();
+        if n.is_multiple_of(2) {
+            packets.push((0, 160, true));
+            ts[0] = ts[0].wrapping_add(960);
+        }
+        if n.is_multiple_of(3) {
+            let mut left = frame_bytes;
+            while left > 0 {
+                let size = left.min(1100);
+                left -= size;
+                packets.push((1, size, left == 0));
+            }
+            ts[1] = ts[1].wrapping_add(3000);
+        }
+        for (k, size, marker) in packets {
+            let mut payload = vec![0u8; size.max(8)];
+            payload[..8].copy_from_slice(&now_us(epoch).to_be_bytes());
+            let pkt = rtc::rtp::Packet {
+                header: rtc::rtp::header::Header {
+                    version: 2,
+                    marker,
+                    payload_type: p.pts[k],
+                    sequence_number: seq[k],
+                    timestamp: ts[k],
+                    ssrc: p.ssrcs[k],
+                    ..Default::default()
+                },
+                payload: Bytes::from(payload),
+            };
+            seq[k] = seq[k].wrapping_add(1);
+            if p.tracks[k].write_rtp(pkt).await.is_ok() {
+                counters.sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn proc_stat(pid: u32) -> (f64, u64, usize) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let t = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let cpu = (t(11) + t(12)) as f64 / 100.0;
+    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0);
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    (cpu, rss, fds)
+}
+
+fn pct(v: &mut [u64], q: f64) -> f64 {
+    v.sort_unstable();
+    v.get(((v.len().max(1) - 1) as f64 * q) as usize)
+        .copied()
+        .unwrap_or(0) as f64
+        / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    anyhow::ensure!(
+        args.server.exists(),
+        "{} not found: cargo build --release --bin sportello",
+        args.server.display()
+    );
+    let rooms = if args.cycles.is_some() { 1 } else { args.rooms };
+    let dir = tempfile::tempdir()?;
+    // N video appointments at the same time on a calendar with room for them all.
+    let signer = Signer::new(SECRET.as_bytes());
+    let links = Links {
+        base_url: "http://127.0.0.1".into(),
+        signer: signer.clone(),
+        tz: chrono_tz::Europe::Rome,
+    };
+    let store = Store::connect(
+        &format!("sqlite://{}/sportello.db", dir.path().display()),
+        links,
+        Limits {
+            max_active_per_email: 1000,
+            ..Limits::default()
+        },
+    )
+    .await?;
+    let pool = store.pool();
+    sqlx::query("INSERT INTO office (id, name, department, email) VALUES (1, 'Anagrafe', 'Servizi demografici', 'anagrafe@comune.esempio.it')").execute(pool).await?;
+    sqlx::query("INSERT INTO calendar (id, office_id, name) VALUES (1, 1, 'carico')")
+        .execute(pool)
+        .await?;
+    sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, capacity, modes) VALUES (1, 1, 127, 540, 1020, 60, 1000, 4)").execute(pool).await?;
+    sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, max_minutes, modes) VALUES (1, 1, 1, 'Videochiamata', 60, 4)").execute(pool).await?;
+    store.invalidate_catalogue();
+    let slot = store
+        .free_slots(
+            &store.service(1).await?,
+            chrono::Utc::now() + chrono::Duration::days(2),
+        )
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no slot"))?;
+    let mut appts = Vec::new();
+    for i in 0..rooms {
+        let b = booking::validate::ValidBooking {
+            service_id: 1,
+            start: slot.start,
+            mode: booking::Mode::Video,
+            operator_id: None,
+            given_name: "Carico".into(),
+            family_name: format!("{i}"),
+            email: format!("m{i}@example.it"),
+            phone: String::new(),
+            fiscal_code: String::new(),
+            reason: "prova".into(),
+        };
+        appts.push(
+            store
+                .book(&b, booking::Actor::Office, chrono::Utc::now())
+                .await?,
+        );
+    }
+    drop(store);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut server = Command::new(&args.server)
+        .args([
+            "--tls",
+            "off",
+            "--data-dir",
+            &dir.path().display().to_string(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args([
+            "--secret-key",
+            SECRET,
+            "--media-udp",
+            "127.0.0.1:0",
+            "--media-tcp",
+            "off",
+            "--worker-interval",
+            "3600",
+        ])
+        .args(["--start-clock-at", &slot.start.to_rfc3339()])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let pid = server.id();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        anyhow::ensure!(Instant::now() < deadline, "server did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, rss0, fds0) = proc_stat(pid);
+    let epoch = Instant::now();
+    let counters = Arc::new(Counters::default());
+    let result = run(
+        &args,
+        &base,
+        &appts,
+        &signer,
+        pid,
+        epoch,
+        counters.clone(),
+        (rss0, fds0),
+    )
+    .await;
+    server.kill()?;
+    server.wait()?;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    args: &Args,
+    base: &str,
+    appts: &[booking::Appointment],
+    signer: &Signer,
+    pid: u32,
+    epoch: Instant,
+    counters: Arc<Counters>,
+    (rss0, fds0): (u64, usize),
+) -> anyhow::Result<()> {
+    let ws = |code: &str| format!("{}/ws/stanza/{code}", base.replace("http://", "ws://"));
+    if let Some(cycles) = args.cycles {
+        let a = &appts[0];
+        let mut marks = HashMap::new();
+        for i in 0..cycles {
+            let p = join(
+                &ws(&a.code),
+                &signer.sign(Purpose::RoomCitizen, a.id),
+                "Ciclo",
+                counters.clone(),
+                epoch,
+            )
+            .await?;
+            p.pc.close().await?;
+            drop(p);
+            if i == 9 || i + 1 == cycles {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                marks.insert(i + 1, proc_stat(pid));
+            }
+        }
+        let (_, rss10, fds10) = marks[&10];
+        let (_, rss_end, fds_end) = marks[&cycles];
+        println!("mediaload: {cycles} joins and leaves: server open files {fds0} at start, {fds10} after 10, {fds_end} after {cycles}; RSS {} MiB at start, {} MiB after 10, {} MiB after {cycles}", rss0 / 1024, rss10 / 1024, rss_end / 1024);
+        anyhow::ensure!(
+            fds_end <= fds10 + 5,
+            "open files grew: {fds10} -> {fds_end}"
+        );
+        return Ok(());
+    }
+    // Everyone joins and starts sending at once; the operator's join time is socket open to
+    // the first forwarded video packet from the citizen, who is already in.
+    let mut parts = Vec::new();
+    let mut senders = Vec::new();
+    let stop = Arc::new(Mutex::new(Instant::now() + Duration::from_secs(3600)));
+    for a in appts {
+        for (purpose, name) in [
+            (Purpose::RoomCitizen, "Cittadino"),
+            (Purpose::RoomOperator, "Operatore"),
+        ] {
+            let p = Arc::new(
+                join(
+                    &ws(&a.code),
+                    &signer.sign(purpose, a.id),
+                    name,
+                    counters.clone(),
+                    epoch,
+                )
+                .await?,
+            );
+            senders.push(tokio::spawn(send_media(
+                p.clone(),
+                counters.clone(),
+                epoch,
+                args.video_kbps,
+                stop.clone(),
+            )));
+            parts.push(p);
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (cpu0, _, _) = proc_stat(pid);
+    let (sent0, recv0) = (
+        counters.sent.load(Ordering::Relaxed),
+        counters.received.load(Ordering::Relaxed),
+    );
+    counters.latency_us.lock().unwrap().clear();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let (cpu1, rss1, _) = proc_stat(pid);
+    let (sent1, recv1) = (
+        counters.sent.load(Ordering::Relaxed),
+        counters.received.load(Ordering::Relaxed),
+    );
+    *stop.lock().unwrap() = Instant::now();
+    for s in senders {
+        let _ = s.await;
+    }
+    let secs = args.seconds as f64;
+    let (sent, recv) = (sent1 - sent0, recv1 - recv0);
+    // Operators (every second participant) join a room where the citizen already sends.
+    let mut joins: Vec<u64> = parts
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .filter_map(|p| {
+            p.first_video
+                .lock()
+                .unwrap()
+                .map(|t| (t - p.joined_at).as_millis() as u64)
+        })
+        .collect();
+    let mut lat = counters.latency_us.lock().unwrap().clone();
+    println!(
+        "mediaload: {} rooms x 2 participants, {} kbit/s video each, {} s: {:.0} packets/s sent, {:.0} forwarded packets/s received, loss {:.2} %",
+        appts.len(), args.video_kbps, args.seconds, sent as f64 / secs, recv as f64 / secs, 100.0 * (1.0 - recv as f64 / sent.max(1) as f64)
+    );
+    println!(
+        "mediaload: server CPU {:.2} s = {:.0} % of one core: {:.1} µs per forwarded packet; RSS {} MiB -> {} MiB ({:.0} KiB per room)",
+        cpu1 - cpu0, 100.0 * (cpu1 - cpu0) / secs, (cpu1 - cpu0) * 1e6 / recv.max(1) as f64, rss0 / 1024, rss1 / 1024, (rss1.saturating_sub(rss0)) as f64 / appts.len() as f64
+    );
+    println!(
+        "mediaload: added latency (send to receive through the relay) p50 {:.2} ms, p99 {:.2} ms",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
+    println!("mediaload: join time (socket open to first forwarded video packet) p50 {:.0} ms, max {:.0} ms", pct(&mut joins.iter().map(|j| j * 1000).collect::<Vec<_>>(), 0.5), joins.iter().max().copied().unwrap_or(0));
+    joins.clear();
+    for p in parts {
+        let _ = p.pc.close().await;
+    }
+    Ok(())
+}
