@@ -59,7 +59,7 @@ pub struct Config {
     /// Public address to announce instead of the host's (a server behind 1:1 NAT).
     pub nat_ips: Vec<String>,
     /// Single-threaded reactors that run the connections' drivers (0: tokio's own workers).
-    /// One per core saves the cross-thread wake-ups a packet otherwise costs.
+    /// One saves cross-thread wake-ups, but see `--media-reactors`: off by default.
     pub reactor_threads: usize,
 }
 
@@ -69,7 +69,7 @@ impl Default for Config {
             udp_addrs: vec!["0.0.0.0:0".into()],
             tcp_addrs: vec![],
             nat_ips: vec![],
-            reactor_threads: 1,
+            reactor_threads: 0,
         }
     }
 }
@@ -564,6 +564,37 @@ impl Relay {
             });
         }
 
+        // Loss and round-trip time, read from the connection's own statistics every 2 s.
+        {
+            let (alive, counters) = (Arc::downgrade(&new_side), counters.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    let Some(s) = alive.upgrade() else { break };
+                    let report = s
+                        .pc
+                        .get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None)
+                        .await;
+                    let lost: i64 = report
+                        .inbound_rtp_streams()
+                        .map(|r| r.received_rtp_stream_stats.packets_lost)
+                        .sum();
+                    counters.lost[side].store(lost.max(0) as u64, Ordering::Relaxed);
+                    let rtt = report
+                        .iter()
+                        .filter_map(|e| match e {
+                            rtc::statistics::report::RTCStatsReportEntry::IceCandidatePair(p)
+                                if p.current_round_trip_time > 0.0 =>
+                            {
+                                Some(p.current_round_trip_time)
+                            }
+                            _ => None,
+                        })
+                        .fold(0.0f64, f64::max);
+                    counters.rtt_us[side].store((rtt * 1e6) as u64, Ordering::Relaxed);
+                }
+            });
+        }
         let old = room.sides.lock().expect("sides lock")[side].replace(new_side);
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
         if let Some(old) = old {

@@ -12,6 +12,10 @@ pub struct RoomCounters {
     pub dropped: AtomicU64,
     pub plis: AtomicU64,
     pub nacks: AtomicU64,
+    /// Packets lost between each participant and the relay (from the relay's receivers).
+    pub lost: [AtomicU64; 2],
+    /// Round-trip time between the relay and each participant, in microseconds (ICE).
+    pub rtt_us: [AtomicU64; 2],
 }
 
 #[derive(Debug, Default)]
@@ -78,6 +82,31 @@ impl Stats {
                 let v = [&c.packets, &c.bytes, &c.dropped, &c.plis, &c.nacks][get]
                     .load(Ordering::Relaxed);
                 let _ = writeln!(out, "{name}{{room=\"{room}\"}} {v}");
+            }
+        }
+        for (name, help, kind) in [
+            (
+                "sportello_relay_packets_lost",
+                "Packets lost on the way from each participant to the relay",
+                "gauge",
+            ),
+            (
+                "sportello_relay_rtt_seconds",
+                "Round-trip time between the relay and each participant",
+                "gauge",
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (room, c) in rooms.iter() {
+                for (side, who) in ["citizen", "operator"].iter().enumerate() {
+                    if name.ends_with("lost") {
+                        let v = c.lost[side].load(Ordering::Relaxed);
+                        let _ = writeln!(out, "{name}{{room=\"{room}\",side=\"{who}\"}} {v}");
+                    } else {
+                        let v = c.rtt_us[side].load(Ordering::Relaxed) as f64 / 1e6;
+                        let _ = writeln!(out, "{name}{{room=\"{room}\",side=\"{who}\"}} {v}");
+                    }
+                }
             }
         }
         let _ = writeln!(

@@ -123,6 +123,14 @@ test('citizen and operator see and hear each other through the relay', async () 
     const forwarded = [...metrics.matchAll(/^sportello_relay_packets_forwarded_total\{room="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
     assert.ok(forwarded.length === 1 && forwarded[0] > 100, `forwarded packets: ${forwarded}`);
     assert.match(metrics, /^sportello_relay_peer_connections 2$/m);
+    assert.match(metrics, /^process_cpu_seconds_total [0-9.]+$/m);
+    assert.match(metrics, /^process_resident_memory_bytes [0-9]+$/m);
+    // Round-trip time to each participant, measured by the relay.
+    await until('round-trip times', async () => {
+      const m = await (await fetch(`${server.base}/metrics`)).text();
+      const rtts = [...m.matchAll(/^sportello_relay_rtt_seconds\{room="\d+",side="(citizen|operator)"\} ([0-9.e-]+)$/gm)];
+      return rtts.length === 2 && rtts.every((r) => Number(r[2]) > 0 && Number(r[2]) < 1);
+    }, 15000);
 
     // The citizen's page reloads mid-call: the operator is told the connection was lost, the
     // page goes back in by itself, and video flows again both ways.

@@ -498,9 +498,18 @@ async fn run(
                 counters.clone(),
                 epoch,
             )
-            .await?;
+            .await
+            .map_err(|e| anyhow::anyhow!("cycle {i}: {e}"))?;
             p.pc.close().await?;
             drop(p);
+            if (i + 1) % 100 == 0 {
+                let (_, rss, fds) = proc_stat(pid);
+                println!(
+                    "mediaload: after {} cycles: {fds} open files, {} MiB",
+                    i + 1,
+                    rss / 1024
+                );
+            }
             if i == 9 || i + 1 == cycles {
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 marks.insert(i + 1, proc_stat(pid));
