@@ -276,16 +276,6 @@ fn holidays(from_year: i32, years: i32) -> Vec<(NaiveDate, &'static str)> {
     out
 }
 
-const DAY_NAMES: [&str; 7] = [
-    "lunedì",
-    "martedì",
-    "mercoledì",
-    "giovedì",
-    "venerdì",
-    "sabato",
-    "domenica",
-];
-
 fn hours_text(rules: &[Rule]) -> String {
     rules
         .iter()
@@ -293,7 +283,7 @@ fn hours_text(rules: &[Rule]) -> String {
             let days: Vec<&str> = r
                 .days
                 .iter()
-                .map(|d| DAY_NAMES[d.num_days_from_monday() as usize])
+                .map(|d| crate::email::WEEKDAYS_IT[d.num_days_from_monday() as usize])
                 .collect();
             let days = if r.days.len() == 5 {
                 "dal lunedì al venerdì".to_string()

@@ -105,7 +105,8 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
 }
 
-const WEEKDAYS: [&str; 7] = [
+/// Italian weekday names, Monday first (shared by emails, pages and the demo data).
+pub const WEEKDAYS_IT: [&str; 7] = [
     "lunedì",
     "martedì",
     "mercoledì",
@@ -114,7 +115,8 @@ const WEEKDAYS: [&str; 7] = [
     "sabato",
     "domenica",
 ];
-const MONTHS: [&str; 12] = [
+/// Italian month names, January first.
+pub const MONTHS_IT: [&str; 12] = [
     "gennaio",
     "febbraio",
     "marzo",
@@ -135,9 +137,9 @@ pub fn when_it(t: DateTime<Utc>, tz: Tz) -> String {
     let l = t.with_timezone(&tz);
     format!(
         "{} {} {} {}, ore {}:{:02}",
-        WEEKDAYS[l.weekday().num_days_from_monday() as usize],
+        WEEKDAYS_IT[l.weekday().num_days_from_monday() as usize],
         l.day(),
-        MONTHS[l.month0() as usize],
+        MONTHS_IT[l.month0() as usize],
         l.year(),
         l.hour(),
         l.minute()

@@ -363,3 +363,44 @@ macro_rules! on_both_databases {
         }
     };
 }
+
+/// Figures about a server process, for the load tools.
+pub mod process {
+    /// (CPU seconds, resident KiB, open files) of a process, from /proc.
+    pub fn stat(pid: u32) -> (f64, u64, usize) {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let cpu = (ticks(11) + ticks(12)) as f64 / 100.0;
+        let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0);
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        (cpu, rss, fds)
+    }
+
+    /// The q-quantile (0..=1) of the samples.
+    pub fn percentile(v: &mut [f64], q: f64) -> f64 {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v.get(((v.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The q-quantile of microsecond samples, in milliseconds.
+    pub fn percentile_ms(v: &mut [u64], q: f64) -> f64 {
+        v.sort_unstable();
+        v.get(((v.len().max(1) - 1) as f64 * q) as usize)
+            .copied()
+            .unwrap_or(0) as f64
+            / 1000.0
+    }
+}

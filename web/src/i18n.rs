@@ -2,6 +2,7 @@
 //! (`l.t("Uffici", "Offices")`), so a translation can never go missing or drift away from its
 //! original.
 
+use booking::email::{MONTHS_IT, WEEKDAYS_IT as DAYS_IT};
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 
@@ -12,15 +13,6 @@ pub enum Lang {
     En,
 }
 
-const DAYS_IT: [&str; 7] = [
-    "lunedì",
-    "martedì",
-    "mercoledì",
-    "giovedì",
-    "venerdì",
-    "sabato",
-    "domenica",
-];
 const DAYS_EN: [&str; 7] = [
     "Monday",
     "Tuesday",
@@ -29,20 +21,6 @@ const DAYS_EN: [&str; 7] = [
     "Friday",
     "Saturday",
     "Sunday",
-];
-const MONTHS_IT: [&str; 12] = [
-    "gennaio",
-    "febbraio",
-    "marzo",
-    "aprile",
-    "maggio",
-    "giugno",
-    "luglio",
-    "agosto",
-    "settembre",
-    "ottobre",
-    "novembre",
-    "dicembre",
 ];
 const MONTHS_EN: [&str; 12] = [
     "January",

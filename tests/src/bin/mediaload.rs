@@ -29,6 +29,7 @@ use rtc::peer_connection::configuration::interceptor_registry::{
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde_json::{json, Value};
+use tests::process::{percentile_ms, stat as proc_stat};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use webrtc::media_stream::track_local::TrackLocal;
@@ -326,38 +327,6 @@ async fn send_media(
     }
 }
 
-fn proc_stat(pid: u32) -> (f64, u64, usize) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r)
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let t = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    let cpu = (t(11) + t(12)) as f64 / 100.0;
-    let rss = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    (cpu, rss, fds)
-}
-
-fn pct(v: &mut [u64], q: f64) -> f64 {
-    v.sort_unstable();
-    v.get(((v.len().max(1) - 1) as f64 * q) as usize)
-        .copied()
-        .unwrap_or(0) as f64
-        / 1000.0
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -596,10 +565,10 @@ async fn run(
     );
     println!(
         "mediaload: added latency (send to receive through the relay) p50 {:.2} ms, p99 {:.2} ms",
-        pct(&mut lat, 0.5),
-        pct(&mut lat, 0.99)
+        percentile_ms(&mut lat, 0.5),
+        percentile_ms(&mut lat, 0.99)
     );
-    println!("mediaload: join time (socket open to first forwarded video packet) p50 {:.0} ms, max {:.0} ms", pct(&mut joins.iter().map(|j| j * 1000).collect::<Vec<_>>(), 0.5), joins.iter().max().copied().unwrap_or(0));
+    println!("mediaload: join time (socket open to first forwarded video packet) p50 {:.0} ms, max {:.0} ms", percentile_ms(&mut joins.iter().map(|j| j * 1000).collect::<Vec<_>>(), 0.5), joins.iter().max().copied().unwrap_or(0));
     joins.clear();
     for p in parts {
         let _ = p.pc.close().await;

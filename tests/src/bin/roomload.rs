@@ -37,28 +37,6 @@ struct Args {
 
 const SECRET: &str = "roomload-secret-roomload-secret-roomload-0";
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .unwrap_or("0")
-                    .parse()
-                    .unwrap_or(0)
-            })
-        })
-        .unwrap_or(0)
-}
-
-fn pct(v: &mut [f64], q: f64) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v.get(((v.len().max(1) - 1) as f64 * q) as usize)
-        .copied()
-        .unwrap_or(0.0)
-}
-
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -155,7 +133,7 @@ async fn main() -> anyhow::Result<()> {
         hello(&mut ws, &token).await?;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss0 = rss_kib(pid);
+    let rss0 = tests::process::stat(pid).1;
 
     println!(
         "roomload: opening {} sockets ({} at a time)",
@@ -180,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let ramp_s = ramp.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss1 = rss_kib(pid);
+    let rss1 = tests::process::stat(pid).1;
 
     // Every open socket asks again: the answer's latency with all of them open.
     let mut again = Vec::with_capacity(open.len());
@@ -220,10 +198,10 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "roomload: answer to hello with {} sockets open: p50 {:.2} ms, p99 {:.2} ms",
         open.len(),
-        pct(&mut again, 0.5),
-        pct(&mut again, 0.99)
+        tests::process::percentile(&mut again, 0.5),
+        tests::process::percentile(&mut again, 0.99)
     );
-    println!("roomload: new socket (connect, handshake, hello, answer) with {} open: p50 {:.2} ms, p99 {:.2} ms", open.len(), pct(&mut fresh, 0.5), pct(&mut fresh, 0.99));
+    println!("roomload: new socket (connect, handshake, hello, answer) with {} open: p50 {:.2} ms, p99 {:.2} ms", open.len(), tests::process::percentile(&mut fresh, 0.5), tests::process::percentile(&mut fresh, 0.99));
     println!("roomload: {alive}/100 sampled sockets still answering after 16 s of heartbeats");
     drop(open);
     server.kill()?;
