@@ -487,6 +487,22 @@ async fn run(
         let (_, rss10, fds10) = marks[&10];
         let (_, rss_end, fds_end) = marks[&cycles];
         println!("mediaload: {cycles} joins and leaves: server open files {fds0} at start, {fds10} after 10, {fds_end} after {cycles}; RSS {} MiB at start, {} MiB after 10, {} MiB after {cycles}", rss0 / 1024, rss10 / 1024, rss_end / 1024);
+        // What the open files are, for a leak hunt.
+        let mut kinds: HashMap<String, usize> = HashMap::new();
+        for e in std::fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
+            let target = std::fs::read_link(e.path())
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
+            *kinds
+                .entry(target.split(':').next().unwrap_or("").to_string())
+                .or_default() += 1;
+        }
+        let count = |f: &str| {
+            std::fs::read_to_string(format!("/proc/{pid}/net/{f}"))
+                .map(|s| s.lines().count().saturating_sub(1))
+                .unwrap_or(0)
+        };
+        println!("mediaload: server's open files by kind {kinds:?}; sockets in its namespace: udp {}, tcp {}", count("udp"), count("tcp"));
         anyhow::ensure!(
             fds_end <= fds10 + 5,
             "open files grew: {fds10} -> {fds_end}"
