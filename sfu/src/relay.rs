@@ -119,6 +119,9 @@ struct Side {
 #[derive(Default)]
 struct RoomMedia {
     sides: Mutex<[Option<Arc<Side>>; 2]>,
+    /// Offers being answered. The room is not forgotten while one is: its connection would
+    /// land in a room nobody can find any more, and never be closed.
+    pending: std::sync::atomic::AtomicUsize,
     /// Continuity of each outgoing stream, per receiving side and kind.
     rewriters: Mutex<HashMap<(usize, usize), Rewriter>>,
 }
@@ -263,6 +266,14 @@ pub fn out_track(kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
             ..Default::default()
         }],
     )))
+}
+
+async fn answer(pc: &Arc<dyn PeerConnection>) -> Result<RTCSessionDescription, Error> {
+    let answer = pc.create_answer(None).await.map_err(rtc_err)?;
+    pc.set_local_description(answer).await.map_err(rtc_err)?;
+    pc.local_description()
+        .await
+        .ok_or_else(|| rtc_err("no local description"))
 }
 
 /// The candidate as browsers should see it: behind 1:1 NAT, host candidates carry the public
@@ -450,7 +461,31 @@ impl Relay {
     ) -> Result<String, Error> {
         let side = side.min(1);
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| Error::BadSdp(e.to_string()))?;
-        let room = self.room(room_id);
+        let room = {
+            let mut rooms = self.rooms.lock().expect("rooms lock");
+            let r = rooms.entry(room_id).or_default().clone();
+            r.pending.fetch_add(1, Ordering::SeqCst);
+            r
+        };
+        let result = self
+            .answer_offer(room.clone(), room_id, side, owner, offer, events)
+            .await;
+        room.pending.fetch_sub(1, Ordering::SeqCst);
+        if result.is_err() {
+            self.forget_if_empty(room_id, &room);
+        }
+        result
+    }
+
+    async fn answer_offer(
+        &self,
+        room: Arc<RoomMedia>,
+        room_id: i64,
+        side: usize,
+        owner: u64,
+        offer: RTCSessionDescription,
+        events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
+    ) -> Result<String, Error> {
         let counters = self.stats.room(room_id);
 
         let mut media = MediaEngine::default();
@@ -491,9 +526,10 @@ impl Relay {
         let ssrcs = [rand::random::<u32>(), rand::random::<u32>()];
         let out = [out_track(KINDS[0], ssrcs[0]), out_track(KINDS[1], ssrcs[1])];
         for t in &out {
-            pc.add_track(t.clone() as Arc<dyn TrackLocal>)
-                .await
-                .map_err(rtc_err)?;
+            if let Err(e) = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await {
+                let _ = pc.close().await;
+                return Err(rtc_err(e));
+            }
         }
         let new_side = Arc::new(Side {
             owner,
@@ -510,12 +546,14 @@ impl Relay {
             let _ = pc.close().await;
             return Err(Error::BadSdp(e.to_string()));
         }
-        let answer = pc.create_answer(None).await.map_err(rtc_err)?;
-        pc.set_local_description(answer).await.map_err(rtc_err)?;
-        let local = pc
-            .local_description()
-            .await
-            .ok_or_else(|| rtc_err("no local description"))?;
+        // A connection that cannot answer is closed at once, never left behind.
+        let local = match answer(&pc).await {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = pc.close().await;
+                return Err(e);
+            }
+        };
 
         // The payload types this connection negotiated, to rewrite forwarded packets.
         let mut pts = HashMap::new();
@@ -614,9 +652,10 @@ impl Relay {
 
     /// A remote ICE candidate (trickle ICE) for a participant's current connection.
     pub async fn candidate(&self, room: i64, side: usize, c: IceCandidate) -> Result<(), Error> {
-        let s = self
-            .room(room)
-            .side(side.min(1))
+        // Looked up, not created: a stray candidate must not leave an empty room behind.
+        let r = self.rooms.lock().expect("rooms lock").get(&room).cloned();
+        let s = r
+            .and_then(|r| r.side(side.min(1)))
             .ok_or(Error::NoConnection)?;
         if c.candidate.len() > 1024 {
             return Err(Error::BadCandidate("too long".into()));
@@ -648,14 +687,21 @@ impl Relay {
         if let Some(old) = old {
             self.close_side(old).await;
         }
+        self.forget_if_empty(room_id, &room);
+    }
+
+    /// Forgets a room with nobody in it and no offer being answered.
+    fn forget_if_empty(&self, room_id: i64, room: &Arc<RoomMedia>) {
+        let mut rooms = self.rooms.lock().expect("rooms lock");
         let empty = room
             .sides
             .lock()
             .expect("sides lock")
             .iter()
             .all(Option::is_none);
-        if empty {
-            self.rooms.lock().expect("rooms lock").remove(&room_id);
+        let current = rooms.get(&room_id).is_some_and(|r| Arc::ptr_eq(r, room));
+        if empty && current && room.pending.load(Ordering::SeqCst) == 0 {
+            rooms.remove(&room_id);
             self.stats.remove(room_id);
         }
     }

@@ -503,6 +503,15 @@ async fn run(
                 .unwrap_or(0)
         };
         println!("mediaload: server's open files by kind {kinds:?}; sockets in its namespace: udp {}, tcp {}", count("udp"), count("tcp"));
+        let metrics = reqwest::get(format!("{base}/metrics"))
+            .await?
+            .text()
+            .await?;
+        let open_pcs = metrics
+            .lines()
+            .find(|l| l.starts_with("sportello_relay_peer_connections "))
+            .unwrap_or("?");
+        println!("mediaload: the relay counts {open_pcs}");
         anyhow::ensure!(
             fds_end <= fds10 + 5,
             "open files grew: {fds10} -> {fds_end}"
