@@ -145,9 +145,8 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_MEDIA_PUBLIC_IP")]
     pub media_public_ip: Option<String>,
 
-    /// Single-threaded reactors for the media connections (0: share tokio's workers)
-    /// [default: 0]. 1 costs ~20 % less CPU per packet, but with webrtc 0.21.1 a connection
-    /// made after several joins and leaves can stall on it, so it is off by default.
+    /// Single-threaded reactors that run the media connections (0: share tokio's workers);
+    /// one saves the cross-thread wake-ups a packet otherwise costs [default: 1].
     #[arg(long, env = "SPORTELLO_MEDIA_REACTORS")]
     pub media_reactors: Option<usize>,
 
@@ -338,7 +337,7 @@ impl Config {
             udp_addrs: list(&self.media_udp, "0.0.0.0:0"),
             tcp_addrs: list(&self.media_tcp, "0.0.0.0:0"),
             nat_ips: self.media_public_ip.clone().into_iter().collect(),
-            reactor_threads: self.media_reactors.unwrap_or(0),
+            reactor_threads: self.media_reactors.unwrap_or(1),
         }
     }
 
