@@ -459,6 +459,23 @@ impl Store {
         appointment_from(&row)
     }
 
+    /// What the emails about `a` need.
+    fn context<'a>(
+        &'a self,
+        a: &'a Appointment,
+        office: &'a Office,
+        service: &'a Service,
+        now: DateTime<Utc>,
+    ) -> Context<'a> {
+        Context {
+            appointment: a,
+            office,
+            service,
+            links: &self.links,
+            now,
+        }
+    }
+
     async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
         Ok((
             self.office(a.office_id).await?,
@@ -621,13 +638,7 @@ impl Store {
                     }
                 }
             }
-            let ctx = Context {
-                appointment: &a,
-                office: &office,
-                service: &service,
-                links: &self.links,
-                now,
-            };
+            let ctx = self.context(&a, &office, &service, now);
             let email = match kind {
                 Kind::Verify => ctx.verify(),
                 _ => ctx.confirmed(),
@@ -679,13 +690,7 @@ impl Store {
                 status,
                 ..a.clone()
             };
-            let ctx = Context {
-                appointment: &a,
-                office: &office,
-                service: &service,
-                links: &self.links,
-                now,
-            };
+            let ctx = self.context(&a, &office, &service, now);
             let email = if calendar.moderated {
                 ctx.request_sent()
             } else {
@@ -711,13 +716,7 @@ impl Store {
                 status: Status::Expired,
                 ..a.clone()
             };
-            let ctx = Context {
-                appointment: &a,
-                office: &office,
-                service: &service,
-                links: &self.links,
-                now,
-            };
+            let ctx = self.context(&a, &office, &service, now);
             Self::enqueue(&mut tx, a.id, &ctx.expired(), now).await?;
         }
         tx.commit().await?;
@@ -772,13 +771,7 @@ impl Store {
             sequence: a.sequence + 1,
             ..a
         };
-        let ctx = Context {
-            appointment: &a,
-            office: &office,
-            service: &service,
-            links: &self.links,
-            now,
-        };
+        let ctx = self.context(&a, &office, &service, now);
         // A booking never verified was never confirmed: nothing to take out of a calendar.
         let email = ctx.cancelled(actor == Actor::Office, message);
         Self::enqueue(&mut tx, a.id, &email, now).await?;
@@ -866,13 +859,7 @@ impl Store {
             };
             // A pending booking is told again only when it is verified.
             if moved.status != Status::Pending {
-                let ctx = Context {
-                    appointment: &moved,
-                    office: &office,
-                    service: &service,
-                    links: &self.links,
-                    now,
-                };
+                let ctx = self.context(&moved, &office, &service, now);
                 Self::enqueue(
                     &mut tx,
                     a.id,
@@ -920,13 +907,7 @@ impl Store {
                     continue;
                 }
                 let (office, service) = self.context_parts(&a).await?;
-                let ctx = Context {
-                    appointment: &a,
-                    office: &office,
-                    service: &service,
-                    links: &self.links,
-                    now,
-                };
+                let ctx = self.context(&a, &office, &service, now);
                 let mut tx = self.write().await?;
                 let changed = sqlx::query(&format!(
                     "UPDATE appointment SET {column} = 1 WHERE id = $1 AND {column} = 0"
@@ -961,13 +942,7 @@ impl Store {
             status: Status::Confirmed,
             ..a
         };
-        let ctx = Context {
-            appointment: &a,
-            office: &office,
-            service: &service,
-            links: &self.links,
-            now,
-        };
+        let ctx = self.context(&a, &office, &service, now);
         let mut email = ctx.confirmed();
         email.kind = Kind::Approved;
         Self::enqueue(&mut tx, a.id, &email, now).await?;

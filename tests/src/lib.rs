@@ -364,8 +364,59 @@ macro_rules! on_both_databases {
     };
 }
 
-/// Figures about a server process, for the load tools.
+/// The server binary as its own process, and figures about it, for the load tools.
 pub mod process {
+    /// A `sportello` process on a free loopback port (plain HTTP), over `data_dir`, with
+    /// `extra` flags; returns once it answers. Its URL is `base`.
+    pub struct ServerProcess {
+        pub child: std::process::Child,
+        pub port: u16,
+        pub base: String,
+    }
+
+    impl ServerProcess {
+        pub async fn start(
+            bin: &std::path::Path,
+            data_dir: &std::path::Path,
+            extra: &[&str],
+        ) -> anyhow::Result<ServerProcess> {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
+            let child = std::process::Command::new(bin)
+                .args([
+                    "--tls",
+                    "off",
+                    "--data-dir",
+                    &data_dir.display().to_string(),
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                ])
+                .args(extra)
+                .env("RUST_LOG", "error")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::inherit())
+                .spawn()?;
+            let base = format!("http://127.0.0.1:{port}");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            while reqwest::get(format!("{base}/healthz")).await.is_err() {
+                anyhow::ensure!(std::time::Instant::now() < deadline, "server did not start");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Ok(ServerProcess { child, port, base })
+        }
+
+        pub fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
+        pub fn stop(mut self) -> anyhow::Result<()> {
+            self.child.kill()?;
+            self.child.wait()?;
+            Ok(())
+        }
+    }
+
     /// (CPU seconds, resident KiB, open files) of a process, from /proc.
     pub fn stat(pid: u32) -> (f64, u64, usize) {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();

@@ -85,6 +85,19 @@ fn parts<'a>(m: &'a ParsedMail<'a>, out: &mut Vec<&'a ParsedMail<'a>>) {
     }
 }
 
+/// The decoded body of a message's first part of this MIME type.
+fn body(raw: &[u8], mime: &str) -> String {
+    let mail = parse_mail(raw).unwrap();
+    let mut leaves = Vec::new();
+    parts(&mail, &mut leaves);
+    leaves
+        .iter()
+        .find(|p| p.ctype.mimetype == mime)
+        .unwrap_or_else(|| panic!("no {mime} part"))
+        .get_body()
+        .unwrap()
+}
+
 struct Invitation {
     method: String,
     uid: String,
@@ -188,20 +201,8 @@ async fn emails_go_through_a_real_smtp_server_and_survive_an_outage() {
         .get_first_value("From")
         .unwrap()
         .contains("noreply@comune.esempio.it"));
-    let mut leaves = Vec::new();
-    parts(&verify, &mut leaves);
-    let text = leaves
-        .iter()
-        .find(|p| p.ctype.mimetype == "text/plain")
-        .unwrap()
-        .get_body()
-        .unwrap();
-    let html = leaves
-        .iter()
-        .find(|p| p.ctype.mimetype == "text/html")
-        .unwrap()
-        .get_body()
-        .unwrap();
+    let text = body(&mails[0], "text/plain");
+    let html = body(&mails[0], "text/html");
     assert!(text.contains("entro 2 ore"));
     assert!(html.contains("Conferma la prenotazione"));
     assert!(
@@ -222,15 +223,7 @@ async fn emails_go_through_a_real_smtp_server_and_survive_an_outage() {
     assert_eq!(inv.organizer, "mailto:edilizia@comune.esempio.it");
     assert_eq!(inv.status, "CONFIRMED");
     assert!(inv.uid.starts_with("appuntamento-SP-"));
-    let conf = parse_mail(&mails[1]).unwrap();
-    let mut leaves = Vec::new();
-    parts(&conf, &mut leaves);
-    let text = leaves
-        .iter()
-        .find(|p| p.ctype.mimetype == "text/plain")
-        .unwrap()
-        .get_body()
-        .unwrap();
+    let text = body(&mails[1], "text/plain");
     assert!(
         link_in(&text, "/stanza/").is_some(),
         "a video appointment's join link"
@@ -259,15 +252,7 @@ async fn emails_go_through_a_real_smtp_server_and_survive_an_outage() {
     assert_eq!(cancel.uid, inv.uid);
     assert_eq!(cancel.sequence, "1");
     assert_eq!(cancel.status, "CANCELLED");
-    let cancelled = parse_mail(&mails[2]).unwrap();
-    let mut leaves = Vec::new();
-    parts(&cancelled, &mut leaves);
-    let text = leaves
-        .iter()
-        .find(|p| p.ctype.mimetype == "text/plain")
-        .unwrap()
-        .get_body()
-        .unwrap();
+    let text = body(&mails[2], "text/plain");
     assert!(text.contains("l'ufficio ha dovuto annullare"));
     assert!(text.contains("Messaggio dell'ufficio: Ufficio chiuso per inventario"));
 }

@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -391,40 +390,21 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     drop(store);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut server = Command::new(&args.server)
-        .args([
-            "--tls",
-            "off",
-            "--data-dir",
-            &dir.path().display().to_string(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .args([
-            "--secret-key",
-            SECRET,
-            "--media-udp",
-            "127.0.0.1:0",
-            "--media-tcp",
-            "off",
-            "--worker-interval",
-            "3600",
-        ])
-        .args(["--start-clock-at", &slot.start.to_rfc3339()])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let pid = server.id();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let clock = slot.start.to_rfc3339();
+    let extra = [
+        "--secret-key",
+        SECRET,
+        "--media-udp",
+        "127.0.0.1:0",
+        "--media-tcp",
+        "off",
+        "--worker-interval",
+        "3600",
+        "--start-clock-at",
+        &clock,
+    ];
+    let server = tests::process::ServerProcess::start(&args.server, dir.path(), &extra).await?;
+    let (pid, base) = (server.pid(), server.base.clone());
     let (_, rss0, fds0) = proc_stat(pid);
     let epoch = Instant::now();
     let counters = Arc::new(Counters::default());
@@ -439,8 +419,7 @@ async fn main() -> anyhow::Result<()> {
         (rss0, fds0),
     )
     .await;
-    server.kill()?;
-    server.wait()?;
+    server.stop()?;
     result
 }
 

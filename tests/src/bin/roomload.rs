@@ -9,7 +9,6 @@
 //! then (connect, handshake, hello, answer).
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -101,31 +100,10 @@ async fn main() -> anyhow::Result<()> {
     let token = Arc::new(signer.sign(Purpose::RoomCitizen, a.id));
     drop(store);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut server = Command::new(&args.server)
-        .args([
-            "--tls",
-            "off",
-            "--data-dir",
-            &dir.path().display().to_string(),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--secret-key",
-            SECRET,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let pid = server.id();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{base}/healthz")).await.is_err() {
-        anyhow::ensure!(Instant::now() < deadline, "server did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let server =
+        tests::process::ServerProcess::start(&args.server, dir.path(), &["--secret-key", SECRET])
+            .await?;
+    let (pid, port) = (server.pid(), server.port);
     let url = format!("ws://127.0.0.1:{port}/ws/stanza/{}", a.code);
     // Warm up (allocator, first connections), then the baseline.
     for _ in 0..50 {
@@ -204,8 +182,7 @@ async fn main() -> anyhow::Result<()> {
     println!("roomload: new socket (connect, handshake, hello, answer) with {} open: p50 {:.2} ms, p99 {:.2} ms", open.len(), tests::process::percentile(&mut fresh, 0.5), tests::process::percentile(&mut fresh, 0.99));
     println!("roomload: {alive}/100 sampled sockets still answering after 16 s of heartbeats");
     drop(open);
-    server.kill()?;
-    server.wait()?;
+    server.stop()?;
     anyhow::ensure!(alive == 100, "sockets were dropped");
     Ok(())
 }
