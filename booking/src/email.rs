@@ -66,6 +66,7 @@ pub enum Kind {
     Moved,
     Cancelled,
     Expired,
+    Refused,
     ReminderDay,
     ReminderHour,
 }
@@ -80,6 +81,7 @@ impl Kind {
             Kind::Moved => "moved",
             Kind::Cancelled => "cancelled",
             Kind::Expired => "expired",
+            Kind::Refused => "refused",
             Kind::ReminderDay => "reminder_day",
             Kind::ReminderHour => "reminder_hour",
         }
@@ -425,6 +427,30 @@ impl Context<'_> {
             ),
             &mut b,
             Some(ics),
+        )
+    }
+
+    /// The office did not approve a request on a moderated calendar.
+    pub fn refused(&self, message: &str) -> Email {
+        let mut b = Body::new(&self.greeting());
+        b.para("ci dispiace: l'ufficio non ha potuto accettare la tua richiesta di appuntamento. L'orario è tornato disponibile.")
+            .facts(&self.summary());
+        if !message.is_empty() {
+            b.para(&format!("Messaggio dell'ufficio: {message}"));
+        }
+        b.para("Se ti serve ancora, puoi prenotare un nuovo appuntamento dal sito.")
+            .button(
+                "Prenota un nuovo appuntamento",
+                &format!("{}/servizi/{}", self.links.base_url, self.service.id),
+            );
+        self.email(
+            Kind::Refused,
+            format!(
+                "Richiesta non accettata - {} {}",
+                self.office.name, self.appointment.code
+            ),
+            &mut b,
+            None,
         )
     }
 

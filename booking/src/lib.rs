@@ -6,6 +6,7 @@
 //! into calls here, and every function that depends on the time takes `now` as an argument.
 //! Start with `slots` (pure), then `store` (the database) and `email` (what the citizen gets).
 
+pub mod backoffice;
 pub mod catalogue;
 pub mod demo;
 pub mod email;
@@ -41,6 +42,8 @@ pub enum Error {
     NotActive(Status),
     #[error("the appointment has already taken place")]
     AlreadyHappened,
+    #[error("the appointment has not started yet")]
+    NotYet,
     #[error("the appointment is already at that time")]
     SameSlot,
     #[error("configuration: {0}")]

@@ -197,6 +197,32 @@ pub fn capacity_at(rules: &CalendarRules, start: DateTime<Utc>) -> Option<Slot> 
     slots_on(rules, day).into_iter().find(|s| s.start == start)
 }
 
+/// Why an existing appointment no longer fits its calendar's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misfit {
+    /// No slot starts at that time any more (closed day, changed hours or slot length).
+    NoSlot,
+    /// The slot no longer offers the appointment's mode.
+    ModeNotOffered,
+    /// The slot's capacity went below the seat this appointment holds.
+    OverCapacity,
+}
+
+/// Whether an appointment at `start` in `mode`, holding seat number `seat` (from 0), still fits.
+pub fn misfit(
+    rules: &CalendarRules,
+    start: DateTime<Utc>,
+    mode: Mode,
+    seat: i64,
+) -> Option<Misfit> {
+    match capacity_at(rules, start) {
+        None => Some(Misfit::NoSlot),
+        Some(s) if !s.offers(mode) => Some(Misfit::ModeNotOffered),
+        Some(s) if seat >= i64::from(s.capacity) => Some(Misfit::OverCapacity),
+        Some(_) => None,
+    }
+}
+
 /// The free slots between `from` and `to` (local days, inclusive), clipped to what citizens may
 /// book at `now`. `taken` counts the active appointments at each slot start.
 pub fn free_slots(
@@ -293,6 +319,27 @@ mod tests {
         };
         let starts: Vec<_> = w.starts().collect();
         assert_eq!(starts, vec![t(9, 0), t(9, 40), t(10, 20)]);
+    }
+
+    #[test]
+    fn misfits_name_what_a_rule_change_broke() {
+        let mut r = weekdays_9_12();
+        let nine = utc("2026-11-30T08:00:00Z");
+        assert_eq!(misfit(&r, nine, Mode::Video, 0), None);
+        assert_eq!(misfit(&r, nine, Mode::Video, 1), Some(Misfit::OverCapacity));
+        r.rules[0].window.modes = ModeSet::of(&[Mode::InPerson]);
+        assert_eq!(
+            misfit(&r, nine, Mode::Video, 0),
+            Some(Misfit::ModeNotOffered)
+        );
+        r.rules[0].window.from = t(10, 0);
+        assert_eq!(misfit(&r, nine, Mode::InPerson, 0), Some(Misfit::NoSlot));
+        r.exceptions.push(Exception::Closed {
+            day: d(2026, 11, 30),
+            label: "Chiuso".into(),
+        });
+        let ten = utc("2026-11-30T09:00:00Z");
+        assert_eq!(misfit(&r, ten, Mode::InPerson, 0), Some(Misfit::NoSlot));
     }
 
     #[test]

@@ -101,10 +101,10 @@ pub struct OutboxMessage {
     pub last_error: Option<String>,
 }
 
-fn ts(t: DateTime<Utc>) -> i64 {
+pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
-fn from_ts(s: i64) -> DateTime<Utc> {
+pub(crate) fn from_ts(s: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(s, 0).unwrap_or_default()
 }
 pub(crate) fn random_id() -> i64 {
@@ -125,9 +125,9 @@ fn booking_code() -> String {
     s
 }
 
-const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence";
+pub(crate) const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence";
 
-fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
+pub(crate) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
     Ok(Appointment {
         id: r.try_get("id")?,
         code: r.try_get("code")?,
@@ -277,7 +277,7 @@ impl Store {
 
     /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so that
     /// what it reads cannot change before it writes; PostgreSQL relies on the unique indexes.
-    async fn write(&self) -> Result<Transaction<'static, Any>, Error> {
+    pub(crate) async fn write(&self) -> Result<Transaction<'static, Any>, Error> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -460,7 +460,7 @@ impl Store {
     }
 
     /// What the emails about `a` need.
-    fn context<'a>(
+    pub(crate) fn context<'a>(
         &'a self,
         a: &'a Appointment,
         office: &'a Office,
@@ -476,14 +476,14 @@ impl Store {
         }
     }
 
-    async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
+    pub(crate) async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
         Ok((
             self.office(a.office_id).await?,
             self.service(a.service_id).await?,
         ))
     }
 
-    async fn enqueue(
+    pub(crate) async fn enqueue(
         tx: &mut Transaction<'static, Any>,
         appointment_id: i64,
         email: &Email,

@@ -1,0 +1,615 @@
+//! What the office does, beside the citizen's path: the agenda, the outcome of an appointment
+//! (done, no-show), approving or refusing on moderated calendars, private notes, statistics'
+//! raw rows, and editing the catalogue (offices, services, calendars with their rules,
+//! exceptions and operators). Edits never touch appointments: `misfits` lists those that no
+//! longer fit the rules, for the office to move or cancel.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{AnyPool, Row};
+
+use crate::model::{Appointment, Mode, ModeSet, Status};
+use crate::slots::{self, Misfit};
+use crate::store::{appointment_from, from_ts, random_id, ts, Store, APPOINTMENT_COLUMNS};
+use crate::Error;
+
+/// An appointment as the office's agenda shows it.
+#[derive(Debug, Clone)]
+pub struct AgendaItem {
+    pub appointment: Appointment,
+    pub note: String,
+    /// "citizen" or "office".
+    pub booked_by: String,
+    pub cancelled_by: Option<String>,
+}
+
+/// One appointment, as much as statistics need (no personal data).
+#[derive(Debug, Clone)]
+pub struct StatRecord {
+    pub office: String,
+    pub service: String,
+    pub status: Status,
+    pub mode: Mode,
+    /// "citizen", "office" or "system" for cancelled or expired ones.
+    pub cancelled_by: Option<String>,
+    /// Verified by the citizen, or booked by the office.
+    pub verified: bool,
+    pub created_at: DateTime<Utc>,
+    pub start: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct OfficeInput {
+    pub name: String,
+    pub department: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+    pub hours_text: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServiceInput {
+    pub office_id: i64,
+    pub calendar_id: i64,
+    pub title: String,
+    pub description: String,
+    pub max_minutes: i64,
+    pub instructions: String,
+    pub documents: String,
+    pub modes: ModeSet,
+    pub published: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct CalendarSettings {
+    pub id: i64,
+    pub office_id: i64,
+    pub name: String,
+    pub horizon_days: i64,
+    pub min_notice_days: i64,
+    pub moderated: bool,
+}
+
+/// A weekly opening rule as stored (minutes from midnight).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleRow {
+    pub id: i64,
+    pub weekdays: u8,
+    pub start_minute: i64,
+    pub end_minute: i64,
+    pub slot_minutes: i64,
+    pub buffer_minutes: i64,
+    pub capacity: i64,
+    pub modes: ModeSet,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+}
+
+/// A closed day, or special hours that replace the weekly rules that day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExceptionRow {
+    pub id: i64,
+    pub day: NaiveDate,
+    pub label: String,
+    /// `None`: closed all day.
+    pub hours: Option<(i64, i64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OperatorRow {
+    pub id: i64,
+    pub office_id: i64,
+    pub name: String,
+    pub email: String,
+}
+
+fn in_list(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        "NULL".to_string()
+    } else {
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+    }
+}
+
+fn date(s: Option<String>) -> Option<NaiveDate> {
+    s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
+}
+
+impl Store {
+    fn db(&self) -> &AnyPool {
+        self.pool()
+    }
+
+    /// Appointments starting in `[from, to)`, in the given offices (all when `None`), optionally
+    /// of one operator, earliest first. Expired bookings (never verified) are left out.
+    pub async fn agenda(
+        &self,
+        offices: Option<&[i64]>,
+        operator: Option<i64>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<AgendaItem>, Error> {
+        let mut sql = format!(
+            "SELECT {APPOINTMENT_COLUMNS}, note, booked_by, cancelled_by FROM appointment WHERE start_at >= $1 AND start_at < $2 AND status <> 'expired'"
+        );
+        if let Some(ids) = offices {
+            sql.push_str(&format!(" AND office_id IN ({})", in_list(ids)));
+        }
+        if operator.is_some() {
+            sql.push_str(" AND operator_id = $3");
+        }
+        sql.push_str(" ORDER BY start_at, family_name");
+        let mut q = sqlx::query(&sql).bind(ts(from)).bind(ts(to));
+        if let Some(op) = operator {
+            q = q.bind(op);
+        }
+        q.fetch_all(self.db())
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(AgendaItem {
+                    appointment: appointment_from(r)?,
+                    note: r.try_get("note")?,
+                    booked_by: r.try_get("booked_by")?,
+                    cancelled_by: r.try_get("cancelled_by")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn agenda_item(&self, id: i64) -> Result<AgendaItem, Error> {
+        let r = sqlx::query(&format!(
+            "SELECT {APPOINTMENT_COLUMNS}, note, booked_by, cancelled_by FROM appointment WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.db())
+        .await?
+        .ok_or(Error::NotFound("appointment"))?;
+        Ok(AgendaItem {
+            appointment: appointment_from(&r)?,
+            note: r.try_get("note")?,
+            booked_by: r.try_get("booked_by")?,
+            cancelled_by: r.try_get("cancelled_by")?,
+        })
+    }
+
+    /// Records how a confirmed appointment went: done or no-show. Only once it has started; it
+    /// frees the person's place for the service (they may book it again).
+    pub async fn set_outcome(
+        &self,
+        id: i64,
+        outcome: Status,
+        now: DateTime<Utc>,
+    ) -> Result<Appointment, Error> {
+        if !matches!(outcome, Status::Done | Status::NoShow) {
+            return Err(Error::NotActive(outcome));
+        }
+        let a = self.appointment(id).await?;
+        if a.status != Status::Confirmed {
+            return Err(Error::NotActive(a.status));
+        }
+        if a.start > now {
+            return Err(Error::NotYet);
+        }
+        let n = sqlx::query("UPDATE appointment SET status = $1, seat = NULL, active_service = NULL, outcome_at = $2 WHERE id = $3 AND status = 'confirmed'")
+            .bind(outcome.code())
+            .bind(ts(now))
+            .bind(id)
+            .execute(self.db())
+            .await?
+            .rows_affected();
+        if n != 1 {
+            return Err(Error::NotActive(self.appointment(id).await?.status));
+        }
+        Ok(Appointment {
+            status: outcome,
+            ..a
+        })
+    }
+
+    /// Refuses a request awaiting approval: the slot is freed and the citizen told why.
+    pub async fn refuse(
+        &self,
+        id: i64,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Appointment, Error> {
+        let a = self.appointment(id).await?;
+        if a.status != Status::AwaitingApproval {
+            return Err(Error::NotActive(a.status));
+        }
+        let (office, service) = self.context_parts(&a).await?;
+        let mut tx = self.write().await?;
+        let n = sqlx::query("UPDATE appointment SET status = 'refused', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = 'office' WHERE id = $2 AND status = 'awaiting_approval'")
+            .bind(ts(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n != 1 {
+            drop(tx);
+            return Err(Error::NotActive(self.appointment(id).await?.status));
+        }
+        let a = Appointment {
+            status: Status::Refused,
+            ..a
+        };
+        let email = self.context(&a, &office, &service, now).refused(message);
+        Self::enqueue(&mut tx, a.id, &email, now).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// The office's private note on an appointment (never shown to the citizen).
+    pub async fn set_note(&self, id: i64, note: &str) -> Result<(), Error> {
+        let n = sqlx::query("UPDATE appointment SET note = $1 WHERE id = $2")
+            .bind(note)
+            .bind(id)
+            .execute(self.db())
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound("appointment"));
+        }
+        Ok(())
+    }
+
+    /// Statistics' rows: appointments starting in `[from, to)` (expired ones included: they
+    /// were booked).
+    pub async fn stat_records(
+        &self,
+        offices: Option<&[i64]>,
+        service: Option<i64>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<StatRecord>, Error> {
+        let mut sql = String::from("SELECT a.status, a.mode, a.cancelled_by, a.verified_at, a.created_at, a.start_at, o.name AS office_name, s.title AS service_title FROM appointment a JOIN office o ON o.id = a.office_id JOIN service s ON s.id = a.service_id WHERE a.start_at >= $1 AND a.start_at < $2");
+        if let Some(ids) = offices {
+            sql.push_str(&format!(" AND a.office_id IN ({})", in_list(ids)));
+        }
+        if service.is_some() {
+            sql.push_str(" AND a.service_id = $3");
+        }
+        let mut q = sqlx::query(&sql).bind(ts(from)).bind(ts(to));
+        if let Some(s) = service {
+            q = q.bind(s);
+        }
+        q.fetch_all(self.db())
+            .await?
+            .iter()
+            .map(|r| {
+                let status = Status::parse(&r.try_get::<String, _>("status")?)
+                    .ok_or(Error::Corrupt("status"))?;
+                Ok(StatRecord {
+                    office: r.try_get("office_name")?,
+                    service: r.try_get("service_title")?,
+                    status,
+                    mode: Mode::parse(&r.try_get::<String, _>("mode")?)
+                        .ok_or(Error::Corrupt("mode"))?,
+                    cancelled_by: r.try_get("cancelled_by")?,
+                    verified: r.try_get::<Option<i64>, _>("verified_at")?.is_some()
+                        && status != Status::Refused,
+                    created_at: from_ts(r.try_get("created_at")?),
+                    start: from_ts(r.try_get("start_at")?),
+                })
+            })
+            .collect()
+    }
+
+    // ------------------------------------------------------------ catalogue editing
+
+    /// Creates an office (`id` None) or changes one; returns its id.
+    pub async fn save_office(&self, id: Option<i64>, o: &OfficeInput) -> Result<i64, Error> {
+        let id = match id {
+            Some(id) => {
+                let n = sqlx::query("UPDATE office SET name = $1, department = $2, email = $3, phone = $4, address = $5, hours_text = $6 WHERE id = $7")
+                    .bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text).bind(id)
+                    .execute(self.db()).await?.rows_affected();
+                if n == 0 {
+                    return Err(Error::NotFound("office"));
+                }
+                id
+            }
+            None => {
+                let id = random_id();
+                sqlx::query("INSERT INTO office (id, name, department, email, phone, address, hours_text, position) VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(position), 0) + 1 FROM office))")
+                    .bind(id).bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text)
+                    .execute(self.db()).await?;
+                id
+            }
+        };
+        self.invalidate_catalogue();
+        Ok(id)
+    }
+
+    /// Creates a service (`id` None) or changes one; its calendar must belong to its office.
+    pub async fn save_service(&self, id: Option<i64>, s: &ServiceInput) -> Result<i64, Error> {
+        let cal = self.calendar_settings(s.calendar_id).await?;
+        if cal.office_id != s.office_id {
+            return Err(Error::NotFound("calendar"));
+        }
+        let id = match id {
+            Some(id) => {
+                let n = sqlx::query("UPDATE service SET calendar_id = $1, title = $2, description = $3, max_minutes = $4, instructions = $5, documents = $6, modes = $7, published = $8 WHERE id = $9 AND office_id = $10")
+                    .bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)).bind(id).bind(s.office_id)
+                    .execute(self.db()).await?.rows_affected();
+                if n == 0 {
+                    return Err(Error::NotFound("service"));
+                }
+                id
+            }
+            None => {
+                let id = random_id();
+                sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(position), 0) + 1 FROM service))")
+                    .bind(id).bind(s.office_id).bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published))
+                    .execute(self.db()).await?;
+                id
+            }
+        };
+        self.invalidate_catalogue();
+        Ok(id)
+    }
+
+    pub async fn calendar_settings(&self, id: i64) -> Result<CalendarSettings, Error> {
+        let r = sqlx::query("SELECT id, office_id, name, horizon_days, min_notice_days, moderated FROM calendar WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db())
+            .await?
+            .ok_or(Error::NotFound("calendar"))?;
+        Ok(CalendarSettings {
+            id,
+            office_id: r.try_get("office_id")?,
+            name: r.try_get("name")?,
+            horizon_days: r.try_get("horizon_days")?,
+            min_notice_days: r.try_get("min_notice_days")?,
+            moderated: r.try_get::<i64, _>("moderated")? != 0,
+        })
+    }
+
+    pub async fn calendars_settings_of(
+        &self,
+        office_id: i64,
+    ) -> Result<Vec<CalendarSettings>, Error> {
+        let mut out = Vec::new();
+        for id in self.calendars_of(office_id).await? {
+            out.push(self.calendar_settings(id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Creates a calendar (`c.id` 0) or changes one's name, horizon, notice and moderation.
+    pub async fn save_calendar(&self, c: &CalendarSettings) -> Result<i64, Error> {
+        let id = if c.id == 0 {
+            let id = random_id();
+            sqlx::query("INSERT INTO calendar (id, office_id, name, horizon_days, min_notice_days, moderated) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id).bind(c.office_id).bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated))
+                .execute(self.db()).await?;
+            id
+        } else {
+            let n = sqlx::query("UPDATE calendar SET name = $1, horizon_days = $2, min_notice_days = $3, moderated = $4 WHERE id = $5 AND office_id = $6")
+                .bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)).bind(c.id).bind(c.office_id)
+                .execute(self.db()).await?.rows_affected();
+            if n == 0 {
+                return Err(Error::NotFound("calendar"));
+            }
+            c.id
+        };
+        self.invalidate_catalogue();
+        Ok(id)
+    }
+
+    pub async fn rules_of(&self, calendar_id: i64) -> Result<Vec<RuleRow>, Error> {
+        sqlx::query("SELECT * FROM opening_rule WHERE calendar_id = $1 ORDER BY weekdays DESC, start_minute, id")
+            .bind(calendar_id)
+            .fetch_all(self.db())
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(RuleRow {
+                    id: r.try_get("id")?,
+                    weekdays: r.try_get::<i64, _>("weekdays")? as u8,
+                    start_minute: r.try_get("start_minute")?,
+                    end_minute: r.try_get("end_minute")?,
+                    slot_minutes: r.try_get("slot_minutes")?,
+                    buffer_minutes: r.try_get("buffer_minutes")?,
+                    capacity: r.try_get("capacity")?,
+                    modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
+                    valid_from: date(r.try_get("valid_from")?),
+                    valid_to: date(r.try_get("valid_to")?),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn add_rule(&self, calendar_id: i64, r: &RuleRow) -> Result<i64, Error> {
+        let id = random_id();
+        sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, buffer_minutes, capacity, modes, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(id).bind(calendar_id).bind(i64::from(r.weekdays)).bind(r.start_minute).bind(r.end_minute).bind(r.slot_minutes).bind(r.buffer_minutes).bind(r.capacity).bind(i64::from(r.modes.0))
+            .bind(r.valid_from.map(|d| d.to_string())).bind(r.valid_to.map(|d| d.to_string()))
+            .execute(self.db()).await?;
+        self.invalidate_catalogue();
+        Ok(id)
+    }
+
+    pub async fn delete_rule(&self, calendar_id: i64, rule_id: i64) -> Result<(), Error> {
+        let n = sqlx::query("DELETE FROM opening_rule WHERE id = $1 AND calendar_id = $2")
+            .bind(rule_id)
+            .bind(calendar_id)
+            .execute(self.db())
+            .await?
+            .rows_affected();
+        self.invalidate_catalogue();
+        if n == 0 {
+            return Err(Error::NotFound("rule"));
+        }
+        Ok(())
+    }
+
+    pub async fn exceptions_of(&self, calendar_id: i64) -> Result<Vec<ExceptionRow>, Error> {
+        sqlx::query("SELECT id, day, label, closed, start_minute, end_minute FROM calendar_exception WHERE calendar_id = $1 ORDER BY day")
+            .bind(calendar_id)
+            .fetch_all(self.db())
+            .await?
+            .iter()
+            .map(|r| {
+                let closed = r.try_get::<i64, _>("closed")? != 0;
+                Ok(ExceptionRow {
+                    id: r.try_get("id")?,
+                    day: date(r.try_get("day")?).ok_or(Error::Corrupt("exception day"))?,
+                    label: r.try_get("label")?,
+                    hours: if closed {
+                        None
+                    } else {
+                        Some((
+                            r.try_get::<Option<i64>, _>("start_minute")?.unwrap_or(0),
+                            r.try_get::<Option<i64>, _>("end_minute")?.unwrap_or(0),
+                        ))
+                    },
+                })
+            })
+            .collect()
+    }
+
+    /// Adds a closed day or special hours (slot length, capacity and modes of the calendar's
+    /// first rule, or 30 minutes, 1, all modes).
+    pub async fn add_exception(&self, calendar_id: i64, e: &ExceptionRow) -> Result<i64, Error> {
+        let first = self.rules_of(calendar_id).await?.into_iter().next();
+        let id = random_id();
+        let (closed, start, end) = match e.hours {
+            None => (1, None, None),
+            Some((s, t)) => (0, Some(s), Some(t)),
+        };
+        sqlx::query("INSERT INTO calendar_exception (id, calendar_id, day, label, closed, start_minute, end_minute, slot_minutes, buffer_minutes, capacity, modes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+            .bind(id).bind(calendar_id).bind(e.day.to_string()).bind(&e.label).bind(closed).bind(start).bind(end)
+            .bind(first.as_ref().map_or(30, |r| r.slot_minutes))
+            .bind(first.as_ref().map_or(0, |r| r.buffer_minutes))
+            .bind(first.as_ref().map_or(1, |r| r.capacity))
+            .bind(first.as_ref().map_or(7, |r| i64::from(r.modes.0)))
+            .execute(self.db()).await?;
+        self.invalidate_catalogue();
+        Ok(id)
+    }
+
+    pub async fn delete_exception(&self, calendar_id: i64, id: i64) -> Result<(), Error> {
+        let n = sqlx::query("DELETE FROM calendar_exception WHERE id = $1 AND calendar_id = $2")
+            .bind(id)
+            .bind(calendar_id)
+            .execute(self.db())
+            .await?
+            .rows_affected();
+        self.invalidate_catalogue();
+        if n == 0 {
+            return Err(Error::NotFound("exception"));
+        }
+        Ok(())
+    }
+
+    pub async fn office_operators(&self, office_id: i64) -> Result<Vec<OperatorRow>, Error> {
+        sqlx::query(
+            "SELECT id, office_id, name, email FROM operator WHERE office_id = $1 ORDER BY name",
+        )
+        .bind(office_id)
+        .fetch_all(self.db())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(OperatorRow {
+                id: r.try_get("id")?,
+                office_id: r.try_get("office_id")?,
+                name: r.try_get("name")?,
+                email: r.try_get("email")?,
+            })
+        })
+        .collect()
+    }
+
+    /// The booking-side operator of an office with this email, created if missing.
+    pub async fn ensure_operator(
+        &self,
+        office_id: i64,
+        name: &str,
+        email: &str,
+    ) -> Result<i64, Error> {
+        let found =
+            sqlx::query("SELECT id FROM operator WHERE office_id = $1 AND LOWER(email) = $2")
+                .bind(office_id)
+                .bind(email.trim().to_lowercase())
+                .fetch_optional(self.db())
+                .await?;
+        if let Some(r) = found {
+            return Ok(r.try_get("id")?);
+        }
+        let id = random_id();
+        sqlx::query("INSERT INTO operator (id, office_id, name, email) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(office_id)
+            .bind(name.trim())
+            .bind(email.trim().to_lowercase())
+            .execute(self.db())
+            .await?;
+        self.invalidate_catalogue();
+        Ok(id)
+    }
+
+    /// Which of the office's operators serve a calendar, in the order given (the first is the
+    /// one proposed to citizens).
+    pub async fn set_calendar_operators(
+        &self,
+        calendar_id: i64,
+        operators: &[i64],
+    ) -> Result<(), Error> {
+        let cal = self.calendar_settings(calendar_id).await?;
+        let valid: Vec<i64> = self
+            .office_operators(cal.office_id)
+            .await?
+            .iter()
+            .map(|o| o.id)
+            .collect();
+        if operators.iter().any(|o| !valid.contains(o)) {
+            return Err(Error::UnknownOperator);
+        }
+        let mut tx = self.write().await?;
+        sqlx::query("DELETE FROM calendar_operator WHERE calendar_id = $1")
+            .bind(calendar_id)
+            .execute(&mut *tx)
+            .await?;
+        for (i, o) in operators.iter().enumerate() {
+            sqlx::query("INSERT INTO calendar_operator (calendar_id, operator_id, position) VALUES ($1, $2, $3)")
+                .bind(calendar_id)
+                .bind(o)
+                .bind(i as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.invalidate_catalogue();
+        Ok(())
+    }
+
+    /// Active appointments from `now` on that the calendar's current rules no longer allow:
+    /// no such slot any more, the mode no longer offered, or more people than the capacity.
+    pub async fn misfits(
+        &self,
+        calendar_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Appointment, Misfit)>, Error> {
+        self.invalidate_catalogue();
+        let rules = self.calendar_rules(calendar_id).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {APPOINTMENT_COLUMNS}, seat FROM appointment WHERE calendar_id = $1 AND seat IS NOT NULL AND end_at > $2 ORDER BY start_at"
+        ))
+        .bind(calendar_id)
+        .bind(ts(now))
+        .fetch_all(self.db())
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let a = appointment_from(r)?;
+            let seat: i64 = r.try_get("seat")?;
+            if let Some(m) = slots::misfit(&rules, a.start, a.mode, seat) {
+                out.push((a, m));
+            }
+        }
+        Ok(out)
+    }
+}
