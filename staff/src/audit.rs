@@ -63,8 +63,9 @@ impl Entry {
 }
 
 pub async fn record(pool: &AnyPool, e: &Entry) -> Result<(), Error> {
+    let id = rand::thread_rng().gen_range(1..i64::MAX);
     sqlx::query("INSERT INTO audit (id, at, account_id, actor, action, target_kind, target_id, office_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .bind(rand::thread_rng().gen_range(1..i64::MAX))
+        .bind(id)
         .bind(e.at.timestamp())
         .bind(e.account_id)
         .bind(&e.actor)

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use booking::{Mode, Status};
-use chrono::{DateTime, Utc};
 
 pub use booking::backoffice::StatRecord as Row;
 
@@ -230,7 +229,7 @@ pub fn csv(report: &Report) -> Result<String, csv::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Duration;
+    use chrono::{DateTime, Duration};
 
     fn row(service: &str, status: Status, mode: Mode, by: Option<&str>, lead_h: i64) -> Row {
         let start = DateTime::from_timestamp(1_800_000_000, 0).unwrap();

@@ -73,6 +73,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         asset!("room.js"),
     ),
+    (
+        "console.js",
+        "text/javascript; charset=utf-8",
+        asset!("console.js"),
+    ),
 ];
 
 pub async fn serve(Path(path): Path<String>) -> Response {

@@ -168,10 +168,31 @@ pub struct Config {
 /// Things to do instead of serving.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
+    /// Manages staff accounts from the command line (the first administrator).
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
     /// Prints the video room links of an appointment (the citizen's and the operator's).
     RoomLink {
         /// The booking code, e.g. SP-ABCD-EFGH.
         code: String,
+    },
+}
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AdminCommand {
+    /// Creates an administrator and prints a provisional password, to change at first login.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Amministratore")]
+        name: String,
+    },
+    /// Issues a new provisional password for an existing account and prints it.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
     },
 }
 

@@ -20,6 +20,8 @@ pub enum AppError {
     Forbidden(&'static str),
     #[error(transparent)]
     Booking(#[from] booking::Error),
+    #[error(transparent)]
+    Staff(#[from] staff::Error),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -63,13 +65,28 @@ impl AppError {
             AppError::Booking(e) => {
                 let (it, en) = booking_messages(e);
                 let status = match e {
-                    B::SlotTaken | B::AlreadyBookedForService | B::TooManyActive(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot => StatusCode::CONFLICT,
+                    B::SlotTaken | B::AlreadyBookedForService | B::TooManyActive(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot | B::NotYet => StatusCode::CONFLICT,
                     B::SlotNotBookable | B::ModeNotOffered | B::UnknownOperator => StatusCode::UNPROCESSABLE_ENTITY,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
                 (status, it, en)
             }
-            AppError::Internal(_) => (
+            AppError::Staff(staff::Error::NotFound(_)) => (
+                StatusCode::NOT_FOUND,
+                "La pagina o l'elemento richiesto non esiste.".into(),
+                "The page or item you asked for does not exist.".into(),
+            ),
+            AppError::Staff(staff::Error::Forbidden) => (
+                StatusCode::FORBIDDEN,
+                "Operazione non consentita.".into(),
+                "Not allowed.".into(),
+            ),
+            AppError::Staff(staff::Error::DuplicateEmail) => (
+                StatusCode::CONFLICT,
+                "Esiste già un account con questo indirizzo email.".into(),
+                "An account with this email address already exists.".into(),
+            ),
+            AppError::Staff(_) | AppError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Si è verificato un errore interno. Riprova tra qualche minuto.".into(),
                 "Something went wrong on our side. Please try again in a few minutes.".into(),
@@ -90,6 +107,7 @@ pub fn booking_messages(e: &booking::Error) -> (String, String) {
         B::TooManyActive(n) => (format!("Con questo indirizzo email hai già {n} appuntamenti attivi, il massimo consentito."), format!("This email address already holds {n} active appointments, the most allowed.")),
         B::NotActive(s) => (format!("L'appuntamento non è più attivo ({}).", s.label_it()), format!("The appointment is no longer active ({}).", s.label_en())),
         B::AlreadyHappened => ("L'appuntamento si è già svolto.".into(), "The appointment has already taken place.".into()),
+        B::NotYet => ("L'appuntamento non è ancora iniziato.".into(), "The appointment has not started yet.".into()),
         B::SameSlot => ("L'appuntamento è già a quell'orario.".into(), "The appointment is already at that time.".into()),
         _ => ("Si è verificato un errore interno. Riprova tra qualche minuto.".into(), "Something went wrong on our side. Please try again in a few minutes.".into()),
     }

@@ -7,6 +7,7 @@
 
 pub mod assets;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod i18n;
 pub mod media;
@@ -88,6 +89,10 @@ pub struct AppState {
     pub relay: Arc<sfu::Relay>,
     /// STUN/TURN servers for the browsers, as JSON (the call page's `iceServers`).
     pub ice_servers_json: String,
+    /// Staff accounts and sessions.
+    pub accounts: staff::Accounts,
+    /// Whether pages are served over HTTPS (session cookies are then Secure).
+    pub https: bool,
 }
 
 impl AppState {
@@ -158,7 +163,6 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     let hub = signaling::Hub::new(Arc::new(directory), Some(media), cfg.room_settings());
     let ice_servers_json = cfg.ice_servers_json()?;
     Ok(AppState {
-        store,
         mailer: Arc::new(mailer),
         clock,
         signer,
@@ -167,6 +171,9 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         hub,
         relay,
         ice_servers_json,
+        accounts: staff::Accounts::new(store.pool().clone()),
+        https: cfg.tls.as_deref() != Some("off"),
+        store,
     })
 }
 

@@ -29,6 +29,9 @@ async fn main() -> anyhow::Result<()> {
         println!("operator: {}", state.store.links.operator_join_url(a.id));
         return Ok(());
     }
+    if let Some(web::config::Command::Admin { action }) = &cfg.command {
+        return admin(&state, action).await;
+    }
     let http = cfg.listen();
     let http_listener = tokio::net::TcpListener::bind(&http)
         .await
@@ -70,4 +73,53 @@ async fn main() -> anyhow::Result<()> {
             web::tls::serve(web::routes::router(state), https_listener, tls).await
         }
     }
+}
+
+async fn admin(state: &web::AppState, action: &web::config::AdminCommand) -> anyhow::Result<()> {
+    use web::config::AdminCommand;
+    match action {
+        AdminCommand::Create { email, name } => {
+            let new = staff::NewAccount {
+                email: email.clone(),
+                name: name.clone(),
+                role: staff::Role::Admin,
+                offices: Vec::new(),
+                operator_id: None,
+            };
+            let (id, password) = state.accounts.create(&new, state.now()).await?;
+            staff::audit::record(
+                state.store.pool(),
+                &staff::audit::Entry {
+                    at: state.now(),
+                    account_id: None,
+                    actor: "riga di comando".into(),
+                    action: "account_creato".into(),
+                    target_kind: "account".into(),
+                    target_id: Some(id),
+                    office_id: None,
+                    detail: "admin".into(),
+                },
+            )
+            .await?;
+            println!("administrator: {}", staff::accounts::normalize_email(email));
+            println!("provisional password: {password}");
+            println!(
+                "log in at {}/ufficio and choose your own password",
+                state.store.links.base_url
+            );
+        }
+        AdminCommand::ResetPassword { email } => {
+            let normalized = staff::accounts::normalize_email(email);
+            let account = state
+                .accounts
+                .list()
+                .await?
+                .into_iter()
+                .find(|a| a.email == normalized)
+                .ok_or_else(|| anyhow::anyhow!("no account with email {normalized}"))?;
+            let password = state.accounts.reset_password(account.id).await?;
+            println!("provisional password: {password}");
+        }
+    }
+    Ok(())
 }

@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{*path}", get(crate::assets::serve))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(crate::media::metrics))
+        .merge(crate::console::router())
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -115,7 +116,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
 }
 
 impl Ui {
-    fn check_csrf(&self, sent: &str) -> Result<()> {
+    pub(crate) fn check_csrf(&self, sent: &str) -> Result<()> {
         use subtle::ConstantTimeEq;
         if self.had_csrf
             && sent.len() == self.csrf.len()
@@ -129,7 +130,7 @@ impl Ui {
         }
     }
 
-    fn page(self, status: StatusCode, t: impl Template) -> Result<Response> {
+    pub(crate) fn page(self, status: StatusCode, t: impl Template) -> Result<Response> {
         Ok((status, self.jar, Html(t.render()?)).into_response())
     }
 }
@@ -141,7 +142,7 @@ fn parse_id(s: &str) -> Result<i64> {
         .ok_or(AppError::NotFound)
 }
 
-fn form<T>(f: std::result::Result<Form<T>, FormRejection>) -> Result<T> {
+pub(crate) fn form<T>(f: std::result::Result<Form<T>, FormRejection>) -> Result<T> {
     f.map(|Form(t)| t).map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::TooLarge
@@ -533,7 +534,7 @@ async fn book_submit(
     }
 }
 
-fn is_refusal(e: &booking::Error) -> bool {
+pub(crate) fn is_refusal(e: &booking::Error) -> bool {
     use booking::Error as B;
     matches!(
         e,

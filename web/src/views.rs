@@ -5,6 +5,8 @@ use askama::Template;
 
 use crate::i18n::Lang;
 
+pub mod console;
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {

@@ -1,0 +1,270 @@
+//! Statistics (table, SVG chart, CSV) and the audit log.
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, NaiveDate};
+use serde::Deserialize;
+
+use super::agenda::parse_id;
+use super::Staff;
+use crate::error::{AppError, Result};
+use crate::i18n::Lang;
+use crate::views::console::*;
+use crate::AppState;
+
+#[derive(Deserialize, Default)]
+pub struct StatsQuery {
+    #[serde(default)]
+    dal: String,
+    #[serde(default)]
+    al: String,
+    #[serde(default)]
+    ufficio: String,
+    #[serde(default)]
+    servizio: String,
+}
+
+struct Period {
+    from: NaiveDate,
+    to: NaiveDate,
+    office: Option<i64>,
+    service: Option<i64>,
+}
+
+fn period(st: &AppState, s: &Staff, q: &StatsQuery) -> Result<Period> {
+    let today = st.now().with_timezone(&st.tz).date_naive();
+    let day = |v: &str, default: NaiveDate| -> Result<NaiveDate> {
+        if v.trim().is_empty() {
+            return Ok(default);
+        }
+        NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+            .map_err(|_| AppError::BadRequest("data non valida (AAAA-MM-GG)".into()))
+    };
+    let from = day(&q.dal, today - Duration::days(30))?;
+    let to = day(&q.al, today + Duration::days(30))?;
+    if to < from || (to - from).num_days() > 3660 {
+        return Err(AppError::BadRequest("periodo non valido".into()));
+    }
+    let office = match q.ufficio.trim() {
+        "" => None,
+        v => Some(parse_id(v)?),
+    };
+    if let Some(o) = office {
+        s.see(o)?;
+    }
+    let service = match q.servizio.trim() {
+        "" => None,
+        v => Some(parse_id(v)?),
+    };
+    Ok(Period {
+        from,
+        to,
+        office,
+        service,
+    })
+}
+
+async fn records(st: &AppState, s: &Staff, p: &Period) -> Result<staff::stats::Report> {
+    let scope: Vec<i64> = match p.office {
+        Some(o) => vec![o],
+        None => s.offices(st).await?.iter().map(|o| o.id).collect(),
+    };
+    let start = |d: NaiveDate| {
+        use chrono::TimeZone;
+        st.tz
+            .from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
+            .earliest()
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_default()
+    };
+    let rows = st
+        .store
+        .stat_records(
+            Some(&scope),
+            p.service,
+            start(p.from),
+            start(p.to + Duration::days(1)),
+        )
+        .await?;
+    Ok(staff::stats::report(&rows))
+}
+
+fn line(office: &str, service: &str, t: &staff::stats::Totals) -> StatLine {
+    StatLine {
+        office: office.into(),
+        service: service.into(),
+        booked: t.booked,
+        confirmed: t.confirmed,
+        cancelled_citizen: t.cancelled_by_citizen,
+        cancelled_office: t.cancelled_by_office,
+        expired: t.expired + t.refused,
+        done: t.done,
+        no_show: t.no_show,
+        in_person: t.in_person,
+        phone: t.phone,
+        video: t.video,
+        lead: format!("{:.1}", t.average_lead_hours()),
+    }
+}
+
+pub async fn stats(
+    State(st): State<AppState>,
+    s: Staff,
+    Query(q): Query<StatsQuery>,
+) -> Result<Response> {
+    let l = s.l();
+    let p = period(&st, &s, &q)?;
+    let report = records(&st, &s, &p).await?;
+    let offices = s.offices(&st).await?;
+    let mut services = Vec::new();
+    for o in &offices {
+        for sv in st.store.services_of(o.id, false).await? {
+            services.push(Choice {
+                value: sv.id.to_string(),
+                label: format!("{} — {}", o.name, sv.title),
+                checked: Some(sv.id) == p.service,
+            });
+        }
+    }
+    let query = format!(
+        "dal={}&al={}&ufficio={}&servizio={}",
+        p.from,
+        p.to,
+        p.office.map(|i| i.to_string()).unwrap_or_default(),
+        p.service.map(|i| i.to_string()).unwrap_or_default()
+    );
+    let page = StatsPage {
+        l,
+        csrf: s.ui.csrf.clone(),
+        nav: s.nav("statistiche"),
+        from: p.from.to_string(),
+        to: p.to.to_string(),
+        offices: offices
+            .iter()
+            .map(|o| Choice {
+                value: o.id.to_string(),
+                label: o.name.clone(),
+                checked: Some(o.id) == p.office,
+            })
+            .collect(),
+        services,
+        chart: staff::stats::svg_chart(&report, l.is_en()),
+        lines: report
+            .lines
+            .iter()
+            .map(|(o, sv, t)| line(o, sv, t))
+            .collect(),
+        total: line(l.t("Totale", "Total"), "", &report.total),
+        csv_link: format!("/ufficio/statistiche.csv?{query}"),
+    };
+    s.ui.page(StatusCode::OK, page)
+}
+
+pub async fn stats_csv(
+    State(st): State<AppState>,
+    s: Staff,
+    Query(q): Query<StatsQuery>,
+) -> Result<Response> {
+    let p = period(&st, &s, &q)?;
+    let report = records(&st, &s, &p).await?;
+    let body = staff::stats::csv(&report).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"statistiche-{}-{}.csv\"",
+                    p.from, p.to
+                ),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// What an audit action means, for people.
+pub fn action_label(l: Lang, action: &str) -> &'static str {
+    let (it, en) = match action {
+        "approvato" => ("Approvato", "Approved"),
+        "rifiutato" => ("Rifiutato", "Refused"),
+        "annullato" => ("Annullato dall'ufficio", "Cancelled by the office"),
+        "annullato_cittadino" => ("Annullato dal cittadino", "Cancelled by the citizen"),
+        "spostato" => ("Spostato dall'ufficio", "Moved by the office"),
+        "spostato_cittadino" => ("Spostato dal cittadino", "Moved by the citizen"),
+        "svolto" => ("Segnato svolto", "Marked done"),
+        "assente" => ("Segnato non presentato", "Marked no-show"),
+        "nota" => ("Nota modificata", "Note changed"),
+        "prenotato" => ("Prenotato dall'ufficio", "Booked by the office"),
+        "ufficio_creato" => ("Ufficio creato", "Office created"),
+        "ufficio_modificato" => ("Ufficio modificato", "Office changed"),
+        "servizio_creato" => ("Servizio creato", "Service created"),
+        "servizio_modificato" => ("Servizio modificato", "Service changed"),
+        "calendario_creato" => ("Calendario creato", "Calendar created"),
+        "calendario_modificato" => ("Calendario modificato", "Calendar changed"),
+        "regola_aggiunta" => ("Orario aggiunto", "Opening hours added"),
+        "regola_eliminata" => ("Orario eliminato", "Opening hours removed"),
+        "eccezione_aggiunta" => (
+            "Chiusura o orario speciale aggiunto",
+            "Closure or special hours added",
+        ),
+        "eccezione_eliminata" => (
+            "Chiusura o orario speciale eliminato",
+            "Closure or special hours removed",
+        ),
+        "operatori_calendario" => (
+            "Operatori del calendario cambiati",
+            "Calendar operators changed",
+        ),
+        "account_creato" => ("Account creato", "Account created"),
+        "account_modificato" => ("Account modificato", "Account changed"),
+        "password_reimpostata" => (
+            "Password provvisoria generata",
+            "Provisional password issued",
+        ),
+        "password_changed" => ("Password cambiata", "Password changed"),
+        _ => ("Modifica", "Change"),
+    };
+    if l.is_en() {
+        en
+    } else {
+        it
+    }
+}
+
+pub async fn audit(State(st): State<AppState>, s: Staff) -> Result<Response> {
+    let l = s.l();
+    if !s.p.configures_anything() {
+        return Err(AppError::Forbidden(
+            "il registro è per coordinatori e amministratori",
+        ));
+    }
+    let entries = staff::audit::latest(st.store.pool(), s.p.office_scope(), None, 300).await?;
+    let offices = st.store.offices().await?;
+    let page = AuditPage {
+        l,
+        csrf: s.ui.csrf.clone(),
+        nav: s.nav("registro"),
+        lines: entries
+            .into_iter()
+            .map(|e| AuditLine {
+                when: l.when(e.at, st.tz),
+                who: e.actor,
+                what: action_label(l, &e.action).to_string(),
+                target: match (e.target_kind.as_str(), e.target_id) {
+                    ("appointment", Some(id)) => format!("/ufficio/appuntamenti/{id}"),
+                    _ => String::new(),
+                },
+                office: e
+                    .office_id
+                    .and_then(|id| offices.iter().find(|o| o.id == id))
+                    .map(|o| o.name.clone())
+                    .unwrap_or_default(),
+                detail: e.detail,
+            })
+            .collect(),
+    };
+    s.ui.page(StatusCode::OK, page)
+}

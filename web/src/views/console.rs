@@ -1,0 +1,331 @@
+//! The console's pages. As for the citizen's pages, handlers fill these with ready strings.
+
+use askama::Template;
+
+use crate::i18n::Lang;
+
+/// The console's navigation bar: who is logged in, and which section is open.
+pub struct Nav {
+    pub name: String,
+    pub role: &'static str,
+    pub configures: bool,
+    pub section: &'static str,
+}
+
+#[derive(Clone)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/login.html")]
+pub struct LoginPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub after: String,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/password.html")]
+pub struct PasswordPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub forced: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AgendaRow {
+    pub id: String,
+    pub code: String,
+    pub time: String,
+    pub citizen: String,
+    pub contact: String,
+    pub service: String,
+    pub office: String,
+    pub operator: String,
+    pub mode: String,
+    pub reason: String,
+    pub status: String,
+    pub status_code: &'static str,
+    /// A confirmed video appointment not yet over: it has a "join" button.
+    pub video: bool,
+    pub note: String,
+}
+
+pub struct DayRows {
+    pub label: String,
+    pub rows: Vec<AgendaRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/agenda.html")]
+pub struct AgendaPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub title: String,
+    pub day: String,
+    pub week: bool,
+    pub previous: String,
+    pub next: String,
+    pub is_today: bool,
+    pub offices: Vec<Choice>,
+    pub office: String,
+    pub operators: Vec<Choice>,
+    pub operator: String,
+    pub days: Vec<DayRows>,
+    pub next_video: Option<AgendaRow>,
+    pub message: Option<String>,
+}
+
+pub struct SlotChoice {
+    pub value: String,
+    pub label: String,
+}
+
+pub struct SlotGroup {
+    pub label: String,
+    pub slots: Vec<SlotChoice>,
+}
+
+pub struct HistoryLine {
+    pub when: String,
+    pub who: String,
+    pub what: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/appointment.html")]
+pub struct AppointmentPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub row: AgendaRow,
+    pub when: String,
+    pub day: String,
+    pub email: String,
+    pub phone: String,
+    pub fiscal_code: String,
+    pub booked_by_office: bool,
+    pub awaiting: bool,
+    pub can_cancel: bool,
+    pub can_move: bool,
+    pub can_close: bool,
+    pub moves: Vec<SlotGroup>,
+    pub modes: Vec<Choice>,
+    pub history: Vec<HistoryLine>,
+    pub emails: Vec<HistoryLine>,
+    pub message: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/book.html")]
+pub struct BookOnBehalfPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub services: Vec<Choice>,
+    pub service: String,
+    pub service_title: String,
+    pub day: String,
+    pub today: String,
+    pub day_label: String,
+    pub slots: Vec<Choice>,
+    pub modes: Vec<Choice>,
+    pub given_name: String,
+    pub family_name: String,
+    pub email: String,
+    pub phone: String,
+    pub fiscal_code: String,
+    pub reason: String,
+    pub errors: Vec<String>,
+}
+
+pub struct StatLine {
+    pub office: String,
+    pub service: String,
+    pub booked: u64,
+    pub confirmed: u64,
+    pub cancelled_citizen: u64,
+    pub cancelled_office: u64,
+    /// Expired (never verified) and refused.
+    pub expired: u64,
+    pub done: u64,
+    pub no_show: u64,
+    pub in_person: u64,
+    pub phone: u64,
+    pub video: u64,
+    pub lead: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/stats.html")]
+pub struct StatsPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub from: String,
+    pub to: String,
+    pub offices: Vec<Choice>,
+    pub services: Vec<Choice>,
+    /// Server-rendered SVG (escaped where it holds names).
+    pub chart: String,
+    pub lines: Vec<StatLine>,
+    pub total: StatLine,
+    pub csv_link: String,
+}
+
+pub struct AuditLine {
+    pub when: String,
+    pub who: String,
+    pub what: String,
+    pub target: String,
+    pub office: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/audit.html")]
+pub struct AuditPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub lines: Vec<AuditLine>,
+}
+
+#[derive(Template)]
+#[template(path = "console/offices.html")]
+pub struct OfficesConfigPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub offices: Vec<Choice>,
+    pub can_create: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/office.html")]
+pub struct OfficeConfigPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub id: String,
+    pub name: String,
+    pub department: String,
+    pub email: String,
+    pub phone: String,
+    pub address: String,
+    pub hours_text: String,
+    /// checked: published.
+    pub services: Vec<Choice>,
+    /// checked: moderated.
+    pub calendars: Vec<Choice>,
+    pub operators: Vec<String>,
+    pub modes: Vec<Choice>,
+}
+
+#[derive(Template)]
+#[template(path = "console/service.html")]
+pub struct ServiceConfigPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub id: String,
+    pub office_id: String,
+    pub office: String,
+    pub title: String,
+    pub description: String,
+    pub max_minutes: i64,
+    pub instructions: String,
+    pub documents: String,
+    pub published: bool,
+    pub modes: Vec<Choice>,
+    pub calendars: Vec<Choice>,
+}
+
+pub struct RuleLine {
+    pub id: String,
+    pub days: String,
+    pub hours: String,
+    pub slot: i64,
+    pub buffer: i64,
+    pub capacity: i64,
+    pub modes: String,
+    pub validity: String,
+}
+
+pub struct MisfitLine {
+    pub id: String,
+    pub when: String,
+    pub citizen: String,
+    pub mode: String,
+    pub why: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/calendar.html")]
+pub struct CalendarConfigPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub id: String,
+    pub office_id: String,
+    pub office: String,
+    pub name: String,
+    pub horizon_days: i64,
+    pub min_notice_days: i64,
+    pub moderated: bool,
+    pub rules: Vec<RuleLine>,
+    pub exceptions: Vec<RuleLine>,
+    pub weekdays: Vec<Choice>,
+    pub modes: Vec<Choice>,
+    pub operators: Vec<Choice>,
+    pub misfits: Vec<MisfitLine>,
+}
+
+pub struct AccountLine {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub role: String,
+    pub offices: String,
+    pub disabled: bool,
+}
+
+#[derive(Template)]
+#[template(path = "console/accounts.html")]
+pub struct AccountsPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub accounts: Vec<AccountLine>,
+    pub roles: Vec<Choice>,
+    pub offices: Vec<Choice>,
+    /// The email and provisional password of the account just made, shown once.
+    pub created: Option<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "console/account.html")]
+pub struct AccountPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub disabled: bool,
+    pub locked: bool,
+    pub roles: Vec<Choice>,
+    pub offices: Vec<Choice>,
+    pub provisional: Option<String>,
+    pub is_self: bool,
+}
