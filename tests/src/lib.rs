@@ -168,25 +168,92 @@ impl Server {
     }
 
     pub async fn get(&self, path: &str) -> Page {
-        let r = self.client.get(self.url(path)).send().await.expect("GET");
-        page(r).await
+        self.as_browser().get(path).await
     }
 
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
-        let r = self
-            .client
-            .post(self.url(path))
-            .form(form)
-            .send()
-            .await
-            .expect("POST");
-        page(r).await
+        self.as_browser().post(path, form).await
     }
 
     /// The CSRF token this client's cookie carries, read from a form page.
     pub async fn csrf(&self, form_page: &str) -> String {
-        let p = self.get(form_page).await;
-        csrf_in(&p.body).unwrap_or_else(|| panic!("no csrf field in {form_page}: {}", p.status))
+        self.as_browser().csrf(form_page).await
+    }
+
+    fn as_browser(&self) -> Browser {
+        Browser {
+            client: self.client.clone(),
+            base: self.base.clone(),
+        }
+    }
+
+    /// Another browser, with its own cookies.
+    pub fn browser(&self) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: self.base.clone(),
+        }
+    }
+
+    /// The office a demo service belongs to.
+    pub async fn office_of(&self, service: i64) -> i64 {
+        self.state
+            .store
+            .service(service)
+            .await
+            .expect("service")
+            .office_id
+    }
+
+    /// Creates a staff account; returns its email and provisional password.
+    pub async fn staff_account(&self, role: staff::Role, offices: &[i64]) -> (String, String) {
+        let email = format!(
+            "{}-{:08x}@comune.esempio.it",
+            role.code(),
+            rand::random::<u32>()
+        );
+        let (_, password) = self
+            .state
+            .accounts
+            .create(
+                &staff::NewAccount {
+                    email: email.clone(),
+                    name: format!("{} di prova", role.label_it()),
+                    role,
+                    offices: offices.to_vec(),
+                    operator_id: None,
+                },
+                self.clock_now(),
+            )
+            .await
+            .expect("create account");
+        (email, password)
+    }
+
+    /// A browser logged in as a new staff member, past the forced password change.
+    pub async fn staff(&self, role: staff::Role, offices: &[i64]) -> Browser {
+        let (email, provisional) = self.staff_account(role, offices).await;
+        let b = self.browser();
+        let p = b.login(&email, &provisional).await;
+        assert_eq!(p.location.as_deref(), Some("/ufficio/password"), "{p:?}");
+        let csrf = b.csrf("/ufficio/password").await;
+        let p = b
+            .post(
+                "/ufficio/password",
+                &[
+                    ("csrf", &csrf),
+                    ("current", &provisional),
+                    ("new", STAFF_PASSWORD),
+                    ("repeat", STAFF_PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
+        b
     }
 
     /// One pass of the background worker at the current test time.
@@ -304,6 +371,62 @@ impl Server {
             "/prenotazione/{}",
             self.state.signer.sign(booking::token::Purpose::Manage, id)
         )
+    }
+}
+
+/// The password staff accounts of the tests choose at their first login.
+pub const STAFF_PASSWORD: &str = "una frase abbastanza lunga";
+
+/// A browser: an HTTP client with its own cookie jar, not following redirects.
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+}
+
+impl Browser {
+    pub async fn get(&self, path: &str) -> Page {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET");
+        page(r).await
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        page(r).await
+    }
+
+    /// The CSRF token this browser's cookie carries, read from a form page.
+    pub async fn csrf(&self, form_page: &str) -> String {
+        let p = self.get(form_page).await;
+        csrf_in(&p.body).unwrap_or_else(|| panic!("no csrf field in {form_page}: {}", p.status))
+    }
+
+    /// Submits the login form.
+    pub async fn login(&self, email: &str, password: &str) -> Page {
+        let csrf = self.csrf("/ufficio/accesso").await;
+        self.post(
+            "/ufficio/accesso",
+            &[("csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// Submits a console form found on `page` (for its CSRF token) to `action`.
+    pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf(page).await;
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post(action, &form).await
     }
 }
 

@@ -1,0 +1,845 @@
+//! The staff consoles through real HTTP on a real database: logging in, what each role may see
+//! and change, CSRF, and the email each appointment action sends.
+
+use reqwest::StatusCode;
+use sqlx::Row;
+use staff::Role;
+use tests::*;
+
+async fn status_of(s: &Server, id: i64) -> booking::Status {
+    s.state
+        .store
+        .appointment(id)
+        .await
+        .expect("appointment")
+        .status
+}
+
+/// A confirmed in-person identity-card appointment (Anagrafe), booked and verified by a citizen.
+async fn confirmed_cie(s: &Server, start: chrono::DateTime<chrono::Utc>, email: &str) -> i64 {
+    let id = s
+        .book(demo::CARTA_IDENTITA, start, "in_person", email)
+        .await
+        .expect("book");
+    assert_eq!(s.verify(id).await.status, StatusCode::SEE_OTHER);
+    id
+}
+
+/// The appointment's email of this kind (emails of the same second have no order).
+async fn kind(s: &Server, id: i64, kind: &str) -> booking::store::OutboxMessage {
+    s.emails(id)
+        .await
+        .into_iter()
+        .find(|m| m.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind} email"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_console_page_is_reachable_logged_out() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let id = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "a@example.it").await;
+    let b = s.browser();
+    for path in [
+        "/ufficio".to_string(),
+        format!("/ufficio/appuntamenti/{id}"),
+        format!("/ufficio/appuntamenti/{id}/entra"),
+        "/ufficio/attesa".into(),
+        "/ufficio/prenota".into(),
+        "/ufficio/statistiche".into(),
+        "/ufficio/statistiche.csv".into(),
+        "/ufficio/registro".into(),
+        "/ufficio/config".into(),
+        "/ufficio/config/uffici/1".into(),
+        "/ufficio/account".into(),
+        "/ufficio/password".into(),
+    ] {
+        let p = b.get(&path).await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(
+            p.location
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("/ufficio/accesso?dopo="),
+            "{path}: {p:?}"
+        );
+        assert!(!p.body.contains("Rossi"), "{path}");
+    }
+    // A form posted without a session changes nothing, even with a valid CSRF token.
+    let csrf = b.csrf("/ufficio/accesso").await;
+    let p = b
+        .post(
+            &format!("/ufficio/appuntamenti/{id}/annulla"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(status_of(&s, id).await, booking::Status::Confirmed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_forces_a_new_password_and_logout_ends_the_session() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let (email, provisional) = s.staff_account(Role::Admin, &[]).await;
+    let b = s.browser();
+
+    let wrong = b.login(&email, "not the password").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("Email o password non corretti"));
+    let unknown = b.login("nobody@comune.esempio.it", &provisional).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        unknown.body.contains("Email o password non corretti"),
+        "same answer for an unknown email"
+    );
+
+    let csrf = b.csrf("/ufficio/accesso").await;
+    let r = b
+        .client
+        .post(s.url("/ufficio/accesso"))
+        .header("x-forwarded-proto", "https")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", email.as_str()),
+            ("password", provisional.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/ufficio/password");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("sessione="))
+        .expect("session cookie");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+    let session_value = cookie
+        .trim_start_matches("sessione=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // Until the provisional password is replaced, every page leads to the change form.
+    let p = b.get("/ufficio").await;
+    assert_eq!(p.location.as_deref(), Some("/ufficio/password"));
+    let csrf = b.csrf("/ufficio/password").await;
+    let weak = b
+        .post(
+            "/ufficio/password",
+            &[
+                ("csrf", &csrf),
+                ("current", &provisional),
+                ("new", "corta"),
+                ("repeat", "corta"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(weak.body.contains("almeno 10 caratteri"));
+    let ok = b
+        .post(
+            "/ufficio/password",
+            &[
+                ("csrf", &csrf),
+                ("current", &provisional),
+                ("new", STAFF_PASSWORD),
+                ("repeat", STAFF_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{ok:?}");
+    let agenda = b.get("/ufficio").await;
+    assert_eq!(agenda.status, StatusCode::OK);
+    assert!(agenda.body.contains("Agenda"));
+
+    // The provisional password no longer opens anything; the new one does.
+    assert_eq!(
+        s.browser().login(&email, &provisional).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        s.browser().login(&email, STAFF_PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+
+    let csrf = b.csrf("/ufficio").await;
+    let out = b.post("/ufficio/esci", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location.as_deref(), Some("/ufficio/accesso"));
+    assert_eq!(b.get("/ufficio").await.status, StatusCode::SEE_OTHER);
+    // The old cookie, replayed by hand, is dead on the server too.
+    let replay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(s.url("/ufficio"))
+        .header("cookie", format!("sessione={session_value}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_failures_lock_the_account_for_a_while() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let (email, provisional) = s.staff_account(Role::Operator, &[1]).await;
+    let b = s.browser();
+    for _ in 0..4 {
+        assert!(b
+            .login(&email, "wrong password")
+            .await
+            .body
+            .contains("non corretti"));
+    }
+    let fifth = b.login(&email, "wrong password").await;
+    assert!(fifth.body.contains("Troppi tentativi"), "{fifth:?}");
+    // Locked: even the right password is refused.
+    let right = b.login(&email, &provisional).await;
+    assert_eq!(right.status, StatusCode::UNAUTHORIZED);
+    assert!(right.body.contains("Troppi tentativi"));
+    s.clock.advance(chrono::Duration::minutes(2));
+    assert_eq!(
+        b.login(&email, &provisional).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_are_stored_as_salted_argon2id_hashes() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let (email, provisional) = s.staff_account(Role::Operator, &[1]).await;
+    let (other, _) = s.staff_account(Role::Operator, &[1]).await;
+    let rows = sqlx::query("SELECT email, password_hash FROM account")
+        .fetch_all(s.state.store.pool())
+        .await
+        .unwrap();
+    let hashes: Vec<String> = rows.iter().map(|r| r.get("password_hash")).collect();
+    assert_eq!(hashes.len(), 2);
+    for h in &hashes {
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
+        assert!(!h.contains(&provisional));
+    }
+    assert_ne!(hashes[0], hashes[1]);
+    assert!(rows.iter().any(|r| r.get::<String, _>("email") == email));
+    assert!(rows.iter().any(|r| r.get::<String, _>("email") == other));
+    // Sessions are stored as digests, not as the cookie's value.
+    let b = s.browser();
+    b.login(&email, &provisional).await;
+    let stored: String = sqlx::query("SELECT id_hash FROM staff_session")
+        .fetch_one(s.state.store.pool())
+        .await
+        .unwrap()
+        .get("id_hash");
+    let r = b.client.get(s.url("/ufficio")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(stored.len(), 43);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let anagrafe = s.office_of(demo::CARTA_IDENTITA).await;
+    let id = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "a@example.it").await;
+    let emails_before = s.emails(id).await.len();
+    let op = s.staff(Role::Operator, &[anagrafe]).await;
+    for token in ["", "forged-token-forged-token-forged-token-forg"] {
+        let p = op
+            .post(
+                &format!("/ufficio/appuntamenti/{id}/annulla"),
+                &[("csrf", token), ("messaggio", "Ufficio chiuso")],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{p:?}");
+    }
+    assert_eq!(status_of(&s, id).await, booking::Status::Confirmed);
+    assert_eq!(s.emails(id).await.len(), emails_before);
+    // Login itself needs the token too.
+    let p = s
+        .browser()
+        .post(
+            "/ufficio/accesso",
+            &[("email", "x@y.it"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sees_and_changes_only_their_office() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let anagrafe = s.office_of(demo::CARTA_IDENTITA).await;
+    let edilizia = s.office_of(demo::EDILIZIA).await;
+    let mine = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "mine@example.it").await;
+    let theirs = s
+        .video_appointment(rome(2026, 11, 25, 9, 0), "theirs@example.it")
+        .await;
+    let op = s.staff(Role::Operator, &[anagrafe]).await;
+
+    let week = op.get("/ufficio?giorno=2026-11-24&vista=settimana").await;
+    assert_eq!(week.status, StatusCode::OK);
+    let mine_code = s.state.store.appointment(mine).await.unwrap().code;
+    let theirs_code = s.state.store.appointment(theirs).await.unwrap().code;
+    assert!(week.body.contains(&mine_code));
+    assert!(
+        !week.body.contains(&theirs_code),
+        "another office's appointment"
+    );
+
+    assert_eq!(
+        op.get(&format!("/ufficio/appuntamenti/{mine}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        op.get(&format!("/ufficio/appuntamenti/{theirs}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        op.get(&format!("/ufficio/appuntamenti/{theirs}/entra"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let p = op
+        .submit(
+            "/ufficio",
+            &format!("/ufficio/appuntamenti/{theirs}/annulla"),
+            &[("messaggio", "x")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    assert_eq!(status_of(&s, theirs).await, booking::Status::Confirmed);
+
+    assert_eq!(
+        op.get(&format!("/ufficio?ufficio={edilizia}")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        op.get(&format!("/ufficio/statistiche?ufficio={edilizia}"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        op.get(&format!("/ufficio/prenota?servizio={}", demo::EDILIZIA))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    for path in ["/ufficio/config", "/ufficio/account", "/ufficio/registro"] {
+        assert_eq!(op.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    assert_eq!(
+        op.get(&format!("/ufficio/config/uffici/{anagrafe}"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let p = op
+        .submit(
+            "/ufficio",
+            "/ufficio/account",
+            &[
+                ("role", "operator"),
+                ("uffici", &anagrafe.to_string()),
+                ("email", "x@comune.esempio.it"),
+                ("name", "X"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_manages_operators_of_their_offices_but_no_administrators() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let anagrafe = s.office_of(demo::CARTA_IDENTITA).await.to_string();
+    let edilizia = s.office_of(demo::EDILIZIA).await.to_string();
+    let c = s
+        .staff(Role::Coordinator, &[anagrafe.parse().unwrap()])
+        .await;
+    let accounts_before = s.state.accounts.count().await.unwrap();
+    for (role, office) in [
+        ("admin", anagrafe.as_str()),
+        ("coordinator", anagrafe.as_str()),
+        ("operator", edilizia.as_str()),
+    ] {
+        let p = c
+            .submit(
+                "/ufficio/account",
+                "/ufficio/account",
+                &[
+                    ("role", role),
+                    ("uffici", office),
+                    ("email", "nuovo@comune.esempio.it"),
+                    ("name", "Nuovo"),
+                ],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{role} in {office}");
+    }
+    assert_eq!(s.state.accounts.count().await.unwrap(), accounts_before);
+    let p = c
+        .submit(
+            "/ufficio/account",
+            "/ufficio/account",
+            &[
+                ("role", "operator"),
+                ("uffici", &anagrafe),
+                ("email", "Operatrice@Comune.Esempio.it"),
+                ("name", "Giulia Sanna"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("operatrice@comune.esempio.it"));
+    let provisional = p
+        .body
+        .split("<code id=\"provisional\">")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap();
+    assert_eq!(
+        s.browser()
+            .login("operatrice@comune.esempio.it", provisional)
+            .await
+            .location
+            .as_deref(),
+        Some("/ufficio/password")
+    );
+    // The new operator is one of the office's operators, ready for its calendars.
+    let ops = s
+        .state
+        .store
+        .office_operators(anagrafe.parse().unwrap())
+        .await
+        .unwrap();
+    assert!(ops.iter().any(|o| o.name == "Giulia Sanna"));
+
+    assert_eq!(
+        c.get(&format!("/ufficio/config/uffici/{anagrafe}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        c.get(&format!("/ufficio/config/uffici/{edilizia}"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let p = c
+        .submit(
+            "/ufficio/config",
+            "/ufficio/config",
+            &[("name", "Nuovo ufficio"), ("email", "n@comune.esempio.it")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    let cal = s
+        .state
+        .store
+        .service(demo::EDILIZIA)
+        .await
+        .unwrap()
+        .calendar_id;
+    let p = c
+        .submit(
+            "/ufficio/config",
+            &format!("/ufficio/config/calendari/{cal}/eccezioni"),
+            &[("giorno", "2026-11-25"), ("tipo", "chiuso")],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    assert!(s
+        .state
+        .store
+        .exceptions_of(cal)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| e.day.to_string() != "2026-11-25"));
+}
+
+on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
+    let anagrafe = s.office_of(demo::CARTA_IDENTITA).await;
+    let op = s.staff(Role::Operator, &[anagrafe]).await;
+    let page = "/ufficio";
+
+    // Cancel with a message: CANCEL invitation, SEQUENCE raised, the message quoted.
+    let a = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "a@example.it").await;
+    let p = op
+        .submit(
+            page,
+            &format!("/ufficio/appuntamenti/{a}/annulla"),
+            &[("messaggio", "Sportello chiuso per sciopero")],
+        )
+        .await;
+    assert_eq!(
+        p.location.unwrap(),
+        format!("/ufficio/appuntamenti/{a}?esito=annullato")
+    );
+    assert_eq!(status_of(&s, a).await, booking::Status::Cancelled);
+    let mail = kind(&s, a, "cancelled").await;
+    assert!(mail.text.contains("Sportello chiuso per sciopero"));
+    let ics = mail.ics.unwrap();
+    assert!(
+        ics.contains("METHOD:CANCEL") && ics.contains("SEQUENCE:1"),
+        "{ics}"
+    );
+
+    // Move: REQUEST with the same UID, the new time, SEQUENCE raised.
+    let b = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "b@example.it").await;
+    let new_start = rome(2026, 11, 26, 10, 10).timestamp().to_string();
+    let p = op
+        .submit(
+            page,
+            &format!("/ufficio/appuntamenti/{b}/sposta"),
+            &[
+                ("inizio", &new_start),
+                ("modalita", "in_person"),
+                ("messaggio", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        p.location.unwrap(),
+        format!("/ufficio/appuntamenti/{b}?esito=spostato")
+    );
+    let moved = s.state.store.appointment(b).await.unwrap();
+    assert_eq!(moved.start, rome(2026, 11, 26, 10, 10));
+    let mail = kind(&s, b, "moved").await;
+    let ics = mail.ics.unwrap();
+    assert!(
+        ics.contains("METHOD:REQUEST")
+            && ics.contains("SEQUENCE:1")
+            && ics.contains("DTSTART:20261126T091000Z"),
+        "{ics}"
+    );
+    // A slot that is not free is refused with a message, and nothing moves.
+    let full = rome(2026, 11, 26, 10, 10).timestamp().to_string();
+    let c = confirmed_cie(&s, rome(2026, 11, 24, 9, 30), "c@example.it").await;
+    let d = confirmed_cie(&s, rome(2026, 11, 24, 9, 50), "d@example.it").await;
+    op.submit(
+        page,
+        &format!("/ufficio/appuntamenti/{c}/sposta"),
+        &[("inizio", &full)],
+    )
+    .await;
+    let p = op
+        .submit(
+            page,
+            &format!("/ufficio/appuntamenti/{d}/sposta"),
+            &[("inizio", &full)],
+        )
+        .await;
+    assert!(
+        p.location.unwrap().contains("errore="),
+        "capacity 2 is full"
+    );
+    assert_eq!(
+        s.state.store.appointment(d).await.unwrap().start,
+        rome(2026, 11, 24, 9, 50)
+    );
+
+    // Approve and refuse on the mayor's moderated calendar.
+    let sindaco = s.office_of(demo::SINDACO).await;
+    let mayor = s.staff(Role::Operator, &[sindaco]).await;
+    let e = s
+        .book(
+            demo::SINDACO,
+            rome(2026, 11, 30, 8, 0),
+            "in_person",
+            "e@example.it",
+        )
+        .await
+        .unwrap();
+    s.verify(e).await;
+    assert_eq!(status_of(&s, e).await, booking::Status::AwaitingApproval);
+    mayor
+        .submit(page, &format!("/ufficio/appuntamenti/{e}/approva"), &[])
+        .await;
+    assert_eq!(status_of(&s, e).await, booking::Status::Confirmed);
+    kind(&s, e, "approved").await;
+    let f = s
+        .book(
+            demo::SINDACO,
+            rome(2026, 11, 30, 8, 15),
+            "in_person",
+            "f@example.it",
+        )
+        .await
+        .unwrap();
+    s.verify(f).await;
+    mayor
+        .submit(
+            page,
+            &format!("/ufficio/appuntamenti/{f}/rifiuta"),
+            &[("messaggio", "Il sindaco è in trasferta")],
+        )
+        .await;
+    assert_eq!(status_of(&s, f).await, booking::Status::Refused);
+    let mail = kind(&s, f, "refused").await;
+    assert!(mail.text.contains("Il sindaco è in trasferta"));
+
+    // Done and no-show only once the appointment has started; they send nothing.
+    let g = confirmed_cie(&s, rome(2026, 11, 24, 10, 10), "g@example.it").await;
+    let sent = s.emails(g).await.len();
+    let p = op
+        .submit(page, &format!("/ufficio/appuntamenti/{g}/svolto"), &[])
+        .await;
+    assert!(p.location.unwrap().contains("errore="));
+    s.clock.set(rome(2026, 11, 24, 10, 15));
+    // A day later: sessions last 12 hours, so log in again.
+    let op = s.staff(Role::Operator, &[anagrafe]).await;
+    op.submit(page, &format!("/ufficio/appuntamenti/{g}/svolto"), &[])
+        .await;
+    assert_eq!(status_of(&s, g).await, booking::Status::Done);
+    let h = confirmed_cie(&s, rome(2026, 11, 25, 10, 10), "h@example.it").await;
+    s.clock.set(rome(2026, 11, 25, 10, 40));
+    let op = s.staff(Role::Operator, &[anagrafe]).await;
+    op.submit(page, &format!("/ufficio/appuntamenti/{h}/assente"), &[])
+        .await;
+    assert_eq!(status_of(&s, h).await, booking::Status::NoShow);
+    assert_eq!(s.emails(g).await.len(), sent);
+
+    // A private note stays with the office.
+    op.submit(
+        page,
+        &format!("/ufficio/appuntamenti/{h}/nota"),
+        &[("nota", "Richiamare per nuovo appuntamento")],
+    )
+    .await;
+    assert!(op
+        .get(&format!("/ufficio/appuntamenti/{h}"))
+        .await
+        .body
+        .contains("Richiamare per nuovo appuntamento"));
+    assert!(!s.get(&s.manage_path(h)).await.body.contains("Richiamare"));
+
+    // Every action is in the audit log, with who did it.
+    let log = staff::audit::latest(s.state.store.pool(), None, None, 100)
+        .await
+        .unwrap();
+    for action in [
+        "annullato",
+        "spostato",
+        "approvato",
+        "rifiutato",
+        "svolto",
+        "assente",
+        "nota",
+    ] {
+        assert!(
+            log.iter()
+                .any(|e| e.action == action && e.account_id.is_some()),
+            "{action} audited"
+        );
+    }
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_email() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let anagrafe = s.office_of(demo::CARTA_IDENTITA).await;
+    let op = s.staff(Role::Operator, &[anagrafe]).await;
+    let page = op
+        .get(&format!(
+            "/ufficio/prenota?servizio={}&giorno=2026-11-23",
+            demo::CARTA_IDENTITA
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    let today = rome(2026, 11, 23, 11, 30).timestamp().to_string();
+    assert!(
+        page.body.contains(&format!("value=\"{today}\"")),
+        "today's 11:30 is offered"
+    );
+    assert!(
+        !page.body.contains(&format!(
+            "value=\"{}\"",
+            rome(2026, 11, 23, 10, 30).timestamp()
+        )),
+        "past times are not"
+    );
+    let service = demo::CARTA_IDENTITA.to_string();
+    let fields = [
+        ("servizio", service.as_str()),
+        ("giorno", "2026-11-23"),
+        ("start", today.as_str()),
+        ("mode", "in_person"),
+        ("given_name", "Antonio"),
+        ("family_name", "Deiana"),
+        ("email", "antonio@example.it"),
+        ("phone", "079 000000"),
+        ("reason", "Ha telefonato per la carta d'identità"),
+        ("consent", "on"),
+    ];
+    let p = op
+        .submit("/ufficio/prenota", "/ufficio/prenota", &fields)
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
+    let id: i64 = p
+        .location
+        .unwrap()
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let a = s.state.store.appointment(id).await.unwrap();
+    assert_eq!(a.status, booking::Status::Confirmed);
+    assert_eq!(a.start, rome(2026, 11, 23, 11, 30));
+    let mails = s.emails(id).await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].kind, "confirmed");
+    assert!(mails[0].ics.as_deref().unwrap().contains("METHOD:REQUEST"));
+    // A citizen cannot book the same day.
+    assert!(s
+        .book(
+            demo::CARTA_IDENTITA,
+            rome(2026, 11, 23, 11, 50),
+            "in_person",
+            "x@example.it"
+        )
+        .await
+        .is_err());
+    // Bad input gets a clear error and books nothing.
+    let count = s.appointment_count().await;
+    let mut bad = fields;
+    bad[6] = ("email", "not an email");
+    let p = op
+        .submit("/ufficio/prenota", "/ufficio/prenota", &bad)
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p.body.contains("id=\"book-errors\""));
+    assert_eq!(s.appointment_count().await, count);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rule_change_keeps_appointments_and_lists_those_that_no_longer_fit() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let admin = s.staff(Role::Admin, &[]).await;
+    let id = confirmed_cie(&s, rome(2026, 11, 30, 9, 10), "a@example.it").await;
+    let cal = s
+        .state
+        .store
+        .service(demo::CARTA_IDENTITA)
+        .await
+        .unwrap()
+        .calendar_id;
+    let page = format!("/ufficio/config/calendari/{cal}");
+    assert!(admin.get(&page).await.body.contains("id=\"no-misfits\""));
+    let p = admin
+        .submit(
+            &page,
+            &format!("{page}/eccezioni"),
+            &[
+                ("giorno", "2026-11-30"),
+                ("tipo", "chiuso"),
+                ("etichetta", "Assemblea sindacale"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
+    let after = admin.get(&page).await;
+    assert!(
+        after.body.contains(&format!("/ufficio/appuntamenti/{id}")),
+        "listed as a misfit"
+    );
+    assert!(after.body.contains("non esiste più"));
+    assert_eq!(status_of(&s, id).await, booking::Status::Confirmed, "kept");
+    // The closed day is gone for citizens at once.
+    let slots = s
+        .get(&format!("/api/servizi/{}/orari", demo::CARTA_IDENTITA))
+        .await
+        .body;
+    assert!(!slots.contains(&rome(2026, 11, 30, 9, 30).timestamp().to_string()));
+    // Bad input: an inverted rule is refused and adds nothing.
+    let rules = s.state.store.rules_of(cal).await.unwrap().len();
+    let p = admin
+        .submit(
+            &page,
+            &format!("{page}/regole"),
+            &[
+                ("giorni", "0"),
+                ("dalle", "12:00"),
+                ("alle", "09:00"),
+                ("durata", "20"),
+                ("pausa", "0"),
+                ("capienza", "1"),
+                ("modalita", "in_person"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert_eq!(s.state.store.rules_of(cal).await.unwrap().len(), rules);
+    let log = staff::audit::latest(s.state.store.pool(), None, None, 10)
+        .await
+        .unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.action == "eccezione_aggiunta" && e.detail.contains("2026-11-30")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_count_outcomes_and_export_csv() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let anagrafe = s.office_of(demo::CARTA_IDENTITA).await;
+    let coord = s.staff(Role::Coordinator, &[anagrafe]).await;
+    let a = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "a@example.it").await;
+    confirmed_cie(&s, rome(2026, 11, 24, 9, 30), "b@example.it").await;
+    let c = s
+        .book(
+            demo::CARTA_IDENTITA,
+            rome(2026, 11, 25, 9, 30),
+            "in_person",
+            "c@example.it",
+        )
+        .await
+        .unwrap();
+    let p = s.get(&s.manage_path(a)).await;
+    assert_eq!(p.status, StatusCode::OK);
+    coord
+        .submit(
+            "/ufficio",
+            &format!("/ufficio/appuntamenti/{a}/annulla"),
+            &[("messaggio", "")],
+        )
+        .await;
+    s.clock.advance(chrono::Duration::hours(3));
+    s.tick().await; // c was never verified: it expires
+    assert_eq!(status_of(&s, c).await, booking::Status::Expired);
+    let page = coord
+        .get("/ufficio/statistiche?dal=2026-11-01&al=2026-11-30")
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("<svg") && page.body.contains("Appuntamenti per servizio"));
+    let csv = coord
+        .get("/ufficio/statistiche.csv?dal=2026-11-01&al=2026-11-30")
+        .await
+        .body;
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("ufficio,servizio,prenotati,confermati,annullati_dal_cittadino,annullati_dall_ufficio,scaduti_non_verificati"));
+    let cie = lines
+        .iter()
+        .find(|l| l.starts_with("Anagrafe,"))
+        .expect("Anagrafe line");
+    let cols: Vec<&str> = cie.split(',').collect();
+    // booked 3, confirmed 2, by citizen 0, by office 1, expired 1
+    assert_eq!(&cols[2..7], &["3", "2", "0", "1", "1"], "{cie}");
+    assert_eq!(lines.len(), 3, "one service, and the total: {csv}");
+}
