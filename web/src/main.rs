@@ -32,6 +32,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(web::config::Command::Admin { action }) = &cfg.command {
         return admin(&state, action).await;
     }
+    if state.accounts.count().await? == 0 {
+        tracing::info!("no staff account yet: create the first administrator with `sportello admin create --email you@example.org` (it prints a provisional password), then log in at {}/ufficio", cfg.public_url());
+    }
     let http = cfg.listen();
     let http_listener = tokio::net::TcpListener::bind(&http)
         .await
