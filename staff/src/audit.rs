@@ -2,7 +2,6 @@
 //! only ever added. Details name things by id and say what changed, never a citizen's data.
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use sqlx::{AnyPool, Row};
 
 use crate::role::Principal;
@@ -62,8 +61,24 @@ impl Entry {
     }
 }
 
+/// Ids grow with time (microseconds of the system clock, and at least one more than the last),
+/// so entries of the same second keep the order they were made in.
+fn next_id() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = Utc::now().timestamp_micros();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let id = now.max(last + 1);
+        match LAST.compare_exchange(last, id, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return id,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
 pub async fn record(pool: &AnyPool, e: &Entry) -> Result<(), Error> {
-    let id = rand::thread_rng().gen_range(1..i64::MAX);
+    let id = next_id();
     sqlx::query("INSERT INTO audit (id, at, account_id, actor, action, target_kind, target_id, office_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
         .bind(id)
         .bind(e.at.timestamp())

@@ -150,6 +150,15 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
     assert_eq!(c.ics_method.as_deref(), Some("CANCEL"));
     assert!(c.ics.as_deref().unwrap().contains("SEQUENCE:2"));
     assert_eq!(uid(c.ics.as_deref().unwrap()), uid(ics));
+    // Both changes are in the office's audit log, made by the citizen.
+    let log = staff::audit::latest(s.state.store.pool(), None, Some(("appointment", id)), 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["annullato_cittadino", "spostato_cittadino"]);
+    assert!(log
+        .iter()
+        .all(|e| e.actor == "cittadino" && e.account_id.is_none()));
     // Cancelling twice is refused with a clear answer.
     let r = s.post(&path, &[("csrf", &csrf)]).await;
     assert_eq!(r.status, StatusCode::CONFLICT);

@@ -743,6 +743,11 @@ async fn cancel_submit(
     st.store.cancel(a.id, Actor::Citizen, "", st.now()).await?;
     st.kick.notify_one();
     tracing::info!(appointment = a.id, "cancelled by the citizen");
+    staff::audit::record(
+        st.store.pool(),
+        &staff::audit::Entry::by_citizen("annullato_cittadino", a.id, a.office_id, "", st.now()),
+    )
+    .await?;
     Ok((
         ui.jar,
         Redirect::to(&format!("/prenotazione/{token}?esito=annullata")),
@@ -817,8 +822,24 @@ async fn move_submit(
         .reschedule(a.id, start, None, Actor::Citizen, "", st.now())
         .await
     {
-        Ok(_) => {
+        Ok(moved) => {
             st.kick.notify_one();
+            let detail = format!(
+                "{} → {}",
+                ui.l.when(a.start, st.tz),
+                ui.l.when(moved.start, st.tz)
+            );
+            staff::audit::record(
+                st.store.pool(),
+                &staff::audit::Entry::by_citizen(
+                    "spostato_cittadino",
+                    a.id,
+                    a.office_id,
+                    detail,
+                    st.now(),
+                ),
+            )
+            .await?;
             Ok((
                 ui.jar,
                 Redirect::to(&format!("/prenotazione/{token}?esito=spostata")),
