@@ -4,19 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Form, Json};
+use axum::Json;
 use booking::backoffice::AgendaItem;
 use booking::token::Purpose;
 use booking::validate::{self, BookingForm};
 use booking::{Actor, Mode, Status};
-use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
-use super::{Fields, Staff};
+use super::{midnight, Fields, Staff, Submitted};
 use crate::error::{booking_messages, AppError, Result};
 use crate::i18n::Lang;
 use crate::views::console::*;
@@ -55,15 +54,6 @@ pub(super) fn parse_id(s: &str) -> Result<i64> {
         .ok()
         .filter(|i| *i > 0)
         .ok_or(AppError::NotFound)
-}
-
-/// The local midnight starting `day`, in UTC.
-fn midnight(st: &AppState, day: NaiveDate) -> chrono::DateTime<Utc> {
-    st.tz
-        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
 }
 
 fn today(st: &AppState) -> NaiveDate {
@@ -424,7 +414,7 @@ pub async fn act(
     State(st): State<AppState>,
     s: Staff,
     Path((id, action)): Path<(String, String)>,
-    f: std::result::Result<Form<Vec<(String, String)>>, FormRejection>,
+    f: Submitted,
 ) -> Result<Response> {
     let f = Fields::parse(f)?;
     f.csrf(&s.ui)?;
@@ -555,17 +545,7 @@ async fn render_book(
     status: StatusCode,
 ) -> Result<Response> {
     let l = s.l();
-    let offices = s.offices(st).await?;
-    let mut services = Vec::new();
-    for o in &offices {
-        for sv in st.store.services_of(o.id, false).await? {
-            services.push(Choice {
-                value: sv.id.to_string(),
-                label: format!("{} — {}", o.name, sv.title),
-                checked: Some(sv.id) == service_id,
-            });
-        }
-    }
+    let services = s.service_choices(st, service_id).await?;
     let mut slots = Vec::new();
     let mut modes = Vec::new();
     let mut service_title = String::new();
@@ -660,11 +640,7 @@ pub async fn book_page(
     .await
 }
 
-pub async fn book_submit(
-    State(st): State<AppState>,
-    s: Staff,
-    f: std::result::Result<Form<Vec<(String, String)>>, FormRejection>,
-) -> Result<Response> {
+pub async fn book_submit(State(st): State<AppState>, s: Staff, f: Submitted) -> Result<Response> {
     let f = Fields::parse(f)?;
     f.csrf(&s.ui)?;
     let l = s.l();

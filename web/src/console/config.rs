@@ -2,11 +2,9 @@
 //! hours, operators) and accounts. After every calendar change its page lists the appointments
 //! that no longer fit the rules: nothing is dropped, the office moves or cancels them.
 
-use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use booking::backoffice::{CalendarSettings, ExceptionRow, OfficeInput, RuleRow, ServiceInput};
 use booking::slots::Misfit;
 use booking::{Mode, ModeSet};
@@ -14,13 +12,11 @@ use chrono::{NaiveDate, NaiveTime, Timelike};
 use staff::{NewAccount, Role};
 
 use super::agenda::parse_id;
-use super::{role_of, Fields, Staff};
+use super::{role_of, Fields, Staff, Submitted};
 use crate::error::{AppError, Result};
 use crate::i18n::Lang;
 use crate::views::console::*;
 use crate::AppState;
-
-type Submitted = std::result::Result<Form<Vec<(String, String)>>, FormRejection>;
 
 const WEEKDAY_NAMES: [(&str, &str); 7] = [
     ("lun", "Mon"),
@@ -804,6 +800,29 @@ pub async fn account_create(
     }
 }
 
+async fn account_page(
+    st: &AppState,
+    s: Staff,
+    a: &staff::AccountSummary,
+    provisional: Option<String>,
+) -> Result<Response> {
+    let page = AccountPage {
+        l: s.l(),
+        csrf: s.ui.csrf.clone(),
+        nav: s.nav("account"),
+        id: a.id.to_string(),
+        name: a.name.clone(),
+        email: a.email.clone(),
+        disabled: a.disabled,
+        locked: provisional.is_none() && a.locked_until.is_some_and(|t| t > st.now()),
+        roles: role_choices(&s, a.role),
+        offices: office_choices(st, &s, &a.offices).await?,
+        provisional,
+        is_self: a.id == s.p.account_id,
+    };
+    s.ui.page(StatusCode::OK, page)
+}
+
 pub async fn account(
     State(st): State<AppState>,
     s: Staff,
@@ -813,21 +832,7 @@ pub async fn account(
     if !s.p.manages_account(a.role, &a.offices) {
         return Err(AppError::NotFound);
     }
-    let page = AccountPage {
-        l: s.l(),
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("account"),
-        id: a.id.to_string(),
-        name: a.name.clone(),
-        email: a.email.clone(),
-        disabled: a.disabled,
-        locked: a.locked_until.is_some_and(|t| t > st.now()),
-        roles: role_choices(&s, a.role),
-        offices: office_choices(&st, &s, &a.offices).await?,
-        provisional: None,
-        is_self: a.id == s.p.account_id,
-    };
-    s.ui.page(StatusCode::OK, page)
+    account_page(&st, s, &a, None).await
 }
 
 pub async fn account_save(
@@ -856,21 +861,7 @@ pub async fn account_save(
             ),
         )
         .await?;
-        let page = AccountPage {
-            l: s.l(),
-            csrf: s.ui.csrf.clone(),
-            nav: s.nav("account"),
-            id: a.id.to_string(),
-            name: a.name.clone(),
-            email: a.email.clone(),
-            disabled: a.disabled,
-            locked: false,
-            roles: role_choices(&s, a.role),
-            offices: office_choices(&st, &s, &a.offices).await?,
-            provisional: Some(provisional),
-            is_self: a.id == s.p.account_id,
-        };
-        return s.ui.page(StatusCode::OK, page);
+        return account_page(&st, s, &a, Some(provisional)).await;
     }
     let role = role_of(f.get("role"))?;
     let offices = f.ids("uffici")?;

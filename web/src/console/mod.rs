@@ -30,6 +30,19 @@ use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "sessione";
 
+/// A submitted console form (see `Fields`).
+pub type Submitted = std::result::Result<Form<Vec<(String, String)>>, FormRejection>;
+
+/// The local midnight starting `day`, in UTC.
+pub fn midnight(st: &AppState, day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    st.tz
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_default()
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ufficio/accesso", get(login_page).post(login_submit))
@@ -186,6 +199,25 @@ impl Staff {
             .collect())
     }
 
+    /// Every service of the offices this person sees ("Office — Service"), published or not.
+    pub async fn service_choices(
+        &self,
+        st: &AppState,
+        selected: Option<i64>,
+    ) -> Result<Vec<Choice>> {
+        let mut out = Vec::new();
+        for o in self.offices(st).await? {
+            for sv in st.store.services_of(o.id, false).await? {
+                out.push(Choice {
+                    value: sv.id.to_string(),
+                    label: format!("{} — {}", o.name, sv.title),
+                    checked: Some(sv.id) == selected,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     pub fn audit(
         &self,
         action: &str,
@@ -216,9 +248,7 @@ pub fn urlencode(s: &str) -> String {
 pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
-    pub fn parse(
-        f: std::result::Result<Form<Vec<(String, String)>>, FormRejection>,
-    ) -> Result<Fields> {
+    pub fn parse(f: Submitted) -> Result<Fields> {
         crate::routes::form(f).map(Fields)
     }
     pub fn get(&self, name: &str) -> &str {
@@ -334,7 +364,7 @@ async fn login_submit(
     State(st): State<AppState>,
     headers: HeaderMap,
     ui: Ui,
-    f: std::result::Result<Form<Vec<(String, String)>>, FormRejection>,
+    f: Submitted,
 ) -> Result<Response> {
     let f = Fields::parse(f)?;
     f.csrf(&ui)?;
@@ -399,7 +429,7 @@ async fn logout(
     State(st): State<AppState>,
     headers: HeaderMap,
     s: Staff,
-    f: std::result::Result<Form<Vec<(String, String)>>, FormRejection>,
+    f: Submitted,
 ) -> Result<Response> {
     let f = Fields::parse(f)?;
     f.csrf(&s.ui)?;
@@ -423,11 +453,7 @@ async fn password_page(s: Staff) -> Result<Response> {
     s.ui.page(StatusCode::OK, page)
 }
 
-async fn password_submit(
-    State(st): State<AppState>,
-    s: Staff,
-    f: std::result::Result<Form<Vec<(String, String)>>, FormRejection>,
-) -> Result<Response> {
+async fn password_submit(State(st): State<AppState>, s: Staff, f: Submitted) -> Result<Response> {
     let f = Fields::parse(f)?;
     f.csrf(&s.ui)?;
     let l = s.l();

@@ -70,14 +70,7 @@ async fn records(st: &AppState, s: &Staff, p: &Period) -> Result<staff::stats::R
         Some(o) => vec![o],
         None => s.offices(st).await?.iter().map(|o| o.id).collect(),
     };
-    let start = |d: NaiveDate| {
-        use chrono::TimeZone;
-        st.tz
-            .from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
-            .earliest()
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .unwrap_or_default()
-    };
+    let start = |d: NaiveDate| super::midnight(st, d);
     let rows = st
         .store
         .stat_records(
@@ -117,16 +110,7 @@ pub async fn stats(
     let p = period(&st, &s, &q)?;
     let report = records(&st, &s, &p).await?;
     let offices = s.offices(&st).await?;
-    let mut services = Vec::new();
-    for o in &offices {
-        for sv in st.store.services_of(o.id, false).await? {
-            services.push(Choice {
-                value: sv.id.to_string(),
-                label: format!("{} — {}", o.name, sv.title),
-                checked: Some(sv.id) == p.service,
-            });
-        }
-    }
+    let services = s.service_choices(&st, p.service).await?;
     let query = format!(
         "dal={}&al={}&ufficio={}&servizio={}",
         p.from,
