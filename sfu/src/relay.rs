@@ -43,6 +43,8 @@ pub enum Error {
     BadCandidate(String),
     #[error("no connection for this participant: send an offer first")]
     NoConnection,
+    #[error("every port of the media port range is in use")]
+    NoPort,
 }
 
 fn rtc_err(e: impl std::fmt::Display) -> Error {
@@ -61,6 +63,9 @@ pub struct Config {
     /// Single-threaded reactors that run the connections' drivers (0: tokio's own workers).
     /// One saves the cross-thread wake-ups a packet otherwise costs (~20 % of its CPU).
     pub reactor_threads: usize,
+    /// Ports for the connections' sockets (each connection takes one port of the range on
+    /// every UDP and TCP address, whose own ports are then ignored); `None`: any free port.
+    pub ports: Option<(u16, u16)>,
 }
 
 impl Default for Config {
@@ -70,6 +75,7 @@ impl Default for Config {
             tcp_addrs: vec![],
             nat_ips: vec![],
             reactor_threads: 0,
+            ports: None,
         }
     }
 }
@@ -128,6 +134,7 @@ struct RoomMedia {
 
 pub struct Relay {
     config: Config,
+    ports: Option<crate::ports::PortRange>,
     rooms: Mutex<HashMap<i64, Arc<RoomMedia>>>,
     pub stats: Arc<Stats>,
 }
@@ -433,10 +440,38 @@ impl PeerConnectionEventHandler for Handler {
 impl Relay {
     pub fn new(config: Config) -> Arc<Relay> {
         Arc::new(Relay {
+            ports: config
+                .ports
+                .and_then(|(a, b)| crate::ports::PortRange::new(a, b)),
             config,
             rooms: Mutex::new(HashMap::new()),
             stats: Arc::new(Stats::default()),
         })
+    }
+
+    /// The addresses a new connection binds: as configured, or on the next free port of the
+    /// configured range.
+    fn bind_addrs(&self) -> Result<(Vec<String>, Vec<String>), Error> {
+        let Some(range) = &self.ports else {
+            return Ok((self.config.udp_addrs.clone(), self.config.tcp_addrs.clone()));
+        };
+        let resolve = |list: &[String]| -> Result<Vec<std::net::SocketAddr>, Error> {
+            let mut out = Vec::new();
+            for a in list {
+                out.extend(
+                    std::net::ToSocketAddrs::to_socket_addrs(a.as_str())
+                        .map_err(|e| Error::WebRtc(format!("media address {a}: {e}")))?,
+                );
+            }
+            Ok(out)
+        };
+        let b = range
+            .pick(
+                &resolve(&self.config.udp_addrs)?,
+                &resolve(&self.config.tcp_addrs)?,
+            )
+            .ok_or(Error::NoPort)?;
+        Ok((b.udp, b.tcp))
     }
 
     fn room(&self, room: i64) -> Arc<RoomMedia> {
@@ -517,10 +552,11 @@ impl Relay {
             .with_setting_engine(settings.build())
             .with_interceptor_registry(registry)
             .with_handler(handler.clone())
-            .with_udp_addrs(self.config.udp_addrs.clone())
             .with_dedicated_reactor_pool_size(self.config.reactor_threads);
-        if !self.config.tcp_addrs.is_empty() {
-            builder = builder.with_tcp_addrs(self.config.tcp_addrs.clone());
+        let (udp, tcp) = self.bind_addrs()?;
+        builder = builder.with_udp_addrs(udp);
+        if !tcp.is_empty() {
+            builder = builder.with_tcp_addrs(tcp);
         }
         let pc: Arc<dyn PeerConnection> = Arc::new(builder.build().await.map_err(rtc_err)?);
         let ssrcs = [rand::random::<u32>(), rand::random::<u32>()];

@@ -9,7 +9,10 @@ import { rmSync } from 'node:fs';
 import { startServer, launchBrowser, binary } from './helpers.mjs';
 import { bookVideo } from './booking-helpers.mjs';
 
-const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off'];
+// The relay's sockets on loopback, in a port range of their own (as a firewall would open).
+const PORTS = [40000 + Math.floor(Math.random() * 500) * 20];
+PORTS.push(PORTS[0] + 19);
+const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--media-ports', `${PORTS[0]}-${PORTS[1]}`];
 
 async function stats(page) {
   return page.evaluate(async () => {
@@ -117,6 +120,10 @@ test('citizen and operator see and hear each other through the relay', async () 
     assert.ok(!o.local.includes(c.pair.remote), `citizen's remote ${c.pair.remote} is not the operator's address`);
     assert.ok(!c.local.includes(o.pair.remote), `operator's remote ${o.pair.remote} is not the citizen's address`);
     assert.notEqual(c.pair.remote, o.pair.remote, 'each browser has its own connection to the relay');
+    for (const remote of [c.pair.remote, o.pair.remote]) {
+      const port = Number(remote.split(':').pop());
+      assert.ok(port >= PORTS[0] && port <= PORTS[1], `relay port ${port} is in ${PORTS.join('-')}`);
+    }
 
     // The server counted what it forwarded.
     const metrics = await (await fetch(`${server.base}/metrics`)).text();
@@ -157,11 +164,14 @@ test('citizen and operator see and hear each other through the relay', async () 
 });
 
 test('with UDP blocked the call goes over ICE-TCP', async () => {
-  const c = await call(['--media-udp', 'off', '--media-tcp', '127.0.0.1:0']);
+  const c = await call(['--media-udp', 'off', '--media-tcp', '127.0.0.1:0', '--media-ports', `${PORTS[0]}-${PORTS[1]}`]);
   try {
     await bothDecode(c.citizen, c.operator);
     for (const page of [c.citizen, c.operator]) {
-      assert.equal((await stats(page)).pair.protocol, 'tcp');
+      const { pair } = await stats(page);
+      assert.equal(pair.protocol, 'tcp');
+      const port = Number(pair.remote.split(':').pop());
+      assert.ok(port >= PORTS[0] && port <= PORTS[1], `ICE-TCP port ${port} is in the range`);
     }
   } finally {
     await c.close();

@@ -141,6 +141,12 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_MEDIA_TCP")]
     pub media_tcp: Option<String>,
 
+    /// Port range for the media sockets, e.g. 40000-40199: each connection takes one port of
+    /// it on every --media-udp and --media-tcp address (open this range in the firewall)
+    /// [default: any free port].
+    #[arg(long, env = "SPORTELLO_MEDIA_PORTS")]
+    pub media_ports: Option<String>,
+
     /// Public IP address to announce to browsers when this server is behind 1:1 NAT.
     #[arg(long, env = "SPORTELLO_MEDIA_PUBLIC_IP")]
     pub media_public_ip: Option<String>,
@@ -238,6 +244,20 @@ impl Config {
             reminder_hours,
             last_reminder_minutes,
             worker_interval,
+            https_listen,
+            tls,
+            tls_cert,
+            tls_key,
+            room_citizen_early_minutes,
+            room_operator_early_minutes,
+            room_grace_minutes,
+            room_heartbeat_seconds,
+            media_udp,
+            media_tcp,
+            media_ports,
+            media_public_ip,
+            media_reactors,
+            ice_servers,
             no_demo
         );
     }
@@ -359,7 +379,25 @@ impl Config {
             tcp_addrs: list(&self.media_tcp, "0.0.0.0:0"),
             nat_ips: self.media_public_ip.clone().into_iter().collect(),
             reactor_threads: self.media_reactors.unwrap_or(1),
+            ports: self.media_port_range(),
         }
+    }
+
+    fn media_port_range(&self) -> Option<(u16, u16)> {
+        let s = self.media_ports.as_deref()?;
+        let (a, b) = s.trim().split_once('-').unwrap_or((s.trim(), s.trim()));
+        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+    }
+
+    /// Checks the media port range, if any.
+    pub fn check_media_ports(&self) -> anyhow::Result<()> {
+        if let Some(s) = &self.media_ports {
+            anyhow::ensure!(
+                sfu::ports::PortRange::parse(s).is_some(),
+                "--media-ports must be a port or a range like 40000-40199, not {s:?}"
+            );
+        }
+        Ok(())
     }
 
     /// The ICE servers for browsers, checked to be a JSON list.

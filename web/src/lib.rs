@@ -162,6 +162,7 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     let media: Arc<dyn signaling::Media> = Arc::new(media::RelayMedia(relay.clone()));
     let hub = signaling::Hub::new(Arc::new(directory), Some(media), cfg.room_settings());
     let ice_servers_json = cfg.ice_servers_json()?;
+    cfg.check_media_ports()?;
     Ok(AppState {
         mailer: Arc::new(mailer),
         clock,
