@@ -18,7 +18,7 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -204,7 +204,9 @@ fn video_feedback() -> Vec<RTCPFeedback> {
     ]
 }
 
-/// The codecs the relay offers: Opus, VP8, H.264 constrained baseline.
+/// The codecs the relay offers: Opus, VP8, H.264 constrained baseline, and an RTX
+/// (RFC 4588) retransmission format for each video codec: a NACKed packet is resent on the
+/// stream's own RTX SSRC, and browsers' RTX is turned back into the original packet on arrival.
 pub fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
     let codec = |mime: &str, clock_rate, channels, fmtp: &str, fb: Vec<RTCPFeedback>, pt| {
         RTCRtpCodecParameters {
@@ -245,10 +247,19 @@ pub fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
             ),
             RtpCodecKind::Video,
         ),
+        (
+            codec("video/rtx", 90000, 0, "apt=96", vec![], 97),
+            RtpCodecKind::Video,
+        ),
+        (
+            codec("video/rtx", 90000, 0, "apt=102", vec![], 103),
+            RtpCodecKind::Video,
+        ),
     ]
 }
 
-/// A local track of `kind` (Opus or VP8) with this SSRC.
+/// A local track of `kind` (Opus or VP8) with this SSRC; a video track retransmits on RTX with
+/// the next SSRC.
 pub fn out_track(kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
     let (mime, clock, channels) = match kind {
         RtpCodecKind::Video => (MIME_TYPE_VP8, 90000, 0),
@@ -262,6 +273,9 @@ pub fn out_track(kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
                 ssrc: Some(ssrc),
+                rtx: (kind == RtpCodecKind::Video).then(|| RTCRtpRtxParameters {
+                    ssrc: ssrc.wrapping_add(1),
+                }),
                 ..Default::default()
             },
             codec: RTCRtpCodec {

@@ -125,6 +125,14 @@ test('citizen and operator see and hear each other through the relay', async () 
       assert.ok(port >= PORTS[0] && port <= PORTS[1], `relay port ${port} is in ${PORTS.join('-')}`);
     }
 
+    // Retransmission uses RTX (RFC 4588) both ways: the relay's answer accepts the browser's RTX
+    // and declares its own RTX stream for the video it sends.
+    for (const page of [citizen, operator]) {
+      const sdp = await page.evaluate(() => window.sportelloPc.remoteDescription.sdp);
+      assert.match(sdp, /a=rtpmap:\d+ rtx\/90000/, 'RTX negotiated');
+      assert.match(sdp, /a=ssrc-group:FID \d+ \d+/, 'the relay sends video with an RTX stream');
+    }
+
     // The server counted what it forwarded.
     const metrics = await (await fetch(`${server.base}/metrics`)).text();
     const forwarded = [...metrics.matchAll(/^sportello_relay_packets_forwarded_total\{room="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
