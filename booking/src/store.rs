@@ -489,6 +489,10 @@ impl Store {
         email: &Email,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
+        if email.to.trim().is_empty() {
+            // Booked by the office for someone without an email: the office tells them.
+            return Ok(());
+        }
         let (method, ics) = match &email.ics {
             Some((m, s)) => (Some(m.as_str().to_string()), Some(s.clone())),
             None => (None, None),
@@ -548,7 +552,12 @@ impl Store {
         };
         let office = self.office(service.office_id).await?;
         let calendar = self.calendar(service.calendar_id).await?;
-        let email_norm = b.email.trim().to_lowercase();
+        // Without an email (the office booked for a caller) there is no person to count or to
+        // hold to one appointment per service: a key of its own keeps the indexes satisfied.
+        let email_norm = match b.email.trim() {
+            "" => format!("-{:016x}", random_id()),
+            e => e.to_lowercase(),
+        };
         let (status, kind) = match actor {
             Actor::Citizen => (Status::Pending, Kind::Verify),
             Actor::Office => (Status::Confirmed, Kind::Confirmed),

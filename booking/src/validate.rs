@@ -66,6 +66,9 @@ pub enum Problem {
     TooShort(usize),
     /// Control characters (other than line breaks and tabs) have no place in a form.
     BadCharacters,
+    /// The office books without an email only when it can reach the person by phone, and
+    /// never for video (the join link goes by email).
+    EmailOrPhone,
 }
 
 impl Problem {
@@ -90,6 +93,7 @@ impl Problem {
                 "Per prenotare devi acconsentire al trattamento dei dati.".into()
             }
             Problem::BadCharacters => "Il testo contiene caratteri non ammessi.".into(),
+            Problem::EmailOrPhone => "Senza email serve un numero di telefono, e la videochiamata richiede l'email (il link arriva lì).".into(),
         }
     }
     pub fn en(self) -> String {
@@ -109,6 +113,7 @@ impl Problem {
                 "You must consent to the processing of your data to book.".into()
             }
             Problem::BadCharacters => "The text contains characters that are not allowed.".into(),
+            Problem::EmailOrPhone => "Without an email a phone number is needed, and a video call needs the email (the link is sent there).".into(),
         }
     }
 }
@@ -163,7 +168,23 @@ pub fn valid_email(s: &str) -> bool {
         })
 }
 
+/// Checks a citizen's booking form: every required field, email included.
 pub fn validate(service_id: i64, f: &BookingForm) -> Result<ValidBooking, FieldErrors> {
+    check(service_id, f, true)
+}
+
+/// Checks a booking the office makes for someone who phoned or came in: the email may be left
+/// out when there is a phone number and the appointment is not a video call; that person then
+/// gets no emails and the office tells them itself.
+pub fn validate_for_office(service_id: i64, f: &BookingForm) -> Result<ValidBooking, FieldErrors> {
+    check(service_id, f, false)
+}
+
+fn check(
+    service_id: i64,
+    f: &BookingForm,
+    email_required: bool,
+) -> Result<ValidBooking, FieldErrors> {
     let mut e = FieldErrors::default();
     let start = f
         .start
@@ -190,8 +211,9 @@ pub fn validate(service_id: i64, f: &BookingForm) -> Result<ValidBooking, FieldE
     };
     let given_name = text(&mut e, "given_name", &f.given_name, MAX_NAME, true);
     let family_name = text(&mut e, "family_name", &f.family_name, MAX_NAME, true);
-    let email = text(&mut e, "email", &f.email, MAX_EMAIL, true);
-    if e.get("email").is_none() && !valid_email(&email) {
+    let email_optional = !email_required && f.email.trim().is_empty();
+    let email = text(&mut e, "email", &f.email, MAX_EMAIL, !email_optional);
+    if e.get("email").is_none() && !email_optional && !valid_email(&email) {
         e.add("email", Problem::BadEmail);
     }
     let phone = text(&mut e, "phone", &f.phone, MAX_PHONE, false);
@@ -213,6 +235,9 @@ pub fn validate(service_id: i64, f: &BookingForm) -> Result<ValidBooking, FieldE
     let reason = text(&mut e, "reason", &f.reason, MAX_REASON, true);
     if e.get("reason").is_none() && reason.chars().count() < 3 {
         e.add("reason", Problem::TooShort(3));
+    }
+    if email_optional && (f.phone.trim().is_empty() || mode == Some(Mode::Video)) {
+        e.add("email", Problem::EmailOrPhone);
     }
     if !matches!(f.consent.as_deref(), Some("on" | "1" | "true" | "yes")) {
         e.add("consent", Problem::ConsentRequired);
@@ -258,6 +283,45 @@ mod tests {
         let b = validate(1, &good()).unwrap();
         assert_eq!(b.mode, Mode::Video);
         assert_eq!(b.fiscal_code, "RSSMRA80A41G203X");
+    }
+
+    #[test]
+    fn the_office_may_leave_out_the_email_of_a_caller_with_a_phone_but_not_for_video() {
+        let no_email = BookingForm {
+            email: String::new(),
+            mode: "phone".into(),
+            ..good()
+        };
+        assert_eq!(
+            validate(1, &no_email).unwrap_err().get("email"),
+            Some(Problem::Required)
+        );
+        assert_eq!(validate_for_office(1, &no_email).unwrap().email, "");
+        let no_phone = BookingForm {
+            phone: String::new(),
+            ..no_email.clone()
+        };
+        assert_eq!(
+            validate_for_office(1, &no_phone).unwrap_err().get("email"),
+            Some(Problem::EmailOrPhone)
+        );
+        let video = BookingForm {
+            mode: "video".into(),
+            ..no_email.clone()
+        };
+        assert_eq!(
+            validate_for_office(1, &video).unwrap_err().get("email"),
+            Some(Problem::EmailOrPhone)
+        );
+        // A wrong email is still wrong.
+        let bad = BookingForm {
+            email: "maria@".into(),
+            ..no_email
+        };
+        assert_eq!(
+            validate_for_office(1, &bad).unwrap_err().get("email"),
+            Some(Problem::BadEmail)
+        );
     }
 
     #[test]

@@ -727,6 +727,65 @@ async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_ema
     assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(p.body.contains("id=\"book-errors\""));
     assert_eq!(s.appointment_count().await, count);
+
+    // A caller without email: fine with a phone number for a phone appointment (no email is
+    // queued, the office tells them), refused for video or without a phone.
+    let edilizia = s.office_of(demo::EDILIZIA).await;
+    let op = s.staff(Role::Operator, &[edilizia]).await;
+    let service = demo::EDILIZIA.to_string();
+    let wednesday = rome(2026, 11, 25, 10, 0).timestamp().to_string();
+    let mut caller = vec![
+        ("servizio", service.as_str()),
+        ("giorno", "2026-11-25"),
+        ("start", wednesday.as_str()),
+        ("mode", "video"),
+        ("given_name", "Giuseppina"),
+        ("family_name", "Mura"),
+        ("email", ""),
+        ("phone", "079 654321"),
+        ("reason", "Chiede della pratica edilizia"),
+        ("consent", "on"),
+    ];
+    let p = op
+        .submit("/ufficio/prenota", "/ufficio/prenota", &caller)
+        .await;
+    assert_eq!(
+        p.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "video needs the email"
+    );
+    assert!(
+        p.body.contains("la videochiamata richiede l&#39;email")
+            || p.body.contains("la videochiamata richiede l'email"),
+        "{p:?}"
+    );
+    caller[3] = ("mode", "phone");
+    let p = op
+        .submit("/ufficio/prenota", "/ufficio/prenota", &caller)
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
+    let id: i64 = p
+        .location
+        .unwrap()
+        .split('/')
+        .nth(3)
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(status_of(&s, id).await, booking::Status::Confirmed);
+    assert!(s.emails(id).await.is_empty());
+    let p = op
+        .submit(
+            "/ufficio",
+            &format!("/ufficio/appuntamenti/{id}/annulla"),
+            &[("messaggio", "")],
+        )
+        .await;
+    assert!(p.location.unwrap().ends_with("esito=annullato"));
+    assert!(s.emails(id).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -661,7 +661,7 @@ pub async fn book_submit(State(st): State<AppState>, s: Staff, f: Submitted) -> 
         // The caller agreed on the phone: the operator ticks the box for them.
         consent: f.flag("consent").then(|| "on".to_string()),
     };
-    let valid = match validate::validate(service_id, &form) {
+    let valid = match validate::validate_for_office(service_id, &form) {
         Ok(v) => v,
         Err(errors) => {
             let list = errors
