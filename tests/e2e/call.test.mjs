@@ -171,6 +171,28 @@ test('citizen and operator see and hear each other through the relay', async () 
   }
 });
 
+test('H.264 from a browser that prefers it (as iOS Safari does) and VP8 from the other both go through', async () => {
+  const c = await call(MEDIA, '?video=h264');
+  try {
+    await bothDecode(c.citizen, c.operator);
+    const codecs = async (page, type) => page.evaluate(async (type) => {
+      const r = await window.sportelloPc.getStats();
+      let mime = null;
+      r.forEach((s) => { if (s.type === type && s.kind === 'video' && s.codecId) mime = r.get(s.codecId).mimeType; });
+      return mime;
+    }, type);
+    assert.equal(await codecs(c.citizen, 'outbound-rtp'), 'video/H264', 'the citizen sends H.264');
+    assert.equal(await codecs(c.operator, 'inbound-rtp'), 'video/H264', 'the operator receives H.264');
+    assert.equal(await codecs(c.operator, 'outbound-rtp'), 'video/VP8', 'the operator sends VP8');
+    assert.equal(await codecs(c.citizen, 'inbound-rtp'), 'video/VP8', 'which the citizen receives');
+    const first = (await stats(c.operator)).video.framesDecoded;
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok((await stats(c.operator)).video.framesDecoded > first, 'and keeps decoding it');
+  } finally {
+    await c.close();
+  }
+});
+
 test('with UDP blocked the call goes over ICE-TCP', async () => {
   const c = await call(['--media-udp', 'off', '--media-tcp', '127.0.0.1:0', '--media-ports', `${PORTS[0]}-${PORTS[1]}`]);
   try {

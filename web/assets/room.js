@@ -93,6 +93,9 @@
   try { iceServers = JSON.parse(root.dataset.iceServers || '[]'); } catch (e) { iceServers = []; }
   var params = new URLSearchParams(location.search);
   var policy = params.get('ice') === 'relay' ? 'relay' : 'all';
+  // ?video=h264 makes this browser prefer H.264 (as iOS Safari does) while still accepting VP8,
+  // for diagnosis and tests; otherwise the browser's own order (VP8 first in Chromium).
+  var preferH264 = params.get('video') === 'h264';
   var local = null, pc = null, screen = null;
 
   function warn(text) {
@@ -194,11 +197,19 @@
     var stream = local || new MediaStream();
     ['audio', 'video'].forEach(function (kind) {
       var t = stream.getTracks().find(function (x) { return x.kind === kind; });
+      var tr;
       if (t) {
-        pc.addTransceiver(t, { direction: 'sendrecv', streams: [stream] });
+        tr = pc.addTransceiver(t, { direction: 'sendrecv', streams: [stream] });
       } else {
-        var tr = pc.addTransceiver(kind, { direction: 'sendrecv' });
+        tr = pc.addTransceiver(kind, { direction: 'sendrecv' });
         tr.sender.__kind = kind;
+      }
+      if (kind === 'video' && preferH264 && tr.setCodecPreferences && window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities) {
+        var caps = RTCRtpReceiver.getCapabilities('video').codecs;
+        var h264 = caps.filter(function (c) { return c.mimeType.toLowerCase() === 'video/h264'; });
+        var others = caps.filter(function (c) { return c.mimeType.toLowerCase() !== 'video/h264'; });
+        // H.264 first, the others still accepted (the other side may send VP8).
+        if (h264.length) { tr.setCodecPreferences(h264.concat(others)); }
       }
     });
     document.getElementById('local').srcObject = stream;
