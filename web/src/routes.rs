@@ -102,6 +102,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
                 let cookie = Cookie::build(("csrf", v.clone()))
                     .path("/")
                     .http_only(true)
+                    .secure(parts.extensions.get::<crate::tls::Https>().is_some())
                     .same_site(SameSite::Strict)
                     .build();
                 Ok(Ui {

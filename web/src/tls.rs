@@ -22,6 +22,10 @@ pub fn machine_addresses() -> Vec<std::net::IpAddr> {
 
 /// Serves `app` over TLS on `listener` until the process ends. A client that does not finish
 /// its handshake in 10 seconds is dropped; one bad client never stops the loop.
+/// Marks a request that came in over TLS (cookies are then `Secure`).
+#[derive(Debug, Clone, Copy)]
+pub struct Https;
+
 pub async fn serve(
     app: Router,
     listener: TcpListener,
@@ -47,7 +51,9 @@ pub async fn serve(
                 _ => return,
             };
             // The peer's address, as `ConnectInfo` gives it on plain HTTP.
-            let app = app.layer(axum::Extension(ConnectInfo(peer)));
+            let app = app
+                .layer(axum::Extension(ConnectInfo(peer)))
+                .layer(axum::Extension(Https));
             let service = TowerToHyperService::new(app);
             let _ = Builder::new(TokioExecutor::new())
                 .serve_connection_with_upgrades(TokioIo::new(tls), service)

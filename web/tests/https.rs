@@ -104,6 +104,17 @@ fn https_by_default_with_a_development_certificate_and_http_redirects() {
         &page[..page.len().min(200)]
     );
     assert!(page.contains("Ricevimento uffici"));
+    // Over HTTPS the cookies are Secure; the staff area redirects to its login page.
+    let csrf = page
+        .lines()
+        .find(|l| l.to_lowercase().starts_with("set-cookie: csrf="))
+        .expect("csrf cookie");
+    assert!(csrf.contains("; Secure"), "{csrf}");
+    let staff = https_get(https, "/ufficio", &cert).unwrap();
+    assert!(
+        staff.to_lowercase().contains("location: /ufficio/accesso"),
+        "{staff}"
+    );
 
     let r = http_get(http, "/servizi/11?settimana=2026-11-30");
     assert!(r.starts_with("HTTP/1.1 308"), "{r}");
