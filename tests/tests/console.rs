@@ -845,6 +845,15 @@ async fn a_rule_change_keeps_appointments_and_lists_those_that_no_longer_fit() {
         )
         .await;
     assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    assert!(
+        p.body.contains("deve seguire quello di inizio"),
+        "said in Italian"
+    );
+    assert!(
+        p.body
+            .contains("the end time must come after the start time"),
+        "and in English"
+    );
     assert_eq!(s.state.store.rules_of(cal).await.unwrap().len(), rules);
     let log = staff::audit::latest(s.state.store.pool(), None, None, 10)
         .await

@@ -14,6 +14,9 @@ pub enum AppError {
     BadLink,
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A form field the console refused, in Italian and English.
+    #[error("invalid input: {1}")]
+    Invalid(String, String),
     #[error("request too large")]
     TooLarge,
     #[error("forbidden: {0}")]
@@ -51,6 +54,11 @@ impl AppError {
                 StatusCode::BAD_REQUEST,
                 format!("Richiesta non valida: {m}"),
                 format!("Invalid request: {m}"),
+            ),
+            AppError::Invalid(it, en) => (
+                StatusCode::BAD_REQUEST,
+                format!("Dati non validi: {it}"),
+                format!("Invalid data: {en}"),
             ),
             AppError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -133,3 +141,8 @@ impl IntoResponse for AppError {
 }
 
 pub type Result<T> = std::result::Result<T, AppError>;
+
+/// A refused form field, said in both languages.
+pub fn invalid(it: impl Into<String>, en: impl Into<String>) -> AppError {
+    AppError::Invalid(it.into(), en.into())
+}

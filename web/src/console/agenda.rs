@@ -16,7 +16,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use super::{midnight, Fields, Staff, Submitted};
-use crate::error::{booking_messages, AppError, Result};
+use crate::error::{booking_messages, invalid, AppError, Result};
 use crate::i18n::Lang;
 use crate::views::console::*;
 use crate::AppState;
@@ -46,7 +46,7 @@ fn opt_id(s: &str) -> Result<Option<i64>> {
     s.trim()
         .parse::<i64>()
         .map(Some)
-        .map_err(|_| AppError::BadRequest("identificativo non valido".into()))
+        .map_err(|_| invalid("identificativo non valido", "invalid identifier"))
 }
 
 pub(super) fn parse_id(s: &str) -> Result<i64> {
@@ -402,8 +402,9 @@ pub async fn join(
 ) -> Result<Response> {
     let item = visible(&st, &s, &id).await?;
     if item.appointment.mode != Mode::Video {
-        return Err(AppError::BadRequest(
-            "non è un appuntamento in video".into(),
+        return Err(invalid(
+            "non è un appuntamento in video",
+            "not a video appointment",
         ));
     }
     let token = st.signer.sign(Purpose::RoomOperator, item.appointment.id);
@@ -445,16 +446,12 @@ pub async fn act(
                 .parse::<i64>()
                 .ok()
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                .ok_or_else(|| {
-                    AppError::BadRequest(
-                        l.t("scegli il nuovo orario", "choose the new time").into(),
-                    )
-                })?;
+                .ok_or_else(|| invalid("scegli il nuovo orario", "choose the new time"))?;
             let mode = match f.get("modalita") {
                 "" => None,
                 m => Some(
                     Mode::parse(m)
-                        .ok_or_else(|| AppError::BadRequest("modalità sconosciuta".into()))?,
+                        .ok_or_else(|| invalid("modalità sconosciuta", "unknown mode"))?,
                 ),
             };
             st.store

@@ -13,7 +13,7 @@ use staff::{NewAccount, Role};
 
 use super::agenda::parse_id;
 use super::{role_of, Fields, Staff, Submitted};
-use crate::error::{AppError, Result};
+use crate::error::{invalid, AppError, Result};
 use crate::i18n::Lang;
 use crate::views::console::*;
 use crate::AppState;
@@ -35,12 +35,13 @@ fn redirect(s: Staff, to: String) -> Result<Response> {
 fn modes_of(f: &Fields) -> Result<ModeSet> {
     let mut modes = Vec::new();
     for m in f.all("modalita") {
-        modes.push(
-            Mode::parse(m).ok_or_else(|| AppError::BadRequest("modalità sconosciuta".into()))?,
-        );
+        modes.push(Mode::parse(m).ok_or_else(|| invalid("modalità sconosciuta", "unknown mode"))?);
     }
     if modes.is_empty() {
-        return Err(AppError::BadRequest("scegli almeno una modalità".into()));
+        return Err(invalid(
+            "scegli almeno una modalità",
+            "choose at least one mode",
+        ));
     }
     Ok(ModeSet::of(&modes))
 }
@@ -59,7 +60,12 @@ fn mode_choices(l: Lang, set: ModeSet) -> Vec<Choice> {
 fn minutes(f: &Fields, name: &str) -> Result<i64> {
     NaiveTime::parse_from_str(f.get(name).trim(), "%H:%M")
         .map(|t| i64::from(t.hour() * 60 + t.minute()))
-        .map_err(|_| AppError::BadRequest(format!("orario non valido in {name} (HH:MM)")))
+        .map_err(|_| {
+            invalid(
+                format!("orario non valido in {name} (HH:MM)"),
+                format!("invalid time in {name} (HH:MM)"),
+            )
+        })
 }
 
 fn hhmm(m: i64) -> String {
@@ -71,7 +77,12 @@ fn opt_day(f: &Fields, name: &str) -> Result<Option<NaiveDate>> {
         "" => Ok(None),
         v => NaiveDate::parse_from_str(v, "%Y-%m-%d")
             .map(Some)
-            .map_err(|_| AppError::BadRequest(format!("data non valida in {name}"))),
+            .map_err(|_| {
+                invalid(
+                    format!("data non valida in {name}"),
+                    format!("invalid date in {name}"),
+                )
+            }),
     }
 }
 
@@ -562,12 +573,15 @@ pub async fn calendar_change(
             let mut weekdays = 0u8;
             for d in f.ids("giorni")? {
                 if !(0..7).contains(&d) {
-                    return Err(AppError::BadRequest("giorno non valido".into()));
+                    return Err(invalid("giorno non valido", "invalid day"));
                 }
                 weekdays |= 1 << d;
             }
             if weekdays == 0 {
-                return Err(AppError::BadRequest("scegli almeno un giorno".into()));
+                return Err(invalid(
+                    "scegli almeno un giorno",
+                    "choose at least one day",
+                ));
             }
             let r = RuleRow {
                 id: 0,
@@ -582,8 +596,9 @@ pub async fn calendar_change(
                 valid_to: opt_day(&f, "valido_al")?,
             };
             if r.end_minute <= r.start_minute {
-                return Err(AppError::BadRequest(
-                    "l'orario di fine deve seguire quello di inizio".into(),
+                return Err(invalid(
+                    "l'orario di fine deve seguire quello di inizio",
+                    "the end time must come after the start time",
                 ));
             }
             st.store.add_rule(c.id, &r).await?;
@@ -605,12 +620,13 @@ pub async fn calendar_change(
         }
         "eccezioni" => {
             let day = opt_day(&f, "giorno")?
-                .ok_or_else(|| AppError::BadRequest("manca il giorno".into()))?;
+                .ok_or_else(|| invalid("manca il giorno", "the day is missing"))?;
             let hours = if f.get("tipo") == "orario" {
                 let (a, b) = (minutes(&f, "dalle")?, minutes(&f, "alle")?);
                 if b <= a {
-                    return Err(AppError::BadRequest(
-                        "l'orario di fine deve seguire quello di inizio".into(),
+                    return Err(invalid(
+                        "l'orario di fine deve seguire quello di inizio",
+                        "the end time must come after the start time",
                     ));
                 }
                 Some((a, b))
@@ -754,7 +770,10 @@ pub async fn account_create(
         ));
     }
     if role != Role::Admin && offices.is_empty() {
-        return Err(AppError::BadRequest("scegli almeno un ufficio".into()));
+        return Err(invalid(
+            "scegli almeno un ufficio",
+            "choose at least one office",
+        ));
     }
     let email = f.required("email", 254)?;
     let name = f.required("name", 200)?;
@@ -793,8 +812,9 @@ pub async fn account_create(
             )
             .await
         }
-        Err(staff::Error::DuplicateEmail) => Err(AppError::BadRequest(
-            "esiste già un account con questa email".into(),
+        Err(staff::Error::DuplicateEmail) => Err(invalid(
+            "esiste già un account con questa email",
+            "an account with this email already exists",
         )),
         Err(e) => Err(e.into()),
     }

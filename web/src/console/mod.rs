@@ -22,7 +22,7 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use staff::{LoginOutcome, Principal, Role};
 
-use crate::error::{AppError, Result};
+use crate::error::{invalid, AppError, Result};
 use crate::i18n::Lang;
 use crate::routes::Ui;
 use crate::views::console::*;
@@ -260,18 +260,20 @@ impl Fields {
     pub fn text(&self, name: &str, max: usize) -> Result<String> {
         let v = self.get(name).trim();
         if v.chars().count() > max {
-            return Err(AppError::BadRequest(format!(
-                "il campo {name} supera i {max} caratteri"
-            )));
+            return Err(invalid(
+                format!("il campo {name} supera i {max} caratteri"),
+                format!("the field {name} is longer than {max} characters"),
+            ));
         }
         Ok(v.to_string())
     }
     pub fn required(&self, name: &str, max: usize) -> Result<String> {
         let v = self.text(name, max)?;
         if v.is_empty() {
-            return Err(AppError::BadRequest(format!(
-                "il campo {name} è obbligatorio"
-            )));
+            return Err(invalid(
+                format!("il campo {name} è obbligatorio"),
+                format!("the field {name} is required"),
+            ));
         }
         Ok(v)
     }
@@ -282,9 +284,10 @@ impl Fields {
             .ok()
             .filter(|n| (min..=max).contains(n))
             .ok_or_else(|| {
-                AppError::BadRequest(format!(
-                    "il campo {name} deve essere un numero da {min} a {max}"
-                ))
+                invalid(
+                    format!("il campo {name} deve essere un numero da {min} a {max}"),
+                    format!("the field {name} must be a number from {min} to {max}"),
+                )
             })
     }
     pub fn all(&self, name: &str) -> Vec<&str> {
@@ -298,8 +301,12 @@ impl Fields {
         self.all(name)
             .into_iter()
             .map(|v| {
-                v.parse::<i64>()
-                    .map_err(|_| AppError::BadRequest(format!("il campo {name} non è valido")))
+                v.parse::<i64>().map_err(|_| {
+                    invalid(
+                        format!("il campo {name} non è valido"),
+                        format!("the field {name} is not valid"),
+                    )
+                })
             })
             .collect()
     }
@@ -543,5 +550,5 @@ fn password_problem(l: Lang, why: &str) -> String {
 
 /// The role a form names, refused when unknown.
 pub fn role_of(s: &str) -> Result<Role> {
-    Role::parse(s).ok_or_else(|| AppError::BadRequest("ruolo sconosciuto".into()))
+    Role::parse(s).ok_or_else(|| invalid("ruolo sconosciuto", "unknown role"))
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::agenda::parse_id;
 use super::Staff;
-use crate::error::{AppError, Result};
+use crate::error::{invalid, AppError, Result};
 use crate::i18n::Lang;
 use crate::views::console::*;
 use crate::AppState;
@@ -39,12 +39,12 @@ fn period(st: &AppState, s: &Staff, q: &StatsQuery) -> Result<Period> {
             return Ok(default);
         }
         NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
-            .map_err(|_| AppError::BadRequest("data non valida (AAAA-MM-GG)".into()))
+            .map_err(|_| invalid("data non valida (AAAA-MM-GG)", "invalid date (YYYY-MM-DD)"))
     };
     let from = day(&q.dal, today - Duration::days(30))?;
     let to = day(&q.al, today + Duration::days(30))?;
     if to < from || (to - from).num_days() > 3660 {
-        return Err(AppError::BadRequest("periodo non valido".into()));
+        return Err(invalid("periodo non valido", "invalid period"));
     }
     let office = match q.ufficio.trim() {
         "" => None,
