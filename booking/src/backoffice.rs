@@ -432,15 +432,29 @@ impl Store {
     }
 
     pub async fn delete_rule(&self, calendar_id: i64, rule_id: i64) -> Result<(), Error> {
-        let n = sqlx::query("DELETE FROM opening_rule WHERE id = $1 AND calendar_id = $2")
-            .bind(rule_id)
-            .bind(calendar_id)
-            .execute(self.db())
-            .await?
-            .rows_affected();
+        self.delete_of_calendar("opening_rule", "rule", calendar_id, rule_id)
+            .await
+    }
+
+    /// Deletes a row of a calendar's rules or exceptions; another calendar's row is not found.
+    async fn delete_of_calendar(
+        &self,
+        table: &'static str,
+        what: &'static str,
+        calendar_id: i64,
+        id: i64,
+    ) -> Result<(), Error> {
+        let n = sqlx::query(&format!(
+            "DELETE FROM {table} WHERE id = $1 AND calendar_id = $2"
+        ))
+        .bind(id)
+        .bind(calendar_id)
+        .execute(self.db())
+        .await?
+        .rows_affected();
         self.invalidate_catalogue();
         if n == 0 {
-            return Err(Error::NotFound("rule"));
+            return Err(Error::NotFound(what));
         }
         Ok(())
     }
@@ -491,17 +505,8 @@ impl Store {
     }
 
     pub async fn delete_exception(&self, calendar_id: i64, id: i64) -> Result<(), Error> {
-        let n = sqlx::query("DELETE FROM calendar_exception WHERE id = $1 AND calendar_id = $2")
-            .bind(id)
-            .bind(calendar_id)
-            .execute(self.db())
-            .await?
-            .rows_affected();
-        self.invalidate_catalogue();
-        if n == 0 {
-            return Err(Error::NotFound("exception"));
-        }
-        Ok(())
+        self.delete_of_calendar("calendar_exception", "exception", calendar_id, id)
+            .await
     }
 
     pub async fn office_operators(&self, office_id: i64) -> Result<Vec<OperatorRow>, Error> {

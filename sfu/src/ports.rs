@@ -38,6 +38,11 @@ impl PortRange {
         PortRange::new(a.trim().parse().ok()?, b.trim().parse().ok()?)
     }
 
+    /// First and last port.
+    pub fn bounds(&self) -> (u16, u16) {
+        (self.first, self.last)
+    }
+
     pub fn len(&self) -> u32 {
         u32::from(self.last - self.first) + 1
     }

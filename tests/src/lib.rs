@@ -240,18 +240,7 @@ impl Server {
         let b = self.browser();
         let p = b.login(&email, &provisional).await;
         assert_eq!(p.location.as_deref(), Some("/ufficio/password"), "{p:?}");
-        let csrf = b.csrf("/ufficio/password").await;
-        let p = b
-            .post(
-                "/ufficio/password",
-                &[
-                    ("csrf", &csrf),
-                    ("current", &provisional),
-                    ("new", STAFF_PASSWORD),
-                    ("repeat", STAFF_PASSWORD),
-                ],
-            )
-            .await;
+        let p = b.change_password(&provisional, STAFF_PASSWORD).await;
         assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
         b
     }
@@ -417,6 +406,16 @@ impl Browser {
         self.post(
             "/ufficio/accesso",
             &[("csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// Submits the password change form (the new password typed twice).
+    pub async fn change_password(&self, current: &str, new: &str) -> Page {
+        self.submit(
+            "/ufficio/password",
+            "/ufficio/password",
+            &[("current", current), ("new", new), ("repeat", new)],
         )
         .await
     }

@@ -25,6 +25,16 @@ async fn confirmed_cie(s: &Server, start: chrono::DateTime<chrono::Utc>, email: 
     id
 }
 
+/// The appointment a console redirect leads to (`/ufficio/appuntamenti/ID?esito=…`).
+fn booked(p: &Page) -> i64 {
+    p.location
+        .as_deref()
+        .and_then(|l| l.strip_prefix("/ufficio/appuntamenti/"))
+        .and_then(|l| l.split('?').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("not a redirect to an appointment: {p:?}"))
+}
+
 /// The appointment's email of this kind (emails of the same second have no order).
 async fn kind(s: &Server, id: i64, kind: &str) -> booking::store::OutboxMessage {
     s.emails(id)
@@ -141,17 +151,7 @@ async fn login_forces_a_new_password_and_logout_ends_the_session() {
         .await;
     assert_eq!(weak.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(weak.body.contains("almeno 10 caratteri"));
-    let ok = b
-        .post(
-            "/ufficio/password",
-            &[
-                ("csrf", &csrf),
-                ("current", &provisional),
-                ("new", STAFF_PASSWORD),
-                ("repeat", STAFF_PASSWORD),
-            ],
-        )
-        .await;
+    let ok = b.change_password(&provisional, STAFF_PASSWORD).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{ok:?}");
     let agenda = b.get("/ufficio").await;
     assert_eq!(agenda.status, StatusCode::OK);
@@ -689,17 +689,7 @@ async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_ema
         .submit("/ufficio/prenota", "/ufficio/prenota", &fields)
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
-    let id: i64 = p
-        .location
-        .unwrap()
-        .split('/')
-        .nth(3)
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id = booked(&p);
     let a = s.state.store.appointment(id).await.unwrap();
     assert_eq!(a.status, booking::Status::Confirmed);
     assert_eq!(a.start, rome(2026, 11, 23, 11, 30));
@@ -764,17 +754,7 @@ async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_ema
         .submit("/ufficio/prenota", "/ufficio/prenota", &caller)
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
-    let id: i64 = p
-        .location
-        .unwrap()
-        .split('/')
-        .nth(3)
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let id = booked(&p);
     assert_eq!(status_of(&s, id).await, booking::Status::Confirmed);
     assert!(s.emails(id).await.is_empty());
     let p = op

@@ -384,9 +384,7 @@ impl Config {
     }
 
     fn media_port_range(&self) -> Option<(u16, u16)> {
-        let s = self.media_ports.as_deref()?;
-        let (a, b) = s.trim().split_once('-').unwrap_or((s.trim(), s.trim()));
-        Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
+        sfu::ports::PortRange::parse(self.media_ports.as_deref()?).map(|r| r.bounds())
     }
 
     /// Checks the media port range, if any.

@@ -136,7 +136,7 @@ impl Ui {
     }
 }
 
-fn parse_id(s: &str) -> Result<i64> {
+pub(crate) fn parse_id(s: &str) -> Result<i64> {
     s.parse::<i64>()
         .ok()
         .filter(|i| *i > 0)

@@ -49,12 +49,7 @@ fn opt_id(s: &str) -> Result<Option<i64>> {
         .map_err(|_| invalid("identificativo non valido", "invalid identifier"))
 }
 
-pub(super) fn parse_id(s: &str) -> Result<i64> {
-    s.parse::<i64>()
-        .ok()
-        .filter(|i| *i > 0)
-        .ok_or(AppError::NotFound)
-}
+pub(super) use crate::routes::parse_id;
 
 fn today(st: &AppState) -> NaiveDate {
     st.now().with_timezone(&st.tz).date_naive()
@@ -264,53 +259,73 @@ pub struct Outcome {
     errore: String,
 }
 
-/// Free slots of the appointment's calendar from today, for the office (today included), with
-/// the modes the service offers.
-async fn move_choices(st: &AppState, l: Lang, item: &AgendaItem) -> Result<Vec<SlotGroup>> {
-    let a = &item.appointment;
-    let service = st.store.service(a.service_id).await?;
-    let rules = st.store.calendar_rules(a.calendar_id).await?;
-    let now = st.now();
-    let first = today(st);
-    let last = first + Duration::days(i64::from(rules.horizon_days.min(90)));
+/// The slots the office may still book in a service's calendar from `first` to `last` (local
+/// days): not yet over (the store's rule for the office, today included), with a free seat, and
+/// their modes narrowed to the service's; `taken` counts the seats already held.
+async fn office_slots(
+    st: &AppState,
+    service: &booking::Service,
+    first: NaiveDate,
+    last: NaiveDate,
+) -> Result<Vec<booking::slots::Slot>> {
+    let rules = st.store.calendar_rules(service.calendar_id).await?;
     let taken = st
         .store
         .taken(
-            a.calendar_id,
+            service.calendar_id,
             midnight(st, first),
             midnight(st, last + Duration::days(1)),
         )
         .await?;
-    let mut groups = Vec::new();
+    let now = st.now();
+    let mut out = Vec::new();
     let mut d = first;
     while d <= last {
-        let slots: Vec<SlotChoice> = booking::slots::slots_on(&rules, d)
-            .into_iter()
-            .filter(|x| x.start > now && x.start != a.start)
-            .filter(|x| taken.get(&x.start).copied().unwrap_or(0) < x.capacity)
-            .filter(|x| !x.modes.intersect(service.modes).is_empty())
-            .map(|x| SlotChoice {
-                value: x.start.timestamp().to_string(),
-                label: format!(
-                    "{} ({})",
-                    l.time(x.start, st.tz),
-                    x.modes
-                        .intersect(service.modes)
-                        .modes()
-                        .into_iter()
-                        .map(|m| l.mode(m))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })
-            .collect();
-        if !slots.is_empty() {
-            groups.push(SlotGroup {
-                label: l.day(d),
-                slots,
-            });
+        for mut x in booking::slots::slots_on(&rules, d) {
+            x.taken = taken.get(&x.start).copied().unwrap_or(0);
+            x.modes = x.modes.intersect(service.modes);
+            if x.end > now && x.free() > 0 && !x.modes.is_empty() {
+                out.push(x);
+            }
         }
         d += Duration::days(1);
+    }
+    Ok(out)
+}
+
+fn mode_list(l: Lang, m: booking::ModeSet) -> String {
+    m.modes()
+        .into_iter()
+        .map(|m| l.mode(m))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Where the office may move an appointment: the free slots of the next 90 days (at most the
+/// calendar's horizon), today included, grouped by day.
+async fn move_choices(st: &AppState, l: Lang, item: &AgendaItem) -> Result<Vec<SlotGroup>> {
+    let a = &item.appointment;
+    let service = st.store.service(a.service_id).await?;
+    let horizon = st.store.calendar_rules(a.calendar_id).await?.horizon_days;
+    let first = today(st);
+    let last = first + Duration::days(i64::from(horizon.min(90)));
+    let mut groups: Vec<SlotGroup> = Vec::new();
+    for x in office_slots(st, &service, first, last).await? {
+        if x.start == a.start {
+            continue;
+        }
+        let label = l.day(x.local_day);
+        let choice = SlotChoice {
+            value: x.start.timestamp().to_string(),
+            label: format!("{} ({})", l.time(x.start, st.tz), mode_list(l, x.modes)),
+        };
+        match groups.last_mut() {
+            Some(g) if g.label == label => g.slots.push(choice),
+            _ => groups.push(SlotGroup {
+                label,
+                slots: vec![choice],
+            }),
+        }
     }
     Ok(groups)
 }
@@ -550,35 +565,14 @@ async fn render_book(
         let sv = st.store.service(id).await?;
         s.see(sv.office_id)?;
         service_title = sv.title.clone();
-        let rules = st.store.calendar_rules(sv.calendar_id).await?;
-        let taken = st
-            .store
-            .taken(
-                sv.calendar_id,
-                midnight(st, day),
-                midnight(st, day + Duration::days(1)),
-            )
-            .await?;
-        let now = st.now();
-        for x in booking::slots::slots_on(&rules, day) {
-            let free = x
-                .capacity
-                .saturating_sub(taken.get(&x.start).copied().unwrap_or(0));
-            let m = x.modes.intersect(sv.modes);
-            if x.end <= now || free == 0 || m.is_empty() {
-                continue;
-            }
+        for x in office_slots(st, &sv, day, day).await? {
             slots.push(Choice {
                 value: x.start.timestamp().to_string(),
                 label: format!(
                     "{} · {} · {} {}",
                     l.time(x.start, st.tz),
-                    m.modes()
-                        .into_iter()
-                        .map(|m| l.mode(m))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    free,
+                    mode_list(l, x.modes),
+                    x.free(),
                     l.t("liberi", "free")
                 ),
                 checked: form.start == x.start.timestamp().to_string(),
