@@ -410,14 +410,7 @@ impl Context<'_> {
             "il tuo appuntamento è stato annullato come hai chiesto."
         })
         .facts(&self.summary());
-        if !message.is_empty() {
-            b.para(&format!("Messaggio dell'ufficio: {message}"));
-        }
-        b.para("Se ti serve ancora, puoi prenotare un nuovo appuntamento dal sito.")
-            .button(
-                "Prenota un nuovo appuntamento",
-                &format!("{}/servizi/{}", self.links.base_url, self.service.id),
-            );
+        self.office_message_and_rebook(&mut b, message);
         let ics = self.invitation(Method::Cancel);
         self.email(
             Kind::Cancelled,
@@ -430,11 +423,9 @@ impl Context<'_> {
         )
     }
 
-    /// The office did not approve a request on a moderated calendar.
-    pub fn refused(&self, message: &str) -> Email {
-        let mut b = Body::new(&self.greeting());
-        b.para("ci dispiace: l'ufficio non ha potuto accettare la tua richiesta di appuntamento. L'orario è tornato disponibile.")
-            .facts(&self.summary());
+    /// The office's message, if any, and the way to book again: the end of every email about an
+    /// appointment that will not take place.
+    fn office_message_and_rebook(&self, b: &mut Body, message: &str) {
         if !message.is_empty() {
             b.para(&format!("Messaggio dell'ufficio: {message}"));
         }
@@ -443,6 +434,14 @@ impl Context<'_> {
                 "Prenota un nuovo appuntamento",
                 &format!("{}/servizi/{}", self.links.base_url, self.service.id),
             );
+    }
+
+    /// The office did not approve a request on a moderated calendar.
+    pub fn refused(&self, message: &str) -> Email {
+        let mut b = Body::new(&self.greeting());
+        b.para("ci dispiace: l'ufficio non ha potuto accettare la tua richiesta di appuntamento. L'orario è tornato disponibile.")
+            .facts(&self.summary());
+        self.office_message_and_rebook(&mut b, message);
         self.email(
             Kind::Refused,
             format!(
