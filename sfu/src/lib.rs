@@ -9,9 +9,11 @@
 //! `rewrite` keeps each outgoing stream continuous across a sender's reconnection. The crate
 //! knows nothing about bookings: rooms are numbers and sides are 0 (citizen) and 1 (operator).
 
+pub mod interceptors;
 pub mod ports;
 pub mod relay;
 pub mod rewrite;
+pub mod runtime;
 pub mod stats;
 
 pub use relay::{Config, IceCandidate, Relay, RelayEvent};

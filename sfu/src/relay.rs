@@ -1,15 +1,11 @@
 //! Rooms of two sides, their peer connections, and the forwarding between them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::{
-    register_default_interceptors, Registry,
-};
 use rtc::peer_connection::configuration::media_engine::{
     MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
 };
@@ -20,7 +16,6 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
 };
-use rtc::sansio::Protocol;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -137,54 +132,6 @@ pub struct Relay {
     ports: Option<crate::ports::PortRange>,
     rooms: Mutex<HashMap<i64, Arc<RoomMedia>>>,
     pub stats: Arc<Stats>,
-}
-
-/// Marks keyframe requests and NACKs from receivers for the application, and lets everything
-/// through to the other interceptors as well.
-struct FeedbackTap {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
-}
-
-impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = rtc::shared::error::Error;
-    type Time = Instant;
-
-    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtcp(packets) = &msg.message.packet {
-            let wanted = packets.iter().any(|p| {
-                let a = p.as_any();
-                a.is::<PictureLossIndication>()
-                    || a.is::<FullIntraRequest>()
-                    || a.is::<TransportLayerNack>()
-            });
-            if wanted {
-                msg.message.add(Attribute::DeliverToApplication);
-            }
-        }
-        self.read.push_back(msg);
-        Ok(())
-    }
-    fn poll_read(&mut self) -> Option<Self::Rout> {
-        self.read.pop_front()
-    }
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-    fn poll_write(&mut self) -> Option<Self::Wout> {
-        self.write.pop_front()
-    }
-}
-
-impl Interceptor for FeedbackTap {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
 }
 
 fn video_feedback() -> Vec<RTCPFeedback> {
@@ -541,15 +488,7 @@ impl Relay {
         for (c, kind) in codecs() {
             media.register_codec(c, kind).map_err(rtc_err)?;
         }
-        let registry =
-            register_default_interceptors(Registry::new(), &mut media).map_err(rtc_err)?;
-        let registry = registry.with(
-            Slot::from(14_000),
-            FeedbackTap {
-                read: VecDeque::new(),
-                write: VecDeque::new(),
-            },
-        );
+        let registry = crate::interceptors::registry(&mut media).map_err(rtc_err)?;
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
         let handler = Arc::new(Handler {
@@ -566,6 +505,7 @@ impl Relay {
             .with_setting_engine(settings.build())
             .with_interceptor_registry(registry)
             .with_handler(handler.clone())
+            .with_runtime(Arc::new(crate::runtime::RelayRuntime))
             .with_dedicated_reactor_pool_size(self.config.reactor_threads);
         let (udp, tcp) = self.bind_addrs()?;
         builder = builder.with_udp_addrs(udp);

@@ -1,0 +1,291 @@
+//! The RTP/RTCP interceptors of every relay connection, and their timing.
+//!
+//! The set is the crate's default one — NACK generator and responder, receiver and sender
+//! reports, transport-wide congestion feedback for the browsers' uplink — plus a tap that hands
+//! receivers' keyframe requests and NACKs to the relay.
+//!
+//! What differs is *when* their timers fire. Each of them wakes on its own clock (NACK checks
+//! and congestion feedback every 100 ms, reports every second, counted from when each stream
+//! started), so a room of two connections woke the relay thread ~40 times a second for timers
+//! alone, each a full sleep and wake-up of the thread. Here every timer lands on one shared
+//! 100 ms tick: the same feedback and report rates, one wake-up per tick for all connections of
+//! the thread.
+
+use std::collections::VecDeque;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rtc::interceptor::{
+    Attribute, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet,
+    ReceiverReportBuilder, Registry, SenderReportBuilder, Slot, StreamInfo, TaggedPacket,
+    TwccReceiverBuilder,
+};
+use rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpHeaderExtensionCapability, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+
+type Error = rtc::shared::error::Error;
+
+/// The shared tick every interceptor timer is aligned to.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// The interceptors' own intervals. A timer handled at a tick asks for `now + interval`, which
+/// the alignment rounds up to the next tick: so the effective periods are one tick for NACK
+/// checks and congestion feedback, ten ticks (1 s) for reports.
+const FAST_INTERVAL: Duration = Duration::from_millis(10);
+const REPORT_INTERVAL: Duration = Duration::from_millis(910);
+
+/// The first tick at or after `deadline`, ticks counted from `epoch`.
+pub fn on_tick(deadline: Instant, epoch: Instant, tick: Duration) -> Instant {
+    let Some(since) = deadline.checked_duration_since(epoch) else {
+        return deadline;
+    };
+    let tick_ns = tick.as_nanos().max(1);
+    let ticks = since.as_nanos().div_ceil(tick_ns);
+    epoch + Duration::from_nanos((ticks * tick_ns) as u64)
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// An interceptor whose wake-ups are moved to the next shared tick.
+pub struct OnTick<I>(pub I);
+
+impl<I> Protocol<TaggedPacket, TaggedPacket, ()> for OnTick<I>
+where
+    I: Protocol<
+        TaggedPacket,
+        TaggedPacket,
+        (),
+        Rout = TaggedPacket,
+        Wout = TaggedPacket,
+        Eout = (),
+        Error = Error,
+        Time = Instant,
+    >,
+{
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        self.0.handle_read(msg)
+    }
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.0.poll_read()
+    }
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        self.0.handle_write(msg)
+    }
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.0.poll_write()
+    }
+    fn handle_event(&mut self, evt: ()) -> Result<(), Error> {
+        self.0.handle_event(evt)
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        self.0.poll_event()
+    }
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        // Another part of the connection may wake the chain between ticks: not for this one.
+        match self.poll_timeout() {
+            Some(due) if due <= now => self.0.handle_timeout(now),
+            _ => Ok(()),
+        }
+    }
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        self.0
+            .poll_timeout()
+            .map(|deadline| on_tick(deadline, epoch(), TICK))
+    }
+    fn close(&mut self) -> Result<(), Error> {
+        self.0.close()
+    }
+}
+
+impl<I> Interceptor for OnTick<I>
+where
+    I: Interceptor
+        + Protocol<
+            TaggedPacket,
+            TaggedPacket,
+            (),
+            Rout = TaggedPacket,
+            Wout = TaggedPacket,
+            Eout = (),
+            Error = Error,
+            Time = Instant,
+        >,
+{
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        self.0.bind_local_stream(info)
+    }
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.0.unbind_local_stream(info)
+    }
+    fn bind_remote_stream(&mut self, info: &StreamInfo) {
+        self.0.bind_remote_stream(info)
+    }
+    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
+        self.0.unbind_remote_stream(info)
+    }
+}
+
+/// Marks keyframe requests and NACKs from receivers for the application, and lets everything
+/// through to the other interceptors as well.
+#[derive(Default)]
+pub struct FeedbackTap {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            let wanted = packets.iter().any(|p| {
+                let a = p.as_any();
+                a.is::<PictureLossIndication>()
+                    || a.is::<FullIntraRequest>()
+                    || a.is::<TransportLayerNack>()
+            });
+            if wanted {
+                msg.message.add(Attribute::DeliverToApplication);
+            }
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for FeedbackTap {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// The interceptors of one connection, with what they need negotiated registered on `media`
+/// (its codecs first: feedback is added to the codecs already there).
+pub fn registry(media: &mut MediaEngine) -> Result<Registry, Error> {
+    for (typ, parameter) in [("nack", ""), ("nack", "pli")] {
+        media.register_feedback(
+            RTCPFeedback {
+                typ: typ.into(),
+                parameter: parameter.into(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    configure_simulcast_extension_headers(media)?;
+    // Transport-wide congestion feedback, so each browser can size its uplink to the relay.
+    for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+        media.register_feedback(
+            RTCPFeedback {
+                typ: "transport-cc".into(),
+                parameter: String::new(),
+            },
+            kind,
+        );
+        media.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: rtc::sdp::extmap::TRANSPORT_CC_URI.to_owned(),
+            },
+            kind,
+            None,
+        )?;
+    }
+    Ok(Registry::new()
+        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(
+            Slot::NackGenerator,
+            OnTick(
+                NackGeneratorBuilder::new()
+                    .with_interval(FAST_INTERVAL)
+                    .build(),
+            ),
+        )
+        .with(
+            Slot::TwccReceiver,
+            OnTick(
+                TwccReceiverBuilder::new()
+                    .with_interval(FAST_INTERVAL)
+                    .build(),
+            ),
+        )
+        .with(
+            Slot::ReceiverReport,
+            OnTick(
+                ReceiverReportBuilder::new()
+                    .with_interval(REPORT_INTERVAL)
+                    .build(),
+            ),
+        )
+        .with(
+            Slot::SenderReport,
+            OnTick(
+                SenderReportBuilder::new()
+                    .with_interval(REPORT_INTERVAL)
+                    .build(),
+            ),
+        )
+        .with(Slot::from(14_000), FeedbackTap::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlines_move_to_the_next_tick() {
+        let epoch = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(on_tick(epoch + ms(1), epoch, TICK), epoch + ms(100));
+        assert_eq!(on_tick(epoch + ms(100), epoch, TICK), epoch + ms(100));
+        assert_eq!(on_tick(epoch + ms(101), epoch, TICK), epoch + ms(200));
+        // Before the epoch: left alone.
+        let early = epoch.checked_sub(ms(5)).unwrap();
+        assert_eq!(on_tick(early, epoch, TICK), early);
+    }
+
+    #[test]
+    fn timers_handled_within_a_tick_keep_the_default_periods() {
+        let epoch = Instant::now();
+        let ms = Duration::from_millis;
+        // Handled a little after a tick, the next deadline is the following tick (100 ms) for
+        // the fast timers and ten ticks later (1 s) for reports.
+        for late in [0, 1, 30, 85] {
+            let now = epoch + ms(500 + late);
+            assert_eq!(on_tick(now + FAST_INTERVAL, epoch, TICK), epoch + ms(600));
+            assert_eq!(
+                on_tick(now + REPORT_INTERVAL, epoch, TICK),
+                epoch + ms(1500)
+            );
+        }
+    }
+}
