@@ -10,6 +10,7 @@
 //! knows nothing about bookings: rooms are numbers and sides are 0 (citizen) and 1 (operator).
 
 pub mod interceptors;
+pub mod mux;
 pub mod ports;
 pub mod relay;
 pub mod rewrite;

@@ -130,6 +130,9 @@ struct RoomMedia {
 pub struct Relay {
     config: Config,
     ports: Option<crate::ports::PortRange>,
+    /// One shared UDP and/or TCP port for every connection, when the configured addresses name
+    /// a port and no range is given.
+    mux: Option<Arc<crate::mux::Mux>>,
     rooms: Mutex<HashMap<i64, Arc<RoomMedia>>>,
     pub stats: Arc<Stats>,
 }
@@ -244,18 +247,64 @@ async fn answer(pc: &Arc<dyn PeerConnection>) -> Result<RTCSessionDescription, E
         .ok_or_else(|| rtc_err("no local description"))
 }
 
-/// The candidate as browsers should see it: behind 1:1 NAT, host candidates carry the public
-/// address instead of the private one (the crate's own NAT setting has no effect in 0.21.1).
-pub fn announce(candidate: &str, nat_ips: &[String]) -> String {
-    let Some(public) = nat_ips.first() else {
-        return candidate.to_string();
-    };
-    // candidate:<foundation> <component> <transport> <priority> <address> <port> typ host ...
-    let mut parts: Vec<&str> = candidate.split(' ').collect();
-    if parts.len() > 7 && parts[6] == "typ" && parts[7] == "host" {
-        parts[4] = public;
+/// How host candidates are shown to browsers.
+#[derive(Debug, Clone, Default)]
+pub struct Announce {
+    /// Behind 1:1 NAT: the public address instead of the private one (the crate's own NAT
+    /// setting has no effect in 0.21.1).
+    pub nat_ips: Vec<String>,
+    /// The shared UDP port, instead of the ephemeral one the connection believes it has.
+    pub udp_port: Option<u16>,
+    /// The shared ICE-TCP port, for passive candidates.
+    pub tcp_port: Option<u16>,
+}
+
+impl Announce {
+    /// The candidate as browsers should see it.
+    pub fn candidate(&self, candidate: &str) -> String {
+        // candidate:<foundation> <component> <transport> <priority> <address> <port> typ host ...
+        let mut parts: Vec<String> = candidate.split(' ').map(str::to_string).collect();
+        if parts.len() > 7 && parts[6] == "typ" && parts[7] == "host" {
+            if let Some(public) = self.nat_ips.first() {
+                parts[4] = public.clone();
+            }
+            let passive = parts
+                .windows(2)
+                .any(|w| w[0] == "tcptype" && w[1] == "passive");
+            let port = match parts[2].to_ascii_lowercase().as_str() {
+                "udp" => self.udp_port,
+                "tcp" if passive => self.tcp_port,
+                _ => None,
+            };
+            if let Some(port) = port {
+                parts[5] = port.to_string();
+            }
+        }
+        parts.join(" ")
     }
-    parts.join(" ")
+
+    /// The session description with its `a=candidate` lines announced the same way.
+    pub fn sdp(&self, sdp: &str) -> String {
+        sdp.split_inclusive('\n')
+            .map(|line| match line.strip_prefix("a=") {
+                Some(rest) if rest.starts_with("candidate:") => {
+                    let end = rest.trim_end_matches(['\r', '\n']);
+                    format!("a={}{}", self.candidate(end), &rest[end.len()..])
+                }
+                _ => line.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// Random ICE characters (RFC 8445's ice-char, here letters and digits).
+fn ice_chars(n: usize) -> String {
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
 }
 
 fn pli(media_ssrc: u32) -> Vec<Box<dyn rtc::rtcp::Packet>> {
@@ -288,7 +337,7 @@ struct Handler {
     side: usize,
     events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
     counters: Arc<RoomCounters>,
-    nat_ips: Vec<String>,
+    announce: Announce,
     /// Filled right after the connection is built.
     me: Mutex<Weak<Side>>,
 }
@@ -299,7 +348,7 @@ impl PeerConnectionEventHandler for Handler {
         if let Ok(init) = event.candidate.to_json() {
             // Bundled: every candidate belongs to the first m-line, whose mid is "0".
             let _ = self.events.send(RelayEvent::Candidate(IceCandidate {
-                candidate: announce(&init.candidate, &self.nat_ips),
+                candidate: self.announce.candidate(&init.candidate),
                 sdp_mid: Some("0".into()),
                 sdp_mline_index: Some(0),
             }));
@@ -400,10 +449,24 @@ impl PeerConnectionEventHandler for Handler {
 
 impl Relay {
     pub fn new(config: Config) -> Arc<Relay> {
+        let ports = config
+            .ports
+            .and_then(|(a, b)| crate::ports::PortRange::new(a, b));
+        let shared_port = |list: &[String]| {
+            list.iter()
+                .filter_map(|a| a.parse::<std::net::SocketAddr>().ok())
+                .map(|a| a.port())
+                .find(|p| *p != 0)
+        };
+        let (udp, tcp) = (
+            shared_port(&config.udp_addrs),
+            shared_port(&config.tcp_addrs),
+        );
+        let mux = (ports.is_none() && (udp.is_some() || tcp.is_some()))
+            .then(|| crate::mux::Mux::new(udp, tcp));
         Arc::new(Relay {
-            ports: config
-                .ports
-                .and_then(|(a, b)| crate::ports::PortRange::new(a, b)),
+            ports,
+            mux,
             config,
             rooms: Mutex::new(HashMap::new()),
             stats: Arc::new(Stats::default()),
@@ -414,6 +477,25 @@ impl Relay {
     /// configured range.
     fn bind_addrs(&self) -> Result<(Vec<String>, Vec<String>), Error> {
         let Some(range) = &self.ports else {
+            if self.mux.is_some() {
+                // The crate binds an ephemeral port that only names the connection's address;
+                // its traffic goes through the shared socket.
+                let any_port = |list: &[String]| {
+                    list.iter()
+                        .map(|a| match a.parse::<std::net::SocketAddr>() {
+                            Ok(mut s) => {
+                                s.set_port(0);
+                                s.to_string()
+                            }
+                            Err(_) => a.clone(),
+                        })
+                        .collect()
+                };
+                return Ok((
+                    any_port(&self.config.udp_addrs),
+                    any_port(&self.config.tcp_addrs),
+                ));
+            }
             return Ok((self.config.udp_addrs.clone(), self.config.tcp_addrs.clone()));
         };
         let resolve = |list: &[String]| -> Result<Vec<std::net::SocketAddr>, Error> {
@@ -433,6 +515,19 @@ impl Relay {
             )
             .ok_or(Error::NoPort)?;
         Ok((b.udp, b.tcp))
+    }
+
+    fn announce(&self) -> Announce {
+        Announce {
+            nat_ips: self.config.nat_ips.clone(),
+            udp_port: self.mux.as_ref().and_then(|m| m.udp_port()),
+            tcp_port: self.mux.as_ref().and_then(|m| m.tcp_port()),
+        }
+    }
+
+    /// Connections routed through the shared ports (for the leak check).
+    pub fn shared_port_routes(&self) -> usize {
+        self.mux.as_ref().map_or(0, |m| m.routes())
     }
 
     fn room(&self, room: i64) -> Arc<RoomMedia> {
@@ -489,14 +584,22 @@ impl Relay {
             media.register_codec(c, kind).map_err(rtc_err)?;
         }
         let registry = crate::interceptors::registry(&mut media).map_err(rtc_err)?;
-        let settings = SettingEngineBuilder::new()
+        let mut settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
+        let mut runtime = crate::runtime::RelayRuntime::default();
+        if let Some(mux) = &self.mux {
+            // The relay names the connection's ICE username fragment, which is how the shared
+            // sockets know whose a STUN request is.
+            let (ufrag, pwd) = (ice_chars(16), ice_chars(32));
+            runtime = crate::runtime::RelayRuntime::shared(mux.endpoint(&ufrag));
+            settings = settings.with_ice_credentials(ufrag, pwd);
+        }
         let handler = Arc::new(Handler {
             room: Arc::downgrade(&room),
             side,
             events,
             counters: counters.clone(),
-            nat_ips: self.config.nat_ips.clone(),
+            announce: self.announce(),
             me: Mutex::new(Weak::new()),
         });
         let mut builder = PeerConnectionBuilder::new()
@@ -505,7 +608,7 @@ impl Relay {
             .with_setting_engine(settings.build())
             .with_interceptor_registry(registry)
             .with_handler(handler.clone())
-            .with_runtime(Arc::new(crate::runtime::RelayRuntime))
+            .with_runtime(Arc::new(runtime))
             .with_dedicated_reactor_pool_size(self.config.reactor_threads);
         let (udp, tcp) = self.bind_addrs()?;
         builder = builder.with_udp_addrs(udp);
@@ -628,7 +731,7 @@ impl Relay {
         if let Some(old) = old {
             self.close_side(old).await;
         }
-        Ok(local.sdp)
+        Ok(self.announce().sdp(&local.sdp))
     }
 
     async fn close_side(&self, side: Arc<Side>) {
@@ -711,16 +814,47 @@ mod tests {
 
     #[test]
     fn behind_nat_host_candidates_announce_the_public_address() {
+        let nat = Announce {
+            nat_ips: vec!["203.0.113.7".into()],
+            ..Default::default()
+        };
         let c = "candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host";
-        assert_eq!(announce(c, &[]), c);
+        assert_eq!(Announce::default().candidate(c), c);
         assert_eq!(
-            announce(c, &["203.0.113.7".into()]),
+            nat.candidate(c),
             "candidate:1 1 udp 2130706431 203.0.113.7 50000 typ host"
         );
         let tcp = "candidate:2 1 tcp 1671430143 10.0.0.5 3478 typ host tcptype passive";
-        assert!(announce(tcp, &["203.0.113.7".into()])
+        assert!(nat
+            .candidate(tcp)
             .contains(" 203.0.113.7 3478 typ host tcptype passive"));
         let srflx = "candidate:3 1 udp 1 198.51.100.1 4000 typ srflx raddr 10.0.0.5 rport 4000";
-        assert_eq!(announce(srflx, &["203.0.113.7".into()]), srflx);
+        assert_eq!(nat.candidate(srflx), srflx);
+    }
+
+    #[test]
+    fn on_shared_ports_host_candidates_announce_them() {
+        let shared = Announce {
+            udp_port: Some(3478),
+            tcp_port: Some(3479),
+            ..Default::default()
+        };
+        assert_eq!(
+            shared.candidate("candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host"),
+            "candidate:1 1 udp 2130706431 10.0.0.5 3478 typ host"
+        );
+        assert_eq!(
+            shared
+                .candidate("candidate:2 1 tcp 1671430143 10.0.0.5 41000 typ host tcptype passive"),
+            "candidate:2 1 tcp 1671430143 10.0.0.5 3479 typ host tcptype passive"
+        );
+        // Active TCP candidates (port 9) have no listening port to announce.
+        let active = "candidate:3 1 tcp 1 10.0.0.5 9 typ host tcptype active";
+        assert_eq!(shared.candidate(active), active);
+        let sdp = "v=0\r\na=candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host\r\na=end-of-candidates\r\n";
+        assert_eq!(
+            shared.sdp(sdp),
+            "v=0\r\na=candidate:1 1 udp 2130706431 10.0.0.5 3478 typ host\r\na=end-of-candidates\r\n"
+        );
     }
 }

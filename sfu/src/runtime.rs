@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+
+use crate::mux::Endpoint;
 use webrtc::runtime::{
     AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
     TokioRuntime, Transmit, UdpSockRef, UdpSocketState,
@@ -27,8 +29,28 @@ use webrtc::runtime::{
 /// How long a send waits when the socket's buffer is full before it is tried again.
 const SEND_RETRY: Duration = Duration::from_millis(1);
 
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RelayRuntime;
+#[derive(Default, Clone)]
+pub struct RelayRuntime {
+    /// The connection's end of the shared single-port sockets, when the relay has them.
+    shared: Option<Arc<Endpoint>>,
+}
+
+impl RelayRuntime {
+    /// Sockets of a connection that lives on the relay's shared ports.
+    pub fn shared(endpoint: Arc<Endpoint>) -> RelayRuntime {
+        RelayRuntime {
+            shared: Some(endpoint),
+        }
+    }
+}
+
+impl std::fmt::Debug for RelayRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayRuntime")
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
+}
 
 impl Runtime for RelayRuntime {
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
@@ -44,6 +66,11 @@ impl Runtime for RelayRuntime {
     }
 
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        if let Some(ep) = self.shared.as_ref().filter(|ep| ep.shares_udp()) {
+            // The socket the crate bound only names the connection's address; the shared
+            // socket carries its traffic.
+            return ep.udp_socket(socket.local_addr()?);
+        }
         socket.set_nonblocking(true)?;
         // GRO on receive, GSO on send, as the crate's own sockets.
         let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
@@ -61,6 +88,9 @@ impl Runtime for RelayRuntime {
         &self,
         listener: std::net::TcpListener,
     ) -> io::Result<Arc<dyn AsyncTcpListener>> {
+        if let Some(ep) = self.shared.as_ref().filter(|ep| ep.shares_tcp()) {
+            return ep.tcp_listener(listener.local_addr()?);
+        }
         TokioRuntime.wrap_tcp_listener(listener)
     }
 

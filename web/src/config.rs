@@ -131,12 +131,14 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_ROOM_HEARTBEAT_SECONDS")]
     pub room_heartbeat_seconds: Option<u64>,
 
-    /// Local addresses for the media relay's UDP sockets, comma-separated (port 0: any free
-    /// port) [default: 0.0.0.0:0, every interface].
+    /// Local addresses for the media relay's UDP sockets, comma-separated. Port 0: each
+    /// connection gets a free port of its own; another port (and no --media-ports): one port
+    /// that every connection shares, e.g. 0.0.0.0:3478 [default: 0.0.0.0:0, every interface].
     #[arg(long, env = "SPORTELLO_MEDIA_UDP")]
     pub media_udp: Option<String>,
 
-    /// Local addresses for passive ICE-TCP, comma-separated, for networks that block UDP
+    /// Local addresses for passive ICE-TCP, comma-separated, for networks that block UDP; as
+    /// for --media-udp, a port other than 0 is one port shared by every connection
     /// [default: 0.0.0.0:0]. Set to "off" to disable.
     #[arg(long, env = "SPORTELLO_MEDIA_TCP")]
     pub media_tcp: Option<String>,

@@ -54,6 +54,10 @@ struct Args {
     /// Join and leave this many times instead (leak check).
     #[arg(long)]
     cycles: Option<usize>,
+    /// The relay's UDP address: port 0 gives each connection its own port, another port is one
+    /// port shared by all.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    media_udp: String,
     /// The server binary.
     #[arg(long, default_value = "target/release/sportello")]
     server: PathBuf,
@@ -395,7 +399,7 @@ async fn main() -> anyhow::Result<()> {
         "--secret-key",
         SECRET,
         "--media-udp",
-        "127.0.0.1:0",
+        &args.media_udp,
         "--media-tcp",
         "off",
         "--worker-interval",
