@@ -12,7 +12,6 @@
 //! candidates name it); the relay announces the shared port instead (`Relay::announce`).
 
 use std::collections::{HashMap, VecDeque};
-use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -20,6 +19,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::runtime::SendRetry;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, Interest};
 use tokio::sync::mpsc;
@@ -32,8 +32,6 @@ const TCP_FIRST_FRAME: Duration = Duration::from_secs(10);
 /// Socket buffers of the shared UDP socket: it queues what every connection receives (the
 /// kernel caps this at `net.core.rmem_max` / `wmem_max`).
 const SHARED_BUFFER: usize = 8 << 20;
-/// A send that finds the socket buffer full is tried again after this.
-const SEND_RETRY: Duration = Duration::from_millis(1);
 
 const STUN_MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 const STUN_BINDING_REQUEST: u16 = 0x0001;
@@ -314,7 +312,7 @@ impl Endpoint {
             ep: self.clone(),
             local,
             shared,
-            retry: Mutex::new(None),
+            retry: SendRetry::default(),
         }))
     }
 
@@ -359,7 +357,7 @@ struct MuxUdpSocket {
     ep: Arc<Endpoint>,
     local: SocketAddr,
     shared: Arc<AsyncFd<std::net::UdpSocket>>,
-    retry: Mutex<Option<Pin<Box<tokio::time::Sleep>>>>,
+    retry: SendRetry,
 }
 
 impl std::fmt::Debug for MuxUdpSocket {
@@ -387,36 +385,22 @@ impl AsyncUdpSocket for MuxUdpSocket {
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
-        let mut retry = self.retry.lock().expect("retry lock");
-        loop {
-            if let Some(sleep) = retry.as_mut() {
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                *retry = None;
-            }
-            match self
-                .shared
+        let sent = self.retry.poll(cx, || {
+            self.shared
                 .get_ref()
                 .send_to(transmit.contents, transmit.destination)
-            {
-                Ok(n) => {
-                    // Answers from there are this connection's.
-                    let mut by_addr = self.ep.mux.by_addr.lock().expect("addr lock");
-                    let known = by_addr
-                        .get(&transmit.destination)
-                        .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.ep)));
-                    if !known {
-                        by_addr.insert(transmit.destination, Arc::downgrade(&self.ep));
-                    }
-                    return Poll::Ready(Ok(n));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    *retry = Some(Box::pin(tokio::time::sleep(SEND_RETRY)));
-                }
-                Err(e) => return Poll::Ready(Err(e)),
+        });
+        if let Poll::Ready(Ok(_)) = sent {
+            // Answers from there are this connection's.
+            let mut by_addr = self.ep.mux.by_addr.lock().expect("addr lock");
+            let known = by_addr
+                .get(&transmit.destination)
+                .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.ep)));
+            if !known {
+                by_addr.insert(transmit.destination, Arc::downgrade(&self.ep));
             }
         }
+        sent
     }
 
     fn poll_recv(

@@ -80,7 +80,7 @@ impl Runtime for RelayRuntime {
         Ok(Arc::new(ReadWakeSocket {
             fd,
             state,
-            retry: Mutex::new(None),
+            retry: SendRetry::default(),
         }))
     }
 
@@ -133,8 +133,36 @@ impl Runtime for RelayRuntime {
 struct ReadWakeSocket {
     fd: AsyncFd<std::net::UdpSocket>,
     state: UdpSocketState,
-    /// Set while a send waits for room in a full socket buffer.
-    retry: Mutex<Option<Pin<Box<tokio::time::Sleep>>>>,
+    retry: SendRetry,
+}
+
+/// Sends on a socket that is not registered for writability: tried at once and, when the
+/// socket buffer is full, tried again after `SEND_RETRY`.
+#[derive(Default)]
+pub(crate) struct SendRetry(Mutex<Option<Pin<Box<tokio::time::Sleep>>>>);
+
+impl SendRetry {
+    pub(crate) fn poll(
+        &self,
+        cx: &mut Context<'_>,
+        mut send: impl FnMut() -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let mut waiting = self.0.lock().expect("retry lock");
+        loop {
+            if let Some(sleep) = waiting.as_mut() {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                *waiting = None;
+            }
+            match send() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    *waiting = Some(Box::pin(tokio::time::sleep(SEND_RETRY)));
+                }
+                other => return Poll::Ready(other),
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for ReadWakeSocket {
@@ -159,25 +187,11 @@ impl AsyncUdpSocket for ReadWakeSocket {
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
-        let mut retry = self.retry.lock().expect("retry lock");
-        loop {
-            if let Some(sleep) = retry.as_mut() {
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                *retry = None;
-            }
-            match self
-                .state
+        self.retry.poll(cx, || {
+            self.state
                 .try_send(UdpSockRef::from(self.fd.get_ref()), transmit)
-            {
-                Ok(()) => return Poll::Ready(Ok(transmit.contents.len())),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    *retry = Some(Box::pin(tokio::time::sleep(SEND_RETRY)));
-                }
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+                .map(|()| transmit.contents.len())
+        })
     }
 
     fn poll_recv(
