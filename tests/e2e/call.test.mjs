@@ -4,7 +4,7 @@
 // (media went through the relay, not peer to peer); the server's counters show the packets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawnSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { startServer, launchBrowser, binary } from './helpers.mjs';
 import { bookVideo } from './booking-helpers.mjs';
@@ -237,5 +237,56 @@ test('a citizen forced through TURN (relay only) still gets the call', async () 
   } finally {
     if (c) await c.close();
     turn.kill();
+  }
+});
+
+// Real packet loss on loopback (this kernel has no netem): iptables drops a share of the
+// datagrams to and from the relay's shared port, at random.
+function iptables(args) {
+  const r = spawnSync('iptables', args, { encoding: 'utf8' });
+  return r.status === 0 ? null : (r.error ? r.error.message : r.stderr.trim());
+}
+
+test('with 3 % of packets lost each way, NACKs are answered with retransmissions and video keeps flowing', async (t) => {
+  const port = SHARED_UDP + 3;
+  const rules = [['--dport', String(port)], ['--sport', String(port)]].map(([dir, p]) =>
+    ['INPUT', '-i', 'lo', '-p', 'udp', dir, p, '-m', 'statistic', '--mode', 'random', '--probability', '0.03', '-j', 'DROP']);
+  const refused = iptables(['-A', ...rules[0]]);
+  if (refused) {
+    t.skip(`iptables cannot drop packets here: ${refused}`);
+    return;
+  }
+  iptables(['-A', ...rules[1]]);
+  let c = null;
+  try {
+    c = await call(['--media-udp', `127.0.0.1:${port}`, '--media-tcp', 'off']);
+    await bothDecode(c.citizen, c.operator);
+    const video = (page) => page.evaluate(async () => {
+      const out = {};
+      (await window.sportelloPc.getStats()).forEach((s) => {
+        if (s.kind !== 'video') return;
+        if (s.type === 'outbound-rtp') out.out = { nacks: s.nackCount || 0, resent: s.retransmittedPacketsSent || 0 };
+        if (s.type === 'inbound-rtp') out.in = { nacks: s.nackCount || 0, frames: s.framesDecoded || 0, lost: s.packetsLost || 0, resent: s.retransmittedPacketsReceived };
+      });
+      return out;
+    });
+    // Ten seconds of call with loss both ways.
+    const before = await video(c.citizen);
+    await new Promise((r) => setTimeout(r, 10000));
+    const after = await video(c.citizen);
+    if (process.env.DEBUG_CALL) console.log(JSON.stringify({ before, after }));
+    // Uplink: the relay saw the citizen's packets missing, asked for them, and got them again.
+    assert.ok(after.out.nacks > 0, `the relay sent NACKs to the citizen (${after.out.nacks})`);
+    assert.ok(after.out.resent > 0, `the citizen retransmitted (${after.out.resent} packets)`);
+    // Downlink: the citizen asked the relay for what it missed, and the relay resent it.
+    assert.ok(after.in.nacks > 0, `the citizen sent NACKs (${after.in.nacks})`);
+    if (after.in.resent !== undefined) assert.ok(after.in.resent > 0, `the relay retransmitted (${after.in.resent} packets)`);
+    assert.ok(after.in.frames > before.in.frames + 100, `video kept being decoded (${before.in.frames} -> ${after.in.frames} frames)`);
+    const metrics = await (await fetch(`${c.server.base}/metrics`)).text();
+    const nacks = [...metrics.matchAll(/^sportello_relay_nacks_total\{room="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
+    assert.ok(nacks.length === 1 && nacks[0] > 0, `the relay counted the browsers' NACKs: ${nacks}`);
+  } finally {
+    for (const rule of rules) iptables(['-D', ...rule]);
+    if (c) await c.close();
   }
 });
