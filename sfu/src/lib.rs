@@ -6,8 +6,12 @@
 //! start; they carry the other side's media as soon as it arrives, so nobody renegotiates when
 //! the other joins, leaves or reconnects. A receiver's keyframe request (PLI/FIR) is passed to
 //! the sender at once, and the sender is asked for a keyframe whenever a receiver connects.
-//! `rewrite` keeps each outgoing stream continuous across a sender's reconnection. The crate
-//! knows nothing about bookings: rooms are numbers and sides are 0 (citizen) and 1 (operator).
+//! `rewrite` keeps each outgoing stream continuous across a sender's reconnection.
+//! `interceptors` holds each connection's RTP/RTCP interceptors (NACK, RTX-aware; reports;
+//! congestion feedback) with their timers on one shared tick; `runtime` is the crate's tokio
+//! runtime with sockets that wake the relay only for reads; `mux` lets every connection share
+//! one UDP and one TCP port; `ports` hands out a port range instead. The crate knows nothing
+//! about bookings: rooms are numbers and sides are 0 (citizen) and 1 (operator).
 
 pub mod interceptors;
 pub mod mux;
