@@ -4,7 +4,8 @@
 //    (process_cpu_seconds_total and sportello_relay_packets_forwarded_total) over a window;
 //  - join time: page navigation (a reload, so no clicks) to the first decoded remote frame, with
 //    the other side already in the room; median of several.
-// Usage: SPORTELLO_BIN=target/release/sportello node tools/callbench.mjs [seconds] [joins]
+// Usage: SPORTELLO_BIN=target/release/sportello node tools/callbench.mjs [seconds] [joins] [media-udp]
+// (media-udp: 127.0.0.1:0 by default, a port per connection; e.g. 127.0.0.1:47000 for one shared port)
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { startServer, launchBrowser, binary } from '../tests/e2e/helpers.mjs';
@@ -13,7 +14,7 @@ import { bookVideo } from '../tests/e2e/booking-helpers.mjs';
 const seconds = Number(process.argv[2] || 20);
 const joins = Number(process.argv[3] || 7);
 // The background worker's timer is set long so that only the call costs CPU.
-const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--worker-interval', '3600'];
+const MEDIA = ['--media-udp', process.argv[4] || '127.0.0.1:0', '--media-tcp', 'off', '--worker-interval', '3600'];
 
 async function metric(base, name) {
   const text = await (await fetch(`${base}/metrics`)).text();
