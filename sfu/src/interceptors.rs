@@ -42,6 +42,38 @@ const FAST_INTERVAL: Duration = Duration::from_millis(10);
 const REPORT_INTERVAL: Duration = Duration::from_millis(910);
 const MAX_NACKS_PER_PACKET: u16 = 10;
 
+/// An interceptor of the relay's chains: packets in, packets out, `Instant` time. (The bounds
+/// the wrappers below need on what they wrap.)
+pub trait Stage:
+    Interceptor
+    + Protocol<
+        TaggedPacket,
+        TaggedPacket,
+        (),
+        Rout = TaggedPacket,
+        Wout = TaggedPacket,
+        Eout = (),
+        Error = Error,
+        Time = Instant,
+    >
+{
+}
+
+impl<T> Stage for T where
+    T: Interceptor
+        + Protocol<
+            TaggedPacket,
+            TaggedPacket,
+            (),
+            Rout = TaggedPacket,
+            Wout = TaggedPacket,
+            Eout = (),
+            Error = Error,
+            Time = Instant,
+        >
+{
+}
+
 /// The first tick at or after `deadline`, ticks counted from `epoch`.
 pub fn on_tick(deadline: Instant, epoch: Instant, tick: Duration) -> Instant {
     let Some(since) = deadline.checked_duration_since(epoch) else {
@@ -62,16 +94,7 @@ pub struct OnTick<I>(pub I);
 
 impl<I> Protocol<TaggedPacket, TaggedPacket, ()> for OnTick<I>
 where
-    I: Protocol<
-        TaggedPacket,
-        TaggedPacket,
-        (),
-        Rout = TaggedPacket,
-        Wout = TaggedPacket,
-        Eout = (),
-        Error = Error,
-        Time = Instant,
-    >,
+    I: Stage,
 {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
@@ -116,17 +139,7 @@ where
 
 impl<I> Interceptor for OnTick<I>
 where
-    I: Interceptor
-        + Protocol<
-            TaggedPacket,
-            TaggedPacket,
-            (),
-            Rout = TaggedPacket,
-            Wout = TaggedPacket,
-            Eout = (),
-            Error = Error,
-            Time = Instant,
-        >,
+    I: Stage,
 {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         self.0.bind_local_stream(info)
@@ -178,16 +191,7 @@ pub fn rtx_original(rtx: &rtc::rtp::Packet, primary_ssrc: u32) -> Option<rtc::rt
 
 impl<I> Protocol<TaggedPacket, TaggedPacket, ()> for RtxAware<I>
 where
-    I: Protocol<
-        TaggedPacket,
-        TaggedPacket,
-        (),
-        Rout = TaggedPacket,
-        Wout = TaggedPacket,
-        Eout = (),
-        Error = Error,
-        Time = Instant,
-    >,
+    I: Stage,
 {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
@@ -248,17 +252,7 @@ where
 
 impl<I> Interceptor for RtxAware<I>
 where
-    I: Interceptor
-        + Protocol<
-            TaggedPacket,
-            TaggedPacket,
-            (),
-            Rout = TaggedPacket,
-            Wout = TaggedPacket,
-            Eout = (),
-            Error = Error,
-            Time = Instant,
-        >,
+    I: Stage,
 {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
         self.inner.bind_local_stream(info)
