@@ -84,7 +84,8 @@ pub fn on_tick(deadline: Instant, epoch: Instant, tick: Duration) -> Instant {
     epoch + Duration::from_nanos((ticks * tick_ns) as u64)
 }
 
-fn epoch() -> Instant {
+/// Where ticks are counted from: the first time anyone asked.
+pub(crate) fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
 }

@@ -338,6 +338,8 @@ struct Handler {
     events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
     counters: Arc<RoomCounters>,
     announce: Announce,
+    /// Moves the connection's timers to the shared tick while it is connected.
+    on_tick: Arc<std::sync::atomic::AtomicBool>,
     /// Filled right after the connection is built.
     me: Mutex<Weak<Side>>,
 }
@@ -358,6 +360,10 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         tracing::debug!(side = self.side, %state, "connection state");
         let _ = self.events.send(RelayEvent::State(state.to_string()));
+        self.on_tick.store(
+            state == RTCPeerConnectionState::Connected,
+            Ordering::Relaxed,
+        );
         if state == RTCPeerConnectionState::Connected {
             // A receiver that just connected needs a keyframe to show anything.
             if let Some(room) = self.room.upgrade() {
@@ -600,6 +606,7 @@ impl Relay {
             events,
             counters: counters.clone(),
             announce: self.announce(),
+            on_tick: runtime.tick_switch(),
             me: Mutex::new(Weak::new()),
         });
         let mut builder = PeerConnectionBuilder::new()
