@@ -4,6 +4,11 @@ use std::sync::Arc;
 
 use web::{build_state, serve, Clock, Config, OffsetClock};
 
+/// The relay allocates and frees a few buffers per forwarded packet; mimalloc serves them
+/// from per-thread pages, faster than the system allocator and with better locality.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
