@@ -4,8 +4,11 @@
 //    (process_cpu_seconds_total and sportello_relay_packets_forwarded_total) over a window;
 //  - join time: page navigation (a reload, so no clicks) to the first decoded remote frame, with
 //    the other side already in the room; median of several.
-// Usage: SPORTELLO_BIN=target/release/sportello node tools/callbench.mjs [seconds] [joins] [media-udp]
-// (media-udp: 127.0.0.1:0 by default, a port per connection; e.g. 127.0.0.1:47000 for one shared port)
+// Usage: SPORTELLO_BIN=target/release/sportello node tools/callbench.mjs [seconds] [joins] [media-udp] [warm-up]
+// (media-udp: 127.0.0.1:0 by default, a port per connection; e.g. 127.0.0.1:47000 for one shared port;
+// warm-up: seconds of call before the CPU window, 10 by default, so that the window sees a call
+// in its steady state and not its first seconds, while Chromium's bitrate still ramps up (fewer
+// packets per video frame, for the same wake-ups of the relay); 0 measures from the first frames)
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { startServer, launchBrowser, binary } from '../tests/e2e/helpers.mjs';
@@ -15,6 +18,7 @@ const seconds = Number(process.argv[2] || 20);
 const joins = Number(process.argv[3] || 7);
 // The background worker's timer is set long so that only the call costs CPU.
 const MEDIA = ['--media-udp', process.argv[4] || '127.0.0.1:0', '--media-tcp', 'off', '--worker-interval', '3600'];
+const warmup = Number(process.argv[5] ?? 10);
 
 async function metric(base, name) {
   const text = await (await fetch(`${base}/metrics`)).text();
@@ -50,6 +54,7 @@ try {
     await page.getByRole('button', { name: 'Collegati' }).click();
   }
   while ((await decoded(citizen)) < 30 || (await decoded(operator)) < 30) await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, warmup * 1000));
 
   // CPU per forwarded packet, over the window.
   const cpu0 = await metric(server.base, 'process_cpu_seconds_total');
@@ -58,7 +63,7 @@ try {
   const cpu1 = await metric(server.base, 'process_cpu_seconds_total');
   const pk1 = await metric(server.base, 'sportello_relay_packets_forwarded_total');
   const pps = (pk1 - pk0) / seconds;
-  console.log(`callbench: ${pk1 - pk0} packets forwarded in ${seconds} s (${pps.toFixed(0)} packets/s); server CPU ${(cpu1 - cpu0).toFixed(2)} s: ${(((cpu1 - cpu0) * 1e6) / (pk1 - pk0)).toFixed(1)} µs per forwarded packet`);
+  console.log(`callbench: after ${warmup} s of call, ${pk1 - pk0} packets forwarded in ${seconds} s (${pps.toFixed(0)} packets/s); server CPU ${(cpu1 - cpu0).toFixed(2)} s: ${(((cpu1 - cpu0) * 1e6) / (pk1 - pk0)).toFixed(1)} µs per forwarded packet`);
 
   // Join time: the citizen's page reloads with the operator already in; navigation to the first
   // decoded remote frame.
