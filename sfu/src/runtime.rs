@@ -324,9 +324,11 @@ mod tests {
     async fn recv(socket: &dyn AsyncUdpSocket) -> (Vec<u8>, SocketAddr) {
         let mut buf = vec![0u8; 2000];
         let mut meta = [RecvMeta::default()];
-        std::future::poll_fn(|cx| socket.poll_recv(cx, &mut [IoSliceMut::new(&mut buf)], &mut meta))
-            .await
-            .expect("recv");
+        std::future::poll_fn(|cx| {
+            socket.poll_recv(cx, &mut [IoSliceMut::new(&mut buf)], &mut meta)
+        })
+        .await
+        .expect("recv");
         (buf[..meta[0].len].to_vec(), meta[0].addr)
     }
 
@@ -368,7 +370,10 @@ mod tests {
             peer
         });
         let got = tokio::time::timeout(Duration::from_secs(5), recv(&*socket)).await;
-        assert_eq!(got.expect("woken by the late datagram"), (b"late".to_vec(), from));
+        assert_eq!(
+            got.expect("woken by the late datagram"),
+            (b"late".to_vec(), from)
+        );
         later.await.unwrap();
     }
 }
