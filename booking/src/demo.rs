@@ -244,36 +244,55 @@ const OFFICES: &[DemoOffice] = &[
     },
 ];
 
-/// Italian national holidays on which every office is closed.
-fn holidays(from_year: i32, years: i32) -> Vec<(NaiveDate, &'static str)> {
-    let easter_monday = |y: i32| match y {
-        2025 => NaiveDate::from_ymd_opt(2025, 4, 21),
-        2026 => NaiveDate::from_ymd_opt(2026, 4, 6),
-        2027 => NaiveDate::from_ymd_opt(2027, 3, 29),
-        2028 => NaiveDate::from_ymd_opt(2028, 4, 17),
-        2029 => NaiveDate::from_ymd_opt(2029, 4, 2),
-        2030 => NaiveDate::from_ymd_opt(2030, 4, 22),
-        _ => None,
-    };
-    let mut out = Vec::new();
-    for y in from_year..from_year + years {
-        for (m, d, label) in [
-            (1, 1, "Capodanno"),
-            (1, 6, "Epifania"),
-            (4, 25, "Festa della Liberazione"),
-            (5, 1, "Festa del Lavoro"),
-            (6, 2, "Festa della Repubblica"),
-            (8, 15, "Ferragosto"),
-            (11, 1, "Ognissanti"),
-            (12, 8, "Immacolata Concezione"),
-            (12, 25, "Natale"),
-            (12, 26, "Santo Stefano"),
-        ] {
-            out.extend(NaiveDate::from_ymd_opt(y, m, d).map(|d| (d, label)));
-        }
-        out.extend(easter_monday(y).map(|d| (d, "Lunedì dell'Angelo")));
-    }
+/// Easter Sunday of a Gregorian year (the anonymous Gregorian algorithm, Meeus/Jones/Butcher).
+pub fn easter_sunday(y: i32) -> Option<NaiveDate> {
+    let (a, b, c) = (y % 19, y / 100, y % 100);
+    let (d, e) = (b / 4, b % 4);
+    let f = (b + 8) / 25;
+    let g = (b - f + 1) / 3;
+    let h = (19 * a + b - d - g + 15) % 30;
+    let (i, k) = (c / 4, c % 4);
+    let l = (32 + 2 * e + 2 * i - h - k) % 7;
+    let m = (a + 11 * h + 22 * l) / 451;
+    let month = (h + l - 7 * m + 114) / 31;
+    let day = (h + l - 7 * m + 114) % 31 + 1;
+    NaiveDate::from_ymd_opt(y, month as u32, day as u32)
+}
+
+/// Italian national holidays of one year, on which every demo office is closed.
+pub fn holidays_of(y: i32) -> Vec<(NaiveDate, &'static str)> {
+    let mut out: Vec<(NaiveDate, &'static str)> = [
+        (1, 1, "Capodanno"),
+        (1, 6, "Epifania"),
+        (4, 25, "Festa della Liberazione"),
+        (5, 1, "Festa del Lavoro"),
+        (6, 2, "Festa della Repubblica"),
+        (8, 15, "Ferragosto"),
+        (11, 1, "Ognissanti"),
+        (12, 8, "Immacolata Concezione"),
+        (12, 25, "Natale"),
+        (12, 26, "Santo Stefano"),
+    ]
+    .into_iter()
+    .filter_map(|(m, d, label)| NaiveDate::from_ymd_opt(y, m, d).map(|d| (d, label)))
+    .collect();
+    out.extend(
+        easter_sunday(y)
+            .and_then(|e| e.succ_opt())
+            .map(|d| (d, "Lunedì dell'Angelo")),
+    );
     out
+}
+
+/// Whether the demo offices are closed on `day` for a national holiday.
+pub fn is_holiday(day: NaiveDate) -> bool {
+    holidays_of(day.year()).iter().any(|(d, _)| *d == day)
+}
+
+fn holidays(from_year: i32, years: i32) -> Vec<(NaiveDate, &'static str)> {
+    (from_year..from_year + years)
+        .flat_map(holidays_of)
+        .collect()
 }
 
 fn hours_text(rules: &[Rule]) -> String {
@@ -397,4 +416,29 @@ pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error>
 /// The year of an instant, for the holiday list.
 pub fn year_of(now: chrono::DateTime<chrono::Utc>) -> i32 {
     now.year()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn easter_monday_matches_the_calendar() {
+        for (y, m, d) in [
+            (2025, 4, 21),
+            (2026, 4, 6),
+            (2027, 3, 29),
+            (2028, 4, 17),
+            (2029, 4, 2),
+            (2030, 4, 22),
+            (2038, 4, 26),
+        ] {
+            assert!(
+                is_holiday(NaiveDate::from_ymd_opt(y, m, d).unwrap()),
+                "{y}-{m}-{d}"
+            );
+        }
+        assert!(!is_holiday(NaiveDate::from_ymd_opt(2026, 4, 7).unwrap()));
+        assert!(is_holiday(NaiveDate::from_ymd_opt(2026, 12, 8).unwrap()));
+    }
 }

@@ -21,7 +21,10 @@ test('an operator logs in, books for a caller today, moves it, and joins a video
   const dir = server.dir;
   const browser = await launchBrowser();
   try {
-    const { code, start } = await bookVideo(await (await browser.newContext()).newPage(), server.base);
+    // A video appointment on a day whose later hours still offer the phone: the operator books
+    // a caller by phone that day and then moves it to another phone time of the same day.
+    const laterPhone = (s, all) => all.filter((o) => o.local_day === s.local_day && o.start_ts > s.start_ts && o.modes.includes('phone')).length >= 3;
+    const { code, start } = await bookVideo(await (await browser.newContext()).newPage(), server.base, laterPhone);
     await server.stop({ keep: true });
     const made = cli(dir, ['admin', 'create', '--email', 'Admin@Comune.Esempio.it', '--name', 'Anna Admin']);
     const provisional = made.match(/provisional password: (\S+)/)[1];
@@ -58,8 +61,8 @@ test('an operator logs in, books for a caller today, moves it, and joins a video
     await page.getByRole('link', { name: 'Prenota per un cittadino' }).click();
     await page.getByLabel('Servizio').selectOption('4');
     await page.getByRole('button', { name: 'Mostra orari' }).click();
-    const slotId = await page.locator('input[name=start]').nth(1).getAttribute('id');
-    await page.locator(`label[for="${slotId}"]`).click();
+    // The first time of the day that offers the phone (not a position in the list).
+    await page.locator('input[name=start] + label', { hasText: 'Al telefono' }).first().click();
     await page.locator('label[for=mode-phone]').click();
     await page.getByRole('textbox', { name: 'Nome', exact: true }).fill('Giovanni');
     await page.getByRole('textbox', { name: 'Cognome' }).fill('Piras');

@@ -22,19 +22,26 @@ function freePort() {
   });
 }
 
+// The tests' "today": SPORTELLO_TEST_NOW (an ISO instant) or Monday 23 November 2026, 11:00 in
+// Rome. Every server starts with its clock there unless a test moves it (`--start-clock-at`), so
+// that no test depends on the day or the hour it runs; scripts/test runs the suite under several.
+export const TEST_NOW = new Date(process.env.SPORTELLO_TEST_NOW || '2026-11-23T10:00:00Z');
+if (Number.isNaN(TEST_NOW.getTime())) throw new Error(`SPORTELLO_TEST_NOW=${process.env.SPORTELLO_TEST_NOW} is not a date`);
+
 export function binary() {
   const bin = process.env.SPORTELLO_BIN;
   if (!bin) throw new Error('SPORTELLO_BIN is not set: run the tests with scripts/test');
   return bin;
 }
 
-// Starts the server; `dir` reuses a data folder (and keeps it on stop), `args` adds flags.
+// Starts the server; `dir` reuses a data folder (and keeps it on stop), `args` adds flags. The
+// clock starts at TEST_NOW unless `args` has its own `--start-clock-at`.
 export async function startServer(extraArgs = [], reuseDir = null) {
   const bin = binary();
   const port = await freePort();
   const dir = reuseDir || mkdtempSync(join(tmpdir(), 'sportello-e2e-'));
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['--tls', 'off', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--public-url', base, ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...extraArgs], {
+  const child = spawn(bin, ['--tls', 'off', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--public-url', base, ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...(extraArgs.includes('--start-clock-at') ? [] : ['--start-clock-at', TEST_NOW.toISOString()]), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.SPORTELLO_LOG || 'warn' },
   });

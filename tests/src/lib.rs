@@ -11,11 +11,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use booking::store::OutboxMessage;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Europe::Rome;
 use reqwest::StatusCode;
 use sqlx::Connection;
 use web::{AppState, Config, ManualClock};
+
+pub use chrono::Weekday::{Fri, Mon, Thu, Tue, Wed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
@@ -32,11 +34,17 @@ pub mod demo {
     pub const CARTA_IDENTITA: i64 = 11;
 }
 
-/// Monday 23 November 2026, 11:00 in Rome: the tests' "now" unless they move it.
+/// The tests' "today": `SPORTELLO_TEST_NOW` (an RFC 3339 instant) when set, else Monday
+/// 23 November 2026, 11:00 in Rome. `scripts/test` runs the suite under several of them (a
+/// Friday evening, a Sunday before a holiday, the eve of a DST change), so every test takes its
+/// dates from this instant (`next_after`, `Server::next`) and never from the calendar.
 pub fn test_now() -> DateTime<Utc> {
-    Rome.with_ymd_and_hms(2026, 11, 23, 11, 0, 0)
-        .unwrap()
-        .with_timezone(&Utc)
+    match std::env::var("SPORTELLO_TEST_NOW") {
+        Ok(v) if !v.trim().is_empty() => DateTime::parse_from_rfc3339(v.trim())
+            .unwrap_or_else(|e| panic!("SPORTELLO_TEST_NOW={v}: {e}"))
+            .with_timezone(&Utc),
+        _ => rome(2026, 11, 23, 11, 0),
+    }
 }
 
 /// A local Rome time as a UTC instant.
@@ -44,6 +52,33 @@ pub fn rome(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Rome.with_ymd_and_hms(y, m, d, h, min, 0)
         .unwrap()
         .with_timezone(&Utc)
+}
+
+/// `h:m` in Rome on `day`.
+pub fn at(day: NaiveDate, h: u32, m: u32) -> DateTime<Utc> {
+    rome(day.year(), day.month(), day.day(), h, m)
+}
+
+/// The day in Rome of an instant.
+pub fn day_of(t: DateTime<Utc>) -> NaiveDate {
+    t.with_timezone(&Rome).date_naive()
+}
+
+/// The first `weekday` after the Rome day of `t` on which the demo offices are open (not a
+/// national holiday), at `h:m` in Rome.
+pub fn next_after(t: DateTime<Utc>, weekday: Weekday, h: u32, m: u32) -> DateTime<Utc> {
+    let mut d = day_of(t);
+    loop {
+        d = d.succ_opt().expect("a later day");
+        if d.weekday() == weekday && !booking::demo::is_holiday(d) {
+            return at(d, h, m);
+        }
+    }
+}
+
+/// An instant as an iCalendar UTC date-time (`20261124T073000Z`).
+pub fn ics_utc(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
 /// A fresh, empty database of the given kind, or `None` when PostgreSQL is not available
@@ -161,6 +196,16 @@ impl Server {
 
     pub fn clock_now(&self) -> DateTime<Utc> {
         self.state.now()
+    }
+
+    /// The first open `weekday` after the server's current day, at `h:m` in Rome.
+    pub fn next(&self, weekday: Weekday, h: u32, m: u32) -> DateTime<Utc> {
+        next_after(self.clock_now(), weekday, h, m)
+    }
+
+    /// Today (the server's clock) at `h:m` in Rome.
+    pub fn today_at(&self, h: u32, m: u32) -> DateTime<Utc> {
+        at(day_of(self.clock_now()), h, m)
     }
 
     pub fn url(&self, path: &str) -> String {

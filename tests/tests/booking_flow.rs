@@ -23,23 +23,34 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
             "{office} missing from the office list"
         );
     }
-    // Monday 11:00 is out of every demo office's hours but Anagrafe's (8:30-12:30).
+    // On a Monday at 11:00 every demo office is out of hours but Anagrafe (8:30-12:30).
+    s.clock.set(s.next(Mon, 11, 0));
+    let home = s.get("/").await;
     assert!(home.body.contains("Fuori orario"));
     assert!(home.body.contains("Aperto ora"));
+    s.clock.set(test_now());
     let service = s.get(&format!("/servizi/{}", demo::CARTA_IDENTITA)).await;
     assert_eq!(service.status, StatusCode::OK);
+    // Anagrafe is open every working day: the first bookable one is the first open day after
+    // today.
+    let first = [Mon, Tue, Wed, Thu, Fri]
+        .into_iter()
+        .map(|d| s.next(d, 8, 30))
+        .min()
+        .unwrap();
+    let it = web::i18n::Lang::It;
     assert!(
-        service.body.contains("martedì 24 novembre 2026"),
-        "tomorrow's slots are listed"
+        service.body.contains(&it.day(day_of(first))),
+        "the first open day's slots are listed"
     );
     assert!(
-        !service.body.contains("lunedì 23 novembre 2026"),
+        !service.body.contains(&it.day(day_of(s.clock_now()))),
         "no same-day slots"
     );
     assert!(service.body.contains("Una fototessera recente"));
 
-    // Book tomorrow at 8:30.
-    let start = rome(2026, 11, 24, 8, 30);
+    // Book on a Tuesday at 8:30.
+    let start = s.next(Tue, 8, 30);
     let id = s
         .book(
             demo::CARTA_IDENTITA,
@@ -82,7 +93,7 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
     assert_eq!(conf.ics_method.as_deref(), Some("REQUEST"));
     assert!(ics.contains("METHOD:REQUEST"));
     assert!(ics.contains("SEQUENCE:0"));
-    assert!(ics.contains("DTSTART:20261124T073000Z"));
+    assert!(ics.contains(&format!("DTSTART:{}", ics_utc(start))));
     assert!(conf.text.contains("Documenti da portare"));
     assert!(conf
         .html
@@ -100,7 +111,7 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
     // Move to 9:10: same UID, SEQUENCE 1.
     let path = format!("{}/sposta", s.manage_path(id));
     let csrf = s.csrf(&path).await;
-    let new_start = rome(2026, 11, 24, 9, 10);
+    let new_start = s.next(Tue, 9, 10);
     let r = s
         .post(
             &path,
@@ -131,7 +142,7 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
         .ics
         .as_deref()
         .unwrap()
-        .contains("DTSTART:20261124T081000Z"));
+        .contains(&format!("DTSTART:{}", ics_utc(new_start))));
 
     // Cancel: no reason asked, METHOD:CANCEL, slot free again.
     let path = format!("{}/annulla", s.manage_path(id));
@@ -178,7 +189,7 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
 on_both_databases!(
     bad_input_is_refused_and_stores_nothing,
     |s: Server| async move {
-        let start = rome(2026, 11, 24, 8, 30).timestamp().to_string();
+        let start = s.next(Tue, 8, 30).timestamp().to_string();
         let form_page = format!("/servizi/{}/prenota?inizio={start}", demo::CARTA_IDENTITA);
         let post = format!("/servizi/{}/prenota", demo::CARTA_IDENTITA);
         let csrf = s.csrf(&form_page).await;
@@ -235,16 +246,21 @@ on_both_databases!(
         let p = send(with("reason", Some(&huge))).await;
         assert_eq!(p.status, StatusCode::PAYLOAD_TOO_LARGE);
         // Today (same-day booking), a past time, a time the rules don't offer, a mode not offered.
-        let today = rome(2026, 11, 23, 12, 0).timestamp().to_string();
+        // The same-day refusal is said on a working day, when today's hours would offer it.
+        s.clock.set(s.next(Mon, 11, 0));
+        let today = s.today_at(12, 10).timestamp().to_string();
         let p = send(with("start", Some(&today))).await;
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(p.body.contains("non si prenota per il giorno stesso"));
-        let past = rome(2026, 11, 20, 9, 0).timestamp().to_string();
+        s.clock.set(test_now());
+        let past = (s.next(Fri, 9, 0) - chrono::Duration::days(14))
+            .timestamp()
+            .to_string();
         assert_eq!(
             send(with("start", Some(&past))).await.status,
             StatusCode::UNPROCESSABLE_ENTITY
         );
-        let odd = rome(2026, 11, 24, 8, 31).timestamp().to_string();
+        let odd = s.next(Tue, 8, 31).timestamp().to_string();
         assert_eq!(
             send(with("start", Some(&odd))).await.status,
             StatusCode::UNPROCESSABLE_ENTITY
@@ -287,7 +303,7 @@ on_both_databases!(
         let id = s
             .book(
                 demo::CARTA_IDENTITA,
-                rome(2026, 11, 24, 8, 30),
+                s.next(Tue, 8, 30),
                 "in_person",
                 "maria@example.it",
             )
@@ -308,7 +324,7 @@ on_both_databases!(
         let again = s
             .book(
                 demo::CARTA_IDENTITA,
-                rome(2026, 11, 24, 9, 30),
+                s.next(Tue, 9, 30),
                 "in_person",
                 "MARIA@example.it",
             )
@@ -325,7 +341,7 @@ on_both_databases!(
 on_both_databases!(
     unverified_bookings_expire_after_two_hours,
     |s: Server| async move {
-        let start = rome(2026, 11, 24, 9, 0);
+        let start = s.next(Tue, 9, 0);
         let id = s
             .book(demo::TARI, start, "phone", "luca@example.it")
             .await
@@ -365,7 +381,7 @@ on_both_databases!(
 on_both_databases!(
     moderated_calendar_waits_for_the_office,
     |s: Server| async move {
-        let start = rome(2026, 11, 30, 8, 0);
+        let start = s.next(Mon, 8, 0);
         let id = s
             .book(demo::SINDACO, start, "video", "mario@example.it")
             .await
@@ -402,7 +418,7 @@ on_both_databases!(
 );
 
 on_both_databases!(reminders_go_out_once_each, |s: Server| async move {
-    let start = rome(2026, 11, 25, 9, 0);
+    let start = s.next(Wed, 9, 0);
     let id = s
         .book(demo::EDILIZIA, start, "video", "paolo@example.it")
         .await
@@ -497,20 +513,15 @@ async fn one_email_holds_at_most_the_configured_number_of_appointments() {
     let s = Server::start_with(Db::Sqlite, opts).await.unwrap();
     let who = "famiglia@example.it";
     assert!(s
-        .book(
-            demo::CARTA_IDENTITA,
-            rome(2026, 11, 24, 8, 30),
-            "in_person",
-            who
-        )
+        .book(demo::CARTA_IDENTITA, s.next(Tue, 8, 30), "in_person", who)
         .await
         .is_ok());
     assert!(s
-        .book(demo::TARI, rome(2026, 11, 24, 9, 0), "phone", who)
+        .book(demo::TARI, s.next(Tue, 9, 0), "phone", who)
         .await
         .is_ok());
     let third = s
-        .book(demo::EDILIZIA, rome(2026, 11, 25, 9, 0), "video", who)
+        .book(demo::EDILIZIA, s.next(Wed, 9, 0), "video", who)
         .await
         .unwrap_err();
     assert_eq!(third.status, reqwest::StatusCode::CONFLICT);

@@ -77,7 +77,7 @@ async fn stampede(
 }
 
 on_both_databases!(fifty_citizens_one_seat, |s: Server| async move {
-    let start = rome(2026, 11, 24, 9, 0);
+    let start = s.next(Tue, 9, 0);
     let (ok, taken) = stampede(&s, demo::TARI, start, "phone").await;
     assert_eq!(ok, 1, "exactly one booking succeeds");
     assert_eq!(
@@ -90,7 +90,7 @@ on_both_databases!(fifty_citizens_one_seat, |s: Server| async move {
 });
 
 on_both_databases!(fifty_citizens_two_seats, |s: Server| async move {
-    let start = rome(2026, 11, 24, 10, 10);
+    let start = s.next(Tue, 10, 10);
     let (ok, taken) = stampede(&s, demo::CARTA_IDENTITA, start, "in_person").await;
     assert_eq!(ok, 2, "a slot of capacity 2 takes exactly two bookings");
     assert_eq!(taken, CLIENTS - 2);

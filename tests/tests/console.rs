@@ -47,7 +47,7 @@ async fn kind(s: &Server, id: i64, kind: &str) -> booking::store::OutboxMessage 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_console_page_is_reachable_logged_out() {
     let s = Server::start(Db::Sqlite).await.unwrap();
-    let id = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "a@example.it").await;
+    let id = confirmed_cie(&s, s.next(Tue, 9, 10), "a@example.it").await;
     let b = s.browser();
     for path in [
         "/ufficio".to_string(),
@@ -244,7 +244,7 @@ async fn passwords_are_stored_as_salted_argon2id_hashes() {
 async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
     let s = Server::start(Db::Sqlite).await.unwrap();
     let anagrafe = s.office_of(demo::CARTA_IDENTITA).await;
-    let id = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "a@example.it").await;
+    let id = confirmed_cie(&s, s.next(Tue, 9, 10), "a@example.it").await;
     let emails_before = s.emails(id).await.len();
     let op = s.staff(Role::Operator, &[anagrafe]).await;
     for token in ["", "forged-token-forged-token-forged-token-forg"] {
@@ -274,13 +274,23 @@ async fn an_operator_sees_and_changes_only_their_office() {
     let s = Server::start(Db::Sqlite).await.unwrap();
     let anagrafe = s.office_of(demo::CARTA_IDENTITA).await;
     let edilizia = s.office_of(demo::EDILIZIA).await;
-    let mine = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "mine@example.it").await;
-    let theirs = s
-        .video_appointment(rome(2026, 11, 25, 9, 0), "theirs@example.it")
-        .await;
+    // Both on one Wednesday, so that one week of the agenda would show both.
+    let wednesday = s.next(Wed, 9, 0);
+    let mine = confirmed_cie(
+        &s,
+        wednesday + chrono::Duration::minutes(10),
+        "mine@example.it",
+    )
+    .await;
+    let theirs = s.video_appointment(wednesday, "theirs@example.it").await;
     let op = s.staff(Role::Operator, &[anagrafe]).await;
 
-    let week = op.get("/ufficio?giorno=2026-11-24&vista=settimana").await;
+    let week = op
+        .get(&format!(
+            "/ufficio?giorno={}&vista=settimana",
+            day_of(wednesday)
+        ))
+        .await;
     assert_eq!(week.status, StatusCode::OK);
     let mine_code = s.state.store.appointment(mine).await.unwrap().code;
     let theirs_code = s.state.store.appointment(theirs).await.unwrap().code;
@@ -453,11 +463,12 @@ async fn a_coordinator_manages_operators_of_their_offices_but_no_administrators(
         .await
         .unwrap()
         .calendar_id;
+    let closed_day = day_of(s.next(Wed, 9, 0)).to_string();
     let p = c
         .submit(
             "/ufficio/config",
             &format!("/ufficio/config/calendari/{cal}/eccezioni"),
-            &[("giorno", "2026-11-25"), ("tipo", "chiuso")],
+            &[("giorno", closed_day.as_str()), ("tipo", "chiuso")],
         )
         .await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
@@ -468,7 +479,7 @@ async fn a_coordinator_manages_operators_of_their_offices_but_no_administrators(
         .await
         .unwrap()
         .iter()
-        .all(|e| e.day.to_string() != "2026-11-25"));
+        .all(|e| e.day.to_string() != closed_day));
 }
 
 on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
@@ -477,7 +488,7 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
     let page = "/ufficio";
 
     // Cancel with a message: CANCEL invitation, SEQUENCE raised, the message quoted.
-    let a = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "a@example.it").await;
+    let a = confirmed_cie(&s, s.next(Tue, 9, 10), "a@example.it").await;
     let p = op
         .submit(
             page,
@@ -499,8 +510,9 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
     );
 
     // Move: REQUEST with the same UID, the new time, SEQUENCE raised.
-    let b = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "b@example.it").await;
-    let new_start = rome(2026, 11, 26, 10, 10).timestamp().to_string();
+    let b = confirmed_cie(&s, s.next(Tue, 9, 10), "b@example.it").await;
+    let thursday = s.next(Thu, 10, 10);
+    let new_start = thursday.timestamp().to_string();
     let p = op
         .submit(
             page,
@@ -517,19 +529,19 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
         format!("/ufficio/appuntamenti/{b}?esito=spostato")
     );
     let moved = s.state.store.appointment(b).await.unwrap();
-    assert_eq!(moved.start, rome(2026, 11, 26, 10, 10));
+    assert_eq!(moved.start, thursday);
     let mail = kind(&s, b, "moved").await;
     let ics = mail.ics.unwrap();
     assert!(
         ics.contains("METHOD:REQUEST")
             && ics.contains("SEQUENCE:1")
-            && ics.contains("DTSTART:20261126T091000Z"),
+            && ics.contains(&format!("DTSTART:{}", ics_utc(thursday))),
         "{ics}"
     );
     // A slot that is not free is refused with a message, and nothing moves.
-    let full = rome(2026, 11, 26, 10, 10).timestamp().to_string();
-    let c = confirmed_cie(&s, rome(2026, 11, 24, 9, 30), "c@example.it").await;
-    let d = confirmed_cie(&s, rome(2026, 11, 24, 9, 50), "d@example.it").await;
+    let full = thursday.timestamp().to_string();
+    let c = confirmed_cie(&s, s.next(Tue, 9, 30), "c@example.it").await;
+    let d = confirmed_cie(&s, s.next(Tue, 9, 50), "d@example.it").await;
     op.submit(
         page,
         &format!("/ufficio/appuntamenti/{c}/sposta"),
@@ -549,7 +561,7 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
     );
     assert_eq!(
         s.state.store.appointment(d).await.unwrap().start,
-        rome(2026, 11, 24, 9, 50)
+        s.next(Tue, 9, 50)
     );
 
     // Approve and refuse on the mayor's moderated calendar.
@@ -558,7 +570,7 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
     let e = s
         .book(
             demo::SINDACO,
-            rome(2026, 11, 30, 8, 0),
+            s.next(Mon, 8, 0),
             "in_person",
             "e@example.it",
         )
@@ -574,7 +586,7 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
     let f = s
         .book(
             demo::SINDACO,
-            rome(2026, 11, 30, 8, 15),
+            s.next(Mon, 8, 15),
             "in_person",
             "f@example.it",
         )
@@ -593,20 +605,22 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
     assert!(mail.text.contains("Il sindaco è in trasferta"));
 
     // Done and no-show only once the appointment has started; they send nothing.
-    let g = confirmed_cie(&s, rome(2026, 11, 24, 10, 10), "g@example.it").await;
+    let g_start = s.next(Tue, 10, 10);
+    let g = confirmed_cie(&s, g_start, "g@example.it").await;
     let sent = s.emails(g).await.len();
     let p = op
         .submit(page, &format!("/ufficio/appuntamenti/{g}/svolto"), &[])
         .await;
     assert!(p.location.unwrap().contains("errore="));
-    s.clock.set(rome(2026, 11, 24, 10, 15));
-    // A day later: sessions last 12 hours, so log in again.
+    s.clock.set(g_start + chrono::Duration::minutes(5));
+    // Days later: sessions last 12 hours, so log in again.
     let op = s.staff(Role::Operator, &[anagrafe]).await;
     op.submit(page, &format!("/ufficio/appuntamenti/{g}/svolto"), &[])
         .await;
     assert_eq!(status_of(&s, g).await, booking::Status::Done);
-    let h = confirmed_cie(&s, rome(2026, 11, 25, 10, 10), "h@example.it").await;
-    s.clock.set(rome(2026, 11, 25, 10, 40));
+    let h_start = s.next(Wed, 10, 10);
+    let h = confirmed_cie(&s, h_start, "h@example.it").await;
+    s.clock.set(h_start + chrono::Duration::minutes(30));
     let op = s.staff(Role::Operator, &[anagrafe]).await;
     op.submit(page, &format!("/ufficio/appuntamenti/{h}/assente"), &[])
         .await;
@@ -651,31 +665,33 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_email() {
     let s = Server::start(Db::Sqlite).await.unwrap();
+    // A working day at 11:00: Anagrafe (8:30-12:30) still has times today.
+    s.clock.set(s.next(Mon, 11, 0));
+    let day = day_of(s.clock_now()).to_string();
     let anagrafe = s.office_of(demo::CARTA_IDENTITA).await;
     let op = s.staff(Role::Operator, &[anagrafe]).await;
     let page = op
         .get(&format!(
-            "/ufficio/prenota?servizio={}&giorno=2026-11-23",
+            "/ufficio/prenota?servizio={}&giorno={day}",
             demo::CARTA_IDENTITA
         ))
         .await;
     assert_eq!(page.status, StatusCode::OK);
-    let today = rome(2026, 11, 23, 11, 30).timestamp().to_string();
+    let today = s.today_at(11, 30).timestamp().to_string();
     assert!(
         page.body.contains(&format!("value=\"{today}\"")),
         "today's 11:30 is offered"
     );
     assert!(
-        !page.body.contains(&format!(
-            "value=\"{}\"",
-            rome(2026, 11, 23, 10, 30).timestamp()
-        )),
+        !page
+            .body
+            .contains(&format!("value=\"{}\"", s.today_at(10, 30).timestamp())),
         "past times are not"
     );
     let service = demo::CARTA_IDENTITA.to_string();
     let fields = [
         ("servizio", service.as_str()),
-        ("giorno", "2026-11-23"),
+        ("giorno", day.as_str()),
         ("start", today.as_str()),
         ("mode", "in_person"),
         ("given_name", "Antonio"),
@@ -692,7 +708,7 @@ async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_ema
     let id = booked(&p);
     let a = s.state.store.appointment(id).await.unwrap();
     assert_eq!(a.status, booking::Status::Confirmed);
-    assert_eq!(a.start, rome(2026, 11, 23, 11, 30));
+    assert_eq!(a.start, s.today_at(11, 30));
     let mails = s.emails(id).await;
     assert_eq!(mails.len(), 1);
     assert_eq!(mails[0].kind, "confirmed");
@@ -701,7 +717,7 @@ async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_ema
     assert!(s
         .book(
             demo::CARTA_IDENTITA,
-            rome(2026, 11, 23, 11, 50),
+            s.today_at(11, 50),
             "in_person",
             "x@example.it"
         )
@@ -723,10 +739,12 @@ async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_ema
     let edilizia = s.office_of(demo::EDILIZIA).await;
     let op = s.staff(Role::Operator, &[edilizia]).await;
     let service = demo::EDILIZIA.to_string();
-    let wednesday = rome(2026, 11, 25, 10, 0).timestamp().to_string();
+    let wednesday_at_ten = s.next(Wed, 10, 0);
+    let wednesday_day = day_of(wednesday_at_ten).to_string();
+    let wednesday = wednesday_at_ten.timestamp().to_string();
     let mut caller = vec![
         ("servizio", service.as_str()),
-        ("giorno", "2026-11-25"),
+        ("giorno", wednesday_day.as_str()),
         ("start", wednesday.as_str()),
         ("mode", "video"),
         ("given_name", "Giuseppina"),
@@ -772,7 +790,9 @@ async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_ema
 async fn a_rule_change_keeps_appointments_and_lists_those_that_no_longer_fit() {
     let s = Server::start(Db::Sqlite).await.unwrap();
     let admin = s.staff(Role::Admin, &[]).await;
-    let id = confirmed_cie(&s, rome(2026, 11, 30, 9, 10), "a@example.it").await;
+    let monday = s.next(Mon, 9, 10);
+    let closed = day_of(monday).to_string();
+    let id = confirmed_cie(&s, monday, "a@example.it").await;
     let cal = s
         .state
         .store
@@ -787,7 +807,7 @@ async fn a_rule_change_keeps_appointments_and_lists_those_that_no_longer_fit() {
             &page,
             &format!("{page}/eccezioni"),
             &[
-                ("giorno", "2026-11-30"),
+                ("giorno", closed.as_str()),
                 ("tipo", "chiuso"),
                 ("etichetta", "Assemblea sindacale"),
             ],
@@ -806,7 +826,7 @@ async fn a_rule_change_keeps_appointments_and_lists_those_that_no_longer_fit() {
         .get(&format!("/api/servizi/{}/orari", demo::CARTA_IDENTITA))
         .await
         .body;
-    assert!(!slots.contains(&rome(2026, 11, 30, 9, 30).timestamp().to_string()));
+    assert!(!slots.contains(&at(day_of(monday), 9, 30).timestamp().to_string()));
     // Bad input: an inverted rule is refused and adds nothing.
     let rules = s.state.store.rules_of(cal).await.unwrap().len();
     let p = admin
@@ -840,7 +860,7 @@ async fn a_rule_change_keeps_appointments_and_lists_those_that_no_longer_fit() {
         .unwrap();
     assert!(log
         .iter()
-        .any(|e| e.action == "eccezione_aggiunta" && e.detail.contains("2026-11-30")));
+        .any(|e| e.action == "eccezione_aggiunta" && e.detail.contains(&closed)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -848,12 +868,12 @@ async fn statistics_count_outcomes_and_export_csv() {
     let s = Server::start(Db::Sqlite).await.unwrap();
     let anagrafe = s.office_of(demo::CARTA_IDENTITA).await;
     let coord = s.staff(Role::Coordinator, &[anagrafe]).await;
-    let a = confirmed_cie(&s, rome(2026, 11, 24, 9, 10), "a@example.it").await;
-    confirmed_cie(&s, rome(2026, 11, 24, 9, 30), "b@example.it").await;
+    let a = confirmed_cie(&s, s.next(Tue, 9, 10), "a@example.it").await;
+    confirmed_cie(&s, s.next(Tue, 9, 30), "b@example.it").await;
     let c = s
         .book(
             demo::CARTA_IDENTITA,
-            rome(2026, 11, 25, 9, 30),
+            s.next(Wed, 9, 30),
             "in_person",
             "c@example.it",
         )
@@ -871,13 +891,17 @@ async fn statistics_count_outcomes_and_export_csv() {
     s.clock.advance(chrono::Duration::hours(3));
     s.tick().await; // c was never verified: it expires
     assert_eq!(status_of(&s, c).await, booking::Status::Expired);
-    let page = coord
-        .get("/ufficio/statistiche?dal=2026-11-01&al=2026-11-30")
-        .await;
+    // A period that holds every appointment above (all within two weeks of today).
+    let period = format!(
+        "dal={}&al={}",
+        day_of(test_now()),
+        day_of(test_now()) + chrono::Duration::days(20)
+    );
+    let page = coord.get(&format!("/ufficio/statistiche?{period}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("<svg") && page.body.contains("Appuntamenti per servizio"));
     let csv = coord
-        .get("/ufficio/statistiche.csv?dal=2026-11-01&al=2026-11-30")
+        .get(&format!("/ufficio/statistiche.csv?{period}"))
         .await
         .body;
     let lines: Vec<&str> = csv.lines().collect();

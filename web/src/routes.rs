@@ -277,12 +277,15 @@ async fn service(
     let (first, last) = booking::slots::bookable_days(&rules, now);
     let free = st.store.free_slots(&s, now).await?;
     let first_week = monday_of(first);
+    // Unless a week is asked for, the first week with a free time: on a Friday evening the
+    // citizen sees next week's times, not an empty weekend.
     let week = q
         .settimana
         .as_deref()
         .and_then(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok())
         .map(monday_of)
         .filter(|w| *w >= first_week && *w <= last)
+        .or_else(|| free.first().map(|x| monday_of(x.local_day)))
         .unwrap_or(first_week);
     let week_end = week + Duration::days(6);
     let in_week: Vec<Slot> = free
