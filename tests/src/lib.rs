@@ -475,8 +475,7 @@ impl Browser {
 }
 
 async fn axum_serve(state: AppState, listener: tokio::net::TcpListener) {
-    let app =
-        web::routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = web::app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).await.expect("serve");
 }
 

@@ -242,7 +242,7 @@ on_both_databases!(
         assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(p.body.contains("al massimo 1000 caratteri"));
         // A body over the limit is refused before it is read.
-        let huge = "x".repeat(web::routes::MAX_BODY + 1);
+        let huge = "x".repeat(web::app::MAX_BODY + 1);
         let p = send(with("reason", Some(&huge))).await;
         assert_eq!(p.status, StatusCode::PAYLOAD_TOO_LARGE);
         // Today (same-day booking), a past time, a time the rules don't offer, a mode not offered.

@@ -327,6 +327,17 @@ async fn an_operator_sees_and_changes_only_their_office() {
         .await;
     assert_eq!(p.status, StatusCode::NOT_FOUND);
     assert_eq!(status_of(&s, theirs).await, booking::Status::Confirmed);
+    // An unknown action, or an id that is not one, is "not found" and changes nothing.
+    for path in [
+        format!("/ufficio/appuntamenti/{mine}/balla"),
+        "/ufficio/appuntamenti/-1/annulla".to_string(),
+        "/ufficio/appuntamenti/abc/annulla".to_string(),
+        "/ufficio/appuntamenti/99999999999999999999/annulla".to_string(),
+    ] {
+        let p = op.submit("/ufficio", &path, &[("messaggio", "x")]).await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    assert_eq!(status_of(&s, mine).await, booking::Status::Confirmed);
 
     assert_eq!(
         op.get(&format!("/ufficio?ufficio={edilizia}")).await.status,

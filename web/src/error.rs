@@ -142,6 +142,21 @@ impl IntoResponse for AppError {
 
 pub type Result<T> = std::result::Result<T, AppError>;
 
+/// Whether a booking error is a refusal the person can act on (shown on the form), not a fault.
+pub fn is_refusal(e: &booking::Error) -> bool {
+    use booking::Error as B;
+    matches!(
+        e,
+        B::SlotTaken
+            | B::SlotNotBookable
+            | B::ModeNotOffered
+            | B::UnknownOperator
+            | B::AlreadyBookedForService
+            | B::TooManyActive(_)
+            | B::SameSlot
+    )
+}
+
 /// A refused form field, said in both languages.
 pub fn invalid(it: impl Into<String>, en: impl Into<String>) -> AppError {
     AppError::Invalid(it.into(), en.into())

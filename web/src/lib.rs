@@ -5,190 +5,22 @@
 //! It owns no business rules: each handler parses a request, calls `booking`, and renders the
 //! answer. The one clock of the process lives here (`Clock`), and everything below takes `now`.
 
+pub mod app;
 pub mod assets;
+pub mod citizen;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod extract;
 pub mod i18n;
+pub mod mailbox;
 pub mod media;
 pub mod room;
-pub mod routes;
+pub mod state;
 pub mod tls;
 pub mod views;
 pub mod worker;
 
-use std::sync::{Arc, Mutex};
-
-use booking::email::Links;
-use booking::outbox::{Mailer, SmtpSecurity, SmtpSettings};
-use booking::token::Signer;
-use booking::{Limits, Store};
-use chrono::{DateTime, Duration, Utc};
-use chrono_tz::Tz;
-
+pub use app::serve;
 pub use config::Config;
-
-/// The source of `now` for the whole process.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// The system clock moved by a fixed offset: `--start-clock-at` for demonstrations and tests
-/// (see a countdown reach zero without waiting for a real appointment).
-pub struct OffsetClock(pub Duration);
-
-impl Clock for OffsetClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.0
-    }
-}
-
-/// A clock that tests set and move by hand.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(t: DateTime<Utc>) -> Self {
-        ManualClock(Mutex::new(t))
-    }
-    pub fn set(&self, t: DateTime<Utc>) {
-        *self.0.lock().expect("clock lock") = t;
-    }
-    pub fn advance(&self, d: Duration) {
-        let mut t = self.0.lock().expect("clock lock");
-        *t += d;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().expect("clock lock")
-    }
-}
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub mailer: Arc<Mailer>,
-    pub clock: Arc<dyn Clock>,
-    pub signer: Signer,
-    pub tz: Tz,
-    /// Wakes the worker as soon as something was written to the outbox.
-    pub kick: Arc<tokio::sync::Notify>,
-    /// The virtual rooms' signaling.
-    pub hub: Arc<signaling::Hub>,
-    /// The media relay.
-    pub relay: Arc<sfu::Relay>,
-    /// STUN/TURN servers for the browsers, as JSON (the call page's `iceServers`).
-    pub ice_servers_json: String,
-    /// Staff accounts and sessions.
-    pub accounts: staff::Accounts,
-    /// Whether pages are served over HTTPS (session cookies are then Secure).
-    pub https: bool,
-}
-
-impl AppState {
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-}
-
-/// Builds the state from the configuration: opens the database (creating the demo comune on an
-/// empty one unless told not to) and chooses the email transport.
-pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
-    let tz = cfg.time_zone()?;
-    let signer = Signer::new(&cfg.secret()?);
-    let links = Links {
-        base_url: cfg.public_url(),
-        signer: signer.clone(),
-        tz,
-    };
-    let mut limits = Limits::default();
-    if let Some(n) = cfg.max_active_per_email {
-        limits.max_active_per_email = n.max(1);
-    }
-    if let Some(h) = cfg.reminder_hours {
-        limits.reminder_day = Duration::hours(h.max(1));
-    }
-    if let Some(m) = cfg.last_reminder_minutes {
-        limits.reminder_hour = Duration::minutes(m.max(1));
-    }
-    let store = Store::connect(&cfg.database_url(), links, limits).await?;
-    if !cfg.no_demo.unwrap_or(false) {
-        booking::demo::seed_if_empty(&store, booking::demo::year_of(clock.now())).await?;
-    }
-    let mailer = match &cfg.smtp_host {
-        Some(host) => {
-            let security = match cfg.smtp_security.as_deref().unwrap_or("starttls") {
-                "starttls" => SmtpSecurity::Starttls,
-                "tls" => SmtpSecurity::Tls,
-                "none" => SmtpSecurity::None,
-                other => {
-                    anyhow::bail!("smtp security must be starttls, tls or none, not {other:?}")
-                }
-            };
-            let port = cfg.smtp_port.unwrap_or(match security {
-                SmtpSecurity::Starttls => 587,
-                SmtpSecurity::Tls => 465,
-                SmtpSecurity::None => 25,
-            });
-            Mailer::smtp(
-                &SmtpSettings {
-                    host: host.clone(),
-                    port,
-                    security,
-                    username: cfg.smtp_username.clone(),
-                    password: cfg.smtp_password.clone(),
-                },
-                &cfg.mail_from(),
-            )?
-        }
-        None => Mailer::local(&cfg.mail_from())?,
-    };
-    let directory = room::StoreDirectory {
-        store: store.clone(),
-        signer: signer.clone(),
-        clock: clock.clone(),
-    };
-    let relay = sfu::Relay::new(cfg.relay_config());
-    let media: Arc<dyn signaling::Media> = Arc::new(media::RelayMedia(relay.clone()));
-    let hub = signaling::Hub::new(Arc::new(directory), Some(media), cfg.room_settings());
-    let ice_servers_json = cfg.ice_servers_json()?;
-    cfg.check_media_ports()?;
-    Ok(AppState {
-        mailer: Arc::new(mailer),
-        clock,
-        signer,
-        tz,
-        kick: Arc::new(tokio::sync::Notify::new()),
-        hub,
-        relay,
-        ice_servers_json,
-        accounts: staff::Accounts::new(store.pool().clone()),
-        https: cfg.tls.as_deref() != Some("off"),
-        store,
-    })
-}
-
-/// Serves HTTP on `listener` until the process ends, with the worker running beside it.
-pub async fn serve(
-    state: AppState,
-    listener: tokio::net::TcpListener,
-    worker_every: std::time::Duration,
-) -> anyhow::Result<()> {
-    tokio::spawn(worker::run(state.clone(), worker_every));
-    axum::serve(
-        listener,
-        routes::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .await?;
-    Ok(())
-}
+pub use state::{build_state, AppState, Clock, ManualClock, OffsetClock, SystemClock};

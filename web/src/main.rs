@@ -78,7 +78,7 @@ async fn main() -> anyhow::Result<()> {
                 let _ = axum::serve(http_listener, web::tls::redirect_router(origin)).await;
             });
             tokio::spawn(web::worker::run(state.clone(), cfg.worker_interval()));
-            web::tls::serve(web::routes::router(state), https_listener, tls).await
+            web::tls::serve(web::app::router(state), https_listener, tls).await
         }
     }
 }

@@ -14,7 +14,7 @@ use signaling::{Media, MediaEvent, Role};
 use tokio::sync::mpsc;
 
 use crate::error::AppError;
-use crate::AppState;
+use crate::state::AppState;
 
 pub struct RelayMedia(pub Arc<Relay>);
 

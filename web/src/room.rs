@@ -9,16 +9,19 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use booking::token::{Purpose, Signer};
 use booking::{Mode, Status, Store};
 use chrono::{DateTime, Utc};
 use signaling::hub::BoxFuture;
 use signaling::{Directory, Role, Schedule, Standing, Ticket};
 
+use crate::citizen::links::appointment_view;
 use crate::error::{AppError, Result};
-use crate::routes::Ui;
+use crate::extract::Ui;
+use crate::state::{AppState, Clock};
 use crate::views::RoomPage;
-use crate::{AppState, Clock};
 
 /// Answers the hub's questions from the bookings.
 pub struct StoreDirectory {
@@ -74,8 +77,14 @@ impl Directory for StoreDirectory {
     }
 }
 
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/stanza/{token}", get(show_room))
+        .route("/ws/stanza/{code}", get(open_socket))
+}
+
 /// Sizes that keep an idle socket small: frames and messages are bounded by the protocol.
-pub async fn socket(
+async fn open_socket(
     State(st): State<AppState>,
     Path(code): Path<String>,
     ws: WebSocketUpgrade,
@@ -89,7 +98,7 @@ pub async fn socket(
 }
 
 /// The join link: countdown, then "enter the room", then waiting for the other side.
-pub async fn page(
+async fn show_room(
     State(st): State<AppState>,
     ui: Ui,
     Path(token): Path<String>,
@@ -106,7 +115,7 @@ pub async fn page(
         return Err(booking::Error::NotActive(a.status).into());
     }
     let l = ui.l;
-    let view = crate::routes::appointment_view(&st, l, &a).await?;
+    let view = appointment_view(&st, l, &a).await?;
     let name = match role {
         Role::Citizen => format!("{} {}", a.given_name, a.family_name),
         Role::Operator => view.office.clone(),

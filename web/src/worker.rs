@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// One pass of every job, at the state's `now`.
 pub async fn tick(st: &AppState) -> Result<(), booking::Error> {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Json;
@@ -15,11 +15,11 @@ use booking::{Actor, Mode, Status};
 use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
-use super::{midnight, Fields, Staff, Submitted};
+use super::{midnight, Fields, Staff};
 use crate::error::{booking_messages, invalid, AppError, Result};
 use crate::i18n::Lang;
+use crate::state::AppState;
 use crate::views::console::*;
-use crate::AppState;
 
 #[derive(Deserialize, Default)]
 pub struct AgendaQuery {
@@ -49,7 +49,7 @@ fn opt_id(s: &str) -> Result<Option<i64>> {
         .map_err(|_| invalid("identificativo non valido", "invalid identifier"))
 }
 
-pub(super) use crate::routes::parse_id;
+use crate::extract::{parse_id, CsrfForm, Id, Param};
 
 fn today(st: &AppState) -> NaiveDate {
     st.now().with_timezone(&st.tz).date_naive()
@@ -242,8 +242,8 @@ pub async fn waiting(State(st): State<AppState>, s: Staff) -> Result<Response> {
     Ok(Json(serde_json::json!({ "waiting": waiting })).into_response())
 }
 
-async fn visible(st: &AppState, s: &Staff, id: &str) -> Result<AgendaItem> {
-    let item = st.store.agenda_item(parse_id(id)?).await?;
+async fn visible(st: &AppState, s: &Staff, id: i64) -> Result<AgendaItem> {
+    let item = st.store.agenda_item(id).await?;
     // Another office's appointment is "not found", not "forbidden": ids tell nothing.
     if !s.p.sees_office(item.appointment.office_id) {
         return Err(AppError::NotFound);
@@ -333,11 +333,11 @@ async fn move_choices(st: &AppState, l: Lang, item: &AgendaItem) -> Result<Vec<S
 pub async fn appointment(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
+    Param(Id(id)): Param<Id>,
     Query(q): Query<Outcome>,
 ) -> Result<Response> {
     let l = s.l();
-    let item = visible(&st, &s, &id).await?;
+    let item = visible(&st, &s, id).await?;
     let a = &item.appointment;
     let now = st.now();
     let row = row_view(&st, l, &item).await?;
@@ -413,9 +413,9 @@ pub async fn appointment(
 pub async fn join(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
+    Param(Id(id)): Param<Id>,
 ) -> Result<Response> {
-    let item = visible(&st, &s, &id).await?;
+    let item = visible(&st, &s, id).await?;
     if item.appointment.mode != Mode::Video {
         return Err(invalid(
             "non è un appuntamento in video",
@@ -426,36 +426,53 @@ pub async fn join(
     Ok(Redirect::to(&format!("/stanza/{token}")).into_response())
 }
 
+/// What the office does to an appointment (`/ufficio/appuntamenti/{id}/{action}`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub enum AppointmentAction {
+    #[serde(rename = "approva")]
+    Approve,
+    #[serde(rename = "rifiuta")]
+    Refuse,
+    #[serde(rename = "annulla")]
+    Cancel,
+    #[serde(rename = "sposta")]
+    Move,
+    #[serde(rename = "svolto")]
+    Done,
+    #[serde(rename = "assente")]
+    NoShow,
+    #[serde(rename = "nota")]
+    Note,
+}
+
 pub async fn act(
     State(st): State<AppState>,
     s: Staff,
-    Path((id, action)): Path<(String, String)>,
-    f: Submitted,
+    Param((Id(id), action)): Param<(Id, AppointmentAction)>,
+    CsrfForm(f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
-    let item = visible(&st, &s, &id).await?;
+    let item = visible(&st, &s, id).await?;
     let a = &item.appointment;
     let now = st.now();
     let message = f.text("messaggio", 1000)?;
     let l = s.l();
-    let result = match action.as_str() {
-        "approva" => st
+    let result = match action {
+        AppointmentAction::Approve => st
             .store
             .approve(a.id, now)
             .await
             .map(|_| ("approvato", String::new())),
-        "rifiuta" => st
+        AppointmentAction::Refuse => st
             .store
             .refuse(a.id, &message, now)
             .await
             .map(|_| ("rifiutato", message.clone())),
-        "annulla" => st
+        AppointmentAction::Cancel => st
             .store
             .cancel(a.id, Actor::Office, &message, now)
             .await
             .map(|_| ("annullato", message.clone())),
-        "sposta" => {
+        AppointmentAction::Move => {
             let start = f
                 .get("inizio")
                 .parse::<i64>()
@@ -479,24 +496,23 @@ pub async fn act(
                     )
                 })
         }
-        "svolto" => st
+        AppointmentAction::Done => st
             .store
             .set_outcome(a.id, Status::Done, now)
             .await
             .map(|_| ("svolto", String::new())),
-        "assente" => st
+        AppointmentAction::NoShow => st
             .store
             .set_outcome(a.id, Status::NoShow, now)
             .await
             .map(|_| ("assente", String::new())),
-        "nota" => {
+        AppointmentAction::Note => {
             let note = f.text("nota", 2000)?;
             st.store
                 .set_note(a.id, &note)
                 .await
                 .map(|_| ("nota", String::new()))
         }
-        _ => return Err(AppError::NotFound),
     };
     match result {
         Ok((done, detail)) => {
@@ -513,7 +529,7 @@ pub async fn act(
                 .into_response())
         }
         Err(e)
-            if super::super::routes::is_refusal(&e)
+            if crate::error::is_refusal(&e)
                 || matches!(
                     e,
                     booking::Error::NotActive(_)
@@ -631,9 +647,11 @@ pub async fn book_page(
     .await
 }
 
-pub async fn book_submit(State(st): State<AppState>, s: Staff, f: Submitted) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
+pub async fn book_submit(
+    State(st): State<AppState>,
+    s: Staff,
+    CsrfForm(f): CsrfForm<Fields>,
+) -> Result<Response> {
     let l = s.l();
     let service_id = parse_id(f.get("servizio"))?;
     let service = st.store.service(service_id).await?;
@@ -693,7 +711,7 @@ pub async fn book_submit(State(st): State<AppState>, s: Staff, f: Submitted) -> 
             )
                 .into_response())
         }
-        Err(e) if crate::routes::is_refusal(&e) => {
+        Err(e) if crate::error::is_refusal(&e) => {
             let (it, en) = booking_messages(&e);
             let status = AppError::Booking(e).describe().0;
             render_book(

@@ -2,7 +2,7 @@
 //! hours, operators) and accounts. After every calendar change its page lists the appointments
 //! that no longer fit the rules: nothing is dropped, the office moves or cancels them.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use booking::backoffice::{CalendarSettings, ExceptionRow, OfficeInput, RuleRow, ServiceInput};
@@ -11,12 +11,12 @@ use booking::{Mode, ModeSet};
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use staff::{NewAccount, Role};
 
-use super::agenda::parse_id;
-use super::{role_of, Fields, Staff, Submitted};
+use super::{role_of, Fields, Staff};
 use crate::error::{invalid, AppError, Result};
+use crate::extract::{parse_id, CsrfForm, Id, Param};
 use crate::i18n::Lang;
+use crate::state::AppState;
 use crate::views::console::*;
-use crate::AppState;
 
 const WEEKDAY_NAMES: [(&str, &str); 7] = [
     ("lun", "Mon"),
@@ -130,9 +130,11 @@ pub async fn offices(State(st): State<AppState>, s: Staff) -> Result<Response> {
     s.ui.page(StatusCode::OK, page)
 }
 
-pub async fn office_create(State(st): State<AppState>, s: Staff, f: Submitted) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
+pub async fn office_create(
+    State(st): State<AppState>,
+    s: Staff,
+    CsrfForm(f): CsrfForm<Fields>,
+) -> Result<Response> {
     if !s.p.creates_offices() {
         return Err(AppError::Forbidden("solo un amministratore crea uffici"));
     }
@@ -149,9 +151,8 @@ pub async fn office_create(State(st): State<AppState>, s: Staff, f: Submitted) -
 pub async fn office(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
+    Param(Id(id)): Param<Id>,
 ) -> Result<Response> {
-    let id = parse_id(&id)?;
     s.configure(id)?;
     let l = s.l();
     let o = st.store.office(id).await?;
@@ -210,12 +211,9 @@ pub async fn office(
 pub async fn office_save(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
-    f: Submitted,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
-    let id = parse_id(&id)?;
     s.configure(id)?;
     let input = office_input(&f)?;
     st.store.save_office(Some(id), &input).await?;
@@ -253,12 +251,10 @@ fn service_input(f: &Fields, office_id: i64) -> Result<ServiceInput> {
 pub async fn service_create(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
-    f: Submitted,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
-    let office = parse_id(&id)?;
+    let office = id;
     s.configure(office)?;
     let input = service_input(&f, office)?;
     let sid = st.store.save_service(None, &input).await?;
@@ -280,9 +276,9 @@ pub async fn service_create(
 pub async fn service(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
+    Param(Id(id)): Param<Id>,
 ) -> Result<Response> {
-    let sv = st.store.service(parse_id(&id)?).await?;
+    let sv = st.store.service(id).await?;
     s.configure(sv.office_id)?;
     let l = s.l();
     let page = ServiceConfigPage {
@@ -317,12 +313,10 @@ pub async fn service(
 pub async fn service_save(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
-    f: Submitted,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
-    let sv = st.store.service(parse_id(&id)?).await?;
+    let sv = st.store.service(id).await?;
     s.configure(sv.office_id)?;
     let input = service_input(&f, sv.office_id)?;
     st.store.save_service(Some(sv.id), &input).await?;
@@ -357,12 +351,10 @@ fn calendar_input(f: &Fields, id: i64, office_id: i64) -> Result<CalendarSetting
 pub async fn calendar_create(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
-    f: Submitted,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
-    let office = parse_id(&id)?;
+    let office = id;
     s.configure(office)?;
     let c = calendar_input(&f, 0, office)?;
     let cid = st.store.save_calendar(&c).await?;
@@ -401,9 +393,9 @@ fn misfit_label(l: Lang, m: Misfit) -> &'static str {
 pub async fn calendar(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
+    Param(Id(id)): Param<Id>,
 ) -> Result<Response> {
-    let c = st.store.calendar_settings(parse_id(&id)?).await?;
+    let c = st.store.calendar_settings(id).await?;
     s.configure(c.office_id)?;
     let l = s.l();
     let serving: Vec<i64> = st
@@ -527,12 +519,10 @@ pub async fn calendar(
 pub async fn calendar_save(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
-    f: Submitted,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
-    let c = st.store.calendar_settings(parse_id(&id)?).await?;
+    let c = st.store.calendar_settings(id).await?;
     s.configure(c.office_id)?;
     let new = calendar_input(&f, c.id, c.office_id)?;
     st.store.save_calendar(&new).await?;
@@ -557,19 +547,32 @@ pub async fn calendar_save(
     redirect(s, format!("/ufficio/config/calendari/{}", c.id))
 }
 
+/// What a calendar form changes (`/ufficio/config/calendari/{id}/{what}`).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub enum CalendarChange {
+    #[serde(rename = "regole")]
+    Rules,
+    #[serde(rename = "eccezioni")]
+    Exceptions,
+    #[serde(rename = "regola-elimina")]
+    RemoveRule,
+    #[serde(rename = "eccezione-elimina")]
+    RemoveException,
+    #[serde(rename = "operatori")]
+    Operators,
+}
+
 /// Adds or removes a rule or an exception, or sets the operators.
 pub async fn calendar_change(
     State(st): State<AppState>,
     s: Staff,
-    Path((id, what)): Path<(String, String)>,
-    f: Submitted,
+    Param((Id(id), what)): Param<(Id, CalendarChange)>,
+    CsrfForm(f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
-    let c = st.store.calendar_settings(parse_id(&id)?).await?;
+    let c = st.store.calendar_settings(id).await?;
     s.configure(c.office_id)?;
-    let (action, detail) = match what.as_str() {
-        "regole" => {
+    let (action, detail) = match what {
+        CalendarChange::Rules => {
             let mut weekdays = 0u8;
             for d in f.ids("giorni")? {
                 if !(0..7).contains(&d) {
@@ -613,12 +616,12 @@ pub async fn calendar_change(
                 ),
             )
         }
-        "regola-elimina" => {
+        CalendarChange::RemoveRule => {
             let rid = parse_id(f.get("id"))?;
             st.store.delete_rule(c.id, rid).await?;
             ("regola_eliminata", rid.to_string())
         }
-        "eccezioni" => {
+        CalendarChange::Exceptions => {
             let day = opt_day(&f, "giorno")?
                 .ok_or_else(|| invalid("manca il giorno", "the day is missing"))?;
             let hours = if f.get("tipo") == "orario" {
@@ -642,17 +645,16 @@ pub async fn calendar_change(
             st.store.add_exception(c.id, &e).await?;
             ("eccezione_aggiunta", format!("{day} {}", e.label))
         }
-        "eccezione-elimina" => {
+        CalendarChange::RemoveException => {
             let eid = parse_id(f.get("id"))?;
             st.store.delete_exception(c.id, eid).await?;
             ("eccezione_eliminata", eid.to_string())
         }
-        "operatori" => {
+        CalendarChange::Operators => {
             let ids = f.ids("operatori")?;
             st.store.set_calendar_operators(c.id, &ids).await?;
             ("operatori_calendario", format!("{} operatori", ids.len()))
         }
-        _ => return Err(AppError::NotFound),
     };
     audit(
         &st,
@@ -758,10 +760,8 @@ async fn render_accounts(
 pub async fn account_create(
     State(st): State<AppState>,
     s: Staff,
-    f: Submitted,
+    CsrfForm(f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
     let role = role_of(f.get("role"))?;
     let offices = f.ids("uffici")?;
     if !s.p.manages_account(role, &offices) {
@@ -846,9 +846,9 @@ async fn account_page(
 pub async fn account(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
+    Param(Id(id)): Param<Id>,
 ) -> Result<Response> {
-    let a = st.accounts.get(parse_id(&id)?).await?;
+    let a = st.accounts.get(id).await?;
     if !s.p.manages_account(a.role, &a.offices) {
         return Err(AppError::NotFound);
     }
@@ -858,12 +858,10 @@ pub async fn account(
 pub async fn account_save(
     State(st): State<AppState>,
     s: Staff,
-    Path(id): Path<String>,
-    f: Submitted,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
-    let a = st.accounts.get(parse_id(&id)?).await?;
+    let a = st.accounts.get(id).await?;
     if !s.p.manages_account(a.role, &a.offices) {
         return Err(AppError::NotFound);
     }

@@ -11,27 +11,23 @@ mod agenda;
 mod config;
 mod reports;
 
-use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use staff::{LoginOutcome, Principal, Role};
 
 use crate::error::{invalid, AppError, Result};
+use crate::extract::{CsrfForm, Ui};
 use crate::i18n::Lang;
-use crate::routes::Ui;
+use crate::state::AppState;
 use crate::views::console::*;
-use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "sessione";
-
-/// A submitted console form (see `Fields`).
-pub type Submitted = std::result::Result<Form<Vec<(String, String)>>, FormRejection>;
 
 /// The local midnight starting `day`, in UTC.
 pub fn midnight(st: &AppState, day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
@@ -245,12 +241,11 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// A submitted form as name/value pairs (checkbox lists repeat a name).
+#[derive(Deserialize)]
+#[serde(transparent)]
 pub struct Fields(Vec<(String, String)>);
 
 impl Fields {
-    pub fn parse(f: Submitted) -> Result<Fields> {
-        crate::routes::form(f).map(Fields)
-    }
     pub fn get(&self, name: &str) -> &str {
         self.0
             .iter()
@@ -313,9 +308,6 @@ impl Fields {
     pub fn flag(&self, name: &str) -> bool {
         !self.get(name).is_empty()
     }
-    pub fn csrf(&self, ui: &Ui) -> Result<()> {
-        ui.check_csrf(self.get("csrf"))
-    }
 }
 
 fn session_cookie(value: String, secure: bool, max_age: Option<i64>) -> Cookie<'static> {
@@ -371,10 +363,8 @@ async fn login_submit(
     State(st): State<AppState>,
     headers: HeaderMap,
     ui: Ui,
-    f: Submitted,
+    CsrfForm(f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&ui)?;
     let email = f.text("email", 254)?;
     let password = f.get("password");
     let l = ui.l;
@@ -436,10 +426,8 @@ async fn logout(
     State(st): State<AppState>,
     headers: HeaderMap,
     s: Staff,
-    f: Submitted,
+    CsrfForm(_f): CsrfForm<Fields>,
 ) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
     st.accounts.logout(&s.cookie).await?;
     let jar = s.ui.jar.add(session_cookie(
         String::new(),
@@ -460,9 +448,11 @@ async fn password_page(s: Staff) -> Result<Response> {
     s.ui.page(StatusCode::OK, page)
 }
 
-async fn password_submit(State(st): State<AppState>, s: Staff, f: Submitted) -> Result<Response> {
-    let f = Fields::parse(f)?;
-    f.csrf(&s.ui)?;
+async fn password_submit(
+    State(st): State<AppState>,
+    s: Staff,
+    CsrfForm(f): CsrfForm<Fields>,
+) -> Result<Response> {
     let l = s.l();
     let new = f.get("new");
     let result = if new != f.get("repeat") {

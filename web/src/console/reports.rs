@@ -6,12 +6,12 @@ use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
-use super::agenda::parse_id;
 use super::Staff;
 use crate::error::{invalid, AppError, Result};
+use crate::extract::parse_id;
 use crate::i18n::Lang;
+use crate::state::AppState;
 use crate::views::console::*;
-use crate::AppState;
 
 #[derive(Deserialize, Default)]
 pub struct StatsQuery {

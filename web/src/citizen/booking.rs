@@ -1,0 +1,203 @@
+//! Booking a slot: the form for a chosen time (with the slot's own modes and operators) and its
+//! submission, which stores a pending appointment and sends the verification email.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use booking::token::Purpose;
+use booking::validate::{self, BookingForm, FieldErrors};
+use booking::{Actor, Service};
+use chrono::Duration;
+use serde::Deserialize;
+
+use super::catalogue::published_service;
+use crate::error::{booking_messages, is_refusal, AppError, Result};
+use crate::extract::{CsrfForm, Id, Param, Ui};
+use crate::state::AppState;
+use crate::views::*;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/servizi/{id}/prenota",
+        get(show_booking_form).post(submit_booking),
+    )
+}
+
+#[derive(Deserialize)]
+struct StartQuery {
+    inizio: Option<String>,
+}
+
+struct FormState<'a> {
+    form: &'a BookingForm,
+    errors: &'a FieldErrors,
+    alert: Option<String>,
+}
+
+async fn render_book(
+    st: &AppState,
+    ui: Ui,
+    s: &Service,
+    start: i64,
+    fs: FormState<'_>,
+    status: StatusCode,
+) -> Result<Response> {
+    let l = ui.l;
+    let now = st.now();
+    let o = st.store.office(s.office_id).await?;
+    // The slot's own modes (one day of rules, not the whole horizon).
+    let rules = st.store.calendar_rules(s.calendar_id).await?;
+    let slot = chrono::DateTime::from_timestamp(start, 0)
+        .and_then(|t| booking::slots::bookable(&rules, t, now));
+    let when = chrono::DateTime::from_timestamp(start, 0)
+        .map(|t| l.when(t, st.tz))
+        .unwrap_or_default();
+    let modes = slot
+        .as_ref()
+        .map_or(s.modes, |x| x.modes.intersect(s.modes))
+        .modes();
+    let only_one = modes.len() == 1;
+    let modes = modes
+        .into_iter()
+        .map(|m| Choice {
+            value: m.code().into(),
+            label: l.mode(m).into(),
+            checked: only_one || fs.form.mode == m.code(),
+        })
+        .collect();
+    let operators = st.store.operators_of(s.calendar_id).await?;
+    let operators = operators
+        .iter()
+        .enumerate()
+        .map(|(i, op)| Choice {
+            value: op.id.to_string(),
+            label: if i == 0 {
+                format!("{} ({})", op.name, l.t("proposto", "proposed"))
+            } else {
+                op.name.clone()
+            },
+            checked: fs.form.operator == op.id.to_string(),
+        })
+        .collect();
+    let problem = |f: &str| {
+        fs.errors
+            .get(f)
+            .map(|p| if l.is_en() { p.en() } else { p.it() })
+    };
+    let field = |name: &str, value: &str| Field {
+        value: value.to_string(),
+        error: problem(name),
+    };
+    let page = BookPage {
+        l,
+        csrf: ui.csrf.clone(),
+        service_id: s.id,
+        office_name: o.name.clone(),
+        service_title: s.title.clone(),
+        max_minutes: s.max_minutes,
+        start,
+        when,
+        modes,
+        operators,
+        given_name: field("given_name", &fs.form.given_name),
+        family_name: field("family_name", &fs.form.family_name),
+        email: field("email", &fs.form.email),
+        phone: field("phone", &fs.form.phone),
+        fiscal_code: field("fiscal_code", &fs.form.fiscal_code),
+        reason: field("reason", &fs.form.reason),
+        consent_checked: fs.form.consent.is_some(),
+        consent_error: problem("consent"),
+        mode_error: problem("mode"),
+        operator_error: problem("operator"),
+        alert: fs.alert,
+        error_count: fs.errors.0.len(),
+    };
+    ui.page(status, page)
+}
+
+async fn show_booking_form(
+    State(st): State<AppState>,
+    ui: Ui,
+    Param(Id(id)): Param<Id>,
+    Query(q): Query<StartQuery>,
+) -> Result<Response> {
+    let s = published_service(&st, id).await?;
+    let start = q
+        .inizio
+        .as_deref()
+        .and_then(|x| x.parse::<i64>().ok())
+        .ok_or(AppError::BadRequest(
+            "manca l'orario scelto (parametro inizio)".into(),
+        ))?;
+    let now = st.now();
+    let rules = st.store.calendar_rules(s.calendar_id).await?;
+    let slot = chrono::DateTime::from_timestamp(start, 0)
+        .and_then(|t| booking::slots::bookable(&rules, t, now))
+        .filter(|x| !x.modes.intersect(s.modes).is_empty())
+        .ok_or(booking::Error::SlotNotBookable)?;
+    let taken = st
+        .store
+        .taken(s.calendar_id, slot.start, slot.start + Duration::seconds(1))
+        .await?;
+    if taken.get(&slot.start).copied().unwrap_or(0) >= slot.capacity {
+        return Err(booking::Error::SlotTaken.into());
+    }
+    let empty = BookingForm::default();
+    let fs = FormState {
+        form: &empty,
+        errors: &FieldErrors::default(),
+        alert: None,
+    };
+    render_book(&st, ui, &s, start, fs, StatusCode::OK).await
+}
+
+async fn submit_booking(
+    State(st): State<AppState>,
+    ui: Ui,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<BookingForm>,
+) -> Result<Response> {
+    let s = published_service(&st, id).await?;
+    let start = f.start.trim().parse::<i64>().unwrap_or(0);
+    let valid = match validate::validate(s.id, &f) {
+        Ok(v) => v,
+        Err(errors) => {
+            let fs = FormState {
+                form: &f,
+                errors: &errors,
+                alert: None,
+            };
+            return render_book(&st, ui, &s, start, fs, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    match st.store.book(&valid, Actor::Citizen, st.now()).await {
+        Ok(a) => {
+            st.kick.notify_one();
+            tracing::info!(
+                appointment = a.id,
+                service = s.id,
+                "booked, waiting for email verification"
+            );
+            let token = st.signer.sign(Purpose::Manage, a.id);
+            Ok((
+                ui.jar,
+                Redirect::to(&format!("/prenotazione/{token}/inviata")),
+            )
+                .into_response())
+        }
+        Err(e) if is_refusal(&e) => {
+            let (it, en) = booking_messages(&e);
+            let status = AppError::Booking(e).describe().0;
+            let alert = Some(if ui.l.is_en() { en } else { it });
+            let fs = FormState {
+                form: &f,
+                errors: &FieldErrors::default(),
+                alert,
+            };
+            render_book(&st, ui, &s, start, fs, status).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,347 @@
+//! The links in the citizen's emails: verify the booking, the booking's page, the "check your
+//! email" page, cancel, move, the printable receipt. Each opens with a signed token that names
+//! the appointment and its purpose; a tampered or foreign token is refused before anything else.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use booking::token::Purpose;
+use booking::validate::{self};
+use booking::{Actor, Appointment, Mode, Status};
+use serde::Deserialize;
+
+use super::catalogue::day_views;
+use crate::error::{booking_messages, is_refusal, AppError, Result};
+use crate::extract::{CsrfForm, NoFields, Ui};
+use crate::i18n::Lang;
+use crate::state::AppState;
+use crate::views::*;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/conferma/{token}", get(show_verify).post(submit_verify))
+        .route("/prenotazione/{token}", get(show_booking))
+        .route("/prenotazione/{token}/inviata", get(show_sent))
+        .route(
+            "/prenotazione/{token}/annulla",
+            get(show_cancel).post(submit_cancel),
+        )
+        .route(
+            "/prenotazione/{token}/sposta",
+            get(show_move).post(submit_move),
+        )
+        .route("/prenotazione/{token}/ricevuta", get(show_receipt))
+}
+
+pub(crate) async fn appointment_view(
+    st: &AppState,
+    l: Lang,
+    a: &Appointment,
+) -> Result<AppointmentView> {
+    let o = st.store.office(a.office_id).await?;
+    let s = st.store.service(a.service_id).await?;
+    let operator = match a.operator_id {
+        Some(id) => st
+            .store
+            .operator(id)
+            .await
+            .map(|op| op.name)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    Ok(AppointmentView {
+        code: a.code.clone(),
+        office: o.name.clone(),
+        office_email: o.email.clone(),
+        office_phone: o.phone.clone(),
+        address: if a.mode == Mode::InPerson {
+            o.address.clone()
+        } else {
+            String::new()
+        },
+        service: s.title.clone(),
+        when: l.when(a.start, st.tz),
+        max_minutes: s.max_minutes,
+        mode: l.mode(a.mode).into(),
+        is_video: a.mode == Mode::Video,
+        status: l.status(a.status).into(),
+        active: a.status.is_active(),
+        pending: a.status == Status::Pending,
+        awaiting_approval: a.status == Status::AwaitingApproval,
+        name: format!("{} {}", a.given_name, a.family_name),
+        operator,
+        documents: s.document_list().iter().map(|d| d.to_string()).collect(),
+        instructions: s.instructions.clone(),
+    })
+}
+
+async fn by_token(st: &AppState, purpose: Purpose, token: &str) -> Result<Appointment> {
+    let id = st
+        .signer
+        .verify(purpose, token)
+        .map_err(|_| AppError::BadLink)?;
+    Ok(st.store.appointment(id).await?)
+}
+
+fn mask_email(e: &str) -> String {
+    match e.split_once('@') {
+        Some((user, domain)) => {
+            let first: String = user.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+async fn show_sent(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    let a = by_token(&st, Purpose::Manage, &token).await?;
+    let l = ui.l;
+    let page = SentPage {
+        l,
+        masked_email: mask_email(&a.email),
+        deadline: l.when(a.verify_deadline, st.tz),
+        a: appointment_view(&st, l, &a).await?,
+    };
+    ui.page(StatusCode::OK, page)
+}
+
+async fn show_verify(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    let a = by_token(&st, Purpose::Verify, &token).await?;
+    match a.status {
+        Status::Pending if st.now() <= a.verify_deadline => {}
+        Status::Pending => return Err(booking::Error::NotActive(Status::Expired).into()),
+        Status::Confirmed | Status::AwaitingApproval => {
+            let manage = st.signer.sign(Purpose::Manage, a.id);
+            return Ok(Redirect::to(&format!("/prenotazione/{manage}")).into_response());
+        }
+        s => return Err(booking::Error::NotActive(s).into()),
+    }
+    let l = ui.l;
+    let page = VerifyPage {
+        l,
+        csrf: ui.csrf.clone(),
+        token,
+        a: appointment_view(&st, l, &a).await?,
+    };
+    ui.page(StatusCode::OK, page)
+}
+
+async fn submit_verify(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+    _: CsrfForm<NoFields>,
+) -> Result<Response> {
+    let a = by_token(&st, Purpose::Verify, &token).await?;
+    let a = st.store.verify(a.id, st.now()).await?;
+    st.kick.notify_one();
+    let manage = st.signer.sign(Purpose::Manage, a.id);
+    let outcome = if a.status == Status::AwaitingApproval {
+        "richiesta"
+    } else {
+        "confermata"
+    };
+    Ok((
+        ui.jar,
+        Redirect::to(&format!("/prenotazione/{manage}?esito={outcome}")),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct OutcomeQuery {
+    esito: Option<String>,
+}
+
+async fn show_booking(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+    Query(q): Query<OutcomeQuery>,
+) -> Result<Response> {
+    let a = by_token(&st, Purpose::Manage, &token).await?;
+    let l = ui.l;
+    let notice = match q.esito.as_deref() {
+        Some("confermata") => Some(l.t("Prenotazione confermata. Ti abbiamo inviato una email con il riepilogo e l'invito per il calendario.", "Booking confirmed. We have sent you an email with the summary and a calendar invitation.")),
+        Some("richiesta") => Some(l.t("Email verificata: la richiesta è stata inviata all'ufficio.", "Email verified: the request has been sent to the office.")),
+        Some("annullata") => Some(l.t("L'appuntamento è stato annullato. Ti abbiamo inviato una email di conferma.", "The appointment has been cancelled. We have sent you a confirmation email.")),
+        Some("spostata") => Some(l.t("L'appuntamento è stato spostato. Ti abbiamo inviato l'invito aggiornato.", "The appointment has been moved. We have sent you the updated invitation.")),
+        _ => None,
+    }
+    .map(str::to_string);
+    let can_change = a.status.is_active() && a.end > st.now();
+    let join_url = (a.mode == Mode::Video && a.status == Status::Confirmed)
+        .then(|| format!("/stanza/{}", st.signer.sign(Purpose::RoomCitizen, a.id)));
+    let page = ManagePage {
+        l,
+        token,
+        a: appointment_view(&st, l, &a).await?,
+        join_url,
+        notice,
+        can_change,
+    };
+    ui.page(StatusCode::OK, page)
+}
+
+async fn show_cancel(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    let a = by_token(&st, Purpose::Manage, &token).await?;
+    if !a.status.is_active() {
+        return Err(booking::Error::NotActive(a.status).into());
+    }
+    let l = ui.l;
+    let page = CancelPage {
+        l,
+        csrf: ui.csrf.clone(),
+        token,
+        a: appointment_view(&st, l, &a).await?,
+    };
+    ui.page(StatusCode::OK, page)
+}
+
+async fn submit_cancel(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+    _: CsrfForm<NoFields>,
+) -> Result<Response> {
+    let a = by_token(&st, Purpose::Manage, &token).await?;
+    st.store.cancel(a.id, Actor::Citizen, "", st.now()).await?;
+    st.kick.notify_one();
+    tracing::info!(appointment = a.id, "cancelled by the citizen");
+    staff::audit::record(
+        st.store.pool(),
+        &staff::audit::Entry::by_citizen("annullato_cittadino", a.id, a.office_id, "", st.now()),
+    )
+    .await?;
+    Ok((
+        ui.jar,
+        Redirect::to(&format!("/prenotazione/{token}?esito=annullata")),
+    )
+        .into_response())
+}
+
+async fn render_move(
+    st: &AppState,
+    ui: Ui,
+    token: String,
+    a: &Appointment,
+    alert: Option<String>,
+    status: StatusCode,
+) -> Result<Response> {
+    if !a.status.is_active() {
+        return Err(booking::Error::NotActive(a.status).into());
+    }
+    let s = st.store.service(a.service_id).await?;
+    let mut free = st.store.free_slots(&s, st.now()).await?;
+    free.retain(|x| x.start != a.start);
+    let l = ui.l;
+    let page = MovePage {
+        l,
+        csrf: ui.csrf.clone(),
+        token,
+        a: appointment_view(st, l, a).await?,
+        days: day_views(st, l, &free),
+        alert,
+    };
+    ui.page(status, page)
+}
+
+async fn show_move(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    let a = by_token(&st, Purpose::Manage, &token).await?;
+    render_move(&st, ui, token, &a, None, StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+struct MoveForm {
+    #[serde(default)]
+    start: String,
+}
+
+async fn submit_move(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+    CsrfForm(f): CsrfForm<MoveForm>,
+) -> Result<Response> {
+    let a = by_token(&st, Purpose::Manage, &token).await?;
+    let Some(start) = f
+        .start
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+    else {
+        let alert = Some(validate::Problem::BadSlot.it());
+        return render_move(&st, ui, token, &a, alert, StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    match st
+        .store
+        .reschedule(a.id, start, None, Actor::Citizen, "", st.now())
+        .await
+    {
+        Ok(moved) => {
+            st.kick.notify_one();
+            let detail = format!(
+                "{} → {}",
+                ui.l.when(a.start, st.tz),
+                ui.l.when(moved.start, st.tz)
+            );
+            staff::audit::record(
+                st.store.pool(),
+                &staff::audit::Entry::by_citizen(
+                    "spostato_cittadino",
+                    a.id,
+                    a.office_id,
+                    detail,
+                    st.now(),
+                ),
+            )
+            .await?;
+            Ok((
+                ui.jar,
+                Redirect::to(&format!("/prenotazione/{token}?esito=spostata")),
+            )
+                .into_response())
+        }
+        Err(e) if is_refusal(&e) => {
+            let (it, en) = booking_messages(&e);
+            let status = AppError::Booking(e).describe().0;
+            let alert = Some(if ui.l.is_en() { en } else { it });
+            render_move(&st, ui, token, &a, alert, status).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn show_receipt(
+    State(st): State<AppState>,
+    ui: Ui,
+    Path(token): Path<String>,
+) -> Result<Response> {
+    let a = by_token(&st, Purpose::Manage, &token).await?;
+    let l = ui.l;
+    let page = ReceiptPage {
+        l,
+        booked_on: l.when(a.created_at, st.tz),
+        a: appointment_view(&st, l, &a).await?,
+    };
+    ui.page(StatusCode::OK, page)
+}

@@ -1,0 +1,162 @@
+//! How a request is taken: the page language and CSRF token of a browser (`Ui`), a form parsed
+//! and CSRF-checked in one step (`CsrfForm`), and typed path parameters (`Param`, `Id`) whose
+//! refusal is mapped once, to "not found". Handlers never parse ids or check tokens by hand.
+
+use std::convert::Infallible;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{AppError, Result};
+use crate::i18n::Lang;
+
+const CSRF_COOKIE: &str = "csrf";
+/// 32 random bytes, base64url without padding.
+const CSRF_LEN: usize = 43;
+
+/// The page language and the CSRF token of this browser (double-submit: a random value in a
+/// SameSite=Strict, HttpOnly cookie that every form must echo).
+pub struct Ui {
+    pub l: Lang,
+    pub csrf: String,
+    pub jar: CookieJar,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ui {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Infallible> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let l = jar
+            .get("lang")
+            .and_then(|c| Lang::from_code(c.value()))
+            .unwrap_or_default();
+        match jar.get(CSRF_COOKIE).map(|c| c.value().to_string()) {
+            Some(v) if v.len() == CSRF_LEN => Ok(Ui { l, csrf: v, jar }),
+            _ => {
+                let mut bytes = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+                let v = base64::Engine::encode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    bytes,
+                );
+                let cookie = Cookie::build((CSRF_COOKIE, v.clone()))
+                    .path("/")
+                    .http_only(true)
+                    .secure(parts.extensions.get::<crate::tls::Https>().is_some())
+                    .same_site(SameSite::Strict)
+                    .build();
+                Ok(Ui {
+                    l,
+                    csrf: v,
+                    jar: jar.add(cookie),
+                })
+            }
+        }
+    }
+}
+
+impl Ui {
+    pub(crate) fn page(self, status: StatusCode, t: impl Template) -> Result<Response> {
+        Ok((status, self.jar, Html(t.render()?)).into_response())
+    }
+}
+
+/// A positive database id from the path; anything else is "not found".
+pub(crate) fn parse_id(s: &str) -> Result<i64> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or(AppError::NotFound)
+}
+
+/// Typed path parameters (`Param<Id>`, `Param<(Id, Action)>`): a value that does not parse is
+/// "not found", as for a page that does not exist.
+pub struct Param<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Param<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &S) -> Result<Self> {
+        Path::<T>::from_request_parts(parts, st)
+            .await
+            .map(|Path(t)| Param(t))
+            .map_err(|_| AppError::NotFound)
+    }
+}
+
+/// A database id: a positive integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Id(pub i64);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Id, D::Error> {
+        let n = i64::deserialize(d)?;
+        if n > 0 {
+            Ok(Id(n))
+        } else {
+            Err(serde::de::Error::custom("not an id"))
+        }
+    }
+}
+
+/// A submitted form, parsed and CSRF-checked in one step: its `csrf` field must echo this
+/// browser's CSRF cookie (double submit), compared in constant time. A body over the limit is
+/// refused before it is parsed; a missing or foreign token changes nothing.
+pub struct CsrfForm<T>(pub T);
+
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// A form with nothing but its CSRF token.
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, st: &S) -> Result<Self> {
+        let cookie = CookieJar::from_headers(req.headers())
+            .get(CSRF_COOKIE)
+            .map(|c| c.value().to_string())
+            .unwrap_or_default();
+        let body = Bytes::from_request(req, st).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::TooLarge
+            } else {
+                AppError::BadRequest(e.body_text())
+            }
+        })?;
+        let sent = serde_urlencoded::from_bytes::<CsrfField>(&body)
+            .map(|f| f.csrf)
+            .unwrap_or_default();
+        check_csrf(&cookie, &sent)?;
+        serde_urlencoded::from_bytes::<T>(&body)
+            .map(CsrfForm)
+            .map_err(|e| AppError::BadRequest(e.to_string()))
+    }
+}
+
+fn check_csrf(cookie: &str, sent: &str) -> Result<()> {
+    use subtle::ConstantTimeEq;
+    if cookie.len() == CSRF_LEN
+        && sent.len() == cookie.len()
+        && bool::from(sent.as_bytes().ct_eq(cookie.as_bytes()))
+    {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "il modulo è scaduto o non proviene da questo sito: ricarica la pagina e riprova",
+        ))
+    }
+}

@@ -1,0 +1,105 @@
+//! The developer's mailbox (`/posta`): with no SMTP server configured, the emails the server
+//! would send are kept and shown here, with their invitations. It holds personal data and every
+//! link of every booking, so it answers only without SMTP and only to this machine.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::error::{AppError, Result};
+use crate::extract::{Id, Param, Ui};
+use crate::i18n::Lang;
+use crate::state::AppState;
+use crate::views::*;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/posta", get(list_mail))
+        .route("/posta/{id}", get(show_mail))
+        .route("/posta/{id}/invito.ics", get(download_invitation))
+}
+
+/// The local mailbox holds personal data: it exists only without SMTP, and answers only to
+/// clients on this machine.
+fn mailbox_allowed(st: &AppState, peer: SocketAddr) -> Result<()> {
+    if !st.mailer.is_local() {
+        return Err(AppError::NotFound);
+    }
+    if peer.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "la posta locale è visibile solo da questo computer",
+        ))
+    }
+}
+
+fn mail_row(st: &AppState, l: Lang, m: &booking::store::OutboxMessage) -> MailRow {
+    MailRow {
+        id: m.id,
+        when: l.when(m.created_at, st.tz),
+        to: m.to.clone(),
+        subject: m.subject.clone(),
+        kind: m.kind.clone(),
+        status: if m.sent_at.is_some() {
+            l.t("consegnata", "delivered").into()
+        } else {
+            l.t("in coda", "queued").into()
+        },
+    }
+}
+
+async fn list_mail(
+    State(st): State<AppState>,
+    ui: Ui,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<Response> {
+    mailbox_allowed(&st, peer)?;
+    let l = ui.l;
+    let messages = st
+        .store
+        .mailbox(200)
+        .await?
+        .iter()
+        .map(|m| mail_row(&st, l, m))
+        .collect();
+    ui.page(StatusCode::OK, MailboxPage { l, messages })
+}
+
+async fn show_mail(
+    State(st): State<AppState>,
+    ui: Ui,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Param(Id(id)): Param<Id>,
+) -> Result<Response> {
+    mailbox_allowed(&st, peer)?;
+    let m = st.store.message(id).await?;
+    let l = ui.l;
+    let page = MailPage {
+        l,
+        m: mail_row(&st, l, &m),
+        text: m.text.clone(),
+        html: m.html.clone(),
+        ics: m.ics.clone(),
+    };
+    ui.page(StatusCode::OK, page)
+}
+
+async fn download_invitation(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Param(Id(id)): Param<Id>,
+) -> Result<Response> {
+    mailbox_allowed(&st, peer)?;
+    let m = st.store.message(id).await?;
+    let ics = m.ics.ok_or(AppError::NotFound)?;
+    Ok((
+        [(header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+        ics,
+    )
+        .into_response())
+}
