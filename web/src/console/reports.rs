@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
-use super::Staff;
+use super::context::{midnight, Staff};
 use crate::error::{invalid, AppError, Result};
 use crate::extract::parse_id;
 use crate::i18n::Lang;
@@ -70,7 +70,7 @@ async fn records(st: &AppState, s: &Staff, p: &Period) -> Result<staff::stats::R
         Some(o) => vec![o],
         None => s.offices(st).await?.iter().map(|o| o.id).collect(),
     };
-    let start = |d: NaiveDate| super::midnight(st, d);
+    let start = |d: NaiveDate| midnight(st, d);
     let rows = st
         .store
         .stat_records(
@@ -101,7 +101,7 @@ fn line(office: &str, service: &str, t: &staff::stats::Totals) -> StatLine {
     }
 }
 
-pub async fn stats(
+pub async fn show_statistics(
     State(st): State<AppState>,
     s: Staff,
     Query(q): Query<StatsQuery>,
@@ -145,7 +145,7 @@ pub async fn stats(
     s.ui.page(StatusCode::OK, page)
 }
 
-pub async fn stats_csv(
+pub async fn download_statistics(
     State(st): State<AppState>,
     s: Staff,
     Query(q): Query<StatsQuery>,
@@ -218,7 +218,7 @@ pub fn action_label(l: Lang, action: &str) -> &'static str {
     }
 }
 
-pub async fn audit(State(st): State<AppState>, s: Staff) -> Result<Response> {
+pub async fn show_audit_log(State(st): State<AppState>, s: Staff) -> Result<Response> {
     let l = s.l();
     if !s.p.configures_anything() {
         return Err(AppError::Forbidden(

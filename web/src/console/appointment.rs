@@ -1,0 +1,289 @@
+//! One appointment as the office sees it, and what the office does to it: approve or refuse,
+//! cancel or move (the citizen is told, with the updated invitation), done, no-show, a private
+//! note; and joining its video call as the operator.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use booking::backoffice::AgendaItem;
+use booking::token::Purpose;
+use booking::{Actor, Mode, Status};
+use chrono::Duration;
+use serde::Deserialize;
+
+use super::agenda::{mode_list, office_slots, outcome_message, row_view};
+use super::context::*;
+use crate::error::{booking_messages, invalid, AppError, Result};
+use crate::extract::{CsrfForm, Id, Param};
+use crate::i18n::Lang;
+use crate::state::AppState;
+use crate::views::console::*;
+
+async fn visible(st: &AppState, s: &Staff, id: i64) -> Result<AgendaItem> {
+    let item = st.store.agenda_item(id).await?;
+    // Another office's appointment is "not found", not "forbidden": ids tell nothing.
+    if !s.p.sees_office(item.appointment.office_id) {
+        return Err(AppError::NotFound);
+    }
+    Ok(item)
+}
+
+#[derive(Deserialize, Default)]
+pub struct Outcome {
+    #[serde(default)]
+    esito: String,
+    #[serde(default)]
+    errore: String,
+}
+
+/// Where the office may move an appointment: the free slots of the next 90 days (at most the
+/// calendar's horizon), today included, grouped by day.
+async fn move_choices(st: &AppState, l: Lang, item: &AgendaItem) -> Result<Vec<SlotGroup>> {
+    let a = &item.appointment;
+    let service = st.store.service(a.service_id).await?;
+    let horizon = st.store.calendar_rules(a.calendar_id).await?.horizon_days;
+    let first = today(st);
+    let last = first + Duration::days(i64::from(horizon.min(90)));
+    let mut groups: Vec<SlotGroup> = Vec::new();
+    for x in office_slots(st, &service, first, last).await? {
+        if x.start == a.start {
+            continue;
+        }
+        let label = l.day(x.local_day);
+        let choice = SlotChoice {
+            value: x.start.timestamp().to_string(),
+            label: format!("{} ({})", l.time(x.start, st.tz), mode_list(l, x.modes)),
+        };
+        match groups.last_mut() {
+            Some(g) if g.label == label => g.slots.push(choice),
+            _ => groups.push(SlotGroup {
+                label,
+                slots: vec![choice],
+            }),
+        }
+    }
+    Ok(groups)
+}
+
+pub async fn show_appointment(
+    State(st): State<AppState>,
+    s: Staff,
+    Param(Id(id)): Param<Id>,
+    Query(q): Query<Outcome>,
+) -> Result<Response> {
+    let l = s.l();
+    let item = visible(&st, &s, id).await?;
+    let a = &item.appointment;
+    let now = st.now();
+    let row = row_view(&st, l, &item).await?;
+    let history = staff::audit::latest(st.store.pool(), None, Some(("appointment", a.id)), 50)
+        .await?
+        .into_iter()
+        .map(|e| HistoryLine {
+            when: l.when(e.at, st.tz),
+            who: e.actor,
+            what: super::reports::action_label(l, &e.action).to_string(),
+            detail: e.detail,
+        })
+        .collect();
+    let emails = st
+        .store
+        .messages_for(a.id)
+        .await?
+        .into_iter()
+        .map(|m| HistoryLine {
+            when: l.when(m.created_at, st.tz),
+            who: m.to,
+            what: m.subject,
+            detail: match (m.sent_at, m.last_error) {
+                (Some(_), _) => l.t("inviata", "sent").into(),
+                (None, Some(e)) => format!("{}: {e}", l.t("non ancora inviata", "not sent yet")),
+                (None, None) => l.t("in coda", "queued").into(),
+            },
+        })
+        .collect();
+    let active = a.status.is_active() && a.end > now;
+    let page = AppointmentPage {
+        l,
+        csrf: s.ui.csrf.clone(),
+        nav: s.nav("agenda"),
+        when: l.when(a.start, st.tz),
+        day: a.start.with_timezone(&st.tz).date_naive().to_string(),
+        email: a.email.clone(),
+        phone: a.phone.clone(),
+        fiscal_code: a.fiscal_code.clone(),
+        booked_by_office: item.booked_by == "office",
+        awaiting: a.status == Status::AwaitingApproval,
+        can_cancel: active,
+        can_move: active,
+        can_close: a.status == Status::Confirmed && a.start <= now,
+        moves: if active {
+            move_choices(&st, l, &item).await?
+        } else {
+            Vec::new()
+        },
+        modes: st
+            .store
+            .service(a.service_id)
+            .await?
+            .modes
+            .modes()
+            .into_iter()
+            .map(|m| Choice {
+                value: m.code().into(),
+                label: l.mode(m).into(),
+                checked: m == a.mode,
+            })
+            .collect(),
+        row,
+        history,
+        emails,
+        message: outcome_message(l, &q.esito),
+        error: (!q.errore.is_empty()).then(|| q.errore.clone()),
+    };
+    s.ui.page(StatusCode::OK, page)
+}
+
+/// Opens the call as the operator.
+pub async fn join_call(
+    State(st): State<AppState>,
+    s: Staff,
+    Param(Id(id)): Param<Id>,
+) -> Result<Response> {
+    let item = visible(&st, &s, id).await?;
+    if item.appointment.mode != Mode::Video {
+        return Err(invalid(
+            "non è un appuntamento in video",
+            "not a video appointment",
+        ));
+    }
+    let token = st.signer.sign(Purpose::RoomOperator, item.appointment.id);
+    Ok(Redirect::to(&format!("/stanza/{token}")).into_response())
+}
+
+/// What the office does to an appointment (`/ufficio/appuntamenti/{id}/{action}`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub enum AppointmentAction {
+    #[serde(rename = "approva")]
+    Approve,
+    #[serde(rename = "rifiuta")]
+    Refuse,
+    #[serde(rename = "annulla")]
+    Cancel,
+    #[serde(rename = "sposta")]
+    Move,
+    #[serde(rename = "svolto")]
+    Done,
+    #[serde(rename = "assente")]
+    NoShow,
+    #[serde(rename = "nota")]
+    Note,
+}
+
+pub async fn act_on_appointment(
+    State(st): State<AppState>,
+    s: Staff,
+    Param((Id(id), action)): Param<(Id, AppointmentAction)>,
+    CsrfForm(f): CsrfForm<Fields>,
+) -> Result<Response> {
+    let item = visible(&st, &s, id).await?;
+    let a = &item.appointment;
+    let now = st.now();
+    let message = f.text("messaggio", 1000)?;
+    let l = s.l();
+    let result = match action {
+        AppointmentAction::Approve => st
+            .store
+            .approve(a.id, now)
+            .await
+            .map(|_| ("approvato", String::new())),
+        AppointmentAction::Refuse => st
+            .store
+            .refuse(a.id, &message, now)
+            .await
+            .map(|_| ("rifiutato", message.clone())),
+        AppointmentAction::Cancel => st
+            .store
+            .cancel(a.id, Actor::Office, &message, now)
+            .await
+            .map(|_| ("annullato", message.clone())),
+        AppointmentAction::Move => {
+            let start = f
+                .get("inizio")
+                .parse::<i64>()
+                .ok()
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .ok_or_else(|| invalid("scegli il nuovo orario", "choose the new time"))?;
+            let mode = match f.get("modalita") {
+                "" => None,
+                m => Some(
+                    Mode::parse(m)
+                        .ok_or_else(|| invalid("modalità sconosciuta", "unknown mode"))?,
+                ),
+            };
+            st.store
+                .reschedule(a.id, start, mode, Actor::Office, &message, now)
+                .await
+                .map(|m| {
+                    (
+                        "spostato",
+                        format!("{} → {}", l.when(a.start, st.tz), l.when(m.start, st.tz)),
+                    )
+                })
+        }
+        AppointmentAction::Done => st
+            .store
+            .set_outcome(a.id, Status::Done, now)
+            .await
+            .map(|_| ("svolto", String::new())),
+        AppointmentAction::NoShow => st
+            .store
+            .set_outcome(a.id, Status::NoShow, now)
+            .await
+            .map(|_| ("assente", String::new())),
+        AppointmentAction::Note => {
+            let note = f.text("nota", 2000)?;
+            st.store
+                .set_note(a.id, &note)
+                .await
+                .map(|_| ("nota", String::new()))
+        }
+    };
+    match result {
+        Ok((done, detail)) => {
+            st.kick.notify_one();
+            staff::audit::record(
+                st.store.pool(),
+                &s.audit(done, "appointment", a.id, Some(a.office_id), detail, &st),
+            )
+            .await?;
+            Ok((
+                s.ui.jar,
+                Redirect::to(&format!("/ufficio/appuntamenti/{}?esito={done}", a.id)),
+            )
+                .into_response())
+        }
+        Err(e)
+            if crate::error::is_refusal(&e)
+                || matches!(
+                    e,
+                    booking::Error::NotActive(_)
+                        | booking::Error::AlreadyHappened
+                        | booking::Error::NotYet
+                ) =>
+        {
+            let (it, en) = booking_messages(&e);
+            let msg = if l.is_en() { en } else { it };
+            Ok((
+                s.ui.jar,
+                Redirect::to(&format!(
+                    "/ufficio/appuntamenti/{}?errore={}",
+                    a.id,
+                    urlencode(&msg)
+                )),
+            )
+                .into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,193 @@
+//! Booking on behalf of a caller (today too, any offered mode): confirmed at once, the citizen
+//! gets the confirmation by email when there is one.
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use booking::{Actor, Mode};
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::agenda::{mode_list, office_slots};
+use super::context::*;
+use crate::error::{booking_messages, AppError, Result};
+use crate::extract::{parse_id, CsrfForm};
+use crate::state::AppState;
+use crate::views::console::*;
+use booking::validate::{self, BookingForm};
+
+// ------------------------------------------------------------------ booking on behalf
+
+#[derive(Deserialize, Default)]
+pub struct BookQuery {
+    #[serde(default)]
+    servizio: String,
+    #[serde(default)]
+    giorno: String,
+}
+
+async fn render_book(
+    st: &AppState,
+    s: Staff,
+    service_id: Option<i64>,
+    day: NaiveDate,
+    form: &BookingForm,
+    errors: Vec<String>,
+    status: StatusCode,
+) -> Result<Response> {
+    let l = s.l();
+    let services = s.service_choices(st, service_id).await?;
+    let mut slots = Vec::new();
+    let mut modes = Vec::new();
+    let mut service_title = String::new();
+    if let Some(id) = service_id {
+        let sv = st.store.service(id).await?;
+        s.see(sv.office_id)?;
+        service_title = sv.title.clone();
+        for x in office_slots(st, &sv, day, day).await? {
+            slots.push(Choice {
+                value: x.start.timestamp().to_string(),
+                label: format!(
+                    "{} · {} · {} {}",
+                    l.time(x.start, st.tz),
+                    mode_list(l, x.modes),
+                    x.free(),
+                    l.t("liberi", "free")
+                ),
+                checked: form.start == x.start.timestamp().to_string(),
+            });
+        }
+        modes = sv
+            .modes
+            .modes()
+            .into_iter()
+            .map(|m| Choice {
+                value: m.code().into(),
+                label: l.mode(m).into(),
+                checked: form.mode == m.code() || (form.mode.is_empty() && m == Mode::Phone),
+            })
+            .collect();
+    }
+    let page = BookOnBehalfPage {
+        l,
+        csrf: s.ui.csrf.clone(),
+        nav: s.nav("prenota"),
+        services,
+        service: service_id.map(|i| i.to_string()).unwrap_or_default(),
+        service_title,
+        day: day.to_string(),
+        today: today(st).to_string(),
+        day_label: l.day(day),
+        slots,
+        modes,
+        given_name: form.given_name.clone(),
+        family_name: form.family_name.clone(),
+        email: form.email.clone(),
+        phone: form.phone.clone(),
+        fiscal_code: form.fiscal_code.clone(),
+        reason: form.reason.clone(),
+        errors,
+    };
+    s.ui.page(status, page)
+}
+
+pub async fn show_booking_form(
+    State(st): State<AppState>,
+    s: Staff,
+    Query(q): Query<BookQuery>,
+) -> Result<Response> {
+    let day = parse_day(&q.giorno).unwrap_or_else(|| today(&st));
+    let service = opt_id(&q.servizio)?;
+    render_book(
+        &st,
+        s,
+        service,
+        day,
+        &BookingForm::default(),
+        Vec::new(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn submit_booking(
+    State(st): State<AppState>,
+    s: Staff,
+    CsrfForm(f): CsrfForm<Fields>,
+) -> Result<Response> {
+    let l = s.l();
+    let service_id = parse_id(f.get("servizio"))?;
+    let service = st.store.service(service_id).await?;
+    s.see(service.office_id)?;
+    let day = parse_day(f.get("giorno")).unwrap_or_else(|| today(&st));
+    let form = BookingForm {
+        start: f.get("start").into(),
+        mode: f.get("mode").into(),
+        operator: String::new(),
+        given_name: f.get("given_name").into(),
+        family_name: f.get("family_name").into(),
+        email: f.get("email").into(),
+        phone: f.get("phone").into(),
+        fiscal_code: f.get("fiscal_code").into(),
+        reason: f.get("reason").into(),
+        // The caller agreed on the phone: the operator ticks the box for them.
+        consent: f.flag("consent").then(|| "on".to_string()),
+    };
+    let valid = match validate::validate_for_office(service_id, &form) {
+        Ok(v) => v,
+        Err(errors) => {
+            let list = errors
+                .0
+                .iter()
+                .map(|(_, p)| if l.is_en() { p.en() } else { p.it() })
+                .collect();
+            return render_book(
+                &st,
+                s,
+                Some(service_id),
+                day,
+                &form,
+                list,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    match st.store.book(&valid, Actor::Office, st.now()).await {
+        Ok(a) => {
+            st.kick.notify_one();
+            staff::audit::record(
+                st.store.pool(),
+                &s.audit(
+                    "prenotato",
+                    "appointment",
+                    a.id,
+                    Some(a.office_id),
+                    l.mode(a.mode).to_string(),
+                    &st,
+                ),
+            )
+            .await?;
+            Ok((
+                s.ui.jar,
+                Redirect::to(&format!("/ufficio/appuntamenti/{}?esito=prenotato", a.id)),
+            )
+                .into_response())
+        }
+        Err(e) if crate::error::is_refusal(&e) => {
+            let (it, en) = booking_messages(&e);
+            let status = AppError::Booking(e).describe().0;
+            render_book(
+                &st,
+                s,
+                Some(service_id),
+                day,
+                &form,
+                vec![if l.is_en() { en } else { it }],
+                status,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}

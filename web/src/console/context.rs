@@ -1,0 +1,341 @@
+//! What every console handler takes: the logged-in person (`Staff`, or a redirect to the login
+//! page) with the page language and CSRF token, and the small helpers the pages share. It knows
+//! no page: the page groups import it, never the reverse.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use booking::{Mode, ModeSet};
+use chrono::{NaiveDate, NaiveTime, Timelike};
+use serde::Deserialize;
+use staff::{Principal, Role};
+
+use crate::error::{invalid, AppError, Result};
+use crate::extract::Ui;
+use crate::i18n::Lang;
+use crate::state::AppState;
+use crate::views::console::*;
+
+pub const SESSION_COOKIE: &str = "sessione";
+
+/// The local midnight starting `day`, in UTC.
+pub fn midnight(st: &AppState, day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    st.tz
+        .from_local_datetime(&day.and_hms_opt(0, 0, 0).unwrap_or_default())
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_default()
+}
+
+// ------------------------------------------------------------------ the logged-in person
+
+/// A logged-in staff member, with the page language and CSRF token.
+pub struct Staff {
+    pub p: Principal,
+    pub ui: Ui,
+    pub(super) cookie: String,
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &AppState,
+    ) -> std::result::Result<Self, Response> {
+        let ui = Ui::from_request_parts(parts, st)
+            .await
+            .map_err(|e| match e {})?;
+        let cookie = ui
+            .jar
+            .get(SESSION_COOKIE)
+            .map(|c| c.value().to_string())
+            .unwrap_or_default();
+        let p = match st.accounts.session(&cookie, st.now()).await {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                let back = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/ufficio", |p| p.as_str());
+                let back = if parts.method == axum::http::Method::GET {
+                    back
+                } else {
+                    "/ufficio"
+                };
+                let to = format!("/ufficio/accesso?dopo={}", urlencode(back));
+                return Err((ui.jar, Redirect::to(&to)).into_response());
+            }
+            Err(e) => return Err(AppError::from(e).into_response()),
+        };
+        let path = parts.uri.path();
+        if p.must_change_password && path != "/ufficio/password" && path != "/ufficio/esci" {
+            return Err((ui.jar, Redirect::to("/ufficio/password")).into_response());
+        }
+        Ok(Staff { p, ui, cookie })
+    }
+}
+
+impl Staff {
+    pub fn nav(&self, section: &'static str) -> Nav {
+        Nav {
+            name: self.p.name.clone(),
+            role: if self.ui.l.is_en() {
+                self.p.role.label_en()
+            } else {
+                self.p.role.label_it()
+            },
+            configures: self.p.configures_anything(),
+            section,
+        }
+    }
+
+    pub fn l(&self) -> Lang {
+        self.ui.l
+    }
+
+    /// Refuses unless this person may see the office.
+    pub fn see(&self, office_id: i64) -> Result<()> {
+        if self.p.sees_office(office_id) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden("questo ufficio non è tra i tuoi"))
+        }
+    }
+
+    /// Refuses unless this person may configure the office.
+    pub fn configure(&self, office_id: i64) -> Result<()> {
+        if self.p.configures_office(office_id) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "non puoi modificare la configurazione di questo ufficio",
+            ))
+        }
+    }
+
+    /// The offices this person sees, in display order.
+    pub async fn offices(&self, st: &AppState) -> Result<Vec<booking::Office>> {
+        Ok(st
+            .store
+            .offices()
+            .await?
+            .into_iter()
+            .filter(|o| self.p.sees_office(o.id))
+            .collect())
+    }
+
+    /// Every service of the offices this person sees ("Office — Service"), published or not.
+    pub async fn service_choices(
+        &self,
+        st: &AppState,
+        selected: Option<i64>,
+    ) -> Result<Vec<Choice>> {
+        let mut out = Vec::new();
+        for o in self.offices(st).await? {
+            for sv in st.store.services_of(o.id, false).await? {
+                out.push(Choice {
+                    value: sv.id.to_string(),
+                    label: format!("{} — {}", o.name, sv.title),
+                    checked: Some(sv.id) == selected,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn audit(
+        &self,
+        action: &str,
+        kind: &str,
+        id: i64,
+        office: Option<i64>,
+        detail: impl Into<String>,
+        st: &AppState,
+    ) -> staff::audit::Entry {
+        staff::audit::Entry::by(&self.p, action, kind, id, office, detail, st.now())
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A submitted form as name/value pairs (checkbox lists repeat a name).
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct Fields(Vec<(String, String)>);
+
+impl Fields {
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+    pub fn text(&self, name: &str, max: usize) -> Result<String> {
+        let v = self.get(name).trim();
+        if v.chars().count() > max {
+            return Err(invalid(
+                format!("il campo {name} supera i {max} caratteri"),
+                format!("the field {name} is longer than {max} characters"),
+            ));
+        }
+        Ok(v.to_string())
+    }
+    pub fn required(&self, name: &str, max: usize) -> Result<String> {
+        let v = self.text(name, max)?;
+        if v.is_empty() {
+            return Err(invalid(
+                format!("il campo {name} è obbligatorio"),
+                format!("the field {name} is required"),
+            ));
+        }
+        Ok(v)
+    }
+    pub fn number(&self, name: &str, min: i64, max: i64) -> Result<i64> {
+        self.get(name)
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                invalid(
+                    format!("il campo {name} deve essere un numero da {min} a {max}"),
+                    format!("the field {name} must be a number from {min} to {max}"),
+                )
+            })
+    }
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+    pub fn ids(&self, name: &str) -> Result<Vec<i64>> {
+        self.all(name)
+            .into_iter()
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    invalid(
+                        format!("il campo {name} non è valido"),
+                        format!("the field {name} is not valid"),
+                    )
+                })
+            })
+            .collect()
+    }
+    pub fn flag(&self, name: &str) -> bool {
+        !self.get(name).is_empty()
+    }
+}
+
+/// The role a form names, refused when unknown.
+pub fn role_of(s: &str) -> Result<Role> {
+    Role::parse(s).ok_or_else(|| invalid("ruolo sconosciuto", "unknown role"))
+}
+
+pub const WEEKDAY_NAMES: [(&str, &str); 7] = [
+    ("lun", "Mon"),
+    ("mar", "Tue"),
+    ("mer", "Wed"),
+    ("gio", "Thu"),
+    ("ven", "Fri"),
+    ("sab", "Sat"),
+    ("dom", "Sun"),
+];
+
+pub fn redirect(s: Staff, to: String) -> Result<Response> {
+    Ok((s.ui.jar, Redirect::to(&to)).into_response())
+}
+
+pub fn modes_of(f: &Fields) -> Result<ModeSet> {
+    let mut modes = Vec::new();
+    for m in f.all("modalita") {
+        modes.push(Mode::parse(m).ok_or_else(|| invalid("modalità sconosciuta", "unknown mode"))?);
+    }
+    if modes.is_empty() {
+        return Err(invalid(
+            "scegli almeno una modalità",
+            "choose at least one mode",
+        ));
+    }
+    Ok(ModeSet::of(&modes))
+}
+
+pub fn mode_choices(l: Lang, set: ModeSet) -> Vec<Choice> {
+    [Mode::InPerson, Mode::Phone, Mode::Video]
+        .into_iter()
+        .map(|m| Choice {
+            value: m.code().into(),
+            label: l.mode(m).into(),
+            checked: set.contains(m),
+        })
+        .collect()
+}
+
+pub fn minutes(f: &Fields, name: &str) -> Result<i64> {
+    NaiveTime::parse_from_str(f.get(name).trim(), "%H:%M")
+        .map(|t| i64::from(t.hour() * 60 + t.minute()))
+        .map_err(|_| {
+            invalid(
+                format!("orario non valido in {name} (HH:MM)"),
+                format!("invalid time in {name} (HH:MM)"),
+            )
+        })
+}
+
+pub fn hhmm(m: i64) -> String {
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+pub fn opt_day(f: &Fields, name: &str) -> Result<Option<NaiveDate>> {
+    match f.get(name).trim() {
+        "" => Ok(None),
+        v => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| {
+                invalid(
+                    format!("data non valida in {name}"),
+                    format!("invalid date in {name}"),
+                )
+            }),
+    }
+}
+
+pub async fn audit(st: &AppState, e: staff::audit::Entry) -> Result<()> {
+    staff::audit::record(st.store.pool(), &e).await?;
+    Ok(())
+}
+
+/// A `YYYY-MM-DD` day, or none.
+pub fn parse_day(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
+}
+
+/// An optional id from a form or query field ("" is none).
+pub fn opt_id(s: &str) -> Result<Option<i64>> {
+    if s.trim().is_empty() {
+        return Ok(None);
+    }
+    s.trim()
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| invalid("identificativo non valido", "invalid identifier"))
+}
+
+/// Today in the offices' time zone.
+pub fn today(st: &AppState) -> NaiveDate {
+    st.now().with_timezone(&st.tz).date_naive()
+}

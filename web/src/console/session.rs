@@ -1,0 +1,244 @@
+//! Logging in and out, and changing one's password (forced at the first login). Failed logins
+//! cost the guesser a moment and lock the account after a few (see `staff`).
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use serde::Deserialize;
+use staff::LoginOutcome;
+
+use super::context::*;
+use crate::error::Result;
+use crate::extract::{CsrfForm, Ui};
+use crate::i18n::Lang;
+use crate::state::AppState;
+use crate::views::console::*;
+
+fn session_cookie(value: String, secure: bool, max_age: Option<i64>) -> Cookie<'static> {
+    let mut c = Cookie::build((SESSION_COOKIE, value))
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .build();
+    if max_age == Some(0) {
+        c.make_removal();
+    }
+    c
+}
+
+/// Whether the browser reached us over HTTPS (directly, or through a proxy that says so).
+fn secure(st: &AppState, headers: &HeaderMap) -> bool {
+    st.https
+        || headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+}
+
+// ------------------------------------------------------------------ login and passwords
+
+#[derive(Deserialize)]
+pub struct After {
+    #[serde(default)]
+    dopo: String,
+}
+
+/// Only paths of the console itself: never an open redirect.
+fn after_login(dopo: &str) -> String {
+    if dopo.starts_with("/ufficio") && !dopo.starts_with("//") && !dopo.contains('\\') {
+        dopo.to_string()
+    } else {
+        "/ufficio".to_string()
+    }
+}
+
+pub async fn show_login(ui: Ui, Query(q): Query<After>) -> Result<Response> {
+    let page = LoginPage {
+        l: ui.l,
+        csrf: ui.csrf.clone(),
+        after: after_login(&q.dopo),
+        email: String::new(),
+        error: None,
+    };
+    ui.page(StatusCode::OK, page)
+}
+
+pub async fn submit_login(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ui: Ui,
+    CsrfForm(f): CsrfForm<Fields>,
+) -> Result<Response> {
+    let email = f.text("email", 254)?;
+    let password = f.get("password");
+    let l = ui.l;
+    let refuse = |ui: Ui, msg: String| {
+        let page = LoginPage {
+            l,
+            csrf: ui.csrf.clone(),
+            after: after_login(f.get("dopo")),
+            email: email.clone(),
+            error: Some(msg),
+        };
+        ui.page(StatusCode::UNAUTHORIZED, page)
+    };
+    if password.len() > staff::password::MAX_LENGTH {
+        return refuse(
+            ui,
+            l.t("Email o password non corretti.", "Wrong email or password.")
+                .into(),
+        );
+    }
+    match st.accounts.login(&email, password, st.now()).await? {
+        LoginOutcome::Welcome { cookie, principal } => {
+            tracing::info!(account = principal.account_id, "staff login");
+            let jar = ui
+                .jar
+                .add(session_cookie(cookie, secure(&st, &headers), None));
+            let to = if principal.must_change_password {
+                "/ufficio/password".to_string()
+            } else {
+                after_login(f.get("dopo"))
+            };
+            Ok((jar, Redirect::to(&to)).into_response())
+        }
+        LoginOutcome::Refused => {
+            // Each wrong answer costs the guesser a moment, whatever the account.
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            refuse(
+                ui,
+                l.t("Email o password non corretti.", "Wrong email or password.")
+                    .into(),
+            )
+        }
+        LoginOutcome::LockedUntil(until) => {
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            let minutes = ((until - st.now()).num_seconds() + 59) / 60;
+            refuse(
+                ui,
+                if l.is_en() {
+                    format!("Too many failed attempts: try again in {minutes} minutes.")
+                } else {
+                    format!("Troppi tentativi non riusciti: riprova tra {minutes} minuti.")
+                },
+            )
+        }
+    }
+}
+
+pub async fn submit_logout(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    s: Staff,
+    CsrfForm(_f): CsrfForm<Fields>,
+) -> Result<Response> {
+    st.accounts.logout(&s.cookie).await?;
+    let jar = s.ui.jar.add(session_cookie(
+        String::new(),
+        secure(&st, &headers),
+        Some(0),
+    ));
+    Ok((jar, Redirect::to("/ufficio/accesso")).into_response())
+}
+
+pub async fn show_password(s: Staff) -> Result<Response> {
+    let page = PasswordPage {
+        l: s.l(),
+        csrf: s.ui.csrf.clone(),
+        nav: s.nav(""),
+        forced: s.p.must_change_password,
+        error: None,
+    };
+    s.ui.page(StatusCode::OK, page)
+}
+
+pub async fn submit_password(
+    State(st): State<AppState>,
+    s: Staff,
+    CsrfForm(f): CsrfForm<Fields>,
+) -> Result<Response> {
+    let l = s.l();
+    let new = f.get("new");
+    let result = if new != f.get("repeat") {
+        Err(l
+            .t(
+                "Le due nuove password non coincidono.",
+                "The two new passwords differ.",
+            )
+            .to_string())
+    } else {
+        match st
+            .accounts
+            .change_password(&s.p, f.get("current"), new, &s.cookie)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(staff::Error::WeakPassword(why)) => Err(password_problem(l, why)),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    match result {
+        Ok(()) => {
+            staff::audit::record(
+                st.store.pool(),
+                &s.audit("password_changed", "account", s.p.account_id, None, "", &st),
+            )
+            .await?;
+            Ok((s.ui.jar, Redirect::to("/ufficio?esito=password")).into_response())
+        }
+        Err(msg) => {
+            let page = PasswordPage {
+                l,
+                csrf: s.ui.csrf.clone(),
+                nav: s.nav(""),
+                forced: s.p.must_change_password,
+                error: Some(msg),
+            };
+            s.ui.page(StatusCode::UNPROCESSABLE_ENTITY, page)
+        }
+    }
+}
+
+fn password_problem(l: Lang, why: &str) -> String {
+    let min = staff::password::MIN_LENGTH;
+    match why {
+        "wrong_current" => l
+            .t(
+                "La password attuale non è corretta.",
+                "The current password is wrong.",
+            )
+            .into(),
+        "too_short" => {
+            if l.is_en() {
+                format!("The new password needs at least {min} characters.")
+            } else {
+                format!("La nuova password deve avere almeno {min} caratteri.")
+            }
+        }
+        "too_long" => l
+            .t(
+                "La nuova password è troppo lunga.",
+                "The new password is too long.",
+            )
+            .into(),
+        "contains_email" => l
+            .t(
+                "La nuova password non deve contenere il tuo indirizzo email.",
+                "The new password must not contain your email address.",
+            )
+            .into(),
+        "same_as_before" => l
+            .t(
+                "La nuova password deve essere diversa da quella attuale.",
+                "The new password must differ from the current one.",
+            )
+            .into(),
+        _ => l
+            .t(
+                "Scegli una password meno prevedibile.",
+                "Choose a less predictable password.",
+            )
+            .into(),
+    }
+}
