@@ -19,6 +19,7 @@ pub mod ports;
 pub mod relay;
 pub mod rewrite;
 pub mod runtime;
+mod send_retry;
 pub mod stats;
 
 pub use relay::{Config, IceCandidate, Relay, RelayEvent};
