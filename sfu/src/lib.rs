@@ -11,7 +11,7 @@
 //! congestion feedback) with their timers on one shared tick; `runtime` is the crate's tokio
 //! runtime with sockets that wake the relay only for reads; `mux` lets every connection share
 //! one UDP and one TCP port; `ports` hands out a port range instead. The crate knows nothing
-//! about bookings: rooms are numbers and sides are 0 (citizen) and 1 (operator).
+//! about bookings: rooms are numbers and sides are `Side::Citizen` and `Side::Operator`.
 
 pub mod interceptors;
 pub mod mux;
@@ -20,6 +20,8 @@ pub mod relay;
 pub mod rewrite;
 pub mod runtime;
 mod send_retry;
+pub mod side;
 pub mod stats;
 
 pub use relay::{Config, IceCandidate, Relay, RelayEvent};
+pub use side::Side;

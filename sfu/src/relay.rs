@@ -26,6 +26,7 @@ use webrtc::peer_connection::{
 };
 
 use crate::rewrite::Rewriter;
+use crate::side::Side;
 use crate::stats::{RoomCounters, Stats};
 
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +104,7 @@ fn kind_index(k: RtpCodecKind) -> usize {
 }
 
 /// One participant's connection and the two tracks that carry the other side's media to it.
-struct Side {
+struct Participant {
     /// The signaling connection this peer connection belongs to.
     owner: u64,
     pc: Arc<dyn PeerConnection>,
@@ -119,12 +120,13 @@ struct Side {
 
 #[derive(Default)]
 struct RoomMedia {
-    sides: Mutex<[Option<Arc<Side>>; 2]>,
+    /// The participants' connections, by `Side::index`.
+    participants: Mutex<[Option<Arc<Participant>>; 2]>,
     /// Offers being answered. The room is not forgotten while one is: its connection would
     /// land in a room nobody can find any more, and never be closed.
     pending: std::sync::atomic::AtomicUsize,
     /// Continuity of each outgoing stream, per receiving side and kind.
-    rewriters: Mutex<HashMap<(usize, usize), Rewriter>>,
+    rewriters: Mutex<HashMap<(Side, usize), Rewriter>>,
 }
 
 pub struct Relay {
@@ -315,14 +317,14 @@ fn pli(media_ssrc: u32) -> Vec<Box<dyn rtc::rtcp::Packet>> {
 }
 
 impl RoomMedia {
-    fn side(&self, i: usize) -> Option<Arc<Side>> {
-        self.sides.lock().expect("sides lock")[i].clone()
+    fn participant(&self, side: Side) -> Option<Arc<Participant>> {
+        self.participants.lock().expect("participants lock")[side.index()].clone()
     }
 
     /// Asks side `from` (the sender) for a keyframe.
-    async fn request_keyframe(&self, from: usize, counters: &RoomCounters) {
+    async fn request_keyframe(&self, from: Side, counters: &RoomCounters) {
         let video = self
-            .side(from)
+            .participant(from)
             .and_then(|s| s.video_in.lock().expect("video lock").clone());
         if let Some((track, ssrc)) = video {
             if track.write_rtcp(pli(ssrc)).await.is_ok() {
@@ -334,14 +336,14 @@ impl RoomMedia {
 
 struct Handler {
     room: Weak<RoomMedia>,
-    side: usize,
+    side: Side,
     events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
     counters: Arc<RoomCounters>,
     announce: Announce,
     /// Moves the connection's timers to the shared tick while it is connected.
     on_tick: Arc<std::sync::atomic::AtomicBool>,
     /// Filled right after the connection is built.
-    me: Mutex<Weak<Side>>,
+    me: Mutex<Weak<Participant>>,
 }
 
 #[async_trait::async_trait]
@@ -358,7 +360,7 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        tracing::debug!(side = self.side, %state, "connection state");
+        tracing::debug!(side = self.side.index(), %state, "connection state");
         let _ = self.events.send(RelayEvent::State(state.to_string()));
         self.on_tick.store(
             state == RTCPeerConnectionState::Connected,
@@ -367,18 +369,19 @@ impl PeerConnectionEventHandler for Handler {
         if state == RTCPeerConnectionState::Connected {
             // A receiver that just connected needs a keyframe to show anything.
             if let Some(room) = self.room.upgrade() {
-                room.request_keyframe(1 - self.side, &self.counters).await;
+                room.request_keyframe(self.side.other(), &self.counters)
+                    .await;
             }
         }
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let Some(ssrc) = track.ssrcs().await.first().copied() else {
-            tracing::warn!(side = self.side, "a track without SSRC: ignored");
+            tracing::warn!(side = self.side.index(), "a track without SSRC: ignored");
             return;
         };
         let kind = track.kind().await;
-        tracing::debug!(side = self.side, %kind, ssrc, "receiving a track");
+        tracing::debug!(side = self.side.index(), %kind, ssrc, "receiving a track");
         let k = kind_index(kind);
         let Some(me) = self.me.lock().expect("me lock").upgrade() else {
             return;
@@ -403,7 +406,7 @@ impl PeerConnectionEventHandler for Handler {
                     asked_keyframe = true;
                     let _ = track.write_rtcp(pli(ssrc)).await;
                 }
-                let Some(other) = room.side(1 - side) else {
+                let Some(other) = room.participant(side.other()) else {
                     continue;
                 };
                 let pt = other
@@ -423,7 +426,7 @@ impl PeerConnectionEventHandler for Handler {
                     } else {
                         960
                     };
-                    rw.entry((1 - side, k))
+                    rw.entry((side.other(), k))
                         .or_insert_with(|| Rewriter::new(gap))
                         .rewrite(
                             packet.header.ssrc,
@@ -551,12 +554,11 @@ impl Relay {
     pub async fn offer(
         &self,
         room_id: i64,
-        side: usize,
+        side: Side,
         owner: u64,
         sdp: String,
         events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
     ) -> Result<String, Error> {
-        let side = side.min(1);
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| Error::BadSdp(e.to_string()))?;
         let room = {
             let mut rooms = self.rooms.lock().expect("rooms lock");
@@ -578,7 +580,7 @@ impl Relay {
         &self,
         room: Arc<RoomMedia>,
         room_id: i64,
-        side: usize,
+        side: Side,
         owner: u64,
         offer: RTCSessionDescription,
         events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
@@ -631,7 +633,7 @@ impl Relay {
                 return Err(rtc_err(e));
             }
         }
-        let new_side = Arc::new(Side {
+        let participant = Arc::new(Participant {
             owner,
             pc: pc.clone(),
             out,
@@ -640,7 +642,7 @@ impl Relay {
             video_in: Mutex::new(None),
             created: Instant::now(),
         });
-        *handler.me.lock().expect("me lock") = Arc::downgrade(&new_side);
+        *handler.me.lock().expect("me lock") = Arc::downgrade(&participant);
 
         if let Err(e) = pc.set_remote_description(offer).await {
             let _ = pc.close().await;
@@ -665,13 +667,19 @@ impl Relay {
                 }
             }
         }
-        tracing::debug!(room = room_id, side, owner, ?pts, "answered an offer");
-        *new_side.payload_types.lock().expect("pt lock") = pts;
+        tracing::debug!(
+            room = room_id,
+            side = side.index(),
+            owner,
+            ?pts,
+            "answered an offer"
+        );
+        *participant.payload_types.lock().expect("pt lock") = pts;
 
         // Keyframe requests and NACKs from this receiver go to the other side's sender.
-        for track in new_side.out.clone() {
+        for track in participant.out.clone() {
             let (room_w, counters) = (Arc::downgrade(&room), counters.clone());
-            let alive = Arc::downgrade(&new_side);
+            let alive = Arc::downgrade(&participant);
             tokio::spawn(async move {
                 loop {
                     if alive.upgrade().is_none() {
@@ -691,7 +699,7 @@ impl Relay {
                                 }
                             }
                             if keyframe {
-                                room.request_keyframe(1 - side, &counters).await;
+                                room.request_keyframe(side.other(), &counters).await;
                             }
                         }
                         Some(_) => {}
@@ -704,7 +712,7 @@ impl Relay {
 
         // Loss and round-trip time, read from the connection's own statistics every 2 s.
         {
-            let (alive, counters) = (Arc::downgrade(&new_side), counters.clone());
+            let (alive, counters) = (Arc::downgrade(&participant), counters.clone());
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -717,7 +725,7 @@ impl Relay {
                         .inbound_rtp_streams()
                         .map(|r| r.received_rtp_stream_stats.packets_lost)
                         .sum();
-                    counters.lost[side].store(lost.max(0) as u64, Ordering::Relaxed);
+                    counters.lost[side.index()].store(lost.max(0) as u64, Ordering::Relaxed);
                     let rtt = report
                         .iter()
                         .filter_map(|e| match e {
@@ -729,33 +737,34 @@ impl Relay {
                             _ => None,
                         })
                         .fold(0.0f64, f64::max);
-                    counters.rtt_us[side].store((rtt * 1e6) as u64, Ordering::Relaxed);
+                    counters.rtt_us[side.index()].store((rtt * 1e6) as u64, Ordering::Relaxed);
                 }
             });
         }
-        let old = room.sides.lock().expect("sides lock")[side].replace(new_side);
+        let old =
+            room.participants.lock().expect("participants lock")[side.index()].replace(participant);
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
         if let Some(old) = old {
-            self.close_side(old).await;
+            self.close_participant(old).await;
         }
         Ok(self.announce().sdp(&local.sdp))
     }
 
-    async fn close_side(&self, side: Arc<Side>) {
-        let _ = side.pc.close().await;
+    async fn close_participant(&self, participant: Arc<Participant>) {
+        let _ = participant.pc.close().await;
         self.stats.connections.fetch_sub(1, Ordering::Relaxed);
         tracing::debug!(
-            age_ms = side.created.elapsed().as_millis() as u64,
+            age_ms = participant.created.elapsed().as_millis() as u64,
             "peer connection closed"
         );
     }
 
     /// A remote ICE candidate (trickle ICE) for a participant's current connection.
-    pub async fn candidate(&self, room: i64, side: usize, c: IceCandidate) -> Result<(), Error> {
+    pub async fn candidate(&self, room: i64, side: Side, c: IceCandidate) -> Result<(), Error> {
         // Looked up, not created: a stray candidate must not leave an empty room behind.
         let r = self.rooms.lock().expect("rooms lock").get(&room).cloned();
         let s = r
-            .and_then(|r| r.side(side.min(1)))
+            .and_then(|r| r.participant(side))
             .ok_or(Error::NoConnection)?;
         if c.candidate.len() > 1024 {
             return Err(Error::BadCandidate("too long".into()));
@@ -773,11 +782,11 @@ impl Relay {
 
     /// A participant's signaling connection `owner` left: its peer connection is closed (unless
     /// a newer connection already replaced it), and the room forgotten when empty.
-    pub async fn leave(&self, room_id: i64, side: usize, owner: u64) {
+    pub async fn leave(&self, room_id: i64, side: Side, owner: u64) {
         let room = self.room(room_id);
         let old = {
-            let mut sides = room.sides.lock().expect("sides lock");
-            let slot = &mut sides[side.min(1)];
+            let mut participants = room.participants.lock().expect("participants lock");
+            let slot = &mut participants[side.index()];
             if slot.as_ref().is_some_and(|s| s.owner == owner) {
                 slot.take()
             } else {
@@ -785,7 +794,7 @@ impl Relay {
             }
         };
         if let Some(old) = old {
-            self.close_side(old).await;
+            self.close_participant(old).await;
         }
         self.forget_if_empty(room_id, &room);
     }
@@ -794,9 +803,9 @@ impl Relay {
     fn forget_if_empty(&self, room_id: i64, room: &Arc<RoomMedia>) {
         let mut rooms = self.rooms.lock().expect("rooms lock");
         let empty = room
-            .sides
+            .participants
             .lock()
-            .expect("sides lock")
+            .expect("participants lock")
             .iter()
             .all(Option::is_none);
         let current = rooms.get(&room_id).is_some_and(|r| Arc::ptr_eq(r, room));
