@@ -13,6 +13,7 @@
 //! one UDP and one TCP port; `ports` hands out a port range instead. The crate knows nothing
 //! about bookings: rooms are numbers and sides are `Side::Citizen` and `Side::Operator`.
 
+pub mod forward;
 pub mod interceptors;
 pub mod mux;
 pub mod ports;

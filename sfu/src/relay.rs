@@ -25,6 +25,7 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
+use crate::forward::{self, Outgoing};
 use crate::rewrite::Rewriter;
 use crate::side::Side;
 use crate::stats::{RoomCounters, Stats};
@@ -398,7 +399,7 @@ impl PeerConnectionEventHandler for Handler {
                 .unwrap_or_default();
             let mut asked_keyframe = false;
             while let Some(evt) = track.poll().await {
-                let TrackRemoteEvent::OnRtpPacket(mut packet) = evt else {
+                let TrackRemoteEvent::OnRtpPacket(packet) = evt else {
                     continue;
                 };
                 let Some(room) = room.upgrade() else { break };
@@ -409,38 +410,22 @@ impl PeerConnectionEventHandler for Handler {
                 let Some(other) = room.participant(side.other()) else {
                     continue;
                 };
-                let pt = other
-                    .payload_types
-                    .lock()
-                    .expect("pt lock")
-                    .get(&mime)
-                    .copied();
-                let Some(pt) = pt else {
+                let forwarded = {
+                    let payload_types = other.payload_types.lock().expect("pt lock");
+                    let mut rewriters = room.rewriters.lock().expect("rewriters lock");
+                    let continuity = rewriters
+                        .entry((side.other(), k))
+                        .or_insert_with(|| forward::continuity(kind));
+                    let to = Outgoing {
+                        payload_types: &payload_types,
+                        ssrc: other.out_ssrc[k],
+                    };
+                    forward::forward(packet, &mime, &to, continuity)
+                };
+                let Some(packet) = forwarded else {
                     counters.dropped.fetch_add(1, Ordering::Relaxed);
                     continue;
                 };
-                let (seq, ts) = {
-                    let mut rw = room.rewriters.lock().expect("rewriters lock");
-                    let gap = if kind == RtpCodecKind::Video {
-                        3000
-                    } else {
-                        960
-                    };
-                    rw.entry((side.other(), k))
-                        .or_insert_with(|| Rewriter::new(gap))
-                        .rewrite(
-                            packet.header.ssrc,
-                            packet.header.sequence_number,
-                            packet.header.timestamp,
-                        )
-                };
-                packet.header.ssrc = other.out_ssrc[k];
-                packet.header.payload_type = pt;
-                packet.header.sequence_number = seq;
-                packet.header.timestamp = ts;
-                // Header extensions were negotiated per leg; none are forwarded.
-                packet.header.extension = false;
-                packet.header.extensions.clear();
                 let bytes = packet.payload.len() as u64;
                 match other.out[k].write_rtp(packet).await {
                     Ok(()) => {
