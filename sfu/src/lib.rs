@@ -13,6 +13,8 @@
 //! one UDP and one TCP port; `ports` hands out a port range instead. The crate knows nothing
 //! about bookings: rooms are numbers and sides are `Side::Citizen` and `Side::Operator`.
 
+pub mod connection;
+mod error;
 pub mod forward;
 pub mod interceptors;
 pub mod mux;
