@@ -1,4 +1,13 @@
-//! Rooms of two sides, their peer connections, and the forwarding between them.
+//! The rooms, where a call's two participants meet.
+//!
+//! `Relay` is what the server calls: an offer, a candidate, a participant leaving. Behind it,
+//! each room holds one connection per side, and this module ties the two together once they
+//! exist: the connections' events (candidates and states for the signaling socket, a keyframe
+//! request when a receiver connects, incoming tracks) and the tasks that run for the life of a
+//! connection — forwarding each incoming track to the other side (`forward_track`, through
+//! `forward`), passing receivers' keyframe requests to the sender (`pass_feedback`), sampling
+//! each link's loss and round-trip time (`sample_link`). Building a connection is
+//! `connection`'s.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;

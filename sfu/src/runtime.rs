@@ -6,7 +6,7 @@
 //! `EPOLLOUT` event: an `epoll_wait` return (often a whole wake-up of the relay thread) with
 //! nothing to do. With Chromium clients 41 % of the relay thread's `epoll_wait` returns were
 //! those. Here sockets are registered for reads only; a send is tried at once and, in the
-//! rare case that the socket buffer is full, tried again after a millisecond.
+//! rare case that the socket buffer is full, tried again after a millisecond (`send_retry`).
 //!
 //! Once its connection is up, a connection's timers are moved to the relay's shared tick
 //! (`interceptors::TICK`), as the interceptors' own already are. The ICE agent of a
