@@ -6,19 +6,51 @@
 //! start; they carry the other side's media as soon as it arrives, so nobody renegotiates when
 //! the other joins, leaves or reconnects. A receiver's keyframe request (PLI/FIR) is passed to
 //! the sender at once, and the sender is asked for a keyframe whenever a receiver connects.
-//! `rewrite` keeps each outgoing stream continuous across a sender's reconnection.
-//! `interceptors` holds each connection's RTP/RTCP interceptors (NACK, RTX-aware; reports;
-//! congestion feedback) with their timers on one shared tick; `runtime` is the crate's tokio
-//! runtime with sockets that wake the relay only for reads; `mux` lets every connection share
-//! one UDP and one TCP port; `ports` hands out a port range instead. The crate knows nothing
-//! about bookings: rooms are numbers and sides are 0 (citizen) and 1 (operator).
+//! The crate knows nothing about bookings: rooms are numbers and sides are `Side::Citizen` and
+//! `Side::Operator`.
+//!
+//! # Modules
+//!
+//! - `relay`: the rooms. `Relay` is the crate's public face (`offer`, `candidate`, `leave`);
+//!   it keeps each room's two participants and their connections, handles the connections'
+//!   events, and runs the tasks that forward media to the other side, pass keyframe requests
+//!   back to the sender and sample each link's loss and round-trip time.
+//! - `side`: `Side`, the citizen or the operator, and which one is the other.
+//! - `connection`: setting up one participant's peer connection: the codecs, the two outgoing
+//!   tracks, ICE settings and sockets, the answer to the browser's offer, the payload types it
+//!   settled on, and host candidates as announced to browsers (NAT address, shared ports).
+//! - `forward`: the forwarding step, one packet from one connection to the other (payload
+//!   type, SSRC, continuity, header extensions), with no sockets, tasks or locks.
+//! - `rewrite`: keeps each outgoing stream's sequence numbers and timestamps continuous across
+//!   a sender's reconnections.
+//! - `interceptors`: each connection's RTP/RTCP interceptors (NACK, RTX-aware; reports;
+//!   congestion feedback; a tap for receivers' feedback) with their timers on one shared tick.
+//! - `runtime`: the `webrtc` crate's tokio runtime, with sockets that wake the relay only for
+//!   reads and connected connections' timers on the shared tick.
+//! - `mux`: one UDP and one TCP port shared by every connection, routed by ICE username
+//!   fragment and remote address.
+//! - `send_retry`: sending on a socket registered for reads only, for `runtime` and `mux`.
+//! - `ports`: a configured port range handed out to connections instead of shared ports.
+//! - `stats`: per-room counters for the Prometheus endpoint.
+//! - `error`: the relay's error type.
+//!
+//! Dependencies go one way, with `relay` on top: it uses `connection`, `forward`, `side`,
+//! `ports`, `mux` and `stats`; `connection` uses `interceptors`, `runtime` and `mux`; `forward`
+//! uses `rewrite`; `runtime` uses `mux` and `interceptors`; `runtime` and `mux` share
+//! `send_retry`. Only `relay` knows about rooms.
 
+pub mod connection;
+mod error;
+pub mod forward;
 pub mod interceptors;
 pub mod mux;
 pub mod ports;
 pub mod relay;
 pub mod rewrite;
 pub mod runtime;
+mod send_retry;
+pub mod side;
 pub mod stats;
 
 pub use relay::{Config, IceCandidate, Relay, RelayEvent};
+pub use side::Side;

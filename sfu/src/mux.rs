@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::runtime::SendRetry;
+use crate::send_retry::SendRetry;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, Interest};
 use tokio::sync::mpsc;

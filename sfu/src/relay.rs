@@ -1,50 +1,41 @@
-//! Rooms of two sides, their peer connections, and the forwarding between them.
+//! The rooms, where a call's two participants meet.
+//!
+//! `Relay` is what the server calls: an offer, a candidate, a participant leaving. Behind it,
+//! each room holds one connection per side, and this module ties the two together once they
+//! exist: the connections' events (candidates and states for the signaling socket, a keyframe
+//! request when a receiver connects, incoming tracks) and the tasks that run for the life of a
+//! connection — forwarding each incoming track to the other side (`forward_track`, through
+//! `forward`), passing receivers' keyframe requests to the sender (`pass_feedback`), sampling
+//! each link's loss and round-trip time (`sample_link`). Building a connection is
+//! `connection`'s.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::{
-    MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
-};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
-    SettingEngineBuilder,
+    PeerConnection, PeerConnectionEventHandler, RTCIceCandidateInit, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription,
 };
 
+use crate::connection::{self, kind_index, Setup};
+use crate::forward::{self, Outgoing};
 use crate::rewrite::Rewriter;
+use crate::side::Side;
 use crate::stats::{RoomCounters, Stats};
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("WebRTC: {0}")]
-    WebRtc(String),
-    #[error("invalid session description: {0}")]
-    BadSdp(String),
-    #[error("invalid ICE candidate: {0}")]
-    BadCandidate(String),
-    #[error("no connection for this participant: send an offer first")]
-    NoConnection,
-    #[error("every port of the media port range is in use")]
-    NoPort,
-}
-
-fn rtc_err(e: impl std::fmt::Display) -> Error {
-    Error::WebRtc(e.to_string())
-}
+// Where these were before the connection set-up had a module of its own (the media load
+// generator of the `tests` crate uses `codecs` and `out_track` from here).
+pub use crate::connection::{codecs, out_track, Announce};
+pub use crate::error::Error;
 
 /// How the relay's connections reach browsers.
 #[derive(Debug, Clone)]
@@ -92,18 +83,8 @@ pub enum RelayEvent {
     State(String),
 }
 
-const KINDS: [RtpCodecKind; 2] = [RtpCodecKind::Audio, RtpCodecKind::Video];
-
-fn kind_index(k: RtpCodecKind) -> usize {
-    if k == RtpCodecKind::Video {
-        1
-    } else {
-        0
-    }
-}
-
 /// One participant's connection and the two tracks that carry the other side's media to it.
-struct Side {
+struct Participant {
     /// The signaling connection this peer connection belongs to.
     owner: u64,
     pc: Arc<dyn PeerConnection>,
@@ -119,12 +100,13 @@ struct Side {
 
 #[derive(Default)]
 struct RoomMedia {
-    sides: Mutex<[Option<Arc<Side>>; 2]>,
+    /// The participants' connections, by `Side::index`.
+    participants: Mutex<[Option<Arc<Participant>>; 2]>,
     /// Offers being answered. The room is not forgotten while one is: its connection would
     /// land in a room nobody can find any more, and never be closed.
     pending: std::sync::atomic::AtomicUsize,
     /// Continuity of each outgoing stream, per receiving side and kind.
-    rewriters: Mutex<HashMap<(usize, usize), Rewriter>>,
+    rewriters: Mutex<HashMap<(Side, usize), Rewriter>>,
 }
 
 pub struct Relay {
@@ -137,176 +119,6 @@ pub struct Relay {
     pub stats: Arc<Stats>,
 }
 
-fn video_feedback() -> Vec<RTCPFeedback> {
-    vec![
-        RTCPFeedback {
-            typ: "nack".into(),
-            parameter: "".into(),
-        },
-        RTCPFeedback {
-            typ: "nack".into(),
-            parameter: "pli".into(),
-        },
-        RTCPFeedback {
-            typ: "ccm".into(),
-            parameter: "fir".into(),
-        },
-    ]
-}
-
-/// The codecs the relay offers: Opus, VP8, H.264 constrained baseline, and an RTX
-/// (RFC 4588) retransmission format for each video codec: a NACKed packet is resent on the
-/// stream's own RTX SSRC, and browsers' RTX is turned back into the original packet on arrival.
-pub fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
-    let codec = |mime: &str, clock_rate, channels, fmtp: &str, fb: Vec<RTCPFeedback>, pt| {
-        RTCRtpCodecParameters {
-            rtp_codec: RTCRtpCodec {
-                mime_type: mime.to_owned(),
-                clock_rate,
-                channels,
-                sdp_fmtp_line: fmtp.to_owned(),
-                rtcp_feedback: fb,
-            },
-            payload_type: pt,
-        }
-    };
-    vec![
-        (
-            codec(
-                MIME_TYPE_OPUS,
-                48000,
-                2,
-                "minptime=10;useinbandfec=1",
-                vec![],
-                111,
-            ),
-            RtpCodecKind::Audio,
-        ),
-        (
-            codec(MIME_TYPE_VP8, 90000, 0, "", video_feedback(), 96),
-            RtpCodecKind::Video,
-        ),
-        (
-            codec(
-                MIME_TYPE_H264,
-                90000,
-                0,
-                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
-                video_feedback(),
-                102,
-            ),
-            RtpCodecKind::Video,
-        ),
-        (
-            codec("video/rtx", 90000, 0, "apt=96", vec![], 97),
-            RtpCodecKind::Video,
-        ),
-        (
-            codec("video/rtx", 90000, 0, "apt=102", vec![], 103),
-            RtpCodecKind::Video,
-        ),
-    ]
-}
-
-/// A local track of `kind` (Opus or VP8) with this SSRC; a video track retransmits on RTX with
-/// the next SSRC.
-pub fn out_track(kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
-    let (mime, clock, channels) = match kind {
-        RtpCodecKind::Video => (MIME_TYPE_VP8, 90000, 0),
-        _ => (MIME_TYPE_OPUS, 48000, 2),
-    };
-    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        "sportello".to_string(),
-        format!("sportello-{kind}"),
-        format!("sportello-{kind}"),
-        kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                rtx: (kind == RtpCodecKind::Video).then(|| RTCRtpRtxParameters {
-                    ssrc: ssrc.wrapping_add(1),
-                }),
-                ..Default::default()
-            },
-            codec: RTCRtpCodec {
-                mime_type: mime.to_owned(),
-                clock_rate: clock,
-                channels,
-                ..Default::default()
-            },
-            ..Default::default()
-        }],
-    )))
-}
-
-async fn answer(pc: &Arc<dyn PeerConnection>) -> Result<RTCSessionDescription, Error> {
-    let answer = pc.create_answer(None).await.map_err(rtc_err)?;
-    pc.set_local_description(answer).await.map_err(rtc_err)?;
-    pc.local_description()
-        .await
-        .ok_or_else(|| rtc_err("no local description"))
-}
-
-/// How host candidates are shown to browsers.
-#[derive(Debug, Clone, Default)]
-pub struct Announce {
-    /// Behind 1:1 NAT: the public address instead of the private one (the crate's own NAT
-    /// setting has no effect in 0.21.1).
-    pub nat_ips: Vec<String>,
-    /// The shared UDP port, instead of the ephemeral one the connection believes it has.
-    pub udp_port: Option<u16>,
-    /// The shared ICE-TCP port, for passive candidates.
-    pub tcp_port: Option<u16>,
-}
-
-impl Announce {
-    /// The candidate as browsers should see it.
-    pub fn candidate(&self, candidate: &str) -> String {
-        // candidate:<foundation> <component> <transport> <priority> <address> <port> typ host ...
-        let mut parts: Vec<String> = candidate.split(' ').map(str::to_string).collect();
-        if parts.len() > 7 && parts[6] == "typ" && parts[7] == "host" {
-            if let Some(public) = self.nat_ips.first() {
-                parts[4] = public.clone();
-            }
-            let passive = parts
-                .windows(2)
-                .any(|w| w[0] == "tcptype" && w[1] == "passive");
-            let port = match parts[2].to_ascii_lowercase().as_str() {
-                "udp" => self.udp_port,
-                "tcp" if passive => self.tcp_port,
-                _ => None,
-            };
-            if let Some(port) = port {
-                parts[5] = port.to_string();
-            }
-        }
-        parts.join(" ")
-    }
-
-    /// The session description with its `a=candidate` lines announced the same way.
-    pub fn sdp(&self, sdp: &str) -> String {
-        sdp.split_inclusive('\n')
-            .map(|line| match line.strip_prefix("a=") {
-                Some(rest) if rest.starts_with("candidate:") => {
-                    let end = rest.trim_end_matches(['\r', '\n']);
-                    format!("a={}{}", self.candidate(end), &rest[end.len()..])
-                }
-                _ => line.to_string(),
-            })
-            .collect()
-    }
-}
-
-/// Random ICE characters (RFC 8445's ice-char, here letters and digits).
-fn ice_chars(n: usize) -> String {
-    use rand::Rng;
-    rand::thread_rng()
-        .sample_iter(&rand::distributions::Alphanumeric)
-        .take(n)
-        .map(char::from)
-        .collect()
-}
-
 fn pli(media_ssrc: u32) -> Vec<Box<dyn rtc::rtcp::Packet>> {
     vec![Box::new(PictureLossIndication {
         sender_ssrc: 0,
@@ -315,14 +127,14 @@ fn pli(media_ssrc: u32) -> Vec<Box<dyn rtc::rtcp::Packet>> {
 }
 
 impl RoomMedia {
-    fn side(&self, i: usize) -> Option<Arc<Side>> {
-        self.sides.lock().expect("sides lock")[i].clone()
+    fn participant(&self, side: Side) -> Option<Arc<Participant>> {
+        self.participants.lock().expect("participants lock")[side.index()].clone()
     }
 
     /// Asks side `from` (the sender) for a keyframe.
-    async fn request_keyframe(&self, from: usize, counters: &RoomCounters) {
+    async fn request_keyframe(&self, from: Side, counters: &RoomCounters) {
         let video = self
-            .side(from)
+            .participant(from)
             .and_then(|s| s.video_in.lock().expect("video lock").clone());
         if let Some((track, ssrc)) = video {
             if track.write_rtcp(pli(ssrc)).await.is_ok() {
@@ -334,14 +146,14 @@ impl RoomMedia {
 
 struct Handler {
     room: Weak<RoomMedia>,
-    side: usize,
+    side: Side,
     events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
     counters: Arc<RoomCounters>,
     announce: Announce,
     /// Moves the connection's timers to the shared tick while it is connected.
     on_tick: Arc<std::sync::atomic::AtomicBool>,
     /// Filled right after the connection is built.
-    me: Mutex<Weak<Side>>,
+    me: Mutex<Weak<Participant>>,
 }
 
 #[async_trait::async_trait]
@@ -358,7 +170,7 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        tracing::debug!(side = self.side, %state, "connection state");
+        tracing::debug!(side = self.side.index(), %state, "connection state");
         let _ = self.events.send(RelayEvent::State(state.to_string()));
         self.on_tick.store(
             state == RTCPeerConnectionState::Connected,
@@ -367,89 +179,165 @@ impl PeerConnectionEventHandler for Handler {
         if state == RTCPeerConnectionState::Connected {
             // A receiver that just connected needs a keyframe to show anything.
             if let Some(room) = self.room.upgrade() {
-                room.request_keyframe(1 - self.side, &self.counters).await;
+                room.request_keyframe(self.side.other(), &self.counters)
+                    .await;
             }
         }
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let Some(ssrc) = track.ssrcs().await.first().copied() else {
-            tracing::warn!(side = self.side, "a track without SSRC: ignored");
+            tracing::warn!(side = self.side.index(), "a track without SSRC: ignored");
             return;
         };
         let kind = track.kind().await;
-        tracing::debug!(side = self.side, %kind, ssrc, "receiving a track");
-        let k = kind_index(kind);
+        tracing::debug!(side = self.side.index(), %kind, ssrc, "receiving a track");
         let Some(me) = self.me.lock().expect("me lock").upgrade() else {
             return;
         };
         if kind == RtpCodecKind::Video {
             *me.video_in.lock().expect("video lock") = Some((track.clone(), ssrc));
         }
-        let (room, side, counters) = (self.room.clone(), self.side, self.counters.clone());
-        tokio::spawn(async move {
-            let mime = track
-                .codec(ssrc)
-                .await
-                .map(|c| c.mime_type.to_lowercase())
-                .unwrap_or_default();
-            let mut asked_keyframe = false;
-            while let Some(evt) = track.poll().await {
-                let TrackRemoteEvent::OnRtpPacket(mut packet) = evt else {
-                    continue;
-                };
+        tokio::spawn(forward_track(
+            track,
+            ssrc,
+            kind,
+            self.room.clone(),
+            self.side,
+            self.counters.clone(),
+        ));
+    }
+}
+
+/// Forwards one incoming track of `side` to the other side's outgoing track of its kind, for
+/// as long as the track delivers and the room exists; the first video packet asks the sender
+/// for a keyframe.
+///
+/// Each packet goes through the forwarding step (`forward`) with what the other side's current
+/// connection negotiated; while there is no other side, packets are read and dropped.
+async fn forward_track(
+    track: Arc<dyn TrackRemote>,
+    ssrc: u32,
+    kind: RtpCodecKind,
+    room: Weak<RoomMedia>,
+    side: Side,
+    counters: Arc<RoomCounters>,
+) {
+    let k = kind_index(kind);
+    let mime = track
+        .codec(ssrc)
+        .await
+        .map(|c| c.mime_type.to_lowercase())
+        .unwrap_or_default();
+    let mut asked_keyframe = false;
+    while let Some(evt) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = evt else {
+            continue;
+        };
+        let Some(room) = room.upgrade() else { break };
+        if kind == RtpCodecKind::Video && !asked_keyframe {
+            asked_keyframe = true;
+            let _ = track.write_rtcp(pli(ssrc)).await;
+        }
+        let Some(other) = room.participant(side.other()) else {
+            continue;
+        };
+        let forwarded = {
+            let payload_types = other.payload_types.lock().expect("pt lock");
+            let mut rewriters = room.rewriters.lock().expect("rewriters lock");
+            let continuity = rewriters
+                .entry((side.other(), k))
+                .or_insert_with(|| forward::continuity(kind));
+            let to = Outgoing {
+                payload_types: &payload_types,
+                ssrc: other.out_ssrc[k],
+            };
+            forward::forward(packet, &mime, &to, continuity)
+        };
+        let Some(packet) = forwarded else {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let bytes = packet.payload.len() as u64;
+        match other.out[k].write_rtp(packet).await {
+            Ok(()) => {
+                counters.packets.fetch_add(1, Ordering::Relaxed);
+                counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err(_) => {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Passes what `side`'s browser says about one of its outgoing tracks, as a receiver, to the
+/// other side: a keyframe request (PLI or FIR) goes to the other side's sender at once, NACKs
+/// are counted (the connection's NACK responder answers them itself). Ends when the
+/// participant's connection is gone or the room forgotten; a track not bound yet (or unbound)
+/// is looked at again every 200 ms.
+async fn pass_feedback(
+    track: Arc<TrackLocalStaticRTP>,
+    alive: Weak<Participant>,
+    room: Weak<RoomMedia>,
+    side: Side,
+    counters: Arc<RoomCounters>,
+) {
+    loop {
+        if alive.upgrade().is_none() {
+            break;
+        }
+        match track.poll().await {
+            Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
                 let Some(room) = room.upgrade() else { break };
-                if kind == RtpCodecKind::Video && !asked_keyframe {
-                    asked_keyframe = true;
-                    let _ = track.write_rtcp(pli(ssrc)).await;
+                let mut keyframe = false;
+                for p in &packets {
+                    let a = p.as_any();
+                    if a.is::<PictureLossIndication>() || a.is::<FullIntraRequest>() {
+                        keyframe = true;
+                    }
+                    if a.is::<TransportLayerNack>() {
+                        counters.nacks.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
-                let Some(other) = room.side(1 - side) else {
-                    continue;
-                };
-                let pt = other
-                    .payload_types
-                    .lock()
-                    .expect("pt lock")
-                    .get(&mime)
-                    .copied();
-                let Some(pt) = pt else {
-                    counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                };
-                let (seq, ts) = {
-                    let mut rw = room.rewriters.lock().expect("rewriters lock");
-                    let gap = if kind == RtpCodecKind::Video {
-                        3000
-                    } else {
-                        960
-                    };
-                    rw.entry((1 - side, k))
-                        .or_insert_with(|| Rewriter::new(gap))
-                        .rewrite(
-                            packet.header.ssrc,
-                            packet.header.sequence_number,
-                            packet.header.timestamp,
-                        )
-                };
-                packet.header.ssrc = other.out_ssrc[k];
-                packet.header.payload_type = pt;
-                packet.header.sequence_number = seq;
-                packet.header.timestamp = ts;
-                // Header extensions were negotiated per leg; none are forwarded.
-                packet.header.extension = false;
-                packet.header.extensions.clear();
-                let bytes = packet.payload.len() as u64;
-                match other.out[k].write_rtp(packet).await {
-                    Ok(()) => {
-                        counters.packets.fetch_add(1, Ordering::Relaxed);
-                        counters.bytes.fetch_add(bytes, Ordering::Relaxed);
-                    }
-                    Err(_) => {
-                        counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    }
+                if keyframe {
+                    room.request_keyframe(side.other(), &counters).await;
                 }
             }
-        });
+            Some(_) => {}
+            // Not bound yet, or unbound: look again shortly.
+            None => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Every 2 s, reads `side`'s loss (packets lost on the way from its browser to the relay) and
+/// round-trip time (ICE) from its connection's own statistics into the room's counters, until
+/// the participant's connection is gone.
+async fn sample_link(alive: Weak<Participant>, side: Side, counters: Arc<RoomCounters>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let Some(s) = alive.upgrade() else { break };
+        let report =
+            s.pc.get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None)
+                .await;
+        let lost: i64 = report
+            .inbound_rtp_streams()
+            .map(|r| r.received_rtp_stream_stats.packets_lost)
+            .sum();
+        counters.lost[side.index()].store(lost.max(0) as u64, Ordering::Relaxed);
+        let rtt = report
+            .iter()
+            .filter_map(|e| match e {
+                rtc::statistics::report::RTCStatsReportEntry::IceCandidatePair(p)
+                    if p.current_round_trip_time > 0.0 =>
+                {
+                    Some(p.current_round_trip_time)
+                }
+                _ => None,
+            })
+            .fold(0.0f64, f64::max);
+        counters.rtt_us[side.index()].store((rtt * 1e6) as u64, Ordering::Relaxed);
     }
 }
 
@@ -551,12 +439,11 @@ impl Relay {
     pub async fn offer(
         &self,
         room_id: i64,
-        side: usize,
+        side: Side,
         owner: u64,
         sdp: String,
         events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
     ) -> Result<String, Error> {
-        let side = side.min(1);
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| Error::BadSdp(e.to_string()))?;
         let room = {
             let mut rooms = self.rooms.lock().expect("rooms lock");
@@ -578,60 +465,29 @@ impl Relay {
         &self,
         room: Arc<RoomMedia>,
         room_id: i64,
-        side: usize,
+        side: Side,
         owner: u64,
         offer: RTCSessionDescription,
         events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
     ) -> Result<String, Error> {
         let counters = self.stats.room(room_id);
 
-        let mut media = MediaEngine::default();
-        for (c, kind) in codecs() {
-            media.register_codec(c, kind).map_err(rtc_err)?;
-        }
-        let registry = crate::interceptors::registry(&mut media).map_err(rtc_err)?;
-        let mut settings = SettingEngineBuilder::new()
-            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
-        let mut runtime = crate::runtime::RelayRuntime::default();
-        if let Some(mux) = &self.mux {
-            // The relay names the connection's ICE username fragment, which is how the shared
-            // sockets know whose a STUN request is.
-            let (ufrag, pwd) = (ice_chars(16), ice_chars(32));
-            runtime = crate::runtime::RelayRuntime::shared(mux.endpoint(&ufrag));
-            settings = settings.with_ice_credentials(ufrag, pwd);
-        }
+        let setup = Setup::new(self.mux.as_ref())?;
         let handler = Arc::new(Handler {
             room: Arc::downgrade(&room),
             side,
             events,
             counters: counters.clone(),
             announce: self.announce(),
-            on_tick: runtime.tick_switch(),
+            on_tick: setup.tick_switch(),
             me: Mutex::new(Weak::new()),
         });
-        let mut builder = PeerConnectionBuilder::new()
-            .with_configuration(RTCConfigurationBuilder::new().build())
-            .with_media_engine(media)
-            .with_setting_engine(settings.build())
-            .with_interceptor_registry(registry)
-            .with_handler(handler.clone())
-            .with_runtime(Arc::new(runtime))
-            .with_dedicated_reactor_pool_size(self.config.reactor_threads);
         let (udp, tcp) = self.bind_addrs()?;
-        builder = builder.with_udp_addrs(udp);
-        if !tcp.is_empty() {
-            builder = builder.with_tcp_addrs(tcp);
-        }
-        let pc: Arc<dyn PeerConnection> = Arc::new(builder.build().await.map_err(rtc_err)?);
-        let ssrcs = [rand::random::<u32>(), rand::random::<u32>()];
-        let out = [out_track(KINDS[0], ssrcs[0]), out_track(KINDS[1], ssrcs[1])];
-        for t in &out {
-            if let Err(e) = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await {
-                let _ = pc.close().await;
-                return Err(rtc_err(e));
-            }
-        }
-        let new_side = Arc::new(Side {
+        let pc = setup
+            .build(handler.clone(), self.config.reactor_threads, udp, tcp)
+            .await?;
+        let (out, ssrcs) = connection::out_tracks(&pc).await?;
+        let participant = Arc::new(Participant {
             owner,
             pc: pc.clone(),
             out,
@@ -640,122 +496,61 @@ impl Relay {
             video_in: Mutex::new(None),
             created: Instant::now(),
         });
-        *handler.me.lock().expect("me lock") = Arc::downgrade(&new_side);
+        *handler.me.lock().expect("me lock") = Arc::downgrade(&participant);
 
-        if let Err(e) = pc.set_remote_description(offer).await {
-            let _ = pc.close().await;
-            return Err(Error::BadSdp(e.to_string()));
-        }
-        // A connection that cannot answer is closed at once, never left behind.
-        let local = match answer(&pc).await {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = pc.close().await;
-                return Err(e);
-            }
-        };
+        let local = connection::negotiate(&pc, offer).await?;
 
         // The payload types this connection negotiated, to rewrite forwarded packets.
-        let mut pts = HashMap::new();
-        for sender in pc.get_senders().await {
-            if let Ok(p) = sender.get_parameters().await {
-                for c in p.rtp_parameters.codecs {
-                    pts.entry(c.rtp_codec.mime_type.to_lowercase())
-                        .or_insert(c.payload_type);
-                }
-            }
-        }
-        tracing::debug!(room = room_id, side, owner, ?pts, "answered an offer");
-        *new_side.payload_types.lock().expect("pt lock") = pts;
+        let pts = connection::payload_types(&pc).await;
+        tracing::debug!(
+            room = room_id,
+            side = side.index(),
+            owner,
+            ?pts,
+            "answered an offer"
+        );
+        *participant.payload_types.lock().expect("pt lock") = pts;
 
         // Keyframe requests and NACKs from this receiver go to the other side's sender.
-        for track in new_side.out.clone() {
-            let (room_w, counters) = (Arc::downgrade(&room), counters.clone());
-            let alive = Arc::downgrade(&new_side);
-            tokio::spawn(async move {
-                loop {
-                    if alive.upgrade().is_none() {
-                        break;
-                    }
-                    match track.poll().await {
-                        Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
-                            let Some(room) = room_w.upgrade() else { break };
-                            let mut keyframe = false;
-                            for p in &packets {
-                                let a = p.as_any();
-                                if a.is::<PictureLossIndication>() || a.is::<FullIntraRequest>() {
-                                    keyframe = true;
-                                }
-                                if a.is::<TransportLayerNack>() {
-                                    counters.nacks.fetch_add(1, Ordering::Relaxed);
-                                }
-                            }
-                            if keyframe {
-                                room.request_keyframe(1 - side, &counters).await;
-                            }
-                        }
-                        Some(_) => {}
-                        // Not bound yet, or unbound: look again shortly.
-                        None => tokio::time::sleep(Duration::from_millis(200)).await,
-                    }
-                }
-            });
+        for track in participant.out.clone() {
+            tokio::spawn(pass_feedback(
+                track,
+                Arc::downgrade(&participant),
+                Arc::downgrade(&room),
+                side,
+                counters.clone(),
+            ));
         }
-
         // Loss and round-trip time, read from the connection's own statistics every 2 s.
-        {
-            let (alive, counters) = (Arc::downgrade(&new_side), counters.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    let Some(s) = alive.upgrade() else { break };
-                    let report = s
-                        .pc
-                        .get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None)
-                        .await;
-                    let lost: i64 = report
-                        .inbound_rtp_streams()
-                        .map(|r| r.received_rtp_stream_stats.packets_lost)
-                        .sum();
-                    counters.lost[side].store(lost.max(0) as u64, Ordering::Relaxed);
-                    let rtt = report
-                        .iter()
-                        .filter_map(|e| match e {
-                            rtc::statistics::report::RTCStatsReportEntry::IceCandidatePair(p)
-                                if p.current_round_trip_time > 0.0 =>
-                            {
-                                Some(p.current_round_trip_time)
-                            }
-                            _ => None,
-                        })
-                        .fold(0.0f64, f64::max);
-                    counters.rtt_us[side].store((rtt * 1e6) as u64, Ordering::Relaxed);
-                }
-            });
-        }
-        let old = room.sides.lock().expect("sides lock")[side].replace(new_side);
+        tokio::spawn(sample_link(
+            Arc::downgrade(&participant),
+            side,
+            counters.clone(),
+        ));
+        let old =
+            room.participants.lock().expect("participants lock")[side.index()].replace(participant);
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
         if let Some(old) = old {
-            self.close_side(old).await;
+            self.close_participant(old).await;
         }
         Ok(self.announce().sdp(&local.sdp))
     }
 
-    async fn close_side(&self, side: Arc<Side>) {
-        let _ = side.pc.close().await;
+    async fn close_participant(&self, participant: Arc<Participant>) {
+        let _ = participant.pc.close().await;
         self.stats.connections.fetch_sub(1, Ordering::Relaxed);
         tracing::debug!(
-            age_ms = side.created.elapsed().as_millis() as u64,
+            age_ms = participant.created.elapsed().as_millis() as u64,
             "peer connection closed"
         );
     }
 
     /// A remote ICE candidate (trickle ICE) for a participant's current connection.
-    pub async fn candidate(&self, room: i64, side: usize, c: IceCandidate) -> Result<(), Error> {
+    pub async fn candidate(&self, room: i64, side: Side, c: IceCandidate) -> Result<(), Error> {
         // Looked up, not created: a stray candidate must not leave an empty room behind.
         let r = self.rooms.lock().expect("rooms lock").get(&room).cloned();
         let s = r
-            .and_then(|r| r.side(side.min(1)))
+            .and_then(|r| r.participant(side))
             .ok_or(Error::NoConnection)?;
         if c.candidate.len() > 1024 {
             return Err(Error::BadCandidate("too long".into()));
@@ -773,11 +568,11 @@ impl Relay {
 
     /// A participant's signaling connection `owner` left: its peer connection is closed (unless
     /// a newer connection already replaced it), and the room forgotten when empty.
-    pub async fn leave(&self, room_id: i64, side: usize, owner: u64) {
+    pub async fn leave(&self, room_id: i64, side: Side, owner: u64) {
         let room = self.room(room_id);
         let old = {
-            let mut sides = room.sides.lock().expect("sides lock");
-            let slot = &mut sides[side.min(1)];
+            let mut participants = room.participants.lock().expect("participants lock");
+            let slot = &mut participants[side.index()];
             if slot.as_ref().is_some_and(|s| s.owner == owner) {
                 slot.take()
             } else {
@@ -785,7 +580,7 @@ impl Relay {
             }
         };
         if let Some(old) = old {
-            self.close_side(old).await;
+            self.close_participant(old).await;
         }
         self.forget_if_empty(room_id, &room);
     }
@@ -794,9 +589,9 @@ impl Relay {
     fn forget_if_empty(&self, room_id: i64, room: &Arc<RoomMedia>) {
         let mut rooms = self.rooms.lock().expect("rooms lock");
         let empty = room
-            .sides
+            .participants
             .lock()
-            .expect("sides lock")
+            .expect("participants lock")
             .iter()
             .all(Option::is_none);
         let current = rooms.get(&room_id).is_some_and(|r| Arc::ptr_eq(r, room));
@@ -812,56 +607,5 @@ impl Relay {
             self.stats.connections.load(Ordering::Relaxed),
             self.rooms.lock().expect("rooms lock").len(),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn behind_nat_host_candidates_announce_the_public_address() {
-        let nat = Announce {
-            nat_ips: vec!["203.0.113.7".into()],
-            ..Default::default()
-        };
-        let c = "candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host";
-        assert_eq!(Announce::default().candidate(c), c);
-        assert_eq!(
-            nat.candidate(c),
-            "candidate:1 1 udp 2130706431 203.0.113.7 50000 typ host"
-        );
-        let tcp = "candidate:2 1 tcp 1671430143 10.0.0.5 3478 typ host tcptype passive";
-        assert!(nat
-            .candidate(tcp)
-            .contains(" 203.0.113.7 3478 typ host tcptype passive"));
-        let srflx = "candidate:3 1 udp 1 198.51.100.1 4000 typ srflx raddr 10.0.0.5 rport 4000";
-        assert_eq!(nat.candidate(srflx), srflx);
-    }
-
-    #[test]
-    fn on_shared_ports_host_candidates_announce_them() {
-        let shared = Announce {
-            udp_port: Some(3478),
-            tcp_port: Some(3479),
-            ..Default::default()
-        };
-        assert_eq!(
-            shared.candidate("candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host"),
-            "candidate:1 1 udp 2130706431 10.0.0.5 3478 typ host"
-        );
-        assert_eq!(
-            shared
-                .candidate("candidate:2 1 tcp 1671430143 10.0.0.5 41000 typ host tcptype passive"),
-            "candidate:2 1 tcp 1671430143 10.0.0.5 3479 typ host tcptype passive"
-        );
-        // Active TCP candidates (port 9) have no listening port to announce.
-        let active = "candidate:3 1 tcp 1 10.0.0.5 9 typ host tcptype active";
-        assert_eq!(shared.candidate(active), active);
-        let sdp = "v=0\r\na=candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host\r\na=end-of-candidates\r\n";
-        assert_eq!(
-            shared.sdp(sdp),
-            "v=0\r\na=candidate:1 1 udp 2130706431 10.0.0.5 3478 typ host\r\na=end-of-candidates\r\n"
-        );
     }
 }

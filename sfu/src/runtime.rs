@@ -6,7 +6,7 @@
 //! `EPOLLOUT` event: an `epoll_wait` return (often a whole wake-up of the relay thread) with
 //! nothing to do. With Chromium clients 41 % of the relay thread's `epoll_wait` returns were
 //! those. Here sockets are registered for reads only; a send is tried at once and, in the
-//! rare case that the socket buffer is full, tried again after a millisecond.
+//! rare case that the socket buffer is full, tried again after a millisecond (`send_retry`).
 //!
 //! Once its connection is up, a connection's timers are moved to the relay's shared tick
 //! (`interceptors::TICK`), as the interceptors' own already are. The ICE agent of a
@@ -28,13 +28,11 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use crate::mux::Endpoint;
+use crate::send_retry::SendRetry;
 use webrtc::runtime::{
     AsyncInterval, AsyncTcpListener, AsyncTcpStream, AsyncUdpSocket, JoinHandle, RecvMeta, Runtime,
     TokioRuntime, Transmit, UdpSockRef, UdpSocketState,
 };
-
-/// How long a send waits when the socket's buffer is full before it is tried again.
-const SEND_RETRY: Duration = Duration::from_millis(1);
 
 #[derive(Default, Clone)]
 pub struct RelayRuntime {
@@ -173,35 +171,6 @@ struct ReadWakeSocket {
 struct ReadAhead {
     buf: Vec<u8>,
     meta: Option<RecvMeta>,
-}
-
-/// Sends on a socket that is not registered for writability: tried at once and, when the
-/// socket buffer is full, tried again after `SEND_RETRY`.
-#[derive(Default)]
-pub(crate) struct SendRetry(Mutex<Option<Pin<Box<tokio::time::Sleep>>>>);
-
-impl SendRetry {
-    pub(crate) fn poll(
-        &self,
-        cx: &mut Context<'_>,
-        mut send: impl FnMut() -> io::Result<usize>,
-    ) -> Poll<io::Result<usize>> {
-        let mut waiting = self.0.lock().expect("retry lock");
-        loop {
-            if let Some(sleep) = waiting.as_mut() {
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                *waiting = None;
-            }
-            match send() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    *waiting = Some(Box::pin(tokio::time::sleep(SEND_RETRY)));
-                }
-                other => return Poll::Ready(other),
-            }
-        }
-    }
 }
 
 impl std::fmt::Debug for ReadWakeSocket {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use sfu::{IceCandidate, Relay, RelayEvent};
+use sfu::{IceCandidate, Relay, RelayEvent, Side};
 use signaling::hub::BoxFuture;
 use signaling::protocol::ErrorCode;
 use signaling::{Media, MediaEvent, Role};
@@ -18,10 +18,10 @@ use crate::state::AppState;
 
 pub struct RelayMedia(pub Arc<Relay>);
 
-fn side(role: Role) -> usize {
+fn side(role: Role) -> Side {
     match role {
-        Role::Citizen => 0,
-        Role::Operator => 1,
+        Role::Citizen => Side::Citizen,
+        Role::Operator => Side::Operator,
     }
 }
 

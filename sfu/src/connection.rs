@@ -1,0 +1,381 @@
+//! Setting up one participant's peer connection.
+//!
+//! Everything the relay decides about a connection before media flows lives here: the codecs it
+//! offers and the interceptors it runs (`interceptors`), its ICE settings and sockets (its own,
+//! or its end of the shared ports of `mux`, through `runtime`), the two outgoing tracks that
+//! carry the other side's media from the start, the answer to the browser's offer, the payload
+//! types that answer settled on (which `forward` needs), and how the connection's host
+//! candidates are shown to browsers (`Announce`). What happens once it is up — rooms, events,
+//! forwarding — is `relay`'s.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{
+    MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
+};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCSessionDescription, SettingEngineBuilder,
+};
+
+use crate::error::{rtc_err, Error};
+use crate::mux::Mux;
+use crate::runtime::RelayRuntime;
+
+/// The kinds of a connection's two outgoing tracks, in the order of `out_tracks`.
+pub(crate) const KINDS: [RtpCodecKind; 2] = [RtpCodecKind::Audio, RtpCodecKind::Video];
+
+/// A kind's place in `KINDS`: 0 for audio, 1 for video.
+pub(crate) fn kind_index(k: RtpCodecKind) -> usize {
+    if k == RtpCodecKind::Video {
+        1
+    } else {
+        0
+    }
+}
+
+fn video_feedback() -> Vec<RTCPFeedback> {
+    vec![
+        RTCPFeedback {
+            typ: "nack".into(),
+            parameter: "".into(),
+        },
+        RTCPFeedback {
+            typ: "nack".into(),
+            parameter: "pli".into(),
+        },
+        RTCPFeedback {
+            typ: "ccm".into(),
+            parameter: "fir".into(),
+        },
+    ]
+}
+
+/// The codecs the relay offers: Opus, VP8, H.264 constrained baseline, and an RTX
+/// (RFC 4588) retransmission format for each video codec: a NACKed packet is resent on the
+/// stream's own RTX SSRC, and browsers' RTX is turned back into the original packet on arrival.
+pub fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
+    let codec = |mime: &str, clock_rate, channels, fmtp: &str, fb: Vec<RTCPFeedback>, pt| {
+        RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: mime.to_owned(),
+                clock_rate,
+                channels,
+                sdp_fmtp_line: fmtp.to_owned(),
+                rtcp_feedback: fb,
+            },
+            payload_type: pt,
+        }
+    };
+    vec![
+        (
+            codec(
+                MIME_TYPE_OPUS,
+                48000,
+                2,
+                "minptime=10;useinbandfec=1",
+                vec![],
+                111,
+            ),
+            RtpCodecKind::Audio,
+        ),
+        (
+            codec(MIME_TYPE_VP8, 90000, 0, "", video_feedback(), 96),
+            RtpCodecKind::Video,
+        ),
+        (
+            codec(
+                MIME_TYPE_H264,
+                90000,
+                0,
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+                video_feedback(),
+                102,
+            ),
+            RtpCodecKind::Video,
+        ),
+        (
+            codec("video/rtx", 90000, 0, "apt=96", vec![], 97),
+            RtpCodecKind::Video,
+        ),
+        (
+            codec("video/rtx", 90000, 0, "apt=102", vec![], 103),
+            RtpCodecKind::Video,
+        ),
+    ]
+}
+
+/// A local track of `kind` (Opus or VP8) with this SSRC; a video track retransmits on RTX with
+/// the next SSRC.
+pub fn out_track(kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+    let (mime, clock, channels) = match kind {
+        RtpCodecKind::Video => (MIME_TYPE_VP8, 90000, 0),
+        _ => (MIME_TYPE_OPUS, 48000, 2),
+    };
+    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        "sportello".to_string(),
+        format!("sportello-{kind}"),
+        format!("sportello-{kind}"),
+        kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                rtx: (kind == RtpCodecKind::Video).then(|| RTCRtpRtxParameters {
+                    ssrc: ssrc.wrapping_add(1),
+                }),
+                ..Default::default()
+            },
+            codec: RTCRtpCodec {
+                mime_type: mime.to_owned(),
+                clock_rate: clock,
+                channels,
+                ..Default::default()
+            },
+            ..Default::default()
+        }],
+    )))
+}
+
+/// The connection's outgoing tracks, audio and video (as in `KINDS`), with random SSRCs, added
+/// to `pc`; a connection that cannot take them is closed at once.
+pub(crate) async fn out_tracks(
+    pc: &Arc<dyn PeerConnection>,
+) -> Result<([Arc<TrackLocalStaticRTP>; 2], [u32; 2]), Error> {
+    let ssrcs = [rand::random::<u32>(), rand::random::<u32>()];
+    let out = [out_track(KINDS[0], ssrcs[0]), out_track(KINDS[1], ssrcs[1])];
+    for t in &out {
+        if let Err(e) = pc.add_track(t.clone() as Arc<dyn TrackLocal>).await {
+            let _ = pc.close().await;
+            return Err(rtc_err(e));
+        }
+    }
+    Ok((out, ssrcs))
+}
+
+/// What a connection is built from, short of its event handler and its addresses.
+pub(crate) struct Setup {
+    media: MediaEngine,
+    registry: Registry,
+    settings: SettingEngineBuilder,
+    runtime: RelayRuntime,
+}
+
+impl Setup {
+    /// The relay's codecs and interceptors, no multicast DNS; on the shared ports (`mux`), ICE
+    /// credentials of the relay's choosing and sockets through the shared ones.
+    pub(crate) fn new(mux: Option<&Arc<Mux>>) -> Result<Setup, Error> {
+        let mut media = MediaEngine::default();
+        for (c, kind) in codecs() {
+            media.register_codec(c, kind).map_err(rtc_err)?;
+        }
+        let registry = crate::interceptors::registry(&mut media).map_err(rtc_err)?;
+        let mut settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
+        let mut runtime = RelayRuntime::default();
+        if let Some(mux) = mux {
+            // The relay names the connection's ICE username fragment, which is how the shared
+            // sockets know whose a STUN request is.
+            let (ufrag, pwd) = (ice_chars(16), ice_chars(32));
+            runtime = RelayRuntime::shared(mux.endpoint(&ufrag));
+            settings = settings.with_ice_credentials(ufrag, pwd);
+        }
+        Ok(Setup {
+            media,
+            registry,
+            settings,
+            runtime,
+        })
+    }
+
+    /// The switch that moves the connection's timers to the shared tick (for its handler to
+    /// set while the connection is connected).
+    pub(crate) fn tick_switch(&self) -> Arc<AtomicBool> {
+        self.runtime.tick_switch()
+    }
+
+    /// The peer connection, its events going to `handler`, its sockets bound on `udp` and
+    /// `tcp`, its drivers on `reactor_threads` dedicated reactors (0: tokio's own workers).
+    pub(crate) async fn build(
+        self,
+        handler: Arc<dyn PeerConnectionEventHandler>,
+        reactor_threads: usize,
+        udp: Vec<String>,
+        tcp: Vec<String>,
+    ) -> Result<Arc<dyn PeerConnection>, Error> {
+        let mut builder = PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(self.media)
+            .with_setting_engine(self.settings.build())
+            .with_interceptor_registry(self.registry)
+            .with_handler(handler)
+            .with_runtime(Arc::new(self.runtime))
+            .with_dedicated_reactor_pool_size(reactor_threads);
+        builder = builder.with_udp_addrs(udp);
+        if !tcp.is_empty() {
+            builder = builder.with_tcp_addrs(tcp);
+        }
+        Ok(Arc::new(builder.build().await.map_err(rtc_err)?))
+    }
+}
+
+/// Takes the browser's offer and answers it. A connection that cannot is closed at once, never
+/// left behind.
+pub(crate) async fn negotiate(
+    pc: &Arc<dyn PeerConnection>,
+    offer: RTCSessionDescription,
+) -> Result<RTCSessionDescription, Error> {
+    if let Err(e) = pc.set_remote_description(offer).await {
+        let _ = pc.close().await;
+        return Err(Error::BadSdp(e.to_string()));
+    }
+    match answer(pc).await {
+        Ok(l) => Ok(l),
+        Err(e) => {
+            let _ = pc.close().await;
+            Err(e)
+        }
+    }
+}
+
+async fn answer(pc: &Arc<dyn PeerConnection>) -> Result<RTCSessionDescription, Error> {
+    let answer = pc.create_answer(None).await.map_err(rtc_err)?;
+    pc.set_local_description(answer).await.map_err(rtc_err)?;
+    pc.local_description()
+        .await
+        .ok_or_else(|| rtc_err("no local description"))
+}
+
+/// The payload types the connection negotiated, by codec MIME type in lowercase (the first
+/// one of each codec), to rewrite the packets forwarded to it.
+pub(crate) async fn payload_types(pc: &Arc<dyn PeerConnection>) -> HashMap<String, u8> {
+    let mut pts = HashMap::new();
+    for sender in pc.get_senders().await {
+        if let Ok(p) = sender.get_parameters().await {
+            for c in p.rtp_parameters.codecs {
+                pts.entry(c.rtp_codec.mime_type.to_lowercase())
+                    .or_insert(c.payload_type);
+            }
+        }
+    }
+    pts
+}
+
+/// How host candidates are shown to browsers.
+#[derive(Debug, Clone, Default)]
+pub struct Announce {
+    /// Behind 1:1 NAT: the public address instead of the private one (the crate's own NAT
+    /// setting has no effect in 0.21.1).
+    pub nat_ips: Vec<String>,
+    /// The shared UDP port, instead of the ephemeral one the connection believes it has.
+    pub udp_port: Option<u16>,
+    /// The shared ICE-TCP port, for passive candidates.
+    pub tcp_port: Option<u16>,
+}
+
+impl Announce {
+    /// The candidate as browsers should see it.
+    pub fn candidate(&self, candidate: &str) -> String {
+        // candidate:<foundation> <component> <transport> <priority> <address> <port> typ host ...
+        let mut parts: Vec<String> = candidate.split(' ').map(str::to_string).collect();
+        if parts.len() > 7 && parts[6] == "typ" && parts[7] == "host" {
+            if let Some(public) = self.nat_ips.first() {
+                parts[4] = public.clone();
+            }
+            let passive = parts
+                .windows(2)
+                .any(|w| w[0] == "tcptype" && w[1] == "passive");
+            let port = match parts[2].to_ascii_lowercase().as_str() {
+                "udp" => self.udp_port,
+                "tcp" if passive => self.tcp_port,
+                _ => None,
+            };
+            if let Some(port) = port {
+                parts[5] = port.to_string();
+            }
+        }
+        parts.join(" ")
+    }
+
+    /// The session description with its `a=candidate` lines announced the same way.
+    pub fn sdp(&self, sdp: &str) -> String {
+        sdp.split_inclusive('\n')
+            .map(|line| match line.strip_prefix("a=") {
+                Some(rest) if rest.starts_with("candidate:") => {
+                    let end = rest.trim_end_matches(['\r', '\n']);
+                    format!("a={}{}", self.candidate(end), &rest[end.len()..])
+                }
+                _ => line.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// Random ICE characters (RFC 8445's ice-char, here letters and digits).
+fn ice_chars(n: usize) -> String {
+    use rand::Rng;
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behind_nat_host_candidates_announce_the_public_address() {
+        let nat = Announce {
+            nat_ips: vec!["203.0.113.7".into()],
+            ..Default::default()
+        };
+        let c = "candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host";
+        assert_eq!(Announce::default().candidate(c), c);
+        assert_eq!(
+            nat.candidate(c),
+            "candidate:1 1 udp 2130706431 203.0.113.7 50000 typ host"
+        );
+        let tcp = "candidate:2 1 tcp 1671430143 10.0.0.5 3478 typ host tcptype passive";
+        assert!(nat
+            .candidate(tcp)
+            .contains(" 203.0.113.7 3478 typ host tcptype passive"));
+        let srflx = "candidate:3 1 udp 1 198.51.100.1 4000 typ srflx raddr 10.0.0.5 rport 4000";
+        assert_eq!(nat.candidate(srflx), srflx);
+    }
+
+    #[test]
+    fn on_shared_ports_host_candidates_announce_them() {
+        let shared = Announce {
+            udp_port: Some(3478),
+            tcp_port: Some(3479),
+            ..Default::default()
+        };
+        assert_eq!(
+            shared.candidate("candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host"),
+            "candidate:1 1 udp 2130706431 10.0.0.5 3478 typ host"
+        );
+        assert_eq!(
+            shared
+                .candidate("candidate:2 1 tcp 1671430143 10.0.0.5 41000 typ host tcptype passive"),
+            "candidate:2 1 tcp 1671430143 10.0.0.5 3479 typ host tcptype passive"
+        );
+        // Active TCP candidates (port 9) have no listening port to announce.
+        let active = "candidate:3 1 tcp 1 10.0.0.5 9 typ host tcptype active";
+        assert_eq!(shared.candidate(active), active);
+        let sdp = "v=0\r\na=candidate:1 1 udp 2130706431 10.0.0.5 50000 typ host\r\na=end-of-candidates\r\n";
+        assert_eq!(
+            shared.sdp(sdp),
+            "v=0\r\na=candidate:1 1 udp 2130706431 10.0.0.5 3478 typ host\r\na=end-of-candidates\r\n"
+        );
+    }
+}
