@@ -855,16 +855,21 @@ async fn a_rule_change_keeps_appointments_and_lists_those_that_no_longer_fit() {
             ],
         )
         .await;
-    assert_eq!(p.status, StatusCode::BAD_REQUEST);
+    // Said next to the field, in words (not the field's name), with what was typed kept.
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        p.body.contains("deve seguire quello di inizio"),
-        "said in Italian"
+        p.body.contains(
+            "id=\"alle-error\">Alle: l&#39;orario di fine deve seguire quello di inizio."
+        ) || p
+            .body
+            .contains("id=\"alle-error\">Alle: l'orario di fine deve seguire quello di inizio."),
+        "said next to the end time"
     );
-    assert!(
-        p.body
-            .contains("the end time must come after the start time"),
-        "and in English"
-    );
+    assert!(p
+        .body
+        .contains("aria-invalid=\"true\" aria-describedby=\"alle-error\""));
+    assert!(p.body.contains("name=\"dalle\" value=\"12:00\""));
+    assert!(p.body.contains("name=\"alle\" value=\"09:00\""));
     assert_eq!(s.state.store.rules_of(cal).await.unwrap().len(), rules);
     let log = staff::audit::latest(s.state.store.pool(), None, None, 10)
         .await
@@ -925,4 +930,82 @@ async fn statistics_count_outcomes_and_export_csv() {
     // booked 3, confirmed 2, by citizen 0, by office 1, expired 1
     assert_eq!(&cols[2..7], &["3", "2", "0", "1", "1"], "{cie}");
     assert_eq!(lines.len(), 3, "one service, and the total: {csv}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_console_form_says_why_next_to_each_field_and_keeps_what_was_typed() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let admin = s.staff(Role::Admin, &[]).await;
+    let offices = s.state.store.offices().await.unwrap().len();
+    // A new office with no name, a malformed email and a control character in the address.
+    let p = admin
+        .submit(
+            "/ufficio/config",
+            "/ufficio/config",
+            &[
+                ("name", "  "),
+                ("email", "uffici@"),
+                ("address", "Via Roma\u{7} 1"),
+                ("department", "Servizi demografici"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    for (field, words) in [
+        ("name", "Nome: campo obbligatorio."),
+        ("office-email", "Email: indirizzo non valido."),
+        ("address", "Indirizzo: contiene caratteri non ammessi."),
+    ] {
+        assert!(
+            p.body.contains(&format!("id=\"{field}-error\">{words}")),
+            "{field}: {words}"
+        );
+        assert!(p
+            .body
+            .contains(&format!("aria-describedby=\"{field}-error\"")));
+    }
+    assert!(p.body.contains("value=\"Servizi demografici\""), "kept");
+    assert!(p.body.contains("value=\"uffici@\""), "kept");
+    assert_eq!(s.state.store.offices().await.unwrap().len(), offices);
+
+    // A service with an out-of-range duration and no mode, on the service's own page.
+    let page = format!("/ufficio/config/servizi/{}", demo::TARI);
+    let before = s.state.store.service(demo::TARI).await.unwrap();
+    let p = admin
+        .submit(
+            &page,
+            &page,
+            &[
+                ("title", "Nuovo titolo"),
+                ("max_minutes", "9999"),
+                ("calendar", &before.calendar_id.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(p
+        .body
+        .contains("id=\"max_minutes-error\">Durata massima (minuti): un numero da 5 a 480."));
+    assert!(p.body.contains("id=\"svc-modes-error\">"));
+    assert!(p.body.contains("value=\"Nuovo titolo\""));
+    let after = s.state.store.service(demo::TARI).await.unwrap();
+    assert_eq!(after.title, before.title, "nothing saved");
+
+    // A new account without offices, then one with an email already taken.
+    let p = admin
+        .submit(
+            "/ufficio/account",
+            "/ufficio/account",
+            &[
+                ("name", "Nuova Operatrice"),
+                ("email", "nuova@comune.esempio.it"),
+                ("role", "operator"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{p:?}");
+    assert!(p
+        .body
+        .contains("id=\"acc-offices-error\">Uffici: scegline almeno uno."));
+    assert!(p.body.contains("value=\"Nuova Operatrice\""));
 }

@@ -137,11 +137,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
                 AppError::BadRequest(e.body_text())
             }
         })?;
-        let sent = serde_urlencoded::from_bytes::<CsrfField>(&body)
+        let sent = serde_html_form::from_bytes::<CsrfField>(&body)
             .map(|f| f.csrf)
             .unwrap_or_default();
         check_csrf(&cookie, &sent)?;
-        serde_urlencoded::from_bytes::<T>(&body)
+        serde_html_form::from_bytes::<T>(&body)
             .map(CsrfForm)
             .map_err(|e| AppError::BadRequest(e.to_string()))
     }

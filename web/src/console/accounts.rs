@@ -7,7 +7,8 @@ use axum::response::Response;
 use staff::{NewAccount, Role};
 
 use super::context::*;
-use crate::error::{invalid, AppError, Result};
+use super::form::{AccountForm, Problems};
+use crate::error::{AppError, Result};
 use crate::extract::{CsrfForm, Id, Param};
 use crate::state::AppState;
 use crate::views::console::*;
@@ -77,63 +78,81 @@ async fn office_choices(st: &AppState, s: &Staff, selected: &[i64]) -> Result<Ve
 }
 
 pub async fn list_accounts(State(st): State<AppState>, s: Staff) -> Result<Response> {
-    if !s.p.configures_anything() {
-        return Err(AppError::Forbidden(
-            "gli account sono gestiti da coordinatori e amministratori",
-        ));
-    }
-    render_accounts(&st, s, None).await
+    let form = AccountForm {
+        role: Role::Operator.code().into(),
+        ..AccountForm::default()
+    };
+    render_accounts(&st, s, None, form, Problems::default(), StatusCode::OK).await
 }
 
 async fn render_accounts(
     st: &AppState,
     s: Staff,
     created: Option<(String, String)>,
+    form: AccountForm,
+    problems: Problems,
+    status: StatusCode,
 ) -> Result<Response> {
+    if !s.p.configures_anything() {
+        return Err(AppError::Forbidden(
+            "gli account sono gestiti da coordinatori e amministratori",
+        ));
+    }
+    let selected: Vec<i64> = form.uffici.iter().filter_map(|o| o.parse().ok()).collect();
     let page = AccountsPage {
         l: s.l(),
         csrf: s.ui.csrf.clone(),
         nav: s.nav("account"),
         accounts: account_lines(st, &s).await?,
-        roles: role_choices(&s, Role::Operator),
-        offices: office_choices(st, &s, &[]).await?,
+        roles: role_choices(&s, Role::parse(&form.role).unwrap_or(Role::Operator)),
+        offices: office_choices(st, &s, &selected).await?,
         created,
+        form,
+        problems,
     };
-    s.ui.page(StatusCode::OK, page)
+    s.ui.page(status, page)
 }
 
 pub async fn create_account(
     State(st): State<AppState>,
     s: Staff,
-    CsrfForm(f): CsrfForm<Fields>,
+    CsrfForm(f): CsrfForm<AccountForm>,
 ) -> Result<Response> {
-    let role = role_of(f.get("role"))?;
-    let offices = f.ids("uffici")?;
-    if !s.p.manages_account(role, &offices) {
+    let checked = match f.check(true) {
+        Ok(c) if c.role != Role::Admin && c.offices.is_empty() => {
+            let mut p = Problems::default();
+            p.add(
+                "acc-offices",
+                "Uffici: scegline almeno uno.",
+                "Offices: choose at least one.",
+            );
+            Err(p)
+        }
+        other => other,
+    };
+    let a = match checked {
+        Ok(a) => a,
+        Err(p) => {
+            return render_accounts(&st, s, None, f, p, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    if !s.p.manages_account(a.role, &a.offices) {
         return Err(AppError::Forbidden(
             "non puoi creare un account con questo ruolo o questi uffici",
         ));
     }
-    if role != Role::Admin && offices.is_empty() {
-        return Err(invalid(
-            "scegli almeno un ufficio",
-            "choose at least one office",
-        ));
-    }
-    let email = f.required("email", 254)?;
-    let name = f.required("name", 200)?;
     // Operators host appointments: they are the office's operator with the same email.
-    let operator_id = match (role, offices.first()) {
+    let operator_id = match (a.role, a.offices.first()) {
         (Role::Operator | Role::Coordinator, Some(o)) => {
-            Some(st.store.ensure_operator(*o, &name, &email).await?)
+            Some(st.store.ensure_operator(*o, &a.name, &a.email).await?)
         }
         _ => None,
     };
     let new = NewAccount {
-        email: email.clone(),
-        name,
-        role,
-        offices: offices.clone(),
+        email: a.email.clone(),
+        name: a.name.clone(),
+        role: a.role,
+        offices: a.offices.clone(),
         operator_id,
     };
     match st.accounts.create(&new, st.now()).await {
@@ -144,23 +163,28 @@ pub async fn create_account(
                     "account_creato",
                     "account",
                     id,
-                    offices.first().copied(),
-                    role.code(),
+                    a.offices.first().copied(),
+                    a.role.code(),
                     &st,
                 ),
             )
             .await?;
-            render_accounts(
-                &st,
-                s,
-                Some((staff::accounts::normalize_email(&email), provisional)),
-            )
-            .await
+            let created = Some((staff::accounts::normalize_email(&a.email), provisional));
+            let form = AccountForm {
+                role: Role::Operator.code().into(),
+                ..AccountForm::default()
+            };
+            render_accounts(&st, s, created, form, Problems::default(), StatusCode::OK).await
         }
-        Err(staff::Error::DuplicateEmail) => Err(invalid(
-            "esiste già un account con questa email",
-            "an account with this email already exists",
-        )),
+        Err(staff::Error::DuplicateEmail) => {
+            let mut p = Problems::default();
+            p.add(
+                "acc-email",
+                "Email: esiste già un account con questo indirizzo.",
+                "Email: an account with this address already exists.",
+            );
+            render_accounts(&st, s, None, f, p, StatusCode::CONFLICT).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -170,22 +194,39 @@ async fn account_page(
     s: Staff,
     a: &staff::AccountSummary,
     provisional: Option<String>,
+    form: AccountForm,
+    problems: Problems,
+    status: StatusCode,
 ) -> Result<Response> {
+    let selected: Vec<i64> = form.uffici.iter().filter_map(|o| o.parse().ok()).collect();
     let page = AccountPage {
         l: s.l(),
         csrf: s.ui.csrf.clone(),
         nav: s.nav("account"),
         id: a.id.to_string(),
-        name: a.name.clone(),
+        title: a.name.clone(),
         email: a.email.clone(),
-        disabled: a.disabled,
         locked: provisional.is_none() && a.locked_until.is_some_and(|t| t > st.now()),
-        roles: role_choices(&s, a.role),
-        offices: office_choices(st, &s, &a.offices).await?,
+        roles: role_choices(&s, Role::parse(&form.role).unwrap_or(a.role)),
+        offices: office_choices(st, &s, &selected).await?,
         provisional,
         is_self: a.id == s.p.account_id,
+        form,
+        problems,
     };
-    s.ui.page(StatusCode::OK, page)
+    s.ui.page(status, page)
+}
+
+/// The account page's form, filled from the account.
+fn form_of(a: &staff::AccountSummary) -> AccountForm {
+    AccountForm {
+        name: a.name.clone(),
+        email: a.email.clone(),
+        role: a.role.code().into(),
+        uffici: a.offices.iter().map(|o| o.to_string()).collect(),
+        disabled: a.disabled.then(|| "1".into()),
+        azione: String::new(),
+    }
 }
 
 pub async fn show_account(
@@ -197,20 +238,21 @@ pub async fn show_account(
     if !s.p.manages_account(a.role, &a.offices) {
         return Err(AppError::NotFound);
     }
-    account_page(&st, s, &a, None).await
+    let form = form_of(&a);
+    account_page(&st, s, &a, None, form, Problems::default(), StatusCode::OK).await
 }
 
 pub async fn save_account(
     State(st): State<AppState>,
     s: Staff,
     Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<Fields>,
+    CsrfForm(f): CsrfForm<AccountForm>,
 ) -> Result<Response> {
     let a = st.accounts.get(id).await?;
     if !s.p.manages_account(a.role, &a.offices) {
         return Err(AppError::NotFound);
     }
-    if f.get("azione") == "password" {
+    if f.azione == "password" {
         let provisional = st.accounts.reset_password(a.id).await?;
         audit(
             &st,
@@ -224,36 +266,55 @@ pub async fn save_account(
             ),
         )
         .await?;
-        return account_page(&st, s, &a, Some(provisional)).await;
+        let form = form_of(&a);
+        return account_page(
+            &st,
+            s,
+            &a,
+            Some(provisional),
+            form,
+            Problems::default(),
+            StatusCode::OK,
+        )
+        .await;
     }
-    let role = role_of(f.get("role"))?;
-    let offices = f.ids("uffici")?;
-    if !s.p.manages_account(role, &offices) {
+    let new = match f.check(false) {
+        Ok(new) => new,
+        Err(p) => {
+            return account_page(&st, s, &a, None, f, p, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    if !s.p.manages_account(new.role, &new.offices) {
         return Err(AppError::Forbidden(
             "non puoi dare questo ruolo o questi uffici",
         ));
     }
-    let disabled = f.flag("disabled");
-    if a.id == s.p.account_id && (disabled || role != a.role) {
+    if a.id == s.p.account_id && (new.disabled || new.role != a.role) {
         return Err(AppError::Forbidden(
             "non puoi disattivare il tuo account né cambiarne il ruolo",
         ));
     }
-    let name = f.required("name", 200)?;
-    let operator_id = match (a.operator_id, role, offices.first()) {
+    let operator_id = match (a.operator_id, new.role, new.offices.first()) {
         (Some(op), _, _) => Some(op),
         (None, Role::Operator | Role::Coordinator, Some(o)) => {
-            Some(st.store.ensure_operator(*o, &name, &a.email).await?)
+            Some(st.store.ensure_operator(*o, &new.name, &a.email).await?)
         }
         _ => None,
     };
     st.accounts
-        .update(a.id, &name, role, &offices, operator_id, disabled)
+        .update(
+            a.id,
+            &new.name,
+            new.role,
+            &new.offices,
+            operator_id,
+            new.disabled,
+        )
         .await?;
     let detail = format!(
         "{}{}",
-        role.code(),
-        if disabled { ", disattivato" } else { "" }
+        new.role.code(),
+        if new.disabled { ", disattivato" } else { "" }
     );
     audit(
         &st,
@@ -261,7 +322,7 @@ pub async fn save_account(
             "account_modificato",
             "account",
             a.id,
-            offices.first().copied(),
+            new.offices.first().copied(),
             detail,
             &st,
         ),

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::agenda::{mode_list, office_slots, outcome_message, row_view};
 use super::context::*;
+use super::form::{Label, Problems};
 use crate::error::{booking_messages, invalid, AppError, Result};
 use crate::extract::{CsrfForm, Id, Param};
 use crate::i18n::Lang;
@@ -180,17 +181,65 @@ pub enum AppointmentAction {
     Note,
 }
 
+/// What the appointment page's forms send (each action uses its part).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct ActionForm {
+    /// The office's message to the citizen (refuse, cancel, move).
+    messaggio: String,
+    /// The new start (move), as a Unix timestamp.
+    inizio: String,
+    /// The new mode (move); empty keeps it.
+    modalita: String,
+    /// The private note.
+    nota: String,
+}
+
 pub async fn act_on_appointment(
     State(st): State<AppState>,
     s: Staff,
     Param((Id(id), action)): Param<(Id, AppointmentAction)>,
-    CsrfForm(f): CsrfForm<Fields>,
+    CsrfForm(f): CsrfForm<ActionForm>,
 ) -> Result<Response> {
     let item = visible(&st, &s, id).await?;
     let a = &item.appointment;
     let now = st.now();
-    let message = f.text("messaggio", 1000)?;
     let l = s.l();
+    let mut p = Problems::default();
+    let message = p.text(
+        "messaggio",
+        Label("Messaggio al cittadino", "Message to the citizen"),
+        &f.messaggio,
+        1000,
+    );
+    let note = p.text("nota", Label("Nota", "Note"), &f.nota, 2000);
+    let start = f
+        .inizio
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0));
+    if matches!(action, AppointmentAction::Move) && start.is_none() {
+        p.add(
+            "inizio",
+            "Nuovo orario: scegline uno dall'elenco.",
+            "New time: choose one from the list.",
+        );
+    }
+    let mode = match f.modalita.trim() {
+        "" => None,
+        m => Mode::parse(m).or_else(|| {
+            p.add(
+                "modalita",
+                "Modalità: scelta non valida.",
+                "Mode: not a valid choice.",
+            );
+            None
+        }),
+    };
+    if !p.is_empty() {
+        return refused(s, a.id, &p.all(l).join(" "));
+    }
     let result = match action {
         AppointmentAction::Approve => st
             .store
@@ -208,19 +257,7 @@ pub async fn act_on_appointment(
             .await
             .map(|_| ("annullato", message.clone())),
         AppointmentAction::Move => {
-            let start = f
-                .get("inizio")
-                .parse::<i64>()
-                .ok()
-                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                .ok_or_else(|| invalid("scegli il nuovo orario", "choose the new time"))?;
-            let mode = match f.get("modalita") {
-                "" => None,
-                m => Some(
-                    Mode::parse(m)
-                        .ok_or_else(|| invalid("modalità sconosciuta", "unknown mode"))?,
-                ),
-            };
+            let start = start.unwrap_or_default();
             st.store
                 .reschedule(a.id, start, mode, Actor::Office, &message, now)
                 .await
@@ -241,13 +278,11 @@ pub async fn act_on_appointment(
             .set_outcome(a.id, Status::NoShow, now)
             .await
             .map(|_| ("assente", String::new())),
-        AppointmentAction::Note => {
-            let note = f.text("nota", 2000)?;
-            st.store
-                .set_note(a.id, &note)
-                .await
-                .map(|_| ("nota", String::new()))
-        }
+        AppointmentAction::Note => st
+            .store
+            .set_note(a.id, &note)
+            .await
+            .map(|_| ("nota", String::new())),
     };
     match result {
         Ok((done, detail)) => {
@@ -273,17 +308,20 @@ pub async fn act_on_appointment(
                 ) =>
         {
             let (it, en) = booking_messages(&e);
-            let msg = if l.is_en() { en } else { it };
-            Ok((
-                s.ui.jar,
-                Redirect::to(&format!(
-                    "/ufficio/appuntamenti/{}?errore={}",
-                    a.id,
-                    urlencode(&msg)
-                )),
-            )
-                .into_response())
+            refused(s, a.id, if l.is_en() { &en } else { &it })
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Back to the appointment, with what was refused said above its forms.
+fn refused(s: Staff, id: i64, msg: &str) -> Result<Response> {
+    Ok((
+        s.ui.jar,
+        Redirect::to(&format!(
+            "/ufficio/appuntamenti/{id}?errore={}",
+            urlencode(msg)
+        )),
+    )
+        .into_response())
 }

@@ -110,28 +110,32 @@ pub async fn show_booking_form(
     .await
 }
 
+/// Booking for a caller: the service and day shown, and the citizen's booking form (the caller
+/// agreed on the phone: the operator ticks the consent box for them).
+#[derive(Deserialize)]
+pub struct CallerBookingForm {
+    #[serde(default)]
+    servizio: String,
+    #[serde(default)]
+    giorno: String,
+    #[serde(flatten)]
+    booking: BookingForm,
+}
+
 pub async fn submit_booking(
     State(st): State<AppState>,
     s: Staff,
-    CsrfForm(f): CsrfForm<Fields>,
+    CsrfForm(f): CsrfForm<CallerBookingForm>,
 ) -> Result<Response> {
     let l = s.l();
-    let service_id = parse_id(f.get("servizio"))?;
+    let service_id = parse_id(&f.servizio)?;
     let service = st.store.service(service_id).await?;
     s.see(service.office_id)?;
-    let day = parse_day(f.get("giorno")).unwrap_or_else(|| today(&st));
+    let day = parse_day(&f.giorno).unwrap_or_else(|| today(&st));
+    // The office books with the calendar's proposed operator.
     let form = BookingForm {
-        start: f.get("start").into(),
-        mode: f.get("mode").into(),
         operator: String::new(),
-        given_name: f.get("given_name").into(),
-        family_name: f.get("family_name").into(),
-        email: f.get("email").into(),
-        phone: f.get("phone").into(),
-        fiscal_code: f.get("fiscal_code").into(),
-        reason: f.get("reason").into(),
-        // The caller agreed on the phone: the operator ticks the box for them.
-        consent: f.flag("consent").then(|| "on".to_string()),
+        ..f.booking
     };
     let valid = match validate::validate_for_office(service_id, &form) {
         Ok(v) => v,

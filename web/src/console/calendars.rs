@@ -5,39 +5,40 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use booking::backoffice::{CalendarSettings, ExceptionRow, RuleRow};
+use booking::backoffice::CalendarSettings;
 use booking::slots::Misfit;
-use booking::ModeSet;
 
 use super::context::*;
-use crate::error::{invalid, Result};
+use super::form::{
+    CalendarForm, CalendarForms, ExceptionForm, ItemForm, Label, OfficeForm, OfficeForms,
+    OperatorsForm, Problems, RuleForm,
+};
+use super::offices::render_office;
+use crate::error::{AppError, Result};
 use crate::extract::{parse_id, CsrfForm, Id, Param};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
 
-// ------------------------------------------------------------------ calendars
-
-fn calendar_input(f: &Fields, id: i64, office_id: i64) -> Result<CalendarSettings> {
-    Ok(CalendarSettings {
-        id,
-        office_id,
-        name: f.required("name", 200)?,
-        horizon_days: f.number("horizon_days", 1, 730)?,
-        min_notice_days: f.number("min_notice_days", 0, 60)?,
-        moderated: f.flag("moderated"),
-    })
-}
-
 pub async fn create_calendar(
     State(st): State<AppState>,
     s: Staff,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<Fields>,
+    Param(Id(office)): Param<Id>,
+    CsrfForm(f): CsrfForm<CalendarForm>,
 ) -> Result<Response> {
-    let office = id;
     s.configure(office)?;
-    let c = calendar_input(&f, 0, office)?;
+    let c = match f.check(0, office) {
+        Ok(c) => c,
+        Err(p) => {
+            let forms = OfficeForms {
+                office: OfficeForm::of(&st.store.office(office).await?),
+                calendar: f,
+                calendar_problems: p,
+                ..OfficeForms::default()
+            };
+            return render_office(&st, s, office, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
     let cid = st.store.save_calendar(&c).await?;
     audit(
         &st,
@@ -75,6 +76,21 @@ pub async fn show_calendar(
     State(st): State<AppState>,
     s: Staff,
     Param(Id(id)): Param<Id>,
+) -> Result<Response> {
+    let c = st.store.calendar_settings(id).await?;
+    let forms = CalendarForms {
+        settings: CalendarForm::of(&c),
+        ..CalendarForms::default()
+    };
+    render_calendar(&st, s, id, forms, StatusCode::OK).await
+}
+
+async fn render_calendar(
+    st: &AppState,
+    s: Staff,
+    id: i64,
+    forms: CalendarForms,
+    status: StatusCode,
 ) -> Result<Response> {
     let c = st.store.calendar_settings(id).await?;
     s.configure(c.office_id)?;
@@ -162,9 +178,6 @@ pub async fn show_calendar(
         office_id: c.office_id.to_string(),
         office: st.store.office(c.office_id).await?.name,
         name: c.name.clone(),
-        horizon_days: c.horizon_days,
-        min_notice_days: c.min_notice_days,
-        moderated: c.moderated,
         rules,
         exceptions,
         weekdays: WEEKDAY_NAMES
@@ -177,10 +190,10 @@ pub async fn show_calendar(
                 } else {
                     (*it).into()
                 },
-                checked: i < 5,
+                checked: forms.rule.has_day(i),
             })
             .collect(),
-        modes: mode_choices(l, ModeSet::ALL),
+        modes: mode_choices(l, |m| forms.rule.offers(m)),
         operators: st
             .store
             .office_operators(c.office_id)
@@ -193,19 +206,30 @@ pub async fn show_calendar(
             })
             .collect(),
         misfits,
+        forms,
     };
-    s.ui.page(StatusCode::OK, page)
+    s.ui.page(status, page)
 }
 
 pub async fn save_calendar(
     State(st): State<AppState>,
     s: Staff,
     Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<Fields>,
+    CsrfForm(f): CsrfForm<CalendarForm>,
 ) -> Result<Response> {
     let c = st.store.calendar_settings(id).await?;
     s.configure(c.office_id)?;
-    let new = calendar_input(&f, c.id, c.office_id)?;
+    let new = match f.check(c.id, c.office_id) {
+        Ok(new) => new,
+        Err(p) => {
+            let forms = CalendarForms {
+                settings: f,
+                settings_problems: p,
+                ..CalendarForms::default()
+            };
+            return render_calendar(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
     st.store.save_calendar(&new).await?;
     let detail = format!(
         "orizzonte {} g, preavviso {} g, moderato {}",
@@ -228,122 +252,123 @@ pub async fn save_calendar(
     redirect(s, format!("/ufficio/config/calendari/{}", c.id))
 }
 
-/// What a calendar form changes (`/ufficio/config/calendari/{id}/{what}`).
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
-pub enum CalendarChange {
-    #[serde(rename = "regole")]
-    Rules,
-    #[serde(rename = "eccezioni")]
-    Exceptions,
-    #[serde(rename = "regola-elimina")]
-    RemoveRule,
-    #[serde(rename = "eccezione-elimina")]
-    RemoveException,
-    #[serde(rename = "operatori")]
-    Operators,
-}
-
-/// Adds or removes a rule or an exception, or sets the operators.
-pub async fn change_calendar(
-    State(st): State<AppState>,
-    s: Staff,
-    Param((Id(id), what)): Param<(Id, CalendarChange)>,
-    CsrfForm(f): CsrfForm<Fields>,
-) -> Result<Response> {
+/// A calendar that this person may configure.
+async fn configurable(st: &AppState, s: &Staff, id: i64) -> Result<CalendarSettings> {
     let c = st.store.calendar_settings(id).await?;
     s.configure(c.office_id)?;
-    let (action, detail) = match what {
-        CalendarChange::Rules => {
-            let mut weekdays = 0u8;
-            for d in f.ids("giorni")? {
-                if !(0..7).contains(&d) {
-                    return Err(invalid("giorno non valido", "invalid day"));
-                }
-                weekdays |= 1 << d;
-            }
-            if weekdays == 0 {
-                return Err(invalid(
-                    "scegli almeno un giorno",
-                    "choose at least one day",
-                ));
-            }
-            let r = RuleRow {
-                id: 0,
-                weekdays,
-                start_minute: minutes(&f, "dalle")?,
-                end_minute: minutes(&f, "alle")?,
-                slot_minutes: f.number("durata", 5, 480)?,
-                buffer_minutes: f.number("pausa", 0, 240)?,
-                capacity: f.number("capienza", 1, 100)?,
-                modes: modes_of(&f)?,
-                valid_from: opt_day(&f, "valido_dal")?,
-                valid_to: opt_day(&f, "valido_al")?,
-            };
-            if r.end_minute <= r.start_minute {
-                return Err(invalid(
-                    "l'orario di fine deve seguire quello di inizio",
-                    "the end time must come after the start time",
-                ));
-            }
-            st.store.add_rule(c.id, &r).await?;
-            (
-                "regola_aggiunta",
-                format!(
-                    "{}–{} ogni {} min, capienza {}",
-                    hhmm(r.start_minute),
-                    hhmm(r.end_minute),
-                    r.slot_minutes,
-                    r.capacity
-                ),
-            )
-        }
-        CalendarChange::RemoveRule => {
-            let rid = parse_id(f.get("id"))?;
-            st.store.delete_rule(c.id, rid).await?;
-            ("regola_eliminata", rid.to_string())
-        }
-        CalendarChange::Exceptions => {
-            let day = opt_day(&f, "giorno")?
-                .ok_or_else(|| invalid("manca il giorno", "the day is missing"))?;
-            let hours = if f.get("tipo") == "orario" {
-                let (a, b) = (minutes(&f, "dalle")?, minutes(&f, "alle")?);
-                if b <= a {
-                    return Err(invalid(
-                        "l'orario di fine deve seguire quello di inizio",
-                        "the end time must come after the start time",
-                    ));
-                }
-                Some((a, b))
-            } else {
-                None
-            };
-            let e = ExceptionRow {
-                id: 0,
-                day,
-                label: f.text("etichetta", 200)?,
-                hours,
-            };
-            st.store.add_exception(c.id, &e).await?;
-            ("eccezione_aggiunta", format!("{day} {}", e.label))
-        }
-        CalendarChange::RemoveException => {
-            let eid = parse_id(f.get("id"))?;
-            st.store.delete_exception(c.id, eid).await?;
-            ("eccezione_eliminata", eid.to_string())
-        }
-        CalendarChange::Operators => {
-            let ids = f.ids("operatori")?;
-            st.store.set_calendar_operators(c.id, &ids).await?;
-            ("operatori_calendario", format!("{} operatori", ids.len()))
-        }
-    };
+    Ok(c)
+}
+
+/// After a change: back to the calendar, at the list of appointments that no longer fit.
+async fn changed(
+    st: &AppState,
+    s: Staff,
+    c: &CalendarSettings,
+    action: &str,
+    detail: String,
+) -> Result<Response> {
     audit(
-        &st,
-        s.audit(action, "calendar", c.id, Some(c.office_id), detail, &st),
+        st,
+        s.audit(action, "calendar", c.id, Some(c.office_id), detail, st),
     )
     .await?;
     redirect(
         s,
         format!("/ufficio/config/calendari/{}#fuori-regola", c.id),
     )
+}
+
+pub async fn add_rule(
+    State(st): State<AppState>,
+    s: Staff,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<RuleForm>,
+) -> Result<Response> {
+    let c = configurable(&st, &s, id).await?;
+    let r = match f.check() {
+        Ok(r) => r,
+        Err(p) => {
+            let forms = CalendarForms {
+                settings: CalendarForm::of(&c),
+                rule: f,
+                rule_problems: p,
+                ..CalendarForms::default()
+            };
+            return render_calendar(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    st.store.add_rule(c.id, &r).await?;
+    let detail = format!(
+        "{}–{} ogni {} min, capienza {}",
+        hhmm(r.start_minute),
+        hhmm(r.end_minute),
+        r.slot_minutes,
+        r.capacity
+    );
+    changed(&st, s, &c, "regola_aggiunta", detail).await
+}
+
+pub async fn remove_rule(
+    State(st): State<AppState>,
+    s: Staff,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<ItemForm>,
+) -> Result<Response> {
+    let c = configurable(&st, &s, id).await?;
+    let rid = parse_id(&f.id)?;
+    st.store.delete_rule(c.id, rid).await?;
+    changed(&st, s, &c, "regola_eliminata", rid.to_string()).await
+}
+
+pub async fn add_exception(
+    State(st): State<AppState>,
+    s: Staff,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<ExceptionForm>,
+) -> Result<Response> {
+    let c = configurable(&st, &s, id).await?;
+    let e = match f.check() {
+        Ok(e) => e,
+        Err(p) => {
+            let forms = CalendarForms {
+                settings: CalendarForm::of(&c),
+                exception: f,
+                exception_problems: p,
+                ..CalendarForms::default()
+            };
+            return render_calendar(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
+    st.store.add_exception(c.id, &e).await?;
+    let detail = format!("{} {}", e.day, e.label);
+    changed(&st, s, &c, "eccezione_aggiunta", detail).await
+}
+
+pub async fn remove_exception(
+    State(st): State<AppState>,
+    s: Staff,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<ItemForm>,
+) -> Result<Response> {
+    let c = configurable(&st, &s, id).await?;
+    let eid = parse_id(&f.id)?;
+    st.store.delete_exception(c.id, eid).await?;
+    changed(&st, s, &c, "eccezione_eliminata", eid.to_string()).await
+}
+
+pub async fn set_operators(
+    State(st): State<AppState>,
+    s: Staff,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(f): CsrfForm<OperatorsForm>,
+) -> Result<Response> {
+    let c = configurable(&st, &s, id).await?;
+    let mut p = Problems::default();
+    let ids = p.ids("op", Label("Operatori", "Operators"), &f.operatori);
+    if !p.is_empty() {
+        return Err(AppError::BadRequest("operatore non valido".into()));
+    }
+    st.store.set_calendar_operators(c.id, &ids).await?;
+    let detail = format!("{} operatori", ids.len());
+    changed(&st, s, &c, "operatori_calendario", detail).await
 }

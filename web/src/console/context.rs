@@ -5,10 +5,9 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
-use booking::{Mode, ModeSet};
-use chrono::{NaiveDate, NaiveTime, Timelike};
-use serde::Deserialize;
-use staff::{Principal, Role};
+use booking::Mode;
+use chrono::NaiveDate;
+use staff::Principal;
 
 use crate::error::{invalid, AppError, Result};
 use crate::extract::Ui;
@@ -171,81 +170,6 @@ pub fn urlencode(s: &str) -> String {
     out
 }
 
-/// A submitted form as name/value pairs (checkbox lists repeat a name).
-#[derive(Deserialize)]
-#[serde(transparent)]
-pub struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    pub fn get(&self, name: &str) -> &str {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
-    pub fn text(&self, name: &str, max: usize) -> Result<String> {
-        let v = self.get(name).trim();
-        if v.chars().count() > max {
-            return Err(invalid(
-                format!("il campo {name} supera i {max} caratteri"),
-                format!("the field {name} is longer than {max} characters"),
-            ));
-        }
-        Ok(v.to_string())
-    }
-    pub fn required(&self, name: &str, max: usize) -> Result<String> {
-        let v = self.text(name, max)?;
-        if v.is_empty() {
-            return Err(invalid(
-                format!("il campo {name} è obbligatorio"),
-                format!("the field {name} is required"),
-            ));
-        }
-        Ok(v)
-    }
-    pub fn number(&self, name: &str, min: i64, max: i64) -> Result<i64> {
-        self.get(name)
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| {
-                invalid(
-                    format!("il campo {name} deve essere un numero da {min} a {max}"),
-                    format!("the field {name} must be a number from {min} to {max}"),
-                )
-            })
-    }
-    pub fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-    pub fn ids(&self, name: &str) -> Result<Vec<i64>> {
-        self.all(name)
-            .into_iter()
-            .map(|v| {
-                v.parse::<i64>().map_err(|_| {
-                    invalid(
-                        format!("il campo {name} non è valido"),
-                        format!("the field {name} is not valid"),
-                    )
-                })
-            })
-            .collect()
-    }
-    pub fn flag(&self, name: &str) -> bool {
-        !self.get(name).is_empty()
-    }
-}
-
-/// The role a form names, refused when unknown.
-pub fn role_of(s: &str) -> Result<Role> {
-    Role::parse(s).ok_or_else(|| invalid("ruolo sconosciuto", "unknown role"))
-}
-
 pub const WEEKDAY_NAMES: [(&str, &str); 7] = [
     ("lun", "Mon"),
     ("mar", "Tue"),
@@ -260,58 +184,20 @@ pub fn redirect(s: Staff, to: String) -> Result<Response> {
     Ok((s.ui.jar, Redirect::to(&to)).into_response())
 }
 
-pub fn modes_of(f: &Fields) -> Result<ModeSet> {
-    let mut modes = Vec::new();
-    for m in f.all("modalita") {
-        modes.push(Mode::parse(m).ok_or_else(|| invalid("modalità sconosciuta", "unknown mode"))?);
-    }
-    if modes.is_empty() {
-        return Err(invalid(
-            "scegli almeno una modalità",
-            "choose at least one mode",
-        ));
-    }
-    Ok(ModeSet::of(&modes))
-}
-
-pub fn mode_choices(l: Lang, set: ModeSet) -> Vec<Choice> {
+/// The three modes as checkboxes, ticked where `checked(code)` says so.
+pub fn mode_choices(l: Lang, checked: impl Fn(&str) -> bool) -> Vec<Choice> {
     [Mode::InPerson, Mode::Phone, Mode::Video]
         .into_iter()
         .map(|m| Choice {
             value: m.code().into(),
             label: l.mode(m).into(),
-            checked: set.contains(m),
+            checked: checked(m.code()),
         })
         .collect()
 }
 
-pub fn minutes(f: &Fields, name: &str) -> Result<i64> {
-    NaiveTime::parse_from_str(f.get(name).trim(), "%H:%M")
-        .map(|t| i64::from(t.hour() * 60 + t.minute()))
-        .map_err(|_| {
-            invalid(
-                format!("orario non valido in {name} (HH:MM)"),
-                format!("invalid time in {name} (HH:MM)"),
-            )
-        })
-}
-
 pub fn hhmm(m: i64) -> String {
     format!("{:02}:{:02}", m / 60, m % 60)
-}
-
-pub fn opt_day(f: &Fields, name: &str) -> Result<Option<NaiveDate>> {
-    match f.get(name).trim() {
-        "" => Ok(None),
-        v => NaiveDate::parse_from_str(v, "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| {
-                invalid(
-                    format!("data non valida in {name}"),
-                    format!("invalid date in {name}"),
-                )
-            }),
-    }
 }
 
 pub async fn audit(st: &AppState, e: staff::audit::Entry) -> Result<()> {

@@ -14,6 +14,7 @@ mod appointment;
 mod book;
 mod calendars;
 pub mod context;
+pub mod form;
 mod offices;
 mod reports;
 mod services;
@@ -84,8 +85,24 @@ pub fn router() -> Router<AppState> {
             get(calendars::show_calendar).post(calendars::save_calendar),
         )
         .route(
-            "/ufficio/config/calendari/{id}/{what}",
-            post(calendars::change_calendar),
+            "/ufficio/config/calendari/{id}/regole",
+            post(calendars::add_rule),
+        )
+        .route(
+            "/ufficio/config/calendari/{id}/regola-elimina",
+            post(calendars::remove_rule),
+        )
+        .route(
+            "/ufficio/config/calendari/{id}/eccezioni",
+            post(calendars::add_exception),
+        )
+        .route(
+            "/ufficio/config/calendari/{id}/eccezione-elimina",
+            post(calendars::remove_exception),
+        )
+        .route(
+            "/ufficio/config/calendari/{id}/operatori",
+            post(calendars::set_operators),
         )
         .route(
             "/ufficio/account",

@@ -4,8 +4,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use booking::backoffice::OfficeInput;
-use booking::ModeSet;
 
 use super::context::*;
 use crate::error::{AppError, Result};
@@ -13,20 +11,26 @@ use crate::extract::{CsrfForm, Id, Param};
 use crate::state::AppState;
 use crate::views::console::*;
 
-// ------------------------------------------------------------------ offices
-
-fn office_input(f: &Fields) -> Result<OfficeInput> {
-    Ok(OfficeInput {
-        name: f.required("name", 200)?,
-        department: f.text("department", 300)?,
-        email: f.required("email", 254)?,
-        phone: f.text("phone", 50)?,
-        address: f.text("address", 300)?,
-        hours_text: f.text("hours_text", 1000)?,
-    })
-}
+use super::form::{OfficeForm, OfficeForms, Problems};
 
 pub async fn list_offices(State(st): State<AppState>, s: Staff) -> Result<Response> {
+    render_offices(
+        &st,
+        s,
+        OfficeForm::default(),
+        Problems::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn render_offices(
+    st: &AppState,
+    s: Staff,
+    form: OfficeForm,
+    problems: Problems,
+    status: StatusCode,
+) -> Result<Response> {
     if !s.p.configures_anything() {
         return Err(AppError::Forbidden(
             "la configurazione è per coordinatori e amministratori",
@@ -37,7 +41,7 @@ pub async fn list_offices(State(st): State<AppState>, s: Staff) -> Result<Respon
         csrf: s.ui.csrf.clone(),
         nav: s.nav("config"),
         offices: s
-            .offices(&st)
+            .offices(st)
             .await?
             .into_iter()
             .filter(|o| s.p.configures_office(o.id))
@@ -48,19 +52,24 @@ pub async fn list_offices(State(st): State<AppState>, s: Staff) -> Result<Respon
             })
             .collect(),
         can_create: s.p.creates_offices(),
+        form,
+        problems,
     };
-    s.ui.page(StatusCode::OK, page)
+    s.ui.page(status, page)
 }
 
 pub async fn create_office(
     State(st): State<AppState>,
     s: Staff,
-    CsrfForm(f): CsrfForm<Fields>,
+    CsrfForm(f): CsrfForm<OfficeForm>,
 ) -> Result<Response> {
     if !s.p.creates_offices() {
         return Err(AppError::Forbidden("solo un amministratore crea uffici"));
     }
-    let input = office_input(&f)?;
+    let input = match f.check() {
+        Ok(input) => input,
+        Err(p) => return render_offices(&st, s, f, p, StatusCode::UNPROCESSABLE_ENTITY).await,
+    };
     let id = st.store.save_office(None, &input).await?;
     audit(
         &st,
@@ -74,6 +83,22 @@ pub async fn show_office(
     State(st): State<AppState>,
     s: Staff,
     Param(Id(id)): Param<Id>,
+) -> Result<Response> {
+    s.configure(id)?;
+    let o = st.store.office(id).await?;
+    let forms = OfficeForms {
+        office: OfficeForm::of(&o),
+        ..OfficeForms::default()
+    };
+    render_office(&st, s, id, forms, StatusCode::OK).await
+}
+
+pub async fn render_office(
+    st: &AppState,
+    s: Staff,
+    id: i64,
+    forms: OfficeForms,
+    status: StatusCode,
 ) -> Result<Response> {
     s.configure(id)?;
     let l = s.l();
@@ -104,11 +129,6 @@ pub async fn show_office(
         nav: s.nav("config"),
         id: id.to_string(),
         name: o.name,
-        department: o.department,
-        email: o.email,
-        phone: o.phone,
-        address: o.address,
-        hours_text: o.hours_text,
         services,
         calendars: calendars
             .iter()
@@ -118,6 +138,14 @@ pub async fn show_office(
                 checked: c.moderated,
             })
             .collect(),
+        service_calendars: calendars
+            .iter()
+            .map(|c| Choice {
+                value: c.id.to_string(),
+                label: c.name.clone(),
+                checked: c.id.to_string() == forms.service.calendar,
+            })
+            .collect(),
         operators: st
             .store
             .office_operators(id)
@@ -125,19 +153,30 @@ pub async fn show_office(
             .into_iter()
             .map(|op| format!("{} <{}>", op.name, op.email))
             .collect(),
-        modes: mode_choices(l, ModeSet::ALL),
+        service_modes: mode_choices(l, |m| forms.service.offers(m)),
+        forms,
     };
-    s.ui.page(StatusCode::OK, page)
+    s.ui.page(status, page)
 }
 
 pub async fn save_office(
     State(st): State<AppState>,
     s: Staff,
     Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<Fields>,
+    CsrfForm(f): CsrfForm<OfficeForm>,
 ) -> Result<Response> {
     s.configure(id)?;
-    let input = office_input(&f)?;
+    let input = match f.check() {
+        Ok(input) => input,
+        Err(p) => {
+            let forms = OfficeForms {
+                office: f,
+                office_problems: p,
+                ..OfficeForms::default()
+            };
+            return render_office(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
     st.store.save_office(Some(id), &input).await?;
     audit(
         &st,

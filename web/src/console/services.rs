@@ -4,39 +4,34 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use booking::backoffice::ServiceInput;
 
 use super::context::*;
+use super::form::{OfficeForms, Problems, ServiceForm};
+use super::offices::render_office;
 use crate::error::Result;
-use crate::extract::{parse_id, CsrfForm, Id, Param};
+use crate::extract::{CsrfForm, Id, Param};
 use crate::state::AppState;
 use crate::views::console::*;
-
-// ------------------------------------------------------------------ services
-
-fn service_input(f: &Fields, office_id: i64) -> Result<ServiceInput> {
-    Ok(ServiceInput {
-        office_id,
-        calendar_id: parse_id(f.get("calendar"))?,
-        title: f.required("title", 200)?,
-        description: f.text("description", 2000)?,
-        max_minutes: f.number("max_minutes", 5, 480)?,
-        instructions: f.text("instructions", 2000)?,
-        documents: f.text("documents", 2000)?,
-        modes: modes_of(f)?,
-        published: f.flag("published"),
-    })
-}
 
 pub async fn create_service(
     State(st): State<AppState>,
     s: Staff,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<Fields>,
+    Param(Id(office)): Param<Id>,
+    CsrfForm(f): CsrfForm<ServiceForm>,
 ) -> Result<Response> {
-    let office = id;
     s.configure(office)?;
-    let input = service_input(&f, office)?;
+    let input = match f.check(office) {
+        Ok(input) => input,
+        Err(p) => {
+            let forms = OfficeForms {
+                office: super::form::OfficeForm::of(&st.store.office(office).await?),
+                service: f,
+                service_problems: p,
+                ..OfficeForms::default()
+            };
+            return render_office(&st, s, office, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
     let sid = st.store.save_service(None, &input).await?;
     audit(
         &st,
@@ -59,6 +54,19 @@ pub async fn show_service(
     Param(Id(id)): Param<Id>,
 ) -> Result<Response> {
     let sv = st.store.service(id).await?;
+    let form = ServiceForm::of(&sv);
+    render_service(&st, s, id, form, Problems::default(), StatusCode::OK).await
+}
+
+async fn render_service(
+    st: &AppState,
+    s: Staff,
+    id: i64,
+    form: ServiceForm,
+    problems: Problems,
+    status: StatusCode,
+) -> Result<Response> {
+    let sv = st.store.service(id).await?;
     s.configure(sv.office_id)?;
     let l = s.l();
     let page = ServiceConfigPage {
@@ -69,12 +77,7 @@ pub async fn show_service(
         office_id: sv.office_id.to_string(),
         office: st.store.office(sv.office_id).await?.name,
         title: sv.title.clone(),
-        description: sv.description.clone(),
-        max_minutes: sv.max_minutes,
-        instructions: sv.instructions.clone(),
-        documents: sv.documents.clone(),
-        published: sv.published,
-        modes: mode_choices(l, sv.modes),
+        modes: mode_choices(l, |m| form.offers(m)),
         calendars: st
             .store
             .calendars_settings_of(sv.office_id)
@@ -83,22 +86,29 @@ pub async fn show_service(
             .map(|c| Choice {
                 value: c.id.to_string(),
                 label: c.name,
-                checked: c.id == sv.calendar_id,
+                checked: c.id.to_string() == form.calendar,
             })
             .collect(),
+        form,
+        problems,
     };
-    s.ui.page(StatusCode::OK, page)
+    s.ui.page(status, page)
 }
 
 pub async fn save_service(
     State(st): State<AppState>,
     s: Staff,
     Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<Fields>,
+    CsrfForm(f): CsrfForm<ServiceForm>,
 ) -> Result<Response> {
     let sv = st.store.service(id).await?;
     s.configure(sv.office_id)?;
-    let input = service_input(&f, sv.office_id)?;
+    let input = match f.check(sv.office_id) {
+        Ok(input) => input,
+        Err(p) => {
+            return render_service(&st, s, id, f, p, StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
+    };
     st.store.save_service(Some(sv.id), &input).await?;
     audit(
         &st,

@@ -10,7 +10,7 @@ use staff::LoginOutcome;
 
 use super::context::*;
 use crate::error::Result;
-use crate::extract::{CsrfForm, Ui};
+use crate::extract::{CsrfForm, NoFields, Ui};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
@@ -64,26 +64,36 @@ pub async fn show_login(ui: Ui, Query(q): Query<After>) -> Result<Response> {
     ui.page(StatusCode::OK, page)
 }
 
+/// The login form.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    /// The console page to go back to.
+    dopo: String,
+}
+
 pub async fn submit_login(
     State(st): State<AppState>,
     headers: HeaderMap,
     ui: Ui,
-    CsrfForm(f): CsrfForm<Fields>,
+    CsrfForm(f): CsrfForm<LoginForm>,
 ) -> Result<Response> {
-    let email = f.text("email", 254)?;
-    let password = f.get("password");
+    let email: String = f.email.trim().chars().take(254).collect();
+    let password = f.password.as_str();
     let l = ui.l;
     let refuse = |ui: Ui, msg: String| {
         let page = LoginPage {
             l,
             csrf: ui.csrf.clone(),
-            after: after_login(f.get("dopo")),
+            after: after_login(&f.dopo),
             email: email.clone(),
             error: Some(msg),
         };
         ui.page(StatusCode::UNAUTHORIZED, page)
     };
-    if password.len() > staff::password::MAX_LENGTH {
+    if password.len() > staff::password::MAX_LENGTH || f.email.trim().chars().count() > 254 {
         return refuse(
             ui,
             l.t("Email o password non corretti.", "Wrong email or password.")
@@ -99,7 +109,7 @@ pub async fn submit_login(
             let to = if principal.must_change_password {
                 "/ufficio/password".to_string()
             } else {
-                after_login(f.get("dopo"))
+                after_login(&f.dopo)
             };
             Ok((jar, Redirect::to(&to)).into_response())
         }
@@ -131,7 +141,7 @@ pub async fn submit_logout(
     State(st): State<AppState>,
     headers: HeaderMap,
     s: Staff,
-    CsrfForm(_f): CsrfForm<Fields>,
+    _: CsrfForm<NoFields>,
 ) -> Result<Response> {
     st.accounts.logout(&s.cookie).await?;
     let jar = s.ui.jar.add(session_cookie(
@@ -153,14 +163,23 @@ pub async fn show_password(s: Staff) -> Result<Response> {
     s.ui.page(StatusCode::OK, page)
 }
 
+/// The password change form: the current password and the new one, typed twice.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    repeat: String,
+}
+
 pub async fn submit_password(
     State(st): State<AppState>,
     s: Staff,
-    CsrfForm(f): CsrfForm<Fields>,
+    CsrfForm(f): CsrfForm<PasswordForm>,
 ) -> Result<Response> {
     let l = s.l();
-    let new = f.get("new");
-    let result = if new != f.get("repeat") {
+    let new = f.new.as_str();
+    let result = if new != f.repeat {
         Err(l
             .t(
                 "Le due nuove password non coincidono.",
@@ -170,7 +189,7 @@ pub async fn submit_password(
     } else {
         match st
             .accounts
-            .change_password(&s.p, f.get("current"), new, &s.cookie)
+            .change_password(&s.p, &f.current, new, &s.cookie)
             .await
         {
             Ok(()) => Ok(()),

@@ -2,6 +2,9 @@
 
 use askama::Template;
 
+use crate::console::form::{
+    AccountForm, CalendarForms, OfficeForm, OfficeForms, Problems, ServiceForm,
+};
 use crate::i18n::Lang;
 
 /// The console's navigation bar: who is logged in, and which section is open.
@@ -209,6 +212,9 @@ pub struct OfficesConfigPage {
     pub nav: Nav,
     pub offices: Vec<Choice>,
     pub can_create: bool,
+    /// The new-office form, as typed.
+    pub form: OfficeForm,
+    pub problems: Problems,
 }
 
 #[derive(Template)]
@@ -218,18 +224,17 @@ pub struct OfficeConfigPage {
     pub csrf: String,
     pub nav: Nav,
     pub id: String,
+    /// The office's name as saved.
     pub name: String,
-    pub department: String,
-    pub email: String,
-    pub phone: String,
-    pub address: String,
-    pub hours_text: String,
     /// checked: published.
     pub services: Vec<Choice>,
     /// checked: moderated.
     pub calendars: Vec<Choice>,
+    /// The new service's calendar choice.
+    pub service_calendars: Vec<Choice>,
+    pub service_modes: Vec<Choice>,
     pub operators: Vec<String>,
-    pub modes: Vec<Choice>,
+    pub forms: OfficeForms,
 }
 
 #[derive(Template)]
@@ -241,12 +246,10 @@ pub struct ServiceConfigPage {
     pub id: String,
     pub office_id: String,
     pub office: String,
+    /// The service's title as saved.
     pub title: String,
-    pub description: String,
-    pub max_minutes: i64,
-    pub instructions: String,
-    pub documents: String,
-    pub published: bool,
+    pub form: ServiceForm,
+    pub problems: Problems,
     pub modes: Vec<Choice>,
     pub calendars: Vec<Choice>,
 }
@@ -279,10 +282,9 @@ pub struct CalendarConfigPage {
     pub id: String,
     pub office_id: String,
     pub office: String,
+    /// The calendar's name as saved.
     pub name: String,
-    pub horizon_days: i64,
-    pub min_notice_days: i64,
-    pub moderated: bool,
+    pub forms: CalendarForms,
     pub rules: Vec<RuleLine>,
     pub exceptions: Vec<RuleLine>,
     pub weekdays: Vec<Choice>,
@@ -311,6 +313,9 @@ pub struct AccountsPage {
     pub offices: Vec<Choice>,
     /// The email and provisional password of the account just made, shown once.
     pub created: Option<(String, String)>,
+    /// The new-account form, as typed.
+    pub form: AccountForm,
+    pub problems: Problems,
 }
 
 #[derive(Template)]
@@ -320,9 +325,11 @@ pub struct AccountPage {
     pub csrf: String,
     pub nav: Nav,
     pub id: String,
-    pub name: String,
+    /// The account's name as saved.
+    pub title: String,
     pub email: String,
-    pub disabled: bool,
+    pub form: AccountForm,
+    pub problems: Problems,
     pub locked: bool,
     pub roles: Vec<Choice>,
     pub offices: Vec<Choice>,
