@@ -7,20 +7,21 @@
 //! the same transaction.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Row, Transaction};
 
-use crate::catalogue::Catalogue;
 use crate::email::{Context, Email, Kind, Links};
-use crate::model::{Appointment, Calendar, Mode, Office, Operator, Service, Status};
+use crate::model::{Appointment, Mode, Office, Service, Status};
 use crate::slots::{self, CalendarRules, Slot};
 use crate::validate::ValidBooking;
 use crate::Error;
+
+mod catalogue;
+
+use catalogue::CachedCatalogue;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -52,11 +53,6 @@ impl Default for Limits {
         }
     }
 }
-
-/// How long the in-memory catalogue is trusted before it is read again.
-const CATALOGUE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-
-type CachedCatalogue = Arc<RwLock<Option<(Instant, Arc<Catalogue>)>>>;
 
 #[derive(Clone)]
 pub struct Store {
@@ -261,7 +257,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
-            cache: Arc::new(RwLock::new(None)),
+            cache: CachedCatalogue::default(),
             links,
             limits,
         })
@@ -282,108 +278,6 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         })
-    }
-
-    // ---------------------------------------------------------------- catalogue
-
-    /// The catalogue, from memory when it is fresh enough.
-    pub async fn catalogue(&self) -> Result<Arc<Catalogue>, Error> {
-        if let Some((at, c)) = self.cache.read().expect("catalogue lock").as_ref() {
-            if at.elapsed() < CATALOGUE_TTL {
-                return Ok(c.clone());
-            }
-        }
-        let c = Arc::new(Catalogue::load(&self.pool).await?);
-        *self.cache.write().expect("catalogue lock") = Some((Instant::now(), c.clone()));
-        Ok(c)
-    }
-
-    /// Drops the cached catalogue: call after changing offices, services or calendars.
-    pub fn invalidate_catalogue(&self) {
-        *self.cache.write().expect("catalogue lock") = None;
-    }
-
-    pub async fn offices(&self) -> Result<Vec<Office>, Error> {
-        Ok(self.catalogue().await?.offices.clone())
-    }
-
-    pub async fn office(&self, id: i64) -> Result<Office, Error> {
-        let c = self.catalogue().await?;
-        c.offices
-            .iter()
-            .find(|o| o.id == id)
-            .cloned()
-            .ok_or(Error::NotFound("office"))
-    }
-
-    pub async fn services_of(
-        &self,
-        office_id: i64,
-        published_only: bool,
-    ) -> Result<Vec<Service>, Error> {
-        let c = self.catalogue().await?;
-        Ok(c.services
-            .iter()
-            .filter(|s| s.office_id == office_id && (s.published || !published_only))
-            .cloned()
-            .collect())
-    }
-
-    pub async fn service(&self, id: i64) -> Result<Service, Error> {
-        let c = self.catalogue().await?;
-        c.services
-            .iter()
-            .find(|s| s.id == id)
-            .cloned()
-            .ok_or(Error::NotFound("service"))
-    }
-
-    pub async fn calendar(&self, id: i64) -> Result<Calendar, Error> {
-        let c = self.catalogue().await?;
-        c.calendars
-            .get(&id)
-            .map(|(cal, _)| cal.clone())
-            .ok_or(Error::NotFound("calendar"))
-    }
-
-    pub async fn calendars_of(&self, office_id: i64) -> Result<Vec<i64>, Error> {
-        let c = self.catalogue().await?;
-        let mut ids: Vec<i64> = c
-            .calendars
-            .values()
-            .filter(|(cal, _)| cal.office_id == office_id)
-            .map(|(cal, _)| cal.id)
-            .collect();
-        ids.sort_unstable();
-        Ok(ids)
-    }
-
-    /// The operators who serve a calendar, the proposed one first.
-    pub async fn operators_of(&self, calendar_id: i64) -> Result<Vec<Operator>, Error> {
-        Ok(self
-            .catalogue()
-            .await?
-            .operators
-            .get(&calendar_id)
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    pub async fn operator(&self, id: i64) -> Result<Operator, Error> {
-        let c = self.catalogue().await?;
-        c.all_operators
-            .get(&id)
-            .cloned()
-            .ok_or(Error::NotFound("operator"))
-    }
-
-    /// The rules of a calendar, ready for the slot engine.
-    pub async fn calendar_rules(&self, calendar_id: i64) -> Result<CalendarRules, Error> {
-        let c = self.catalogue().await?;
-        c.calendars
-            .get(&calendar_id)
-            .map(|(_, r)| r.clone())
-            .ok_or(Error::NotFound("calendar"))
     }
 
     /// Active appointments per slot start in a calendar between two instants.
