@@ -21,6 +21,7 @@ use crate::Error;
 
 mod catalogue;
 mod outbox;
+mod reminders;
 
 use catalogue::CachedCatalogue;
 pub use outbox::OutboxMessage;
@@ -712,55 +713,6 @@ impl Store {
             }
         }
         Err(Error::SlotTaken)
-    }
-
-    /// Queues the reminders that are due: the day before and the hour before, each once.
-    pub async fn queue_reminders(&self, now: DateTime<Utc>) -> Result<usize, Error> {
-        let mut sent = 0;
-        for (kind, column, before) in [
-            (
-                Kind::ReminderDay,
-                "reminder_day_sent",
-                self.limits.reminder_day,
-            ),
-            (
-                Kind::ReminderHour,
-                "reminder_hour_sent",
-                self.limits.reminder_hour,
-            ),
-        ] {
-            let rows = sqlx::query(&format!(
-                "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE status = 'confirmed' AND {column} = 0 AND start_at > $1 AND start_at <= $2"
-            ))
-            .bind(ts(now))
-            .bind(ts(now + before))
-            .fetch_all(&self.pool)
-            .await?;
-            for r in &rows {
-                let a = appointment_from(r)?;
-                // An appointment booked less than an hour before its day-before reminder would be
-                // due gets only the hour-before one.
-                if kind == Kind::ReminderDay && a.start - now <= self.limits.reminder_hour {
-                    continue;
-                }
-                let (office, service) = self.context_parts(&a).await?;
-                let ctx = self.context(&a, &office, &service, now);
-                let mut tx = self.write().await?;
-                let changed = sqlx::query(&format!(
-                    "UPDATE appointment SET {column} = 1 WHERE id = $1 AND {column} = 0"
-                ))
-                .bind(a.id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if changed == 1 {
-                    Self::enqueue(&mut tx, a.id, &ctx.reminder(kind), now).await?;
-                    sent += 1;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(sent)
     }
 
     /// Approves or refuses an appointment awaiting approval (moderated calendars).
