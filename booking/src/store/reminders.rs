@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::email::Kind;
 use crate::Error;
 
-use super::{appointment_from, ts, Store, APPOINTMENT_COLUMNS};
+use super::appointments::{appointment_from, APPOINTMENT_COLUMNS};
+use super::{ts, Store};
 
 impl Store {
     /// Queues the reminders that are due: the day before and the hour before, each once.

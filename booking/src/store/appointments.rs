@@ -1,0 +1,634 @@
+//! Appointments and their life: booked (pending, or confirmed when the office books),
+//! verified, awaiting approval and approved, moved, cancelled, expired when never verified; and
+//! the seats they hold, from which the free slots are computed.
+//!
+//! This is the heart of the store: the rules of who may book what and when, and the seat
+//! numbers through which the database refuses a slot beyond its capacity (each active
+//! appointment holds one seat; a unique index refuses a second holder). Every change that the
+//! citizen must hear about queues its email in the same transaction. It owns the `appointment`
+//! rows and how they are read (`APPOINTMENT_COLUMNS`, `appointment_from`), which `reminders`
+//! and `backoffice` reuse. It reads the catalogue but never changes it, renders emails through
+//! `crate::email` but does not know how the outbox stores or sends them, and knows nothing of
+//! the office's notes, outcomes or refusals (`backoffice`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::email::{Context, Kind};
+use crate::model::{Appointment, Mode, Office, Service, Status};
+use crate::slots::{self, CalendarRules, Slot};
+use crate::validate::ValidBooking;
+use crate::Error;
+
+use super::{from_ts, random_id, ts, Store};
+
+/// Who made a change: the citizen through their link, or the office.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    Citizen,
+    Office,
+}
+
+impl Actor {
+    fn code(self) -> &'static str {
+        match self {
+            Actor::Citizen => "citizen",
+            Actor::Office => "office",
+        }
+    }
+}
+
+/// A booking code that a person can read out on the phone: no 0/O, 1/I/L.
+fn booking_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::thread_rng();
+    let mut s = String::from("SP-");
+    for i in 0..8 {
+        if i == 4 {
+            s.push('-');
+        }
+        s.push(ALPHABET[rng.gen_range(0..ALPHABET.len())] as char);
+    }
+    s
+}
+
+pub(crate) const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence";
+
+pub(crate) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
+    Ok(Appointment {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        office_id: r.try_get("office_id")?,
+        service_id: r.try_get("service_id")?,
+        calendar_id: r.try_get("calendar_id")?,
+        operator_id: r.try_get("operator_id")?,
+        start: from_ts(r.try_get("start_at")?),
+        end: from_ts(r.try_get("end_at")?),
+        mode: Mode::parse(&r.try_get::<String, _>("mode")?).ok_or(Error::Corrupt("mode"))?,
+        status: Status::parse(&r.try_get::<String, _>("status")?)
+            .ok_or(Error::Corrupt("status"))?,
+        given_name: r.try_get("given_name")?,
+        family_name: r.try_get("family_name")?,
+        email: r.try_get("email")?,
+        phone: r.try_get("phone")?,
+        fiscal_code: r.try_get("fiscal_code")?,
+        reason: r.try_get("reason")?,
+        created_at: from_ts(r.try_get("created_at")?),
+        verify_deadline: from_ts(r.try_get("verify_deadline")?),
+        sequence: r.try_get("sequence")?,
+    })
+}
+
+/// Which unique index a failed insert ran into.
+enum Conflict {
+    Seat,
+    SameService,
+    Code,
+    Other,
+}
+
+fn conflict_of(e: &sqlx::Error) -> Option<Conflict> {
+    let db = e.as_database_error()?;
+    if !matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation) {
+        return None;
+    }
+    let m = db.message();
+    let c = db.constraint().unwrap_or("");
+    Some(
+        if c.contains("seat") || m.contains("appointment.seat") || m.contains("appointment_seat") {
+            Conflict::Seat
+        } else if c.contains("one_per_service")
+            || m.contains("active_service")
+            || m.contains("one_per_service")
+        {
+            Conflict::SameService
+        } else if c.contains("code") || m.contains("appointment.code") {
+            Conflict::Code
+        } else {
+            Conflict::Other
+        },
+    )
+}
+
+impl Store {
+    /// Active appointments per slot start in a calendar between two instants.
+    pub async fn taken(
+        &self,
+        calendar_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<HashMap<DateTime<Utc>, u32>, Error> {
+        let rows = sqlx::query(
+            "SELECT start_at, COUNT(*) AS n FROM appointment WHERE calendar_id = $1 AND seat IS NOT NULL AND start_at >= $2 AND start_at < $3 GROUP BY start_at",
+        )
+        .bind(calendar_id)
+        .bind(ts(from))
+        .bind(ts(to))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    from_ts(r.try_get("start_at")?),
+                    r.try_get::<i64, _>("n")? as u32,
+                ))
+            })
+            .collect()
+    }
+
+    /// The free slots a citizen may book for a service at `now`, restricted to the service's
+    /// modes.
+    pub async fn free_slots(
+        &self,
+        service: &Service,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Slot>, Error> {
+        let rules = self.calendar_rules(service.calendar_id).await?;
+        let (first, last) = slots::bookable_days(&rules, now);
+        let taken = self
+            .taken(
+                service.calendar_id,
+                now - Duration::days(1),
+                now + Duration::days(i64::from(rules.horizon_days) + 2),
+            )
+            .await?;
+        let mut out = slots::free_slots(&rules, &taken, now, first, last);
+        out.retain_mut(|s| {
+            s.modes = s.modes.intersect(service.modes);
+            !s.modes.is_empty()
+        });
+        Ok(out)
+    }
+
+    pub async fn appointment(&self, id: i64) -> Result<Appointment, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound("appointment"))?;
+        appointment_from(&row)
+    }
+
+    pub async fn appointment_by_code(&self, code: &str) -> Result<Appointment, Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE code = $1"
+        ))
+        .bind(code.to_uppercase())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound("appointment"))?;
+        appointment_from(&row)
+    }
+
+    /// What the emails about `a` need.
+    pub(crate) fn context<'a>(
+        &'a self,
+        a: &'a Appointment,
+        office: &'a Office,
+        service: &'a Service,
+        now: DateTime<Utc>,
+    ) -> Context<'a> {
+        Context {
+            appointment: a,
+            office,
+            service,
+            links: &self.links,
+            now,
+        }
+    }
+
+    pub(crate) async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
+        Ok((
+            self.office(a.office_id).await?,
+            self.service(a.service_id).await?,
+        ))
+    }
+
+    /// Books a slot: a pending appointment (for the citizen to verify by email) or, when the
+    /// office books on someone's behalf, a confirmed one. The verification or confirmation email
+    /// is queued in the same transaction.
+    pub async fn book(
+        &self,
+        b: &ValidBooking,
+        actor: Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Appointment, Error> {
+        let service = self.service(b.service_id).await?;
+        if actor == Actor::Citizen && !service.published {
+            return Err(Error::NotFound("service"));
+        }
+        if !service.modes.contains(b.mode) {
+            return Err(Error::ModeNotOffered);
+        }
+        let rules = self.calendar_rules(service.calendar_id).await?;
+        let slot = match actor {
+            Actor::Citizen => {
+                slots::bookable(&rules, b.start, now).ok_or(Error::SlotNotBookable)?
+            }
+            // The office may book today and beyond the horizon, but not in the past.
+            Actor::Office => slots::capacity_at(&rules, b.start)
+                .filter(|s| s.end > now)
+                .ok_or(Error::SlotNotBookable)?,
+        };
+        if !slot.offers(b.mode) {
+            return Err(Error::ModeNotOffered);
+        }
+        let operators = self.operators_of(service.calendar_id).await?;
+        let operator_id = match b.operator_id {
+            Some(id) if operators.iter().any(|o| o.id == id) => Some(id),
+            Some(_) => return Err(Error::UnknownOperator),
+            None => operators.first().map(|o| o.id),
+        };
+        let office = self.office(service.office_id).await?;
+        let calendar = self.calendar(service.calendar_id).await?;
+        // Without an email (the office booked for a caller) there is no person to count or to
+        // hold to one appointment per service: a key of its own keeps the indexes satisfied.
+        let email_norm = match b.email.trim() {
+            "" => format!("-{:016x}", random_id()),
+            e => e.to_lowercase(),
+        };
+        let (status, kind) = match actor {
+            Actor::Citizen => (Status::Pending, Kind::Verify),
+            Actor::Office => (Status::Confirmed, Kind::Confirmed),
+        };
+        // A few rounds: another booking may take the seat we saw free, then we try the next.
+        for _ in 0..(slot.capacity + 3) {
+            let mut tx = self.write().await?;
+            let active: i64 = sqlx::query(
+                "SELECT COUNT(*) AS n FROM appointment WHERE email_norm = $1 AND seat IS NOT NULL",
+            )
+            .bind(&email_norm)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+            if active >= self.limits.max_active_per_email {
+                return Err(Error::TooManyActive(self.limits.max_active_per_email));
+            }
+            let seats: Vec<i64> = sqlx::query("SELECT seat FROM appointment WHERE calendar_id = $1 AND start_at = $2 AND seat IS NOT NULL")
+                .bind(calendar.id)
+                .bind(ts(slot.start))
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("seat"))
+                .collect::<Result<_, _>>()?;
+            let Some(seat) = (0..i64::from(slot.capacity)).find(|s| !seats.contains(s)) else {
+                return Err(Error::SlotTaken);
+            };
+            let a = Appointment {
+                id: random_id(),
+                code: booking_code(),
+                office_id: office.id,
+                service_id: service.id,
+                calendar_id: calendar.id,
+                operator_id,
+                start: slot.start,
+                end: slot.end,
+                mode: b.mode,
+                status,
+                given_name: b.given_name.clone(),
+                family_name: b.family_name.clone(),
+                email: b.email.clone(),
+                phone: b.phone.clone(),
+                fiscal_code: b.fiscal_code.clone(),
+                reason: b.reason.clone(),
+                created_at: now,
+                verify_deadline: now + self.limits.verify_within,
+                sequence: 0,
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO appointment (id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, seat, active_service, given_name, family_name, email, email_norm, phone, fiscal_code, reason, consent_at, created_at, verify_deadline, verified_at, booked_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23)",
+            )
+            .bind(a.id)
+            .bind(&a.code)
+            .bind(a.office_id)
+            .bind(a.service_id)
+            .bind(a.calendar_id)
+            .bind(a.operator_id)
+            .bind(ts(a.start))
+            .bind(ts(a.end))
+            .bind(a.mode.code())
+            .bind(a.status.code())
+            .bind(seat)
+            .bind(a.service_id)
+            .bind(&a.given_name)
+            .bind(&a.family_name)
+            .bind(&a.email)
+            .bind(&email_norm)
+            .bind(&a.phone)
+            .bind(&a.fiscal_code)
+            .bind(&a.reason)
+            .bind(ts(now))
+            .bind(ts(a.verify_deadline))
+            .bind((actor == Actor::Office).then_some(ts(now)))
+            .bind(actor.code())
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    match conflict_of(&e) {
+                        Some(Conflict::Seat) | Some(Conflict::Code) => continue,
+                        Some(Conflict::SameService) => return Err(Error::AlreadyBookedForService),
+                        Some(Conflict::Other) | None => return Err(e.into()),
+                    }
+                }
+            }
+            let ctx = self.context(&a, &office, &service, now);
+            let email = match kind {
+                Kind::Verify => ctx.verify(),
+                _ => ctx.confirmed(),
+            };
+            Self::enqueue(&mut tx, a.id, &email, now).await?;
+            match tx.commit().await {
+                Ok(()) => return Ok(a),
+                Err(e) => match conflict_of(&e) {
+                    Some(Conflict::Seat) => continue,
+                    Some(Conflict::SameService) => return Err(Error::AlreadyBookedForService),
+                    _ => return Err(e.into()),
+                },
+            }
+        }
+        Err(Error::SlotTaken)
+    }
+
+    /// Follows the verification link: a pending appointment becomes confirmed (or awaits the
+    /// office's approval on a moderated calendar). Following the link again changes nothing.
+    pub async fn verify(&self, id: i64, now: DateTime<Utc>) -> Result<Appointment, Error> {
+        let a = self.appointment(id).await?;
+        match a.status {
+            Status::Pending => {}
+            Status::Confirmed | Status::AwaitingApproval => return Ok(a),
+            _ => return Err(Error::NotActive(a.status)),
+        }
+        if now > a.verify_deadline {
+            // The worker has not expired it yet; the citizen is too late all the same.
+            self.expire(&a, now).await?;
+            return Err(Error::NotActive(Status::Expired));
+        }
+        let calendar = self.calendar(a.calendar_id).await?;
+        let status = if calendar.moderated {
+            Status::AwaitingApproval
+        } else {
+            Status::Confirmed
+        };
+        let (office, service) = self.context_parts(&a).await?;
+        let mut tx = self.write().await?;
+        let changed = sqlx::query("UPDATE appointment SET status = $1, verified_at = $2 WHERE id = $3 AND status = 'pending'")
+            .bind(status.code())
+            .bind(ts(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 1 {
+            let a = Appointment {
+                status,
+                ..a.clone()
+            };
+            let ctx = self.context(&a, &office, &service, now);
+            let email = if calendar.moderated {
+                ctx.request_sent()
+            } else {
+                ctx.confirmed()
+            };
+            Self::enqueue(&mut tx, a.id, &email, now).await?;
+        }
+        tx.commit().await?;
+        self.appointment(id).await
+    }
+
+    async fn expire(&self, a: &Appointment, now: DateTime<Utc>) -> Result<bool, Error> {
+        let (office, service) = self.context_parts(a).await?;
+        let mut tx = self.write().await?;
+        let changed = sqlx::query("UPDATE appointment SET status = 'expired', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = 'system' WHERE id = $2 AND status = 'pending'")
+            .bind(ts(now))
+            .bind(a.id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed == 1 {
+            let a = Appointment {
+                status: Status::Expired,
+                ..a.clone()
+            };
+            let ctx = self.context(&a, &office, &service, now);
+            Self::enqueue(&mut tx, a.id, &ctx.expired(), now).await?;
+        }
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    /// Cancels the pending bookings whose verification window has passed, freeing their slots.
+    pub async fn expire_unverified(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let rows = sqlx::query(&format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE status = 'pending' AND verify_deadline < $1"))
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut n = 0;
+        for r in &rows {
+            if self.expire(&appointment_from(r)?, now).await? {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Cancels an active appointment and tells the citizen (iCalendar CANCEL).
+    pub async fn cancel(
+        &self,
+        id: i64,
+        actor: Actor,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Appointment, Error> {
+        let a = self.appointment(id).await?;
+        if !a.status.is_active() {
+            return Err(Error::NotActive(a.status));
+        }
+        if a.end <= now {
+            return Err(Error::AlreadyHappened);
+        }
+        let (office, service) = self.context_parts(&a).await?;
+        let mut tx = self.write().await?;
+        let changed = sqlx::query("UPDATE appointment SET status = 'cancelled', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = $2, sequence = sequence + 1 WHERE id = $3 AND seat IS NOT NULL")
+            .bind(ts(now))
+            .bind(actor.code())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if changed != 1 {
+            drop(tx);
+            return Err(Error::NotActive(self.appointment(id).await?.status));
+        }
+        let a = Appointment {
+            status: Status::Cancelled,
+            sequence: a.sequence + 1,
+            ..a
+        };
+        let ctx = self.context(&a, &office, &service, now);
+        // A booking never verified was never confirmed: nothing to take out of a calendar.
+        let email = ctx.cancelled(actor == Actor::Office, message);
+        Self::enqueue(&mut tx, a.id, &email, now).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// Moves an active appointment to another free slot of its calendar, keeping its code, UID
+    /// and links, and sends the updated invitation (same UID, higher SEQUENCE).
+    pub async fn reschedule(
+        &self,
+        id: i64,
+        new_start: DateTime<Utc>,
+        mode: Option<Mode>,
+        actor: Actor,
+        message: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Appointment, Error> {
+        let a = self.appointment(id).await?;
+        if !a.status.is_active() {
+            return Err(Error::NotActive(a.status));
+        }
+        if a.end <= now {
+            return Err(Error::AlreadyHappened);
+        }
+        if new_start == a.start {
+            return Err(Error::SameSlot);
+        }
+        let service = self.service(a.service_id).await?;
+        let mode = mode.unwrap_or(a.mode);
+        if !service.modes.contains(mode) {
+            return Err(Error::ModeNotOffered);
+        }
+        let rules = self.calendar_rules(a.calendar_id).await?;
+        let slot = match actor {
+            Actor::Citizen => slots::bookable(&rules, new_start, now),
+            Actor::Office => slots::capacity_at(&rules, new_start).filter(|s| s.end > now),
+        }
+        .ok_or(Error::SlotNotBookable)?;
+        if !slot.offers(mode) {
+            return Err(Error::ModeNotOffered);
+        }
+        let office = self.office(a.office_id).await?;
+        for _ in 0..(slot.capacity + 3) {
+            let mut tx = self.write().await?;
+            let seats: Vec<i64> = sqlx::query("SELECT seat FROM appointment WHERE calendar_id = $1 AND start_at = $2 AND seat IS NOT NULL")
+                .bind(a.calendar_id)
+                .bind(ts(slot.start))
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get("seat"))
+                .collect::<Result<_, _>>()?;
+            let Some(seat) = (0..i64::from(slot.capacity)).find(|s| !seats.contains(s)) else {
+                return Err(Error::SlotTaken);
+            };
+            let updated = sqlx::query("UPDATE appointment SET start_at = $1, end_at = $2, seat = $3, mode = $4, sequence = sequence + 1, reminder_day_sent = 0, reminder_hour_sent = 0 WHERE id = $5 AND seat IS NOT NULL")
+                .bind(ts(slot.start))
+                .bind(ts(slot.end))
+                .bind(seat)
+                .bind(mode.code())
+                .bind(id)
+                .execute(&mut *tx)
+                .await;
+            match updated {
+                Ok(r) if r.rows_affected() == 1 => {}
+                Ok(_) => {
+                    drop(tx);
+                    return Err(Error::NotActive(self.appointment(id).await?.status));
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    match conflict_of(&e) {
+                        Some(Conflict::Seat) => continue,
+                        _ => return Err(e.into()),
+                    }
+                }
+            }
+            let moved = Appointment {
+                start: slot.start,
+                end: slot.end,
+                mode,
+                sequence: a.sequence + 1,
+                ..a.clone()
+            };
+            // A pending booking is told again only when it is verified.
+            if moved.status != Status::Pending {
+                let ctx = self.context(&moved, &office, &service, now);
+                Self::enqueue(
+                    &mut tx,
+                    a.id,
+                    &ctx.moved(actor == Actor::Office, message),
+                    now,
+                )
+                .await?;
+            }
+            match tx.commit().await {
+                Ok(()) => return Ok(moved),
+                Err(e) if matches!(conflict_of(&e), Some(Conflict::Seat)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::SlotTaken)
+    }
+
+    /// Approves or refuses an appointment awaiting approval (moderated calendars).
+    pub async fn approve(&self, id: i64, now: DateTime<Utc>) -> Result<Appointment, Error> {
+        let a = self.appointment(id).await?;
+        if a.status != Status::AwaitingApproval {
+            return Err(Error::NotActive(a.status));
+        }
+        let (office, service) = self.context_parts(&a).await?;
+        let mut tx = self.write().await?;
+        sqlx::query("UPDATE appointment SET status = 'confirmed' WHERE id = $1 AND status = 'awaiting_approval'")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let a = Appointment {
+            status: Status::Confirmed,
+            ..a
+        };
+        let ctx = self.context(&a, &office, &service, now);
+        let mut email = ctx.confirmed();
+        email.kind = Kind::Approved;
+        Self::enqueue(&mut tx, a.id, &email, now).await?;
+        tx.commit().await?;
+        Ok(a)
+    }
+
+    /// Active appointments per slot, checked against the rules' capacity: the double-booking
+    /// audit that tests and the load tool run. Returns the slots over capacity.
+    pub async fn overbooked_slots(&self) -> Result<Vec<(i64, DateTime<Utc>, i64)>, Error> {
+        let rows = sqlx::query("SELECT calendar_id, start_at, COUNT(*) AS n, COUNT(DISTINCT seat) AS seats FROM appointment WHERE seat IS NOT NULL GROUP BY calendar_id, start_at")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut bad = Vec::new();
+        let mut rules_cache: HashMap<i64, CalendarRules> = HashMap::new();
+        for r in &rows {
+            let cal: i64 = r.try_get("calendar_id")?;
+            let start = from_ts(r.try_get("start_at")?);
+            let n: i64 = r.try_get("n")?;
+            let seats: i64 = r.try_get("seats")?;
+            let rules = match rules_cache.entry(cal) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(self.calendar_rules(cal).await?)
+                }
+            };
+            let cap = slots::capacity_at(rules, start).map_or(0, |s| i64::from(s.capacity));
+            if n > cap || seats != n {
+                bad.push((cal, start, n));
+            }
+        }
+        Ok(bad)
+    }
+}
