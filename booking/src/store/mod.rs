@@ -15,12 +15,12 @@ use crate::email::Links;
 use crate::Error;
 
 mod appointments;
+pub mod backoffice;
 mod catalogue;
 mod outbox;
 mod reminders;
 
 pub use appointments::Actor;
-pub(crate) use appointments::{appointment_from, APPOINTMENT_COLUMNS};
 use catalogue::CachedCatalogue;
 pub use outbox::OutboxMessage;
 

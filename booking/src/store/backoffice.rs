@@ -1,16 +1,25 @@
 //! What the office does, beside the citizen's path: the agenda, the outcome of an appointment
-//! (done, no-show), approving or refusing on moderated calendars, private notes, statistics'
-//! raw rows, and editing the catalogue (offices, services, calendars with their rules,
-//! exceptions and operators). Edits never touch appointments: `misfits` lists those that no
+//! (done, no-show), refusing a request on a moderated calendar (approving it confirms the
+//! appointment, so it lives in `appointments`), private notes, statistics' raw rows, and editing
+//! the catalogue (offices, services, calendars with their rules, exceptions and operators). Edits never touch appointments: `misfits` lists those that no
 //! longer fit the rules, for the office to move or cancel.
+//!
+//! It exists apart from `appointments` because these are the consoles' needs, not the citizen's
+//! path, and grow with them. It owns the office's own columns of an appointment (note, outcome,
+//! refusal), the rows behind statistics, and every write to the catalogue tables, dropping the
+//! catalogue cache after each. It knows nothing of staff accounts, roles or the audit log
+//! (`staff::role` decides who may call what, before the console calls here) and nothing of
+//! HTTP. Published at the crate root as `booking::backoffice`.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{AnyPool, Row};
 
 use crate::model::{Appointment, Mode, ModeSet, Status};
 use crate::slots::{self, Misfit};
-use crate::store::{appointment_from, from_ts, random_id, ts, Store, APPOINTMENT_COLUMNS};
 use crate::Error;
+
+use super::appointments::{appointment_from, APPOINTMENT_COLUMNS};
+use super::{from_ts, random_id, ts, Store};
 
 /// An appointment as the office's agenda shows it.
 #[derive(Debug, Clone)]
