@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::email::{Context, Kind};
 use crate::model::{Appointment, Mode, Office, Service, Status};
@@ -56,9 +56,9 @@ fn booking_code() -> String {
     s
 }
 
-pub(crate) const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence";
+pub(super) const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence";
 
-pub(crate) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
+pub(super) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
     Ok(Appointment {
         id: r.try_get("id")?,
         code: r.try_get("code")?,
@@ -112,6 +112,26 @@ fn conflict_of(e: &sqlx::Error) -> Option<Conflict> {
             Conflict::Other
         },
     )
+}
+
+/// The lowest seat of `slot` that no active appointment of the calendar holds, as `conn` (the
+/// booking's or the move's transaction) sees it; `None` when the slot is full.
+async fn free_seat(
+    conn: &mut AnyConnection,
+    calendar_id: i64,
+    slot: &Slot,
+) -> Result<Option<i64>, Error> {
+    let seats: Vec<i64> = sqlx::query(
+        "SELECT seat FROM appointment WHERE calendar_id = $1 AND start_at = $2 AND seat IS NOT NULL",
+    )
+    .bind(calendar_id)
+    .bind(ts(slot.start))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get("seat"))
+    .collect::<Result<_, _>>()?;
+    Ok((0..i64::from(slot.capacity)).find(|s| !seats.contains(s)))
 }
 
 impl Store {
@@ -187,7 +207,7 @@ impl Store {
     }
 
     /// What the emails about `a` need.
-    pub(crate) fn context<'a>(
+    pub(super) fn context<'a>(
         &'a self,
         a: &'a Appointment,
         office: &'a Office,
@@ -203,7 +223,7 @@ impl Store {
         }
     }
 
-    pub(crate) async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
+    pub(super) async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
         Ok((
             self.office(a.office_id).await?,
             self.service(a.service_id).await?,
@@ -270,15 +290,7 @@ impl Store {
             if active >= self.limits.max_active_per_email {
                 return Err(Error::TooManyActive(self.limits.max_active_per_email));
             }
-            let seats: Vec<i64> = sqlx::query("SELECT seat FROM appointment WHERE calendar_id = $1 AND start_at = $2 AND seat IS NOT NULL")
-                .bind(calendar.id)
-                .bind(ts(slot.start))
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get("seat"))
-                .collect::<Result<_, _>>()?;
-            let Some(seat) = (0..i64::from(slot.capacity)).find(|s| !seats.contains(s)) else {
+            let Some(seat) = free_seat(&mut tx, calendar.id, &slot).await? else {
                 return Err(Error::SlotTaken);
             };
             let a = Appointment {
@@ -521,15 +533,7 @@ impl Store {
         let office = self.office(a.office_id).await?;
         for _ in 0..(slot.capacity + 3) {
             let mut tx = self.write().await?;
-            let seats: Vec<i64> = sqlx::query("SELECT seat FROM appointment WHERE calendar_id = $1 AND start_at = $2 AND seat IS NOT NULL")
-                .bind(a.calendar_id)
-                .bind(ts(slot.start))
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get("seat"))
-                .collect::<Result<_, _>>()?;
-            let Some(seat) = (0..i64::from(slot.capacity)).find(|s| !seats.contains(s)) else {
+            let Some(seat) = free_seat(&mut tx, a.calendar_id, &slot).await? else {
                 return Err(Error::SlotTaken);
             };
             let updated = sqlx::query("UPDATE appointment SET start_at = $1, end_at = $2, seat = $3, mode = $4, sequence = sequence + 1, reminder_day_sent = 0, reminder_hour_sent = 0 WHERE id = $5 AND seat IS NOT NULL")

@@ -12,7 +12,8 @@
 //! HTTP. Published at the crate root as `booking::backoffice`.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{AnyPool, Row};
+use sqlx::any::AnyRow;
+use sqlx::Row;
 
 use crate::model::{Appointment, Mode, ModeSet, Status};
 use crate::slots::{self, Misfit};
@@ -120,15 +121,21 @@ fn in_list(ids: &[i64]) -> String {
     }
 }
 
+/// An agenda row: the appointment's columns, then `note`, `booked_by` and `cancelled_by`.
+fn agenda_item_from(r: &AnyRow) -> Result<AgendaItem, Error> {
+    Ok(AgendaItem {
+        appointment: appointment_from(r)?,
+        note: r.try_get("note")?,
+        booked_by: r.try_get("booked_by")?,
+        cancelled_by: r.try_get("cancelled_by")?,
+    })
+}
+
 fn date(s: Option<String>) -> Option<NaiveDate> {
     s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
 }
 
 impl Store {
-    fn db(&self) -> &AnyPool {
-        self.pool()
-    }
-
     /// Appointments starting in `[from, to)`, in the given offices (all when `None`), optionally
     /// of one operator, earliest first. Expired bookings (never verified) are left out.
     pub async fn agenda(
@@ -152,17 +159,10 @@ impl Store {
         if let Some(op) = operator {
             q = q.bind(op);
         }
-        q.fetch_all(self.db())
+        q.fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| {
-                Ok(AgendaItem {
-                    appointment: appointment_from(r)?,
-                    note: r.try_get("note")?,
-                    booked_by: r.try_get("booked_by")?,
-                    cancelled_by: r.try_get("cancelled_by")?,
-                })
-            })
+            .map(agenda_item_from)
             .collect()
     }
 
@@ -171,15 +171,10 @@ impl Store {
             "SELECT {APPOINTMENT_COLUMNS}, note, booked_by, cancelled_by FROM appointment WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.db())
+        .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound("appointment"))?;
-        Ok(AgendaItem {
-            appointment: appointment_from(&r)?,
-            note: r.try_get("note")?,
-            booked_by: r.try_get("booked_by")?,
-            cancelled_by: r.try_get("cancelled_by")?,
-        })
+        agenda_item_from(&r)
     }
 
     /// Records how a confirmed appointment went: done or no-show. Only once it has started; it
@@ -204,7 +199,7 @@ impl Store {
             .bind(outcome.code())
             .bind(ts(now))
             .bind(id)
-            .execute(self.db())
+            .execute(&self.pool)
             .await?
             .rows_affected();
         if n != 1 {
@@ -254,7 +249,7 @@ impl Store {
         let n = sqlx::query("UPDATE appointment SET note = $1 WHERE id = $2")
             .bind(note)
             .bind(id)
-            .execute(self.db())
+            .execute(&self.pool)
             .await?
             .rows_affected();
         if n == 0 {
@@ -283,7 +278,7 @@ impl Store {
         if let Some(s) = service {
             q = q.bind(s);
         }
-        q.fetch_all(self.db())
+        q.fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| {
@@ -313,7 +308,7 @@ impl Store {
             Some(id) => {
                 let n = sqlx::query("UPDATE office SET name = $1, department = $2, email = $3, phone = $4, address = $5, hours_text = $6 WHERE id = $7")
                     .bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text).bind(id)
-                    .execute(self.db()).await?.rows_affected();
+                    .execute(&self.pool).await?.rows_affected();
                 if n == 0 {
                     return Err(Error::NotFound("office"));
                 }
@@ -323,7 +318,7 @@ impl Store {
                 let id = random_id();
                 sqlx::query("INSERT INTO office (id, name, department, email, phone, address, hours_text, position) VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(position), 0) + 1 FROM office))")
                     .bind(id).bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text)
-                    .execute(self.db()).await?;
+                    .execute(&self.pool).await?;
                 id
             }
         };
@@ -341,7 +336,7 @@ impl Store {
             Some(id) => {
                 let n = sqlx::query("UPDATE service SET calendar_id = $1, title = $2, description = $3, max_minutes = $4, instructions = $5, documents = $6, modes = $7, published = $8 WHERE id = $9 AND office_id = $10")
                     .bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)).bind(id).bind(s.office_id)
-                    .execute(self.db()).await?.rows_affected();
+                    .execute(&self.pool).await?.rows_affected();
                 if n == 0 {
                     return Err(Error::NotFound("service"));
                 }
@@ -351,7 +346,7 @@ impl Store {
                 let id = random_id();
                 sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(position), 0) + 1 FROM service))")
                     .bind(id).bind(s.office_id).bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published))
-                    .execute(self.db()).await?;
+                    .execute(&self.pool).await?;
                 id
             }
         };
@@ -362,7 +357,7 @@ impl Store {
     pub async fn calendar_settings(&self, id: i64) -> Result<CalendarSettings, Error> {
         let r = sqlx::query("SELECT id, office_id, name, horizon_days, min_notice_days, moderated FROM calendar WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.db())
+            .fetch_optional(&self.pool)
             .await?
             .ok_or(Error::NotFound("calendar"))?;
         Ok(CalendarSettings {
@@ -392,12 +387,12 @@ impl Store {
             let id = random_id();
             sqlx::query("INSERT INTO calendar (id, office_id, name, horizon_days, min_notice_days, moderated) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(id).bind(c.office_id).bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated))
-                .execute(self.db()).await?;
+                .execute(&self.pool).await?;
             id
         } else {
             let n = sqlx::query("UPDATE calendar SET name = $1, horizon_days = $2, min_notice_days = $3, moderated = $4 WHERE id = $5 AND office_id = $6")
                 .bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)).bind(c.id).bind(c.office_id)
-                .execute(self.db()).await?.rows_affected();
+                .execute(&self.pool).await?.rows_affected();
             if n == 0 {
                 return Err(Error::NotFound("calendar"));
             }
@@ -410,7 +405,7 @@ impl Store {
     pub async fn rules_of(&self, calendar_id: i64) -> Result<Vec<RuleRow>, Error> {
         sqlx::query("SELECT * FROM opening_rule WHERE calendar_id = $1 ORDER BY weekdays DESC, start_minute, id")
             .bind(calendar_id)
-            .fetch_all(self.db())
+            .fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| {
@@ -435,7 +430,7 @@ impl Store {
         sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, buffer_minutes, capacity, modes, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(id).bind(calendar_id).bind(i64::from(r.weekdays)).bind(r.start_minute).bind(r.end_minute).bind(r.slot_minutes).bind(r.buffer_minutes).bind(r.capacity).bind(i64::from(r.modes.0))
             .bind(r.valid_from.map(|d| d.to_string())).bind(r.valid_to.map(|d| d.to_string()))
-            .execute(self.db()).await?;
+            .execute(&self.pool).await?;
         self.invalidate_catalogue();
         Ok(id)
     }
@@ -458,7 +453,7 @@ impl Store {
         ))
         .bind(id)
         .bind(calendar_id)
-        .execute(self.db())
+        .execute(&self.pool)
         .await?
         .rows_affected();
         self.invalidate_catalogue();
@@ -471,7 +466,7 @@ impl Store {
     pub async fn exceptions_of(&self, calendar_id: i64) -> Result<Vec<ExceptionRow>, Error> {
         sqlx::query("SELECT id, day, label, closed, start_minute, end_minute FROM calendar_exception WHERE calendar_id = $1 ORDER BY day")
             .bind(calendar_id)
-            .fetch_all(self.db())
+            .fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| {
@@ -508,7 +503,7 @@ impl Store {
             .bind(first.as_ref().map_or(0, |r| r.buffer_minutes))
             .bind(first.as_ref().map_or(1, |r| r.capacity))
             .bind(first.as_ref().map_or(7, |r| i64::from(r.modes.0)))
-            .execute(self.db()).await?;
+            .execute(&self.pool).await?;
         self.invalidate_catalogue();
         Ok(id)
     }
@@ -523,7 +518,7 @@ impl Store {
             "SELECT id, office_id, name, email FROM operator WHERE office_id = $1 ORDER BY name",
         )
         .bind(office_id)
-        .fetch_all(self.db())
+        .fetch_all(&self.pool)
         .await?
         .iter()
         .map(|r| {
@@ -548,7 +543,7 @@ impl Store {
             sqlx::query("SELECT id FROM operator WHERE office_id = $1 AND LOWER(email) = $2")
                 .bind(office_id)
                 .bind(email.trim().to_lowercase())
-                .fetch_optional(self.db())
+                .fetch_optional(&self.pool)
                 .await?;
         if let Some(r) = found {
             return Ok(r.try_get("id")?);
@@ -559,7 +554,7 @@ impl Store {
             .bind(office_id)
             .bind(name.trim())
             .bind(email.trim().to_lowercase())
-            .execute(self.db())
+            .execute(&self.pool)
             .await?;
         self.invalidate_catalogue();
         Ok(id)
@@ -614,7 +609,7 @@ impl Store {
         ))
         .bind(calendar_id)
         .bind(ts(now))
-        .fetch_all(self.db())
+        .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::new();
         for r in &rows {

@@ -64,13 +64,14 @@ pub struct Store {
     pub limits: Limits,
 }
 
-pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
+// How the parts store instants (Unix seconds) and choose ids (random, positive BIGINTs).
+fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
-pub(crate) fn from_ts(s: i64) -> DateTime<Utc> {
+fn from_ts(s: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(s, 0).unwrap_or_default()
 }
-pub(crate) fn random_id() -> i64 {
+fn random_id() -> i64 {
     rand::thread_rng().gen_range(1..i64::MAX)
 }
 
@@ -150,7 +151,7 @@ impl Store {
 
     /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so that
     /// what it reads cannot change before it writes; PostgreSQL relies on the unique indexes.
-    pub(crate) async fn write(&self) -> Result<Transaction<'static, Any>, Error> {
+    async fn write(&self) -> Result<Transaction<'static, Any>, Error> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,

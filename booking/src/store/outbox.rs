@@ -56,7 +56,7 @@ fn message_from(r: &AnyRow) -> Result<OutboxMessage, Error> {
 impl Store {
     /// Queues `email` about an appointment in the caller's transaction: it is sent only if that
     /// transaction commits. An email without a recipient is not queued.
-    pub(crate) async fn enqueue(
+    pub(super) async fn enqueue(
         tx: &mut Transaction<'static, Any>,
         appointment_id: i64,
         email: &Email,
