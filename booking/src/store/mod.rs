@@ -5,6 +5,18 @@
 //! active appointment holds one numbered seat of its slot, and a unique index refuses a second
 //! holder of a seat. Every change the citizen must hear about writes its email to the outbox in
 //! the same transaction.
+//!
+//! `Store` is one handle on the database, and each concern adds its methods to it from a file
+//! of its own: `catalogue` (offices, services, calendars, operators, cached), `appointments`
+//! (booking and the life of an appointment), `reminders`, `outbox` (the emails' table) and
+//! `backoffice` (the office's agenda, outcomes, notes and catalogue editing). This file holds
+//! only what they all share: connecting, the migrations, the backend and the pool, write
+//! transactions, the business limits, the settings, and how instants and ids are stored. It
+//! must not know the business of any part; a query on one concern's tables belongs in that
+//! concern's file.
+//!
+//! The migrations in `booking/migrations` are the whole schema, the `staff` crate's tables
+//! included: one migrator, one ordered history (see the `staff` crate's doc for why).
 
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
@@ -160,6 +172,7 @@ impl Store {
 
     // ---------------------------------------------------------------- settings
 
+    /// A value of the `setting` table (name → text), e.g. `demo` once the demo comune is seeded.
     pub async fn setting(&self, name: &str) -> Result<Option<String>, Error> {
         Ok(sqlx::query("SELECT value FROM setting WHERE name = $1")
             .bind(name)
@@ -169,6 +182,7 @@ impl Store {
             .transpose()?)
     }
 
+    /// Whether the database is new: no office yet (the demo comune is seeded only into one).
     pub async fn is_empty(&self) -> Result<bool, Error> {
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM office")
             .fetch_one(&self.pool)
