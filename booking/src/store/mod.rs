@@ -11,17 +11,22 @@
 //! (booking and the life of an appointment), `reminders`, `outbox` (the emails' table) and
 //! `backoffice` (the office's agenda, outcomes, notes and catalogue editing). This file holds
 //! only what they all share: connecting, the migrations, the backend and the pool, write
-//! transactions, the business limits, the settings, and how instants and ids are stored. It
+//! transactions and the signal that one queued an email, the business limits, the settings, and
+//! how instants and ids are stored. It
 //! must not know the business of any part; a query on one concern's tables belongs in that
 //! concern's file.
 //!
 //! The migrations in `booking/migrations` are the whole schema, the `staff` crate's tables
 //! included: one migrator, one ordered history (see the `staff` crate's doc for why).
 
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
+use tokio::sync::Notify;
 
 use crate::email::Links;
 use crate::Error;
@@ -72,6 +77,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     cache: CachedCatalogue,
+    /// Notified when a transaction that queued an email commits (see `mail_queued`).
+    mail_queued: Arc<Notify>,
     pub links: Links,
     pub limits: Limits,
 }
@@ -85,6 +92,43 @@ fn from_ts(s: i64) -> DateTime<Utc> {
 }
 fn random_id() -> i64 {
     rand::thread_rng().gen_range(1..i64::MAX)
+}
+
+/// The store's write transaction: a sqlx transaction (queries run on `&mut *tx`) that also
+/// remembers whether `enqueue` put an email in it. Committing it is the one place that signals
+/// `Store::mail_queued`, after the commit, so the worker never looks for an email that is not
+/// there yet, nor for one that was rolled back. Dropped without a commit, it rolls back.
+struct WriteTx {
+    tx: Transaction<'static, Any>,
+    queued_mail: bool,
+    mail_queued: Arc<Notify>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        if self.queued_mail {
+            self.mail_queued.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -148,6 +192,7 @@ impl Store {
             pool,
             backend,
             cache: CachedCatalogue::default(),
+            mail_queued: Arc::new(Notify::new()),
             links,
             limits,
         })
@@ -161,12 +206,26 @@ impl Store {
         &self.pool
     }
 
+    /// Woken each time an email has been queued and its transaction committed: the outbox
+    /// delivery worker waits on it (`notified().await`), so that a new email goes out at once
+    /// instead of at the worker's next round. It is `notify_one`: one waiter wakes, and when no
+    /// one is waiting (the worker is busy delivering) the next wait returns at once, so a
+    /// message queued meanwhile is not left for the next round either.
+    pub fn mail_queued(&self) -> Arc<Notify> {
+        self.mail_queued.clone()
+    }
+
     /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so that
     /// what it reads cannot change before it writes; PostgreSQL relies on the unique indexes.
-    async fn write(&self) -> Result<Transaction<'static, Any>, Error> {
-        Ok(match self.backend {
+    async fn write(&self) -> Result<WriteTx, Error> {
+        let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx {
+            tx,
+            queued_mail: false,
+            mail_queued: self.mail_queued.clone(),
         })
     }
 

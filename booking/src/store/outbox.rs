@@ -2,20 +2,22 @@
 //!
 //! Every change a citizen must hear about queues its email here inside the change's own
 //! transaction, so that a booking is never saved without its email nor an email sent for a
-//! booking that was rolled back. This file owns the `outbox` rows: queueing, what is due, sent
-//! or failed with its back-off, and reading them back for the developer's mailbox and the tests.
+//! booking that was rolled back. This file owns the `outbox` rows: queueing (which marks the
+//! transaction so that its commit wakes the delivery worker through `Store::mail_queued`), what
+//! is due, sent or failed with its back-off, and reading them back for the developer's mailbox
+//! and the tests.
 //! It knows an email only once rendered (`crate::email::Email`) and an appointment only by id:
 //! no statuses, no catalogue. Delivering is not its job either: that is the mailer,
 //! `crate::outbox::Mailer`, which reads from here.
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::Row;
 
 use crate::email::Email;
 use crate::Error;
 
-use super::{from_ts, random_id, ts, Store};
+use super::{from_ts, random_id, ts, Store, WriteTx};
 
 /// An email in the outbox, as the delivery worker and the developer's mailbox see it.
 #[derive(Debug, Clone)]
@@ -55,9 +57,10 @@ fn message_from(r: &AnyRow) -> Result<OutboxMessage, Error> {
 
 impl Store {
     /// Queues `email` about an appointment in the caller's transaction: it is sent only if that
-    /// transaction commits. An email without a recipient is not queued.
+    /// transaction commits, and committing it then wakes the delivery worker (`mail_queued`).
+    /// An email without a recipient is not queued.
     pub(super) async fn enqueue(
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut WriteTx,
         appointment_id: i64,
         email: &Email,
         now: DateTime<Utc>,
@@ -85,6 +88,7 @@ impl Store {
         .bind(ts(now))
         .execute(&mut **tx)
         .await?;
+        tx.queued_mail = true;
         Ok(())
     }
 
@@ -156,5 +160,106 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(message_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::time::Duration as StdDuration;
+
+    use chrono::TimeZone;
+    use tokio::sync::Notify;
+    use tokio::time::timeout;
+
+    use crate::email::Links;
+    use crate::slots::Slot;
+    use crate::token::Signer;
+    use crate::validate::ValidBooking;
+    use crate::{demo, Actor, Limits, Service};
+
+    use super::*;
+
+    /// Waits on `signal` as the delivery worker does: registered as a waiter before anything is
+    /// queued, so that what wakes it is a `notify_one` made while it waits.
+    async fn woken_by(signal: &Notify, act: impl Future<Output = ()>, within: StdDuration) -> bool {
+        let notified = signal.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        act.await;
+        timeout(within, notified).await.is_ok()
+    }
+
+    fn booking(service: &Service, slot: &Slot, email: &str) -> ValidBooking {
+        ValidBooking {
+            service_id: service.id,
+            start: slot.start,
+            mode: slot.modes.intersect(service.modes).modes()[0],
+            operator_id: None,
+            given_name: "Maria".into(),
+            family_name: "Rossi".into(),
+            email: email.into(),
+            phone: "+39 333 1234567".into(),
+            fiscal_code: String::new(),
+            reason: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn queueing_an_email_wakes_the_mail_queued_waiter() {
+        let dir = tempfile::tempdir().unwrap();
+        let links = Links {
+            base_url: "http://localhost".into(),
+            signer: Signer::new(&[7u8; 32]),
+            tz: chrono_tz::Europe::Rome,
+        };
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = Store::connect(&url, links, Limits::default())
+            .await
+            .unwrap();
+        demo::seed_if_empty(&store, 2026).await.unwrap();
+        // A Monday morning; the store takes "now" as an argument, so the day is fixed.
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        let mut service_and_slots = None;
+        for office in store.offices().await.unwrap() {
+            for service in store.services_of(office.id, true).await.unwrap() {
+                let free = store.free_slots(&service, now).await.unwrap();
+                if free.len() >= 2 && service_and_slots.is_none() {
+                    service_and_slots = Some((service, free));
+                }
+            }
+        }
+        let (service, free) = service_and_slots.expect("a demo service with free slots");
+        let signal = store.mail_queued();
+
+        // A citizen books: the verification email is queued, and the waiter wakes.
+        let mut id = 0;
+        let woke = woken_by(
+            &signal,
+            async {
+                let b = booking(&service, &free[0], "maria.rossi@example.it");
+                id = store.book(&b, Actor::Citizen, now).await.unwrap().id;
+            },
+            StdDuration::from_secs(5),
+        )
+        .await;
+        assert!(woke, "booking queued an email without waking the waiter");
+        let queued = store.messages_for(id).await.unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].kind, "verify");
+
+        // The office books for a caller without an email: nothing is queued, nothing wakes.
+        let mut id = 0;
+        let woke = woken_by(
+            &signal,
+            async {
+                let b = booking(&service, &free[1], "");
+                id = store.book(&b, Actor::Office, now).await.unwrap().id;
+            },
+            StdDuration::from_millis(200),
+        )
+        .await;
+        assert!(!woke, "woken though no email was queued");
+        assert!(store.messages_for(id).await.unwrap().is_empty());
     }
 }
