@@ -12,9 +12,8 @@
 //! `backoffice` (the office's agenda, outcomes, notes and catalogue editing). This file holds
 //! only what they all share: connecting, the migrations, the backend and the pool, write
 //! transactions and the signal that one queued an email, the business limits, the settings, and
-//! how instants and ids are stored. It
-//! must not know the business of any part; a query on one concern's tables belongs in that
-//! concern's file.
+//! how instants and ids are stored. It must not know the business of any part: a query on one
+//! concern's tables belongs in that concern's file.
 //!
 //! The migrations in `booking/migrations` are the whole schema, the `staff` crate's tables
 //! included: one migrator, one ordered history (see the `staff` crate's doc for why).
