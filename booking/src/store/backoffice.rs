@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::catalogue::day;
 use crate::model::{Appointment, Mode, ModeSet, Status};
 use crate::slots::{self, Misfit};
 use crate::Error;
@@ -129,10 +130,6 @@ fn agenda_item_from(r: &AnyRow) -> Result<AgendaItem, Error> {
         booked_by: r.try_get("booked_by")?,
         cancelled_by: r.try_get("cancelled_by")?,
     })
-}
-
-fn date(s: Option<String>) -> Option<NaiveDate> {
-    s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
 }
 
 impl Store {
@@ -418,8 +415,8 @@ impl Store {
                     buffer_minutes: r.try_get("buffer_minutes")?,
                     capacity: r.try_get("capacity")?,
                     modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
-                    valid_from: date(r.try_get("valid_from")?),
-                    valid_to: date(r.try_get("valid_to")?),
+                    valid_from: day(r.try_get("valid_from")?),
+                    valid_to: day(r.try_get("valid_to")?),
                 })
             })
             .collect()
@@ -473,7 +470,7 @@ impl Store {
                 let closed = r.try_get::<i64, _>("closed")? != 0;
                 Ok(ExceptionRow {
                     id: r.try_get("id")?,
-                    day: date(r.try_get("day")?).ok_or(Error::Corrupt("exception day"))?,
+                    day: day(r.try_get("day")?).ok_or(Error::Corrupt("exception day"))?,
                     label: r.try_get("label")?,
                     hours: if closed {
                         None
