@@ -34,7 +34,9 @@ fn minute_time(m: i64) -> NaiveTime {
         .unwrap_or_default()
 }
 
-fn day(s: Option<String>) -> Option<NaiveDate> {
+/// A stored day (`YYYY-MM-DD`, as rules' validity and exceptions keep it); `None` if absent or
+/// unreadable.
+pub(crate) fn day(s: Option<String>) -> Option<NaiveDate> {
     s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
 }
 

@@ -6,7 +6,6 @@
 //! into calls here, and every function that depends on the time takes `now` as an argument.
 //! Start with `slots` (pure), then `store` (the database) and `email` (what the citizen gets).
 
-pub mod backoffice;
 pub mod catalogue;
 pub mod demo;
 pub mod email;
@@ -19,6 +18,8 @@ pub mod token;
 pub mod validate;
 
 pub use model::*;
+// The office's side of the store, where `web` and `staff` have always found it.
+pub use store::backoffice;
 pub use store::{Actor, Limits, Store};
 
 /// The one error type of the booking crate.

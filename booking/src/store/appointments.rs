@@ -1,71 +1,30 @@
-//! Storage: the catalogue, the appointments and the outbox, in SQLite (the embedded default) or
-//! PostgreSQL, through one set of migrations and queries (sqlx's `Any` driver).
+//! Appointments and their life: booked (pending, or confirmed when the office books),
+//! verified, awaiting approval and approved, moved, cancelled, expired when never verified; and
+//! the seats they hold, from which the free slots are computed.
 //!
-//! The database, not Rust, guarantees that a slot is never booked beyond its capacity: each
-//! active appointment holds one numbered seat of its slot, and a unique index refuses a second
-//! holder of a seat. Every change the citizen must hear about writes its email to the outbox in
-//! the same transaction.
+//! This is the heart of the store: the rules of who may book what and when, and the seat
+//! numbers through which the database refuses a slot beyond its capacity (each active
+//! appointment holds one seat; a unique index refuses a second holder). Every change that the
+//! citizen must hear about queues its email in the same transaction. It owns the `appointment`
+//! rows and how they are read (`APPOINTMENT_COLUMNS`, `appointment_from`), which `reminders`
+//! and `backoffice` reuse. It reads the catalogue but never changes it, renders emails through
+//! `crate::email` but does not know how the outbox stores or sends them, and knows nothing of
+//! the office's notes, outcomes or refusals (`backoffice`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Executor, Row, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
-use crate::catalogue::Catalogue;
-use crate::email::{Context, Email, Kind, Links};
-use crate::model::{Appointment, Calendar, Mode, Office, Operator, Service, Status};
+use crate::email::{Context, Kind};
+use crate::model::{Appointment, Mode, Office, Service, Status};
 use crate::slots::{self, CalendarRules, Slot};
 use crate::validate::ValidBooking;
 use crate::Error;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// Business limits the store enforces.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Active appointments one email address may hold at once.
-    pub max_active_per_email: i64,
-    /// How long a citizen has to follow the verification link.
-    pub verify_within: Duration,
-    /// How long before the appointment each reminder goes out (day before, hour before).
-    pub reminder_day: Duration,
-    pub reminder_hour: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_active_per_email: 5,
-            verify_within: Duration::hours(2),
-            reminder_day: Duration::hours(24),
-            reminder_hour: Duration::hours(1),
-        }
-    }
-}
-
-/// How long the in-memory catalogue is trusted before it is read again.
-const CATALOGUE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
-
-type CachedCatalogue = Arc<RwLock<Option<(Instant, Arc<Catalogue>)>>>;
-
-#[derive(Clone)]
-pub struct Store {
-    pool: AnyPool,
-    backend: Backend,
-    cache: CachedCatalogue,
-    pub links: Links,
-    pub limits: Limits,
-}
+use super::{from_ts, random_id, ts, Store};
 
 /// Who made a change: the citizen through their link, or the office.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,34 +42,6 @@ impl Actor {
     }
 }
 
-/// An email in the outbox, as the delivery worker and the developer's mailbox see it.
-#[derive(Debug, Clone)]
-pub struct OutboxMessage {
-    pub id: i64,
-    pub appointment_id: Option<i64>,
-    pub kind: String,
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
-    pub ics: Option<String>,
-    pub ics_method: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub attempts: i64,
-    pub sent_at: Option<DateTime<Utc>>,
-    pub last_error: Option<String>,
-}
-
-pub(crate) fn ts(t: DateTime<Utc>) -> i64 {
-    t.timestamp()
-}
-pub(crate) fn from_ts(s: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(s, 0).unwrap_or_default()
-}
-pub(crate) fn random_id() -> i64 {
-    rand::thread_rng().gen_range(1..i64::MAX)
-}
-
 /// A booking code that a person can read out on the phone: no 0/O, 1/I/L.
 fn booking_code() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -125,9 +56,9 @@ fn booking_code() -> String {
     s
 }
 
-pub(crate) const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence";
+pub(super) const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence";
 
-pub(crate) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
+pub(super) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
     Ok(Appointment {
         id: r.try_get("id")?,
         code: r.try_get("code")?,
@@ -149,24 +80,6 @@ pub(crate) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
         created_at: from_ts(r.try_get("created_at")?),
         verify_deadline: from_ts(r.try_get("verify_deadline")?),
         sequence: r.try_get("sequence")?,
-    })
-}
-
-fn message_from(r: &AnyRow) -> Result<OutboxMessage, Error> {
-    Ok(OutboxMessage {
-        id: r.try_get("id")?,
-        appointment_id: r.try_get("appointment_id")?,
-        kind: r.try_get("kind")?,
-        to: r.try_get("to_addr")?,
-        subject: r.try_get("subject")?,
-        text: r.try_get("text_body")?,
-        html: r.try_get("html_body")?,
-        ics: r.try_get("ics")?,
-        ics_method: r.try_get("ics_method")?,
-        created_at: from_ts(r.try_get("created_at")?),
-        attempts: r.try_get("attempts")?,
-        sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_ts),
-        last_error: r.try_get("last_error")?,
     })
 }
 
@@ -201,191 +114,27 @@ fn conflict_of(e: &sqlx::Error) -> Option<Conflict> {
     )
 }
 
+/// The lowest seat of `slot` that no active appointment of the calendar holds, as `conn` (the
+/// booking's or the move's transaction) sees it; `None` when the slot is full.
+async fn free_seat(
+    conn: &mut AnyConnection,
+    calendar_id: i64,
+    slot: &Slot,
+) -> Result<Option<i64>, Error> {
+    let seats: Vec<i64> = sqlx::query(
+        "SELECT seat FROM appointment WHERE calendar_id = $1 AND start_at = $2 AND seat IS NOT NULL",
+    )
+    .bind(calendar_id)
+    .bind(ts(slot.start))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(|r| r.try_get("seat"))
+    .collect::<Result<_, _>>()?;
+    Ok((0..i64::from(slot.capacity)).find(|s| !seats.contains(s)))
+}
+
 impl Store {
-    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
-    /// `sqlite://data/sportello.db` or `postgres://user@host/db`.
-    pub async fn connect(url: &str, links: Links, limits: Limits) -> Result<Store, Error> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            return Err(Error::Config(format!(
-                "unsupported database URL (use sqlite:// or postgres://): {}",
-                url.split('@').next_back().unwrap_or("")
-            )));
-        };
-        let mut url = url.to_string();
-        if backend == Backend::Sqlite {
-            let path = url
-                .trim_start_matches("sqlite://")
-                .trim_start_matches("sqlite:")
-                .split('?')
-                .next()
-                .unwrap_or("")
-                .to_string();
-            if !path.is_empty() && path != ":memory:" {
-                if let Some(dir) = std::path::Path::new(&path).parent() {
-                    if !dir.as_os_str().is_empty() {
-                        std::fs::create_dir_all(dir)
-                            .map_err(|e| Error::Config(format!("cannot create {dir:?}: {e}")))?;
-                    }
-                }
-            }
-            if !url.contains("mode=") {
-                url.push_str(if url.contains('?') {
-                    "&mode=rwc"
-                } else {
-                    "?mode=rwc"
-                });
-            }
-        }
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 32 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers go on while one writer commits; writers queue on the
-                        // busy timeout instead of failing.
-                        conn.execute("PRAGMA busy_timeout = 30000").await?;
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&url)
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Store {
-            pool,
-            backend,
-            cache: Arc::new(RwLock::new(None)),
-            links,
-            limits,
-        })
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    pub fn pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
-    /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so that
-    /// what it reads cannot change before it writes; PostgreSQL relies on the unique indexes.
-    pub(crate) async fn write(&self) -> Result<Transaction<'static, Any>, Error> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        })
-    }
-
-    // ---------------------------------------------------------------- catalogue
-
-    /// The catalogue, from memory when it is fresh enough.
-    pub async fn catalogue(&self) -> Result<Arc<Catalogue>, Error> {
-        if let Some((at, c)) = self.cache.read().expect("catalogue lock").as_ref() {
-            if at.elapsed() < CATALOGUE_TTL {
-                return Ok(c.clone());
-            }
-        }
-        let c = Arc::new(Catalogue::load(&self.pool).await?);
-        *self.cache.write().expect("catalogue lock") = Some((Instant::now(), c.clone()));
-        Ok(c)
-    }
-
-    /// Drops the cached catalogue: call after changing offices, services or calendars.
-    pub fn invalidate_catalogue(&self) {
-        *self.cache.write().expect("catalogue lock") = None;
-    }
-
-    pub async fn offices(&self) -> Result<Vec<Office>, Error> {
-        Ok(self.catalogue().await?.offices.clone())
-    }
-
-    pub async fn office(&self, id: i64) -> Result<Office, Error> {
-        let c = self.catalogue().await?;
-        c.offices
-            .iter()
-            .find(|o| o.id == id)
-            .cloned()
-            .ok_or(Error::NotFound("office"))
-    }
-
-    pub async fn services_of(
-        &self,
-        office_id: i64,
-        published_only: bool,
-    ) -> Result<Vec<Service>, Error> {
-        let c = self.catalogue().await?;
-        Ok(c.services
-            .iter()
-            .filter(|s| s.office_id == office_id && (s.published || !published_only))
-            .cloned()
-            .collect())
-    }
-
-    pub async fn service(&self, id: i64) -> Result<Service, Error> {
-        let c = self.catalogue().await?;
-        c.services
-            .iter()
-            .find(|s| s.id == id)
-            .cloned()
-            .ok_or(Error::NotFound("service"))
-    }
-
-    pub async fn calendar(&self, id: i64) -> Result<Calendar, Error> {
-        let c = self.catalogue().await?;
-        c.calendars
-            .get(&id)
-            .map(|(cal, _)| cal.clone())
-            .ok_or(Error::NotFound("calendar"))
-    }
-
-    pub async fn calendars_of(&self, office_id: i64) -> Result<Vec<i64>, Error> {
-        let c = self.catalogue().await?;
-        let mut ids: Vec<i64> = c
-            .calendars
-            .values()
-            .filter(|(cal, _)| cal.office_id == office_id)
-            .map(|(cal, _)| cal.id)
-            .collect();
-        ids.sort_unstable();
-        Ok(ids)
-    }
-
-    /// The operators who serve a calendar, the proposed one first.
-    pub async fn operators_of(&self, calendar_id: i64) -> Result<Vec<Operator>, Error> {
-        Ok(self
-            .catalogue()
-            .await?
-            .operators
-            .get(&calendar_id)
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    pub async fn operator(&self, id: i64) -> Result<Operator, Error> {
-        let c = self.catalogue().await?;
-        c.all_operators
-            .get(&id)
-            .cloned()
-            .ok_or(Error::NotFound("operator"))
-    }
-
-    /// The rules of a calendar, ready for the slot engine.
-    pub async fn calendar_rules(&self, calendar_id: i64) -> Result<CalendarRules, Error> {
-        let c = self.catalogue().await?;
-        c.calendars
-            .get(&calendar_id)
-            .map(|(_, r)| r.clone())
-            .ok_or(Error::NotFound("calendar"))
-    }
-
     /// Active appointments per slot start in a calendar between two instants.
     pub async fn taken(
         &self,
@@ -435,8 +184,6 @@ impl Store {
         Ok(out)
     }
 
-    // ---------------------------------------------------------------- appointments
-
     pub async fn appointment(&self, id: i64) -> Result<Appointment, Error> {
         let row = sqlx::query(&format!(
             "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE id = $1"
@@ -460,7 +207,7 @@ impl Store {
     }
 
     /// What the emails about `a` need.
-    pub(crate) fn context<'a>(
+    pub(super) fn context<'a>(
         &'a self,
         a: &'a Appointment,
         office: &'a Office,
@@ -476,43 +223,11 @@ impl Store {
         }
     }
 
-    pub(crate) async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
+    pub(super) async fn context_parts(&self, a: &Appointment) -> Result<(Office, Service), Error> {
         Ok((
             self.office(a.office_id).await?,
             self.service(a.service_id).await?,
         ))
-    }
-
-    pub(crate) async fn enqueue(
-        tx: &mut Transaction<'static, Any>,
-        appointment_id: i64,
-        email: &Email,
-        now: DateTime<Utc>,
-    ) -> Result<(), Error> {
-        if email.to.trim().is_empty() {
-            // Booked by the office for someone without an email: the office tells them.
-            return Ok(());
-        }
-        let (method, ics) = match &email.ics {
-            Some((m, s)) => (Some(m.as_str().to_string()), Some(s.clone())),
-            None => (None, None),
-        };
-        sqlx::query(
-            "INSERT INTO outbox (id, appointment_id, kind, to_addr, subject, text_body, html_body, ics, ics_method, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $10)",
-        )
-        .bind(random_id())
-        .bind(appointment_id)
-        .bind(email.kind.code())
-        .bind(&email.to)
-        .bind(&email.subject)
-        .bind(&email.text)
-        .bind(&email.html)
-        .bind(ics)
-        .bind(method)
-        .bind(ts(now))
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
     }
 
     /// Books a slot: a pending appointment (for the citizen to verify by email) or, when the
@@ -575,15 +290,7 @@ impl Store {
             if active >= self.limits.max_active_per_email {
                 return Err(Error::TooManyActive(self.limits.max_active_per_email));
             }
-            let seats: Vec<i64> = sqlx::query("SELECT seat FROM appointment WHERE calendar_id = $1 AND start_at = $2 AND seat IS NOT NULL")
-                .bind(calendar.id)
-                .bind(ts(slot.start))
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get("seat"))
-                .collect::<Result<_, _>>()?;
-            let Some(seat) = (0..i64::from(slot.capacity)).find(|s| !seats.contains(s)) else {
+            let Some(seat) = free_seat(&mut tx, calendar.id, &slot).await? else {
                 return Err(Error::SlotTaken);
             };
             let a = Appointment {
@@ -826,15 +533,7 @@ impl Store {
         let office = self.office(a.office_id).await?;
         for _ in 0..(slot.capacity + 3) {
             let mut tx = self.write().await?;
-            let seats: Vec<i64> = sqlx::query("SELECT seat FROM appointment WHERE calendar_id = $1 AND start_at = $2 AND seat IS NOT NULL")
-                .bind(a.calendar_id)
-                .bind(ts(slot.start))
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| r.try_get("seat"))
-                .collect::<Result<_, _>>()?;
-            let Some(seat) = (0..i64::from(slot.capacity)).find(|s| !seats.contains(s)) else {
+            let Some(seat) = free_seat(&mut tx, a.calendar_id, &slot).await? else {
                 return Err(Error::SlotTaken);
             };
             let updated = sqlx::query("UPDATE appointment SET start_at = $1, end_at = $2, seat = $3, mode = $4, sequence = sequence + 1, reminder_day_sent = 0, reminder_hour_sent = 0 WHERE id = $5 AND seat IS NOT NULL")
@@ -886,55 +585,6 @@ impl Store {
         Err(Error::SlotTaken)
     }
 
-    /// Queues the reminders that are due: the day before and the hour before, each once.
-    pub async fn queue_reminders(&self, now: DateTime<Utc>) -> Result<usize, Error> {
-        let mut sent = 0;
-        for (kind, column, before) in [
-            (
-                Kind::ReminderDay,
-                "reminder_day_sent",
-                self.limits.reminder_day,
-            ),
-            (
-                Kind::ReminderHour,
-                "reminder_hour_sent",
-                self.limits.reminder_hour,
-            ),
-        ] {
-            let rows = sqlx::query(&format!(
-                "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE status = 'confirmed' AND {column} = 0 AND start_at > $1 AND start_at <= $2"
-            ))
-            .bind(ts(now))
-            .bind(ts(now + before))
-            .fetch_all(&self.pool)
-            .await?;
-            for r in &rows {
-                let a = appointment_from(r)?;
-                // An appointment booked less than an hour before its day-before reminder would be
-                // due gets only the hour-before one.
-                if kind == Kind::ReminderDay && a.start - now <= self.limits.reminder_hour {
-                    continue;
-                }
-                let (office, service) = self.context_parts(&a).await?;
-                let ctx = self.context(&a, &office, &service, now);
-                let mut tx = self.write().await?;
-                let changed = sqlx::query(&format!(
-                    "UPDATE appointment SET {column} = 1 WHERE id = $1 AND {column} = 0"
-                ))
-                .bind(a.id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if changed == 1 {
-                    Self::enqueue(&mut tx, a.id, &ctx.reminder(kind), now).await?;
-                    sent += 1;
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(sent)
-    }
-
     /// Approves or refuses an appointment awaiting approval (moderated calendars).
     pub async fn approve(&self, id: i64, now: DateTime<Utc>) -> Result<Appointment, Error> {
         let a = self.appointment(id).await?;
@@ -957,97 +607,6 @@ impl Store {
         Self::enqueue(&mut tx, a.id, &email, now).await?;
         tx.commit().await?;
         Ok(a)
-    }
-
-    // ---------------------------------------------------------------- outbox
-
-    /// Emails due for delivery at `now`, oldest first.
-    pub async fn due_emails(
-        &self,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<OutboxMessage>, Error> {
-        let rows = sqlx::query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2")
-            .bind(ts(now))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(message_from).collect()
-    }
-
-    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
-        sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2")
-            .bind(ts(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records a failed attempt and when to try again (exponential back-off, at most an hour).
-    pub async fn mark_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), Error> {
-        let attempts: i64 = sqlx::query("SELECT attempts FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("attempts")?;
-        let wait = Duration::seconds((5i64 << attempts.min(10)).min(3600));
-        let error: String = error.chars().take(500).collect();
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
-            .bind(error)
-            .bind(ts(now + wait))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// The newest emails, for the developer's mailbox.
-    pub async fn mailbox(&self, limit: i64) -> Result<Vec<OutboxMessage>, Error> {
-        let rows = sqlx::query("SELECT * FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(message_from).collect()
-    }
-
-    pub async fn message(&self, id: i64) -> Result<OutboxMessage, Error> {
-        let row = sqlx::query("SELECT * FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
-        message_from(&row)
-    }
-
-    /// Emails queued for one appointment, oldest first (for tests and the operator's view).
-    pub async fn messages_for(&self, appointment_id: i64) -> Result<Vec<OutboxMessage>, Error> {
-        let rows = sqlx::query(
-            "SELECT * FROM outbox WHERE appointment_id = $1 ORDER BY created_at, attempts",
-        )
-        .bind(appointment_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(message_from).collect()
-    }
-
-    // ---------------------------------------------------------------- settings
-
-    pub async fn setting(&self, name: &str) -> Result<Option<String>, Error> {
-        Ok(sqlx::query("SELECT value FROM setting WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get("value"))
-            .transpose()?)
-    }
-
-    pub async fn is_empty(&self) -> Result<bool, Error> {
-        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM office")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
-        Ok(n == 0)
     }
 
     /// Active appointments per slot, checked against the rules' capacity: the double-booking

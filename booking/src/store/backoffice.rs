@@ -1,16 +1,27 @@
 //! What the office does, beside the citizen's path: the agenda, the outcome of an appointment
-//! (done, no-show), approving or refusing on moderated calendars, private notes, statistics'
-//! raw rows, and editing the catalogue (offices, services, calendars with their rules,
-//! exceptions and operators). Edits never touch appointments: `misfits` lists those that no
+//! (done, no-show), refusing a request on a moderated calendar (approving it confirms the
+//! appointment, so it lives in `appointments`), private notes, statistics' raw rows, and editing
+//! the catalogue (offices, services, calendars with their rules, exceptions and operators). Edits never touch appointments: `misfits` lists those that no
 //! longer fit the rules, for the office to move or cancel.
+//!
+//! It exists apart from `appointments` because these are the consoles' needs, not the citizen's
+//! path, and grow with them. It owns the office's own columns of an appointment (note, outcome,
+//! refusal), the rows behind statistics, and every write to the catalogue tables, dropping the
+//! catalogue cache after each. It knows nothing of staff accounts, roles or the audit log
+//! (`staff::role` decides who may call what, before the console calls here) and nothing of
+//! HTTP. Published at the crate root as `booking::backoffice`.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::{AnyPool, Row};
+use sqlx::any::AnyRow;
+use sqlx::Row;
 
+use crate::catalogue::day;
 use crate::model::{Appointment, Mode, ModeSet, Status};
 use crate::slots::{self, Misfit};
-use crate::store::{appointment_from, from_ts, random_id, ts, Store, APPOINTMENT_COLUMNS};
 use crate::Error;
+
+use super::appointments::{appointment_from, APPOINTMENT_COLUMNS};
+use super::{from_ts, random_id, ts, Store};
 
 /// An appointment as the office's agenda shows it.
 #[derive(Debug, Clone)]
@@ -111,15 +122,17 @@ fn in_list(ids: &[i64]) -> String {
     }
 }
 
-fn date(s: Option<String>) -> Option<NaiveDate> {
-    s.and_then(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").ok())
+/// An agenda row: the appointment's columns, then `note`, `booked_by` and `cancelled_by`.
+fn agenda_item_from(r: &AnyRow) -> Result<AgendaItem, Error> {
+    Ok(AgendaItem {
+        appointment: appointment_from(r)?,
+        note: r.try_get("note")?,
+        booked_by: r.try_get("booked_by")?,
+        cancelled_by: r.try_get("cancelled_by")?,
+    })
 }
 
 impl Store {
-    fn db(&self) -> &AnyPool {
-        self.pool()
-    }
-
     /// Appointments starting in `[from, to)`, in the given offices (all when `None`), optionally
     /// of one operator, earliest first. Expired bookings (never verified) are left out.
     pub async fn agenda(
@@ -143,17 +156,10 @@ impl Store {
         if let Some(op) = operator {
             q = q.bind(op);
         }
-        q.fetch_all(self.db())
+        q.fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| {
-                Ok(AgendaItem {
-                    appointment: appointment_from(r)?,
-                    note: r.try_get("note")?,
-                    booked_by: r.try_get("booked_by")?,
-                    cancelled_by: r.try_get("cancelled_by")?,
-                })
-            })
+            .map(agenda_item_from)
             .collect()
     }
 
@@ -162,15 +168,10 @@ impl Store {
             "SELECT {APPOINTMENT_COLUMNS}, note, booked_by, cancelled_by FROM appointment WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(self.db())
+        .fetch_optional(&self.pool)
         .await?
         .ok_or(Error::NotFound("appointment"))?;
-        Ok(AgendaItem {
-            appointment: appointment_from(&r)?,
-            note: r.try_get("note")?,
-            booked_by: r.try_get("booked_by")?,
-            cancelled_by: r.try_get("cancelled_by")?,
-        })
+        agenda_item_from(&r)
     }
 
     /// Records how a confirmed appointment went: done or no-show. Only once it has started; it
@@ -195,7 +196,7 @@ impl Store {
             .bind(outcome.code())
             .bind(ts(now))
             .bind(id)
-            .execute(self.db())
+            .execute(&self.pool)
             .await?
             .rows_affected();
         if n != 1 {
@@ -245,7 +246,7 @@ impl Store {
         let n = sqlx::query("UPDATE appointment SET note = $1 WHERE id = $2")
             .bind(note)
             .bind(id)
-            .execute(self.db())
+            .execute(&self.pool)
             .await?
             .rows_affected();
         if n == 0 {
@@ -274,7 +275,7 @@ impl Store {
         if let Some(s) = service {
             q = q.bind(s);
         }
-        q.fetch_all(self.db())
+        q.fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| {
@@ -304,7 +305,7 @@ impl Store {
             Some(id) => {
                 let n = sqlx::query("UPDATE office SET name = $1, department = $2, email = $3, phone = $4, address = $5, hours_text = $6 WHERE id = $7")
                     .bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text).bind(id)
-                    .execute(self.db()).await?.rows_affected();
+                    .execute(&self.pool).await?.rows_affected();
                 if n == 0 {
                     return Err(Error::NotFound("office"));
                 }
@@ -314,7 +315,7 @@ impl Store {
                 let id = random_id();
                 sqlx::query("INSERT INTO office (id, name, department, email, phone, address, hours_text, position) VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(position), 0) + 1 FROM office))")
                     .bind(id).bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text)
-                    .execute(self.db()).await?;
+                    .execute(&self.pool).await?;
                 id
             }
         };
@@ -332,7 +333,7 @@ impl Store {
             Some(id) => {
                 let n = sqlx::query("UPDATE service SET calendar_id = $1, title = $2, description = $3, max_minutes = $4, instructions = $5, documents = $6, modes = $7, published = $8 WHERE id = $9 AND office_id = $10")
                     .bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)).bind(id).bind(s.office_id)
-                    .execute(self.db()).await?.rows_affected();
+                    .execute(&self.pool).await?.rows_affected();
                 if n == 0 {
                     return Err(Error::NotFound("service"));
                 }
@@ -342,7 +343,7 @@ impl Store {
                 let id = random_id();
                 sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(position), 0) + 1 FROM service))")
                     .bind(id).bind(s.office_id).bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published))
-                    .execute(self.db()).await?;
+                    .execute(&self.pool).await?;
                 id
             }
         };
@@ -353,7 +354,7 @@ impl Store {
     pub async fn calendar_settings(&self, id: i64) -> Result<CalendarSettings, Error> {
         let r = sqlx::query("SELECT id, office_id, name, horizon_days, min_notice_days, moderated FROM calendar WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.db())
+            .fetch_optional(&self.pool)
             .await?
             .ok_or(Error::NotFound("calendar"))?;
         Ok(CalendarSettings {
@@ -383,12 +384,12 @@ impl Store {
             let id = random_id();
             sqlx::query("INSERT INTO calendar (id, office_id, name, horizon_days, min_notice_days, moderated) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(id).bind(c.office_id).bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated))
-                .execute(self.db()).await?;
+                .execute(&self.pool).await?;
             id
         } else {
             let n = sqlx::query("UPDATE calendar SET name = $1, horizon_days = $2, min_notice_days = $3, moderated = $4 WHERE id = $5 AND office_id = $6")
                 .bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)).bind(c.id).bind(c.office_id)
-                .execute(self.db()).await?.rows_affected();
+                .execute(&self.pool).await?.rows_affected();
             if n == 0 {
                 return Err(Error::NotFound("calendar"));
             }
@@ -401,7 +402,7 @@ impl Store {
     pub async fn rules_of(&self, calendar_id: i64) -> Result<Vec<RuleRow>, Error> {
         sqlx::query("SELECT * FROM opening_rule WHERE calendar_id = $1 ORDER BY weekdays DESC, start_minute, id")
             .bind(calendar_id)
-            .fetch_all(self.db())
+            .fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| {
@@ -414,8 +415,8 @@ impl Store {
                     buffer_minutes: r.try_get("buffer_minutes")?,
                     capacity: r.try_get("capacity")?,
                     modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
-                    valid_from: date(r.try_get("valid_from")?),
-                    valid_to: date(r.try_get("valid_to")?),
+                    valid_from: day(r.try_get("valid_from")?),
+                    valid_to: day(r.try_get("valid_to")?),
                 })
             })
             .collect()
@@ -426,7 +427,7 @@ impl Store {
         sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, buffer_minutes, capacity, modes, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(id).bind(calendar_id).bind(i64::from(r.weekdays)).bind(r.start_minute).bind(r.end_minute).bind(r.slot_minutes).bind(r.buffer_minutes).bind(r.capacity).bind(i64::from(r.modes.0))
             .bind(r.valid_from.map(|d| d.to_string())).bind(r.valid_to.map(|d| d.to_string()))
-            .execute(self.db()).await?;
+            .execute(&self.pool).await?;
         self.invalidate_catalogue();
         Ok(id)
     }
@@ -449,7 +450,7 @@ impl Store {
         ))
         .bind(id)
         .bind(calendar_id)
-        .execute(self.db())
+        .execute(&self.pool)
         .await?
         .rows_affected();
         self.invalidate_catalogue();
@@ -462,14 +463,14 @@ impl Store {
     pub async fn exceptions_of(&self, calendar_id: i64) -> Result<Vec<ExceptionRow>, Error> {
         sqlx::query("SELECT id, day, label, closed, start_minute, end_minute FROM calendar_exception WHERE calendar_id = $1 ORDER BY day")
             .bind(calendar_id)
-            .fetch_all(self.db())
+            .fetch_all(&self.pool)
             .await?
             .iter()
             .map(|r| {
                 let closed = r.try_get::<i64, _>("closed")? != 0;
                 Ok(ExceptionRow {
                     id: r.try_get("id")?,
-                    day: date(r.try_get("day")?).ok_or(Error::Corrupt("exception day"))?,
+                    day: day(r.try_get("day")?).ok_or(Error::Corrupt("exception day"))?,
                     label: r.try_get("label")?,
                     hours: if closed {
                         None
@@ -499,7 +500,7 @@ impl Store {
             .bind(first.as_ref().map_or(0, |r| r.buffer_minutes))
             .bind(first.as_ref().map_or(1, |r| r.capacity))
             .bind(first.as_ref().map_or(7, |r| i64::from(r.modes.0)))
-            .execute(self.db()).await?;
+            .execute(&self.pool).await?;
         self.invalidate_catalogue();
         Ok(id)
     }
@@ -514,7 +515,7 @@ impl Store {
             "SELECT id, office_id, name, email FROM operator WHERE office_id = $1 ORDER BY name",
         )
         .bind(office_id)
-        .fetch_all(self.db())
+        .fetch_all(&self.pool)
         .await?
         .iter()
         .map(|r| {
@@ -539,7 +540,7 @@ impl Store {
             sqlx::query("SELECT id FROM operator WHERE office_id = $1 AND LOWER(email) = $2")
                 .bind(office_id)
                 .bind(email.trim().to_lowercase())
-                .fetch_optional(self.db())
+                .fetch_optional(&self.pool)
                 .await?;
         if let Some(r) = found {
             return Ok(r.try_get("id")?);
@@ -550,7 +551,7 @@ impl Store {
             .bind(office_id)
             .bind(name.trim())
             .bind(email.trim().to_lowercase())
-            .execute(self.db())
+            .execute(&self.pool)
             .await?;
         self.invalidate_catalogue();
         Ok(id)
@@ -605,7 +606,7 @@ impl Store {
         ))
         .bind(calendar_id)
         .bind(ts(now))
-        .fetch_all(self.db())
+        .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::new();
         for r in &rows {

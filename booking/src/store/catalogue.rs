@@ -1,0 +1,125 @@
+//! The catalogue as the rest of the store and the web pages see it: offices, services,
+//! calendars with their rules, and operators, answered from an in-memory copy that is read again
+//! after a few seconds or as soon as a local edit drops it.
+//!
+//! It exists so that every page and every booking can ask "which office, which service, which
+//! rules" without a query each time. It owns the cache and the lookups by id. It reads only
+//! through `crate::catalogue::Catalogue::load`; it knows nothing of appointments, seats or email,
+//! and it does not edit the catalogue (that is the office's work, in `backoffice`).
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use crate::catalogue::Catalogue;
+use crate::model::{Calendar, Office, Operator, Service};
+use crate::slots::CalendarRules;
+use crate::Error;
+
+use super::Store;
+
+/// How long the in-memory catalogue is trusted before it is read again.
+const CATALOGUE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+pub(super) type CachedCatalogue = Arc<RwLock<Option<(Instant, Arc<Catalogue>)>>>;
+
+impl Store {
+    /// The catalogue, from memory when it is fresh enough.
+    pub async fn catalogue(&self) -> Result<Arc<Catalogue>, Error> {
+        if let Some((at, c)) = self.cache.read().expect("catalogue lock").as_ref() {
+            if at.elapsed() < CATALOGUE_TTL {
+                return Ok(c.clone());
+            }
+        }
+        let c = Arc::new(Catalogue::load(&self.pool).await?);
+        *self.cache.write().expect("catalogue lock") = Some((Instant::now(), c.clone()));
+        Ok(c)
+    }
+
+    /// Drops the cached catalogue: call after changing offices, services or calendars.
+    pub fn invalidate_catalogue(&self) {
+        *self.cache.write().expect("catalogue lock") = None;
+    }
+
+    pub async fn offices(&self) -> Result<Vec<Office>, Error> {
+        Ok(self.catalogue().await?.offices.clone())
+    }
+
+    pub async fn office(&self, id: i64) -> Result<Office, Error> {
+        let c = self.catalogue().await?;
+        c.offices
+            .iter()
+            .find(|o| o.id == id)
+            .cloned()
+            .ok_or(Error::NotFound("office"))
+    }
+
+    pub async fn services_of(
+        &self,
+        office_id: i64,
+        published_only: bool,
+    ) -> Result<Vec<Service>, Error> {
+        let c = self.catalogue().await?;
+        Ok(c.services
+            .iter()
+            .filter(|s| s.office_id == office_id && (s.published || !published_only))
+            .cloned()
+            .collect())
+    }
+
+    pub async fn service(&self, id: i64) -> Result<Service, Error> {
+        let c = self.catalogue().await?;
+        c.services
+            .iter()
+            .find(|s| s.id == id)
+            .cloned()
+            .ok_or(Error::NotFound("service"))
+    }
+
+    pub async fn calendar(&self, id: i64) -> Result<Calendar, Error> {
+        let c = self.catalogue().await?;
+        c.calendars
+            .get(&id)
+            .map(|(cal, _)| cal.clone())
+            .ok_or(Error::NotFound("calendar"))
+    }
+
+    pub async fn calendars_of(&self, office_id: i64) -> Result<Vec<i64>, Error> {
+        let c = self.catalogue().await?;
+        let mut ids: Vec<i64> = c
+            .calendars
+            .values()
+            .filter(|(cal, _)| cal.office_id == office_id)
+            .map(|(cal, _)| cal.id)
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The operators who serve a calendar, the proposed one first.
+    pub async fn operators_of(&self, calendar_id: i64) -> Result<Vec<Operator>, Error> {
+        Ok(self
+            .catalogue()
+            .await?
+            .operators
+            .get(&calendar_id)
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    pub async fn operator(&self, id: i64) -> Result<Operator, Error> {
+        let c = self.catalogue().await?;
+        c.all_operators
+            .get(&id)
+            .cloned()
+            .ok_or(Error::NotFound("operator"))
+    }
+
+    /// The rules of a calendar, ready for the slot engine.
+    pub async fn calendar_rules(&self, calendar_id: i64) -> Result<CalendarRules, Error> {
+        let c = self.catalogue().await?;
+        c.calendars
+            .get(&calendar_id)
+            .map(|(_, r)| r.clone())
+            .ok_or(Error::NotFound("calendar"))
+    }
+}

@@ -1,0 +1,251 @@
+//! Storage: the catalogue, the appointments and the outbox, in SQLite (the embedded default) or
+//! PostgreSQL, through one set of migrations and queries (sqlx's `Any` driver).
+//!
+//! The database, not Rust, guarantees that a slot is never booked beyond its capacity: each
+//! active appointment holds one numbered seat of its slot, and a unique index refuses a second
+//! holder of a seat. Every change the citizen must hear about writes its email to the outbox in
+//! the same transaction.
+//!
+//! `Store` is one handle on the database, and each concern adds its methods to it from a file
+//! of its own: `catalogue` (offices, services, calendars, operators, cached), `appointments`
+//! (booking and the life of an appointment), `reminders`, `outbox` (the emails' table) and
+//! `backoffice` (the office's agenda, outcomes, notes and catalogue editing). This file holds
+//! only what they all share: connecting, the migrations, the backend and the pool, write
+//! transactions and the signal that one queued an email, the business limits, the settings, and
+//! how instants and ids are stored. It must not know the business of any part: a query on one
+//! concern's tables belongs in that concern's file.
+//!
+//! The migrations in `booking/migrations` are the whole schema, the `staff` crate's tables
+//! included: one migrator, one ordered history (see the `staff` crate's doc for why).
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
+use tokio::sync::Notify;
+
+use crate::email::Links;
+use crate::Error;
+
+mod appointments;
+pub mod backoffice;
+mod catalogue;
+mod outbox;
+mod reminders;
+
+pub use appointments::Actor;
+use catalogue::CachedCatalogue;
+pub use outbox::OutboxMessage;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Business limits the store enforces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Active appointments one email address may hold at once.
+    pub max_active_per_email: i64,
+    /// How long a citizen has to follow the verification link.
+    pub verify_within: Duration,
+    /// How long before the appointment each reminder goes out (day before, hour before).
+    pub reminder_day: Duration,
+    pub reminder_hour: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_active_per_email: 5,
+            verify_within: Duration::hours(2),
+            reminder_day: Duration::hours(24),
+            reminder_hour: Duration::hours(1),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    cache: CachedCatalogue,
+    /// Notified when a transaction that queued an email commits (see `mail_queued`).
+    mail_queued: Arc<Notify>,
+    pub links: Links,
+    pub limits: Limits,
+}
+
+// How the parts store instants (Unix seconds) and choose ids (random, positive BIGINTs).
+fn ts(t: DateTime<Utc>) -> i64 {
+    t.timestamp()
+}
+fn from_ts(s: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(s, 0).unwrap_or_default()
+}
+fn random_id() -> i64 {
+    rand::thread_rng().gen_range(1..i64::MAX)
+}
+
+/// The store's write transaction: a sqlx transaction (queries run on `&mut *tx`) that also
+/// remembers whether `enqueue` put an email in it. Committing it is the one place that signals
+/// `Store::mail_queued`, after the commit, so the worker never looks for an email that is not
+/// there yet, nor for one that was rolled back. Dropped without a commit, it rolls back.
+struct WriteTx {
+    tx: Transaction<'static, Any>,
+    queued_mail: bool,
+    mail_queued: Arc<Notify>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        if self.queued_mail {
+            self.mail_queued.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.tx
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema up to date.
+    /// `sqlite://data/sportello.db` or `postgres://user@host/db`.
+    pub async fn connect(url: &str, links: Links, limits: Limits) -> Result<Store, Error> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(Error::Config(format!(
+                "unsupported database URL (use sqlite:// or postgres://): {}",
+                url.split('@').next_back().unwrap_or("")
+            )));
+        };
+        let mut url = url.to_string();
+        if backend == Backend::Sqlite {
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:")
+                .split('?')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            if !path.is_empty() && path != ":memory:" {
+                if let Some(dir) = std::path::Path::new(&path).parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir)
+                            .map_err(|e| Error::Config(format!("cannot create {dir:?}: {e}")))?;
+                    }
+                }
+            }
+            if !url.contains("mode=") {
+                url.push_str(if url.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 32 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets readers go on while one writer commits; writers queue on the
+                        // busy timeout instead of failing.
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store {
+            pool,
+            backend,
+            cache: CachedCatalogue::default(),
+            mail_queued: Arc::new(Notify::new()),
+            links,
+            limits,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Woken each time an email has been queued and its transaction committed: the outbox
+    /// delivery worker waits on it (`notified().await`), so that a new email goes out at once
+    /// instead of at the worker's next round. It is `notify_one`: one waiter wakes, and when no
+    /// one is waiting (the worker is busy delivering) the next wait returns at once, so a
+    /// message queued meanwhile is not left for the next round either.
+    pub fn mail_queued(&self) -> Arc<Notify> {
+        self.mail_queued.clone()
+    }
+
+    /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so that
+    /// what it reads cannot change before it writes; PostgreSQL relies on the unique indexes.
+    async fn write(&self) -> Result<WriteTx, Error> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(WriteTx {
+            tx,
+            queued_mail: false,
+            mail_queued: self.mail_queued.clone(),
+        })
+    }
+
+    // ---------------------------------------------------------------- settings
+
+    /// A value of the `setting` table (name → text), e.g. `demo` once the demo comune is seeded.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, Error> {
+        Ok(sqlx::query("SELECT value FROM setting WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("value"))
+            .transpose()?)
+    }
+
+    /// Whether the database is new: no office yet (the demo comune is seeded only into one).
+    pub async fn is_empty(&self) -> Result<bool, Error> {
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM office")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(n == 0)
+    }
+}

@@ -1,0 +1,265 @@
+//! The outbox table: emails waiting to go out, and what became of them.
+//!
+//! Every change a citizen must hear about queues its email here inside the change's own
+//! transaction, so that a booking is never saved without its email nor an email sent for a
+//! booking that was rolled back. This file owns the `outbox` rows: queueing (which marks the
+//! transaction so that its commit wakes the delivery worker through `Store::mail_queued`), what
+//! is due, sent or failed with its back-off, and reading them back for the developer's mailbox
+//! and the tests.
+//! It knows an email only once rendered (`crate::email::Email`) and an appointment only by id:
+//! no statuses, no catalogue. Delivering is not its job either: that is the mailer,
+//! `crate::outbox::Mailer`, which reads from here.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::email::Email;
+use crate::Error;
+
+use super::{from_ts, random_id, ts, Store, WriteTx};
+
+/// An email in the outbox, as the delivery worker and the developer's mailbox see it.
+#[derive(Debug, Clone)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub appointment_id: Option<i64>,
+    pub kind: String,
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub ics: Option<String>,
+    pub ics_method: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+fn message_from(r: &AnyRow) -> Result<OutboxMessage, Error> {
+    Ok(OutboxMessage {
+        id: r.try_get("id")?,
+        appointment_id: r.try_get("appointment_id")?,
+        kind: r.try_get("kind")?,
+        to: r.try_get("to_addr")?,
+        subject: r.try_get("subject")?,
+        text: r.try_get("text_body")?,
+        html: r.try_get("html_body")?,
+        ics: r.try_get("ics")?,
+        ics_method: r.try_get("ics_method")?,
+        created_at: from_ts(r.try_get("created_at")?),
+        attempts: r.try_get("attempts")?,
+        sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_ts),
+        last_error: r.try_get("last_error")?,
+    })
+}
+
+impl Store {
+    /// Queues `email` about an appointment in the caller's transaction: it is sent only if that
+    /// transaction commits, and committing it then wakes the delivery worker (`mail_queued`).
+    /// An email without a recipient is not queued.
+    pub(super) async fn enqueue(
+        tx: &mut WriteTx,
+        appointment_id: i64,
+        email: &Email,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        if email.to.trim().is_empty() {
+            // Booked by the office for someone without an email: the office tells them.
+            return Ok(());
+        }
+        let (method, ics) = match &email.ics {
+            Some((m, s)) => (Some(m.as_str().to_string()), Some(s.clone())),
+            None => (None, None),
+        };
+        sqlx::query(
+            "INSERT INTO outbox (id, appointment_id, kind, to_addr, subject, text_body, html_body, ics, ics_method, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $10)",
+        )
+        .bind(random_id())
+        .bind(appointment_id)
+        .bind(email.kind.code())
+        .bind(&email.to)
+        .bind(&email.subject)
+        .bind(&email.text)
+        .bind(&email.html)
+        .bind(ics)
+        .bind(method)
+        .bind(ts(now))
+        .execute(&mut **tx)
+        .await?;
+        tx.queued_mail = true;
+        Ok(())
+    }
+
+    /// Emails due for delivery at `now`, oldest first.
+    pub async fn due_emails(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxMessage>, Error> {
+        let rows = sqlx::query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2")
+            .bind(ts(now))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
+        sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2")
+            .bind(ts(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed attempt and when to try again (exponential back-off, at most an hour).
+    pub async fn mark_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), Error> {
+        let attempts: i64 = sqlx::query("SELECT attempts FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("attempts")?;
+        let wait = Duration::seconds((5i64 << attempts.min(10)).min(3600));
+        let error: String = error.chars().take(500).collect();
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
+            .bind(error)
+            .bind(ts(now + wait))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The newest emails, for the developer's mailbox.
+    pub async fn mailbox(&self, limit: i64) -> Result<Vec<OutboxMessage>, Error> {
+        let rows = sqlx::query("SELECT * FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    pub async fn message(&self, id: i64) -> Result<OutboxMessage, Error> {
+        let row = sqlx::query("SELECT * FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("message"))?;
+        message_from(&row)
+    }
+
+    /// Emails queued for one appointment, oldest first (for tests and the operator's view).
+    pub async fn messages_for(&self, appointment_id: i64) -> Result<Vec<OutboxMessage>, Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM outbox WHERE appointment_id = $1 ORDER BY created_at, attempts",
+        )
+        .bind(appointment_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_from).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::time::Duration as StdDuration;
+
+    use chrono::TimeZone;
+    use tokio::sync::Notify;
+    use tokio::time::timeout;
+
+    use crate::email::Links;
+    use crate::slots::Slot;
+    use crate::token::Signer;
+    use crate::validate::ValidBooking;
+    use crate::{demo, Actor, Limits, Service};
+
+    use super::*;
+
+    /// Waits on `signal` as the delivery worker does: registered as a waiter before anything is
+    /// queued, so that what wakes it is a `notify_one` made while it waits.
+    async fn woken_by(signal: &Notify, act: impl Future<Output = ()>, within: StdDuration) -> bool {
+        let notified = signal.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        act.await;
+        timeout(within, notified).await.is_ok()
+    }
+
+    fn booking(service: &Service, slot: &Slot, email: &str) -> ValidBooking {
+        ValidBooking {
+            service_id: service.id,
+            start: slot.start,
+            mode: slot.modes.intersect(service.modes).modes()[0],
+            operator_id: None,
+            given_name: "Maria".into(),
+            family_name: "Rossi".into(),
+            email: email.into(),
+            phone: "+39 333 1234567".into(),
+            fiscal_code: String::new(),
+            reason: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn queueing_an_email_wakes_the_mail_queued_waiter() {
+        let dir = tempfile::tempdir().unwrap();
+        let links = Links {
+            base_url: "http://localhost".into(),
+            signer: Signer::new(&[7u8; 32]),
+            tz: chrono_tz::Europe::Rome,
+        };
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = Store::connect(&url, links, Limits::default())
+            .await
+            .unwrap();
+        demo::seed_if_empty(&store, 2026).await.unwrap();
+        // A Monday morning; the store takes "now" as an argument, so the day is fixed.
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        let mut service_and_slots = None;
+        for office in store.offices().await.unwrap() {
+            for service in store.services_of(office.id, true).await.unwrap() {
+                let free = store.free_slots(&service, now).await.unwrap();
+                if free.len() >= 2 && service_and_slots.is_none() {
+                    service_and_slots = Some((service, free));
+                }
+            }
+        }
+        let (service, free) = service_and_slots.expect("a demo service with free slots");
+        let signal = store.mail_queued();
+
+        // A citizen books: the verification email is queued, and the waiter wakes.
+        let mut id = 0;
+        let woke = woken_by(
+            &signal,
+            async {
+                let b = booking(&service, &free[0], "maria.rossi@example.it");
+                id = store.book(&b, Actor::Citizen, now).await.unwrap().id;
+            },
+            StdDuration::from_secs(5),
+        )
+        .await;
+        assert!(woke, "booking queued an email without waking the waiter");
+        let queued = store.messages_for(id).await.unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].kind, "verify");
+
+        // The office books for a caller without an email: nothing is queued, nothing wakes.
+        let mut id = 0;
+        let woke = woken_by(
+            &signal,
+            async {
+                let b = booking(&service, &free[1], "");
+                id = store.book(&b, Actor::Office, now).await.unwrap().id;
+            },
+            StdDuration::from_millis(200),
+        )
+        .await;
+        assert!(!woke, "woken though no email was queued");
+        assert!(store.messages_for(id).await.unwrap().is_empty());
+    }
+}
