@@ -68,8 +68,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub signer: Signer,
     pub tz: Tz,
-    /// Wakes the worker as soon as something was written to the outbox.
-    pub kick: Arc<tokio::sync::Notify>,
     /// The virtual rooms' signaling.
     pub hub: Arc<signaling::Hub>,
     /// The media relay.
@@ -155,7 +153,6 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         clock,
         signer,
         tz,
-        kick: Arc::new(tokio::sync::Notify::new()),
         hub,
         relay,
         ice_servers_json,

@@ -1,5 +1,5 @@
 //! The background worker: cancels bookings not verified in time, queues reminders and delivers
-//! the outbox. It runs every few seconds and at once when a handler has queued an email.
+//! the outbox. It runs every few seconds, and at once when the store has queued an email.
 
 use std::time::Duration;
 
@@ -24,13 +24,14 @@ pub async fn tick(st: &AppState) -> Result<(), booking::Error> {
 }
 
 pub async fn run(st: AppState, every: Duration) {
+    let mail_queued = st.store.mail_queued();
     loop {
         if let Err(e) = tick(&st).await {
             tracing::error!(error = %e, "worker pass failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = st.kick.notified() => {}
+            _ = mail_queued.notified() => {}
         }
     }
 }

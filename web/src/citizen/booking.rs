@@ -174,7 +174,6 @@ async fn submit_booking(
     };
     match st.store.book(&valid, Actor::Citizen, st.now()).await {
         Ok(a) => {
-            st.kick.notify_one();
             tracing::info!(
                 appointment = a.id,
                 service = s.id,

@@ -144,7 +144,6 @@ async fn submit_verify(
 ) -> Result<Response> {
     let a = by_token(&st, Purpose::Verify, &token).await?;
     let a = st.store.verify(a.id, st.now()).await?;
-    st.kick.notify_one();
     let manage = st.signer.sign(Purpose::Manage, a.id);
     let outcome = if a.status == Status::AwaitingApproval {
         "richiesta"
@@ -220,7 +219,6 @@ async fn submit_cancel(
 ) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
     st.store.cancel(a.id, Actor::Citizen, "", st.now()).await?;
-    st.kick.notify_one();
     tracing::info!(appointment = a.id, "cancelled by the citizen");
     staff::audit::record(
         st.store.pool(),
@@ -298,7 +296,6 @@ async fn submit_move(
         .await
     {
         Ok(moved) => {
-            st.kick.notify_one();
             let detail = format!(
                 "{} → {}",
                 ui.l.when(a.start, st.tz),

@@ -286,7 +286,6 @@ pub async fn act_on_appointment(
     };
     match result {
         Ok((done, detail)) => {
-            st.kick.notify_one();
             staff::audit::record(
                 st.store.pool(),
                 &s.audit(done, "appointment", a.id, Some(a.office_id), detail, &st),

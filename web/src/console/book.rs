@@ -159,7 +159,6 @@ pub async fn submit_booking(
     };
     match st.store.book(&valid, Actor::Office, st.now()).await {
         Ok(a) => {
-            st.kick.notify_one();
             staff::audit::record(
                 st.store.pool(),
                 &s.audit(
