@@ -23,6 +23,30 @@ pub enum SmtpSecurity {
     Tls,
 }
 
+impl SmtpSecurity {
+    /// The standard port for this security.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::None => 25,
+        }
+    }
+}
+
+impl std::str::FromStr for SmtpSecurity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "starttls" => Ok(SmtpSecurity::Starttls),
+            "tls" => Ok(SmtpSecurity::Tls),
+            "none" => Ok(SmtpSecurity::None),
+            other => Err(format!("must be starttls, tls or none, not {other:?}")),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SmtpSettings {
     pub host: String,

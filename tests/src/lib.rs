@@ -165,7 +165,7 @@ impl Server {
             secret_key: Some("test-secret-key-test-secret-key-0123456789".into()),
             smtp_host: opts.smtp_port.map(|_| "127.0.0.1".to_string()),
             smtp_port: opts.smtp_port,
-            smtp_security: opts.smtp_port.map(|_| "none".to_string()),
+            smtp_security: opts.smtp_port.map(|_| booking::outbox::SmtpSecurity::None),
             mail_from: Some("Comune di Esempio <noreply@comune.esempio.it>".into()),
             max_active_per_email: opts.max_active_per_email,
             room_heartbeat_seconds: opts.room_heartbeat_seconds,

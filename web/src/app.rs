@@ -7,7 +7,7 @@ use axum::Router;
 
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{assets, citizen, console, mailbox, media, room, worker};
+use crate::{assets, citizen, console, mailbox, metrics, room, worker};
 
 /// Largest request body accepted: forms are small, anything bigger is refused before parsing.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -20,7 +20,7 @@ pub fn router(state: AppState) -> Router {
         .merge(console::router())
         .route("/static/{*path}", get(assets::serve))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(media::metrics))
+        .route("/metrics", get(metrics::metrics))
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -5,8 +5,21 @@
 
 use std::path::PathBuf;
 
+use booking::outbox::SmtpSecurity;
 use clap::Parser;
 use serde::Deserialize;
+
+/// Where the server's TLS certificate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// A development certificate made under the data folder.
+    Dev,
+    /// Certificate and key files (--tls-cert, --tls-key).
+    Files,
+    /// Plain HTTP only (behind a TLS proxy).
+    Off,
+}
 
 /// Sportello: appointments with the town offices, in person, by phone or by video call.
 ///
@@ -40,7 +53,7 @@ pub struct Config {
     /// machine's addresses), "files" (--tls-cert and --tls-key), or "off" (plain HTTP only, e.g.
     /// behind a TLS proxy) [default: dev].
     #[arg(long, env = "SPORTELLO_TLS")]
-    pub tls: Option<String>,
+    pub tls: Option<TlsMode>,
 
     /// Certificate chain (PEM) for --tls files.
     #[arg(long, env = "SPORTELLO_TLS_CERT")]
@@ -83,7 +96,7 @@ pub struct Config {
 
     /// SMTP security: starttls, tls or none [default: starttls].
     #[arg(long, env = "SPORTELLO_SMTP_SECURITY")]
-    pub smtp_security: Option<String>,
+    pub smtp_security: Option<SmtpSecurity>,
 
     /// SMTP user name.
     #[arg(long, env = "SPORTELLO_SMTP_USERNAME")]
@@ -277,21 +290,29 @@ impl Config {
 
     /// Where the certificate comes from, or `None` when TLS is off.
     pub fn tls_source(&self) -> anyhow::Result<Option<certs::Source>> {
-        match self.tls.as_deref().unwrap_or("dev") {
-            "off" => Ok(None),
-            "dev" => Ok(Some(certs::Source::Development {
+        match self.tls_mode() {
+            TlsMode::Off => Ok(None),
+            TlsMode::Dev => Ok(Some(certs::Source::Development {
                 dir: self.data_dir(),
                 names: certs::development_names(&crate::tls::machine_addresses()),
             })),
-            "files" => match (&self.tls_cert, &self.tls_key) {
+            TlsMode::Files => match (&self.tls_cert, &self.tls_key) {
                 (Some(cert), Some(key)) => Ok(Some(certs::Source::Files {
                     cert: cert.clone(),
                     key: key.clone(),
                 })),
                 _ => anyhow::bail!("--tls files needs --tls-cert and --tls-key"),
             },
-            other => anyhow::bail!("--tls must be dev, files or off, not {other:?}"),
         }
+    }
+
+    pub fn tls_mode(&self) -> TlsMode {
+        self.tls.unwrap_or(TlsMode::Dev)
+    }
+
+    /// Whether pages are served over HTTPS by this process.
+    pub fn https(&self) -> bool {
+        self.tls_mode() != TlsMode::Off
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -308,8 +329,7 @@ impl Config {
         })
     }
     pub fn public_url(&self) -> String {
-        let tls = self.tls.as_deref() != Some("off");
-        let (scheme, listen) = if tls {
+        let (scheme, listen) = if self.https() {
             ("https", self.https_listen())
         } else {
             ("http", self.listen())
@@ -452,4 +472,29 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     opts.open(path)?.write_all(data)
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::*;
+
+    #[test]
+    fn tls_and_smtp_security_are_values_not_free_text() {
+        let c = Config::try_parse_from(["sportello", "--tls", "off", "--smtp-security", "tls"])
+            .unwrap();
+        assert_eq!(c.tls, Some(TlsMode::Off));
+        assert!(!c.https());
+        assert_eq!(c.smtp_security, Some(SmtpSecurity::Tls));
+        assert_eq!(SmtpSecurity::Tls.default_port(), 465);
+        assert!(Config::try_parse_from(["sportello", "--tls", "maybe"]).is_err());
+        assert!(Config::try_parse_from(["sportello", "--smtp-security", "ssl"]).is_err());
+        let f: Config = toml::from_str("tls = \"files\"\nsmtp_security = \"none\"").unwrap();
+        assert_eq!(f.tls_mode(), TlsMode::Files);
+        assert_eq!(f.smtp_security, Some(SmtpSecurity::None));
+        assert!(toml::from_str::<Config>("tls = \"maybe\"").is_err());
+        assert!(
+            Config::default().https(),
+            "TLS with a development certificate by default"
+        );
+    }
 }

@@ -1,20 +1,28 @@
-//! The `sportello` server: configuration, the HTTP router with its pages (askama), static
-//! assets (Bootstrap Italia, served from the binary), the background worker, and the wiring of
-//! `booking` into all of them.
+//! The `sportello` binary's crate: configuration, the HTTP router with its pages (askama),
+//! static assets (Bootstrap Italia, served from the binary), the background worker, and the
+//! wiring of `booking`, `staff`, `signaling` and `sfu` into all of them.
 //!
-//! It owns no business rules: each handler parses a request, calls `booking`, and renders the
-//! answer. The one clock of the process lives here (`Clock`), and everything below takes `now`.
+//! It owns no business rules and no SQL: each handler takes its request through `extract`
+//! (language, CSRF-checked typed forms, typed path ids), calls `booking` or `staff`, and renders
+//! a page from `views`; every failure is one `error::AppError`. How to read it: `app` merges one
+//! router per group of pages (`citizen`, `mailbox`, `room`, `console`); `state` holds what
+//! handlers share; `clock` is the process's one clock (everything below takes `now`);
+//! `directory` and `media` are the small bridges that let `signaling` read bookings and drive
+//! the relay without knowing either. Nothing imports the crate root but for its re-exports.
 
 pub mod app;
 pub mod assets;
 pub mod citizen;
+pub mod clock;
 pub mod config;
 pub mod console;
+pub mod directory;
 pub mod error;
 pub mod extract;
 pub mod i18n;
 pub mod mailbox;
 pub mod media;
+pub mod metrics;
 pub mod room;
 pub mod state;
 pub mod tls;
@@ -22,5 +30,6 @@ pub mod views;
 pub mod worker;
 
 pub use app::serve;
+pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use config::Config;
-pub use state::{build_state, AppState, Clock, ManualClock, OffsetClock, SystemClock};
+pub use state::{build_state, AppState};

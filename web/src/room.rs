@@ -1,8 +1,5 @@
 //! The virtual room on the web side: the join page (`/stanza/{token}`) and its WebSocket
-//! (`/ws/stanza/{code}`), and the bridge that lets the signaling hub read appointments without
-//! knowing SQL.
-
-use std::sync::Arc;
+//! (`/ws/stanza/{code}`). What a token opens is `directory`'s answer.
 
 use askama::Template;
 use axum::extract::ws::WebSocketUpgrade;
@@ -11,71 +8,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use booking::token::{Purpose, Signer};
-use booking::{Mode, Status, Store};
-use chrono::{DateTime, Utc};
-use signaling::hub::BoxFuture;
-use signaling::{Directory, Role, Schedule, Standing, Ticket};
+use booking::{Mode, Status};
+use signaling::Role;
 
 use crate::citizen::links::appointment_view;
+use crate::directory::token_role;
 use crate::error::{AppError, Result};
 use crate::extract::Ui;
-use crate::state::{AppState, Clock};
+use crate::state::AppState;
 use crate::views::RoomPage;
-
-/// Answers the hub's questions from the bookings.
-pub struct StoreDirectory {
-    pub store: Store,
-    pub signer: Signer,
-    pub clock: Arc<dyn Clock>,
-}
-
-/// Which appointment and role a room token opens.
-pub fn token_role(signer: &Signer, token: &str) -> Option<(i64, Role)> {
-    if let Ok(id) = signer.verify(Purpose::RoomCitizen, token) {
-        return Some((id, Role::Citizen));
-    }
-    signer
-        .verify(Purpose::RoomOperator, token)
-        .ok()
-        .map(|id| (id, Role::Operator))
-}
-
-impl Directory for StoreDirectory {
-    fn ticket<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Option<Ticket>> {
-        Box::pin(async move {
-            let (id, role) = token_role(&self.signer, token)?;
-            let a = self.store.appointment(id).await.ok()?;
-            if a.mode != Mode::Video {
-                return None;
-            }
-            let office = self.store.office(a.office_id).await.ok()?;
-            let service = self.store.service(a.service_id).await.ok()?;
-            let standing = match a.status {
-                Status::Confirmed => Standing::Active,
-                Status::Pending | Status::AwaitingApproval => Standing::NotConfirmed,
-                Status::Done | Status::NoShow => Standing::Closed,
-                Status::Cancelled | Status::Expired | Status::Refused => Standing::Cancelled,
-            };
-            Some(Ticket {
-                room: a.id,
-                code: a.code,
-                role,
-                schedule: Schedule {
-                    start: a.start,
-                    end: a.end,
-                    standing,
-                },
-                office: office.name,
-                service: service.title,
-            })
-        })
-    }
-
-    fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
-}
 
 pub fn router() -> Router<AppState> {
     Router::new()

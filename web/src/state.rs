@@ -1,64 +1,21 @@
-//! What every handler shares (`AppState`) and the one clock of the process (`Clock`), built once
-//! from the configuration by `build_state`. Handlers reach the store, the mailer, the signer, the
+//! What every handler shares (`AppState`), built once from the configuration by `build_state`. Handlers reach the store, the mailer, the signer, the
 //! rooms and the relay only through this; everything below the web layer takes `now` as an
 //! argument, read here.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use booking::email::Links;
 use booking::outbox::{Mailer, SmtpSecurity, SmtpSettings};
 use booking::token::Signer;
 use booking::{Limits, Store};
 
-use crate::config::Config;
-use crate::{media, room};
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
-/// The source of `now` for the whole process.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// The system clock moved by a fixed offset: `--start-clock-at` for demonstrations and tests
-/// (see a countdown reach zero without waiting for a real appointment).
-pub struct OffsetClock(pub Duration);
-
-impl Clock for OffsetClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now() + self.0
-    }
-}
-
-/// A clock that tests set and move by hand.
-pub struct ManualClock(Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(t: DateTime<Utc>) -> Self {
-        ManualClock(Mutex::new(t))
-    }
-    pub fn set(&self, t: DateTime<Utc>) {
-        *self.0.lock().expect("clock lock") = t;
-    }
-    pub fn advance(&self, d: Duration) {
-        let mut t = self.0.lock().expect("clock lock");
-        *t += d;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().expect("clock lock")
-    }
-}
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::directory::StoreDirectory;
+use crate::media::RelayMedia;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -112,19 +69,8 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     }
     let mailer = match &cfg.smtp_host {
         Some(host) => {
-            let security = match cfg.smtp_security.as_deref().unwrap_or("starttls") {
-                "starttls" => SmtpSecurity::Starttls,
-                "tls" => SmtpSecurity::Tls,
-                "none" => SmtpSecurity::None,
-                other => {
-                    anyhow::bail!("smtp security must be starttls, tls or none, not {other:?}")
-                }
-            };
-            let port = cfg.smtp_port.unwrap_or(match security {
-                SmtpSecurity::Starttls => 587,
-                SmtpSecurity::Tls => 465,
-                SmtpSecurity::None => 25,
-            });
+            let security = cfg.smtp_security.unwrap_or(SmtpSecurity::Starttls);
+            let port = cfg.smtp_port.unwrap_or(security.default_port());
             Mailer::smtp(
                 &SmtpSettings {
                     host: host.clone(),
@@ -138,13 +84,13 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         }
         None => Mailer::local(&cfg.mail_from())?,
     };
-    let directory = room::StoreDirectory {
+    let directory = StoreDirectory {
         store: store.clone(),
         signer: signer.clone(),
         clock: clock.clone(),
     };
     let relay = sfu::Relay::new(cfg.relay_config());
-    let media: Arc<dyn signaling::Media> = Arc::new(media::RelayMedia(relay.clone()));
+    let media: Arc<dyn signaling::Media> = Arc::new(RelayMedia(relay.clone()));
     let hub = signaling::Hub::new(Arc::new(directory), Some(media), cfg.room_settings());
     let ice_servers_json = cfg.ice_servers_json()?;
     cfg.check_media_ports()?;
@@ -157,7 +103,7 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         relay,
         ice_servers_json,
         accounts: staff::Accounts::new(store.pool().clone()),
-        https: cfg.tls.as_deref() != Some("off"),
+        https: cfg.https(),
         store,
     })
 }
