@@ -134,12 +134,13 @@ async fn seeded_store(dir: &std::path::Path) -> (Store, Vec<booking::Service>) {
             start: slot.start,
             mode: booking::Mode::InPerson,
             operator_id: None,
-            given_name: "A".into(),
-            family_name: "B".into(),
-            email: format!("p{i}@example.it"),
-            phone: String::new(),
-            fiscal_code: String::new(),
-            reason: "bench".into(),
+            contact: booking::Contact {
+                given_name: "A".into(),
+                family_name: "B".into(),
+                email: format!("p{i}@example.it"),
+                reason: "bench".into(),
+                ..Default::default()
+            },
         };
         store
             .book(&b, booking::Actor::Citizen, now())

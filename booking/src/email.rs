@@ -246,7 +246,7 @@ impl Context<'_> {
     fn greeting(&self) -> String {
         format!(
             "Gentile {} {},",
-            self.appointment.given_name, self.appointment.family_name
+            self.appointment.contact.given_name, self.appointment.contact.family_name
         )
     }
 
@@ -298,7 +298,7 @@ impl Context<'_> {
         let (text, html) = body.finish(self.office);
         Email {
             kind,
-            to: self.appointment.email.clone(),
+            to: self.appointment.contact.email.clone(),
             subject,
             text,
             html,

@@ -82,8 +82,8 @@ pub fn render(inv: &Invitation<'_>, method: Method) -> String {
                 .done(),
         )
         .append_property(
-            Property::new("ATTENDEE", format!("mailto:{}", a.email))
-                .add_parameter("CN", &format!("{} {}", a.given_name, a.family_name))
+            Property::new("ATTENDEE", format!("mailto:{}", a.contact.email))
+                .add_parameter("CN", &a.contact.full_name())
                 .add_parameter("ROLE", "REQ-PARTICIPANT")
                 .add_parameter("PARTSTAT", "ACCEPTED")
                 .done(),

@@ -206,6 +206,27 @@ pub struct Calendar {
     pub moderated: bool,
 }
 
+/// Who an appointment is for and why: the same fields, with the same names, in the booking form
+/// (as typed), in a checked booking and in a stored appointment, for the citizen and the office.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Contact {
+    pub given_name: String,
+    pub family_name: String,
+    /// Empty only when the office booked for a caller it reaches by phone.
+    pub email: String,
+    pub phone: String,
+    pub fiscal_code: String,
+    pub reason: String,
+}
+
+impl Contact {
+    /// "Maria Rossi".
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.given_name, self.family_name)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Appointment {
     pub id: i64,
@@ -218,12 +239,8 @@ pub struct Appointment {
     pub end: DateTime<Utc>,
     pub mode: Mode,
     pub status: Status,
-    pub given_name: String,
-    pub family_name: String,
-    pub email: String,
-    pub phone: String,
-    pub fiscal_code: String,
-    pub reason: String,
+    #[serde(flatten)]
+    pub contact: Contact,
     pub created_at: DateTime<Utc>,
     pub verify_deadline: DateTime<Utc>,
     /// Raised on every change the citizen is told about (the iCalendar SEQUENCE).

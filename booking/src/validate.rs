@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::model::Mode;
+use crate::model::{Contact, Mode};
 
 /// Longest accepted value of each free-text field, in characters.
 pub const MAX_NAME: usize = 100;
@@ -21,18 +21,8 @@ pub struct BookingForm {
     pub mode: String,
     #[serde(default)]
     pub operator: String,
-    #[serde(default)]
-    pub given_name: String,
-    #[serde(default)]
-    pub family_name: String,
-    #[serde(default)]
-    pub email: String,
-    #[serde(default)]
-    pub phone: String,
-    #[serde(default)]
-    pub fiscal_code: String,
-    #[serde(default)]
-    pub reason: String,
+    #[serde(flatten)]
+    pub contact: Contact,
     #[serde(default)]
     pub consent: Option<String>,
 }
@@ -44,12 +34,8 @@ pub struct ValidBooking {
     pub start: DateTime<Utc>,
     pub mode: Mode,
     pub operator_id: Option<i64>,
-    pub given_name: String,
-    pub family_name: String,
-    pub email: String,
-    pub phone: String,
-    pub fiscal_code: String,
-    pub reason: String,
+    /// Trimmed and checked; the fiscal code in capitals.
+    pub contact: Contact,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,14 +195,26 @@ fn check(
             }
         },
     };
-    let given_name = text(&mut e, "given_name", &f.given_name, MAX_NAME, true);
-    let family_name = text(&mut e, "family_name", &f.family_name, MAX_NAME, true);
-    let email_optional = !email_required && f.email.trim().is_empty();
-    let email = text(&mut e, "email", &f.email, MAX_EMAIL, !email_optional);
+    let given_name = text(&mut e, "given_name", &f.contact.given_name, MAX_NAME, true);
+    let family_name = text(
+        &mut e,
+        "family_name",
+        &f.contact.family_name,
+        MAX_NAME,
+        true,
+    );
+    let email_optional = !email_required && f.contact.email.trim().is_empty();
+    let email = text(
+        &mut e,
+        "email",
+        &f.contact.email,
+        MAX_EMAIL,
+        !email_optional,
+    );
     if e.get("email").is_none() && !email_optional && !valid_email(&email) {
         e.add("email", Problem::BadEmail);
     }
-    let phone = text(&mut e, "phone", &f.phone, MAX_PHONE, false);
+    let phone = text(&mut e, "phone", &f.contact.phone, MAX_PHONE, false);
     if !phone.is_empty() {
         let digits = phone.chars().filter(char::is_ascii_digit).count();
         let ok_chars = phone
@@ -226,17 +224,17 @@ fn check(
             e.add("phone", Problem::BadPhone);
         }
     }
-    let fiscal_code = text(&mut e, "fiscal_code", &f.fiscal_code, 16, false).to_uppercase();
+    let fiscal_code = text(&mut e, "fiscal_code", &f.contact.fiscal_code, 16, false).to_uppercase();
     if !fiscal_code.is_empty()
         && (fiscal_code.len() != 16 || !fiscal_code.chars().all(|c| c.is_ascii_alphanumeric()))
     {
         e.add("fiscal_code", Problem::BadFiscalCode);
     }
-    let reason = text(&mut e, "reason", &f.reason, MAX_REASON, true);
+    let reason = text(&mut e, "reason", &f.contact.reason, MAX_REASON, true);
     if e.get("reason").is_none() && reason.chars().count() < 3 {
         e.add("reason", Problem::TooShort(3));
     }
-    if email_optional && (f.phone.trim().is_empty() || mode == Some(Mode::Video)) {
+    if email_optional && (f.contact.phone.trim().is_empty() || mode == Some(Mode::Video)) {
         e.add("email", Problem::EmailOrPhone);
     }
     if !matches!(f.consent.as_deref(), Some("on" | "1" | "true" | "yes")) {
@@ -250,12 +248,14 @@ fn check(
         start: start.expect("checked"),
         mode: mode.expect("checked"),
         operator_id,
-        given_name,
-        family_name,
-        email,
-        phone,
-        fiscal_code,
-        reason,
+        contact: Contact {
+            given_name,
+            family_name,
+            email,
+            phone,
+            fiscal_code,
+            reason,
+        },
     })
 }
 
@@ -268,39 +268,47 @@ mod tests {
             start: "1800000000".into(),
             mode: "video".into(),
             operator: String::new(),
-            given_name: "Maria".into(),
-            family_name: "Rossi".into(),
-            email: "maria.rossi@example.it".into(),
-            phone: "+39 079 123456".into(),
-            fiscal_code: "rssmra80a41g203x".into(),
-            reason: "Rinnovo carta d'identità".into(),
+            contact: Contact {
+                given_name: "Maria".into(),
+                family_name: "Rossi".into(),
+                email: "maria.rossi@example.it".into(),
+                phone: "+39 079 123456".into(),
+                fiscal_code: "rssmra80a41g203x".into(),
+                reason: "Rinnovo carta d'identità".into(),
+            },
             consent: Some("on".into()),
         }
+    }
+
+    /// A form like `base` with its contact changed by `change`.
+    fn with(base: BookingForm, change: impl FnOnce(&mut Contact)) -> BookingForm {
+        let mut f = base;
+        change(&mut f.contact);
+        f
     }
 
     #[test]
     fn a_complete_form_is_valid() {
         let b = validate(1, &good()).unwrap();
         assert_eq!(b.mode, Mode::Video);
-        assert_eq!(b.fiscal_code, "RSSMRA80A41G203X");
+        assert_eq!(b.contact.fiscal_code, "RSSMRA80A41G203X");
     }
 
     #[test]
     fn the_office_may_leave_out_the_email_of_a_caller_with_a_phone_but_not_for_video() {
-        let no_email = BookingForm {
-            email: String::new(),
-            mode: "phone".into(),
-            ..good()
-        };
+        let no_email = with(
+            BookingForm {
+                mode: "phone".into(),
+                ..good()
+            },
+            |c| c.email.clear(),
+        );
         assert_eq!(
             validate(1, &no_email).unwrap_err().get("email"),
             Some(Problem::Required)
         );
-        assert_eq!(validate_for_office(1, &no_email).unwrap().email, "");
-        let no_phone = BookingForm {
-            phone: String::new(),
-            ..no_email.clone()
-        };
+        assert_eq!(validate_for_office(1, &no_email).unwrap().contact.email, "");
+        let no_phone = with(no_email.clone(), |c| c.phone.clear());
         assert_eq!(
             validate_for_office(1, &no_phone).unwrap_err().get("email"),
             Some(Problem::EmailOrPhone)
@@ -314,10 +322,7 @@ mod tests {
             Some(Problem::EmailOrPhone)
         );
         // A wrong email is still wrong.
-        let bad = BookingForm {
-            email: "maria@".into(),
-            ..no_email
-        };
+        let bad = with(no_email, |c| c.email = "maria@".into());
         assert_eq!(
             validate_for_office(1, &bad).unwrap_err().get("email"),
             Some(Problem::BadEmail)
@@ -326,14 +331,18 @@ mod tests {
 
     #[test]
     fn each_problem_is_reported_on_its_field() {
-        let f = BookingForm {
-            email: "maria@".into(),
-            consent: None,
-            reason: "x".repeat(MAX_REASON + 1),
-            phone: "abc".into(),
-            given_name: " ".into(),
-            ..good()
-        };
+        let f = with(
+            BookingForm {
+                consent: None,
+                ..good()
+            },
+            |c| {
+                c.email = "maria@".into();
+                c.reason = "x".repeat(MAX_REASON + 1);
+                c.phone = "abc".into();
+                c.given_name = " ".into();
+            },
+        );
         let e = validate(1, &f).unwrap_err();
         assert_eq!(e.get("email"), Some(Problem::BadEmail));
         assert_eq!(e.get("consent"), Some(Problem::ConsentRequired));

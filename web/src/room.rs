@@ -58,7 +58,7 @@ async fn show_room(
     let l = ui.l;
     let view = appointment_view(&st, l, &a).await?;
     let name = match role {
-        Role::Citizen => format!("{} {}", a.given_name, a.family_name),
+        Role::Citizen => a.contact.full_name(),
         Role::Operator => view.office.clone(),
     };
     let page = RoomPage {

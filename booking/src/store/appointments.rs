@@ -19,7 +19,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::email::{Context, Kind};
-use crate::model::{Appointment, Mode, Office, Service, Status};
+use crate::model::{Appointment, Contact, Mode, Office, Service, Status};
 use crate::slots::{self, CalendarRules, Slot};
 use crate::validate::ValidBooking;
 use crate::Error;
@@ -71,12 +71,14 @@ pub(super) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
         mode: Mode::parse(&r.try_get::<String, _>("mode")?).ok_or(Error::Corrupt("mode"))?,
         status: Status::parse(&r.try_get::<String, _>("status")?)
             .ok_or(Error::Corrupt("status"))?,
-        given_name: r.try_get("given_name")?,
-        family_name: r.try_get("family_name")?,
-        email: r.try_get("email")?,
-        phone: r.try_get("phone")?,
-        fiscal_code: r.try_get("fiscal_code")?,
-        reason: r.try_get("reason")?,
+        contact: Contact {
+            given_name: r.try_get("given_name")?,
+            family_name: r.try_get("family_name")?,
+            email: r.try_get("email")?,
+            phone: r.try_get("phone")?,
+            fiscal_code: r.try_get("fiscal_code")?,
+            reason: r.try_get("reason")?,
+        },
         created_at: from_ts(r.try_get("created_at")?),
         verify_deadline: from_ts(r.try_get("verify_deadline")?),
         sequence: r.try_get("sequence")?,
@@ -269,7 +271,7 @@ impl Store {
         let calendar = self.calendar(service.calendar_id).await?;
         // Without an email (the office booked for a caller) there is no person to count or to
         // hold to one appointment per service: a key of its own keeps the indexes satisfied.
-        let email_norm = match b.email.trim() {
+        let email_norm = match b.contact.email.trim() {
             "" => format!("-{:016x}", random_id()),
             e => e.to_lowercase(),
         };
@@ -304,12 +306,7 @@ impl Store {
                 end: slot.end,
                 mode: b.mode,
                 status,
-                given_name: b.given_name.clone(),
-                family_name: b.family_name.clone(),
-                email: b.email.clone(),
-                phone: b.phone.clone(),
-                fiscal_code: b.fiscal_code.clone(),
-                reason: b.reason.clone(),
+                contact: b.contact.clone(),
                 created_at: now,
                 verify_deadline: now + self.limits.verify_within,
                 sequence: 0,
@@ -330,13 +327,13 @@ impl Store {
             .bind(a.status.code())
             .bind(seat)
             .bind(a.service_id)
-            .bind(&a.given_name)
-            .bind(&a.family_name)
-            .bind(&a.email)
+            .bind(&a.contact.given_name)
+            .bind(&a.contact.family_name)
+            .bind(&a.contact.email)
             .bind(&email_norm)
-            .bind(&a.phone)
-            .bind(&a.fiscal_code)
-            .bind(&a.reason)
+            .bind(&a.contact.phone)
+            .bind(&a.contact.fiscal_code)
+            .bind(&a.contact.reason)
             .bind(ts(now))
             .bind(ts(a.verify_deadline))
             .bind((actor == Actor::Office).then_some(ts(now)))

@@ -196,12 +196,13 @@ mod tests {
             start: slot.start,
             mode: slot.modes.intersect(service.modes).modes()[0],
             operator_id: None,
-            given_name: "Maria".into(),
-            family_name: "Rossi".into(),
-            email: email.into(),
-            phone: "+39 333 1234567".into(),
-            fiscal_code: String::new(),
-            reason: String::new(),
+            contact: crate::Contact {
+                given_name: "Maria".into(),
+                family_name: "Rossi".into(),
+                email: email.into(),
+                phone: "+39 333 1234567".into(),
+                ..Default::default()
+            },
         }
     }
 

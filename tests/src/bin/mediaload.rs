@@ -380,12 +380,13 @@ async fn main() -> anyhow::Result<()> {
             start: slot.start,
             mode: booking::Mode::Video,
             operator_id: None,
-            given_name: "Carico".into(),
-            family_name: format!("{i}"),
-            email: format!("m{i}@example.it"),
-            phone: String::new(),
-            fiscal_code: String::new(),
-            reason: "prova".into(),
+            contact: booking::Contact {
+                given_name: "Carico".into(),
+                family_name: format!("{i}"),
+                email: format!("m{i}@example.it"),
+                reason: "prova".into(),
+                ..Default::default()
+            },
         };
         appts.push(
             store

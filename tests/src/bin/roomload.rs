@@ -89,12 +89,13 @@ async fn main() -> anyhow::Result<()> {
         start: slot.start,
         mode: booking::Mode::Video,
         operator_id: None,
-        given_name: "Carico".into(),
-        family_name: "Prova".into(),
-        email: "carico@example.it".into(),
-        phone: String::new(),
-        fiscal_code: String::new(),
-        reason: "prova".into(),
+        contact: booking::Contact {
+            given_name: "Carico".into(),
+            family_name: "Prova".into(),
+            email: "carico@example.it".into(),
+            reason: "prova".into(),
+            ..Default::default()
+        },
     };
     let a = store.book(&b, Actor::Office, Utc::now()).await?;
     let token = Arc::new(signer.sign(Purpose::RoomCitizen, a.id));

@@ -70,7 +70,7 @@ pub(crate) async fn appointment_view(
         active: a.status.is_active(),
         pending: a.status == Status::Pending,
         awaiting_approval: a.status == Status::AwaitingApproval,
-        name: format!("{} {}", a.given_name, a.family_name),
+        name: a.contact.full_name(),
         operator,
         documents: s.document_list().iter().map(|d| d.to_string()).collect(),
         instructions: s.instructions.clone(),
@@ -104,7 +104,7 @@ async fn show_sent(
     let l = ui.l;
     let page = SentPage {
         l,
-        masked_email: mask_email(&a.email),
+        masked_email: mask_email(&a.contact.email),
         deadline: l.when(a.verify_deadline, st.tz),
         a: appointment_view(&st, l, &a).await?,
     };

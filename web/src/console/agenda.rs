@@ -65,8 +65,8 @@ pub async fn row_view(st: &AppState, l: Lang, item: &AgendaItem) -> Result<Agend
         id: a.id.to_string(),
         code: a.code.clone(),
         time: format!("{}–{}", l.time(a.start, st.tz), l.time(a.end, st.tz)),
-        citizen: format!("{} {}", a.given_name, a.family_name),
-        contact: [a.phone.as_str(), a.email.as_str()]
+        citizen: a.contact.full_name(),
+        contact: [a.contact.phone.as_str(), a.contact.email.as_str()]
             .iter()
             .filter(|s| !s.is_empty())
             .copied()
@@ -76,7 +76,7 @@ pub async fn row_view(st: &AppState, l: Lang, item: &AgendaItem) -> Result<Agend
         office: office.name,
         operator,
         mode: l.mode(a.mode).into(),
-        reason: a.reason.clone(),
+        reason: a.contact.reason.clone(),
         status: l.status(a.status).into(),
         status_code: a.status.code(),
         video: a.mode == Mode::Video && a.status == Status::Confirmed && a.end > st.now(),

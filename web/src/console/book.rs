@@ -80,12 +80,7 @@ async fn render_book(
         day_label: l.day(day),
         slots,
         modes,
-        given_name: form.given_name.clone(),
-        family_name: form.family_name.clone(),
-        email: form.email.clone(),
-        phone: form.phone.clone(),
-        fiscal_code: form.fiscal_code.clone(),
-        reason: form.reason.clone(),
+        contact: form.contact.clone(),
         errors,
     };
     s.ui.page(status, page)

@@ -165,7 +165,7 @@ async fn render_calendar(
         misfits.push(MisfitLine {
             id: a.id.to_string(),
             when: l.when(a.start, st.tz),
-            citizen: format!("{} {}", a.given_name, a.family_name),
+            citizen: a.contact.full_name(),
             mode: l.mode(a.mode).into(),
             why: misfit_label(l, m).into(),
         });

@@ -113,9 +113,7 @@ pub struct AppointmentPage {
     pub row: AgendaRow,
     pub when: String,
     pub day: String,
-    pub email: String,
-    pub phone: String,
-    pub fiscal_code: String,
+    pub contact: booking::Contact,
     pub booked_by_office: bool,
     pub awaiting: bool,
     pub can_cancel: bool,
@@ -143,12 +141,8 @@ pub struct BookOnBehalfPage {
     pub day_label: String,
     pub slots: Vec<Choice>,
     pub modes: Vec<Choice>,
-    pub given_name: String,
-    pub family_name: String,
-    pub email: String,
-    pub phone: String,
-    pub fiscal_code: String,
-    pub reason: String,
+    /// The caller's details as typed.
+    pub contact: booking::Contact,
     pub errors: Vec<String>,
 }
 
