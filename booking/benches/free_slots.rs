@@ -143,7 +143,7 @@ async fn seeded_store(dir: &std::path::Path) -> (Store, Vec<booking::Service>) {
             },
         };
         store
-            .book(&b, booking::Actor::Citizen, now())
+            .book(&b, booking::Actor::Citizen, None, now())
             .await
             .expect("seed booking");
     }

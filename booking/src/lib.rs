@@ -6,6 +6,7 @@
 //! into calls here, and every function that depends on the time takes `now` as an argument.
 //! Start with `slots` (pure), then `store` (the database) and `email` (what the citizen gets).
 
+pub mod audit;
 pub mod catalogue;
 pub mod demo;
 pub mod email;

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
+use crate::audit::Entry;
 use crate::role::{Principal, Role};
 use crate::{password, throttle, Error};
 
@@ -77,7 +78,12 @@ impl Accounts {
 
     /// Creates an account with a provisional password (changed at first login) and returns its id
     /// and that password.
-    pub async fn create(&self, a: &NewAccount, now: DateTime<Utc>) -> Result<(i64, String), Error> {
+    pub async fn create(
+        &self,
+        a: &NewAccount,
+        audit: &Entry,
+        now: DateTime<Utc>,
+    ) -> Result<(i64, String), Error> {
         let email = normalize_email(&a.email);
         if email.is_empty() || !email.contains('@') || a.name.trim().is_empty() {
             return Err(Error::NotFound("email or name"));
@@ -111,12 +117,14 @@ impl Accounts {
                 .execute(&mut *tx)
                 .await?;
         }
+        booking::audit::insert(&mut tx, audit, Some(id)).await?;
         tx.commit().await?;
         Ok((id, provisional))
     }
 
     /// Changes role, offices, operator and whether the account may log in. Disabling closes its
     /// sessions.
+    #[allow(clippy::too_many_arguments)] // the account page's fields, and the audit entry
     pub async fn update(
         &self,
         id: i64,
@@ -125,6 +133,7 @@ impl Accounts {
         offices: &[i64],
         operator_id: Option<i64>,
         disabled: bool,
+        audit: &Entry,
     ) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("UPDATE account SET name = $1, role = $2, operator_id = $3, disabled = $4 WHERE id = $5")
@@ -156,16 +165,19 @@ impl Accounts {
                 .execute(&mut *tx)
                 .await?;
         }
+        booking::audit::insert(&mut tx, audit, Some(id)).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Gives the account a new provisional password (the owner forgot theirs) and closes its
     /// sessions; returns that password.
-    pub async fn reset_password(&self, id: i64) -> Result<String, Error> {
+    pub async fn reset_password(&self, id: i64, audit: &Entry) -> Result<String, Error> {
         let provisional = password::provisional();
-        self.store_password(id, &password::hash(&provisional)?, true)
-            .await?;
+        let mut tx = self.pool.begin().await?;
+        Self::store_password(&mut tx, id, &password::hash(&provisional)?, true).await?;
+        booking::audit::insert(&mut tx, audit, Some(id)).await?;
+        tx.commit().await?;
         Ok(provisional)
     }
 
@@ -177,6 +189,7 @@ impl Accounts {
         current: &str,
         new: &str,
         keep_session: &str,
+        audit: &Entry,
     ) -> Result<(), Error> {
         let row = sqlx::query("SELECT password_hash FROM account WHERE id = $1")
             .bind(p.account_id)
@@ -190,22 +203,30 @@ impl Accounts {
         if new == current {
             return Err(Error::WeakPassword("same_as_before"));
         }
-        self.store_password(p.account_id, &password::hash(new)?, false)
-            .await?;
+        let hash = password::hash(new)?;
+        let mut tx = self.pool.begin().await?;
+        Self::store_password(&mut tx, p.account_id, &hash, false).await?;
         sqlx::query("DELETE FROM staff_session WHERE account_id = $1 AND id_hash <> $2")
             .bind(p.account_id)
             .bind(digest(keep_session))
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        booking::audit::insert(&mut tx, audit, Some(p.account_id)).await?;
+        tx.commit().await?;
         Ok(())
     }
 
-    async fn store_password(&self, id: i64, hash: &str, provisional: bool) -> Result<(), Error> {
+    async fn store_password(
+        conn: &mut sqlx::AnyConnection,
+        id: i64,
+        hash: &str,
+        provisional: bool,
+    ) -> Result<(), Error> {
         let n = sqlx::query("UPDATE account SET password_hash = $1, must_change_password = $2, failed_logins = 0, locked_until = NULL WHERE id = $3")
             .bind(hash)
             .bind(i64::from(provisional))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected();
         if n == 0 {
@@ -214,7 +235,7 @@ impl Accounts {
         if provisional {
             sqlx::query("DELETE FROM staff_session WHERE account_id = $1")
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *conn)
                 .await?;
         }
         Ok(())

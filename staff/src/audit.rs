@@ -1,5 +1,6 @@
-//! The audit log: who changed what and when, for appointments and configuration. Rows are
-//! only ever added. Details name things by id and say what changed, never a citizen's data.
+//! Reading the audit log (who changed what and when), and the entry a staff member's change
+//! carries. Entries are written by the change itself, in its own transaction
+//! (`booking::audit::insert`).
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyPool, Row};
@@ -7,91 +8,30 @@ use sqlx::{AnyPool, Row};
 use crate::role::Principal;
 use crate::Error;
 
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub at: DateTime<Utc>,
-    pub account_id: Option<i64>,
-    /// The account's name, "cittadino" or "sistema".
-    pub actor: String,
-    pub action: String,
-    pub target_kind: String,
-    pub target_id: Option<i64>,
-    pub office_id: Option<i64>,
-    pub detail: String,
-}
+pub use booking::audit::Entry;
 
-impl Entry {
-    pub fn by(
-        p: &Principal,
+impl Principal {
+    /// An audit entry for a change this person makes.
+    pub fn audit(
+        &self,
         action: &str,
         target_kind: &str,
-        target_id: i64,
+        target_id: Option<i64>,
         office_id: Option<i64>,
         detail: impl Into<String>,
         at: DateTime<Utc>,
     ) -> Entry {
-        Entry {
-            at,
-            account_id: Some(p.account_id),
-            actor: format!("{} <{}>", p.name, p.email),
-            action: action.into(),
-            target_kind: target_kind.into(),
-            target_id: Some(target_id),
+        Entry::by_account(
+            self.account_id,
+            format!("{} <{}>", self.name, self.email),
+            action,
+            target_kind,
+            target_id,
             office_id,
-            detail: detail.into(),
-        }
-    }
-    pub fn by_citizen(
-        action: &str,
-        appointment_id: i64,
-        office_id: i64,
-        detail: impl Into<String>,
-        at: DateTime<Utc>,
-    ) -> Entry {
-        Entry {
+            detail,
             at,
-            account_id: None,
-            actor: "cittadino".into(),
-            action: action.into(),
-            target_kind: "appointment".into(),
-            target_id: Some(appointment_id),
-            office_id: Some(office_id),
-            detail: detail.into(),
-        }
+        )
     }
-}
-
-/// Ids grow with time (microseconds of the system clock, and at least one more than the last),
-/// so entries of the same second keep the order they were made in.
-fn next_id() -> i64 {
-    use std::sync::atomic::{AtomicI64, Ordering};
-    static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = Utc::now().timestamp_micros();
-    let mut last = LAST.load(Ordering::Relaxed);
-    loop {
-        let id = now.max(last + 1);
-        match LAST.compare_exchange(last, id, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return id,
-            Err(seen) => last = seen,
-        }
-    }
-}
-
-pub async fn record(pool: &AnyPool, e: &Entry) -> Result<(), Error> {
-    let id = next_id();
-    sqlx::query("INSERT INTO audit (id, at, account_id, actor, action, target_kind, target_id, office_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
-        .bind(id)
-        .bind(e.at.timestamp())
-        .bind(e.account_id)
-        .bind(&e.actor)
-        .bind(&e.action)
-        .bind(&e.target_kind)
-        .bind(e.target_id)
-        .bind(e.office_id)
-        .bind(&e.detail)
-        .execute(pool)
-        .await?;
-    Ok(())
 }
 
 /// The latest entries, newest first; `offices` limits them to those offices (and to entries

@@ -272,6 +272,13 @@ impl Server {
                     offices: offices.to_vec(),
                     operator_id: None,
                 },
+                &booking::audit::Entry::by_command_line(
+                    "account_creato",
+                    "account",
+                    None,
+                    "test",
+                    self.clock_now(),
+                ),
                 self.clock_now(),
             )
             .await
@@ -406,6 +413,17 @@ impl Server {
             self.state.signer.sign(booking::token::Purpose::Manage, id)
         )
     }
+}
+
+/// The audit entry of a change a test makes to an appointment straight through the store.
+pub fn office_entry(action: &str, appointment: i64, s: &Server) -> booking::audit::Entry {
+    booking::audit::Entry::by_command_line(
+        action,
+        "appointment",
+        Some(appointment),
+        "test",
+        s.clock_now(),
+    )
 }
 
 /// The password staff accounts of the tests choose at their first login.

@@ -398,7 +398,11 @@ on_both_databases!(
         let kinds: Vec<String> = s.emails(id).await.into_iter().map(|m| m.kind).collect();
         assert_eq!(kinds, vec!["verify", "request_sent"]);
         // Once the office approves, the confirmation carries the invitation and the join link.
-        s.state.store.approve(id, s.clock_now()).await.unwrap();
+        s.state
+            .store
+            .approve(id, &office_entry("approvato", id, &s), s.clock_now())
+            .await
+            .unwrap();
         let mails = s.emails(id).await;
         let ok = mails.iter().find(|m| m.kind == "approved").unwrap();
         assert!(ok.ics.is_some());

@@ -574,6 +574,11 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
         s.state.store.appointment(d).await.unwrap().start,
         s.next(Tue, 9, 50)
     );
+    // The refused move left no trace in the audit log: the entry is written with the change.
+    let d_log = staff::audit::latest(s.state.store.pool(), None, Some(("appointment", d)), 10)
+        .await
+        .unwrap();
+    assert!(d_log.is_empty(), "{d_log:?}");
 
     // Approve and refuse on the mayor's moderated calendar.
     let sindaco = s.office_of(demo::SINDACO).await;
@@ -594,6 +599,18 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
         .await;
     assert_eq!(status_of(&s, e).await, booking::Status::Confirmed);
     kind(&s, e, "approved").await;
+    // A second click on "approve" (or two operators at once) confirms nothing twice.
+    let p = mayor
+        .submit(page, &format!("/ufficio/appuntamenti/{e}/approva"), &[])
+        .await;
+    assert!(p.location.unwrap().contains("errore="));
+    let approved = s
+        .emails(e)
+        .await
+        .iter()
+        .filter(|m| m.kind == "approved")
+        .count();
+    assert_eq!(approved, 1);
     let f = s
         .book(
             demo::SINDACO,

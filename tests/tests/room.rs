@@ -256,7 +256,13 @@ async fn every_bad_input_gets_a_clear_answer_and_other_rooms_go_on() {
     s.clock.set(start() - chrono::Duration::minutes(1));
     s.state
         .store
-        .cancel(a, booking::Actor::Citizen, "", s.clock_now())
+        .cancel(
+            a,
+            booking::Actor::Citizen,
+            "",
+            &office_entry("annullato", a, &s),
+            s.clock_now(),
+        )
         .await
         .unwrap();
     let mut ws = Ws::open(&s, &code_a).await;
@@ -282,7 +288,15 @@ async fn a_moved_appointment_keeps_its_link_and_opens_at_the_new_time() {
     let later = start() + chrono::Duration::hours(2);
     s.state
         .store
-        .reschedule(id, later, None, booking::Actor::Office, "", s.clock_now())
+        .reschedule(
+            id,
+            later,
+            None,
+            booking::Actor::Office,
+            "",
+            &office_entry("spostato", id, &s),
+            s.clock_now(),
+        )
         .await
         .unwrap();
     s.clock.set(start());

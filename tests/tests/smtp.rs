@@ -240,6 +240,7 @@ async fn emails_go_through_a_real_smtp_server_and_survive_an_outage() {
             id,
             booking::Actor::Office,
             "Ufficio chiuso per inventario",
+            &office_entry("annullato", id, &s),
             s.clock_now(),
         )
         .await

@@ -94,21 +94,14 @@ async fn admin(state: &web::AppState, action: &web::config::AdminCommand) -> any
                 offices: Vec::new(),
                 operator_id: None,
             };
-            let (id, password) = state.accounts.create(&new, state.now()).await?;
-            staff::audit::record(
-                state.store.pool(),
-                &staff::audit::Entry {
-                    at: state.now(),
-                    account_id: None,
-                    actor: "riga di comando".into(),
-                    action: "account_creato".into(),
-                    target_kind: "account".into(),
-                    target_id: Some(id),
-                    office_id: None,
-                    detail: "admin".into(),
-                },
-            )
-            .await?;
+            let entry = booking::audit::Entry::by_command_line(
+                "account_creato",
+                "account",
+                None,
+                "admin",
+                state.now(),
+            );
+            let (_, password) = state.accounts.create(&new, &entry, state.now()).await?;
             println!("administrator: {}", staff::accounts::normalize_email(email));
             println!("provisional password: {password}");
             println!(
@@ -125,7 +118,14 @@ async fn admin(state: &web::AppState, action: &web::config::AdminCommand) -> any
                 .into_iter()
                 .find(|a| a.email == normalized)
                 .ok_or_else(|| anyhow::anyhow!("no account with email {normalized}"))?;
-            let password = state.accounts.reset_password(account.id).await?;
+            let entry = booking::audit::Entry::by_command_line(
+                "password_reimpostata",
+                "account",
+                Some(account.id),
+                "",
+                state.now(),
+            );
+            let password = state.accounts.reset_password(account.id, &entry).await?;
             println!("provisional password: {password}");
         }
     }

@@ -18,6 +18,7 @@ use rand::Rng;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::audit::{self, Entry as AuditEntry};
 use crate::email::{Context, Kind};
 use crate::model::{Appointment, Contact, Mode, Office, Service, Status};
 use crate::slots::{self, CalendarRules, Slot};
@@ -239,6 +240,7 @@ impl Store {
         &self,
         b: &ValidBooking,
         actor: Actor,
+        audit: Option<&AuditEntry>,
         now: DateTime<Utc>,
     ) -> Result<Appointment, Error> {
         let service = self.service(b.service_id).await?;
@@ -357,6 +359,9 @@ impl Store {
                 _ => ctx.confirmed(),
             };
             Self::enqueue(&mut tx, a.id, &email, now).await?;
+            if let Some(e) = audit {
+                audit::insert(&mut tx, e, Some(a.id)).await?;
+            }
             match tx.commit().await {
                 Ok(()) => return Ok(a),
                 Err(e) => match conflict_of(&e) {
@@ -457,6 +462,7 @@ impl Store {
         id: i64,
         actor: Actor,
         message: &str,
+        audit: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Appointment, Error> {
         let a = self.appointment(id).await?;
@@ -488,12 +494,14 @@ impl Store {
         // A booking never verified was never confirmed: nothing to take out of a calendar.
         let email = ctx.cancelled(actor == Actor::Office, message);
         Self::enqueue(&mut tx, a.id, &email, now).await?;
+        audit::insert(&mut tx, audit, Some(a.id)).await?;
         tx.commit().await?;
         Ok(a)
     }
 
     /// Moves an active appointment to another free slot of its calendar, keeping its code, UID
     /// and links, and sends the updated invitation (same UID, higher SEQUENCE).
+    #[allow(clippy::too_many_arguments)] // each is a plain fact of the move; a struct would only rename them
     pub async fn reschedule(
         &self,
         id: i64,
@@ -501,6 +509,7 @@ impl Store {
         mode: Option<Mode>,
         actor: Actor,
         message: &str,
+        audit: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Appointment, Error> {
         let a = self.appointment(id).await?;
@@ -573,6 +582,7 @@ impl Store {
                 )
                 .await?;
             }
+            audit::insert(&mut tx, audit, Some(a.id)).await?;
             match tx.commit().await {
                 Ok(()) => return Ok(moved),
                 Err(e) if matches!(conflict_of(&e), Some(Conflict::Seat)) => continue,
@@ -583,17 +593,28 @@ impl Store {
     }
 
     /// Approves or refuses an appointment awaiting approval (moderated calendars).
-    pub async fn approve(&self, id: i64, now: DateTime<Utc>) -> Result<Appointment, Error> {
+    pub async fn approve(
+        &self,
+        id: i64,
+        audit: &AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<Appointment, Error> {
         let a = self.appointment(id).await?;
         if a.status != Status::AwaitingApproval {
             return Err(Error::NotActive(a.status));
         }
         let (office, service) = self.context_parts(&a).await?;
         let mut tx = self.write().await?;
-        sqlx::query("UPDATE appointment SET status = 'confirmed' WHERE id = $1 AND status = 'awaiting_approval'")
+        let changed = sqlx::query("UPDATE appointment SET status = 'confirmed' WHERE id = $1 AND status = 'awaiting_approval'")
             .bind(id)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+        // Refused, cancelled or approved by someone else meanwhile: nothing to confirm again.
+        if changed != 1 {
+            drop(tx);
+            return Err(Error::NotActive(self.appointment(id).await?.status));
+        }
         let a = Appointment {
             status: Status::Confirmed,
             ..a
@@ -602,6 +623,7 @@ impl Store {
         let mut email = ctx.confirmed();
         email.kind = Kind::Approved;
         Self::enqueue(&mut tx, a.id, &email, now).await?;
+        audit::insert(&mut tx, audit, Some(a.id)).await?;
         tx.commit().await?;
         Ok(a)
     }

@@ -15,6 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::audit::{self, Entry as AuditEntry};
 use crate::catalogue::day;
 use crate::model::{Appointment, Mode, ModeSet, Status};
 use crate::slots::{self, Misfit};
@@ -180,6 +181,7 @@ impl Store {
         &self,
         id: i64,
         outcome: Status,
+        audit: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Appointment, Error> {
         if !matches!(outcome, Status::Done | Status::NoShow) {
@@ -192,16 +194,20 @@ impl Store {
         if a.start > now {
             return Err(Error::NotYet);
         }
+        let mut tx = self.write().await?;
         let n = sqlx::query("UPDATE appointment SET status = $1, seat = NULL, active_service = NULL, outcome_at = $2 WHERE id = $3 AND status = 'confirmed'")
             .bind(outcome.code())
             .bind(ts(now))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         if n != 1 {
+            drop(tx);
             return Err(Error::NotActive(self.appointment(id).await?.status));
         }
+        audit::insert(&mut tx, audit, Some(id)).await?;
+        tx.commit().await?;
         Ok(Appointment {
             status: outcome,
             ..a
@@ -213,6 +219,7 @@ impl Store {
         &self,
         id: i64,
         message: &str,
+        audit: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Appointment, Error> {
         let a = self.appointment(id).await?;
@@ -237,21 +244,25 @@ impl Store {
         };
         let email = self.context(&a, &office, &service, now).refused(message);
         Self::enqueue(&mut tx, a.id, &email, now).await?;
+        audit::insert(&mut tx, audit, Some(a.id)).await?;
         tx.commit().await?;
         Ok(a)
     }
 
     /// The office's private note on an appointment (never shown to the citizen).
-    pub async fn set_note(&self, id: i64, note: &str) -> Result<(), Error> {
+    pub async fn set_note(&self, id: i64, note: &str, audit: &AuditEntry) -> Result<(), Error> {
+        let mut tx = self.write().await?;
         let n = sqlx::query("UPDATE appointment SET note = $1 WHERE id = $2")
             .bind(note)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         if n == 0 {
             return Err(Error::NotFound("appointment"));
         }
+        audit::insert(&mut tx, audit, Some(id)).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -300,12 +311,18 @@ impl Store {
     // ------------------------------------------------------------ catalogue editing
 
     /// Creates an office (`id` None) or changes one; returns its id.
-    pub async fn save_office(&self, id: Option<i64>, o: &OfficeInput) -> Result<i64, Error> {
+    pub async fn save_office(
+        &self,
+        id: Option<i64>,
+        o: &OfficeInput,
+        audit: &AuditEntry,
+    ) -> Result<i64, Error> {
+        let mut tx = self.write().await?;
         let id = match id {
             Some(id) => {
                 let n = sqlx::query("UPDATE office SET name = $1, department = $2, email = $3, phone = $4, address = $5, hours_text = $6 WHERE id = $7")
                     .bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text).bind(id)
-                    .execute(&self.pool).await?.rows_affected();
+                    .execute(&mut *tx).await?.rows_affected();
                 if n == 0 {
                     return Err(Error::NotFound("office"));
                 }
@@ -315,25 +332,33 @@ impl Store {
                 let id = random_id();
                 sqlx::query("INSERT INTO office (id, name, department, email, phone, address, hours_text, position) VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(position), 0) + 1 FROM office))")
                     .bind(id).bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text)
-                    .execute(&self.pool).await?;
+                    .execute(&mut *tx).await?;
                 id
             }
         };
+        audit::insert(&mut tx, audit, Some(id)).await?;
+        tx.commit().await?;
         self.invalidate_catalogue();
         Ok(id)
     }
 
     /// Creates a service (`id` None) or changes one; its calendar must belong to its office.
-    pub async fn save_service(&self, id: Option<i64>, s: &ServiceInput) -> Result<i64, Error> {
+    pub async fn save_service(
+        &self,
+        id: Option<i64>,
+        s: &ServiceInput,
+        audit: &AuditEntry,
+    ) -> Result<i64, Error> {
         let cal = self.calendar_settings(s.calendar_id).await?;
         if cal.office_id != s.office_id {
             return Err(Error::NotFound("calendar"));
         }
+        let mut tx = self.write().await?;
         let id = match id {
             Some(id) => {
                 let n = sqlx::query("UPDATE service SET calendar_id = $1, title = $2, description = $3, max_minutes = $4, instructions = $5, documents = $6, modes = $7, published = $8 WHERE id = $9 AND office_id = $10")
                     .bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)).bind(id).bind(s.office_id)
-                    .execute(&self.pool).await?.rows_affected();
+                    .execute(&mut *tx).await?.rows_affected();
                 if n == 0 {
                     return Err(Error::NotFound("service"));
                 }
@@ -343,10 +368,12 @@ impl Store {
                 let id = random_id();
                 sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(position), 0) + 1 FROM service))")
                     .bind(id).bind(s.office_id).bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published))
-                    .execute(&self.pool).await?;
+                    .execute(&mut *tx).await?;
                 id
             }
         };
+        audit::insert(&mut tx, audit, Some(id)).await?;
+        tx.commit().await?;
         self.invalidate_catalogue();
         Ok(id)
     }
@@ -379,22 +406,29 @@ impl Store {
     }
 
     /// Creates a calendar (`c.id` 0) or changes one's name, horizon, notice and moderation.
-    pub async fn save_calendar(&self, c: &CalendarSettings) -> Result<i64, Error> {
+    pub async fn save_calendar(
+        &self,
+        c: &CalendarSettings,
+        audit: &AuditEntry,
+    ) -> Result<i64, Error> {
+        let mut tx = self.write().await?;
         let id = if c.id == 0 {
             let id = random_id();
             sqlx::query("INSERT INTO calendar (id, office_id, name, horizon_days, min_notice_days, moderated) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(id).bind(c.office_id).bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated))
-                .execute(&self.pool).await?;
+                .execute(&mut *tx).await?;
             id
         } else {
             let n = sqlx::query("UPDATE calendar SET name = $1, horizon_days = $2, min_notice_days = $3, moderated = $4 WHERE id = $5 AND office_id = $6")
                 .bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)).bind(c.id).bind(c.office_id)
-                .execute(&self.pool).await?.rows_affected();
+                .execute(&mut *tx).await?.rows_affected();
             if n == 0 {
                 return Err(Error::NotFound("calendar"));
             }
             c.id
         };
+        audit::insert(&mut tx, audit, Some(id)).await?;
+        tx.commit().await?;
         self.invalidate_catalogue();
         Ok(id)
     }
@@ -422,18 +456,31 @@ impl Store {
             .collect()
     }
 
-    pub async fn add_rule(&self, calendar_id: i64, r: &RuleRow) -> Result<i64, Error> {
+    pub async fn add_rule(
+        &self,
+        calendar_id: i64,
+        r: &RuleRow,
+        audit: &AuditEntry,
+    ) -> Result<i64, Error> {
+        let mut tx = self.write().await?;
         let id = random_id();
         sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, buffer_minutes, capacity, modes, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(id).bind(calendar_id).bind(i64::from(r.weekdays)).bind(r.start_minute).bind(r.end_minute).bind(r.slot_minutes).bind(r.buffer_minutes).bind(r.capacity).bind(i64::from(r.modes.0))
             .bind(r.valid_from.map(|d| d.to_string())).bind(r.valid_to.map(|d| d.to_string()))
-            .execute(&self.pool).await?;
+            .execute(&mut *tx).await?;
+        audit::insert(&mut tx, audit, Some(id)).await?;
+        tx.commit().await?;
         self.invalidate_catalogue();
         Ok(id)
     }
 
-    pub async fn delete_rule(&self, calendar_id: i64, rule_id: i64) -> Result<(), Error> {
-        self.delete_of_calendar("opening_rule", "rule", calendar_id, rule_id)
+    pub async fn delete_rule(
+        &self,
+        calendar_id: i64,
+        rule_id: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), Error> {
+        self.delete_of_calendar("opening_rule", "rule", calendar_id, rule_id, audit)
             .await
     }
 
@@ -444,19 +491,23 @@ impl Store {
         what: &'static str,
         calendar_id: i64,
         id: i64,
+        audit: &AuditEntry,
     ) -> Result<(), Error> {
+        let mut tx = self.write().await?;
         let n = sqlx::query(&format!(
             "DELETE FROM {table} WHERE id = $1 AND calendar_id = $2"
         ))
         .bind(id)
         .bind(calendar_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        self.invalidate_catalogue();
         if n == 0 {
             return Err(Error::NotFound(what));
         }
+        audit::insert(&mut tx, audit, Some(calendar_id)).await?;
+        tx.commit().await?;
+        self.invalidate_catalogue();
         Ok(())
     }
 
@@ -487,8 +538,14 @@ impl Store {
 
     /// Adds a closed day or special hours (slot length, capacity and modes of the calendar's
     /// first rule, or 30 minutes, 1, all modes).
-    pub async fn add_exception(&self, calendar_id: i64, e: &ExceptionRow) -> Result<i64, Error> {
+    pub async fn add_exception(
+        &self,
+        calendar_id: i64,
+        e: &ExceptionRow,
+        audit: &AuditEntry,
+    ) -> Result<i64, Error> {
         let first = self.rules_of(calendar_id).await?.into_iter().next();
+        let mut tx = self.write().await?;
         let id = random_id();
         let (closed, start, end) = match e.hours {
             None => (1, None, None),
@@ -500,13 +557,20 @@ impl Store {
             .bind(first.as_ref().map_or(0, |r| r.buffer_minutes))
             .bind(first.as_ref().map_or(1, |r| r.capacity))
             .bind(first.as_ref().map_or(7, |r| i64::from(r.modes.0)))
-            .execute(&self.pool).await?;
+            .execute(&mut *tx).await?;
+        audit::insert(&mut tx, audit, Some(id)).await?;
+        tx.commit().await?;
         self.invalidate_catalogue();
         Ok(id)
     }
 
-    pub async fn delete_exception(&self, calendar_id: i64, id: i64) -> Result<(), Error> {
-        self.delete_of_calendar("calendar_exception", "exception", calendar_id, id)
+    pub async fn delete_exception(
+        &self,
+        calendar_id: i64,
+        id: i64,
+        audit: &AuditEntry,
+    ) -> Result<(), Error> {
+        self.delete_of_calendar("calendar_exception", "exception", calendar_id, id, audit)
             .await
     }
 
@@ -563,6 +627,7 @@ impl Store {
         &self,
         calendar_id: i64,
         operators: &[i64],
+        audit: &AuditEntry,
     ) -> Result<(), Error> {
         let cal = self.calendar_settings(calendar_id).await?;
         let valid: Vec<i64> = self
@@ -587,6 +652,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        audit::insert(&mut tx, audit, Some(calendar_id)).await?;
         tx.commit().await?;
         self.invalidate_catalogue();
         Ok(())

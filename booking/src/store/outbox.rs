@@ -239,7 +239,7 @@ mod tests {
             &signal,
             async {
                 let b = booking(&service, &free[0], "maria.rossi@example.it");
-                id = store.book(&b, Actor::Citizen, now).await.unwrap().id;
+                id = store.book(&b, Actor::Citizen, None, now).await.unwrap().id;
             },
             StdDuration::from_secs(5),
         )
@@ -255,7 +255,7 @@ mod tests {
             &signal,
             async {
                 let b = booking(&service, &free[1], "");
-                id = store.book(&b, Actor::Office, now).await.unwrap().id;
+                id = store.book(&b, Actor::Office, None, now).await.unwrap().id;
             },
             StdDuration::from_millis(200),
         )

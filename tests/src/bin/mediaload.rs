@@ -390,7 +390,7 @@ async fn main() -> anyhow::Result<()> {
         };
         appts.push(
             store
-                .book(&b, booking::Actor::Office, chrono::Utc::now())
+                .book(&b, booking::Actor::Office, None, chrono::Utc::now())
                 .await?,
         );
     }

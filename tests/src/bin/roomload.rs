@@ -97,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
             ..Default::default()
         },
     };
-    let a = store.book(&b, Actor::Office, Utc::now()).await?;
+    let a = store.book(&b, Actor::Office, None, Utc::now()).await?;
     let token = Arc::new(signer.sign(Purpose::RoomCitizen, a.id));
     drop(store);
 

@@ -172,7 +172,7 @@ async fn submit_booking(
             return render_book(&st, ui, &s, start, fs, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
-    match st.store.book(&valid, Actor::Citizen, st.now()).await {
+    match st.store.book(&valid, Actor::Citizen, None, st.now()).await {
         Ok(a) => {
             tracing::info!(
                 appointment = a.id,

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
+use booking::audit::Entry as AuditEntry;
 use booking::token::Purpose;
 use booking::validate::{self};
 use booking::{Actor, Appointment, Mode, Status};
@@ -218,13 +219,11 @@ async fn submit_cancel(
     _: CsrfForm<NoFields>,
 ) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
-    st.store.cancel(a.id, Actor::Citizen, "", st.now()).await?;
+    let entry = AuditEntry::by_citizen("annullato_cittadino", a.id, a.office_id, "", st.now());
+    st.store
+        .cancel(a.id, Actor::Citizen, "", &entry, st.now())
+        .await?;
     tracing::info!(appointment = a.id, "cancelled by the citizen");
-    staff::audit::record(
-        st.store.pool(),
-        &staff::audit::Entry::by_citizen("annullato_cittadino", a.id, a.office_id, "", st.now()),
-    )
-    .await?;
     Ok((
         ui.jar,
         Redirect::to(&format!("/prenotazione/{token}?esito=annullata")),
@@ -290,34 +289,22 @@ async fn submit_move(
         let alert = Some(validate::Problem::BadSlot.it());
         return render_move(&st, ui, token, &a, alert, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
+    let detail = format!(
+        "{} → {}",
+        ui.l.when(a.start, st.tz),
+        ui.l.when(start, st.tz)
+    );
+    let entry = AuditEntry::by_citizen("spostato_cittadino", a.id, a.office_id, detail, st.now());
     match st
         .store
-        .reschedule(a.id, start, None, Actor::Citizen, "", st.now())
+        .reschedule(a.id, start, None, Actor::Citizen, "", &entry, st.now())
         .await
     {
-        Ok(moved) => {
-            let detail = format!(
-                "{} → {}",
-                ui.l.when(a.start, st.tz),
-                ui.l.when(moved.start, st.tz)
-            );
-            staff::audit::record(
-                st.store.pool(),
-                &staff::audit::Entry::by_citizen(
-                    "spostato_cittadino",
-                    a.id,
-                    a.office_id,
-                    detail,
-                    st.now(),
-                ),
-            )
-            .await?;
-            Ok((
-                ui.jar,
-                Redirect::to(&format!("/prenotazione/{token}?esito=spostata")),
-            )
-                .into_response())
-        }
+        Ok(_) => Ok((
+            ui.jar,
+            Redirect::to(&format!("/prenotazione/{token}?esito=spostata")),
+        )
+            .into_response()),
         Err(e) if is_refusal(&e) => {
             let (it, en) = booking_messages(&e);
             let status = AppError::Booking(e).describe().0;

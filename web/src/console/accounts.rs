@@ -155,20 +155,16 @@ pub async fn create_account(
         offices: a.offices.clone(),
         operator_id,
     };
-    match st.accounts.create(&new, st.now()).await {
-        Ok((id, provisional)) => {
-            audit(
-                &st,
-                s.audit(
-                    "account_creato",
-                    "account",
-                    id,
-                    a.offices.first().copied(),
-                    a.role.code(),
-                    &st,
-                ),
-            )
-            .await?;
+    let entry = s.audit(
+        "account_creato",
+        "account",
+        None,
+        a.offices.first().copied(),
+        a.role.code(),
+        &st,
+    );
+    match st.accounts.create(&new, &entry, st.now()).await {
+        Ok((_, provisional)) => {
             let created = Some((staff::accounts::normalize_email(&a.email), provisional));
             let form = AccountForm {
                 role: Role::Operator.code().into(),
@@ -253,19 +249,15 @@ pub async fn save_account(
         return Err(AppError::NotFound);
     }
     if f.azione == "password" {
-        let provisional = st.accounts.reset_password(a.id).await?;
-        audit(
+        let entry = s.audit(
+            "password_reimpostata",
+            "account",
+            Some(a.id),
+            a.offices.first().copied(),
+            "",
             &st,
-            s.audit(
-                "password_reimpostata",
-                "account",
-                a.id,
-                a.offices.first().copied(),
-                "",
-                &st,
-            ),
-        )
-        .await?;
+        );
+        let provisional = st.accounts.reset_password(a.id, &entry).await?;
         let form = form_of(&a);
         return account_page(
             &st,
@@ -301,6 +293,19 @@ pub async fn save_account(
         }
         _ => None,
     };
+    let detail = format!(
+        "{}{}",
+        new.role.code(),
+        if new.disabled { ", disattivato" } else { "" }
+    );
+    let entry = s.audit(
+        "account_modificato",
+        "account",
+        Some(a.id),
+        new.offices.first().copied(),
+        detail,
+        &st,
+    );
     st.accounts
         .update(
             a.id,
@@ -309,24 +314,8 @@ pub async fn save_account(
             &new.offices,
             operator_id,
             new.disabled,
+            &entry,
         )
         .await?;
-    let detail = format!(
-        "{}{}",
-        new.role.code(),
-        if new.disabled { ", disattivato" } else { "" }
-    );
-    audit(
-        &st,
-        s.audit(
-            "account_modificato",
-            "account",
-            a.id,
-            new.offices.first().copied(),
-            detail,
-            &st,
-        ),
-    )
-    .await?;
     redirect(s, "/ufficio/account".into())
 }

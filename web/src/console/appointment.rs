@@ -238,63 +238,59 @@ pub async fn act_on_appointment(
     if !p.is_empty() {
         return refused(s, a.id, &p.all(l).join(" "));
     }
+    let start = start.unwrap_or_default();
+    // What the audit log says of it (the store writes it with the change).
+    let (done, detail) = match action {
+        AppointmentAction::Approve => ("approvato", String::new()),
+        AppointmentAction::Refuse => ("rifiutato", message.clone()),
+        AppointmentAction::Cancel => ("annullato", message.clone()),
+        AppointmentAction::Move => (
+            "spostato",
+            format!("{} → {}", l.when(a.start, st.tz), l.when(start, st.tz)),
+        ),
+        AppointmentAction::Done => ("svolto", String::new()),
+        AppointmentAction::NoShow => ("assente", String::new()),
+        AppointmentAction::Note => ("nota", String::new()),
+    };
+    let entry = s.audit(
+        done,
+        "appointment",
+        Some(a.id),
+        Some(a.office_id),
+        detail,
+        &st,
+    );
     let result = match action {
-        AppointmentAction::Approve => st
-            .store
-            .approve(a.id, now)
-            .await
-            .map(|_| ("approvato", String::new())),
-        AppointmentAction::Refuse => st
-            .store
-            .refuse(a.id, &message, now)
-            .await
-            .map(|_| ("rifiutato", message.clone())),
+        AppointmentAction::Approve => st.store.approve(a.id, &entry, now).await.map(drop),
+        AppointmentAction::Refuse => st.store.refuse(a.id, &message, &entry, now).await.map(drop),
         AppointmentAction::Cancel => st
             .store
-            .cancel(a.id, Actor::Office, &message, now)
+            .cancel(a.id, Actor::Office, &message, &entry, now)
             .await
-            .map(|_| ("annullato", message.clone())),
-        AppointmentAction::Move => {
-            let start = start.unwrap_or_default();
-            st.store
-                .reschedule(a.id, start, mode, Actor::Office, &message, now)
-                .await
-                .map(|m| {
-                    (
-                        "spostato",
-                        format!("{} → {}", l.when(a.start, st.tz), l.when(m.start, st.tz)),
-                    )
-                })
-        }
+            .map(drop),
+        AppointmentAction::Move => st
+            .store
+            .reschedule(a.id, start, mode, Actor::Office, &message, &entry, now)
+            .await
+            .map(drop),
         AppointmentAction::Done => st
             .store
-            .set_outcome(a.id, Status::Done, now)
+            .set_outcome(a.id, Status::Done, &entry, now)
             .await
-            .map(|_| ("svolto", String::new())),
+            .map(drop),
         AppointmentAction::NoShow => st
             .store
-            .set_outcome(a.id, Status::NoShow, now)
+            .set_outcome(a.id, Status::NoShow, &entry, now)
             .await
-            .map(|_| ("assente", String::new())),
-        AppointmentAction::Note => st
-            .store
-            .set_note(a.id, &note)
-            .await
-            .map(|_| ("nota", String::new())),
+            .map(drop),
+        AppointmentAction::Note => st.store.set_note(a.id, &note, &entry).await,
     };
     match result {
-        Ok((done, detail)) => {
-            staff::audit::record(
-                st.store.pool(),
-                &s.audit(done, "appointment", a.id, Some(a.office_id), detail, &st),
-            )
-            .await?;
-            Ok((
-                s.ui.jar,
-                Redirect::to(&format!("/ufficio/appuntamenti/{}?esito={done}", a.id)),
-            )
-                .into_response())
-        }
+        Ok(()) => Ok((
+            s.ui.jar,
+            Redirect::to(&format!("/ufficio/appuntamenti/{}?esito={done}", a.id)),
+        )
+            .into_response()),
         Err(e)
             if crate::error::is_refusal(&e)
                 || matches!(

@@ -152,26 +152,24 @@ pub async fn submit_booking(
             .await;
         }
     };
-    match st.store.book(&valid, Actor::Office, st.now()).await {
-        Ok(a) => {
-            staff::audit::record(
-                st.store.pool(),
-                &s.audit(
-                    "prenotato",
-                    "appointment",
-                    a.id,
-                    Some(a.office_id),
-                    l.mode(a.mode).to_string(),
-                    &st,
-                ),
-            )
-            .await?;
-            Ok((
-                s.ui.jar,
-                Redirect::to(&format!("/ufficio/appuntamenti/{}?esito=prenotato", a.id)),
-            )
-                .into_response())
-        }
+    let entry = s.audit(
+        "prenotato",
+        "appointment",
+        None,
+        Some(service.office_id),
+        l.mode(valid.mode),
+        &st,
+    );
+    match st
+        .store
+        .book(&valid, Actor::Office, Some(&entry), st.now())
+        .await
+    {
+        Ok(a) => Ok((
+            s.ui.jar,
+            Redirect::to(&format!("/ufficio/appuntamenti/{}?esito=prenotato", a.id)),
+        )
+            .into_response()),
         Err(e) if crate::error::is_refusal(&e) => {
             let (it, en) = booking_messages(&e);
             let status = AppError::Booking(e).describe().0;

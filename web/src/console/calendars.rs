@@ -8,6 +8,8 @@ use axum::response::Response;
 use booking::backoffice::CalendarSettings;
 use booking::slots::Misfit;
 
+use booking::audit::Entry as AuditEntry;
+
 use super::context::*;
 use super::form::{
     CalendarForm, CalendarForms, ExceptionForm, ItemForm, Label, OfficeForm, OfficeForms,
@@ -39,19 +41,15 @@ pub async fn create_calendar(
             return render_office(&st, s, office, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
-    let cid = st.store.save_calendar(&c).await?;
-    audit(
+    let entry = s.audit(
+        "calendario_creato",
+        "calendar",
+        None,
+        Some(office),
+        &c.name,
         &st,
-        s.audit(
-            "calendario_creato",
-            "calendar",
-            cid,
-            Some(office),
-            c.name,
-            &st,
-        ),
-    )
-    .await?;
+    );
+    let cid = st.store.save_calendar(&c, &entry).await?;
     redirect(s, format!("/ufficio/config/calendari/{cid}"))
 }
 
@@ -230,25 +228,21 @@ pub async fn save_calendar(
             return render_calendar(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
-    st.store.save_calendar(&new).await?;
     let detail = format!(
         "orizzonte {} g, preavviso {} g, moderato {}",
         new.horizon_days,
         new.min_notice_days,
         if new.moderated { "sì" } else { "no" }
     );
-    audit(
+    let entry = s.audit(
+        "calendario_modificato",
+        "calendar",
+        Some(c.id),
+        Some(c.office_id),
+        detail,
         &st,
-        s.audit(
-            "calendario_modificato",
-            "calendar",
-            c.id,
-            Some(c.office_id),
-            detail,
-            &st,
-        ),
-    )
-    .await?;
+    );
+    st.store.save_calendar(&new, &entry).await?;
     redirect(s, format!("/ufficio/config/calendari/{}", c.id))
 }
 
@@ -259,19 +253,26 @@ async fn configurable(st: &AppState, s: &Staff, id: i64) -> Result<CalendarSetti
     Ok(c)
 }
 
-/// After a change: back to the calendar, at the list of appointments that no longer fit.
-async fn changed(
+/// The audit entry of a change to the calendar's rules, closures or operators.
+fn entry(
     st: &AppState,
-    s: Staff,
+    s: &Staff,
     c: &CalendarSettings,
     action: &str,
     detail: String,
-) -> Result<Response> {
-    audit(
+) -> AuditEntry {
+    s.audit(
+        action,
+        "calendar",
+        Some(c.id),
+        Some(c.office_id),
+        detail,
         st,
-        s.audit(action, "calendar", c.id, Some(c.office_id), detail, st),
     )
-    .await?;
+}
+
+/// After a change: back to the calendar, at the list of appointments that no longer fit.
+fn changed(s: Staff, c: &CalendarSettings) -> Result<Response> {
     redirect(
         s,
         format!("/ufficio/config/calendari/{}#fuori-regola", c.id),
@@ -297,7 +298,6 @@ pub async fn add_rule(
             return render_calendar(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
-    st.store.add_rule(c.id, &r).await?;
     let detail = format!(
         "{}–{} ogni {} min, capienza {}",
         hhmm(r.start_minute),
@@ -305,7 +305,9 @@ pub async fn add_rule(
         r.slot_minutes,
         r.capacity
     );
-    changed(&st, s, &c, "regola_aggiunta", detail).await
+    let e = entry(&st, &s, &c, "regola_aggiunta", detail);
+    st.store.add_rule(c.id, &r, &e).await?;
+    changed(s, &c)
 }
 
 pub async fn remove_rule(
@@ -316,8 +318,9 @@ pub async fn remove_rule(
 ) -> Result<Response> {
     let c = configurable(&st, &s, id).await?;
     let rid = parse_id(&f.id)?;
-    st.store.delete_rule(c.id, rid).await?;
-    changed(&st, s, &c, "regola_eliminata", rid.to_string()).await
+    let e = entry(&st, &s, &c, "regola_eliminata", rid.to_string());
+    st.store.delete_rule(c.id, rid, &e).await?;
+    changed(s, &c)
 }
 
 pub async fn add_exception(
@@ -339,9 +342,15 @@ pub async fn add_exception(
             return render_calendar(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
-    st.store.add_exception(c.id, &e).await?;
-    let detail = format!("{} {}", e.day, e.label);
-    changed(&st, s, &c, "eccezione_aggiunta", detail).await
+    let audit = entry(
+        &st,
+        &s,
+        &c,
+        "eccezione_aggiunta",
+        format!("{} {}", e.day, e.label),
+    );
+    st.store.add_exception(c.id, &e, &audit).await?;
+    changed(s, &c)
 }
 
 pub async fn remove_exception(
@@ -352,8 +361,9 @@ pub async fn remove_exception(
 ) -> Result<Response> {
     let c = configurable(&st, &s, id).await?;
     let eid = parse_id(&f.id)?;
-    st.store.delete_exception(c.id, eid).await?;
-    changed(&st, s, &c, "eccezione_eliminata", eid.to_string()).await
+    let e = entry(&st, &s, &c, "eccezione_eliminata", eid.to_string());
+    st.store.delete_exception(c.id, eid, &e).await?;
+    changed(s, &c)
 }
 
 pub async fn set_operators(
@@ -368,7 +378,13 @@ pub async fn set_operators(
     if !p.is_empty() {
         return Err(AppError::BadRequest("operatore non valido".into()));
     }
-    st.store.set_calendar_operators(c.id, &ids).await?;
-    let detail = format!("{} operatori", ids.len());
-    changed(&st, s, &c, "operatori_calendario", detail).await
+    let e = entry(
+        &st,
+        &s,
+        &c,
+        "operatori_calendario",
+        format!("{} operatori", ids.len()),
+    );
+    st.store.set_calendar_operators(c.id, &ids, &e).await?;
+    changed(s, &c)
 }

@@ -144,16 +144,18 @@ impl Staff {
         Ok(out)
     }
 
+    /// The audit entry for a change this person makes, given to the store with the change
+    /// (`id` None: the id of what the change makes).
     pub fn audit(
         &self,
         action: &str,
         kind: &str,
-        id: i64,
+        id: Option<i64>,
         office: Option<i64>,
         detail: impl Into<String>,
         st: &AppState,
-    ) -> staff::audit::Entry {
-        staff::audit::Entry::by(&self.p, action, kind, id, office, detail, st.now())
+    ) -> booking::audit::Entry {
+        self.p.audit(action, kind, id, office, detail, st.now())
     }
 }
 
@@ -198,11 +200,6 @@ pub fn mode_choices(l: Lang, checked: impl Fn(&str) -> bool) -> Vec<Choice> {
 
 pub fn hhmm(m: i64) -> String {
     format!("{:02}:{:02}", m / 60, m % 60)
-}
-
-pub async fn audit(st: &AppState, e: staff::audit::Entry) -> Result<()> {
-    staff::audit::record(st.store.pool(), &e).await?;
-    Ok(())
 }
 
 /// A `YYYY-MM-DD` day, or none.

@@ -70,12 +70,8 @@ pub async fn create_office(
         Ok(input) => input,
         Err(p) => return render_offices(&st, s, f, p, StatusCode::UNPROCESSABLE_ENTITY).await,
     };
-    let id = st.store.save_office(None, &input).await?;
-    audit(
-        &st,
-        s.audit("ufficio_creato", "office", id, Some(id), input.name, &st),
-    )
-    .await?;
+    let entry = s.audit("ufficio_creato", "office", None, None, &input.name, &st);
+    let id = st.store.save_office(None, &input, &entry).await?;
     redirect(s, format!("/ufficio/config/uffici/{id}"))
 }
 
@@ -177,18 +173,14 @@ pub async fn save_office(
             return render_office(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
-    st.store.save_office(Some(id), &input).await?;
-    audit(
+    let entry = s.audit(
+        "ufficio_modificato",
+        "office",
+        Some(id),
+        Some(id),
+        &input.name,
         &st,
-        s.audit(
-            "ufficio_modificato",
-            "office",
-            id,
-            Some(id),
-            input.name,
-            &st,
-        ),
-    )
-    .await?;
+    );
+    st.store.save_office(Some(id), &input, &entry).await?;
     redirect(s, format!("/ufficio/config/uffici/{id}"))
 }

@@ -32,19 +32,15 @@ pub async fn create_service(
             return render_office(&st, s, office, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
-    let sid = st.store.save_service(None, &input).await?;
-    audit(
+    let entry = s.audit(
+        "servizio_creato",
+        "service",
+        None,
+        Some(office),
+        &input.title,
         &st,
-        s.audit(
-            "servizio_creato",
-            "service",
-            sid,
-            Some(office),
-            input.title,
-            &st,
-        ),
-    )
-    .await?;
+    );
+    let sid = st.store.save_service(None, &input, &entry).await?;
     redirect(s, format!("/ufficio/config/servizi/{sid}"))
 }
 
@@ -109,18 +105,14 @@ pub async fn save_service(
             return render_service(&st, s, id, f, p, StatusCode::UNPROCESSABLE_ENTITY).await;
         }
     };
-    st.store.save_service(Some(sv.id), &input).await?;
-    audit(
+    let entry = s.audit(
+        "servizio_modificato",
+        "service",
+        Some(sv.id),
+        Some(sv.office_id),
+        &input.title,
         &st,
-        s.audit(
-            "servizio_modificato",
-            "service",
-            sv.id,
-            Some(sv.office_id),
-            input.title,
-            &st,
-        ),
-    )
-    .await?;
+    );
+    st.store.save_service(Some(sv.id), &input, &entry).await?;
     redirect(s, format!("/ufficio/config/servizi/{}", sv.id))
 }

@@ -189,7 +189,20 @@ pub async fn submit_password(
     } else {
         match st
             .accounts
-            .change_password(&s.p, &f.current, new, &s.cookie)
+            .change_password(
+                &s.p,
+                &f.current,
+                new,
+                &s.cookie,
+                &s.audit(
+                    "password_changed",
+                    "account",
+                    Some(s.p.account_id),
+                    None,
+                    "",
+                    &st,
+                ),
+            )
             .await
         {
             Ok(()) => Ok(()),
@@ -198,14 +211,7 @@ pub async fn submit_password(
         }
     };
     match result {
-        Ok(()) => {
-            staff::audit::record(
-                st.store.pool(),
-                &s.audit("password_changed", "account", s.p.account_id, None, "", &st),
-            )
-            .await?;
-            Ok((s.ui.jar, Redirect::to("/ufficio?esito=password")).into_response())
-        }
+        Ok(()) => Ok((s.ui.jar, Redirect::to("/ufficio?esito=password")).into_response()),
         Err(msg) => {
             let page = PasswordPage {
                 l,

@@ -1,0 +1,125 @@
+//! The audit log's entries: who changed what and when, for appointments, configuration and
+//! accounts. Rows are only ever added, each in the same transaction as the change it records, so
+//! a change is never stored without its entry nor an entry without its change. Details name
+//! things by id and say what changed, never a citizen's data. Reading the log is `staff::audit`.
+
+use chrono::{DateTime, Utc};
+use sqlx::AnyConnection;
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub at: DateTime<Utc>,
+    pub account_id: Option<i64>,
+    /// The account's name and email, "cittadino" or "riga di comando".
+    pub actor: String,
+    pub action: String,
+    pub target_kind: String,
+    /// None until the change makes the thing (a new office, service, account...).
+    pub target_id: Option<i64>,
+    pub office_id: Option<i64>,
+    pub detail: String,
+}
+
+impl Entry {
+    /// A change made by a staff account.
+    #[allow(clippy::too_many_arguments)]
+    pub fn by_account(
+        account_id: i64,
+        actor: String,
+        action: &str,
+        target_kind: &str,
+        target_id: Option<i64>,
+        office_id: Option<i64>,
+        detail: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Entry {
+        Entry {
+            at,
+            account_id: Some(account_id),
+            actor,
+            action: action.into(),
+            target_kind: target_kind.into(),
+            target_id,
+            office_id,
+            detail: detail.into(),
+        }
+    }
+
+    /// A change the citizen made to their appointment through their link.
+    pub fn by_citizen(
+        action: &str,
+        appointment_id: i64,
+        office_id: i64,
+        detail: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Entry {
+        Entry {
+            at,
+            account_id: None,
+            actor: "cittadino".into(),
+            action: action.into(),
+            target_kind: "appointment".into(),
+            target_id: Some(appointment_id),
+            office_id: Some(office_id),
+            detail: detail.into(),
+        }
+    }
+
+    /// A change made with `sportello` commands on the server.
+    pub fn by_command_line(
+        action: &str,
+        target_kind: &str,
+        target_id: Option<i64>,
+        detail: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Entry {
+        Entry {
+            at,
+            account_id: None,
+            actor: "riga di comando".into(),
+            action: action.into(),
+            target_kind: target_kind.into(),
+            target_id,
+            office_id: None,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Ids grow with time (microseconds of the system clock, and at least one more than the last),
+/// so entries of the same second keep the order they were made in.
+fn next_id() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = Utc::now().timestamp_micros();
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let id = now.max(last + 1);
+        match LAST.compare_exchange(last, id, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return id,
+            Err(seen) => last = seen,
+        }
+    }
+}
+
+/// Adds the entry on `conn` (the change's own transaction); `target_id` fills in the id of a
+/// thing the change has just made.
+pub async fn insert(
+    conn: &mut AnyConnection,
+    e: &Entry,
+    target_id: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO audit (id, at, account_id, actor, action, target_kind, target_id, office_id, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+        .bind(next_id())
+        .bind(e.at.timestamp())
+        .bind(e.account_id)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.target_kind)
+        .bind(e.target_id.or(target_id))
+        .bind(e.office_id)
+        .bind(&e.detail)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
