@@ -4,6 +4,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
 use staff::{NewAccount, Role};
 
 use super::context::*;
@@ -12,6 +14,16 @@ use crate::error::{AppError, Result};
 use crate::extract::{CsrfForm, Id, Param};
 use crate::state::AppState;
 use crate::views::console::*;
+
+/// This group's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ufficio/account", get(list_accounts).post(create_account))
+        .route(
+            "/ufficio/account/{id}",
+            get(show_account).post(save_account),
+        )
+}
 
 // ------------------------------------------------------------------ accounts
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Json;
+use axum::Router;
 use booking::backoffice::AgendaItem;
 use booking::{Mode, Status};
 use chrono::{Datelike, Duration, NaiveDate};
@@ -17,6 +19,13 @@ use crate::error::Result;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
+
+/// This group's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ufficio", get(show_agenda))
+        .route("/ufficio/attesa", get(list_waiting))
+}
 
 #[derive(Deserialize, Default)]
 pub struct AgendaQuery {

@@ -5,6 +5,8 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use booking::backoffice::AgendaItem;
 use booking::token::Purpose;
 use booking::{Actor, Mode, Status};
@@ -19,6 +21,17 @@ use crate::extract::{CsrfForm, Id, Param};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
+
+/// This group's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ufficio/appuntamenti/{id}", get(show_appointment))
+        .route("/ufficio/appuntamenti/{id}/entra", get(join_call))
+        .route(
+            "/ufficio/appuntamenti/{id}/{action}",
+            post(act_on_appointment),
+        )
+}
 
 async fn visible(st: &AppState, s: &Staff, id: i64) -> Result<AgendaItem> {
     let item = st.store.agenda_item(id).await?;

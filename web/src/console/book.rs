@@ -4,6 +4,8 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
 use booking::{Actor, Mode};
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -15,6 +17,14 @@ use crate::extract::{parse_id, CsrfForm};
 use crate::state::AppState;
 use crate::views::console::*;
 use booking::validate::{self, BookingForm};
+
+/// This group's pages.
+pub fn router() -> Router<AppState> {
+    Router::new().route(
+        "/ufficio/prenota",
+        get(show_booking_form).post(submit_booking),
+    )
+}
 
 // ------------------------------------------------------------------ booking on behalf
 

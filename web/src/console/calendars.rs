@@ -5,6 +5,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
 use booking::backoffice::CalendarSettings;
 use booking::slots::Misfit;
 
@@ -21,6 +23,36 @@ use crate::extract::{parse_id, CsrfForm, Id, Param};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
+
+/// This group's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/ufficio/config/uffici/{id}/calendari",
+            post(create_calendar),
+        )
+        .route(
+            "/ufficio/config/calendari/{id}",
+            get(show_calendar).post(save_calendar),
+        )
+        .route("/ufficio/config/calendari/{id}/regole", post(add_rule))
+        .route(
+            "/ufficio/config/calendari/{id}/regola-elimina",
+            post(remove_rule),
+        )
+        .route(
+            "/ufficio/config/calendari/{id}/eccezioni",
+            post(add_exception),
+        )
+        .route(
+            "/ufficio/config/calendari/{id}/eccezione-elimina",
+            post(remove_exception),
+        )
+        .route(
+            "/ufficio/config/calendari/{id}/operatori",
+            post(set_operators),
+        )
+}
 
 pub async fn create_calendar(
     State(st): State<AppState>,

@@ -4,6 +4,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
 
 use super::context::*;
 use crate::error::{AppError, Result};
@@ -12,6 +14,16 @@ use crate::state::AppState;
 use crate::views::console::*;
 
 use super::form::{OfficeForm, OfficeForms, Problems};
+
+/// This group's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ufficio/config", get(list_offices).post(create_office))
+        .route(
+            "/ufficio/config/uffici/{id}",
+            get(show_office).post(save_office),
+        )
+}
 
 pub async fn list_offices(State(st): State<AppState>, s: Staff) -> Result<Response> {
     render_offices(

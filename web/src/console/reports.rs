@@ -3,6 +3,8 @@
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
@@ -12,6 +14,14 @@ use crate::extract::parse_id;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
+
+/// This group's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ufficio/statistiche", get(show_statistics))
+        .route("/ufficio/statistiche.csv", get(download_statistics))
+        .route("/ufficio/registro", get(show_audit_log))
+}
 
 #[derive(Deserialize, Default)]
 pub struct StatsQuery {

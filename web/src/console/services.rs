@@ -4,6 +4,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
 
 use super::context::*;
 use super::form::{OfficeForms, Problems, ServiceForm};
@@ -12,6 +14,16 @@ use crate::error::Result;
 use crate::extract::{CsrfForm, Id, Param};
 use crate::state::AppState;
 use crate::views::console::*;
+
+/// This group's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ufficio/config/uffici/{id}/servizi", post(create_service))
+        .route(
+            "/ufficio/config/servizi/{id}",
+            get(show_service).post(save_service),
+        )
+}
 
 pub async fn create_service(
     State(st): State<AppState>,

@@ -4,6 +4,8 @@
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use staff::LoginOutcome;
@@ -14,6 +16,17 @@ use crate::extract::{CsrfForm, NoFields, Ui};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
+
+/// This group's pages.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ufficio/accesso", get(show_login).post(submit_login))
+        .route("/ufficio/esci", post(submit_logout))
+        .route(
+            "/ufficio/password",
+            get(show_password).post(submit_password),
+        )
+}
 
 fn session_cookie(value: String, secure: bool, max_age: Option<i64>) -> Cookie<'static> {
     let mut c = Cookie::build((SESSION_COOKIE, value))
