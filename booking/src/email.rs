@@ -65,7 +65,6 @@ pub enum Kind {
     Approved,
     Moved,
     Cancelled,
-    Expired,
     Refused,
     ReminderDay,
     ReminderHour,
@@ -80,7 +79,6 @@ impl Kind {
             Kind::Approved => "approved",
             Kind::Moved => "moved",
             Kind::Cancelled => "cancelled",
-            Kind::Expired => "expired",
             Kind::Refused => "refused",
             Kind::ReminderDay => "reminder_day",
             Kind::ReminderHour => "reminder_hour",
@@ -448,19 +446,6 @@ impl Context<'_> {
                 "Richiesta non accettata - {} {}",
                 self.office.name, self.appointment.code
             ),
-            &mut b,
-            None,
-        )
-    }
-
-    pub fn expired(&self) -> Email {
-        let mut b = Body::new(&self.greeting());
-        b.para("la tua richiesta di appuntamento è stata annullata perché l'indirizzo email non è stato confermato entro 2 ore. L'orario è tornato disponibile.")
-            .facts(&self.summary())
-            .button("Prenota di nuovo", &format!("{}/servizi/{}", self.links.base_url, self.service.id));
-        self.email(
-            Kind::Expired,
-            format!("Prenotazione non confermata - {}", self.office.name),
             &mut b,
             None,
         )

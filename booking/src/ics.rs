@@ -78,12 +78,12 @@ pub fn render(inv: &Invitation<'_>, method: Method) -> String {
         })
         .append_property(
             Property::new("ORGANIZER", format!("mailto:{}", inv.office.email))
-                .add_parameter("CN", &inv.office.name)
+                .add_parameter("CN", &param_value(&inv.office.name))
                 .done(),
         )
         .append_property(
             Property::new("ATTENDEE", format!("mailto:{}", a.contact.email))
-                .add_parameter("CN", &a.contact.full_name())
+                .add_parameter("CN", &param_value(&a.contact.full_name()))
                 .add_parameter("ROLE", "REQ-PARTICIPANT")
                 .add_parameter("PARTSTAT", "ACCEPTED")
                 .done(),
@@ -95,4 +95,25 @@ pub fn render(inv: &Invitation<'_>, method: Method) -> String {
     cal.append_property(Property::new("METHOD", method.as_str()));
     cal.push(event.done());
     cal.done().to_string()
+}
+
+/// A parameter value (RFC 5545 3.2) that cannot end its line or its quotes: control characters
+/// go, and a double quote, which a quoted value cannot hold, becomes a single one.
+fn param_value(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() && !crate::validate::is_bidi_control(*c))
+        .map(|c| if c == '"' { '\'' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::param_value;
+
+    #[test]
+    fn a_parameter_value_cannot_end_its_line_or_its_quotes() {
+        assert_eq!(param_value("Anna\"\r\nX-EVIL:1"), "Anna'X-EVIL:1");
+        assert_eq!(param_value("Rossi\u{202E}x"), "Rossix");
+        assert_eq!(param_value("Comune di Esempio"), "Comune di Esempio");
+    }
 }

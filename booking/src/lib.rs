@@ -40,6 +40,10 @@ pub enum Error {
     AlreadyBookedForService,
     #[error("at most {0} active appointments per email address")]
     TooManyActive(i64),
+    #[error("at most {0} bookings per email address wait for verification at once")]
+    TooManyUnverified(i64),
+    #[error("at most {0} verification emails per address in a day")]
+    TooManyVerifications(i64),
     #[error("the appointment is {0:?}")]
     NotActive(Status),
     #[error("the appointment has already taken place")]

@@ -12,6 +12,9 @@ use sha2::Sha256;
 pub enum Purpose {
     /// Confirm the email address of a pending booking.
     Verify,
+    /// See the "check your email" page of a booking just made: what was booked and where the
+    /// email went (masked), and nothing that acts on the booking.
+    Sent,
     /// See, cancel or reschedule a booking.
     Manage,
     /// Enter the video room as the citizen.
@@ -24,6 +27,7 @@ impl Purpose {
     fn byte(self) -> u8 {
         match self {
             Purpose::Verify => b'v',
+            Purpose::Sent => b's',
             Purpose::Manage => b'm',
             Purpose::RoomCitizen => b'c',
             Purpose::RoomOperator => b'o',

@@ -122,22 +122,48 @@ impl FieldErrors {
     }
 }
 
+/// Characters that reorder or hide the text around them (bidirectional embeddings, overrides
+/// and isolates): a name holding them shows as something other than what it is.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether `c` may stand in a one-line field (names, email, phone, codes): no control
+/// characters (line breaks included) and no bidirectional controls.
+pub fn allowed_in_line(c: char) -> bool {
+    !c.is_control() && !is_bidi_control(c)
+}
+
+/// Whether `c` may stand in a free text: as in a line, plus line breaks and tabs.
+pub fn allowed_in_text(c: char) -> bool {
+    allowed_in_line(c) || matches!(c, '\n' | '\r' | '\t')
+}
+
+/// How much a field may hold: one line, or free text with line breaks.
+#[derive(Clone, Copy)]
+enum Shape {
+    Line,
+    Text,
+}
+
 fn text(
     errors: &mut FieldErrors,
     field: &'static str,
     value: &str,
     max: usize,
     required: bool,
+    shape: Shape,
 ) -> String {
     let v = value.trim();
+    let allowed = match shape {
+        Shape::Line => allowed_in_line,
+        Shape::Text => allowed_in_text,
+    };
     if v.chars().count() > max {
         errors.add(field, Problem::TooLong(max));
     } else if required && v.is_empty() {
         errors.add(field, Problem::Required);
-    } else if v
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
+    } else if !v.chars().all(allowed) {
         errors.add(field, Problem::BadCharacters);
     }
     v.to_string()
@@ -195,13 +221,21 @@ fn check(
             }
         },
     };
-    let given_name = text(&mut e, "given_name", &f.contact.given_name, MAX_NAME, true);
+    let given_name = text(
+        &mut e,
+        "given_name",
+        &f.contact.given_name,
+        MAX_NAME,
+        true,
+        Shape::Line,
+    );
     let family_name = text(
         &mut e,
         "family_name",
         &f.contact.family_name,
         MAX_NAME,
         true,
+        Shape::Line,
     );
     let email_optional = !email_required && f.contact.email.trim().is_empty();
     let email = text(
@@ -210,11 +244,19 @@ fn check(
         &f.contact.email,
         MAX_EMAIL,
         !email_optional,
+        Shape::Line,
     );
     if e.get("email").is_none() && !email_optional && !valid_email(&email) {
         e.add("email", Problem::BadEmail);
     }
-    let phone = text(&mut e, "phone", &f.contact.phone, MAX_PHONE, false);
+    let phone = text(
+        &mut e,
+        "phone",
+        &f.contact.phone,
+        MAX_PHONE,
+        false,
+        Shape::Line,
+    );
     if !phone.is_empty() {
         let digits = phone.chars().filter(char::is_ascii_digit).count();
         let ok_chars = phone
@@ -224,13 +266,28 @@ fn check(
             e.add("phone", Problem::BadPhone);
         }
     }
-    let fiscal_code = text(&mut e, "fiscal_code", &f.contact.fiscal_code, 16, false).to_uppercase();
+    let fiscal_code = text(
+        &mut e,
+        "fiscal_code",
+        &f.contact.fiscal_code,
+        16,
+        false,
+        Shape::Line,
+    )
+    .to_uppercase();
     if !fiscal_code.is_empty()
         && (fiscal_code.len() != 16 || !fiscal_code.chars().all(|c| c.is_ascii_alphanumeric()))
     {
         e.add("fiscal_code", Problem::BadFiscalCode);
     }
-    let reason = text(&mut e, "reason", &f.contact.reason, MAX_REASON, true);
+    let reason = text(
+        &mut e,
+        "reason",
+        &f.contact.reason,
+        MAX_REASON,
+        true,
+        Shape::Text,
+    );
     if e.get("reason").is_none() && reason.chars().count() < 3 {
         e.add("reason", Problem::TooShort(3));
     }
@@ -285,6 +342,33 @@ mod tests {
         let mut f = base;
         change(&mut f.contact);
         f
+    }
+
+    #[test]
+    fn names_refuse_line_breaks_control_and_bidi_characters_the_reason_keeps_line_breaks() {
+        for hostile in [
+            "Anna\r\nX-EVIL:1",
+            "Anna\u{202E}ossoR",
+            "Anna\u{2066}x",
+            "Anna\u{7}",
+            "Anna\tRossi",
+        ] {
+            let f = with(good(), |c| c.given_name = hostile.into());
+            assert_eq!(
+                validate(1, &f).unwrap_err().get("given_name"),
+                Some(Problem::BadCharacters),
+                "{hostile:?}"
+            );
+        }
+        let f = with(good(), |c| c.family_name = "Rossi\"; DROP".into());
+        assert!(validate(1, &f).is_ok(), "quotes are a name's business");
+        let f = with(good(), |c| c.reason = "Prima riga\r\nseconda riga".into());
+        assert!(validate(1, &f).is_ok());
+        let f = with(good(), |c| c.reason = "Testo \u{202E}rovesciato".into());
+        assert_eq!(
+            validate(1, &f).unwrap_err().get("reason"),
+            Some(Problem::BadCharacters)
+        );
     }
 
     #[test]

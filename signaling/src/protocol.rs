@@ -266,11 +266,18 @@ pub fn parse(text: &str) -> Result<ClientMessage, ErrorCode> {
     let msg: ClientMessage = serde_json::from_value(value).map_err(|_| ErrorCode::Malformed)?;
     if let ClientMessage::Join { name, .. } = &msg {
         let n = name.trim();
-        if n.is_empty() || n.chars().count() > MAX_NAME || n.chars().any(char::is_control) {
+        if n.is_empty() || n.chars().count() > MAX_NAME || !n.chars().all(allowed_in_name) {
             return Err(ErrorCode::BadName);
         }
     }
     Ok(msg)
+}
+
+/// Whether `c` may stand in a display name: no control characters and no bidirectional
+/// embeddings, overrides or isolates (which make a name show as something it is not). The same
+/// rule as `booking::validate::allowed_in_line`, which this crate does not depend on.
+fn allowed_in_name(c: char) -> bool {
+    !c.is_control() && !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -307,6 +314,14 @@ mod tests {
             parse(r#"{"type":"join","v":1,"name":"  "}"#),
             Err(ErrorCode::BadName)
         );
+        // A name that shows reversed or hides text (U+202E, U+2066) is refused like a control.
+        for name in ["Anna\\u202eossoR", "Anna\\u2066x", "Anna\\nRossi"] {
+            assert_eq!(
+                parse(&format!(r#"{{"type":"join","v":1,"name":"{name}"}}"#)),
+                Err(ErrorCode::BadName),
+                "{name}"
+            );
+        }
         let big = format!(
             r#"{{"type":"offer","v":1,"sdp":"{}"}}"#,
             "a".repeat(MAX_MESSAGE)

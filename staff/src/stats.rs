@@ -194,6 +194,17 @@ pub const CSV_HEADER: [&str; 15] = [
     "da_svolgere",
 ];
 
+/// A text cell that a spreadsheet shows as text: one starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return would be read as a formula (an office or service named "=HYPERLINK(...)"),
+/// so it gets a leading apostrophe, which spreadsheets hide.
+fn spreadsheet_safe(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
 /// The report as CSV (comma-separated, RFC 4180 quoting, a header row, a "Totale" row).
 pub fn csv(report: &Report) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -205,8 +216,8 @@ pub fn csv(report: &Report) -> Result<String, csv::Error> {
         .chain(std::iter::once(("Totale", "", &report.total)));
     for (o, s, t) in all {
         w.write_record([
-            o.to_string(),
-            s.to_string(),
+            spreadsheet_safe(o),
+            spreadsheet_safe(s),
             t.booked.to_string(),
             t.confirmed.to_string(),
             t.cancelled_by_citizen.to_string(),
@@ -228,6 +239,20 @@ pub fn csv(report: &Report) -> Result<String, csv::Error> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cells_that_a_spreadsheet_would_run_are_kept_as_text() {
+        for (cell, shown) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+39", "'+39"),
+            ("-1", "'-1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("Anagrafe", "Anagrafe"),
+        ] {
+            assert_eq!(super::spreadsheet_safe(cell), shown);
+        }
+    }
+
     use super::*;
     use chrono::{DateTime, Duration};
 

@@ -115,6 +115,7 @@ pub async fn fresh_database(db: Db, dir: &Path) -> Option<String> {
 pub struct Options {
     pub smtp_port: Option<u16>,
     pub max_active_per_email: Option<i64>,
+    pub verifications_per_day: Option<i64>,
     pub room_heartbeat_seconds: Option<u64>,
 }
 
@@ -168,6 +169,7 @@ impl Server {
             smtp_security: opts.smtp_port.map(|_| booking::outbox::SmtpSecurity::None),
             mail_from: Some("Comune di Esempio <noreply@comune.esempio.it>".into()),
             max_active_per_email: opts.max_active_per_email,
+            verifications_per_day: opts.verifications_per_day,
             room_heartbeat_seconds: opts.room_heartbeat_seconds,
             ..Config::default()
         };
@@ -356,14 +358,13 @@ impl Server {
         let token = p
             .location
             .as_deref()
-            .and_then(|l| l.strip_prefix("/prenotazione/"))
-            .and_then(|l| l.strip_suffix("/inviata"))
+            .and_then(|l| l.strip_prefix("/inviata/"))
             .expect("redirect to the sent page");
         Ok(self
             .state
             .signer
-            .verify(booking::token::Purpose::Manage, token)
-            .expect("manage token"))
+            .verify(booking::token::Purpose::Sent, token)
+            .expect("a token that only shows the sent page"))
     }
 
     /// Follows the verification link of the appointment's verification email.
@@ -405,6 +406,14 @@ impl Server {
             Purpose::RoomCitizen
         };
         self.state.signer.sign(purpose, id)
+    }
+
+    /// The "check your email" page the booker is sent to.
+    pub fn sent_path(&self, id: i64) -> String {
+        format!(
+            "/inviata/{}",
+            self.state.signer.sign(booking::token::Purpose::Sent, id)
+        )
     }
 
     pub fn manage_path(&self, id: i64) -> String {

@@ -62,7 +62,7 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
         .unwrap_or_else(|p| panic!("{}: {}", p.status, p.body));
     let a = s.state.store.appointment(id).await.unwrap();
     assert_eq!(a.status, booking::Status::Pending);
-    let sent = s.get(&format!("{}/inviata", s.manage_path(id))).await;
+    let sent = s.get(&s.sent_path(id)).await;
     assert!(sent.body.contains("m***@example.it"));
     let mails = s.emails(id).await;
     assert_eq!(mails.len(), 1);
@@ -103,8 +103,32 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
     assert_eq!(again.status, StatusCode::SEE_OTHER);
     assert_eq!(s.emails(id).await.len(), mails.len());
 
+    // Pages reached by a token are never cached and never tell another site where they were;
+    // no page runs inline script or may be framed.
+    let r = s
+        .client
+        .get(s.url(&s.manage_path(id)))
+        .send()
+        .await
+        .unwrap();
+    let h = r.headers();
+    assert_eq!(h["cache-control"], "no-store");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        h.get("strict-transport-security").is_none(),
+        "no HSTS without a real certificate"
+    );
+
     // Receipt.
     let receipt = s.get(&format!("{}/ricevuta", s.manage_path(id))).await;
+    assert!(
+        !receipt.body.contains("onclick="),
+        "no inline script on the receipt"
+    );
     assert_eq!(receipt.status, StatusCode::OK);
     assert!(receipt.body.contains(&a.code));
 
@@ -284,9 +308,32 @@ on_both_databases!(
             .status,
             StatusCode::FORBIDDEN
         );
+        // Names that would write their own lines into the invitation, or show reversed.
+        for hostile in ["Anna\r\nX-EVIL:1", "Anna\u{202E}ossoR", "Anna\u{0}"] {
+            let p = send(with("given_name", Some(hostile))).await;
+            assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{hostile:?}");
+            assert!(p.body.contains("id=\"given_name-error\""), "{hostile:?}");
+        }
         // Nothing of the above was stored or emailed.
         assert_eq!(s.appointment_count().await, 0);
         assert!(s.state.store.mailbox(10).await.unwrap().is_empty());
+
+        // Dates at chrono's limits in the week parameter: the first week is shown, no panic.
+        for week in [
+            "-262143-01-01",
+            "+262142-12-31",
+            "9999-12-31",
+            "0000-01-01",
+            "2026-02-30",
+        ] {
+            let p = s
+                .get(&format!(
+                    "/servizi/{}?settimana={week}",
+                    demo::CARTA_IDENTITA
+                ))
+                .await;
+            assert_eq!(p.status, StatusCode::OK, "{week}");
+        }
 
         // Unknown ids and tampered links.
         assert_eq!(s.get("/uffici/999").await.status, StatusCode::NOT_FOUND);
@@ -364,7 +411,9 @@ on_both_databases!(
             s.state.store.appointment(id).await.unwrap().status,
             booking::Status::Expired
         );
-        assert!(s.emails(id).await.iter().any(|m| m.kind == "expired"));
+        // Nothing is sent for it: the address was never confirmed.
+        let kinds: Vec<String> = s.emails(id).await.into_iter().map(|m| m.kind).collect();
+        assert_eq!(kinds, ["verify"]);
         // The link no longer confirms, and the slot is free again.
         assert_eq!(s.verify(id).await.status, StatusCode::CONFLICT);
         let api = s.get(&format!("/api/servizi/{}/orari", demo::TARI)).await;
@@ -531,4 +580,115 @@ async fn one_email_holds_at_most_the_configured_number_of_appointments() {
     assert_eq!(third.status, reqwest::StatusCode::CONFLICT);
     assert!(third.body.contains("hai già 2 appuntamenti attivi"));
     assert_eq!(s.appointment_count().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_cannot_use_the_booking_form_to_mail_someone_or_hold_seats() {
+    let opts = Options {
+        verifications_per_day: Some(3),
+        ..Options::default()
+    };
+    let s = Server::start_with(Db::Sqlite, opts).await.unwrap();
+    let verify_emails = |s: &Server| {
+        let store = s.state.store.clone();
+        async move {
+            store
+                .mailbox(100)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|m| m.kind == "verify")
+                .count()
+        }
+    };
+    // The booker is shown what was booked, but holds no link that acts on the booking.
+    let a = s
+        .book(
+            demo::TARI,
+            s.next(Tue, 9, 0),
+            "phone",
+            "vittima+1@example.it",
+        )
+        .await
+        .unwrap();
+    let sent_token = s.sent_path(a).trim_start_matches("/inviata/").to_string();
+    for path in [
+        format!("/prenotazione/{sent_token}"),
+        format!("/prenotazione/{sent_token}/annulla"),
+        format!("/prenotazione/{sent_token}/sposta"),
+    ] {
+        assert_eq!(s.get(&path).await.status, StatusCode::BAD_REQUEST, "{path}");
+    }
+    let p = s
+        .post(&format!("/prenotazione/{sent_token}/annulla"), &[])
+        .await;
+    assert_ne!(p.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        s.state.store.appointment(a).await.unwrap().status,
+        booking::Status::Pending
+    );
+    // "+tags" and capitals are the same person: a second pending booking, then no third.
+    let b = s
+        .book(
+            demo::TARI,
+            s.next(Tue, 9, 15),
+            "phone",
+            "Vittima+2@Example.it",
+        )
+        .await
+        .unwrap();
+    let third = s
+        .book(
+            demo::TARI,
+            s.next(Tue, 9, 30),
+            "phone",
+            "vittima+3@example.it",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(third.status, StatusCode::CONFLICT);
+    assert!(third.body.contains("in attesa di conferma"), "{third:?}");
+    assert_eq!(verify_emails(&s).await, 2);
+    // The office cancels an unverified booking: nothing is sent to an address never confirmed.
+    s.state
+        .store
+        .cancel(
+            b,
+            booking::Actor::Office,
+            "",
+            &office_entry("annullato", b, &s),
+            s.clock_now(),
+        )
+        .await
+        .unwrap();
+    assert!(s.emails(b).await.iter().all(|m| m.kind == "verify"));
+    // At most 3 verification emails a day to one person, whatever the tag.
+    s.book(
+        demo::TARI,
+        s.next(Tue, 9, 45),
+        "phone",
+        "vittima+4@example.it",
+    )
+    .await
+    .unwrap();
+    s.verify(a).await;
+    let fourth = s
+        .book(
+            demo::TARI,
+            s.next(Tue, 10, 0),
+            "phone",
+            "vittima@example.it",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(fourth.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(fourth.body.contains("ultime 24 ore"), "{fourth:?}");
+    assert_eq!(verify_emails(&s).await, 3, "no fourth verification email");
+    // A day later the address may book again.
+    s.clock.advance(chrono::Duration::hours(25));
+    s.tick().await;
+    assert!(s
+        .book(demo::TARI, s.next(Thu, 9, 0), "phone", "vittima@example.it")
+        .await
+        .is_ok());
 }

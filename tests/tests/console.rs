@@ -933,6 +933,28 @@ async fn statistics_count_outcomes_and_export_csv() {
     let page = coord.get(&format!("/ufficio/statistiche?{period}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("<svg") && page.body.contains("Appuntamenti per servizio"));
+    // Hostile periods: a clear refusal, no panic; far days in the agenda show the first page.
+    for bad in [
+        "dal=-262143-01-01&al=2026-11-30",
+        "dal=2026-11-01&al=+262142-12-31",
+        "dal=2026-12-01&al=2026-11-01",
+    ] {
+        let p = coord.get(&format!("/ufficio/statistiche?{bad}")).await;
+        assert_eq!(p.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    for day in ["-262143-01-01", "+262142-12-31"] {
+        let p = coord
+            .get(&format!("/ufficio?giorno={day}&vista=settimana"))
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{day}");
+        let p = coord
+            .get(&format!(
+                "/ufficio/prenota?servizio={}&giorno={day}",
+                demo::CARTA_IDENTITA
+            ))
+            .await;
+        assert_eq!(p.status, StatusCode::OK, "{day}");
+    }
     let csv = coord
         .get(&format!("/ufficio/statistiche.csv?{period}"))
         .await

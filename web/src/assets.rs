@@ -78,6 +78,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/javascript; charset=utf-8",
         asset!("console.js"),
     ),
+    (
+        "print.js",
+        "text/javascript; charset=utf-8",
+        asset!("print.js"),
+    ),
 ];
 
 pub async fn serve(Path(path): Path<String>) -> Response {

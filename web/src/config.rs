@@ -114,6 +114,16 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_MAX_ACTIVE_PER_EMAIL")]
     pub max_active_per_email: Option<i64>,
 
+    /// Citizen bookings of one person (email, "+tag" ignored) waiting for email verification
+    /// at once [default: 2]. Each holds its seat until verified or expired (2 hours).
+    #[arg(long, env = "SPORTELLO_MAX_UNVERIFIED_PER_EMAIL")]
+    pub max_unverified_per_email: Option<i64>,
+
+    /// Verification emails one person (email, "+tag" ignored) may be sent in 24 hours
+    /// [default: 5].
+    #[arg(long, env = "SPORTELLO_VERIFICATIONS_PER_DAY")]
+    pub verifications_per_day: Option<i64>,
+
     /// Hours before the appointment for the first reminder [default: 24].
     #[arg(long, env = "SPORTELLO_REMINDER_HOURS")]
     pub reminder_hours: Option<i64>,
@@ -256,6 +266,8 @@ impl Config {
             smtp_password,
             mail_from,
             max_active_per_email,
+            max_unverified_per_email,
+            verifications_per_day,
             reminder_hours,
             last_reminder_minutes,
             worker_interval,

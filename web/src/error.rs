@@ -73,8 +73,9 @@ impl AppError {
             AppError::Booking(e) => {
                 let (it, en) = booking_messages(e);
                 let status = match e {
-                    B::SlotTaken | B::AlreadyBookedForService | B::TooManyActive(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot | B::NotYet => StatusCode::CONFLICT,
+                    B::SlotTaken | B::AlreadyBookedForService | B::TooManyActive(_) | B::TooManyUnverified(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot | B::NotYet => StatusCode::CONFLICT,
                     B::SlotNotBookable | B::ModeNotOffered | B::UnknownOperator => StatusCode::UNPROCESSABLE_ENTITY,
+                    B::TooManyVerifications(_) => StatusCode::TOO_MANY_REQUESTS,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
                 (status, it, en)
@@ -112,6 +113,8 @@ pub fn booking_messages(e: &booking::Error) -> (String, String) {
         B::ModeNotOffered => ("La modalità scelta non è disponibile per questo orario.".into(), "The chosen mode is not offered at this time.".into()),
         B::UnknownOperator => ("L'operatore scelto non segue questo servizio.".into(), "The chosen operator does not serve this calendar.".into()),
         B::AlreadyBookedForService => ("Hai già un appuntamento attivo per questo servizio con questo indirizzo email. Puoi spostarlo o annullarlo dal link ricevuto per email.".into(), "You already have an active appointment for this service with this email address. You can move or cancel it from the link in your email.".into()),
+        B::TooManyUnverified(n) => (format!("Con questo indirizzo email ci sono già {n} prenotazioni in attesa di conferma: conferma quelle con il link che hai ricevuto, o attendi che scadano (2 ore)."), format!("This email address already has {n} bookings waiting for confirmation: confirm them with the link you received, or wait for them to expire (2 hours).")),
+        B::TooManyVerifications(n) => (format!("A questo indirizzo email abbiamo già inviato {n} richieste di conferma nelle ultime 24 ore: riprova domani o contatta l'ufficio."), format!("We have already sent {n} confirmation requests to this email address in the last 24 hours: please try again tomorrow or contact the office.")),
         B::TooManyActive(n) => (format!("Con questo indirizzo email hai già {n} appuntamenti attivi, il massimo consentito."), format!("This email address already holds {n} active appointments, the most allowed.")),
         B::NotActive(s) => (format!("L'appuntamento non è più attivo ({}).", s.label_it()), format!("The appointment is no longer active ({}).", s.label_en())),
         B::AlreadyHappened => ("L'appuntamento si è già svolto.".into(), "The appointment has already taken place.".into()),
@@ -153,6 +156,8 @@ pub fn is_refusal(e: &booking::Error) -> bool {
             | B::UnknownOperator
             | B::AlreadyBookedForService
             | B::TooManyActive(_)
+            | B::TooManyUnverified(_)
+            | B::TooManyVerifications(_)
             | B::SameSlot
     )
 }

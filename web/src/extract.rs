@@ -69,6 +69,17 @@ impl Ui {
     }
 }
 
+/// The years a day in a request may fall in: wide enough for any appointment or statistic,
+/// narrow enough that date arithmetic on it never reaches chrono's limits.
+pub const YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+
+/// A `YYYY-MM-DD` day from a query or form, or none (malformed, or outside `YEARS`).
+pub fn parse_day(s: &str) -> Option<chrono::NaiveDate> {
+    chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .filter(|d| YEARS.contains(&chrono::Datelike::year(d)))
+}
+
 /// A positive database id from the path; anything else is "not found".
 pub(crate) fn parse_id(s: &str) -> Result<i64> {
     s.parse::<i64>()

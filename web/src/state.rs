@@ -35,6 +35,9 @@ pub struct AppState {
     pub accounts: staff::Accounts,
     /// Whether pages are served over HTTPS (session cookies are then Secure).
     pub https: bool,
+    /// Whether answers ask browsers to come back only over HTTPS (HSTS): with a real
+    /// certificate (`tls = files`), never with the development one.
+    pub hsts: bool,
 }
 
 impl AppState {
@@ -56,6 +59,12 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     let mut limits = Limits::default();
     if let Some(n) = cfg.max_active_per_email {
         limits.max_active_per_email = n.max(1);
+    }
+    if let Some(n) = cfg.max_unverified_per_email {
+        limits.max_unverified_per_email = n.max(1);
+    }
+    if let Some(n) = cfg.verifications_per_day {
+        limits.verifications_per_day = n.max(1);
     }
     if let Some(h) = cfg.reminder_hours {
         limits.reminder_day = Duration::hours(h.max(1));
@@ -104,6 +113,7 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         ice_servers_json,
         accounts: staff::Accounts::new(store.pool().clone()),
         https: cfg.https(),
+        hsts: cfg.tls_mode() == crate::config::TlsMode::Files,
         store,
     })
 }

@@ -277,6 +277,7 @@ impl Store {
             "" => format!("-{:016x}", random_id()),
             e => e.to_lowercase(),
         };
+        let person = person_key(&email_norm);
         let (status, kind) = match actor {
             Actor::Citizen => (Status::Pending, Kind::Verify),
             Actor::Office => (Status::Confirmed, Kind::Confirmed),
@@ -293,6 +294,25 @@ impl Store {
             .try_get("n")?;
             if active >= self.limits.max_active_per_email {
                 return Err(Error::TooManyActive(self.limits.max_active_per_email));
+            }
+            // Each citizen booking sends a verification email: a stranger's address must not
+            // become a way to send the town's mail to someone, nor to hold seats for hours.
+            if actor == Actor::Citizen {
+                let r = sqlx::query("SELECT COALESCE(SUM(CASE WHEN status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, COUNT(*) AS sent FROM appointment WHERE person_key = $1 AND booked_by = 'citizen' AND created_at > $2")
+                    .bind(&person)
+                    .bind(ts(now - Duration::hours(24)))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if r.try_get::<i64, _>("pending")? >= self.limits.max_unverified_per_email {
+                    return Err(Error::TooManyUnverified(
+                        self.limits.max_unverified_per_email,
+                    ));
+                }
+                if r.try_get::<i64, _>("sent")? >= self.limits.verifications_per_day {
+                    return Err(Error::TooManyVerifications(
+                        self.limits.verifications_per_day,
+                    ));
+                }
             }
             let Some(seat) = free_seat(&mut tx, calendar.id, &slot).await? else {
                 return Err(Error::SlotTaken);
@@ -314,8 +334,8 @@ impl Store {
                 sequence: 0,
             };
             let inserted = sqlx::query(
-                "INSERT INTO appointment (id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, seat, active_service, given_name, family_name, email, email_norm, phone, fiscal_code, reason, consent_at, created_at, verify_deadline, verified_at, booked_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23)",
+                "INSERT INTO appointment (id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, seat, active_service, given_name, family_name, email, email_norm, phone, fiscal_code, reason, consent_at, created_at, verify_deadline, verified_at, booked_by, person_key) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24)",
             )
             .bind(a.id)
             .bind(&a.code)
@@ -340,6 +360,7 @@ impl Store {
             .bind(ts(a.verify_deadline))
             .bind((actor == Actor::Office).then_some(ts(now)))
             .bind(actor.code())
+            .bind(&person)
             .execute(&mut *tx)
             .await;
             match inserted {
@@ -421,7 +442,6 @@ impl Store {
     }
 
     async fn expire(&self, a: &Appointment, now: DateTime<Utc>) -> Result<bool, Error> {
-        let (office, service) = self.context_parts(a).await?;
         let mut tx = self.write().await?;
         let changed = sqlx::query("UPDATE appointment SET status = 'expired', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = 'system' WHERE id = $2 AND status = 'pending'")
             .bind(ts(now))
@@ -429,14 +449,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if changed == 1 {
-            let a = Appointment {
-                status: Status::Expired,
-                ..a.clone()
-            };
-            let ctx = self.context(&a, &office, &service, now);
-            Self::enqueue(&mut tx, a.id, &ctx.expired(), now).await?;
-        }
+        // Nothing is sent: the address was never confirmed, and may not be the booker's.
         tx.commit().await?;
         Ok(changed == 1)
     }
@@ -485,15 +498,19 @@ impl Store {
             drop(tx);
             return Err(Error::NotActive(self.appointment(id).await?.status));
         }
+        let was = a.status;
         let a = Appointment {
             status: Status::Cancelled,
             sequence: a.sequence + 1,
             ..a
         };
-        let ctx = self.context(&a, &office, &service, now);
-        // A booking never verified was never confirmed: nothing to take out of a calendar.
-        let email = ctx.cancelled(actor == Actor::Office, message);
-        Self::enqueue(&mut tx, a.id, &email, now).await?;
+        // A booking never verified was never confirmed, and its address may not be the booker's:
+        // nothing is sent.
+        if was != Status::Pending {
+            let ctx = self.context(&a, &office, &service, now);
+            let email = ctx.cancelled(actor == Actor::Office, message);
+            Self::enqueue(&mut tx, a.id, &email, now).await?;
+        }
         audit::insert(&mut tx, audit, Some(a.id)).await?;
         tx.commit().await?;
         Ok(a)
@@ -653,5 +670,18 @@ impl Store {
             }
         }
         Ok(bad)
+    }
+}
+
+/// The person behind an address, for the limits on unverified bookings: lower case, and a
+/// `+tag` of the local part removed (`a+1@x.it` and `a+2@x.it` are one person).
+pub fn person_key(email: &str) -> String {
+    let email = email.trim().to_lowercase();
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let local = local.split('+').next().unwrap_or(local);
+            format!("{local}@{domain}")
+        }
+        None => email,
     }
 }

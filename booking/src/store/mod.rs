@@ -53,8 +53,13 @@ pub enum Backend {
 pub struct Limits {
     /// Active appointments one email address may hold at once.
     pub max_active_per_email: i64,
-    /// How long a citizen has to follow the verification link.
+    /// How long a citizen has to follow the verification link: the unverified booking holds its
+    /// seat that long, then expires silently.
     pub verify_within: Duration,
+    /// Bookings of one person (email, `+tag` ignored) waiting for verification at once.
+    pub max_unverified_per_email: i64,
+    /// Verification emails one person may be sent in 24 hours.
+    pub verifications_per_day: i64,
     /// How long before the appointment each reminder goes out (day before, hour before).
     pub reminder_day: Duration,
     pub reminder_hour: Duration,
@@ -65,6 +70,8 @@ impl Default for Limits {
         Limits {
             max_active_per_email: 5,
             verify_within: Duration::hours(2),
+            max_unverified_per_email: 2,
+            verifications_per_day: 5,
             reminder_day: Duration::hours(24),
             reminder_hour: Duration::hours(1),
         }

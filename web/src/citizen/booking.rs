@@ -179,12 +179,9 @@ async fn submit_booking(
                 service = s.id,
                 "booked, waiting for email verification"
             );
-            let token = st.signer.sign(Purpose::Manage, a.id);
-            Ok((
-                ui.jar,
-                Redirect::to(&format!("/prenotazione/{token}/inviata")),
-            )
-                .into_response())
+            // Until the email is verified, the booker holds no link that acts on the booking.
+            let token = st.signer.sign(Purpose::Sent, a.id);
+            Ok((ui.jar, Redirect::to(&format!("/inviata/{token}"))).into_response())
         }
         Err(e) if is_refusal(&e) => {
             let (it, en) = booking_messages(&e);

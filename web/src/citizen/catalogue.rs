@@ -15,7 +15,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use crate::error::{AppError, Result};
-use crate::extract::{Id, Param, Ui};
+use crate::extract::{parse_day, Id, Param, Ui};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::*;
@@ -160,7 +160,7 @@ async fn show_service(
     let week = q
         .settimana
         .as_deref()
-        .and_then(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok())
+        .and_then(parse_day)
         .map(monday_of)
         .filter(|w| *w >= first_week && *w <= last)
         .or_else(|| free.first().map(|x| monday_of(x.local_day)))

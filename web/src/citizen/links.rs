@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/conferma/{token}", get(show_verify).post(submit_verify))
         .route("/prenotazione/{token}", get(show_booking))
-        .route("/prenotazione/{token}/inviata", get(show_sent))
+        .route("/inviata/{token}", get(show_sent))
         .route(
             "/prenotazione/{token}/annulla",
             get(show_cancel).post(submit_cancel),
@@ -101,7 +101,7 @@ async fn show_sent(
     ui: Ui,
     Path(token): Path<String>,
 ) -> Result<Response> {
-    let a = by_token(&st, Purpose::Manage, &token).await?;
+    let a = by_token(&st, Purpose::Sent, &token).await?;
     let l = ui.l;
     let page = SentPage {
         l,

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::context::*;
 use crate::error::Result;
+use crate::extract::parse_day;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;

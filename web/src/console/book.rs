@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::agenda::{mode_list, office_slots};
 use super::context::*;
 use crate::error::{booking_messages, AppError, Result};
-use crate::extract::{parse_id, CsrfForm};
+use crate::extract::{parse_day, parse_id, CsrfForm};
 use crate::state::AppState;
 use crate::views::console::*;
 use booking::validate::{self, BookingForm};

@@ -202,11 +202,6 @@ pub fn hhmm(m: i64) -> String {
     format!("{:02}:{:02}", m / 60, m % 60)
 }
 
-/// A `YYYY-MM-DD` day, or none.
-pub fn parse_day(s: &str) -> Option<NaiveDate> {
-    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()
-}
-
 /// An optional id from a form or query field ("" is none).
 pub fn opt_id(s: &str) -> Result<Option<i64>> {
     if s.trim().is_empty() {

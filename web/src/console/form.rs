@@ -63,10 +63,7 @@ impl Problems {
                 format!("{}: al massimo {max} caratteri.", label.0),
                 format!("{}: at most {max} characters.", label.1),
             );
-        } else if v
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-        {
+        } else if !v.chars().all(booking::validate::allowed_in_text) {
             self.add(
                 field,
                 format!("{}: contiene caratteri non ammessi.", label.0),
@@ -94,11 +91,11 @@ impl Problems {
     pub fn line(&mut self, field: &'static str, label: Label, v: &str, max: usize) -> String {
         let before = self.count();
         let v = self.required(field, label, v, max);
-        if self.count() == before && v.contains(['\n', '\r']) {
+        if self.count() == before && !v.chars().all(booking::validate::allowed_in_line) {
             self.add(
                 field,
-                format!("{}: una sola riga.", label.0),
-                format!("{}: a single line.", label.1),
+                format!("{}: una sola riga, senza caratteri di controllo.", label.0),
+                format!("{}: a single line, with no control characters.", label.1),
             );
         }
         v
@@ -162,7 +159,7 @@ impl Problems {
             return None;
         }
         match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-            Ok(d) if (2000..=2100).contains(&chrono::Datelike::year(&d)) => Some(d),
+            Ok(d) if crate::extract::YEARS.contains(&chrono::Datelike::year(&d)) => Some(d),
             _ => {
                 self.add(
                     field,

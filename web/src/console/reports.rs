@@ -48,8 +48,8 @@ fn period(st: &AppState, s: &Staff, q: &StatsQuery) -> Result<Period> {
         if v.trim().is_empty() {
             return Ok(default);
         }
-        NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
-            .map_err(|_| invalid("data non valida (AAAA-MM-GG)", "invalid date (YYYY-MM-DD)"))
+        crate::extract::parse_day(v)
+            .ok_or_else(|| invalid("data non valida (AAAA-MM-GG)", "invalid date (YYYY-MM-DD)"))
     };
     let from = day(&q.dal, today - Duration::days(30))?;
     let to = day(&q.al, today + Duration::days(30))?;
