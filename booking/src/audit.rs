@@ -21,6 +21,27 @@ pub struct Entry {
 }
 
 impl Entry {
+    fn new(
+        account_id: Option<i64>,
+        actor: String,
+        action: &str,
+        target: (&str, Option<i64>),
+        office_id: Option<i64>,
+        detail: String,
+        at: DateTime<Utc>,
+    ) -> Entry {
+        Entry {
+            at,
+            account_id,
+            actor,
+            action: action.into(),
+            target_kind: target.0.into(),
+            target_id: target.1,
+            office_id,
+            detail,
+        }
+    }
+
     /// A change made by a staff account.
     #[allow(clippy::too_many_arguments)]
     pub fn by_account(
@@ -33,16 +54,16 @@ impl Entry {
         detail: impl Into<String>,
         at: DateTime<Utc>,
     ) -> Entry {
-        Entry {
-            at,
-            account_id: Some(account_id),
+        let target = (target_kind, target_id);
+        Entry::new(
+            Some(account_id),
             actor,
-            action: action.into(),
-            target_kind: target_kind.into(),
-            target_id,
+            action,
+            target,
             office_id,
-            detail: detail.into(),
-        }
+            detail.into(),
+            at,
+        )
     }
 
     /// A change the citizen made to their appointment through their link.
@@ -53,16 +74,16 @@ impl Entry {
         detail: impl Into<String>,
         at: DateTime<Utc>,
     ) -> Entry {
-        Entry {
+        let target = ("appointment", Some(appointment_id));
+        Entry::new(
+            None,
+            "cittadino".into(),
+            action,
+            target,
+            Some(office_id),
+            detail.into(),
             at,
-            account_id: None,
-            actor: "cittadino".into(),
-            action: action.into(),
-            target_kind: "appointment".into(),
-            target_id: Some(appointment_id),
-            office_id: Some(office_id),
-            detail: detail.into(),
-        }
+        )
     }
 
     /// A change made with `sportello` commands on the server.
@@ -73,16 +94,16 @@ impl Entry {
         detail: impl Into<String>,
         at: DateTime<Utc>,
     ) -> Entry {
-        Entry {
+        let target = (target_kind, target_id);
+        Entry::new(
+            None,
+            "riga di comando".into(),
+            action,
+            target,
+            None,
+            detail.into(),
             at,
-            account_id: None,
-            actor: "riga di comando".into(),
-            action: action.into(),
-            target_kind: target_kind.into(),
-            target_id,
-            office_id: None,
-            detail: detail.into(),
-        }
+        )
     }
 }
 

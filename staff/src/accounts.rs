@@ -3,8 +3,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use booking::store::{from_ts, random_id, ts};
 use chrono::{DateTime, Duration, Utc};
-use rand::{Rng, RngCore};
+use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
@@ -55,15 +56,6 @@ pub enum LoginOutcome {
     LockedUntil(DateTime<Utc>),
 }
 
-fn ts(t: DateTime<Utc>) -> i64 {
-    t.timestamp()
-}
-fn from_ts(s: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp(s, 0).unwrap_or_default()
-}
-fn random_id() -> i64 {
-    rand::thread_rng().gen_range(1..i64::MAX)
-}
 fn digest(cookie: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(cookie.as_bytes()))
 }

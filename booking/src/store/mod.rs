@@ -89,14 +89,18 @@ pub struct Store {
     pub limits: Limits,
 }
 
-// How the parts store instants (Unix seconds) and choose ids (random, positive BIGINTs).
-fn ts(t: DateTime<Utc>) -> i64 {
+// How the database stores instants (Unix seconds) and chooses ids (random, positive BIGINTs):
+// the store's parts and staff's tables alike.
+/// An instant as stored.
+pub fn ts(t: DateTime<Utc>) -> i64 {
     t.timestamp()
 }
-fn from_ts(s: i64) -> DateTime<Utc> {
+/// A stored instant.
+pub fn from_ts(s: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(s, 0).unwrap_or_default()
 }
-fn random_id() -> i64 {
+/// A new row id.
+pub fn random_id() -> i64 {
     rand::thread_rng().gen_range(1..i64::MAX)
 }
 
