@@ -116,6 +116,7 @@ pub struct Options {
     pub smtp_port: Option<u16>,
     pub max_active_per_email: Option<i64>,
     pub verifications_per_day: Option<i64>,
+    pub max_unverified_per_email: Option<i64>,
     pub room_heartbeat_seconds: Option<u64>,
 }
 
@@ -170,6 +171,7 @@ impl Server {
             mail_from: Some("Comune di Esempio <noreply@comune.esempio.it>".into()),
             max_active_per_email: opts.max_active_per_email,
             verifications_per_day: opts.verifications_per_day,
+            max_unverified_per_email: opts.max_unverified_per_email,
             room_heartbeat_seconds: opts.room_heartbeat_seconds,
             ..Config::default()
         };

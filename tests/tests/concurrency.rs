@@ -96,3 +96,98 @@ on_both_databases!(fifty_citizens_two_seats, |s: Server| async move {
     assert_eq!(taken, CLIENTS - 2);
     assert!(s.state.store.overbooked_slots().await.unwrap().is_empty());
 });
+
+/// One person books a free slot of every published service at the same instant (one browser
+/// per request): exactly as many bookings as the limit allow are stored, on both databases.
+async fn one_person_everywhere(s: &Server) -> (usize, usize) {
+    let mut requests = Vec::new();
+    for service in 1..=12 {
+        let api = s.get(&format!("/api/servizi/{service}/orari")).await;
+        let slots: Vec<serde_json::Value> = serde_json::from_str(&api.body).unwrap_or_default();
+        let Some(slot) = slots.first() else { continue };
+        let ts = slot["start_ts"].as_i64().unwrap().to_string();
+        let mode = slot["modes"][0].as_str().unwrap().to_string();
+        let b = s.browser();
+        let csrf = b
+            .csrf(&format!("/servizi/{service}/prenota?inizio={ts}"))
+            .await;
+        requests.push((b, service, ts, mode, csrf));
+    }
+    assert!(requests.len() >= 8, "most demo services have free slots");
+    let answers = join_all(
+        requests
+            .iter()
+            .map(|(b, service, ts, mode, csrf)| async move {
+                b.post(
+                    &format!("/servizi/{service}/prenota"),
+                    &[
+                        ("csrf", csrf.as_str()),
+                        ("start", ts.as_str()),
+                        ("mode", mode.as_str()),
+                        ("given_name", "Stessa"),
+                        ("family_name", "Persona"),
+                        ("email", "stessa.persona@example.it"),
+                        ("reason", "Prova di concorrenza"),
+                        ("consent", "on"),
+                    ],
+                )
+                .await
+            }),
+    )
+    .await;
+    let ok = answers
+        .iter()
+        .filter(|p| p.status == StatusCode::SEE_OTHER)
+        .count();
+    for p in &answers {
+        assert!(
+            p.status == StatusCode::SEE_OTHER || p.status == StatusCode::CONFLICT,
+            "{p:?}"
+        );
+    }
+    (ok, requests.len())
+}
+
+mod one_person_many_services {
+    use super::*;
+
+    async fn active_limit_holds(db: Db) {
+        let opts = Options {
+            max_unverified_per_email: Some(100),
+            verifications_per_day: Some(100),
+            ..Options::default()
+        };
+        let Some(s) = Server::start_with(db, opts).await else {
+            return;
+        };
+        let (ok, _) = one_person_everywhere(&s).await;
+        assert_eq!(ok, 5, "the limit of active appointments per email");
+        assert_eq!(s.appointment_count().await, 5);
+    }
+
+    async fn unverified_limit_holds(db: Db) {
+        let Some(s) = Server::start(db).await else {
+            return;
+        };
+        let (ok, _) = one_person_everywhere(&s).await;
+        assert_eq!(ok, 2, "the limit of unverified bookings per person");
+        assert_eq!(s.appointment_count().await, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn active_limit_sqlite() {
+        active_limit_holds(Db::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn active_limit_postgres() {
+        active_limit_holds(Db::Postgres).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unverified_limit_sqlite() {
+        unverified_limit_holds(Db::Sqlite).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unverified_limit_postgres() {
+        unverified_limit_holds(Db::Postgres).await;
+    }
+}

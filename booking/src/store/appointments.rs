@@ -25,7 +25,7 @@ use crate::slots::{self, CalendarRules, Slot};
 use crate::validate::ValidBooking;
 use crate::Error;
 
-use super::{from_ts, random_id, ts, Store};
+use super::{from_ts, random_id, ts, Backend, Store};
 
 /// Who made a change: the citizen through their link, or the office.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +285,14 @@ impl Store {
         // A few rounds: another booking may take the seat we saw free, then we try the next.
         for _ in 0..(slot.capacity + 3) {
             let mut tx = self.write().await?;
+            // One person's bookings one at a time, so that the counts below hold under
+            // concurrency (SQLite's write transactions are serial already).
+            if self.backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                    .bind(&person)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let active: i64 = sqlx::query(
                 "SELECT COUNT(*) AS n FROM appointment WHERE email_norm = $1 AND seat IS NOT NULL",
             )
