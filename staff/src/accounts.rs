@@ -81,7 +81,7 @@ impl Accounts {
             return Err(Error::NotFound("email or name"));
         }
         let provisional = password::provisional();
-        let hash = password::hash(&provisional)?;
+        let hash = password::hash_in_turn(&provisional).await?;
         let id = random_id();
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query("INSERT INTO account (id, email, name, role, password_hash, must_change_password, operator_id, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7)")
@@ -167,7 +167,13 @@ impl Accounts {
     pub async fn reset_password(&self, id: i64, audit: &Entry) -> Result<String, Error> {
         let provisional = password::provisional();
         let mut tx = self.pool.begin().await?;
-        Self::store_password(&mut tx, id, &password::hash(&provisional)?, true).await?;
+        Self::store_password(
+            &mut tx,
+            id,
+            &password::hash_in_turn(&provisional).await?,
+            true,
+        )
+        .await?;
         booking::audit::insert(&mut tx, audit, Some(id)).await?;
         tx.commit().await?;
         Ok(provisional)
@@ -188,14 +194,15 @@ impl Accounts {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(Error::NotFound("account"))?;
-        if !password::verify(current, &row.try_get::<String, _>("password_hash")?) {
+        let stored: String = row.try_get("password_hash")?;
+        if !password::verify_in_turn(current, &stored).await {
             return Err(Error::WeakPassword("wrong_current"));
         }
         password::check_new(new, &p.email)?;
         if new == current {
             return Err(Error::WeakPassword("same_as_before"));
         }
-        let hash = password::hash(new)?;
+        let hash = password::hash_in_turn(new).await?;
         let mut tx = self.pool.begin().await?;
         Self::store_password(&mut tx, p.account_id, &hash, false).await?;
         sqlx::query("DELETE FROM staff_session WHERE account_id = $1 AND id_hash <> $2")
@@ -246,7 +253,7 @@ impl Accounts {
             .await?;
         let Some(row) = row else {
             // Same work as for a known account, so timing does not tell which emails exist.
-            password::verify(pass, password::decoy_hash());
+            password::verify_in_turn(pass, password::decoy_hash()).await;
             return Ok(LoginOutcome::Refused);
         };
         let id: i64 = row.try_get("id")?;
@@ -257,21 +264,30 @@ impl Accounts {
         }
         let hash: String = row.try_get("password_hash")?;
         let disabled = row.try_get::<i64, _>("disabled")? != 0;
-        if !password::verify(pass, &hash) || disabled {
-            let failures = row.try_get::<i64, _>("failed_logins")? + 1;
-            let until = throttle::lock_after(failures, now);
-            sqlx::query("UPDATE account SET failed_logins = $1, locked_until = $2 WHERE id = $3")
-                .bind(failures)
-                .bind(until.map(ts))
+        if !password::verify_in_turn(pass, &hash).await || disabled {
+            // Counted in the database itself, so that parallel guesses each count; after a
+            // quiet day the count starts again.
+            let failures: i64 = sqlx::query("UPDATE account SET failed_logins = CASE WHEN last_failed_at IS NULL OR last_failed_at < $1 THEN 1 ELSE failed_logins + 1 END, last_failed_at = $2 WHERE id = $3 RETURNING failed_logins")
+                .bind(ts(now - throttle::QUIET))
+                .bind(ts(now))
                 .bind(id)
-                .execute(&self.pool)
-                .await?;
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("failed_logins")?;
+            let until = throttle::lock_after(failures, now);
+            if let Some(u) = until {
+                sqlx::query("UPDATE account SET locked_until = $1 WHERE id = $2")
+                    .bind(ts(u))
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+            }
             return Ok(match until {
                 Some(u) => LoginOutcome::LockedUntil(u),
                 None => LoginOutcome::Refused,
             });
         }
-        sqlx::query("UPDATE account SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+        sqlx::query("UPDATE account SET failed_logins = 0, locked_until = NULL, last_failed_at = NULL WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await?;

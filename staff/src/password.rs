@@ -19,6 +19,33 @@ pub fn hash(password: &str) -> Result<String, Error> {
         .map_err(|e| Error::Hash(e.to_string()))
 }
 
+/// Argon2 runs this many at a time, on the blocking pool: a flood of logins waits its turn
+/// instead of taking the threads that serve every page.
+static ARGON2_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// `verify` off the async workers, at most `ARGON2_SLOTS` at once.
+pub async fn verify_in_turn(password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_string(), hash.to_string());
+    let Ok(_slot) = ARGON2_SLOTS.acquire().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || verify(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+/// `hash` off the async workers, at most `ARGON2_SLOTS` at once.
+pub async fn hash_in_turn(password: &str) -> Result<String, Error> {
+    let password = password.to_string();
+    let _slot = ARGON2_SLOTS
+        .acquire()
+        .await
+        .map_err(|e| Error::Hash(e.to_string()))?;
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| Error::Hash(e.to_string()))?
+}
+
 /// Whether `password` matches the stored `hash` (a malformed hash never matches).
 pub fn verify(password: &str, hash: &str) -> bool {
     match PasswordHash::new(hash) {

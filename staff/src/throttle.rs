@@ -1,6 +1,7 @@
 //! When a login is refused for a while. Four wrong passwords in a row cost nothing more than
 //! the wait of each answer; the fifth locks the account for a minute, and each further failure
-//! doubles the lock, up to an hour. A right password after the lock ends clears the count.
+//! doubles the lock, up to an hour. A right password after the lock ends clears the count, and
+//! so does a quiet day.
 //! An attacker trying passwords for one account gets a few dozen guesses a day.
 
 use chrono::{DateTime, Duration, Utc};
@@ -9,6 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 pub const FREE_FAILURES: i64 = 4;
 pub const FIRST_LOCK: Duration = Duration::minutes(1);
 pub const LONGEST_LOCK: Duration = Duration::hours(1);
+/// A day without wrong passwords starts the count again.
+pub const QUIET: Duration = Duration::days(1);
 
 /// Until when the account is locked after its `failures`-th failure in a row at `now`.
 pub fn lock_after(failures: i64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -189,19 +189,23 @@ async fn repeated_failures_lock_the_account_for_a_while() {
     let s = Server::start(Db::Sqlite).await.unwrap();
     let (email, provisional) = s.staff_account(Role::Operator, &[1]).await;
     let b = s.browser();
+    // A locked account, a wrong password and an unknown email all get the same answer.
+    let error_of = |p: &Page| {
+        let i = p.body.find("id=\"login-error\"").expect("login error");
+        p.body[i..].split("</").next().unwrap().to_string()
+    };
+    let unknown = error_of(&b.login("nobody@comune.esempio.it", "wrong password").await);
     for _ in 0..4 {
-        assert!(b
-            .login(&email, "wrong password")
-            .await
-            .body
-            .contains("non corretti"));
+        let p = b.login(&email, "wrong password").await;
+        assert_eq!(p.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(error_of(&p), unknown);
     }
     let fifth = b.login(&email, "wrong password").await;
-    assert!(fifth.body.contains("Troppi tentativi"), "{fifth:?}");
-    // Locked: even the right password is refused.
+    assert_eq!(error_of(&fifth), unknown);
+    // Locked: even the right password is refused, with the same words.
     let right = b.login(&email, &provisional).await;
     assert_eq!(right.status, StatusCode::UNAUTHORIZED);
-    assert!(right.body.contains("Troppi tentativi"));
+    assert_eq!(error_of(&right), unknown);
     s.clock.advance(chrono::Duration::minutes(2));
     assert_eq!(
         b.login(&email, &provisional).await.status,
@@ -1047,4 +1051,52 @@ async fn a_refused_console_form_says_why_next_to_each_field_and_keeps_what_was_t
         .body
         .contains("id=\"acc-offices-error\">Uffici: scegline almeno uno."));
     assert!(p.body.contains("value=\"Nuova Operatrice\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_wrong_passwords_each_count_and_a_quiet_day_starts_again() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let (email, provisional) = s.staff_account(Role::Operator, &[1]).await;
+    let browsers: Vec<Browser> = (0..12).map(|_| s.browser()).collect();
+    let mut csrfs = Vec::new();
+    for b in &browsers {
+        csrfs.push(b.csrf("/ufficio/accesso").await);
+    }
+    futures::future::join_all(browsers.iter().zip(&csrfs).map(|(b, csrf)| {
+        let email = email.clone();
+        async move {
+            b.post(
+                "/ufficio/accesso",
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("email", email.as_str()),
+                    ("password", "indovino in parallelo"),
+                ],
+            )
+            .await
+        }
+    }))
+    .await;
+    let failed = || async {
+        sqlx::query("SELECT failed_logins FROM account WHERE email = $1")
+            .bind(&email)
+            .fetch_one(s.state.store.pool())
+            .await
+            .unwrap()
+            .get::<i64, _>("failed_logins")
+    };
+    assert_eq!(failed().await, 12, "every parallel guess counted");
+    assert_eq!(
+        s.browser().login(&email, &provisional).await.status,
+        StatusCode::UNAUTHORIZED,
+        "locked"
+    );
+    // After the lock (an hour at most) and a quiet day, the count starts again from one.
+    s.clock.advance(chrono::Duration::hours(25));
+    s.browser().login(&email, "ancora sbagliata").await;
+    assert_eq!(failed().await, 1);
+    assert_eq!(
+        s.browser().login(&email, &provisional).await.status,
+        StatusCode::SEE_OTHER
+    );
 }

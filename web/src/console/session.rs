@@ -107,11 +107,7 @@ pub async fn submit_login(
         ui.page(StatusCode::UNAUTHORIZED, page)
     };
     if password.len() > staff::password::MAX_LENGTH || f.email.trim().chars().count() > 254 {
-        return refuse(
-            ui,
-            l.t("Email o password non corretti.", "Wrong email or password.")
-                .into(),
-        );
+        return refuse(ui, refusal(l));
     }
     match st.accounts.login(&email, password, st.now()).await? {
         LoginOutcome::Welcome { cookie, principal } => {
@@ -126,26 +122,16 @@ pub async fn submit_login(
             };
             Ok((jar, Redirect::to(&to)).into_response())
         }
-        LoginOutcome::Refused => {
-            // Each wrong answer costs the guesser a moment, whatever the account.
+        // A wrong password, an unknown email and a locked account get the same answer, so that
+        // the answer tells nobody which emails have accounts; each costs the guesser a moment.
+        outcome => {
+            if let LoginOutcome::LockedUntil(until) = outcome {
+                tracing::warn!(until = %until, "staff login refused: account locked");
+            } else {
+                tracing::warn!("staff login refused");
+            }
             tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-            refuse(
-                ui,
-                l.t("Email o password non corretti.", "Wrong email or password.")
-                    .into(),
-            )
-        }
-        LoginOutcome::LockedUntil(until) => {
-            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-            let minutes = ((until - st.now()).num_seconds() + 59) / 60;
-            refuse(
-                ui,
-                if l.is_en() {
-                    format!("Too many failed attempts: try again in {minutes} minutes.")
-                } else {
-                    format!("Troppi tentativi non riusciti: riprova tra {minutes} minuti.")
-                },
-            )
+            refuse(ui, refusal(l))
         }
     }
 }
@@ -279,4 +265,13 @@ fn password_problem(l: Lang, why: &str) -> String {
             )
             .into(),
     }
+}
+
+/// The one answer to a refused login.
+fn refusal(l: Lang) -> String {
+    l.t(
+        "Email o password non corretti. Dopo 5 tentativi sbagliati di seguito l'accesso resta sospeso per qualche minuto.",
+        "Wrong email or password. After 5 wrong attempts in a row, logging in is suspended for a few minutes.",
+    )
+    .into()
 }
