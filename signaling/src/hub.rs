@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 
+use crate::budget::MessageBudget;
 use crate::gate::{self, Gate, Policy, Role, Schedule};
 use crate::protocol::{self, ClientMessage, ErrorCode, LeaveReason, Party, ServerMessage, VERSION};
 use crate::room::{Action, ConnId, Event, Room};
@@ -80,6 +81,8 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// A socket silent for this long is considered lost.
     pub idle_timeout: Duration,
+    /// A socket that has not said a valid `hello` this long after opening is closed.
+    pub hello_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -88,6 +91,7 @@ impl Default for Settings {
             policy: Policy::default(),
             heartbeat: Duration::from_secs(15),
             idle_timeout: Duration::from_secs(45),
+            hello_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -188,11 +192,33 @@ impl Hub {
         let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
         heartbeat.tick().await;
         let mut lost = true;
+        let hello_deadline = tokio::time::sleep(self.settings.hello_timeout);
+        tokio::pin!(hello_deadline);
+        let mut budget = MessageBudget::new(Instant::now());
+        let mut slowed = false;
         loop {
             tokio::select! {
+                // A socket that never says who it is holds a connection for nothing.
+                _ = &mut hello_deadline, if conn.token.is_empty() => {
+                    let e = ServerMessage::error(ErrorCode::NoHello);
+                    let _ = sink.send(Message::Text(Utf8Bytes::from(e.to_json()))).await;
+                    let (code, reason) = ErrorCode::NoHello.close().unwrap_or((4408, "no hello"));
+                    let _ = sink.send(close(code, reason)).await;
+                    lost = false;
+                    break;
+                }
                 incoming = stream.next() => match incoming {
+                    Some(Ok(Message::Text(_))) if !budget.allow(Instant::now()) => {
+                        // Said once per flood, not once per message.
+                        if !slowed {
+                            slowed = true;
+                            let e = ServerMessage::error(ErrorCode::RateLimited);
+                            if sink.send(Message::Text(Utf8Bytes::from(e.to_json()))).await.is_err() { break; }
+                        }
+                    }
                     Some(Ok(Message::Text(t))) => {
                         last_seen = Instant::now();
+                        slowed = false;
                         let replies = conn.on_text(t.as_str()).await;
                         let mut closing = None;
                         for r in replies {

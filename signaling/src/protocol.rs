@@ -181,6 +181,10 @@ pub enum ErrorCode {
     BadName,
     BadSdp,
     BadCandidate,
+    /// No valid `hello` in the first seconds: the socket is closed.
+    NoHello,
+    /// More messages than a browser sends: this one was not served.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -193,6 +197,7 @@ impl ErrorCode {
             ErrorCode::Ended => Some((4410, "this appointment has ended")),
             ErrorCode::Cancelled => Some((4410, "this appointment was cancelled")),
             ErrorCode::NotConfirmed => Some((4409, "this appointment is not confirmed yet")),
+            ErrorCode::NoHello => Some((4408, "no hello in time")),
             _ => None,
         }
     }
@@ -226,6 +231,12 @@ impl ErrorCode {
                 "descrizione della sessione non valida / invalid session description"
             }
             ErrorCode::BadCandidate => "candidato ICE non valido / invalid ICE candidate",
+            ErrorCode::NoHello => {
+                "nessun saluto ricevuto in tempo: ricarica la pagina / no hello in time: reload the page"
+            }
+            ErrorCode::RateLimited => {
+                "troppi messaggi, rallenta / too many messages, slow down"
+            }
         }
     }
 }

@@ -118,6 +118,7 @@ pub struct Options {
     pub verifications_per_day: Option<i64>,
     pub max_unverified_per_email: Option<i64>,
     pub room_heartbeat_seconds: Option<u64>,
+    pub room_hello_seconds: Option<u64>,
 }
 
 pub struct Server {
@@ -173,6 +174,7 @@ impl Server {
             verifications_per_day: opts.verifications_per_day,
             max_unverified_per_email: opts.max_unverified_per_email,
             room_heartbeat_seconds: opts.room_heartbeat_seconds,
+            room_hello_seconds: opts.room_hello_seconds,
             ..Config::default()
         };
         let clock = Arc::new(ManualClock::new(test_now()));

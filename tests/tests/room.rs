@@ -60,6 +60,13 @@ impl Ws {
             Got::Closed(c, r) => panic!("closed {c} {r}"),
         }
     }
+    /// The next message, or none once the socket is closed.
+    async fn maybe_json(&mut self) -> Option<Value> {
+        match self.next().await {
+            Got::Json(v) => Some(v),
+            Got::Closed(..) => None,
+        }
+    }
     async fn closed(&mut self) -> (u16, String) {
         loop {
             if let Got::Closed(c, r) = self.next().await {
@@ -356,4 +363,51 @@ async fn a_second_tab_replaces_the_first_and_a_dead_socket_is_noticed() {
     );
     assert!(started.elapsed() < Duration::from_secs(8));
     drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_never_says_hello_is_closed_and_a_flood_is_slowed_not_served() {
+    let s = Server::start_with(
+        Db::Sqlite,
+        Options {
+            room_hello_seconds: Some(1),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let id = s.video_appointment(start(), "m@example.it").await;
+    let code = code_of(&s, id).await;
+    // Silent: closed after the hello time, with the reason.
+    let mut silent = Ws::open(&s, &code).await;
+    let e = silent.json().await;
+    assert_eq!(e["code"], "no_hello");
+    assert_eq!(silent.closed().await.0, 4408);
+    // A flood of pings on a socket that said hello: the first ones are served, then one
+    // "rate_limited" error, and the rest are not served; a moment later it is served again.
+    s.clock.set(start() - chrono::Duration::minutes(1));
+    let mut ws = Ws::open(&s, &code).await;
+    assert_eq!(ws.hello(&s.room_token(id, false)).await["type"], "ready");
+    for _ in 0..200 {
+        ws.send(json!({"type": "ping", "v": 1})).await;
+    }
+    let (mut pongs, mut limited) = (0, 0);
+    while let Ok(Some(v)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), ws.maybe_json()).await
+    {
+        match v["type"].as_str() {
+            Some("pong") => pongs += 1,
+            Some("error") if v["code"] == "rate_limited" => limited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!((39..200).contains(&pongs), "{pongs} pongs");
+    assert_eq!(limited, 1, "said once per flood");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    ws.send(json!({"type": "ping", "v": 1})).await;
+    assert_eq!(ws.json().await["type"], "pong");
+    // And the socket past its hello time is still open: the hello counted.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    ws.send(json!({"type": "ping", "v": 1})).await;
+    assert_eq!(ws.json().await["type"], "pong");
 }

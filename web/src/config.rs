@@ -154,6 +154,10 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_ROOM_HEARTBEAT_SECONDS")]
     pub room_heartbeat_seconds: Option<u64>,
 
+    /// Seconds a room socket has to say a valid hello before it is closed [default: 10].
+    #[arg(long, env = "SPORTELLO_ROOM_HELLO_SECONDS")]
+    pub room_hello_seconds: Option<u64>,
+
     /// Local addresses for the media relay's UDP sockets, comma-separated. Port 0: each
     /// connection gets a free port of its own; another port (and no --media-ports): one port
     /// that every connection shares, e.g. 0.0.0.0:3478 [default: 0.0.0.0:0, every interface].
@@ -279,6 +283,7 @@ impl Config {
             room_operator_early_minutes,
             room_grace_minutes,
             room_heartbeat_seconds,
+            room_hello_seconds,
             media_udp,
             media_tcp,
             media_ports,
@@ -394,6 +399,9 @@ impl Config {
             },
             heartbeat: beat.unwrap_or(d.heartbeat),
             idle_timeout: beat.map_or(d.idle_timeout, |b| b * 3),
+            hello_timeout: self.room_hello_seconds.map_or(d.hello_timeout, |s| {
+                std::time::Duration::from_secs(s.max(1))
+            }),
         }
     }
 
