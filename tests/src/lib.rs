@@ -119,6 +119,9 @@ pub struct Options {
     pub max_unverified_per_email: Option<i64>,
     pub room_heartbeat_seconds: Option<u64>,
     pub room_hello_seconds: Option<u64>,
+    /// Per-client limits; the tests that are not about them book freely from 127.0.0.1.
+    pub rate_limit: Option<(u32, u32)>,
+    pub trusted_proxies: Option<String>,
 }
 
 pub struct Server {
@@ -175,6 +178,9 @@ impl Server {
             max_unverified_per_email: opts.max_unverified_per_email,
             room_heartbeat_seconds: opts.room_heartbeat_seconds,
             room_hello_seconds: opts.room_hello_seconds,
+            rate_limit_per_minute: Some(opts.rate_limit.map_or(1_000_000, |r| r.0)),
+            rate_limit_burst: Some(opts.rate_limit.map_or(1_000_000, |r| r.1)),
+            trusted_proxies: opts.trusted_proxies,
             ..Config::default()
         };
         let clock = Arc::new(ManualClock::new(test_now()));

@@ -692,3 +692,85 @@ async fn a_stranger_cannot_use_the_booking_form_to_mail_someone_or_hold_seats() 
         .await
         .is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_address_books_at_a_bounded_pace_behind_a_trusted_proxy_too() {
+    let opts = Options {
+        rate_limit: Some((2, 3)),
+        trusted_proxies: Some("127.0.0.1".into()),
+        max_active_per_email: Some(100),
+        ..Options::default()
+    };
+    let s = Server::start_with(Db::Sqlite, opts).await.unwrap();
+    let start = s.next(Tue, 8, 30).timestamp().to_string();
+    let form_page = format!("/servizi/{}/prenota?inizio={start}", demo::CARTA_IDENTITA);
+    let post = s.url(&format!("/servizi/{}/prenota", demo::CARTA_IDENTITA));
+    let csrf = s.csrf(&form_page).await;
+    let send = |client: &'static str, i: usize| {
+        let (s, csrf, start, post) = (&s, csrf.clone(), start.clone(), post.clone());
+        async move {
+            let email = format!("persona{i}@example.it");
+            let r = s
+                .client
+                .post(post)
+                .header("x-forwarded-for", client)
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("start", start.as_str()),
+                    ("mode", "in_person"),
+                    ("given_name", "Maria"),
+                    ("family_name", "Rossi"),
+                    ("email", email.as_str()),
+                    ("reason", "Rinnovo della carta"),
+                    ("consent", "on"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let retry = r.headers().get("retry-after").cloned();
+            (r.status(), retry, r.text().await.unwrap())
+        }
+    };
+    // A burst of 3 from one client, then a clear refusal with Retry-After; nothing stored.
+    let mut answers = Vec::new();
+    for i in 0..5 {
+        answers.push(send("203.0.113.7", i).await);
+    }
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(st, _, _)| *st == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert_eq!(
+        refused.len(),
+        2,
+        "{:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    for (_, retry, body) in &refused {
+        let secs: u64 = retry.as_ref().unwrap().to_str().unwrap().parse().unwrap();
+        assert!((1..=60).contains(&secs), "{secs}");
+        assert!(body.contains("Troppe richieste da questo indirizzo"));
+        assert!(body.contains("Too many requests from this address"));
+    }
+    // Capacity 2: two booked, the third was told the slot is taken; the 429s stored nothing.
+    assert_eq!(s.appointment_count().await, 2);
+    // Another client behind the same proxy has its own allowance.
+    let (st, _, _) = send("198.51.100.9", 10).await;
+    assert_ne!(st, StatusCode::TOO_MANY_REQUESTS);
+    // The mailbox (every link of every booking) answers this machine only: behind the proxy,
+    // a remote client is refused, the machine itself is served.
+    let posta = |xff: Option<&'static str>| {
+        let mut r = s.client.get(s.url("/posta"));
+        if let Some(x) = xff {
+            r = r.header("x-forwarded-for", x);
+        }
+        async move { r.send().await.unwrap().status() }
+    };
+    assert_eq!(posta(Some("203.0.113.7")).await, StatusCode::FORBIDDEN);
+    assert_eq!(posta(None).await, StatusCode::OK);
+    // Pages that change nothing are not limited.
+    for _ in 0..10 {
+        let p = s.get(&format!("/servizi/{}", demo::CARTA_IDENTITA)).await;
+        assert_eq!(p.status, StatusCode::OK);
+    }
+}

@@ -3,13 +3,14 @@
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
+use axum::middleware;
 use axum::routing::get;
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::{assets, citizen, console, mailbox, metrics, room, worker};
+use crate::{assets, citizen, console, limits, mailbox, metrics, room, worker};
 
 /// Largest request body accepted: forms are small, anything bigger is refused before parsing.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -25,8 +26,17 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 const HSTS: &str = "max-age=31536000";
 
 pub fn router(state: AppState) -> Router {
-    let app = Router::new()
+    // The pages whose POSTs cost the town something (an email, a held seat, a password check)
+    // count against the client's limit.
+    let limited = Router::new()
         .merge(citizen::router())
+        .merge(console::session_router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::limit_posts,
+        ));
+    let app = Router::new()
+        .merge(limited)
         .merge(mailbox::router())
         .merge(room::router())
         .merge(console::router())

@@ -124,6 +124,22 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_VERIFICATIONS_PER_DAY")]
     pub verifications_per_day: Option<i64>,
 
+    /// Bookings, verifications, moves, cancellations and staff logins one client address may
+    /// send a minute [default: 10]; over it the answer is 429 with Retry-After.
+    #[arg(long, env = "SPORTELLO_RATE_LIMIT_PER_MINUTE")]
+    pub rate_limit_per_minute: Option<u32>,
+
+    /// How many of those a client may send at once before the per-minute pace applies
+    /// [default: 5].
+    #[arg(long, env = "SPORTELLO_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
+
+    /// Addresses of the reverse proxies in front of Sportello, comma-separated (e.g.
+    /// 127.0.0.1): only from them is X-Forwarded-For believed, for limits and for the pages
+    /// served to this machine only. Without it, every request is from its peer.
+    #[arg(long, env = "SPORTELLO_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+
     /// Hours before the appointment for the first reminder [default: 24].
     #[arg(long, env = "SPORTELLO_REMINDER_HOURS")]
     pub reminder_hours: Option<i64>,
@@ -272,6 +288,9 @@ impl Config {
             max_active_per_email,
             max_unverified_per_email,
             verifications_per_day,
+            rate_limit_per_minute,
+            rate_limit_burst,
+            trusted_proxies,
             reminder_hours,
             last_reminder_minutes,
             worker_interval,
@@ -321,6 +340,21 @@ impl Config {
                 _ => anyhow::bail!("--tls files needs --tls-cert and --tls-key"),
             },
         }
+    }
+
+    /// The trusted proxies' addresses; an entry that is not an address is refused at start.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<std::net::IpAddr>> {
+        self.trusted_proxies
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| anyhow::anyhow!("trusted_proxies: {s:?} is not an IP address"))
+            })
+            .collect()
     }
 
     pub fn tls_mode(&self) -> TlsMode {

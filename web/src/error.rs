@@ -19,6 +19,9 @@ pub enum AppError {
     Invalid(String, String),
     #[error("request too large")]
     TooLarge,
+    /// Over the client's limit: wait this many seconds.
+    #[error("too many requests")]
+    TooManyRequests(u64),
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error(transparent)]
@@ -59,6 +62,11 @@ impl AppError {
                 StatusCode::BAD_REQUEST,
                 format!("Dati non validi: {it}"),
                 format!("Invalid data: {en}"),
+            ),
+            AppError::TooManyRequests(s) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Troppe richieste da questo indirizzo: riprova tra {s} secondi."),
+                format!("Too many requests from this address: please try again in {s} seconds."),
             ),
             AppError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -136,10 +144,16 @@ impl IntoResponse for AppError {
             message_it: it,
             message_en: en,
         };
-        match askama::Template::render(&page) {
+        let mut response = match askama::Template::render(&page) {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, "error").into_response(),
+        };
+        if let AppError::TooManyRequests(s) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
         }
+        response
     }
 }
 

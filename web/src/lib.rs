@@ -20,6 +20,7 @@ pub mod directory;
 pub mod error;
 pub mod extract;
 pub mod i18n;
+pub mod limits;
 pub mod mailbox;
 pub mod media;
 pub mod metrics;

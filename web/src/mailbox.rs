@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -25,11 +25,13 @@ pub fn router() -> Router<AppState> {
 
 /// The local mailbox holds personal data: it exists only without SMTP, and answers only to
 /// clients on this machine.
-fn mailbox_allowed(st: &AppState, peer: SocketAddr) -> Result<()> {
+fn mailbox_allowed(st: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<()> {
     if !st.mailer.is_local() {
         return Err(AppError::NotFound);
     }
-    if peer.ip().is_loopback() {
+    // Behind a reverse proxy on this machine every peer is loopback: the client's own address
+    // decides (set trusted_proxies).
+    if st.limits.client_ip(peer, headers).is_loopback() {
         Ok(())
     } else {
         Err(AppError::Forbidden(
@@ -57,8 +59,9 @@ async fn list_mail(
     State(st): State<AppState>,
     ui: Ui,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
 ) -> Result<Response> {
-    mailbox_allowed(&st, peer)?;
+    mailbox_allowed(&st, peer, &headers)?;
     let l = ui.l;
     let messages = st
         .store
@@ -74,9 +77,10 @@ async fn show_mail(
     State(st): State<AppState>,
     ui: Ui,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Param(Id(id)): Param<Id>,
 ) -> Result<Response> {
-    mailbox_allowed(&st, peer)?;
+    mailbox_allowed(&st, peer, &headers)?;
     let m = st.store.message(id).await?;
     let l = ui.l;
     let page = MailPage {
@@ -92,9 +96,10 @@ async fn show_mail(
 async fn download_invitation(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Param(Id(id)): Param<Id>,
 ) -> Result<Response> {
-    mailbox_allowed(&st, peer)?;
+    mailbox_allowed(&st, peer, &headers)?;
     let m = st.store.message(id).await?;
     let ics = m.ics.ok_or(AppError::NotFound)?;
     Ok((

@@ -42,8 +42,9 @@ fn process_figures() -> (f64, u64, u64) {
 pub async fn metrics(
     State(st): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, AppError> {
-    if !peer.ip().is_loopback() {
+    if !st.limits.client_ip(peer, &headers).is_loopback() {
         return Err(AppError::Forbidden(
             "metrics are served to this machine only",
         ));

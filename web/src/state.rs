@@ -38,6 +38,9 @@ pub struct AppState {
     /// Whether answers ask browsers to come back only over HTTPS (HSTS): with a real
     /// certificate (`tls = files`), never with the development one.
     pub hsts: bool,
+    /// Per-client limits on bookings, verifications, moves and logins; the client's address
+    /// behind trusted proxies.
+    pub limits: Arc<crate::limits::ClientLimits>,
 }
 
 impl AppState {
@@ -114,6 +117,11 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         accounts: staff::Accounts::new(store.pool().clone()),
         https: cfg.https(),
         hsts: cfg.tls_mode() == crate::config::TlsMode::Files,
+        limits: crate::limits::ClientLimits::new(
+            cfg.rate_limit_per_minute.unwrap_or(10),
+            cfg.rate_limit_burst.unwrap_or(5),
+            cfg.trusted_proxies()?,
+        ),
         store,
     })
 }

@@ -11,6 +11,7 @@ pub async fn tick(st: &AppState) -> Result<(), booking::Error> {
     let expired = st.store.expire_unverified(now).await?;
     let reminders = st.store.queue_reminders(now).await?;
     let d = st.mailer.deliver_due(&st.store, now).await?;
+    st.limits.forget_quiet();
     if expired + reminders + d.sent + d.failed > 0 {
         tracing::info!(
             expired,

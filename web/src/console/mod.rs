@@ -24,9 +24,14 @@ use axum::Router;
 
 use crate::state::AppState;
 
+/// Logging in and out and the password: the login counts against the client's limit.
+pub fn session_router() -> Router<AppState> {
+    session::router()
+}
+
+/// Every other console page.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .merge(session::router())
         .merge(agenda::router())
         .merge(appointment::router())
         .merge(book::router())
