@@ -594,6 +594,13 @@ pub mod process {
                     &data_dir.display().to_string(),
                     "--listen",
                     &format!("127.0.0.1:{port}"),
+                    // Every client of a load tool is 127.0.0.1: no per-client caps.
+                    "--max-connections-per-client",
+                    "1000000",
+                    "--rate-limit-per-minute",
+                    "4000000000",
+                    "--rate-limit-burst",
+                    "4000000000",
                 ])
                 .args(extra)
                 .env("RUST_LOG", "error")

@@ -80,13 +80,10 @@ fn security_headers(app: Router<AppState>) -> Router<AppState> {
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
+    tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    limits: crate::tls::Limits,
     worker_every: std::time::Duration,
 ) -> anyhow::Result<()> {
     tokio::spawn(worker::run(state.clone(), worker_every));
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .await?;
-    Ok(())
+    crate::tls::serve(router(state), listener, tls, limits).await
 }

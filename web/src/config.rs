@@ -140,6 +140,20 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
 
+    /// Seconds a client may take to send a request's headers (slow clients are dropped)
+    /// [default: 10].
+    #[arg(long, env = "SPORTELLO_HEADER_TIMEOUT_SECONDS")]
+    pub header_timeout_seconds: Option<u64>,
+
+    /// Connections open at once, in all [default: 10000].
+    #[arg(long, env = "SPORTELLO_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Connections open at once from one client address (trusted proxies excepted)
+    /// [default: 200].
+    #[arg(long, env = "SPORTELLO_MAX_CONNECTIONS_PER_CLIENT")]
+    pub max_connections_per_client: Option<usize>,
+
     /// Hours before the appointment for the first reminder [default: 24].
     #[arg(long, env = "SPORTELLO_REMINDER_HOURS")]
     pub reminder_hours: Option<i64>,
@@ -291,6 +305,9 @@ impl Config {
             rate_limit_per_minute,
             rate_limit_burst,
             trusted_proxies,
+            header_timeout_seconds,
+            max_connections,
+            max_connections_per_client,
             reminder_hours,
             last_reminder_minutes,
             worker_interval,
@@ -355,6 +372,18 @@ impl Config {
                     .map_err(|_| anyhow::anyhow!("trusted_proxies: {s:?} is not an IP address"))
             })
             .collect()
+    }
+
+    /// What each client may hold (see `tls::Limits`).
+    pub fn connection_limits(&self) -> anyhow::Result<crate::tls::Limits> {
+        Ok(crate::tls::Limits {
+            header_timeout: std::time::Duration::from_secs(
+                self.header_timeout_seconds.unwrap_or(10).max(1),
+            ),
+            max_connections: self.max_connections.unwrap_or(10_000).max(1),
+            max_per_client: self.max_connections_per_client.unwrap_or(200).max(1),
+            trusted_proxies: self.trusted_proxies()?,
+        })
     }
 
     pub fn tls_mode(&self) -> TlsMode {

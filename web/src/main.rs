@@ -55,7 +55,14 @@ async fn main() -> anyhow::Result<()> {
                 "Sportello at {} (HTTP on {http}, no TLS); emails: {mailbox}",
                 cfg.public_url()
             );
-            serve(state, http_listener, cfg.worker_interval()).await
+            serve(
+                state,
+                http_listener,
+                None,
+                cfg.connection_limits()?,
+                cfg.worker_interval(),
+            )
+            .await
         }
         Some(source) => {
             let tls = certs::server_config(&source)?;
@@ -77,8 +84,14 @@ async fn main() -> anyhow::Result<()> {
             tokio::spawn(async move {
                 let _ = axum::serve(http_listener, web::tls::redirect_router(origin)).await;
             });
-            tokio::spawn(web::worker::run(state.clone(), cfg.worker_interval()));
-            web::tls::serve(web::app::router(state), https_listener, tls).await
+            serve(
+                state,
+                https_listener,
+                Some(tls),
+                cfg.connection_limits()?,
+                cfg.worker_interval(),
+            )
+            .await
         }
     }
 }

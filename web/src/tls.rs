@@ -1,13 +1,17 @@
-//! HTTPS: the router served over rustls, and the plain-HTTP listener that only redirects to it.
+//! Serving connections: the router over rustls or plain HTTP through one accept loop with
+//! header timeouts and connection caps, and the plain-HTTP listener that only redirects to HTTPS.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -20,18 +24,88 @@ pub fn machine_addresses() -> Vec<std::net::IpAddr> {
         .unwrap_or_default()
 }
 
-/// Serves `app` over TLS on `listener` until the process ends. A client that does not finish
-/// its handshake in 10 seconds is dropped; one bad client never stops the loop.
 /// Marks a request that came in over TLS (cookies are then `Secure`).
 #[derive(Debug, Clone, Copy)]
 pub struct Https;
 
+/// What one client may hold: how long it may take to send a request's headers (a slow client
+/// that sends them byte by byte holds nothing for long) and how many connections it may keep
+/// open, from one address and in all.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+    pub max_per_client: usize,
+    /// Reverse proxies: every client comes through them, so the per-client cap does not apply.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// The connections open now, in all and per client address.
+struct Open {
+    total: AtomicUsize,
+    per_client: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// A connection's place among the open ones, given back when it closes.
+struct Place {
+    open: Arc<Open>,
+    client: IpAddr,
+}
+
+impl Open {
+    fn take(self: &Arc<Self>, client: IpAddr, limits: &Limits) -> Option<Place> {
+        if self.total.fetch_add(1, Ordering::Relaxed) >= limits.max_connections {
+            self.total.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        let mut per = self.per_client.lock().expect("connections lock");
+        let n = per.entry(client).or_insert(0);
+        if *n >= limits.max_per_client && !limits.trusted_proxies.contains(&client) {
+            drop(per);
+            self.total.fetch_sub(1, Ordering::Relaxed);
+            return None;
+        }
+        *n += 1;
+        Some(Place {
+            open: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.open.total.fetch_sub(1, Ordering::Relaxed);
+        let mut per = self.open.per_client.lock().expect("connections lock");
+        if let Some(n) = per.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                per.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Serves `app` on `listener` until the process ends: over TLS when `tls` is given (a client
+/// that does not finish its handshake in 10 seconds is dropped), else plain HTTP. One bad
+/// client never stops the loop; the `limits` bound what each may hold.
 pub async fn serve(
     app: Router,
     listener: TcpListener,
-    config: Arc<tokio_rustls::rustls::ServerConfig>,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    limits: Limits,
 ) -> anyhow::Result<()> {
-    let acceptor = TlsAcceptor::from(config);
+    let acceptor = tls.map(TlsAcceptor::from);
+    let open = Arc::new(Open {
+        total: AtomicUsize::new(0),
+        per_client: Mutex::new(HashMap::new()),
+    });
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let builder = Arc::new(builder);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -41,23 +115,37 @@ pub async fn serve(
                 continue;
             }
         };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
+        let Some(place) = open.take(peer.ip(), &limits) else {
+            // Over the caps: closed at once, costing nothing more.
+            continue;
+        };
+        let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                .await
-            {
-                Ok(Ok(tls)) => tls,
-                _ => return,
-            };
-            // The peer's address, as `ConnectInfo` gives it on plain HTTP.
-            let app = app
-                .layer(axum::Extension(ConnectInfo(peer)))
-                .layer(axum::Extension(Https));
-            let service = TowerToHyperService::new(app);
-            let _ = Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                .await;
+            let _place = place;
+            // The peer's address, as `ConnectInfo` gives it.
+            let app = app.layer(axum::Extension(ConnectInfo(peer)));
+            match acceptor {
+                Some(acceptor) => {
+                    let handshake = tokio::time::timeout(
+                        header_timeout.max(Duration::from_secs(1)),
+                        acceptor.accept(stream),
+                    );
+                    let Ok(Ok(tls)) = handshake.await else {
+                        return;
+                    };
+                    let service = TowerToHyperService::new(app.layer(axum::Extension(Https)));
+                    let _ = builder
+                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                        .await;
+                }
+                None => {
+                    let service = TowerToHyperService::new(app);
+                    let _ = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .await;
+                }
+            }
         });
     }
 }

@@ -95,12 +95,24 @@ async fn main() -> anyhow::Result<()> {
         secret_key: Some("bookload-secret-bookload-secret-bookload".into()),
         no_demo: Some(true),
         max_active_per_email: Some(1000),
+        // Every client of the load is 127.0.0.1.
+        rate_limit_per_minute: Some(u32::MAX),
+        rate_limit_burst: Some(u32::MAX),
+        max_unverified_per_email: Some(i64::MAX),
+        verifications_per_day: Some(i64::MAX),
         ..Config::default()
     };
     let state = web::build_state(&cfg, Arc::new(SystemClock)).await?;
     seed(&state.store).await?;
     let store = state.store.clone();
-    tokio::spawn(web::serve(state, listener, Duration::from_secs(3600)));
+    let limits = cfg.connection_limits()?;
+    tokio::spawn(web::serve(
+        state,
+        listener,
+        None,
+        limits,
+        Duration::from_secs(3600),
+    ));
 
     // Every seat once and a few more attempts per slot, shuffled: clients race for the same
     // slots as real citizens would, and the extra attempts must all be refused.
