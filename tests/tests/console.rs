@@ -88,7 +88,16 @@ async fn no_console_page_is_reachable_logged_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_forces_a_new_password_and_logout_ends_the_session() {
-    let s = Server::start(Db::Sqlite).await.unwrap();
+    // Behind a TLS-terminating proxy on this machine: its X-Forwarded-Proto is believed.
+    let s = Server::start_with(
+        Db::Sqlite,
+        Options {
+            trusted_proxies: Some("127.0.0.1".into()),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
     let (email, provisional) = s.staff_account(Role::Admin, &[]).await;
     let b = s.browser();
 
@@ -1099,4 +1108,38 @@ async fn parallel_wrong_passwords_each_count_and_a_quiet_day_starts_again() {
         s.browser().login(&email, &provisional).await.status,
         StatusCode::SEE_OTHER
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookies_are_secure_behind_a_trusted_tls_proxy_and_a_stranger_cannot_claim_https() {
+    let cookie_of = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} cookie"))
+    };
+    for (trusted, secure) in [(Some("127.0.0.1"), true), (None, false)] {
+        let s = Server::start_with(
+            Db::Sqlite,
+            Options {
+                trusted_proxies: trusted.map(String::from),
+                ..Options::default()
+            },
+        )
+        .await
+        .unwrap();
+        let r = s
+            .browser()
+            .client
+            .get(s.url("/ufficio/accesso"))
+            .header("x-forwarded-proto", "https")
+            .send()
+            .await
+            .unwrap();
+        let csrf = cookie_of(&r, "csrf");
+        assert_eq!(csrf.contains("; Secure"), secure, "{trusted:?}: {csrf}");
+        assert!(csrf.contains("HttpOnly") && csrf.contains("SameSite=Strict"));
+    }
 }

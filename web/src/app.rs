@@ -46,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY));
     let hsts = state.hsts;
+    let app = app.layer(middleware::from_fn_with_state(
+        state.clone(),
+        limits::mark_scheme,
+    ));
     let app = security_headers(app).with_state(state);
     if hsts {
         app.layer(SetResponseHeaderLayer::overriding(

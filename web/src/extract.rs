@@ -50,7 +50,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
                 let cookie = Cookie::build((CSRF_COOKIE, v.clone()))
                     .path("/")
                     .http_only(true)
-                    .secure(parts.extensions.get::<crate::tls::Https>().is_some())
+                    .secure(is_https(parts))
                     .same_site(SameSite::Strict)
                     .build();
                 Ok(Ui {
@@ -61,6 +61,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
             }
         }
     }
+}
+
+/// Whether this request reached the site over HTTPS (see `limits::Scheme`).
+pub fn is_https(parts: &Parts) -> bool {
+    parts
+        .extensions
+        .get::<crate::limits::Scheme>()
+        .is_some_and(|s| s.https)
 }
 
 impl Ui {

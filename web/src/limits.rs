@@ -57,6 +57,38 @@ impl ClientLimits {
     }
 }
 
+/// Whether the browser reached this site over HTTPS: directly (`tls::Https`), or through a
+/// trusted proxy that says so in `X-Forwarded-Proto`. Cookies are `Secure` then.
+#[derive(Debug, Clone, Copy)]
+pub struct Scheme {
+    pub https: bool,
+}
+
+impl ClientLimits {
+    pub fn scheme(&self, peer: SocketAddr, headers: &HeaderMap, direct_tls: bool) -> Scheme {
+        let proxied_https = self.trusted_proxies.contains(&peer.ip())
+            && headers
+                .get("x-forwarded-proto")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+        Scheme {
+            https: direct_tls || proxied_https,
+        }
+    }
+}
+
+/// Middleware for the whole site: marks each request with its `Scheme`.
+pub async fn mark_scheme(
+    State(st): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let direct_tls = req.extensions().get::<crate::tls::Https>().is_some();
+    let scheme = st.limits.scheme(peer, req.headers(), direct_tls);
+    req.extensions_mut().insert(scheme);
+    next.run(req).await
+}
+
 /// See `ClientLimits::client_ip` (pure, for tests).
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
     if !trusted.contains(&peer) {

@@ -2,9 +2,10 @@
 //! cost the guesser a moment and lock the account after a few (see `staff`).
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::Router;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
@@ -14,6 +15,7 @@ use super::context::*;
 use crate::error::Result;
 use crate::extract::{CsrfForm, NoFields, Ui};
 use crate::i18n::Lang;
+use crate::limits::Scheme;
 use crate::state::AppState;
 use crate::views::console::*;
 
@@ -41,12 +43,10 @@ fn session_cookie(value: String, secure: bool, max_age: Option<i64>) -> Cookie<'
     c
 }
 
-/// Whether the browser reached us over HTTPS (directly, or through a proxy that says so).
-fn secure(st: &AppState, headers: &HeaderMap) -> bool {
-    st.https
-        || headers
-            .get("x-forwarded-proto")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
+/// Whether the browser reached us over HTTPS (directly, or through a trusted proxy that says
+/// so): the session cookie is `Secure` then.
+fn secure(scheme: Option<Extension<Scheme>>) -> bool {
+    scheme.is_some_and(|Extension(s)| s.https)
 }
 
 // ------------------------------------------------------------------ login and passwords
@@ -89,7 +89,7 @@ pub struct LoginForm {
 
 pub async fn submit_login(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    scheme: Option<Extension<Scheme>>,
     ui: Ui,
     CsrfForm(f): CsrfForm<LoginForm>,
 ) -> Result<Response> {
@@ -112,9 +112,7 @@ pub async fn submit_login(
     match st.accounts.login(&email, password, st.now()).await? {
         LoginOutcome::Welcome { cookie, principal } => {
             tracing::info!(account = principal.account_id, "staff login");
-            let jar = ui
-                .jar
-                .add(session_cookie(cookie, secure(&st, &headers), None));
+            let jar = ui.jar.add(session_cookie(cookie, secure(scheme), None));
             let to = if principal.must_change_password {
                 "/ufficio/password".to_string()
             } else {
@@ -138,16 +136,14 @@ pub async fn submit_login(
 
 pub async fn submit_logout(
     State(st): State<AppState>,
-    headers: HeaderMap,
+    scheme: Option<Extension<Scheme>>,
     s: Staff,
     _: CsrfForm<NoFields>,
 ) -> Result<Response> {
     st.accounts.logout(&s.cookie).await?;
-    let jar = s.ui.jar.add(session_cookie(
-        String::new(),
-        secure(&st, &headers),
-        Some(0),
-    ));
+    let jar =
+        s.ui.jar
+            .add(session_cookie(String::new(), secure(scheme), Some(0)));
     Ok((jar, Redirect::to("/ufficio/accesso")).into_response())
 }
 
