@@ -66,6 +66,9 @@ pub struct Mailer {
     from: Mailbox,
 }
 
+/// How long a claimed email is this worker's before another may send it.
+pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(5);
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
     pub sent: usize,
@@ -107,7 +110,12 @@ impl Mailer {
     /// Sends what is due; each message is marked sent or rescheduled on its own.
     pub async fn deliver_due(&self, store: &Store, now: DateTime<Utc>) -> Result<Delivery, Error> {
         let mut d = Delivery::default();
-        for m in store.due_emails(now, 100).await? {
+        // One at a time, each claimed before it is sent (see `Store::claim_due_email`); at
+        // most a pass's worth, so that a pass ends.
+        for _ in 0..100 {
+            let Some(m) = store.claim_due_email(now, CLAIM_LEASE).await? else {
+                break;
+            };
             let result = match &self.transport {
                 Transport::LocalMailbox => Ok(()),
                 Transport::Smtp(t) => match self.compose(&m) {
@@ -123,7 +131,7 @@ impl Mailer {
                 Err(e) => {
                     // The address is not logged: it is personal data.
                     tracing::warn!(message_id = m.id, kind = %m.kind, error = %e, "email delivery failed, will retry");
-                    store.mark_failed(m.id, &e, now).await?;
+                    store.mark_failed(&m, &e, now).await?;
                     d.failed += 1;
                 }
             }
@@ -135,9 +143,13 @@ impl Mailer {
     pub fn compose(&self, m: &OutboxMessage) -> Result<Message, String> {
         let to: Mailbox = m.to.parse().map_err(|e| format!("bad recipient: {e}"))?;
         let body = MultiPart::alternative_plain_html(m.text.clone(), m.html.clone());
+        // The same on every attempt: a receiver that sees it twice (a crash after the relay
+        // accepted it) can tell it is one message.
+        let message_id = format!("<outbox-{}@{}>", m.id, self.from.email.domain());
         let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
+            .message_id(Some(message_id))
             .subject(m.subject.clone());
         let msg = match (&m.ics, &m.ics_method) {
             (Some(ics), Some(method)) => {

@@ -257,3 +257,67 @@ async fn emails_go_through_a_real_smtp_server_and_survive_an_outage() {
     assert!(text.contains("l'ufficio ha dovuto annullare"));
     assert!(text.contains("Messaggio dell'ufficio: Ufficio chiuso per inventario"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_running_at_once_send_each_email_once_with_a_stable_message_id() {
+    let Some(python) = aiosmtpd_python() else {
+        return;
+    };
+    let port = free_port();
+    let maildir = tempfile::tempdir().unwrap();
+    let box_dir = maildir.path().join("Maildir");
+    let _smtp = start_smtp(&python, port, &box_dir);
+    let s = Server::start_with(
+        Db::Sqlite,
+        Options {
+            smtp_port: Some(port),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for (i, start) in [s.next(Tue, 9, 0), s.next(Tue, 9, 15), s.next(Thu, 9, 0)]
+        .into_iter()
+        .enumerate()
+    {
+        ids.push(
+            s.book(demo::TARI, start, "phone", &format!("p{i}@example.it"))
+                .await
+                .unwrap(),
+        );
+    }
+    // Three workers (as on three nodes) at once: every email is claimed by one of them.
+    tokio::join!(s.tick(), s.tick(), s.tick());
+    let mails = received(&box_dir);
+    assert_eq!(mails.len(), 3, "each email once");
+    let mut message_ids: Vec<String> = mails
+        .iter()
+        .map(|m| {
+            parse_mail(m)
+                .unwrap()
+                .headers
+                .get_first_value("Message-ID")
+                .expect("a Message-ID")
+        })
+        .collect();
+    message_ids.sort();
+    message_ids.dedup();
+    assert_eq!(message_ids.len(), 3);
+    assert!(message_ids
+        .iter()
+        .all(|m| m.starts_with("<outbox-") && m.ends_with("@comune.esempio.it>")));
+    // A retry composes the very same Message-ID.
+    let m = &s.emails(ids[0]).await[0];
+    let id_of = |raw: Vec<u8>| {
+        parse_mail(&raw)
+            .unwrap()
+            .headers
+            .get_first_value("Message-ID")
+            .unwrap()
+    };
+    let first = id_of(s.state.mailer.compose(m).unwrap().formatted());
+    let again = id_of(s.state.mailer.compose(m).unwrap().formatted());
+    assert_eq!(first, again);
+    assert!(message_ids.contains(&first));
+}

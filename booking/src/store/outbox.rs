@@ -93,17 +93,36 @@ impl Store {
     }
 
     /// Emails due for delivery at `now`, oldest first.
-    pub async fn due_emails(
+    /// Claims the next email due, if any: it is this worker's for `lease` (its next attempt is
+    /// moved past it), so another worker, another node, or this one after a crash, sends it only
+    /// once the lease has run out unsent. A crash therefore sends again at most the email that
+    /// was in flight, with the same Message-ID.
+    pub async fn claim_due_email(
         &self,
         now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<OutboxMessage>, Error> {
-        let rows = sqlx::query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY created_at, id LIMIT $2")
-            .bind(ts(now))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(message_from).collect()
+        lease: Duration,
+    ) -> Result<Option<OutboxMessage>, Error> {
+        loop {
+            let Some(row) = sqlx::query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at, created_at, id LIMIT 1")
+                .bind(ts(now))
+                .fetch_optional(&self.pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let m = message_from(&row)?;
+            let claimed = sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND sent_at IS NULL AND next_attempt_at <= $3")
+                .bind(ts(now + lease))
+                .bind(m.id)
+                .bind(ts(now))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+            // Another worker took it between the two statements: look for the next one.
+            if claimed == 1 {
+                return Ok(Some(m));
+            }
+        }
     }
 
     pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
@@ -116,12 +135,13 @@ impl Store {
     }
 
     /// Records a failed attempt and when to try again (exponential back-off, at most an hour).
-    pub async fn mark_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), Error> {
-        let attempts: i64 = sqlx::query("SELECT attempts FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("attempts")?;
+    pub async fn mark_failed(
+        &self,
+        m: &OutboxMessage,
+        error: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let (id, attempts) = (m.id, m.attempts);
         let wait = Duration::seconds((5i64 << attempts.min(10)).min(3600));
         let error: String = error.chars().take(500).collect();
         sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
