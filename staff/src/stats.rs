@@ -205,9 +205,22 @@ fn spreadsheet_safe(cell: &str) -> String {
     }
 }
 
-/// The report as CSV (comma-separated, RFC 4180 quoting, a header row, a "Totale" row).
-pub fn csv(report: &Report) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::new());
+/// How the CSV is written: RFC 4180 with commas, or as Italian Excel opens it by a double click
+/// (semicolons, and a UTF-8 byte-order mark so that accented letters show right).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvDialect {
+    Rfc4180,
+    ItalianExcel,
+}
+
+/// The report as CSV (a header row, a row per service, a "Totale" row).
+pub fn csv(report: &Report, dialect: CsvDialect) -> Result<String, csv::Error> {
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(match dialect {
+            CsvDialect::Rfc4180 => b',',
+            CsvDialect::ItalianExcel => b';',
+        })
+        .from_writer(Vec::new());
     w.write_record(CSV_HEADER)?;
     let all = report
         .lines
@@ -234,7 +247,11 @@ pub fn csv(report: &Report) -> Result<String, csv::Error> {
         ])?;
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(match dialect {
+        CsvDialect::Rfc4180 => text,
+        CsvDialect::ItalianExcel => format!("\u{FEFF}{text}"),
+    })
 }
 
 #[cfg(test)]
@@ -309,12 +326,16 @@ mod tests {
             None,
             5,
         )];
-        let out = csv(&report(&rows)).unwrap();
+        let out = csv(&report(&rows), CsvDialect::Rfc4180).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("ufficio,servizio,prenotati"));
         assert!(lines[1].starts_with("Anagrafe,\"Cambio di residenza, abitazione\",1,1,"));
         assert!(lines[2].starts_with("Totale,,1,"));
+        // For Italian Excel: semicolons (the comma in the name needs no quotes) and a BOM.
+        let excel = csv(&report(&rows), CsvDialect::ItalianExcel).unwrap();
+        assert!(excel.starts_with("\u{FEFF}ufficio;servizio;prenotati"));
+        assert!(excel.contains("\nAnagrafe;Cambio di residenza, abitazione;1;1;"));
     }
 
     #[test]

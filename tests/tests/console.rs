@@ -982,6 +982,15 @@ async fn statistics_count_outcomes_and_export_csv() {
     // booked 3, confirmed 2, by citizen 0, by office 1, expired 1
     assert_eq!(&cols[2..7], &["3", "2", "0", "1", "1"], "{cie}");
     assert_eq!(lines.len(), 3, "one service, and the total: {csv}");
+    // The same for Italian Excel: semicolons and a byte-order mark.
+    let excel = coord
+        .get(&format!("/ufficio/statistiche.csv?{period}&formato=excel"))
+        .await
+        .body;
+    assert!(
+        excel.starts_with("\u{FEFF}ufficio;servizio;prenotati"),
+        "{excel}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,7 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(room::router())
         .merge(console::router())
         .route("/static/{*path}", get(assets::serve))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(health))
         .route("/metrics", get(metrics::metrics))
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY));
@@ -90,4 +90,22 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     tokio::spawn(worker::run(state.clone(), worker_every));
     crate::tls::serve(router(state), listener, tls, limits).await
+}
+
+/// `ok` when the database answers; 503 otherwise (for load balancers and monitoring).
+async fn health(
+    axum::extract::State(st): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match st.store.ping().await {
+        Ok(()) => "ok".into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unreachable");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "database unreachable",
+            )
+                .into_response()
+        }
+    }
 }

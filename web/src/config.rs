@@ -63,7 +63,8 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
 
-    /// Public base URL used in the links of emails [default: http://localhost:8080].
+    /// Public base URL used in the links of emails [default: https://localhost:8443, or
+    /// http://localhost:8080 with --tls off; the port is the listening one].
     #[arg(long, env = "SPORTELLO_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -225,8 +226,16 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_START_CLOCK_AT")]
     pub start_clock_at: Option<String>,
 
-    /// Do not create the demo comune on an empty database.
-    #[arg(long, env = "SPORTELLO_NO_DEMO")]
+    /// Do not create the demo comune on an empty database (`--no-demo`, or
+    /// SPORTELLO_NO_DEMO=1/true/yes; `--no-demo=false` to say no).
+    #[arg(
+        long,
+        env = "SPORTELLO_NO_DEMO",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub no_demo: Option<bool>,
 }
 
@@ -326,7 +335,8 @@ impl Config {
             media_public_ip,
             media_reactors,
             ice_servers,
-            no_demo
+            no_demo,
+            start_clock_at
         );
     }
 
@@ -560,6 +570,47 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod value_tests {
     use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_which_fills_what_is_missing() {
+        let mut c = Config::try_parse_from(["sportello", "--listen", "127.0.0.1:9000"]).unwrap();
+        let f: Config = toml::from_str(
+            "listen = \"0.0.0.0:80\"\npublic_url = \"https://comune.example\"\nstart_clock_at = \"2026-12-01T08:55:00Z\"\nno_demo = true",
+        )
+        .unwrap();
+        c.merge(f);
+        assert_eq!(c.listen(), "127.0.0.1:9000");
+        assert_eq!(c.public_url(), "https://comune.example");
+        assert_eq!(c.start_clock_at.as_deref(), Some("2026-12-01T08:55:00Z"));
+        assert_eq!(c.no_demo, Some(true));
+        assert!(
+            toml::from_str::<Config>("lisen = \"x\"").is_err(),
+            "unknown key"
+        );
+    }
+
+    #[test]
+    fn no_demo_is_a_switch() {
+        let parse = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("sportello").chain(args.iter().copied()))
+                .map(|c| c.no_demo)
+        };
+        assert_eq!(parse(&["--no-demo"]).unwrap(), Some(true));
+        assert_eq!(parse(&["--no-demo=yes"]).unwrap(), Some(true));
+        assert_eq!(parse(&["--no-demo=false"]).unwrap(), Some(false));
+        assert_eq!(parse(&[]).unwrap(), None);
+        assert!(parse(&["--no-demo=maybe"]).is_err());
+        // A command after the switch is a command, not its value.
+        let c = Config::try_parse_from(["sportello", "--no-demo", "room-link", "SP-AAAA-BBBB"])
+            .unwrap();
+        assert_eq!(c.no_demo, Some(true));
+        assert!(c.command.is_some());
+        // The public URL's default follows the listening address.
+        let c = Config::try_parse_from(["sportello", "--tls", "off", "--listen", "0.0.0.0:8081"])
+            .unwrap();
+        assert_eq!(c.public_url(), "http://localhost:8081");
+        assert_eq!(Config::default().public_url(), "https://localhost:8443");
+    }
 
     #[test]
     fn tls_and_smtp_security_are_values_not_free_text() {

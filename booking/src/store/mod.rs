@@ -251,6 +251,12 @@ impl Store {
             .transpose()?)
     }
 
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Whether the database is new: no office yet (the demo comune is seeded only into one).
     pub async fn is_empty(&self) -> Result<bool, Error> {
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM office")

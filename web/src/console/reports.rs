@@ -33,6 +33,9 @@ pub struct StatsQuery {
     ufficio: String,
     #[serde(default)]
     servizio: String,
+    /// "excel": semicolons and a byte-order mark, for Italian Excel.
+    #[serde(default)]
+    formato: String,
 }
 
 struct Period {
@@ -162,7 +165,13 @@ pub async fn download_statistics(
 ) -> Result<Response> {
     let p = period(&st, &s, &q)?;
     let report = records(&st, &s, &p).await?;
-    let body = staff::stats::csv(&report).map_err(|e| AppError::Internal(e.to_string()))?;
+    let dialect = if q.formato == "excel" {
+        staff::stats::CsvDialect::ItalianExcel
+    } else {
+        staff::stats::CsvDialect::Rfc4180
+    };
+    let body =
+        staff::stats::csv(&report, dialect).map_err(|e| AppError::Internal(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
