@@ -127,6 +127,14 @@ impl Hub {
         })
     }
 
+    /// The server is stopping: every socket is closed with 1012 ("service restart"), and each
+    /// page connects again by itself (to this server once it is back, or to another).
+    pub fn shutdown(&self) {
+        for tx in self.conns.lock().expect("conns lock").values() {
+            let _ = tx.send(Out::Close(1012, "server restarting"));
+        }
+    }
+
     /// Open sockets, and rooms with someone in them.
     pub fn counts(&self) -> (usize, usize) {
         let conns = self.conns.lock().expect("conns lock").len();

@@ -88,8 +88,50 @@ pub async fn serve(
     limits: crate::tls::Limits,
     worker_every: std::time::Duration,
 ) -> anyhow::Result<()> {
-    tokio::spawn(worker::run(state.clone(), worker_every));
-    crate::tls::serve(router(state), listener, tls, limits).await
+    let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(worker::run(state.clone(), worker_every, worker_stop));
+    let hub = state.hub.clone();
+    let stop = async move {
+        stop_signal().await;
+        tracing::info!("stopping: no new connections, finishing the requests in flight");
+        // Room pages reconnect by themselves, to this server once it is back.
+        hub.shutdown();
+    };
+    let hub = state.hub.clone();
+    crate::tls::serve(router(state), listener, tls, limits, stop).await?;
+    // Give the room sockets a moment to send their 1012 and close.
+    for _ in 0..20 {
+        if hub.counts().0 == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The worker ends after the email in flight, if any.
+    let _ = stop_worker.send(true);
+    if tokio::time::timeout(crate::tls::DRAIN, worker)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the outbox worker did not stop in time");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGTERM (systemd, docker stop) or Ctrl-C.
+async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 /// `ok` when the database answers; 503 otherwise (for load balancers and monitoring).

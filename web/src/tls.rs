@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -86,15 +87,20 @@ impl Drop for Place {
     }
 }
 
-/// Serves `app` on `listener` until the process ends: over TLS when `tls` is given (a client
+/// Serves `app` on `listener` until `stop` resolves: over TLS when `tls` is given (a client
 /// that does not finish its handshake in 10 seconds is dropped), else plain HTTP. One bad
-/// client never stops the loop; the `limits` bound what each may hold.
+/// client never stops the loop; the `limits` bound what each may hold. When `stop` resolves it
+/// accepts no more connections, lets the requests in flight finish (at most `DRAIN` seconds)
+/// and returns.
 pub async fn serve(
     app: Router,
     listener: TcpListener,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     limits: Limits,
+    stop: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    tokio::pin!(stop);
+    let graceful = GracefulShutdown::new();
     let acceptor = tls.map(TlsAcceptor::from);
     let open = Arc::new(Open {
         total: AtomicUsize::new(0),
@@ -107,7 +113,11 @@ pub async fn serve(
         .header_read_timeout(limits.header_timeout);
     let builder = Arc::new(builder);
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut stop => break,
+        };
+        let (stream, peer) = match accepted {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
@@ -120,6 +130,7 @@ pub async fn serve(
             continue;
         };
         let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
+        let watcher = graceful.watcher();
         let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
             let _place = place;
@@ -135,20 +146,30 @@ pub async fn serve(
                         return;
                     };
                     let service = TowerToHyperService::new(app.layer(axum::Extension(Https)));
-                    let _ = builder
-                        .serve_connection_with_upgrades(TokioIo::new(tls), service)
-                        .await;
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+                    let _ = watcher.watch(conn).await;
                 }
                 None => {
                     let service = TowerToHyperService::new(app);
-                    let _ = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .await;
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn).await;
                 }
             }
         });
     }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the drain time: closing them");
+    }
+    Ok(())
 }
+
+/// How long a stopping server waits for the requests in flight.
+pub const DRAIN: Duration = Duration::from_secs(10);
 
 /// A router that sends every request to the same path on the HTTPS origin.
 pub fn redirect_router(https_origin: String) -> Router {

@@ -24,15 +24,20 @@ pub async fn tick(st: &AppState) -> Result<(), booking::Error> {
     Ok(())
 }
 
-pub async fn run(st: AppState, every: Duration) {
+/// Runs passes until `stop` turns true; a pass under way (an email being sent) is finished.
+pub async fn run(st: AppState, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mail_queued = st.store.mail_queued();
     loop {
         if let Err(e) = tick(&st).await {
             tracing::error!(error = %e, "worker pass failed");
         }
+        if *stop.borrow() {
+            return;
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = mail_queued.notified() => {}
+            _ = stop.changed() => return,
         }
     }
 }

@@ -1,0 +1,120 @@
+//! Stopping the real binary with SIGTERM (systemd, docker stop): requests in flight get their
+//! answer, room sockets are told to reconnect (1012), and the process exits on its own.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// A POST of the staff login with a wrong password: the answer takes ~0.5 s on purpose.
+fn slow_login(port: u16) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let page = get(port, "/ufficio/accesso").unwrap_or_default();
+        let cookie = page
+            .lines()
+            .find(|l| l.to_lowercase().starts_with("set-cookie: csrf="))
+            .and_then(|l| l.split(':').nth(1))
+            .and_then(|c| c.trim().split(';').next())
+            .unwrap_or_default()
+            .to_string();
+        let csrf = cookie.trim_start_matches("csrf=").to_string();
+        let body = format!("csrf={csrf}&email=nessuno%40comune.esempio.it&password=sbagliata");
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        write!(
+            s,
+            "POST /ufficio/accesso HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    })
+}
+
+#[test]
+fn sigterm_answers_the_requests_in_flight_tells_rooms_to_reconnect_and_exits() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_sportello"))
+        .args(["--tls", "off", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(port, "/healthz").is_none_or(|r| !r.ends_with("ok")) {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A room socket (it need not say hello within this test's second).
+    let mut ws = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        ws,
+        "GET /ws/stanza/SP-AAAA-BBBB HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    ws.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut head = [0u8; 1024];
+    let n = ws.read(&mut head).unwrap();
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 101"));
+
+    let logins: Vec<_> = (0..4).map(|_| slow_login(port)).collect();
+    std::thread::sleep(Duration::from_millis(250));
+    let stopped_at = Instant::now();
+    assert!(Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+
+    // Every request in flight got its answer.
+    for l in logins {
+        let answer = l.join().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    }
+    // The room socket was closed with 1012 (service restart): the page reconnects by itself.
+    let mut frame = [0u8; 64];
+    let n = ws.read(&mut frame).unwrap();
+    assert!(n >= 4, "a close frame");
+    assert_eq!(frame[0] & 0x0f, 0x8, "opcode close");
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1012);
+    // And the process ends by itself, cleanly, well within the drain time.
+    let status = loop {
+        if let Some(s) = server.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(15),
+            "still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    // It accepts nothing after.
+    assert!(get(port, "/healthz").is_none());
+}
