@@ -126,8 +126,7 @@ async fn render_accounts(
 }
 
 pub async fn create_account(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     CsrfForm(f): CsrfForm<AccountForm>,
 ) -> Result<Response> {
     let checked = match f.check(true) {
@@ -237,11 +236,7 @@ fn form_of(a: &staff::AccountSummary) -> AccountForm {
     }
 }
 
-pub async fn show_account(
-    State(st): State<AppState>,
-    s: Staff,
-    Param(Id(id)): Param<Id>,
-) -> Result<Response> {
+pub async fn show_account(Console(st, s): Console, Param(Id(id)): Param<Id>) -> Result<Response> {
     let a = st.accounts.get(id).await?;
     if !s.p.manages_account(a.role, &a.offices) {
         return Err(AppError::NotFound);
@@ -251,8 +246,7 @@ pub async fn show_account(
 }
 
 pub async fn save_account(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(id)): Param<Id>,
     CsrfForm(f): CsrfForm<AccountForm>,
 ) -> Result<Response> {

@@ -95,8 +95,7 @@ pub async fn row_view(st: &AppState, l: Lang, item: &AgendaItem) -> Result<Agend
 }
 
 pub async fn show_agenda(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Query(q): Query<AgendaQuery>,
 ) -> Result<Response> {
     let l = s.l();

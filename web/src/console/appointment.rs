@@ -2,7 +2,7 @@
 //! cancel or move (the citizen is told, with the updated invitation), done, no-show, a private
 //! note; and joining its video call as the operator.
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -80,8 +80,7 @@ async fn move_choices(st: &AppState, l: Lang, item: &AgendaItem) -> Result<Vec<S
 }
 
 pub async fn show_appointment(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(id)): Param<Id>,
     Query(q): Query<Outcome>,
 ) -> Result<Response> {
@@ -157,11 +156,7 @@ pub async fn show_appointment(
 }
 
 /// Opens the call as the operator.
-pub async fn join_call(
-    State(st): State<AppState>,
-    s: Staff,
-    Param(Id(id)): Param<Id>,
-) -> Result<Response> {
+pub async fn join_call(Console(st, s): Console, Param(Id(id)): Param<Id>) -> Result<Response> {
     let item = visible(&st, &s, id).await?;
     if item.appointment.mode != Mode::Video {
         return Err(invalid(
@@ -207,8 +202,7 @@ pub struct ActionForm {
 }
 
 pub async fn act_on_appointment(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param((Id(id), action)): Param<(Id, AppointmentAction)>,
     CsrfForm(f): CsrfForm<ActionForm>,
 ) -> Result<Response> {

@@ -1,7 +1,7 @@
 //! Booking on behalf of a caller (today too, any offered mode): confirmed at once, the citizen
 //! gets the confirmation by email when there is one.
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -97,8 +97,7 @@ async fn render_book(
 }
 
 pub async fn show_booking_form(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Query(q): Query<BookQuery>,
 ) -> Result<Response> {
     let day = parse_day(&q.giorno).unwrap_or_else(|| today(&st));
@@ -128,8 +127,7 @@ pub struct CallerBookingForm {
 }
 
 pub async fn submit_booking(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     CsrfForm(f): CsrfForm<CallerBookingForm>,
 ) -> Result<Response> {
     let l = s.l();

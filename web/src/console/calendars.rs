@@ -2,7 +2,6 @@
 //! every change the page lists the appointments that no longer fit the rules: nothing is
 //! dropped, the office moves or cancels them.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -55,8 +54,7 @@ pub fn router() -> Router<AppState> {
 }
 
 pub async fn create_calendar(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(office)): Param<Id>,
     CsrfForm(f): CsrfForm<CalendarForm>,
 ) -> Result<Response> {
@@ -102,11 +100,7 @@ fn misfit_label(l: Lang, m: Misfit) -> &'static str {
     }
 }
 
-pub async fn show_calendar(
-    State(st): State<AppState>,
-    s: Staff,
-    Param(Id(id)): Param<Id>,
-) -> Result<Response> {
+pub async fn show_calendar(Console(st, s): Console, Param(Id(id)): Param<Id>) -> Result<Response> {
     let c = st.store.calendar_settings(id).await?;
     let forms = CalendarForms {
         settings: CalendarForm::of(&c),
@@ -242,8 +236,7 @@ async fn render_calendar(
 }
 
 pub async fn save_calendar(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(id)): Param<Id>,
     CsrfForm(f): CsrfForm<CalendarForm>,
 ) -> Result<Response> {
@@ -312,8 +305,7 @@ fn changed(s: Staff, c: &CalendarSettings) -> Result<Response> {
 }
 
 pub async fn add_rule(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(id)): Param<Id>,
     CsrfForm(f): CsrfForm<RuleForm>,
 ) -> Result<Response> {
@@ -343,8 +335,7 @@ pub async fn add_rule(
 }
 
 pub async fn remove_rule(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(id)): Param<Id>,
     CsrfForm(f): CsrfForm<ItemForm>,
 ) -> Result<Response> {
@@ -356,8 +347,7 @@ pub async fn remove_rule(
 }
 
 pub async fn add_exception(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(id)): Param<Id>,
     CsrfForm(f): CsrfForm<ExceptionForm>,
 ) -> Result<Response> {
@@ -386,8 +376,7 @@ pub async fn add_exception(
 }
 
 pub async fn remove_exception(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(id)): Param<Id>,
     CsrfForm(f): CsrfForm<ItemForm>,
 ) -> Result<Response> {
@@ -399,8 +388,7 @@ pub async fn remove_exception(
 }
 
 pub async fn set_operators(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(id)): Param<Id>,
     CsrfForm(f): CsrfForm<OperatorsForm>,
 ) -> Result<Response> {

@@ -76,6 +76,21 @@ impl FromRequestParts<AppState> for Staff {
     }
 }
 
+/// A console request: the site's state and the logged-in person, in one extractor.
+pub struct Console(pub AppState, pub Staff);
+
+impl FromRequestParts<AppState> for Console {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &AppState,
+    ) -> std::result::Result<Self, Response> {
+        let s = Staff::from_request_parts(parts, st).await?;
+        Ok(Console(st.clone(), s))
+    }
+}
+
 impl Staff {
     pub fn nav(&self, section: &'static str) -> Nav {
         Nav {

@@ -71,8 +71,7 @@ async fn render_offices(
 }
 
 pub async fn create_office(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     CsrfForm(f): CsrfForm<OfficeForm>,
 ) -> Result<Response> {
     if !s.p.creates_offices() {
@@ -87,11 +86,7 @@ pub async fn create_office(
     redirect(s, format!("/ufficio/config/uffici/{id}"))
 }
 
-pub async fn show_office(
-    State(st): State<AppState>,
-    s: Staff,
-    Param(Id(id)): Param<Id>,
-) -> Result<Response> {
+pub async fn show_office(Console(st, s): Console, Param(Id(id)): Param<Id>) -> Result<Response> {
     s.configure(id)?;
     let o = st.store.office(id).await?;
     let forms = OfficeForms {
@@ -168,8 +163,7 @@ pub async fn render_office(
 }
 
 pub async fn save_office(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(id)): Param<Id>,
     CsrfForm(f): CsrfForm<OfficeForm>,
 ) -> Result<Response> {

@@ -8,7 +8,7 @@ use axum::Router;
 use chrono::{Duration, NaiveDate};
 use serde::Deserialize;
 
-use super::context::{midnight, Staff};
+use super::context::{midnight, Console, Staff};
 use crate::error::{invalid, AppError, Result};
 use crate::extract::parse_id;
 use crate::i18n::Lang;
@@ -115,8 +115,7 @@ fn line(office: &str, service: &str, t: &staff::stats::Totals) -> StatLine {
 }
 
 pub async fn show_statistics(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Query(q): Query<StatsQuery>,
 ) -> Result<Response> {
     let l = s.l();
@@ -159,8 +158,7 @@ pub async fn show_statistics(
 }
 
 pub async fn download_statistics(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Query(q): Query<StatsQuery>,
 ) -> Result<Response> {
     let p = period(&st, &s, &q)?;

@@ -1,7 +1,6 @@
 //! Configuring services: a new service of an office, a service's details, modes, calendar and
 //! whether citizens may book it.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -26,8 +25,7 @@ pub fn router() -> Router<AppState> {
 }
 
 pub async fn create_service(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(office)): Param<Id>,
     CsrfForm(f): CsrfForm<ServiceForm>,
 ) -> Result<Response> {
@@ -56,11 +54,7 @@ pub async fn create_service(
     redirect(s, format!("/ufficio/config/servizi/{sid}"))
 }
 
-pub async fn show_service(
-    State(st): State<AppState>,
-    s: Staff,
-    Param(Id(id)): Param<Id>,
-) -> Result<Response> {
+pub async fn show_service(Console(st, s): Console, Param(Id(id)): Param<Id>) -> Result<Response> {
     let sv = st.store.service(id).await?;
     let form = ServiceForm::of(&sv);
     render_service(&st, s, id, form, Problems::default(), StatusCode::OK).await
@@ -104,8 +98,7 @@ async fn render_service(
 }
 
 pub async fn save_service(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     Param(Id(id)): Param<Id>,
     CsrfForm(f): CsrfForm<ServiceForm>,
 ) -> Result<Response> {

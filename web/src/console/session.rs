@@ -168,8 +168,7 @@ pub struct PasswordForm {
 }
 
 pub async fn submit_password(
-    State(st): State<AppState>,
-    s: Staff,
+    Console(st, s): Console,
     CsrfForm(f): CsrfForm<PasswordForm>,
 ) -> Result<Response> {
     let l = s.l();
