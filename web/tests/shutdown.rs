@@ -6,26 +6,8 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
+mod common;
+use common::{free_port, get};
 
 /// A POST of the staff login with a wrong password: the answer takes ~0.5 s on purpose.
 fn slow_login(port: u16) -> std::thread::JoinHandle<String> {
@@ -66,6 +48,7 @@ fn sigterm_answers_the_requests_in_flight_tells_rooms_to_reconnect_and_exits() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    // Not `common::Server`: this test stops the process itself and reads how it ended.
     let deadline = Instant::now() + Duration::from_secs(30);
     while get(port, "/healthz").is_none_or(|r| !r.ends_with("ok")) {
         assert!(Instant::now() < deadline, "server did not start");

@@ -1,0 +1,65 @@
+//! What the tests of the real binary share: a free port, the process (killed when the test
+//! ends, whatever happens), and a plain HTTP GET.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `sportello` process, killed on drop.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    /// Starts the binary over a fresh data folder with `args`, and waits until `port` answers
+    /// `/healthz` (plain HTTP).
+    pub fn start(data_dir: &std::path::Path, port: u16, args: &[&str]) -> Server {
+        let server = Server(
+            Command::new(env!("CARGO_BIN_EXE_sportello"))
+                .arg("--data-dir")
+                .arg(data_dir)
+                .args(args)
+                .env("RUST_LOG", "error")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("the sportello binary"),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while get(port, "/healthz").is_none_or(|r| !r.ends_with("ok")) {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A GET over plain HTTP, the whole answer (status line, headers, body), or none when the
+/// server does not answer.
+pub fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
