@@ -7,6 +7,7 @@ use axum::middleware;
 use axum::routing::get;
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -46,6 +47,19 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY));
     let hsts = state.hsts;
+    // One line per request: method, path with its tokens hidden, status, time.
+    let app = app.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                tracing::info_span!(
+                    "http",
+                    method = %req.method(),
+                    path = %redact_path(req.uri().path())
+                )
+            })
+            .on_request(())
+            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+    );
     let app = app.layer(middleware::from_fn_with_state(
         state.clone(),
         limits::mark_scheme,
@@ -148,6 +162,50 @@ async fn health(
                 "database unreachable",
             )
                 .into_response()
+        }
+    }
+}
+
+/// A path as the request log shows it: the signed tokens and booking codes in links (which open
+/// a booking or a room) are replaced by `:token` and `:code`, so that logs hold no keys.
+pub fn redact_path(path: &str) -> String {
+    let mut out = Vec::new();
+    let mut hide_next: Option<&str> = None;
+    for segment in path.split('/') {
+        match hide_next.take() {
+            Some(mark) if !segment.is_empty() => out.push(mark),
+            _ => out.push(segment),
+        }
+        hide_next = match segment {
+            "conferma" | "prenotazione" | "stanza" | "inviata" => Some(":token"),
+            _ => None,
+        };
+        if out.len() >= 3 && out[out.len() - 2] == "ws" && segment == "stanza" {
+            hide_next = Some(":code");
+        }
+    }
+    out.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_path;
+
+    #[test]
+    fn the_request_log_shows_no_token() {
+        for (path, shown) in [
+            ("/conferma/AbC.dEf", "/conferma/:token"),
+            (
+                "/prenotazione/AbC.dEf/annulla",
+                "/prenotazione/:token/annulla",
+            ),
+            ("/inviata/AbC.dEf", "/inviata/:token"),
+            ("/stanza/AbC.dEf", "/stanza/:token"),
+            ("/ws/stanza/SP-ABCD-EFGH", "/ws/stanza/:code"),
+            ("/servizi/4/prenota", "/servizi/4/prenota"),
+            ("/", "/"),
+        ] {
+            assert_eq!(redact_path(path), shown);
         }
     }
 }

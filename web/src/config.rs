@@ -141,6 +141,11 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
 
+    /// Log lines as "text" (for people) or "json" (for log collectors) [default: text]. The
+    /// level is RUST_LOG's (default info); requests are logged with their tokens hidden.
+    #[arg(long, env = "SPORTELLO_LOG_FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+
     /// Seconds a client may take to send a request's headers (slow clients are dropped)
     /// [default: 10].
     #[arg(long, env = "SPORTELLO_HEADER_TIMEOUT_SECONDS")]
@@ -314,6 +319,7 @@ impl Config {
             rate_limit_per_minute,
             rate_limit_burst,
             trusted_proxies,
+            log_format,
             header_timeout_seconds,
             max_connections,
             max_connections_per_client,
