@@ -257,6 +257,21 @@ pub enum Command {
         /// The booking code, e.g. SP-ABCD-EFGH.
         code: String,
     },
+    /// Writes a consistent copy of the SQLite database to FILE, also while the server runs
+    /// (with PostgreSQL, use pg_dump).
+    Backup {
+        /// The copy to write; it must not exist yet.
+        file: PathBuf,
+    },
+    /// Replaces the SQLite database with a copy made by `backup` (stop the server first); the
+    /// database it replaces is kept beside it.
+    Restore {
+        /// A copy made by `sportello backup`.
+        file: PathBuf,
+    },
+    /// Brings the database's schema up to date and says which migration it is at (every start
+    /// does this too).
+    Migrate,
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]

@@ -23,12 +23,31 @@ async fn main() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
+    // Restore works on the files, before anything opens the database.
+    if let Some(web::config::Command::Restore { file }) = &cfg.command {
+        return restore(&cfg, file);
+    }
     let offset = cfg.clock_offset()?;
     let clock: Arc<dyn Clock> = Arc::new(OffsetClock(offset));
     if !offset.is_zero() {
         tracing::warn!(now = %clock.now(), "the server's clock is moved by --start-clock-at: for tests and demonstrations only");
     }
     let state = build_state(&cfg, clock).await?;
+    if let Some(web::config::Command::Backup { file }) = &cfg.command {
+        anyhow::ensure!(
+            state.store.backend() == booking::store::Backend::Sqlite,
+            "backup copies the embedded SQLite database; for PostgreSQL use pg_dump"
+        );
+        anyhow::ensure!(!file.exists(), "{} exists already", file.display());
+        state.store.backup_to(file).await?;
+        println!("backup written to {}", file.display());
+        return Ok(());
+    }
+    if let Some(web::config::Command::Migrate) = &cfg.command {
+        let version = state.store.schema_version().await?;
+        println!("database schema at migration {version}");
+        return Ok(());
+    }
     if let Some(web::config::Command::RoomLink { code }) = &cfg.command {
         let a = state.store.appointment_by_code(code.trim()).await?;
         anyhow::ensure!(
@@ -147,5 +166,38 @@ async fn admin(state: &web::AppState, action: &web::config::AdminCommand) -> any
             println!("provisional password: {password}");
         }
     }
+    Ok(())
+}
+
+/// Puts a backup in place of the SQLite database (the server must be stopped); the database it
+/// replaces, with its journal files, is moved aside with the time in its name.
+fn restore(cfg: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let url = cfg.database_url();
+    let Some(db) = url.strip_prefix("sqlite://") else {
+        anyhow::bail!(
+            "restore puts back the embedded SQLite database; for PostgreSQL use pg_restore"
+        );
+    };
+    let db = std::path::PathBuf::from(db);
+    let mut head = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open(file)?, &mut head)?;
+    anyhow::ensure!(
+        &head == b"SQLite format 3\0",
+        "{} is not a SQLite database",
+        file.display()
+    );
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    for suffix in ["", "-wal", "-shm"] {
+        let current = std::path::PathBuf::from(format!("{}{suffix}", db.display()));
+        if current.exists() {
+            let aside = format!("{}.before-restore-{stamp}", current.display());
+            std::fs::rename(&current, &aside)?;
+            if suffix.is_empty() {
+                println!("the database it replaces is now {aside}");
+            }
+        }
+    }
+    std::fs::copy(file, &db)?;
+    println!("restored {} into {}", file.display(), db.display());
     Ok(())
 }

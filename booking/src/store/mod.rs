@@ -251,6 +251,29 @@ impl Store {
             .transpose()?)
     }
 
+    /// A consistent copy of an SQLite database at `file` (which must not exist), taken while
+    /// others go on reading and writing (`VACUUM INTO`).
+    pub async fn backup_to(&self, file: &std::path::Path) -> Result<(), Error> {
+        if self.backend != Backend::Sqlite {
+            return Err(Error::Config("backup copies SQLite databases only".into()));
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(file.display().to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The last migration applied.
+    pub async fn schema_version(&self) -> Result<i64, Error> {
+        Ok(
+            sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("v")?,
+        )
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
