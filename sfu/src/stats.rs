@@ -18,9 +18,21 @@ pub struct RoomCounters {
     pub rtt_us: [AtomicU64; 2],
 }
 
+/// Counters of rooms that have ended, so that the process's totals never go down.
+#[derive(Debug, Default)]
+struct Retired {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    dropped: AtomicU64,
+    plis: AtomicU64,
+    nacks: AtomicU64,
+    lost: AtomicU64,
+}
+
 #[derive(Debug, Default)]
 pub struct Stats {
     rooms: Mutex<HashMap<i64, Arc<RoomCounters>>>,
+    retired: Retired,
     pub connections: AtomicU64,
 }
 
@@ -34,85 +46,149 @@ impl Stats {
             .clone()
     }
 
+    /// The room has ended: its counts join the process's totals.
     pub fn remove(&self, room: i64) {
-        self.rooms.lock().expect("stats lock").remove(&room);
+        let Some(c) = self.rooms.lock().expect("stats lock").remove(&room) else {
+            return;
+        };
+        let r = &self.retired;
+        let add = |to: &AtomicU64, v: u64| {
+            to.fetch_add(v, Ordering::Relaxed);
+        };
+        add(&r.packets, c.packets.load(Ordering::Relaxed));
+        add(&r.bytes, c.bytes.load(Ordering::Relaxed));
+        add(&r.dropped, c.dropped.load(Ordering::Relaxed));
+        add(&r.plis, c.plis.load(Ordering::Relaxed));
+        add(&r.nacks, c.nacks.load(Ordering::Relaxed));
+        add(
+            &r.lost,
+            c.lost.iter().map(|l| l.load(Ordering::Relaxed)).sum(),
+        );
     }
 
+    /// RTP packets forwarded since the process started.
     pub fn forwarded_packets(&self) -> u64 {
-        self.rooms
-            .lock()
-            .expect("stats lock")
-            .values()
-            .map(|c| c.packets.load(Ordering::Relaxed))
-            .sum()
+        self.totals()[0]
     }
 
-    /// The counters in Prometheus' text format.
+    /// Packets, bytes, dropped, keyframe requests, NACKs and lost packets since the start: the
+    /// rooms that ended and the rooms open now.
+    fn totals(&self) -> [u64; 6] {
+        let r = &self.retired;
+        let mut t = [
+            r.packets.load(Ordering::Relaxed),
+            r.bytes.load(Ordering::Relaxed),
+            r.dropped.load(Ordering::Relaxed),
+            r.plis.load(Ordering::Relaxed),
+            r.nacks.load(Ordering::Relaxed),
+            r.lost.load(Ordering::Relaxed),
+        ];
+        for c in self.rooms.lock().expect("stats lock").values() {
+            t[0] += c.packets.load(Ordering::Relaxed);
+            t[1] += c.bytes.load(Ordering::Relaxed);
+            t[2] += c.dropped.load(Ordering::Relaxed);
+            t[3] += c.plis.load(Ordering::Relaxed);
+            t[4] += c.nacks.load(Ordering::Relaxed);
+            t[5] += c
+                .lost
+                .iter()
+                .map(|l| l.load(Ordering::Relaxed))
+                .sum::<u64>();
+        }
+        t
+    }
+
+    /// The counters in Prometheus' text format: totals of the process (they never go down) and
+    /// gauges of what is open now, with no label that grows with the rooms.
     pub fn prometheus(&self, out: &mut String) {
-        let rooms = self.rooms.lock().expect("stats lock");
-        for (name, help, get) in [
+        let totals = self.totals();
+        for (i, (name, help)) in [
             (
                 "sportello_relay_packets_forwarded_total",
                 "RTP packets forwarded",
-                0,
             ),
             (
                 "sportello_relay_bytes_forwarded_total",
                 "RTP payload bytes forwarded",
-                1,
             ),
             (
                 "sportello_relay_packets_dropped_total",
                 "RTP packets that could not be forwarded",
-                2,
             ),
             (
                 "sportello_relay_keyframe_requests_total",
                 "PLI/FIR passed to senders",
-                3,
             ),
             (
                 "sportello_relay_nacks_total",
                 "NACKs received from receivers",
-                4,
-            ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (room, c) in rooms.iter() {
-                let v = [&c.packets, &c.bytes, &c.dropped, &c.plis, &c.nacks][get]
-                    .load(Ordering::Relaxed);
-                let _ = writeln!(out, "{name}{{room=\"{room}\"}} {v}");
-            }
-        }
-        for (name, help, kind) in [
-            (
-                "sportello_relay_packets_lost",
-                "Packets lost on the way from each participant to the relay",
-                "gauge",
             ),
             (
-                "sportello_relay_rtt_seconds",
-                "Round-trip time between the relay and each participant",
-                "gauge",
+                "sportello_relay_packets_lost_total",
+                "Packets lost on the way from the participants to the relay",
             ),
-        ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (room, c) in rooms.iter() {
-                for (side, who) in ["citizen", "operator"].iter().enumerate() {
-                    if name.ends_with("lost") {
-                        let v = c.lost[side].load(Ordering::Relaxed);
-                        let _ = writeln!(out, "{name}{{room=\"{room}\",side=\"{who}\"}} {v}");
-                    } else {
-                        let v = c.rtt_us[side].load(Ordering::Relaxed) as f64 / 1e6;
-                        let _ = writeln!(out, "{name}{{room=\"{room}\",side=\"{who}\"}} {v}");
-                    }
-                }
-            }
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                totals[i]
+            );
         }
+        let rooms = self.rooms.lock().expect("stats lock");
+        let name = "sportello_relay_rtt_seconds_max";
+        let _ = writeln!(
+            out,
+            "# HELP {name} Longest round-trip time between the relay and a participant now\n# TYPE {name} gauge"
+        );
+        for (side, who) in ["citizen", "operator"].iter().enumerate() {
+            let max = rooms
+                .values()
+                .map(|c| c.rtt_us[side].load(Ordering::Relaxed))
+                .max()
+                .unwrap_or(0);
+            let _ = writeln!(out, "{name}{{side=\"{who}\"}} {}", max as f64 / 1e6);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP sportello_relay_rooms Rooms with media now\n# TYPE sportello_relay_rooms gauge\nsportello_relay_rooms {}",
+            rooms.len()
+        );
         let _ = writeln!(
             out,
             "# HELP sportello_relay_peer_connections Open peer connections\n# TYPE sportello_relay_peer_connections gauge\nsportello_relay_peer_connections {}",
             self.connections.load(Ordering::Relaxed)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_never_go_down_when_a_room_ends_and_no_label_names_a_room() {
+        let stats = Stats::default();
+        let a = stats.room(41);
+        a.packets.fetch_add(100, Ordering::Relaxed);
+        a.rtt_us[0].store(30_000, Ordering::Relaxed);
+        stats.room(42).packets.fetch_add(50, Ordering::Relaxed);
+        assert_eq!(stats.forwarded_packets(), 150);
+        stats.remove(41);
+        assert_eq!(
+            stats.forwarded_packets(),
+            150,
+            "the ended room still counts"
+        );
+        let mut out = String::new();
+        stats.prometheus(&mut out);
+        assert!(
+            out.contains("\nsportello_relay_packets_forwarded_total 150\n"),
+            "{out}"
+        );
+        assert!(out.contains("sportello_relay_rooms 1\n"), "{out}");
+        assert!(!out.contains("room="), "{out}");
     }
 }

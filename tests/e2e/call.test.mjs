@@ -138,7 +138,9 @@ test('citizen and operator see and hear each other through the relay', async () 
 
     // The server counted what it forwarded.
     const metrics = await (await fetch(`${server.base}/metrics`)).text();
-    const forwarded = [...metrics.matchAll(/^sportello_relay_packets_forwarded_total\{room="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
+    // Totals of the process, with no label that grows with the rooms.
+    assert.doesNotMatch(metrics, /room="/);
+    const forwarded = [...metrics.matchAll(/^sportello_relay_packets_forwarded_total (\d+)$/gm)].map((m) => Number(m[1]));
     assert.ok(forwarded.length === 1 && forwarded[0] > 100, `forwarded packets: ${forwarded}`);
     assert.match(metrics, /^sportello_relay_peer_connections 2$/m);
     assert.match(metrics, /^process_cpu_seconds_total [0-9.]+$/m);
@@ -146,7 +148,7 @@ test('citizen and operator see and hear each other through the relay', async () 
     // Round-trip time to each participant, measured by the relay.
     await until('round-trip times', async () => {
       const m = await (await fetch(`${server.base}/metrics`)).text();
-      const rtts = [...m.matchAll(/^sportello_relay_rtt_seconds\{room="\d+",side="(citizen|operator)"\} ([0-9.e-]+)$/gm)];
+      const rtts = [...m.matchAll(/^sportello_relay_rtt_seconds_max\{side="(citizen|operator)"\} ([0-9.e-]+)$/gm)];
       return rtts.length === 2 && rtts.every((r) => Number(r[2]) > 0 && Number(r[2]) < 1);
     }, 15000);
 
@@ -283,7 +285,7 @@ test('with 3 % of packets lost each way, NACKs are answered with retransmissions
     if (after.in.resent !== undefined) assert.ok(after.in.resent > 0, `the relay retransmitted (${after.in.resent} packets)`);
     assert.ok(after.in.frames > before.in.frames + 100, `video kept being decoded (${before.in.frames} -> ${after.in.frames} frames)`);
     const metrics = await (await fetch(`${c.server.base}/metrics`)).text();
-    const nacks = [...metrics.matchAll(/^sportello_relay_nacks_total\{room="\d+"\} (\d+)$/gm)].map((m) => Number(m[1]));
+    const nacks = [...metrics.matchAll(/^sportello_relay_nacks_total (\d+)$/gm)].map((m) => Number(m[1]));
     assert.ok(nacks.length === 1 && nacks[0] > 0, `the relay counted the browsers' NACKs: ${nacks}`);
   } finally {
     for (const rule of rules) iptables(['-D', ...rule]);

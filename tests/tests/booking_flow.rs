@@ -774,3 +774,26 @@ async fn one_client_address_books_at_a_bounded_pace_behind_a_trusted_proxy_too()
         assert_eq!(p.status, StatusCode::OK);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_give_totals_of_the_process_with_bounded_labels() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    s.book(demo::TARI, s.next(Tue, 9, 0), "phone", "m@example.it")
+        .await
+        .unwrap();
+    let m = s.get("/metrics").await.body;
+    for line in [
+        "sportello_appointments{status=\"pending\"} 1",
+        "sportello_outbox_queued 1",
+        "sportello_relay_packets_forwarded_total 0",
+        "sportello_relay_rooms 0",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line} in\n{m}");
+    }
+    assert!(m.contains("sportello_build_info{version=\""));
+    assert!(m.contains("\nprocess_start_time_seconds "));
+    assert!(!m.contains("room="), "no label that grows with the rooms");
+    s.tick().await;
+    let m = s.get("/metrics").await.body;
+    assert!(m.lines().any(|l| l == "sportello_outbox_queued 0"), "{m}");
+}

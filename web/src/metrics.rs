@@ -50,6 +50,55 @@ pub async fn metrics(
         ));
     }
     let mut out = String::new();
+    let metric = |out: &mut String, name: &str, kind: &str, help: &str| {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+    };
+    metric(
+        &mut out,
+        "sportello_build_info",
+        "gauge",
+        "The running version",
+    );
+    out.push_str(&format!(
+        "sportello_build_info{{version=\"{}\"}} 1\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    metric(
+        &mut out,
+        "process_start_time_seconds",
+        "gauge",
+        "When the process started",
+    );
+    out.push_str(&format!("process_start_time_seconds {}\n", st.started_at));
+    let (queued, oldest) = st.store.outbox_backlog(st.now()).await?;
+    metric(
+        &mut out,
+        "sportello_outbox_queued",
+        "gauge",
+        "Emails not sent yet",
+    );
+    out.push_str(&format!("sportello_outbox_queued {queued}\n"));
+    metric(
+        &mut out,
+        "sportello_outbox_oldest_queued_seconds",
+        "gauge",
+        "How long the oldest email not sent yet has waited",
+    );
+    out.push_str(&format!(
+        "sportello_outbox_oldest_queued_seconds {oldest}\n"
+    ));
+    metric(
+        &mut out,
+        "sportello_appointments",
+        "gauge",
+        "Appointments in each status",
+    );
+    for (status, n) in st.store.count_by_status().await? {
+        out.push_str(&format!(
+            "sportello_appointments{{status=\"{}\"}} {n}\n",
+            status.code()
+        ));
+    }
     st.relay.stats.prometheus(&mut out);
     let (sockets, rooms) = st.hub.counts();
     let (cpu, rss, fds) = process_figures();

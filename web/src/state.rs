@@ -41,6 +41,8 @@ pub struct AppState {
     /// Per-client limits on bookings, verifications, moves and logins; the client's address
     /// behind trusted proxies.
     pub limits: Arc<crate::limits::ClientLimits>,
+    /// When the process started (Unix seconds, the real clock), for monitoring.
+    pub started_at: i64,
 }
 
 impl AppState {
@@ -117,6 +119,7 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         accounts: staff::Accounts::new(store.pool().clone()),
         https: cfg.https(),
         hsts: cfg.tls_mode() == crate::config::TlsMode::Files,
+        started_at: chrono::Utc::now().timestamp(),
         limits: crate::limits::ClientLimits::new(
             cfg.rate_limit_per_minute.unwrap_or(10),
             cfg.rate_limit_burst.unwrap_or(5),

@@ -653,6 +653,20 @@ impl Store {
         Ok(a)
     }
 
+    /// How many appointments are in each status (for monitoring).
+    pub async fn count_by_status(&self) -> Result<Vec<(Status, i64)>, Error> {
+        sqlx::query("SELECT status, COUNT(*) AS n FROM appointment GROUP BY status ORDER BY status")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                let status = Status::parse(&r.try_get::<String, _>("status")?)
+                    .ok_or(Error::Corrupt("status"))?;
+                Ok((status, r.try_get("n")?))
+            })
+            .collect()
+    }
+
     /// Active appointments per slot, checked against the rules' capacity: the double-booking
     /// audit that tests and the load tool run. Returns the slots over capacity.
     pub async fn overbooked_slots(&self) -> Result<Vec<(i64, DateTime<Utc>, i64)>, Error> {

@@ -125,6 +125,18 @@ impl Store {
         }
     }
 
+    /// Emails not sent yet, and how many seconds the oldest of them has waited (for monitoring).
+    pub async fn outbox_backlog(&self, now: DateTime<Utc>) -> Result<(i64, i64), Error> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE sent_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = r.try_get("n")?;
+        let oldest: Option<i64> = r.try_get("oldest")?;
+        Ok((n, oldest.map_or(0, |o| (ts(now) - o).max(0))))
+    }
+
     pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
         sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2")
             .bind(ts(now))
