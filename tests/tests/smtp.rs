@@ -152,6 +152,15 @@ fn subject(raw: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// A server whose emails go to an SMTP server on `port` (up or not).
+async fn server_mailing_to(port: u16) -> Server {
+    let opts = Options {
+        smtp_port: Some(port),
+        ..Options::default()
+    };
+    Server::start_with(Db::Sqlite, opts).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emails_go_through_a_real_smtp_server_and_survive_an_outage() {
     let Some(python) = aiosmtpd_python() else {
@@ -160,15 +169,7 @@ async fn emails_go_through_a_real_smtp_server_and_survive_an_outage() {
     let port = free_port();
     let maildir = tempfile::tempdir().unwrap();
     let box_dir = maildir.path().join("Maildir");
-    let s = Server::start_with(
-        Db::Sqlite,
-        Options {
-            smtp_port: Some(port),
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
+    let s = server_mailing_to(port).await;
 
     // SMTP is down: the booking still works, its email waits in the outbox.
     let start = s.next(Wed, 9, 30);
@@ -267,15 +268,7 @@ async fn workers_running_at_once_send_each_email_once_with_a_stable_message_id()
     let maildir = tempfile::tempdir().unwrap();
     let box_dir = maildir.path().join("Maildir");
     let _smtp = start_smtp(&python, port, &box_dir);
-    let s = Server::start_with(
-        Db::Sqlite,
-        Options {
-            smtp_port: Some(port),
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
+    let s = server_mailing_to(port).await;
     let mut ids = Vec::new();
     for (i, start) in [s.next(Tue, 9, 0), s.next(Tue, 9, 15), s.next(Thu, 9, 0)]
         .into_iter()

@@ -3,30 +3,18 @@
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
-use common::{free_port, get};
+use common::{free_port, get, spawn};
 
 #[test]
 fn requests_are_logged_as_json_lines_without_their_tokens() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sportello"))
-        .args(["--tls", "off", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--log-format", "json"])
-        .env("RUST_LOG", "info,sqlx=warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(port, "/healthz").is_none_or(|r| !r.ends_with("ok")) {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["--tls", "off", "--listen", &listen, "--log-format", "json"];
+    let mut child = spawn(dir.path(), port, &args, "info,sqlx=warn", Stdio::piped());
     let token = "Zm9vYmFyYmF6cXV4.c2VjcmV0LXNpZ25hdHVyZQ";
     let answer = get(port, &format!("/conferma/{token}")).unwrap();
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{free_port, get};
+use common::{free_port, get, spawn};
 
 /// A POST of the staff login with a wrong password: the answer takes ~0.5 s on purpose.
 fn slow_login(port: u16) -> std::thread::JoinHandle<String> {
@@ -40,20 +40,15 @@ fn slow_login(port: u16) -> std::thread::JoinHandle<String> {
 fn sigterm_answers_the_requests_in_flight_tells_rooms_to_reconnect_and_exits() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_sportello"))
-        .args(["--tls", "off", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let listen = format!("127.0.0.1:{port}");
     // Not `common::Server`: this test stops the process itself and reads how it ended.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while get(port, "/healthz").is_none_or(|r| !r.ends_with("ok")) {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut server = spawn(
+        dir.path(),
+        port,
+        &["--tls", "off", "--listen", &listen],
+        "error",
+        Stdio::null(),
+    );
     // A room socket (it need not say hello within this test's second).
     let mut ws = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(

@@ -22,7 +22,7 @@ use crate::slots::{self, Misfit};
 use crate::Error;
 
 use super::appointments::{appointment_from, APPOINTMENT_COLUMNS};
-use super::{from_ts, random_id, ts, Store};
+use super::{from_ts, random_id, ts, Store, WriteTx};
 
 /// An appointment as the office's agenda shows it.
 #[derive(Debug, Clone)]
@@ -336,9 +336,7 @@ impl Store {
                 id
             }
         };
-        audit::insert(&mut tx, audit, Some(id)).await?;
-        tx.commit().await?;
-        self.invalidate_catalogue();
+        self.commit_catalogue(tx, audit, id).await?;
         Ok(id)
     }
 
@@ -372,9 +370,7 @@ impl Store {
                 id
             }
         };
-        audit::insert(&mut tx, audit, Some(id)).await?;
-        tx.commit().await?;
-        self.invalidate_catalogue();
+        self.commit_catalogue(tx, audit, id).await?;
         Ok(id)
     }
 
@@ -427,9 +423,7 @@ impl Store {
             }
             c.id
         };
-        audit::insert(&mut tx, audit, Some(id)).await?;
-        tx.commit().await?;
-        self.invalidate_catalogue();
+        self.commit_catalogue(tx, audit, id).await?;
         Ok(id)
     }
 
@@ -468,10 +462,22 @@ impl Store {
             .bind(id).bind(calendar_id).bind(i64::from(r.weekdays)).bind(r.start_minute).bind(r.end_minute).bind(r.slot_minutes).bind(r.buffer_minutes).bind(r.capacity).bind(i64::from(r.modes.0))
             .bind(r.valid_from.map(|d| d.to_string())).bind(r.valid_to.map(|d| d.to_string()))
             .execute(&mut *tx).await?;
-        audit::insert(&mut tx, audit, Some(id)).await?;
+        self.commit_catalogue(tx, audit, id).await?;
+        Ok(id)
+    }
+
+    /// Ends a change to the catalogue: its audit entry and the change commit together, then the
+    /// cached catalogue is dropped so that citizens see the change at once.
+    async fn commit_catalogue(
+        &self,
+        mut tx: WriteTx,
+        audit: &AuditEntry,
+        target: i64,
+    ) -> Result<(), Error> {
+        audit::insert(&mut tx, audit, Some(target)).await?;
         tx.commit().await?;
         self.invalidate_catalogue();
-        Ok(id)
+        Ok(())
     }
 
     pub async fn delete_rule(
@@ -505,9 +511,7 @@ impl Store {
         if n == 0 {
             return Err(Error::NotFound(what));
         }
-        audit::insert(&mut tx, audit, Some(calendar_id)).await?;
-        tx.commit().await?;
-        self.invalidate_catalogue();
+        self.commit_catalogue(tx, audit, calendar_id).await?;
         Ok(())
     }
 
@@ -558,9 +562,7 @@ impl Store {
             .bind(first.as_ref().map_or(1, |r| r.capacity))
             .bind(first.as_ref().map_or(7, |r| i64::from(r.modes.0)))
             .execute(&mut *tx).await?;
-        audit::insert(&mut tx, audit, Some(id)).await?;
-        tx.commit().await?;
-        self.invalidate_catalogue();
+        self.commit_catalogue(tx, audit, id).await?;
         Ok(id)
     }
 
@@ -652,9 +654,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        audit::insert(&mut tx, audit, Some(calendar_id)).await?;
-        tx.commit().await?;
-        self.invalidate_catalogue();
+        self.commit_catalogue(tx, audit, calendar_id).await?;
         Ok(())
     }
 

@@ -22,23 +22,35 @@ impl Server {
     /// Starts the binary over a fresh data folder with `args`, and waits until `port` answers
     /// `/healthz` (plain HTTP).
     pub fn start(data_dir: &std::path::Path, port: u16, args: &[&str]) -> Server {
-        let server = Server(
-            Command::new(env!("CARGO_BIN_EXE_sportello"))
-                .arg("--data-dir")
-                .arg(data_dir)
-                .args(args)
-                .env("RUST_LOG", "error")
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("the sportello binary"),
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while get(port, "/healthz").is_none_or(|r| !r.ends_with("ok")) {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
+        Server(spawn(data_dir, port, args, "error", Stdio::null()))
     }
+}
+
+/// Starts the binary over `data_dir` with `args` and the log level `log`, its standard output
+/// going to `stdout`, and waits until `port` answers `/healthz` (plain HTTP). For tests that
+/// stop the process themselves or read its output.
+pub fn spawn(
+    data_dir: &std::path::Path,
+    port: u16,
+    args: &[&str],
+    log: &str,
+    stdout: Stdio,
+) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_sportello"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("RUST_LOG", log)
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the sportello binary");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(port, "/healthz").is_none_or(|r| !r.ends_with("ok")) {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 pub fn free_port() -> u16 {
