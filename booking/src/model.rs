@@ -164,6 +164,8 @@ pub struct Office {
     pub address: String,
     /// Opening hours as shown to citizens ("lunedì 8:00-9:00").
     pub hours_text: String,
+    /// Archived: kept for its history, no longer shown or bookable.
+    pub archived: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

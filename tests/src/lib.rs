@@ -181,6 +181,8 @@ impl Server {
             rate_limit_per_minute: Some(opts.rate_limit.map_or(1_000_000, |r| r.0)),
             rate_limit_burst: Some(opts.rate_limit.map_or(1_000_000, |r| r.1)),
             trusted_proxies: opts.trusted_proxies,
+            // The tests run over the demo comune.
+            demo: Some(true),
             ..Config::default()
         };
         let clock = Arc::new(ManualClock::new(test_now()));

@@ -17,11 +17,19 @@ use crate::{assets, citizen, console, limits, mailbox, metrics, room, worker};
 pub const MAX_BODY: usize = 16 * 1024;
 
 /// Scripts only from this site's files (no inline script, no third party); styles allow the
-/// email bodies shown in the developer's mailbox; no framing by other sites.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; \
-    connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'none'; \
-    frame-ancestors 'none'; form-action 'self'";
+/// email bodies shown in the developer's mailbox; images from this site, and from the town's
+/// logo's site when `town_logo` is an address (`image_origin`); no framing by other sites.
+pub fn content_security_policy(image_origin: Option<&str>) -> String {
+    let images = match image_origin {
+        Some(o) => format!("'self' data: {o}"),
+        None => "'self' data:".to_string(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src {images}; font-src 'self'; connect-src 'self'; media-src 'self' blob:; \
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+}
 
 /// A year, for browsers that have seen the site's real certificate.
 const HSTS: &str = "max-age=31536000";
@@ -42,11 +50,13 @@ pub fn router(state: AppState) -> Router {
         .merge(room::router())
         .merge(console::router())
         .route("/static/{*path}", get(assets::serve))
+        .route("/logo", get(logo))
         .route("/healthz", get(health))
         .route("/metrics", get(metrics::metrics))
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY));
     let hsts = state.hsts;
+    let csp = content_security_policy(state.town.image_origin().as_deref());
     // One line per request: method, path with its tokens hidden, status, time.
     let app = app.layer(
         TraceLayer::new_for_http()
@@ -64,7 +74,12 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         limits::mark_scheme,
     ));
-    let app = security_headers(app).with_state(state);
+    // Outside every route and layer that may answer with an error.
+    let app = app.layer(middleware::from_fn_with_state(
+        state.town.clone(),
+        crate::error::error_pages,
+    ));
+    let app = security_headers(app, &csp).with_state(state);
     if hsts {
         app.layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
@@ -77,13 +92,14 @@ pub fn router(state: AppState) -> Router {
 
 /// The headers every answer carries. Links carry tokens, so no page tells another site where
 /// the browser came from, and no page but the static files is kept in a cache.
-fn security_headers(app: Router<AppState>) -> Router<AppState> {
+fn security_headers(app: Router<AppState>, csp: &str) -> Router<AppState> {
     let set = |name, value: &'static str| {
         SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
     };
-    app.layer(set(
+    let csp = HeaderValue::from_str(csp).expect("the policy is plain text");
+    app.layer(SetResponseHeaderLayer::overriding(
         header::CONTENT_SECURITY_POLICY,
-        CONTENT_SECURITY_POLICY,
+        csp,
     ))
     .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
     .layer(set(header::REFERRER_POLICY, "no-referrer"))
@@ -92,6 +108,29 @@ fn security_headers(app: Router<AppState>) -> Router<AppState> {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ))
+}
+
+/// The town's logo, when it is a file (`town_logo`); its address changes with its content, so
+/// browsers may keep it.
+async fn logo(
+    axum::extract::State(st): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match &st.town.logo {
+        Some(crate::town::Logo::File {
+            bytes,
+            content_type,
+            ..
+        }) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            bytes.clone(),
+        )
+            .into_response(),
+        _ => AppError::NotFound.into_response(),
+    }
 }
 
 /// Serves HTTP on `listener` until the process ends, with the worker running beside it.

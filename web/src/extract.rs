@@ -3,10 +3,11 @@
 //! refusal is mapped once, to "not found". Handlers never parse ids or check tokens by hand.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -16,30 +17,45 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{AppError, Result};
 use crate::i18n::Lang;
+use crate::town::Town;
 
 const CSRF_COOKIE: &str = "csrf";
 /// 32 random bytes, base64url without padding.
 const CSRF_LEN: usize = 43;
 
 /// The page language and the CSRF token of this browser (double-submit: a random value in a
-/// SameSite=Strict, HttpOnly cookie that every form must echo).
+/// SameSite=Strict, HttpOnly cookie that every form must echo), and the town every page is
+/// rendered with.
 pub struct Ui {
     pub l: Lang,
     pub csrf: String,
     pub jar: CookieJar,
+    pub town: Arc<Town>,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Ui {
+impl<S: Send + Sync> FromRequestParts<S> for Ui
+where
+    Arc<Town>: FromRef<S>,
+{
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Infallible> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &S,
+    ) -> std::result::Result<Self, Infallible> {
+        let town = Arc::<Town>::from_ref(st);
         let jar = CookieJar::from_headers(&parts.headers);
         let l = jar
             .get("lang")
             .and_then(|c| Lang::from_code(c.value()))
             .unwrap_or_default();
         match jar.get(CSRF_COOKIE).map(|c| c.value().to_string()) {
-            Some(v) if v.len() == CSRF_LEN => Ok(Ui { l, csrf: v, jar }),
+            Some(v) if v.len() == CSRF_LEN => Ok(Ui {
+                l,
+                csrf: v,
+                jar,
+                town,
+            }),
             _ => {
                 let mut bytes = [0u8; 32];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
@@ -57,6 +73,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
                     l,
                     csrf: v,
                     jar: jar.add(cookie),
+                    town,
                 })
             }
         }
@@ -72,9 +89,17 @@ pub fn is_https(parts: &Parts) -> bool {
 }
 
 impl Ui {
+    /// The one way a page is rendered: with the town, which `base.html` shows on every page.
     pub(crate) fn page(self, status: StatusCode, t: impl Template) -> Result<Response> {
-        Ok((status, self.jar, Html(t.render()?)).into_response())
+        let html = render(&t, &self.town)?;
+        Ok((status, self.jar, Html(html)).into_response())
     }
+}
+
+/// A page rendered with the town (see `town`).
+pub(crate) fn render(t: &impl Template, town: &Town) -> askama::Result<String> {
+    let values: [(&str, &dyn std::any::Any); 1] = [("town", town)];
+    t.render_with_values(&values)
 }
 
 /// The years a day in a request may fall in: wide enough for any appointment or statistic,

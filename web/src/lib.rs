@@ -27,6 +27,7 @@ pub mod metrics;
 pub mod room;
 pub mod state;
 pub mod tls;
+pub mod town;
 pub mod views;
 pub mod worker;
 

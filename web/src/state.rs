@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Create};
 use crate::directory::StoreDirectory;
 use crate::media::RelayMedia;
 
@@ -43,6 +43,14 @@ pub struct AppState {
     pub limits: Arc<crate::limits::ClientLimits>,
     /// When the process started (Unix seconds, the real clock), for monitoring.
     pub started_at: i64,
+    /// The town in every page's header and footer.
+    pub town: Arc<crate::town::Town>,
+}
+
+impl axum::extract::FromRef<AppState> for Arc<crate::town::Town> {
+    fn from_ref(st: &AppState) -> Self {
+        st.town.clone()
+    }
 }
 
 impl AppState {
@@ -51,11 +59,23 @@ impl AppState {
     }
 }
 
-/// Builds the state from the configuration: opens the database (creating the demo comune on an
-/// empty one unless told not to) and chooses the email transport.
-pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+/// Opens the configured database with the secret key that signs its links, bringing its schema
+/// up to date. `Create::IfMissing` (the server's start, `init`) makes what is missing: the data
+/// folder, the secret key, the SQLite file, the schema. `Create::Never` (the other commands)
+/// refuses, saying so, unless an installation is there: a command run from another directory
+/// must not make a second database and key beside the real ones.
+pub async fn open_store(cfg: &Config, create: Create) -> anyhow::Result<Store> {
+    let url = cfg.database_url();
+    if create == Create::Never && Store::installed(&url).await?.is_none() {
+        anyhow::bail!(
+            "no Sportello database at {} (data folder {}): {}",
+            shown_url(&url),
+            cfg.data_dir().display(),
+            crate::config::NOT_INSTALLED_HINT
+        );
+    }
     let tz = cfg.time_zone()?;
-    let signer = Signer::new(&cfg.secret()?);
+    let signer = Signer::new(&cfg.secret(create)?);
     let links = Links {
         base_url: cfg.public_url(),
         signer: signer.clone(),
@@ -77,10 +97,27 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     if let Some(m) = cfg.last_reminder_minutes {
         limits.reminder_hour = Duration::minutes(m.max(1));
     }
-    let store = Store::connect(&cfg.database_url(), links, limits).await?;
-    if !cfg.no_demo.unwrap_or(false) {
-        booking::demo::seed_if_empty(&store, booking::demo::year_of(clock.now())).await?;
+    Ok(Store::connect(&url, links, limits).await?)
+}
+
+/// A database URL without its password, for messages.
+pub fn shown_url(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
+        _ => url.to_string(),
     }
+}
+
+/// Builds the server's state from the configuration: opens the database, making it if needed
+/// (with the demo comune in a new one when `demo` is on), and chooses the email transport.
+pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let store = open_store(cfg, Create::IfMissing).await?;
+    if store.fresh() && cfg.demo() {
+        booking::demo::seed_if_empty(&store, booking::demo::year_of(clock.now())).await?;
+        tracing::info!("new database: the demo comune is in it");
+    }
+    let tz = store.links.tz;
+    let signer = store.links.signer.clone();
     let mailer = match &cfg.smtp_host {
         Some(host) => {
             let security = cfg.smtp_security.unwrap_or(SmtpSecurity::Starttls);
@@ -120,9 +157,10 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         https: cfg.https(),
         hsts: cfg.tls_mode() == crate::config::TlsMode::Files,
         started_at: chrono::Utc::now().timestamp(),
+        town: Arc::new(cfg.town()?),
         limits: crate::limits::ClientLimits::new(
-            cfg.rate_limit_per_minute.unwrap_or(10),
-            cfg.rate_limit_burst.unwrap_or(5),
+            cfg.rate_limits().0,
+            cfg.rate_limits().1,
             cfg.trusted_proxies()?,
         ),
         store,

@@ -270,6 +270,9 @@ impl Store {
             None => operators.first().map(|o| o.id),
         };
         let office = self.office(service.office_id).await?;
+        if office.archived {
+            return Err(Error::NotFound("service"));
+        }
         let calendar = self.calendar(service.calendar_id).await?;
         // Without an email (the office booked for a caller) there is no person to count or to
         // hold to one appointment per service: a key of its own keeps the indexes satisfied.
@@ -292,6 +295,23 @@ impl Store {
                     .bind(&person)
                     .execute(&mut *tx)
                     .await?;
+            }
+            // The office may have been archived since the catalogue was read. On PostgreSQL
+            // the share lock keeps it from being archived until this booking commits (see
+            // `archive_office`).
+            let lock = match self.backend {
+                Backend::Postgres => " FOR SHARE",
+                Backend::Sqlite => "",
+            };
+            let archived: Option<i64> = sqlx::query(&format!(
+                "SELECT archived_at FROM office WHERE id = $1{lock}"
+            ))
+            .bind(office.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("archived_at")?;
+            if archived.is_some() {
+                return Err(Error::NotFound("service"));
             }
             let active: i64 = sqlx::query(
                 "SELECT COUNT(*) AS n FROM appointment WHERE email_norm = $1 AND seat IS NOT NULL",

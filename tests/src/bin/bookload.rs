@@ -93,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
         database_url: Some(url),
         public_url: Some(base.clone()),
         secret_key: Some("bookload-secret-bookload-secret-bookload".into()),
-        no_demo: Some(true),
+        demo: Some(false),
         max_active_per_email: Some(1000),
         // Every client of the load is 127.0.0.1.
         rate_limit_per_minute: Some(u32::MAX),

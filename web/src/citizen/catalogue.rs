@@ -79,6 +79,9 @@ async fn show_office(
     Param(Id(id)): Param<Id>,
 ) -> Result<Response> {
     let o = st.store.office(id).await?;
+    if o.archived {
+        return Err(AppError::NotFound);
+    }
     let services = st.store.services_of(o.id, true).await?;
     let l = ui.l;
     let page = OfficePage {
@@ -129,9 +132,10 @@ fn monday_of(d: NaiveDate) -> NaiveDate {
     d - Duration::days(i64::from(d.weekday().num_days_from_monday()))
 }
 
+/// A service citizens may see: published, of an office in service.
 pub(crate) async fn published_service(st: &AppState, id: i64) -> Result<Service> {
     let s = st.store.service(id).await?;
-    if !s.published {
+    if !s.published || st.store.office(s.office_id).await?.archived {
         return Err(AppError::NotFound);
     }
     Ok(s)

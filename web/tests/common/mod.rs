@@ -28,7 +28,7 @@ impl Server {
 
 /// Starts the binary over `data_dir` with `args` and the log level `log`, its standard output
 /// going to `stdout`, and waits until `port` answers `/healthz` (plain HTTP). For tests that
-/// stop the process themselves or read its output.
+/// stop the process themselves or read its output. A new data folder gets the demo comune.
 pub fn spawn(
     data_dir: &std::path::Path,
     port: u16,
@@ -39,6 +39,7 @@ pub fn spawn(
     let child = Command::new(env!("CARGO_BIN_EXE_sportello"))
         .arg("--data-dir")
         .arg(data_dir)
+        .arg("--demo")
         .args(args)
         .env("RUST_LOG", log)
         .stdout(stdout)
