@@ -138,6 +138,7 @@ pub fn booking_messages(e: &booking::Error) -> (String, String) {
         B::AlreadyHappened => ("L'appuntamento si è già svolto.".into(), "The appointment has already taken place.".into()),
         B::NotYet => ("L'appuntamento non è ancora iniziato.".into(), "The appointment has not started yet.".into()),
         B::SameSlot => ("L'appuntamento è già a quell'orario.".into(), "The appointment is already at that time.".into()),
+        B::OfficeInUse(1) => ("L'ufficio non si può archiviare: ha ancora un appuntamento attivo da svolgere. Spostalo o annullalo, poi riprova.".into(), "The office cannot be archived: it still has an active appointment to come. Move or cancel it, then try again.".into()),
         B::OfficeInUse(n) => (format!("L'ufficio non si può archiviare: ha ancora {n} appuntamenti attivi da svolgere. Spostali o annullali, poi riprova."), format!("The office cannot be archived: it still has {n} active appointments to come. Move or cancel them, then try again.")),
         _ => ("Si è verificato un errore interno. Riprova tra qualche minuto.".into(), "Something went wrong on our side. Please try again in a few minutes.".into()),
     }
