@@ -74,6 +74,7 @@ pub async fn open_store(cfg: &Config, create: Create) -> anyhow::Result<Store> {
             crate::config::NOT_INSTALLED_HINT
         );
     }
+    let key_was_there = cfg.secret_key.is_some() || cfg.secret_key_file().exists();
     let tz = cfg.time_zone()?;
     let signer = Signer::new(&cfg.secret(create)?);
     let links = Links {
@@ -97,7 +98,16 @@ pub async fn open_store(cfg: &Config, create: Create) -> anyhow::Result<Store> {
     if let Some(m) = cfg.last_reminder_minutes {
         limits.reminder_hour = Duration::minutes(m.max(1));
     }
-    Ok(Store::connect(&url, links, limits).await?)
+    let store = Store::connect(&url, links, limits).await?;
+    if !key_was_there && !store.fresh() {
+        tracing::warn!(
+            "a new secret key was made at {} for a database that existed already: the links in \
+             the emails sent before no longer work. If the old key was saved, stop the server \
+             and put it back",
+            cfg.secret_key_file().display()
+        );
+    }
+    Ok(store)
 }
 
 /// A database URL without its password, for messages.

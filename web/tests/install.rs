@@ -131,37 +131,41 @@ fn init_makes_an_empty_installation_and_says_what_to_do_next() {
 
     // The server on it: no demo, even when asked for, as the database was there already; the
     // log says which data folder it uses.
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut cmd = sportello(
-        cwd,
-        &[
-            "--data-dir",
-            "dati",
-            "--demo",
-            "--tls",
-            "off",
-            "--listen",
-            &listen,
-        ],
-        &[],
-    );
-    cmd.args(["--start-clock-at", CLOCK]);
-    let child = start(cmd, port, "info", Stdio::piped());
-    assert!(
-        !lists_offices(port),
-        "an installation made by init stays empty"
-    );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let out = child.wait_with_output().unwrap();
-    let log = stdout(&out);
+    let log = serve_and_stop(cwd, &["--data-dir", "dati", "--demo"], |port| {
+        assert!(
+            !lists_offices(port),
+            "an installation made by init stays empty"
+        );
+    });
     assert!(
         log.contains(&format!("data folder: {}", data.display())),
         "{log}"
     );
     assert!(!log.contains("demo comune is in it"), "{log}");
+    assert!(!log.contains("secret key was made"), "{log}");
+
+    // A start that has to make a new key for an existing database says what that breaks.
+    std::fs::remove_file(data.join("secret.key")).unwrap();
+    let log = serve_and_stop(cwd, &["--data-dir", "dati"], |_| {});
+    assert!(
+        log.contains("a new secret key was made") && log.contains("no longer work"),
+        "{log}"
+    );
+}
+
+/// Starts the server in `cwd` with `args`, runs `check` on its port, stops it with SIGTERM and
+/// returns its log (level info).
+fn serve_and_stop(cwd: &Path, args: &[&str], check: impl FnOnce(u16)) -> String {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = sportello(cwd, &["--tls", "off", "--listen", &listen], &[]);
+    cmd.args(["--start-clock-at", CLOCK]).args(args);
+    let child = start(cmd, port, "info", Stdio::piped());
+    check(port);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    stdout(&child.wait_with_output().unwrap())
 }
 
 #[test]
