@@ -46,7 +46,8 @@ async fn main() -> anyhow::Result<()> {
         web::state::shown_url(&cfg.database_url())
     );
     let state = build_state(&cfg, clock).await?;
-    if !cfg.demo() && cfg.town_name.is_none() {
+    // The default name is the demo comune's: right for the demo, a mistake anywhere else.
+    if cfg.town_name.is_none() && state.store.setting("demo").await?.is_none() {
         tracing::warn!(
             "town_name is not set: every page says \"{}\"; set town_name, town_address, town_logo, privacy_contact and accessibility_contact",
             state.town.name

@@ -143,6 +143,7 @@ fn init_makes_an_empty_installation_and_says_what_to_do_next() {
     );
     assert!(!log.contains("demo comune is in it"), "{log}");
     assert!(!log.contains("secret key was made"), "{log}");
+    assert!(log.contains("town_name is not set"), "{log}");
 
     // A start that has to make a new key for an existing database says what that breaks.
     std::fs::remove_file(data.join("secret.key")).unwrap();
