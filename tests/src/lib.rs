@@ -246,9 +246,25 @@ impl Server {
 
     /// Another browser, with its own cookies.
     pub fn browser(&self) -> Browser {
+        self.browser_with(reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser that reaches the server through a TLS-terminating proxy on this machine: every
+    /// request says `X-Forwarded-Proto: https` (believed only with `trusted_proxies`).
+    pub fn browser_behind_tls_proxy(&self) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-proto",
+            reqwest::header::HeaderValue::from_static("https"),
+        );
+        self.browser_with(headers)
+    }
+
+    fn browser_with(&self, headers: reqwest::header::HeaderMap) -> Browser {
         Browser {
             client: reqwest::Client::builder()
                 .cookie_store(true)
+                .default_headers(headers)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
