@@ -1,5 +1,6 @@
 // Books and confirms a video appointment through the pages and the local mailbox.
 import assert from 'node:assert/strict';
+import { powDone } from './helpers.mjs';
 
 // `pick(slot, slots)` chooses among the free video slots of the service (Edilizia privata, 4)
 // by what the test needs; the first one by default.
@@ -14,6 +15,7 @@ export async function bookVideo(page, base, pick = () => true) {
   await page.getByRole('textbox', { name: 'Email', exact: true }).fill('maria.rossi@example.it');
   await page.getByRole('textbox', { name: "Motivo dell'appuntamento" }).fill('Pratica CILA');
   await page.locator('label[for=consent]').click();
+  await powDone(page);
   await page.getByRole('button', { name: 'Richiedi appuntamento' }).click();
   await page.goto(`${base}/posta`);
   await page.getByRole('link', { name: /Conferma la tua prenotazione/ }).click();

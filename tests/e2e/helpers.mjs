@@ -76,3 +76,9 @@ export async function startServer(extraArgs = [], reuseDir = null) {
 export async function launchBrowser() {
   return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS });
 }
+
+// Waits until the booking form's proof of work is done: the widget has found the answer and
+// put it in the form (as a citizen waits for the box to show "Verificato").
+export async function powDone(page) {
+  await page.waitForFunction(() => !!document.querySelector('form input[name=altcha]')?.value, null, { timeout: 30000 });
+}

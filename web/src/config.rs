@@ -135,6 +135,24 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
 
+    /// Ask the public booking form for a proof of work (ALTCHA, made and checked here: no third
+    /// party): about a second of the browser's time per booking, which makes booking in bulk
+    /// by script costly. `--proof-of-work=false` turns it off [default: on].
+    #[arg(
+        long,
+        env = "SPORTELLO_PROOF_OF_WORK",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub proof_of_work: Option<bool>,
+
+    /// PBKDF2 iterations per try of the proof of work (about 256 tries are needed on average)
+    /// [default: 5000].
+    #[arg(long, env = "SPORTELLO_PROOF_OF_WORK_COST")]
+    pub proof_of_work_cost: Option<u32>,
+
     /// Addresses of the reverse proxies in front of Sportello, comma-separated (e.g.
     /// 127.0.0.1): only from them is X-Forwarded-For believed, for limits and for the pages
     /// served to this machine only. Without it, every request is from its peer.
@@ -333,6 +351,8 @@ impl Config {
             verifications_per_day,
             rate_limit_per_minute,
             rate_limit_burst,
+            proof_of_work,
+            proof_of_work_cost,
             trusted_proxies,
             log_format,
             header_timeout_seconds,

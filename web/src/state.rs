@@ -41,6 +41,8 @@ pub struct AppState {
     /// Per-client limits on bookings, verifications, moves and logins; the client's address
     /// behind trusted proxies.
     pub limits: Arc<crate::limits::ClientLimits>,
+    /// The proof of work asked of the public booking form, unless switched off.
+    pub pow: Option<Arc<crate::pow::ProofOfWork>>,
     /// When the process started (Unix seconds, the real clock), for monitoring.
     pub started_at: i64,
 }
@@ -51,11 +53,16 @@ impl AppState {
     }
 }
 
+/// How long a proof-of-work challenge may be answered: time to fill the form calmly (the widget
+/// fetches a new one by itself when it expires).
+const POW_LIFETIME_SECONDS: u64 = 30 * 60;
+
 /// Builds the state from the configuration: opens the database (creating the demo comune on an
 /// empty one unless told not to) and chooses the email transport.
 pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let tz = cfg.time_zone()?;
-    let signer = Signer::new(&cfg.secret()?);
+    let secret = cfg.secret()?;
+    let signer = Signer::new(&secret);
     let links = Links {
         base_url: cfg.public_url(),
         signer: signer.clone(),
@@ -120,6 +127,13 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         https: cfg.https(),
         hsts: cfg.tls_mode() == crate::config::TlsMode::Files,
         started_at: chrono::Utc::now().timestamp(),
+        pow: cfg.proof_of_work.unwrap_or(true).then(|| {
+            Arc::new(crate::pow::ProofOfWork::new(
+                &secret,
+                cfg.proof_of_work_cost.unwrap_or(5000),
+                POW_LIFETIME_SECONDS,
+            ))
+        }),
         limits: crate::limits::ClientLimits::new(
             cfg.rate_limit_per_minute.unwrap_or(10),
             cfg.rate_limit_burst.unwrap_or(5),

@@ -119,6 +119,8 @@ pub struct BookPage {
     /// Problems that are not about one field (the slot was just taken, ...).
     pub alert: Option<String>,
     pub error_count: usize,
+    /// Whether the form asks for the proof of work (`pow`).
+    pub pow: bool,
 }
 
 /// An appointment as the citizen sees it.
