@@ -226,6 +226,22 @@ mod tests {
         timeout(within, notified).await.is_ok()
     }
 
+    /// A store on a fresh SQLite file with the demo comune (keep the folder while it is used).
+    async fn demo_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let links = Links {
+            base_url: "http://localhost".into(),
+            signer: Signer::new(&[7u8; 32]),
+            tz: chrono_tz::Europe::Rome,
+        };
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = Store::connect(&url, links, Limits::default())
+            .await
+            .unwrap();
+        demo::seed_if_empty(&store, 2026).await.unwrap();
+        (dir, store)
+    }
+
     fn booking(service: &Service, slot: &Slot, email: &str) -> ValidBooking {
         ValidBooking {
             service_id: service.id,
@@ -244,17 +260,7 @@ mod tests {
 
     #[tokio::test]
     async fn queueing_an_email_wakes_the_mail_queued_waiter() {
-        let dir = tempfile::tempdir().unwrap();
-        let links = Links {
-            base_url: "http://localhost".into(),
-            signer: Signer::new(&[7u8; 32]),
-            tz: chrono_tz::Europe::Rome,
-        };
-        let url = format!("sqlite://{}", dir.path().join("store.db").display());
-        let store = Store::connect(&url, links, Limits::default())
-            .await
-            .unwrap();
-        demo::seed_if_empty(&store, 2026).await.unwrap();
+        let (_dir, store) = demo_store().await;
         // A Monday morning; the store takes "now" as an argument, so the day is fixed.
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
         let mut service_and_slots = None;
@@ -304,17 +310,7 @@ mod tests {
     /// same second: a later one waits while an earlier one is in flight or waiting to retry.
     #[tokio::test]
     async fn an_appointments_emails_leave_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let links = Links {
-            base_url: "http://localhost".into(),
-            signer: Signer::new(&[7u8; 32]),
-            tz: chrono_tz::Europe::Rome,
-        };
-        let url = format!("sqlite://{}", dir.path().join("store.db").display());
-        let store = Store::connect(&url, links, Limits::default())
-            .await
-            .unwrap();
-        demo::seed_if_empty(&store, 2026).await.unwrap();
+        let (_dir, store) = demo_store().await;
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
         // The carta d'identità (Anagrafe, open every working day, no approval).
         let service = store.service(11).await.unwrap();
