@@ -197,7 +197,10 @@ async fn each_socket_gets_turn_credentials_that_last_until_the_room_closes() {
     assert_eq!(r["type"], "ready");
     let servers = r["ice_servers"].as_array().expect("ice_servers");
     assert_eq!(servers.len(), 1);
-    assert_eq!(servers[0]["urls"], json!(["turn:127.0.0.1:3478?transport=udp"]));
+    assert_eq!(
+        servers[0]["urls"],
+        json!(["turn:127.0.0.1:3478?transport=udp"])
+    );
     let user = servers[0]["username"].as_str().unwrap();
     let (expiry, who) = user.split_once(':').unwrap();
     assert_eq!(who, format!("{id}-operator"));

@@ -715,7 +715,10 @@ mod value_tests {
         assert_eq!(list.len(), 1);
         assert_eq!(list[0]["urls"][1], "turns:t.example:443?transport=tcp");
         assert!(parse(&["--turn-secret", "s3cret"]).is_err(), "no URL");
-        assert!(parse(&["--turn-urls", "turn:t.example"]).is_err(), "no secret");
+        assert!(
+            parse(&["--turn-urls", "turn:t.example"]).is_err(),
+            "no secret"
+        );
         assert!(parse(&["--ice-servers", "{}"]).is_err());
         assert!(parse(&["--ice-servers", "[1]"]).is_err());
         let f: Config = toml::from_str(

@@ -158,10 +158,18 @@ mod tests {
         let user = list[1]["username"].as_str().unwrap();
         let (expiry, who) = user.split_once(':').unwrap();
         assert_eq!(who, "7-operator");
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let expiry: u64 = expiry.parse().unwrap();
-        assert!(expiry >= now + 590 && expiry <= now + 610, "{expiry} vs {now}");
+        assert!(
+            expiry >= now + 590 && expiry <= now + 610,
+            "{expiry} vs {now}"
+        );
         assert_eq!(list[1]["credential"], credential(b"s", user));
-        assert!(IceServers::default().for_socket("x", Duration::ZERO).is_empty());
+        assert!(IceServers::default()
+            .for_socket("x", Duration::ZERO)
+            .is_empty());
     }
 }
