@@ -18,7 +18,8 @@ import { until, enter, roomPaths, stats, bothDecode } from './call-helpers.mjs';
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
 const DOC = new URL('../../deploy/nginx/sportello.conf', import.meta.url);
-const PORTS = [41000 + Math.floor(Math.random() * 400) * 20];
+// Ports of their own: call.test.mjs uses 40000-49999, turn.test.mjs 54000-57999.
+const PORTS = [50000 + Math.floor(Math.random() * 200) * 20];
 PORTS.push(PORTS[0] + 19);
 const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--media-ports', `${PORTS[0]}-${PORTS[1]}`];
 
@@ -89,7 +90,11 @@ async function startNginx(ports) {
 }
 
 test('through a real nginx: booking, email links, Secure cookies, hidden pages and a complete video call', async () => {
-  const ports = { https: await freePort(), http: await freePort(), app: await freePort() };
+  // Three different free ports (a port just freed may be handed out again).
+  const free = new Set();
+  while (free.size < 3) free.add(await freePort());
+  const [https, http, app] = [...free];
+  const ports = { https, http, app };
   const nginx = await startNginx(ports);
   const site = `https://127.0.0.1:${ports.https}`;
   const behind = [...MEDIA, '--listen', `127.0.0.1:${ports.app}`, '--public-url', site, '--trusted-proxies', '127.0.0.1'];

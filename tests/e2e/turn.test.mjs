@@ -15,7 +15,9 @@ import { bookVideo } from './booking-helpers.mjs';
 import { until, enter, roomPaths, stats, bothDecode } from './call-helpers.mjs';
 
 const DOC = new URL('../../deploy/coturn/turnserver.conf', import.meta.url);
-const BASE = 42000 + Math.floor(Math.random() * 300) * 40;
+// Ports of their own: call.test.mjs uses 40000-49999 (and 49160-49260 for its coturn), proxy.test.mjs
+// 50000-53999.
+const BASE = 54000 + Math.floor(Math.random() * 100) * 40;
 const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--media-ports', `${BASE}-${BASE + 19}`];
 const TURN_PORT = BASE + 20;
 const RELAY_PORTS = [BASE + 21, BASE + 39];
