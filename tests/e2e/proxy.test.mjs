@@ -111,16 +111,16 @@ test('through a real nginx: booking, email links, Secure cookies, hidden pages a
     // The citizen books through nginx; the mailbox is read on Sportello itself (nginx does not
     // serve it), and the confirmation link in the email is on the public address.
     const { code, start } = await bookVideo(await booking.newPage(), site, undefined, { mailbox: server.base });
-    // The form's CSRF cookie came through nginx over HTTPS: Secure.
-    const csrf = (await booking.cookies(site)).find((c) => c.name === 'csrf');
-    assert.ok(csrf && csrf.secure && csrf.httpOnly && csrf.sameSite === 'Strict', `csrf cookie: ${JSON.stringify(csrf)}`);
+    // The form's CSRF cookie came through nginx over HTTPS: Secure, with the __Host- prefix.
+    const csrf = (await booking.cookies(site)).find((c) => c.name === '__Host-csrf');
+    assert.ok(csrf && csrf.secure && csrf.httpOnly && csrf.sameSite === 'Strict', `csrf cookie: ${JSON.stringify(await booking.cookies(site))}`);
     // Sportello decides from X-Forwarded-Proto: the same page asked directly over plain HTTP
     // gets a cookie without Secure, through nginx with it.
     const direct = (await fetch(`${server.base}/ufficio/accesso`)).headers.get('set-cookie');
-    assert.match(direct, /csrf=/);
+    assert.match(direct, /^csrf=/);
     assert.doesNotMatch(direct, /Secure/i);
     const proxied = (await fetch(`${site}/ufficio/accesso`)).headers.get('set-cookie');
-    assert.match(proxied, /csrf=[^;]+;.*Secure/i);
+    assert.match(proxied, /^__Host-csrf=[^;]+;.*Secure/i);
 
     // The mailbox and the metrics are for this machine only: nginx does not pass them on.
     for (const path of ['/posta', '/posta/1', '/posta/1/invito.ics', '/metrics']) {
@@ -156,8 +156,8 @@ test('through a real nginx: booking, email links, Secure cookies, hidden pages a
     await login.getByLabel('Password').fill(password);
     await login.getByRole('button', { name: 'Accedi' }).click();
     await login.waitForURL(/\/ufficio\/password/);
-    const session = (await office.cookies(site)).find((c) => c.name === 'sessione');
-    assert.ok(session && session.secure && session.httpOnly && session.sameSite === 'Strict', `session cookie: ${JSON.stringify(session)}`);
+    const session = (await office.cookies(site)).find((c) => c.name === '__Host-sessione');
+    assert.ok(session && session.secure && session.httpOnly && session.sameSite === 'Strict', `session cookie: ${JSON.stringify(await office.cookies(site))}`);
 
     // The call: both pages and their room sockets go through nginx, the media straight to the
     // relay.
