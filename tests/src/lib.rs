@@ -125,6 +125,8 @@ pub struct Options {
     /// The booking form's proof of work, with this cost; off for the tests not about it
     /// (`Server::book` answers it when it is on).
     pub proof_of_work_cost: Option<u32>,
+    /// TURN's shared secret and URLs (time-limited credentials on each room socket).
+    pub turn: Option<(String, String)>,
 }
 
 pub struct Server {
@@ -186,6 +188,8 @@ impl Server {
             trusted_proxies: opts.trusted_proxies,
             proof_of_work: Some(opts.proof_of_work_cost.is_some()),
             proof_of_work_cost: opts.proof_of_work_cost,
+            turn_secret: opts.turn.as_ref().map(|t| t.0.clone()),
+            turn_urls: opts.turn.as_ref().map(|t| t.1.clone()),
             ..Config::default()
         };
         let clock = Arc::new(ManualClock::new(test_now()));

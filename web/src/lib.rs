@@ -28,6 +28,7 @@ pub mod pow;
 pub mod room;
 pub mod state;
 pub mod tls;
+pub mod turn;
 pub mod views;
 pub mod worker;
 

@@ -29,8 +29,6 @@ pub struct AppState {
     pub hub: Arc<signaling::Hub>,
     /// The media relay.
     pub relay: Arc<sfu::Relay>,
-    /// STUN/TURN servers for the browsers, as JSON (the call page's `iceServers`).
-    pub ice_servers_json: String,
     /// Staff accounts and sessions.
     pub accounts: staff::Accounts,
     /// Whether pages are served over HTTPS (session cookies are then Secure).
@@ -109,11 +107,11 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         store: store.clone(),
         signer: signer.clone(),
         clock: clock.clone(),
+        ice: Arc::new(cfg.ice_servers()?),
     };
     let relay = sfu::Relay::new(cfg.relay_config());
     let media: Arc<dyn signaling::Media> = Arc::new(RelayMedia(relay.clone()));
     let hub = signaling::Hub::new(Arc::new(directory), Some(media), cfg.room_settings());
-    let ice_servers_json = cfg.ice_servers_json()?;
     cfg.check_media_ports()?;
     Ok(AppState {
         mailer: Arc::new(mailer),
@@ -122,7 +120,6 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         tz,
         hub,
         relay,
-        ice_servers_json,
         accounts: staff::Accounts::new(store.pool().clone()),
         https: cfg.https(),
         hsts: cfg.tls_mode() == crate::config::TlsMode::Files,

@@ -211,8 +211,6 @@ pub struct RoomPage {
     pub operator: bool,
     /// The name proposed for the room (the citizen's, or the office's for the operator).
     pub name: String,
-    /// The ICE servers (STUN/TURN) for the browser, as JSON.
-    pub ice_servers: String,
     pub a: AppointmentView,
 }
 
