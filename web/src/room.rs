@@ -66,7 +66,6 @@ async fn show_room(
         code: a.code.clone(),
         operator: role == Role::Operator,
         name,
-        ice_servers: st.ice_servers_json.clone(),
         a: view,
     };
     ui.page(StatusCode::OK, page)

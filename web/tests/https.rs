@@ -93,7 +93,7 @@ fn https_by_default_with_a_development_certificate_and_http_redirects() {
     // Over HTTPS the cookies are Secure; the staff area redirects to its login page.
     let csrf = page
         .lines()
-        .find(|l| l.to_lowercase().starts_with("set-cookie: csrf="))
+        .find(|l| l.to_lowercase().starts_with("set-cookie: __host-csrf="))
         .expect("csrf cookie");
     assert!(csrf.contains("; Secure"), "{csrf}");
     let staff = https_get(https, "/ufficio", &cert).unwrap();
