@@ -60,6 +60,7 @@ fuzz_target!(|data: &[u8]| {
         phone: String::new(),
         address,
         hours_text: String::new(),
+        archived: false,
     };
     let service = Service {
         id: 1,
