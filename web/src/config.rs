@@ -811,9 +811,10 @@ impl Config {
                 anyhow::bail!("cannot read {}: {e}", path.display())
             }
             Err(_) if create == Create::Never => anyhow::bail!(
-                "no secret key at {}: {}",
-                path.display(),
-                NOT_INSTALLED_HINT
+                "no secret key at {}: put back the secret.key saved with the database, or set \
+                 secret_key, or point to the installation with --config or --data-dir (a new \
+                 key would break every link already sent)",
+                path.display()
             ),
             Err(_) => {}
         }
@@ -828,8 +829,8 @@ impl Config {
 }
 
 /// What to do when a command finds no installation.
-pub const NOT_INSTALLED_HINT: &str = "run `sportello init` to make a new installation, or point \
-    to the existing one with --config or --data-dir (or its secret_key)";
+pub const NOT_INSTALLED_HINT: &str = "run `sportello init` to make a new installation here, or \
+    point to the existing one with --config or --data-dir";
 
 /// `p` made absolute without touching the file system (a missing folder stays missing).
 fn absolute(p: &Path) -> PathBuf {

@@ -287,7 +287,10 @@ fn commands_run_elsewhere_refuse_instead_of_making_a_second_installation() {
     std::fs::rename(data.join("secret.key"), data.join("secret.key.aside")).unwrap();
     let o = run(etc, &["room-link", "SP-AAAA-BBBB"], &[]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("no secret key"), "{o:?}");
+    assert!(
+        stderr(&o).contains("no secret key") && stderr(&o).contains("put back the secret.key"),
+        "{o:?}"
+    );
     assert!(!data.join("secret.key").exists());
 }
 
