@@ -1,9 +1,11 @@
 // Books and confirms a video appointment through the pages and the local mailbox.
 import assert from 'node:assert/strict';
 
-// `pick(slot, slots)` chooses among the free video slots of the service (Edilizia privata, 4)
-// by what the test needs; the first one by default.
-export async function bookVideo(page, base, pick = () => true) {
+// `server` is what `startServer` returns (the site, and the mailbox on the administration
+// listener); `pick(slot, slots)` chooses among the free video slots of the service (Edilizia
+// privata, 4) by what the test needs; the first one by default.
+export async function bookVideo(page, server, pick = () => true) {
+  const { base } = server;
   const slots = await (await fetch(`${base}/api/servizi/4/orari`)).json();
   const slot = slots.find((s) => s.modes.includes('video') && pick(s, slots));
   assert.ok(slot, `a free video slot as the test needs, among ${JSON.stringify(slots.slice(0, 5))}`);
@@ -15,7 +17,7 @@ export async function bookVideo(page, base, pick = () => true) {
   await page.getByRole('textbox', { name: "Motivo dell'appuntamento" }).fill('Pratica CILA');
   await page.locator('label[for=consent]').click();
   await page.getByRole('button', { name: 'Richiedi appuntamento' }).click();
-  await page.goto(`${base}/posta`);
+  await page.goto(`${server.admin}/posta`);
   await page.getByRole('link', { name: /Conferma la tua prenotazione/ }).click();
   const link = (await page.locator('#mail-text').textContent()).match(/http:\/\/\S+\/conferma\/\S+/)[0];
   await page.goto(link);

@@ -35,13 +35,16 @@ export function binary() {
 }
 
 // Starts the server; `dir` reuses a data folder (and keeps it on stop), `args` adds flags. The
-// clock starts at TEST_NOW unless `args` has its own `--start-clock-at`.
+// clock starts at TEST_NOW unless `args` has its own `--start-clock-at`. `base` is the public
+// site, `admin` the administration listener (the local mailbox at /posta, /metrics).
 export async function startServer(extraArgs = [], reuseDir = null) {
   const bin = binary();
   const port = await freePort();
+  const adminPort = await freePort();
   const dir = reuseDir || mkdtempSync(join(tmpdir(), 'sportello-e2e-'));
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['--tls', 'off', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--public-url', base, ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...(extraArgs.includes('--start-clock-at') ? [] : ['--start-clock-at', TEST_NOW.toISOString()]), ...extraArgs], {
+  const admin = `http://127.0.0.1:${adminPort}`;
+  const child = spawn(bin, ['--tls', 'off', '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${adminPort}`, '--data-dir', dir, '--public-url', base, ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...(extraArgs.includes('--start-clock-at') ? [] : ['--start-clock-at', TEST_NOW.toISOString()]), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.SPORTELLO_LOG || 'warn' },
   });
@@ -62,6 +65,7 @@ export async function startServer(extraArgs = [], reuseDir = null) {
   }
   return {
     base,
+    admin,
     dir,
     async stop({ keep = false } = {}) {
       if (child.exitCode === null) {

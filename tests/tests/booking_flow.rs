@@ -757,17 +757,23 @@ async fn one_client_address_books_at_a_bounded_pace_behind_a_trusted_proxy_too()
     // Another client behind the same proxy has its own allowance.
     let (st, _, _) = send("198.51.100.9", 10).await;
     assert_ne!(st, StatusCode::TOO_MANY_REQUESTS);
-    // The mailbox (every link of every booking) answers this machine only: behind the proxy,
-    // a remote client is refused, the machine itself is served.
-    let posta = |xff: Option<&'static str>| {
-        let mut r = s.client.get(s.url("/posta"));
-        if let Some(x) = xff {
-            r = r.header("x-forwarded-for", x);
+    // The mailbox (every link of every booking) and the metrics are not on the public
+    // listener at all, whoever asks, through the proxy or not; the administration listener
+    // serves them.
+    for path in ["/posta", "/metrics"] {
+        for xff in [Some("203.0.113.7"), Some("127.0.0.1"), None] {
+            let mut r = s.client.get(s.url(path));
+            if let Some(x) = xff {
+                r = r.header("x-forwarded-for", x);
+            }
+            assert_eq!(
+                r.send().await.unwrap().status(),
+                StatusCode::NOT_FOUND,
+                "{path} {xff:?}"
+            );
         }
-        async move { r.send().await.unwrap().status() }
-    };
-    assert_eq!(posta(Some("203.0.113.7")).await, StatusCode::FORBIDDEN);
-    assert_eq!(posta(None).await, StatusCode::OK);
+        assert_eq!(s.admin_get(path).await.status, StatusCode::OK, "{path}");
+    }
     // Pages that change nothing are not limited.
     for _ in 0..10 {
         let p = s.get(&format!("/servizi/{}", demo::CARTA_IDENTITA)).await;
@@ -781,7 +787,7 @@ async fn metrics_give_totals_of_the_process_with_bounded_labels() {
     s.book(demo::TARI, s.next(Tue, 9, 0), "phone", "m@example.it")
         .await
         .unwrap();
-    let m = s.get("/metrics").await.body;
+    let m = s.admin_get("/metrics").await.body;
     for line in [
         "sportello_appointments{status=\"pending\"} 1",
         "sportello_outbox_queued 1",
@@ -794,6 +800,6 @@ async fn metrics_give_totals_of_the_process_with_bounded_labels() {
     assert!(m.contains("\nprocess_start_time_seconds "));
     assert!(!m.contains("room="), "no label that grows with the rooms");
     s.tick().await;
-    let m = s.get("/metrics").await.body;
+    let m = s.admin_get("/metrics").await.body;
     assert!(m.lines().any(|l| l == "sportello_outbox_queued 0"), "{m}");
 }

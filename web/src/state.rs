@@ -43,6 +43,8 @@ pub struct AppState {
     pub limits: Arc<crate::limits::ClientLimits>,
     /// When the process started (Unix seconds, the real clock), for monitoring.
     pub started_at: i64,
+    /// Set on SIGTERM: the server is draining and `/readyz` answers 503.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -120,6 +122,7 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         https: cfg.https(),
         hsts: cfg.tls_mode() == crate::config::TlsMode::Files,
         started_at: chrono::Utc::now().timestamp(),
+        draining: Default::default(),
         limits: crate::limits::ClientLimits::new(
             cfg.rate_limit_per_minute.unwrap_or(10),
             cfg.rate_limit_burst.unwrap_or(5),
