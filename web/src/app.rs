@@ -51,7 +51,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .fallback(|| async { AppError::NotFound })
-        .layer(DefaultBodyLimit::max(MAX_BODY));
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ));
     let hsts = state.hsts;
     // One line per request: method, path with its tokens hidden, status, time.
     let app = app.layer(

@@ -45,6 +45,8 @@ pub struct AppState {
     pub started_at: i64,
     /// Set on SIGTERM: the server is draining and `/readyz` answers 503.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// HTTP and outbox totals for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -123,6 +125,7 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         hsts: cfg.tls_mode() == crate::config::TlsMode::Files,
         started_at: chrono::Utc::now().timestamp(),
         draining: Default::default(),
+        metrics: Default::default(),
         limits: crate::limits::ClientLimits::new(
             cfg.rate_limit_per_minute.unwrap_or(10),
             cfg.rate_limit_burst.unwrap_or(5),
