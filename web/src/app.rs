@@ -179,10 +179,8 @@ pub async fn serve(
     let hub = state.hub.clone();
     crate::tls::serve(router(state), public, tls, limits, stop).await?;
     // Give the room sockets a moment to send their 1012 and close.
-    for _ in 0..20 {
-        if hub.counts().0 == 0 {
-            break;
-        }
+    let sockets_closing = tokio::time::Instant::now();
+    while hub.counts().0 > 0 && sockets_closing.elapsed() < SOCKETS_GRACE {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The worker ends after the email in flight, if any.
@@ -199,6 +197,15 @@ pub async fn serve(
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long room sockets are given to send their 1012 and close.
+const SOCKETS_GRACE: Duration = Duration::from_secs(2);
+
+/// The longest a SIGTERM takes to end the process: the public requests in flight, the room
+/// sockets, the email being sent and the administration requests, each bounded. systemd's
+/// `TimeoutStopSec` and a container's stop grace period must be above it.
+pub const STOP_BOUND: Duration =
+    Duration::from_secs(3 * crate::tls::DRAIN.as_secs() + SOCKETS_GRACE.as_secs());
 
 /// Connections the administration listener holds at once (Prometheus, a browser on /posta).
 const ADMIN_CONNECTIONS: usize = 64;

@@ -312,7 +312,13 @@ pub async fn metrics(State(st): State<AppState>) -> Result<Response, AppError> {
         out,
         "# HELP sportello_appointments Appointments in each status\n# TYPE sportello_appointments gauge"
     );
-    for (status, n) in st.store.count_by_status().await? {
+    // Every status, 0 included, so that a series does not appear out of nowhere.
+    let counts = st.store.count_by_status().await?;
+    for status in booking::Status::ALL {
+        let n = counts
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n);
         let _ = writeln!(
             out,
             "sportello_appointments{{status=\"{}\"}} {n}",
