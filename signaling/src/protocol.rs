@@ -95,6 +95,10 @@ pub enum ServerMessage {
         ends_at: DateTime<Utc>,
         office: String,
         service: String,
+        /// STUN/TURN servers for this socket's peer connection (RTCPeerConnection's
+        /// `iceServers`); TURN credentials in it are made for this socket and expire.
+        #[serde(default)]
+        ice_servers: Vec<serde_json::Value>,
     },
     /// You are in; the other side is not yet.
     Waiting {

@@ -122,6 +122,11 @@ pub struct Options {
     /// Per-client limits; the tests that are not about them book freely from 127.0.0.1.
     pub rate_limit: Option<(u32, u32)>,
     pub trusted_proxies: Option<String>,
+    /// The booking form's proof of work, with this cost; off for the tests not about it
+    /// (`Server::book` answers it when it is on).
+    pub proof_of_work_cost: Option<u32>,
+    /// TURN's shared secret and URLs (time-limited credentials on each room socket).
+    pub turn: Option<(String, String)>,
 }
 
 pub struct Server {
@@ -183,6 +188,10 @@ impl Server {
             rate_limit_per_minute: Some(opts.rate_limit.map_or(1_000_000, |r| r.0)),
             rate_limit_burst: Some(opts.rate_limit.map_or(1_000_000, |r| r.1)),
             trusted_proxies: opts.trusted_proxies,
+            proof_of_work: Some(opts.proof_of_work_cost.is_some()),
+            proof_of_work_cost: opts.proof_of_work_cost,
+            turn_secret: opts.turn.as_ref().map(|t| t.0.clone()),
+            turn_urls: opts.turn.as_ref().map(|t| t.1.clone()),
             ..Config::default()
         };
         let clock = Arc::new(ManualClock::new(test_now()));
@@ -267,9 +276,25 @@ impl Server {
 
     /// Another browser, with its own cookies.
     pub fn browser(&self) -> Browser {
+        self.browser_with(reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser that reaches the server through a TLS-terminating proxy on this machine: every
+    /// request says `X-Forwarded-Proto: https` (believed only with `trusted_proxies`).
+    pub fn browser_behind_tls_proxy(&self) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-proto",
+            reqwest::header::HeaderValue::from_static("https"),
+        );
+        self.browser_with(headers)
+    }
+
+    fn browser_with(&self, headers: reqwest::header::HeaderMap) -> Browser {
         Browser {
             client: reqwest::Client::builder()
                 .cookie_store(true)
+                .default_headers(headers)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
@@ -353,6 +378,20 @@ impl Server {
             .expect("n")
     }
 
+    /// Fetches a proof-of-work challenge as the booking form's widget does and answers it.
+    pub async fn pow_answer(&self) -> String {
+        let c: web::pow::Challenge = self
+            .client
+            .get(self.url("/antiabuso/sfida"))
+            .send()
+            .await
+            .expect("challenge")
+            .json()
+            .await
+            .expect("challenge JSON");
+        web::pow::solve(&c)
+    }
+
     /// Books a slot through the pages as a citizen would, returning the appointment id.
     pub async fn book(
         &self,
@@ -368,6 +407,11 @@ impl Server {
         let Some(csrf) = csrf_in(&form_page.body) else {
             return Err(form_page);
         };
+        let altcha = if form_page.body.contains("<altcha-widget") {
+            self.pow_answer().await
+        } else {
+            String::new()
+        };
         let p = self
             .post(
                 &format!("/servizi/{service}/prenota"),
@@ -380,6 +424,7 @@ impl Server {
                     ("email", email),
                     ("reason", "Rinnovo della carta d'identità"),
                     ("consent", "on"),
+                    ("altcha", &altcha),
                 ],
             )
             .await;

@@ -99,7 +99,7 @@ async fn login_forces_a_new_password_and_logout_ends_the_session() {
     .await
     .unwrap();
     let (email, provisional) = s.staff_account(Role::Admin, &[]).await;
-    let b = s.browser();
+    let b = s.browser_behind_tls_proxy();
 
     let wrong = b.login(&email, "not the password").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
@@ -115,7 +115,6 @@ async fn login_forces_a_new_password_and_logout_ends_the_session() {
     let r = b
         .client
         .post(s.url("/ufficio/accesso"))
-        .header("x-forwarded-proto", "https")
         .form(&[
             ("csrf", csrf.as_str()),
             ("email", email.as_str()),
@@ -131,13 +130,14 @@ async fn login_forces_a_new_password_and_logout_ends_the_session() {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("sessione="))
-        .expect("session cookie");
+        .find(|c| c.starts_with("__Host-sessione="))
+        .expect("session cookie, with the __Host- prefix over HTTPS");
     for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
+    assert!(!cookie.contains("Domain="), "{cookie}");
     let session_value = cookie
-        .trim_start_matches("sessione=")
+        .trim_start_matches("__Host-sessione=")
         .split(';')
         .next()
         .unwrap()
@@ -186,7 +186,8 @@ async fn login_forces_a_new_password_and_logout_ends_the_session() {
         .build()
         .unwrap()
         .get(s.url("/ufficio"))
-        .header("cookie", format!("sessione={session_value}"))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", format!("__Host-sessione={session_value}"))
         .send()
         .await
         .unwrap();
@@ -1127,9 +1128,12 @@ async fn cookies_are_secure_behind_a_trusted_tls_proxy_and_a_stranger_cannot_cla
             .iter()
             .map(|v| v.to_str().unwrap().to_string())
             .find(|c| c.starts_with(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} cookie"))
+            .unwrap_or_else(|| panic!("no {name} cookie in {:?}", r.headers()))
     };
-    for (trusted, secure) in [(Some("127.0.0.1"), true), (None, false)] {
+    for (trusted, secure, name) in [
+        (Some("127.0.0.1"), true, "__Host-csrf"),
+        (None, false, "csrf"),
+    ] {
         let s = Server::start_with(
             Db::Sqlite,
             Options {
@@ -1147,7 +1151,7 @@ async fn cookies_are_secure_behind_a_trusted_tls_proxy_and_a_stranger_cannot_cla
             .send()
             .await
             .unwrap();
-        let csrf = cookie_of(&r, "csrf");
+        let csrf = cookie_of(&r, name);
         assert_eq!(csrf.contains("; Secure"), secure, "{trusted:?}: {csrf}");
         assert!(csrf.contains("HttpOnly") && csrf.contains("SameSite=Strict"));
     }

@@ -141,6 +141,24 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
 
+    /// Ask the public booking form for a proof of work (ALTCHA, made and checked here: no third
+    /// party): about a second of the browser's time per booking, which makes booking in bulk
+    /// by script costly. `--proof-of-work=false` turns it off [default: on].
+    #[arg(
+        long,
+        env = "SPORTELLO_PROOF_OF_WORK",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub proof_of_work: Option<bool>,
+
+    /// PBKDF2 iterations per try of the proof of work (about 256 tries are needed on average)
+    /// [default: 5000].
+    #[arg(long, env = "SPORTELLO_PROOF_OF_WORK_COST")]
+    pub proof_of_work_cost: Option<u32>,
+
     /// Addresses of the reverse proxies in front of Sportello, comma-separated (e.g.
     /// 127.0.0.1): only from them is X-Forwarded-For believed, for limits and for the pages
     /// served to this machine only. Without it, every request is from its peer.
@@ -231,6 +249,22 @@ pub struct Config {
     /// [{"urls":["turn:turn.comune.it:3478"],"username":"u","credential":"p"}] [default: none].
     #[arg(long, env = "SPORTELLO_ICE_SERVERS")]
     pub ice_servers: Option<String>,
+
+    /// Shared secret of a TURN server (coturn's static-auth-secret, with use-auth-secret): each
+    /// room socket then gets TURN credentials of its own that expire (username
+    /// "EXPIRY:APPOINTMENT-ROLE", password base64(HMAC-SHA1(secret, username))).
+    #[arg(long, env = "SPORTELLO_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// The TURN server's URLs for those credentials, comma-separated, e.g.
+    /// turn:turn.comune.it:3478?transport=udp,turns:turn.comune.it:443?transport=tcp
+    #[arg(long, env = "SPORTELLO_TURN_URLS")]
+    pub turn_urls: Option<String>,
+
+    /// How long TURN credentials last, in seconds; never less than until the room closes
+    /// [default: 3600].
+    #[arg(long, env = "SPORTELLO_TURN_TTL_SECONDS")]
+    pub turn_ttl_seconds: Option<u64>,
 
     /// Start the server's clock at this instant (RFC 3339, e.g. 2026-12-01T08:55:00Z) and let
     /// it run from there: for demonstrations and tests only, never in production.
@@ -339,6 +373,8 @@ impl Config {
             verifications_per_day,
             rate_limit_per_minute,
             rate_limit_burst,
+            proof_of_work,
+            proof_of_work_cost,
             trusted_proxies,
             log_format,
             header_timeout_seconds,
@@ -363,6 +399,9 @@ impl Config {
             media_public_ip,
             media_reactors,
             ice_servers,
+            turn_secret,
+            turn_urls,
+            turn_ttl_seconds,
             no_demo,
             start_clock_at
         );
@@ -546,13 +585,38 @@ impl Config {
         Ok(())
     }
 
-    /// The ICE servers for browsers, checked to be a JSON list.
-    pub fn ice_servers_json(&self) -> anyhow::Result<String> {
+    /// The ICE servers for browsers: the fixed list (checked to be a JSON list of objects) and
+    /// the TURN server with time-limited credentials, if its secret is set.
+    pub fn ice_servers(&self) -> anyhow::Result<crate::turn::IceServers> {
         let text = self.ice_servers.clone().unwrap_or_else(|| "[]".into());
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("--ice-servers is not JSON: {e}"))?;
-        anyhow::ensure!(v.is_array(), "--ice-servers must be a JSON list");
-        Ok(v.to_string())
+        let fixed = match v {
+            serde_json::Value::Array(list) if list.iter().all(|s| s.is_object()) => list,
+            _ => anyhow::bail!("--ice-servers must be a JSON list of objects"),
+        };
+        let urls: Vec<String> = self
+            .turn_urls
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let turn = match &self.turn_secret {
+            Some(secret) => Some(crate::turn::TurnRest::new(
+                secret.clone(),
+                urls,
+                std::time::Duration::from_secs(self.turn_ttl_seconds.unwrap_or(3600)),
+            )?),
+            None => {
+                anyhow::ensure!(
+                    urls.is_empty() && self.turn_ttl_seconds.is_none(),
+                    "--turn-urls and --turn-ttl-seconds need --turn-secret"
+                );
+                None
+            }
+        };
+        Ok(crate::turn::IceServers { fixed, turn })
     }
 
     /// The clock's offset from the system's, from --start-clock-at.
@@ -643,6 +707,38 @@ mod value_tests {
             .unwrap();
         assert_eq!(c.public_url(), "http://localhost:8081");
         assert_eq!(Config::default().public_url(), "https://localhost:8443");
+    }
+
+    #[test]
+    fn turn_settings_come_together() {
+        let parse = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("sportello").chain(args.iter().copied()))
+                .unwrap()
+                .ice_servers()
+        };
+        let ice = parse(&[
+            "--turn-secret",
+            "s3cret",
+            "--turn-urls",
+            "turn:t.example:3478?transport=udp, turns:t.example:443?transport=tcp",
+        ])
+        .unwrap();
+        let list = ice.for_socket("1-citizen", std::time::Duration::ZERO);
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0]["urls"][1], "turns:t.example:443?transport=tcp");
+        assert!(parse(&["--turn-secret", "s3cret"]).is_err(), "no URL");
+        assert!(
+            parse(&["--turn-urls", "turn:t.example"]).is_err(),
+            "no secret"
+        );
+        assert!(parse(&["--ice-servers", "{}"]).is_err());
+        assert!(parse(&["--ice-servers", "[1]"]).is_err());
+        let f: Config = toml::from_str(
+            "turn_secret = \"s3cret\"\nturn_urls = \"turn:t.example:3478\"\nturn_ttl_seconds = 600",
+        )
+        .unwrap();
+        assert_eq!(f.turn_ttl_seconds, Some(600));
+        assert!(f.ice_servers().unwrap().turn.is_some());
     }
 
     #[test]

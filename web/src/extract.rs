@@ -17,16 +17,65 @@ use serde::{Deserialize, Deserializer};
 use crate::error::{AppError, Result};
 use crate::i18n::Lang;
 
-const CSRF_COOKIE: &str = "csrf";
 /// 32 random bytes, base64url without padding.
 const CSRF_LEN: usize = 43;
 
+/// The name of one of the site's cookies. Over HTTPS (directly, or through a trusted proxy that
+/// says so) it carries the `__Host-` prefix: a browser keeps such a cookie only if it is Secure,
+/// for the whole site and for this host alone, so neither a sibling subdomain nor a plain-HTTP
+/// page can plant or overwrite it. Over plain HTTP (development on one machine) the bare name,
+/// since a browser refuses the prefix there.
+#[derive(Debug, Clone, Copy)]
+pub struct CookieName {
+    bare: &'static str,
+    host: &'static str,
+}
+
+/// The double-submit CSRF token.
+pub const CSRF_COOKIE: CookieName = CookieName {
+    bare: "csrf",
+    host: "__Host-csrf",
+};
+/// The staff session.
+pub const SESSION_COOKIE: CookieName = CookieName {
+    bare: "sessione",
+    host: "__Host-sessione",
+};
+/// The language chosen with the switch in the header.
+pub const LANG_COOKIE: CookieName = CookieName {
+    bare: "lang",
+    host: "__Host-lang",
+};
+
+impl CookieName {
+    /// The name for a request that came over HTTPS or not.
+    pub fn on(self, https: bool) -> &'static str {
+        if https {
+            self.host
+        } else {
+            self.bare
+        }
+    }
+
+    /// This cookie for the whole site: HttpOnly, Secure over HTTPS, with the given SameSite.
+    pub fn build(self, value: String, https: bool, same_site: SameSite) -> Cookie<'static> {
+        Cookie::build((self.on(https), value))
+            .path("/")
+            .http_only(true)
+            .secure(https)
+            .same_site(same_site)
+            .build()
+    }
+}
+
 /// The page language and the CSRF token of this browser (double-submit: a random value in a
-/// SameSite=Strict, HttpOnly cookie that every form must echo).
+/// SameSite=Strict, HttpOnly cookie that every form must echo), and whether the browser reached
+/// the site over HTTPS (which names the cookies).
 pub struct Ui {
     pub l: Lang,
     pub csrf: String,
     pub jar: CookieJar,
+    pub https: bool,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ui {
@@ -34,12 +83,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Infallible> {
         let jar = CookieJar::from_headers(&parts.headers);
+        let https = is_https(&parts.extensions);
         let l = jar
-            .get("lang")
+            .get(LANG_COOKIE.on(https))
             .and_then(|c| Lang::from_code(c.value()))
             .unwrap_or_default();
-        match jar.get(CSRF_COOKIE).map(|c| c.value().to_string()) {
-            Some(v) if v.len() == CSRF_LEN => Ok(Ui { l, csrf: v, jar }),
+        match jar
+            .get(CSRF_COOKIE.on(https))
+            .map(|c| c.value().to_string())
+        {
+            Some(v) if v.len() == CSRF_LEN => Ok(Ui {
+                l,
+                csrf: v,
+                jar,
+                https,
+            }),
             _ => {
                 let mut bytes = [0u8; 32];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
@@ -47,16 +105,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
                     &base64::engine::general_purpose::URL_SAFE_NO_PAD,
                     bytes,
                 );
-                let cookie = Cookie::build((CSRF_COOKIE, v.clone()))
-                    .path("/")
-                    .http_only(true)
-                    .secure(is_https(parts))
-                    .same_site(SameSite::Strict)
-                    .build();
+                let cookie = CSRF_COOKIE.build(v.clone(), https, SameSite::Strict);
                 Ok(Ui {
                     l,
                     csrf: v,
                     jar: jar.add(cookie),
+                    https,
                 })
             }
         }
@@ -64,9 +118,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
 }
 
 /// Whether this request reached the site over HTTPS (see `limits::Scheme`).
-pub fn is_https(parts: &Parts) -> bool {
-    parts
-        .extensions
+pub fn is_https(extensions: &axum::http::Extensions) -> bool {
+    extensions
         .get::<crate::limits::Scheme>()
         .is_some_and(|s| s.https)
 }
@@ -145,8 +198,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, st: &S) -> Result<Self> {
+        let name = CSRF_COOKIE.on(is_https(req.extensions()));
         let cookie = CookieJar::from_headers(req.headers())
-            .get(CSRF_COOKIE)
+            .get(name)
             .map(|c| c.value().to_string())
             .unwrap_or_default();
         let body = Bytes::from_request(req, st).await.map_err(|e| {

@@ -67,7 +67,6 @@ async fn show_room(
         code: a.code.clone(),
         operator: role == Role::Operator,
         name,
-        ice_servers: st.ice_servers_json.clone(),
         a: view,
     };
     Ok((StatusCode::OK, ui.jar, axum::response::Html(page.render()?)).into_response())

@@ -29,8 +29,6 @@ pub struct AppState {
     pub hub: Arc<signaling::Hub>,
     /// The media relay.
     pub relay: Arc<sfu::Relay>,
-    /// STUN/TURN servers for the browsers, as JSON (the call page's `iceServers`).
-    pub ice_servers_json: String,
     /// Staff accounts and sessions.
     pub accounts: staff::Accounts,
     /// Whether pages are served over HTTPS (session cookies are then Secure).
@@ -41,6 +39,8 @@ pub struct AppState {
     /// Per-client limits on bookings, verifications, moves and logins; the client's address
     /// behind trusted proxies.
     pub limits: Arc<crate::limits::ClientLimits>,
+    /// The proof of work asked of the public booking form, unless switched off.
+    pub pow: Option<Arc<crate::pow::ProofOfWork>>,
     /// When the process started (Unix seconds, the real clock), for monitoring.
     pub started_at: i64,
     /// Set on SIGTERM: the server is draining and `/readyz` answers 503.
@@ -55,11 +55,16 @@ impl AppState {
     }
 }
 
+/// How long a proof-of-work challenge may be answered: time to fill the form calmly (the widget
+/// fetches a new one by itself when it expires).
+const POW_LIFETIME_SECONDS: u64 = 30 * 60;
+
 /// Builds the state from the configuration: opens the database (creating the demo comune on an
 /// empty one unless told not to) and chooses the email transport.
 pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let tz = cfg.time_zone()?;
-    let signer = Signer::new(&cfg.secret()?);
+    let secret = cfg.secret()?;
+    let signer = Signer::new(&secret);
     let links = Links {
         base_url: cfg.public_url(),
         signer: signer.clone(),
@@ -106,11 +111,11 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         store: store.clone(),
         signer: signer.clone(),
         clock: clock.clone(),
+        ice: Arc::new(cfg.ice_servers()?),
     };
     let relay = sfu::Relay::new(cfg.relay_config());
     let media: Arc<dyn signaling::Media> = Arc::new(RelayMedia(relay.clone()));
     let hub = signaling::Hub::new(Arc::new(directory), Some(media), cfg.room_settings());
-    let ice_servers_json = cfg.ice_servers_json()?;
     cfg.check_media_ports()?;
     Ok(AppState {
         mailer: Arc::new(mailer),
@@ -119,11 +124,17 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         tz,
         hub,
         relay,
-        ice_servers_json,
         accounts: staff::Accounts::new(store.pool().clone()),
         https: cfg.https(),
         hsts: cfg.tls_mode() == crate::config::TlsMode::Files,
         started_at: chrono::Utc::now().timestamp(),
+        pow: cfg.proof_of_work.unwrap_or(true).then(|| {
+            Arc::new(crate::pow::ProofOfWork::new(
+                &secret,
+                cfg.proof_of_work_cost.unwrap_or(5000),
+                POW_LIFETIME_SECONDS,
+            ))
+        }),
         draining: Default::default(),
         metrics: Default::default(),
         limits: crate::limits::ClientLimits::new(

@@ -107,7 +107,7 @@ fn https_by_default_with_a_development_certificate_and_http_redirects() {
     // Over HTTPS the cookies are Secure; the staff area redirects to its login page.
     let csrf = page
         .lines()
-        .find(|l| l.to_lowercase().starts_with("set-cookie: csrf="))
+        .find(|l| l.to_lowercase().starts_with("set-cookie: __host-csrf="))
         .expect("csrf cookie");
     assert!(csrf.contains("; Secure"), "{csrf}");
     // The local mailbox and the metrics are on the administration listener only.

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::SameSite;
 use booking::slots::Slot;
 use booking::{Mode, Service};
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use crate::error::{AppError, Result};
-use crate::extract::{parse_day, Id, Param, Ui};
+use crate::extract::{parse_day, Id, Param, Ui, LANG_COOKIE};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::*;
@@ -238,10 +238,7 @@ async fn set_language(ui: Ui, Path(code): Path<String>, headers: HeaderMap) -> R
         .filter(|p| p.starts_with('/') && !p.starts_with("//"))
         .unwrap_or("/")
         .to_string();
-    let cookie = Cookie::build(("lang", l.code()))
-        .path("/")
-        .permanent()
-        .same_site(SameSite::Lax)
-        .build();
+    let mut cookie = LANG_COOKIE.build(l.code().to_string(), ui.https, SameSite::Lax);
+    cookie.make_permanent();
     Ok((ui.jar.add(cookie), Redirect::to(&back)).into_response())
 }
