@@ -49,6 +49,12 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_HTTPS_LISTEN")]
     pub https_listen: Option<String>,
 
+    /// Address and port of the administration listener (plain HTTP): the local mailbox
+    /// (/posta), /metrics, /healthz and /readyz, never served on the public listeners. Keep it
+    /// on loopback [default: 127.0.0.1:8090].
+    #[arg(long, env = "SPORTELLO_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+
     /// TLS: "dev" (a development certificate made under DATA_DIR for localhost and this
     /// machine's addresses), "files" (--tls-cert and --tls-key), or "off" (plain HTTP only, e.g.
     /// behind a TLS proxy) [default: dev].
@@ -378,6 +384,7 @@ impl Config {
             last_reminder_minutes,
             worker_interval,
             https_listen,
+            admin_listen,
             tls,
             tls_cert,
             tls_key,
@@ -409,6 +416,11 @@ impl Config {
         self.https_listen
             .clone()
             .unwrap_or_else(|| "127.0.0.1:8443".into())
+    }
+    pub fn admin_listen(&self) -> String {
+        self.admin_listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:8090".into())
     }
 
     /// Where the certificate comes from, or `None` when TLS is off.

@@ -28,7 +28,8 @@ impl Server {
 
 /// Starts the binary over `data_dir` with `args` and the log level `log`, its standard output
 /// going to `stdout`, and waits until `port` answers `/healthz` (plain HTTP). For tests that
-/// stop the process themselves or read its output.
+/// stop the process themselves or read its output. Unless `args` names one, the
+/// administration listener gets a free port (two servers at once cannot share the default).
 pub fn spawn(
     data_dir: &std::path::Path,
     port: u16,
@@ -36,10 +37,13 @@ pub fn spawn(
     log: &str,
     stdout: Stdio,
 ) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_sportello"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sportello"));
+    cmd.arg("--data-dir").arg(data_dir).args(args);
+    if !args.contains(&"--admin-listen") {
+        cmd.arg("--admin-listen")
+            .arg(format!("127.0.0.1:{}", free_port()));
+    }
+    let child = cmd
         .env("RUST_LOG", log)
         .stdout(stdout)
         .stderr(Stdio::null())
