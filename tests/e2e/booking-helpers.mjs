@@ -2,10 +2,12 @@
 import assert from 'node:assert/strict';
 import { powDone } from './helpers.mjs';
 
-// `pick(slot, slots)` chooses among the free video slots of the service (Edilizia privata, 4)
-// by what the test needs; the first one by default. `mailbox` is where the local mailbox is
-// read (the server itself, when `base` is a proxy that does not serve it).
-export async function bookVideo(page, base, pick = () => true, { mailbox = base } = {}) {
+// `server` is what `startServer` returns (the mailbox is read on its administration listener);
+// `pick(slot, slots)` chooses among the free video slots of the service (Edilizia privata, 4) by
+// what the test needs, the first one by default; `base` is where the citizen books (a proxy in
+// front of the server, or the server itself).
+export async function bookVideo(page, server, pick = () => true, { base = server.base } = {}) {
+  const mailbox = server.admin;
   const slots = await (await fetch(`${base}/api/servizi/4/orari`)).json();
   const slot = slots.find((s) => s.modes.includes('video') && pick(s, slots));
   assert.ok(slot, `a free video slot as the test needs, among ${JSON.stringify(slots.slice(0, 5))}`);

@@ -49,7 +49,7 @@ test('a citizen books a slot through the pages on a 360 px screen', async () => 
     assert.match(await page.locator('main').textContent(), /m\*\*\*@example\.it/);
 
     // The verification email, as the developer's mailbox shows it.
-    await page.goto(`${server.base}/posta`);
+    await page.goto(`${server.admin}/posta`);
     await page.getByRole('link', { name: /Conferma la tua prenotazione/ }).click();
     const text = await page.locator('#mail-text').textContent();
     const link = text.match(/http:\/\/\S+\/conferma\/\S+/)[0];

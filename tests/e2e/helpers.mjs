@@ -37,13 +37,17 @@ export function binary() {
 // Starts the server; `dir` reuses a data folder (and keeps it on stop), `args` adds flags. The
 // clock starts at TEST_NOW unless `args` has its own `--start-clock-at`; the server listens on
 // a free port unless `args` has `--listen`, and its public URL is its own address unless `args`
-// has `--public-url` (a proxy's). A new data folder gets the demo comune (--demo).
+// has `--public-url` (a proxy's). `base` is the server's own address, `admin` its administration
+// listener (the local mailbox at /posta, /metrics), on a free port unless `args` has
+// `--admin-listen`. A new data folder gets the demo comune (--demo).
 export async function startServer(extraArgs = [], reuseDir = null) {
   const bin = binary();
   const listen = extraArgs.includes('--listen') ? extraArgs[extraArgs.indexOf('--listen') + 1] : `127.0.0.1:${await freePort()}`;
+  const adminListen = extraArgs.includes('--admin-listen') ? extraArgs[extraArgs.indexOf('--admin-listen') + 1] : `127.0.0.1:${await freePort()}`;
   const dir = reuseDir || mkdtempSync(join(tmpdir(), 'sportello-e2e-'));
   const base = `http://${listen}`;
-  const child = spawn(bin, ['--tls', 'off', ...(extraArgs.includes('--listen') ? [] : ['--listen', listen]), '--data-dir', dir, '--demo', ...(extraArgs.includes('--public-url') ? [] : ['--public-url', base]), ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...(extraArgs.includes('--start-clock-at') ? [] : ['--start-clock-at', TEST_NOW.toISOString()]), ...extraArgs], {
+  const admin = `http://${adminListen}`;
+  const child = spawn(bin, ['--tls', 'off', ...(extraArgs.includes('--listen') ? [] : ['--listen', listen]), ...(extraArgs.includes('--admin-listen') ? [] : ['--admin-listen', adminListen]), '--data-dir', dir, '--demo', ...(extraArgs.includes('--public-url') ? [] : ['--public-url', base]), ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...(extraArgs.includes('--start-clock-at') ? [] : ['--start-clock-at', TEST_NOW.toISOString()]), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.SPORTELLO_LOG || 'warn' },
   });
@@ -64,6 +68,7 @@ export async function startServer(extraArgs = [], reuseDir = null) {
   }
   return {
     base,
+    admin,
     dir,
     async stop({ keep = false } = {}) {
       if (child.exitCode === null) {

@@ -108,9 +108,10 @@ test('through a real nginx: booking, email links, Secure cookies, hidden pages a
     browsers.push(citizenBrowser, operatorBrowser);
     const booking = await citizenBrowser.newContext({ ignoreHTTPSErrors: true });
 
-    // The citizen books through nginx; the mailbox is read on Sportello itself (nginx does not
-    // serve it), and the confirmation link in the email is on the public address.
-    const { code, start } = await bookVideo(await booking.newPage(), site, undefined, { mailbox: server.base });
+    // The citizen books through nginx; the mailbox is read on Sportello's administration
+    // listener (neither nginx nor the public listener serves it), and the confirmation link in
+    // the email is on the public address.
+    const { code, start } = await bookVideo(await booking.newPage(), server, undefined, { base: site });
     // The form's CSRF cookie came through nginx over HTTPS: Secure, with the __Host- prefix.
     const csrf = (await booking.cookies(site)).find((c) => c.name === '__Host-csrf');
     assert.ok(csrf && csrf.secure && csrf.httpOnly && csrf.sameSite === 'Strict', `csrf cookie: ${JSON.stringify(await booking.cookies(site))}`);
@@ -127,11 +128,14 @@ test('through a real nginx: booking, email links, Secure cookies, hidden pages a
       const r = await fetch(`${site}${path}`, { redirect: 'manual' });
       assert.ok([403, 404].includes(r.status), `${path} through nginx answers ${r.status}`);
     }
-    // And Sportello itself refuses them to a client nginx says is elsewhere (what nginx sends
-    // for a browser on another machine), should a proxy pass them on.
+    // Should a proxy pass them on, Sportello's public listener does not serve them at all,
+    // whoever the client is; only its administration listener does.
     for (const path of ['/posta', '/metrics']) {
-      const r = await fetch(`${server.base}${path}`, { headers: { 'x-forwarded-for': '203.0.113.7' } });
-      assert.equal(r.status, 403, `${path} for a remote client behind the proxy`);
+      for (const xff of ['203.0.113.7', '127.0.0.1']) {
+        const r = await fetch(`${server.base}${path}`, { headers: { 'x-forwarded-for': xff } });
+        assert.equal(r.status, 404, `${path} on the public listener, client ${xff}`);
+      }
+      assert.equal((await fetch(`${server.admin}${path}`)).status, 200, `${path} on the administration listener`);
     }
     // Plain HTTP goes to HTTPS; a body far over the forms' size stops at nginx.
     const plain = await fetch(`http://127.0.0.1:${ports.http}/ufficio?x=1`, { redirect: 'manual' });

@@ -42,7 +42,7 @@ test('after SIGTERM mid-call, pages are answered or refused, and both sides rejo
   const citizenBrowser = await launchBrowser();
   const operatorBrowser = await launchBrowser();
   try {
-    const { code, start } = await bookVideo(await (await citizenBrowser.newContext()).newPage(), server.base);
+    const { code, start } = await bookVideo(await (await citizenBrowser.newContext()).newPage(), server);
     await server.stop({ keep: true });
     const paths = roomPaths(dir, code);
     const args = [...MEDIA, '--listen', listen, '--start-clock-at', start.toISOString()];

@@ -93,7 +93,7 @@ test('with coturn checking time-limited credentials, a citizen forced through TU
     const citizenBrowser = await launchBrowser();
     const operatorBrowser = await launchBrowser();
     browsers.push(citizenBrowser, operatorBrowser);
-    const { code, start } = await bookVideo(await (await citizenBrowser.newContext()).newPage(), server.base);
+    const { code, start } = await bookVideo(await (await citizenBrowser.newContext()).newPage(), server);
     await server.stop({ keep: true });
     const paths = roomPaths(dir, code);
     server = await startServer([...ice, '--start-clock-at', start.toISOString()], dir);

@@ -131,6 +131,8 @@ pub struct Options {
 
 pub struct Server {
     pub base: String,
+    /// The administration listener (`/posta`, `/metrics`), as `admin_listen` serves it.
+    pub admin_base: String,
     pub state: AppState,
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
@@ -201,7 +203,15 @@ impl Server {
         // The worker's own timer is effectively off: tests run it with `tick` when they want.
         let st = state.clone();
         tokio::spawn(async move {
-            axum_serve(st, listener).await;
+            axum_serve(web::app::router(st), listener).await;
+        });
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let admin_base = format!("http://{}", admin.local_addr().expect("addr"));
+        let st = state.clone();
+        tokio::spawn(async move {
+            axum_serve(web::app::admin_router(st), admin).await;
         });
         let client = reqwest::Client::builder()
             .cookie_store(true)
@@ -210,6 +220,7 @@ impl Server {
             .expect("client");
         Some(Server {
             base,
+            admin_base,
             state,
             clock,
             client,
@@ -237,6 +248,16 @@ impl Server {
 
     pub async fn get(&self, path: &str) -> Page {
         self.as_browser().get(path).await
+    }
+
+    /// A GET on the administration listener (`/posta`, `/metrics`).
+    pub async fn admin_get(&self, path: &str) -> Page {
+        Browser {
+            client: self.client.clone(),
+            base: self.admin_base.clone(),
+        }
+        .get(path)
+        .await
     }
 
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
@@ -558,8 +579,8 @@ impl Browser {
     }
 }
 
-async fn axum_serve(state: AppState, listener: tokio::net::TcpListener) {
-    let app = web::app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+async fn axum_serve(router: axum::Router, listener: tokio::net::TcpListener) {
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).await.expect("serve");
 }
 
@@ -622,6 +643,8 @@ pub mod process {
         pub child: std::process::Child,
         pub port: u16,
         pub base: String,
+        /// The administration listener (`/metrics`).
+        pub admin_base: String,
     }
 
     impl ServerProcess {
@@ -630,9 +653,12 @@ pub mod process {
             data_dir: &std::path::Path,
             extra: &[&str],
         ) -> anyhow::Result<ServerProcess> {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
+            let free = || -> std::io::Result<u16> {
+                Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port())
+            };
+            let (port, admin) = (free()?, free()?);
             let child = std::process::Command::new(bin)
                 .args([
                     "--tls",
@@ -641,6 +667,8 @@ pub mod process {
                     &data_dir.display().to_string(),
                     "--listen",
                     &format!("127.0.0.1:{port}"),
+                    "--admin-listen",
+                    &format!("127.0.0.1:{admin}"),
                     // Every client of a load tool is 127.0.0.1: no per-client caps.
                     "--max-connections-per-client",
                     "1000000",
@@ -660,7 +688,12 @@ pub mod process {
                 anyhow::ensure!(std::time::Instant::now() < deadline, "server did not start");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
-            Ok(ServerProcess { child, port, base })
+            Ok(ServerProcess {
+                child,
+                port,
+                base,
+                admin_base: format!("http://127.0.0.1:{admin}"),
+            })
         }
 
         pub fn pid(&self) -> u32 {

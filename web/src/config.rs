@@ -77,6 +77,12 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_HTTPS_LISTEN")]
     pub https_listen: Option<String>,
 
+    /// Address and port of the administration listener (plain HTTP): the local mailbox
+    /// (/posta), /metrics, /healthz and /readyz, never served on the public listeners. Keep it
+    /// on loopback [default: 127.0.0.1:8090].
+    #[arg(long, env = "SPORTELLO_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+
     /// TLS: "dev" (a development certificate made under DATA_DIR for localhost and this
     /// machine's addresses), "files" (--tls-cert and --tls-key), or "off" (plain HTTP only, e.g.
     /// behind a TLS proxy) [default: dev].
@@ -540,6 +546,7 @@ impl Config {
             last_reminder_minutes,
             worker_interval,
             https_listen,
+            admin_listen,
             tls,
             tls_cert,
             tls_key,
@@ -576,6 +583,11 @@ impl Config {
         self.https_listen
             .clone()
             .unwrap_or_else(|| "127.0.0.1:8443".into())
+    }
+    pub fn admin_listen(&self) -> String {
+        self.admin_listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:8090".into())
     }
 
     /// Where the certificate comes from, or `None` when TLS is off.
@@ -896,6 +908,7 @@ mod value_tests {
     const EVERY_KEY: &[(&str, &str)] = &[
         ("listen", "\"0.0.0.0:8080\""),
         ("https_listen", "\"0.0.0.0:8443\""),
+        ("admin_listen", "\"127.0.0.1:9090\""),
         ("tls", "\"files\""),
         ("tls_cert", "\"cert.pem\""),
         ("tls_key", "\"key.pem\""),
@@ -1048,6 +1061,7 @@ mod value_tests {
         };
         says("listen", d.listen());
         says("https_listen", d.https_listen());
+        says("admin_listen", d.admin_listen());
         says("tls", "dev".into());
         says("public_url", d.public_url());
         assert!(help_of("public_url").contains(&format!("or {} with --tls off", off.public_url())));

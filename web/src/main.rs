@@ -60,56 +60,61 @@ async fn main() -> anyhow::Result<()> {
     let http_listener = tokio::net::TcpListener::bind(&http)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {http}: {e}"))?;
+    let admin = cfg.admin_listen();
+    let admin_listener = tokio::net::TcpListener::bind(&admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {admin} (admin_listen): {e}"))?;
+    let admin_addr = admin_listener.local_addr()?;
+    if !admin_addr.ip().is_loopback() {
+        tracing::warn!("admin_listen {admin_addr} is not a loopback address: the local mailbox and /metrics answer whoever reaches it");
+    }
     let mailbox = if state.mailer.is_local() {
-        format!("local mailbox at {}/posta", cfg.public_url())
+        format!("local mailbox at http://{admin_addr}/posta")
     } else {
         "SMTP".to_string()
     };
-    match cfg.tls_source()? {
+    let administration = format!("metrics at http://{admin_addr}/metrics");
+    let limits = cfg.connection_limits()?;
+    let listeners = match cfg.tls_source()? {
         None => {
             tracing::info!(
-                "Sportello at {} (HTTP on {http}, no TLS); emails: {mailbox}",
+                "Sportello at {} (HTTP on {http}, no TLS); emails: {mailbox}; {administration}",
                 cfg.public_url()
             );
-            serve(
-                state,
-                http_listener,
-                None,
-                cfg.connection_limits()?,
-                cfg.worker_interval(),
-            )
-            .await
+            web::app::Listeners {
+                public: http_listener,
+                certificate: None,
+                admin: admin_listener,
+            }
         }
         Some(source) => {
-            let tls = certs::server_config(&source)?;
+            let certificate = certs::Certificate::load(source)?;
             let https = cfg.https_listen();
             let https_listener = tokio::net::TcpListener::bind(&https)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {https}: {e}"))?;
-            if let certs::Source::Development { names, .. } = &source {
+            if let certs::Source::Development { names, .. } = certificate.source() {
                 tracing::info!(
                     "development certificate for {}: browsers will ask to accept it once",
                     names.join(", ")
                 );
             }
             tracing::info!(
-                "Sportello at {} (HTTPS on {https}, HTTP on {http} redirects); emails: {mailbox}",
+                "Sportello at {} (HTTPS on {https}, HTTP on {http} redirects); emails: {mailbox}; {administration}",
                 cfg.public_url()
             );
             let origin = cfg.public_url();
             tokio::spawn(async move {
                 let _ = axum::serve(http_listener, web::tls::redirect_router(origin)).await;
             });
-            serve(
-                state,
-                https_listener,
-                Some(tls),
-                cfg.connection_limits()?,
-                cfg.worker_interval(),
-            )
-            .await
+            web::app::Listeners {
+                public: https_listener,
+                certificate: Some(certificate),
+                admin: admin_listener,
+            }
         }
-    }
+    };
+    serve(state, listeners, limits, cfg.worker_interval()).await
 }
 
 /// Makes a new installation (see `Command::Init`): nothing is made if one is there already.

@@ -43,6 +43,10 @@ pub struct AppState {
     pub pow: Option<Arc<crate::pow::ProofOfWork>>,
     /// When the process started (Unix seconds, the real clock), for monitoring.
     pub started_at: i64,
+    /// Set on SIGTERM: the server is draining and `/readyz` answers 503.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// HTTP and outbox totals for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// The town in every page's header and footer.
     pub town: Arc<crate::town::Town>,
 }
@@ -180,6 +184,8 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
                 POW_LIFETIME_SECONDS,
             ))
         }),
+        draining: Default::default(),
+        metrics: Default::default(),
         limits: crate::limits::ClientLimits::new(
             cfg.rate_limits().0,
             cfg.rate_limits().1,

@@ -25,7 +25,7 @@ use crate::slots::{self, CalendarRules, Slot};
 use crate::validate::ValidBooking;
 use crate::Error;
 
-use super::{from_ts, random_id, ts, Backend, Store};
+use super::{from_ts, random_id, ts, Backend, Store, Totals};
 
 /// Who made a change: the citizen through their link, or the office.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -412,7 +412,13 @@ impl Store {
                 audit::insert(&mut tx, e, Some(a.id)).await?;
             }
             match tx.commit().await {
-                Ok(()) => return Ok(a),
+                Ok(()) => {
+                    Totals::add(&self.totals().created);
+                    if a.status == Status::Confirmed {
+                        Totals::add(&self.totals().confirmed);
+                    }
+                    return Ok(a);
+                }
                 Err(e) => match conflict_of(&e) {
                     Some(Conflict::Seat) => continue,
                     Some(Conflict::SameService) => return Err(Error::AlreadyBookedForService),
@@ -466,6 +472,9 @@ impl Store {
             Self::enqueue(&mut tx, a.id, &email, now).await?;
         }
         tx.commit().await?;
+        if changed == 1 && status == Status::Confirmed {
+            Totals::add(&self.totals().confirmed);
+        }
         self.appointment(id).await
     }
 
@@ -541,6 +550,7 @@ impl Store {
         }
         audit::insert(&mut tx, audit, Some(a.id)).await?;
         tx.commit().await?;
+        Totals::add(&self.totals().cancelled);
         Ok(a)
     }
 
@@ -670,6 +680,7 @@ impl Store {
         Self::enqueue(&mut tx, a.id, &email, now).await?;
         audit::insert(&mut tx, audit, Some(a.id)).await?;
         tx.commit().await?;
+        Totals::add(&self.totals().confirmed);
         Ok(a)
     }
 

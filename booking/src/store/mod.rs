@@ -19,6 +19,7 @@
 //! included: one migrator, one ordered history (see the `staff` crate's doc for why).
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -85,10 +86,30 @@ pub struct Store {
     cache: CachedCatalogue,
     /// Notified when a transaction that queued an email commits (see `mail_queued`).
     mail_queued: Arc<Notify>,
+    totals: Arc<Totals>,
     pub links: Links,
     pub limits: Limits,
     /// Whether this connection made the schema: the database had no migration history.
     fresh: bool,
+}
+
+/// What this process's store has done since it started, for monitoring: totals that never go
+/// down (Prometheus counters). An appointment the office books is created and confirmed at once.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Appointments booked (by citizens, pending until verified, or by the office).
+    pub created: AtomicU64,
+    /// Appointments that became confirmed: verified on a calendar without moderation,
+    /// approved by the office, or booked by the office.
+    pub confirmed: AtomicU64,
+    /// Active appointments cancelled, by the citizen or by the office (not the expired ones).
+    pub cancelled: AtomicU64,
+}
+
+impl Totals {
+    pub(crate) fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 // How the database stores instants (Unix seconds) and chooses ids (random, positive BIGINTs):
@@ -242,6 +263,7 @@ impl Store {
             backend,
             cache: CachedCatalogue::default(),
             mail_queued: Arc::new(Notify::new()),
+            totals: Arc::default(),
             links,
             limits,
             fresh,
@@ -288,6 +310,11 @@ impl Store {
     /// Whether this store's connection made the schema (the database was new).
     pub fn fresh(&self) -> bool {
         self.fresh
+    }
+
+    /// This process's totals of bookings created, confirmed and cancelled.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
     }
 
     pub fn backend(&self) -> Backend {

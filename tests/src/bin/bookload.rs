@@ -109,10 +109,14 @@ async fn main() -> anyhow::Result<()> {
     seed(&state.store).await?;
     let store = state.store.clone();
     let limits = cfg.connection_limits()?;
+    let listeners = web::app::Listeners {
+        public: listener,
+        certificate: None,
+        admin: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    };
     tokio::spawn(web::serve(
         state,
-        listener,
-        None,
+        listeners,
         limits,
         Duration::from_secs(3600),
     ));

@@ -42,8 +42,13 @@ pub fn spawn(
 }
 
 /// Starts `cmd` (the binary with its arguments, working directory and environment) with the
-/// log level `log`, and waits until `port` answers `/healthz`.
+/// log level `log`, and waits until `port` answers `/healthz`. Unless `cmd` names one, the
+/// administration listener gets a free port (two servers at once cannot share the default).
 pub fn start(mut cmd: Command, port: u16, log: &str, stdout: Stdio) -> Child {
+    if !cmd.get_args().any(|a| a == "--admin-listen") {
+        cmd.arg("--admin-listen")
+            .arg(format!("127.0.0.1:{}", free_port()));
+    }
     let child = cmd
         .env("RUST_LOG", log)
         .stdout(stdout)
