@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tests::faults::{crash, test_binary};
+use tests::faults::{crash, mail, test_binary};
 use tests::Db;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -25,6 +25,24 @@ async fn sigkill(db: Db) {
         drain: Duration::from_secs(30),
     };
     if let Some(f) = crash::sigkill_during_bookings(&test_binary(), db, &size)
+        .await
+        .unwrap()
+    {
+        println!("{f}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smtp_outage_delays_emails_but_loses_none_and_sends_none_twice() {
+    let size = mail::Size {
+        clients: 4,
+        pause: Duration::from_millis(250),
+        before: Duration::from_secs(1),
+        outage: Duration::from_secs(3),
+        after: Duration::from_secs(1),
+        drain: Duration::from_secs(30),
+    };
+    if let Some(f) = mail::smtp_outage_during_bookings(&test_binary(), &size)
         .await
         .unwrap()
     {
