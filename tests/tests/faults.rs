@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tests::faults::{crash, mail, test_binary};
+use tests::faults::{crash, database, mail, test_binary};
 use tests::Db;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,6 +43,23 @@ async fn an_smtp_outage_delays_emails_but_loses_none_and_sends_none_twice() {
         drain: Duration::from_secs(30),
     };
     if let Some(f) = mail::smtp_outage_during_bookings(&test_binary(), &size)
+        .await
+        .unwrap()
+    {
+        println!("{f}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_gives_clear_503_pages_then_sportello_recovers_by_itself() {
+    let size = database::Size {
+        clients: 8,
+        before: Duration::from_secs(1),
+        down: Duration::from_secs(3),
+        after: Duration::from_secs(4),
+        recovery: Duration::from_secs(2),
+    };
+    if let Some(f) = database::postgres_restart_under_load(&test_binary(), &size)
         .await
         .unwrap()
     {
