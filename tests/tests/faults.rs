@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tests::faults::{crash, database, mail, test_binary};
+use tests::faults::{crash, database, hostile, mail, relay, test_binary};
 use tests::Db;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,4 +65,45 @@ async fn a_postgres_restart_gives_clear_503_pages_then_sportello_recovers_by_its
     {
         println!("{f}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_connections_and_silent_sockets_are_dropped_while_a_citizen_is_served() {
+    let size = hostile::SlowSize {
+        slow: 100,
+        silent: 20,
+        hold: Duration::from_secs(4),
+        header_timeout: 2,
+        hello: 2,
+        p99_bound: None,
+    };
+    let f = hostile::slow_and_silent_connections(&test_binary(), &size)
+        .await
+        .unwrap();
+    println!("{f}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_wrong_passwords_at_once_lock_the_account_after_exactly_the_configured_number() {
+    let size = hostile::FloodSize {
+        parallel: 50,
+        flood: Duration::ZERO,
+        p99_bound: None,
+    };
+    let f = hostile::login_flood(&test_binary(), &size).await.unwrap();
+    println!("{f}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_and_leaves_through_the_relay_leave_open_files_and_memory_flat() {
+    let size = relay::Size {
+        cycles: 25,
+        warm_up: 5,
+        files_bound: 5,
+        memory_bound_mib: 16,
+    };
+    let f = relay::joins_and_leaves(&test_binary(), &size)
+        .await
+        .unwrap();
+    println!("{f}");
 }

@@ -140,7 +140,8 @@ pub fn load_average() -> String {
 
 /// One `sportello` process over a data folder and database, on a loopback port with plain HTTP.
 /// It can be killed (SIGKILL, no goodbye) and started again on the same data, port and flags.
-/// Its log (level warn) goes to `server.log` in the data folder. Killed on drop.
+/// Its log (level warn, on its standard output) goes to `server.log` in the data folder. Killed
+/// on drop.
 pub struct Sportello {
     child: Option<Child>,
     bin: PathBuf,
@@ -220,7 +221,7 @@ impl Sportello {
             .args(&self.args)
             .args(["--start-clock-at", &clock.to_rfc3339()])
             .env("RUST_LOG", "warn,sqlx=error")
-            .stdout(Stdio::null())
+            .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", self.bin.display()))?;
@@ -628,7 +629,7 @@ impl fmt::Display for Latency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} requests)",
+            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (n = {})",
             self.p50, self.p99, self.max, self.count
         )
     }
