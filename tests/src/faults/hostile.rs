@@ -141,6 +141,10 @@ async fn silent_socket(url: String, stop: Arc<AtomicBool>, held: Arc<Held>) {
 
 /// Slow connections and silent room sockets held while a normal citizen books.
 pub async fn slow_and_silent_connections(bin: &Path, size: &SlowSize) -> anyhow::Result<Figures> {
+    anyhow::ensure!(
+        size.hold > Duration::from_secs(size.header_timeout.max(size.hello) + 3),
+        "the hold must outlast the header timeout and the hello time"
+    );
     let files = super::raise_open_files_limit();
     let dir = tempfile::tempdir()?;
     let url = fresh_database(Db::Sqlite, dir.path())
@@ -476,6 +480,23 @@ pub async fn login_flood(bin: &Path, size: &FloodSize) -> anyhow::Result<Figures
         not_401.is_empty(),
         "answers to wrong passwords: {not_401:?}"
     );
+    // The lock: exactly FREE_FAILURES guesses were told "wrong" before it, the rest "locked".
+    let log = server.log_text();
+    let locked_lines = log
+        .lines()
+        .filter(|l| l.contains("staff login refused: account locked"))
+        .count();
+    let refused_lines = log
+        .lines()
+        .filter(|l| l.contains("staff login refused") && !l.contains("account locked"))
+        .count();
+    let free = staff::throttle::FREE_FAILURES as usize;
+    anyhow::ensure!(
+        refused_lines == free && locked_lines == size.parallel - free,
+        "of {} guesses at once, {refused_lines} were checked as wrong before the lock and {locked_lines} refused as locked (expected {free} and {})",
+        size.parallel,
+        size.parallel - free,
+    );
 
     // Then the flood goes on: for the locked account and for emails that have none.
     let flood_started = Instant::now();
@@ -509,16 +530,6 @@ pub async fn login_flood(bin: &Path, size: &FloodSize) -> anyhow::Result<Figures
     stop.store(true, Ordering::Relaxed);
     let page = citizen.await?;
 
-    // The lock: exactly FREE_FAILURES guesses were told "wrong" before it, the rest "locked".
-    let log = server.log_text();
-    let locked_lines = log
-        .lines()
-        .filter(|l| l.contains("staff login refused: account locked"))
-        .count();
-    let refused_lines = log
-        .lines()
-        .filter(|l| l.contains("staff login refused") && !l.contains("account locked"))
-        .count();
     let pool = open_database(&url).await?;
     let row = sqlx::query("SELECT failed_logins, locked_until FROM account WHERE email = $1")
         .bind(email)
@@ -528,22 +539,6 @@ pub async fn login_flood(bin: &Path, size: &FloodSize) -> anyhow::Result<Figures
     let locked_until: Option<i64> = row.try_get("locked_until")?;
     pool.close().await;
     let right = login(&login_browser(&base).await?, &base, email, &password).await?;
-    let free = staff::throttle::FREE_FAILURES as usize;
-    if size.flood.is_zero() {
-        anyhow::ensure!(
-            refused_lines == free && locked_lines == size.parallel - free,
-            "of {} guesses at once, {refused_lines} were checked as wrong before the lock and {locked_lines} refused as locked (expected {free} and {}); server log: {}",
-            size.parallel,
-            size.parallel - free,
-            server.log_tail()
-        );
-    } else {
-        // The unknown emails of the flood are refused (not locked) as well.
-        anyhow::ensure!(
-            refused_lines >= free && locked_lines >= size.parallel - free,
-            "{refused_lines} refused, {locked_lines} locked"
-        );
-    }
     anyhow::ensure!(
         failed > free as i64 && locked_until.is_some_and(|u| u > test_now().timestamp()),
         "account not locked: {failed} failures, locked until {locked_until:?}"
@@ -569,7 +564,7 @@ pub async fn login_flood(bin: &Path, size: &FloodSize) -> anyhow::Result<Figures
         burst_took.as_secs_f64()
     ));
     f.add(format!(
-        "the lock: {refused_lines} guesses checked and refused before it (the configured {free} free failures), {locked_lines} refused as locked; failures counted in the database: {failed}; the right password is refused afterwards (401)"
+        "the lock: {refused_lines} guesses checked and refused before it (the configured {free} free failures), {locked_lines} refused as locked; failures counted in the database: {failed} (every guess that was checked); the right password is refused afterwards (401)"
     ));
     if !size.flood.is_zero() {
         f.add(format!(
