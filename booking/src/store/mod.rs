@@ -314,3 +314,17 @@ impl Store {
         Ok(n == 0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable;
+
+    #[test]
+    fn a_database_that_is_not_there_is_unavailable_not_a_fault() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(unavailable(&sqlx::Error::Io(refused)));
+        assert!(unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(!unavailable(&sqlx::Error::RowNotFound));
+        assert!(!unavailable(&sqlx::Error::ColumnNotFound("x".into())));
+    }
+}
