@@ -116,10 +116,12 @@ impl Mailer {
 
     /// Sends what is due; each message is marked sent or rescheduled on its own.
     pub async fn deliver_due(&self, store: &Store, now: DateTime<Utc>) -> Result<Delivery, Error> {
-        let mut d = Delivery::default();
         // One at a time, each claimed before it is sent (see `Store::claim_due_email`); at
-        // most a pass's worth, so that a pass ends.
-        d.more = true;
+        // most a pass's worth, so that a pass ends: `more` until the queue runs out.
+        let mut d = Delivery {
+            more: true,
+            ..Delivery::default()
+        };
         for _ in 0..PASS {
             let Some(m) = store.claim_due_email(now, CLAIM_LEASE).await? else {
                 d.more = false;
