@@ -142,7 +142,7 @@ async fn silent_socket(url: String, stop: Arc<AtomicBool>, held: Arc<Held>) {
 /// Slow connections and silent room sockets held while a normal citizen books.
 pub async fn slow_and_silent_connections(bin: &Path, size: &SlowSize) -> anyhow::Result<Figures> {
     anyhow::ensure!(
-        size.hold > Duration::from_secs(size.header_timeout.max(size.hello) + 3),
+        size.hold >= Duration::from_secs(size.header_timeout.max(size.hello) + 2),
         "the hold must outlast the header timeout and the hello time"
     );
     let files = super::raise_open_files_limit();
