@@ -20,8 +20,8 @@ const joins = Number(process.argv[3] || 7);
 const MEDIA = ['--media-udp', process.argv[4] || '127.0.0.1:0', '--media-tcp', 'off', '--worker-interval', '3600'];
 const warmup = Number(process.argv[5] ?? 10);
 
-async function metric(base, name) {
-  const text = await (await fetch(`${base}/metrics`)).text();
+async function metric(admin, name) {
+  const text = await (await fetch(`${admin}/metrics`)).text();
   return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
 }
 
@@ -40,7 +40,7 @@ const dir = server.dir;
 const a = await launchBrowser();
 const b = await launchBrowser();
 try {
-  const { code, start } = await bookVideo(await (await a.newContext()).newPage(), server.base);
+  const { code, start } = await bookVideo(await (await a.newContext()).newPage(), server);
   await server.stop({ keep: true });
   const out = execFileSync(binary(), ['--data-dir', dir, 'room-link', code], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
   const citizenPath = new URL(out.match(/citizen:\s+(\S+)/)[1]).pathname;
@@ -57,11 +57,11 @@ try {
   await new Promise((r) => setTimeout(r, warmup * 1000));
 
   // CPU per forwarded packet, over the window.
-  const cpu0 = await metric(server.base, 'process_cpu_seconds_total');
-  const pk0 = await metric(server.base, 'sportello_relay_packets_forwarded_total');
+  const cpu0 = await metric(server.admin, 'process_cpu_seconds_total');
+  const pk0 = await metric(server.admin, 'sportello_relay_packets_forwarded_total');
   await new Promise((r) => setTimeout(r, seconds * 1000));
-  const cpu1 = await metric(server.base, 'process_cpu_seconds_total');
-  const pk1 = await metric(server.base, 'sportello_relay_packets_forwarded_total');
+  const cpu1 = await metric(server.admin, 'process_cpu_seconds_total');
+  const pk1 = await metric(server.admin, 'sportello_relay_packets_forwarded_total');
   const pps = (pk1 - pk0) / seconds;
   console.log(`callbench: after ${warmup} s of call, ${pk1 - pk0} packets forwarded in ${seconds} s (${pps.toFixed(0)} packets/s); server CPU ${(cpu1 - cpu0).toFixed(2)} s: ${(((cpu1 - cpu0) * 1e6) / (pk1 - pk0)).toFixed(1)} µs per forwarded packet`);
 

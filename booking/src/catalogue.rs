@@ -49,6 +49,7 @@ fn office_from(r: &AnyRow) -> Result<Office, Error> {
         phone: r.try_get("phone")?,
         address: r.try_get("address")?,
         hours_text: r.try_get("hours_text")?,
+        archived: r.try_get::<Option<i64>, _>("archived_at")?.is_some(),
     })
 }
 

@@ -1,7 +1,10 @@
-//! The demo comune: on the first start with an empty database, the offices of a small Italian
-//! town (as in the Ozieri citizen manual, plus the registry office with its ID-card service)
-//! with realistic weekly hours, national holidays and operators, so a new user sees a working
-//! site at once. Addresses use the reserved `esempio.it`-style demo domain, never real ones.
+//! The demo comune: the offices of a small Italian town (as in the Ozieri citizen manual, plus
+//! the registry office with its ID-card service) with realistic weekly hours, national holidays
+//! and operators, so a new user sees a working site at once. It goes only into a database the
+//! server has just made, and only when the demo is asked for (the web crate's `demo` setting:
+//! on by default only for the embedded default configuration); maintenance commands and
+//! `sportello init` never seed it. Addresses use the reserved `esempio.it`-style demo domain,
+//! never real ones.
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use sqlx::Executor;
@@ -318,7 +321,8 @@ fn hours_text(rules: &[Rule]) -> String {
         .join("; ")
 }
 
-/// Fills an empty database with the demo comune. Does nothing if any office exists.
+/// Fills an empty database with the demo comune. Does nothing if any office exists, archived
+/// or not.
 pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error> {
     if !store.is_empty().await? {
         return Ok(false);

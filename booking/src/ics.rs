@@ -65,9 +65,12 @@ pub fn render(inv: &Invitation<'_>, method: Method) -> String {
     let mut event = Event::new();
     event
         .uid(&uid(a, inv.host))
-        .summary(&format!("{} - {}", inv.office.name, inv.service.title))
-        .description(&description)
-        .location(&location)
+        .summary(&text_value(&format!(
+            "{} - {}",
+            inv.office.name, inv.service.title
+        )))
+        .description(&text_value(&description))
+        .location(&text_value(&location))
         .starts(a.start)
         .ends(a.end)
         .sequence(a.sequence.max(0) as u32)
@@ -77,24 +80,46 @@ pub fn render(inv: &Invitation<'_>, method: Method) -> String {
             Method::Cancel => EventStatus::Cancelled,
         })
         .append_property(
-            Property::new("ORGANIZER", format!("mailto:{}", inv.office.email))
-                .add_parameter("CN", &param_value(&inv.office.name))
-                .done(),
+            Property::new(
+                "ORGANIZER",
+                uri_value(&format!("mailto:{}", inv.office.email)),
+            )
+            .add_parameter("CN", &param_value(&inv.office.name))
+            .done(),
         )
         .append_property(
-            Property::new("ATTENDEE", format!("mailto:{}", a.contact.email))
-                .add_parameter("CN", &param_value(&a.contact.full_name()))
-                .add_parameter("ROLE", "REQ-PARTICIPANT")
-                .add_parameter("PARTSTAT", "ACCEPTED")
-                .done(),
+            Property::new(
+                "ATTENDEE",
+                uri_value(&format!("mailto:{}", a.contact.email)),
+            )
+            .add_parameter("CN", &param_value(&a.contact.full_name()))
+            .add_parameter("ROLE", "REQ-PARTICIPANT")
+            .add_parameter("PARTSTAT", "ACCEPTED")
+            .done(),
         );
     if let Some(url) = inv.join_url {
-        event.url(url);
+        event.url(&uri_value(url));
     }
     let mut cal = Calendar::new();
     cal.append_property(Property::new("METHOD", method.as_str()));
     cal.push(event.done());
     cal.done().to_string()
+}
+
+/// A TEXT value (RFC 5545 3.3.11): the writer escapes line feeds, commas and semicolons, but
+/// not a carriage return or other control characters, which would end the line and let the
+/// text write properties of its own: they go (line feeds stay, to be escaped).
+fn text_value(s: &str) -> String {
+    s.chars()
+        .filter(|c| *c == '\n' || (!c.is_control() && !crate::validate::is_bidi_control(*c)))
+        .collect()
+}
+
+/// A URI value (RFC 5545 3.3.13), which is written as it is: no control character, no space.
+fn uri_value(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() && !c.is_whitespace() && !crate::validate::is_bidi_control(*c))
+        .collect()
 }
 
 /// A parameter value (RFC 5545 3.2) that cannot end its line or its quotes: control characters
@@ -108,7 +133,15 @@ fn param_value(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::param_value;
+    use super::{param_value, text_value, uri_value};
+
+    #[test]
+    fn a_value_cannot_end_its_line() {
+        // Found by the ics_writer fuzz target: a carriage return in a link ended the URL line.
+        assert_eq!(uri_value("https://x\r\nX-EVIL:1"), "https://xX-EVIL:1");
+        assert_eq!(text_value("Piazza\r\nX-EVIL:1"), "Piazza\nX-EVIL:1");
+        assert_eq!(text_value("Ufficio\u{202E}"), "Ufficio");
+    }
 
     #[test]
     fn a_parameter_value_cannot_end_its_line_or_its_quotes() {

@@ -54,6 +54,10 @@ pub enum Error {
     SameSlot,
     #[error("configuration: {0}")]
     Config(String),
+    /// The office still has this many active appointments that have not ended: it cannot be
+    /// archived until they are moved, cancelled or over.
+    #[error("the office has {0} active appointments still to come")]
+    OfficeInUse(i64),
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
     #[error("database: {0}")]

@@ -107,19 +107,19 @@ impl Status {
             Status::NoShow => "no_show",
         }
     }
+    /// Every status, in the order of an appointment's life.
+    pub const ALL: [Status; 8] = [
+        Status::Pending,
+        Status::AwaitingApproval,
+        Status::Confirmed,
+        Status::Expired,
+        Status::Cancelled,
+        Status::Refused,
+        Status::Done,
+        Status::NoShow,
+    ];
     pub fn parse(s: &str) -> Option<Status> {
-        [
-            Status::Pending,
-            Status::AwaitingApproval,
-            Status::Confirmed,
-            Status::Expired,
-            Status::Cancelled,
-            Status::Refused,
-            Status::Done,
-            Status::NoShow,
-        ]
-        .into_iter()
-        .find(|x| x.code() == s)
+        Self::ALL.into_iter().find(|x| x.code() == s)
     }
     /// Whether the appointment still holds its slot.
     pub fn is_active(self) -> bool {
@@ -164,6 +164,8 @@ pub struct Office {
     pub address: String,
     /// Opening hours as shown to citizens ("lunedì 8:00-9:00").
     pub hours_text: String,
+    /// Archived: kept for its history, no longer shown or bookable.
+    pub archived: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

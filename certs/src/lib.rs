@@ -3,12 +3,20 @@
 //! used; otherwise a development certificate is made at first start (rcgen), kept under the data
 //! folder, and made again when the machine's addresses change, valid for `localhost` and every
 //! address of this machine. A phone accepts it once and can join.
+//!
+//! The certificate in use can be replaced while the server runs (`Certificate::reload`, on
+//! SIGHUP): renewed files are read again and every new connection gets them, while a pair that
+//! does not load (a half-written file, a key of another certificate) leaves the old one in use.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +30,11 @@ pub enum Error {
     Write {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error("{path} is not valid PEM: {source}")]
+    Pem {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
     },
     #[error("{0} holds no certificate")]
     NoCertificate(PathBuf),
@@ -111,39 +124,100 @@ fn load(
     cert: &Path,
     key: &Path,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
-    let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut read(cert)?.as_slice())
+    let pem_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Pem { path, source }
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read(cert)?)
         .collect::<Result<_, _>>()
-        .map_err(|source| Error::Read {
-            path: cert.into(),
-            source,
-        })?;
+        .map_err(pem_error(cert))?;
     if chain.is_empty() {
         return Err(Error::NoCertificate(cert.into()));
     }
-    let key_der = rustls_pemfile::private_key(&mut read(key)?.as_slice())
-        .map_err(|source| Error::Read {
-            path: key.into(),
-            source,
-        })?
-        .ok_or_else(|| Error::NoKey(key.into()))?;
+    let key_der = match PrivateKeyDer::from_pem_slice(&read(key)?) {
+        Ok(k) => k,
+        Err(rustls::pki_types::pem::Error::NoItemsFound) => return Err(Error::NoKey(key.into())),
+        Err(e) => return Err(pem_error(key)(e)),
+    };
     Ok((chain, key_der))
 }
 
-/// The rustls configuration for the server, HTTP/1.1 offered by ALPN.
-pub fn server_config(source: &Source) -> Result<Arc<ServerConfig>, Error> {
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The certificate the server presents, read from its source and read again on `reload`.
+/// It is the TLS configuration's certificate resolver, so a reload reaches every connection
+/// that starts after it, while those already open keep the certificate they began with.
+#[derive(Debug)]
+pub struct Certificate {
+    source: Source,
+    provider: Arc<CryptoProvider>,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl Certificate {
+    /// Reads the certificate and its key (making the development certificate if needed);
+    /// a key that does not belong to the certificate is refused.
+    pub fn load(source: Source) -> Result<Arc<Certificate>, Error> {
+        let provider = provider();
+        let key = certified_key(&source, &provider)?;
+        Ok(Arc::new(Certificate {
+            source,
+            provider,
+            current: RwLock::new(Arc::new(key)),
+        }))
+    }
+
+    /// Reads the files again and, if they make a valid pair, presents them from now on.
+    /// On error the certificate in use stays as it was.
+    pub fn reload(&self) -> Result<(), Error> {
+        let key = certified_key(&self.source, &self.provider)?;
+        *self.current.write().expect("certificate lock") = Arc::new(key);
+        Ok(())
+    }
+
+    /// Where the certificate comes from.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// The end-entity certificate presented now (DER).
+    pub fn presented(&self) -> CertificateDer<'static> {
+        self.current.read().expect("certificate lock").cert[0].clone()
+    }
+
+    /// The rustls configuration for the server, HTTP/1.1 offered by ALPN, with this
+    /// certificate (and its reloads).
+    pub fn server_config(self: &Arc<Self>) -> Result<Arc<ServerConfig>, Error> {
+        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_cert_resolver(self.clone());
+        // HTTP/1.1 only: room WebSockets upgrade over it in every browser.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+impl ResolvesServerCert for Certificate {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.read().expect("certificate lock").clone())
+    }
+}
+
+fn certified_key(source: &Source, provider: &CryptoProvider) -> Result<CertifiedKey, Error> {
     let (cert, key) = match source {
         Source::Files { cert, key } => (cert.clone(), key.clone()),
         Source::Development { dir, names } => development_certificate(dir, names)?,
     };
     let (chain, key) = load(&cert, &key)?;
-    let mut config =
-        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)?;
-    // HTTP/1.1 only: room WebSockets upgrade over it in every browser.
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(CertifiedKey::from_der(chain, key, provider)?)
+}
+
+/// The rustls configuration for the server from `source`, HTTP/1.1 offered by ALPN.
+pub fn server_config(source: &Source) -> Result<Arc<ServerConfig>, Error> {
+    Certificate::load(source.clone())?.server_config()
 }
 
 #[cfg(test)]
@@ -193,5 +267,42 @@ mod tests {
         std::fs::write(&key, "").unwrap();
         let e = server_config(&Source::Files { cert, key }).unwrap_err();
         assert!(e.to_string().contains("holds no certificate"), "{e}");
+    }
+
+    #[test]
+    fn a_reload_presents_the_new_files_and_a_bad_pair_keeps_the_old_one() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let names = ["localhost".to_string()];
+        let (cert_a, key_a) = development_certificate(a.path(), &names).unwrap();
+        let (cert_b, key_b) = development_certificate(b.path(), &names).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("chain.pem"), dir.path().join("key.pem"));
+        std::fs::copy(&cert_a, &cert).unwrap();
+        std::fs::copy(&key_a, &key).unwrap();
+        let first = |p: &Path| {
+            CertificateDer::pem_slice_iter(&std::fs::read(p).unwrap())
+                .next()
+                .unwrap()
+                .unwrap()
+        };
+        let c = Certificate::load(Source::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        })
+        .unwrap();
+        assert_eq!(c.presented(), first(&cert_a));
+        // B's certificate with A's key: refused, A stays.
+        std::fs::copy(&cert_b, &cert).unwrap();
+        let e = c.reload().unwrap_err();
+        assert!(matches!(e, Error::Tls(_)), "{e}");
+        assert_eq!(c.presented(), first(&cert_a));
+        // A truncated key: refused, A stays.
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nAAAA").unwrap();
+        assert!(c.reload().is_err());
+        assert_eq!(c.presented(), first(&cert_a));
+        // The whole pair B: presented from now on.
+        std::fs::copy(&key_b, &key).unwrap();
+        c.reload().unwrap();
+        assert_eq!(c.presented(), first(&cert_b));
     }
 }

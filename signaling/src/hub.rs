@@ -39,6 +39,12 @@ pub trait Directory: Send + Sync + 'static {
     /// The ticket a token stands for, or `None` for a bad, tampered or unknown token.
     fn ticket<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Option<Ticket>>;
     fn now(&self) -> DateTime<Utc>;
+    /// The STUN/TURN servers handed with `ready` to a socket of this ticket (JSON objects as
+    /// RTCPeerConnection's `iceServers` takes them). `until` is when the room closes: TURN
+    /// credentials should last at least that long. None by default.
+    fn ice_servers(&self, _ticket: &Ticket, _until: DateTime<Utc>) -> Vec<serde_json::Value> {
+        Vec::new()
+    }
 }
 
 /// What the relay tells one participant's socket.
@@ -436,6 +442,10 @@ impl Conn {
                     ends_at: ticket.schedule.end,
                     office: ticket.office.clone(),
                     service: ticket.service.clone(),
+                    ice_servers: self
+                        .hub
+                        .dir
+                        .ice_servers(&ticket, policy.closes_at(&ticket.schedule)),
                 };
                 self.ticket = Some(ticket);
                 vec![Reply::Send(ready)]

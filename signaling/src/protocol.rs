@@ -95,6 +95,10 @@ pub enum ServerMessage {
         ends_at: DateTime<Utc>,
         office: String,
         service: String,
+        /// STUN/TURN servers for this socket's peer connection (RTCPeerConnection's
+        /// `iceServers`); TURN credentials in it are made for this socket and expire.
+        #[serde(default)]
+        ice_servers: Vec<serde_json::Value>,
     },
     /// You are in; the other side is not yet.
     Waiting {
@@ -274,12 +278,15 @@ pub fn parse(text: &str) -> Result<ClientMessage, ErrorCode> {
         Some(_) => return Err(ErrorCode::UnsupportedVersion),
         None => return Err(ErrorCode::Malformed),
     }
-    let msg: ClientMessage = serde_json::from_value(value).map_err(|_| ErrorCode::Malformed)?;
-    if let ClientMessage::Join { name, .. } = &msg {
+    let mut msg: ClientMessage = serde_json::from_value(value).map_err(|_| ErrorCode::Malformed)?;
+    if let ClientMessage::Join { name, .. } = &mut msg {
+        // The name as shown: trimmed (a line break or tab around it is no part of it, and
+        // must not reach the other side's page).
         let n = name.trim();
         if n.is_empty() || n.chars().count() > MAX_NAME || !n.chars().all(allowed_in_name) {
             return Err(ErrorCode::BadName);
         }
+        *name = n.to_string();
     }
     Ok(msg)
 }
@@ -324,6 +331,14 @@ mod tests {
         assert_eq!(
             parse(r#"{"type":"join","v":1,"name":"  "}"#),
             Err(ErrorCode::BadName)
+        );
+        // Found by fuzzing: a line break around an accepted name stayed in it.
+        assert_eq!(
+            parse(r#"{"type":"join","v":1,"name":"\natnAokenoss\t"}"#),
+            Ok(ClientMessage::Join {
+                v: VERSION,
+                name: "atnAokenoss".into()
+            })
         );
         // A name that shows reversed or hides text (U+202E, U+2066) is refused like a control.
         for name in ["Anna\\u202eossoR", "Anna\\u2066x", "Anna\\nRossi"] {

@@ -62,7 +62,7 @@ async function call(media, citizenQuery = '') {
   const dir = server.dir;
   const citizenBrowser = await launchBrowser();
   const operatorBrowser = await launchBrowser();
-  const { code, start } = await bookVideo(await (await citizenBrowser.newContext()).newPage(), server.base);
+  const { code, start } = await bookVideo(await (await citizenBrowser.newContext()).newPage(), server);
   await server.stop({ keep: true });
   const out = execFileSync(binary(), ['--data-dir', dir, 'room-link', code], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
   const citizenPath = new URL(out.match(/citizen:\s+(\S+)/)[1]).pathname;
@@ -91,7 +91,7 @@ async function bothDecode(citizen, operator, server) {
   for (const [who, page] of [['citizen', citizen], ['operator', operator]]) {
     await until(`${who} decoding video`, async () => {
       const s = await stats(page);
-      if (process.env.DEBUG_CALL) console.log(who, JSON.stringify(s && s.video), JSON.stringify(s && s.audio), server ? (await (await fetch(`${server.base}/metrics`)).text()).split('\n').filter((l) => l.startsWith('sportello_relay') && !l.startsWith('#')).join(' | ') : '');
+      if (process.env.DEBUG_CALL) console.log(who, JSON.stringify(s && s.video), JSON.stringify(s && s.audio), server ? (await (await fetch(`${server.admin}/metrics`)).text()).split('\n').filter((l) => l.startsWith('sportello_relay') && !l.startsWith('#')).join(' | ') : '');
       return s && s.video && s.video.framesDecoded > 0 && s.audio && s.audio.packets > 0 && s.pair ? s : null;
     });
   }
@@ -137,7 +137,7 @@ test('citizen and operator see and hear each other through the relay', async () 
     }
 
     // The server counted what it forwarded.
-    const metrics = await (await fetch(`${server.base}/metrics`)).text();
+    const metrics = await (await fetch(`${server.admin}/metrics`)).text();
     // Totals of the process, with no label that grows with the rooms.
     assert.doesNotMatch(metrics, /room="/);
     const forwarded = [...metrics.matchAll(/^sportello_relay_packets_forwarded_total (\d+)$/gm)].map((m) => Number(m[1]));
@@ -147,7 +147,7 @@ test('citizen and operator see and hear each other through the relay', async () 
     assert.match(metrics, /^process_resident_memory_bytes [0-9]+$/m);
     // Round-trip time to each participant, measured by the relay.
     await until('round-trip times', async () => {
-      const m = await (await fetch(`${server.base}/metrics`)).text();
+      const m = await (await fetch(`${server.admin}/metrics`)).text();
       const rtts = [...m.matchAll(/^sportello_relay_rtt_seconds_max\{side="(citizen|operator)"\} ([0-9.e-]+)$/gm)];
       return rtts.length === 2 && rtts.every((r) => Number(r[2]) > 0 && Number(r[2]) < 1);
     }, 15000);
@@ -170,7 +170,7 @@ test('citizen and operator see and hear each other through the relay', async () 
     await operator.getByRole('button', { name: 'Riaggancia' }).click();
     await citizen.getByText('Edilizia privata è uscita dalla stanza.').waitFor();
     await until('the relay to close the operator connection', async () =>
-      /^sportello_relay_peer_connections 1$/m.test(await (await fetch(`${server.base}/metrics`)).text()));
+      /^sportello_relay_peer_connections 1$/m.test(await (await fetch(`${server.admin}/metrics`)).text()));
   } finally {
     await c0.close();
   }
@@ -284,7 +284,7 @@ test('with 3 % of packets lost each way, NACKs are answered with retransmissions
     assert.ok(after.in.nacks > 0, `the citizen sent NACKs (${after.in.nacks})`);
     if (after.in.resent !== undefined) assert.ok(after.in.resent > 0, `the relay retransmitted (${after.in.resent} packets)`);
     assert.ok(after.in.frames > before.in.frames + 100, `video kept being decoded (${before.in.frames} -> ${after.in.frames} frames)`);
-    const metrics = await (await fetch(`${c.server.base}/metrics`)).text();
+    const metrics = await (await fetch(`${c.server.admin}/metrics`)).text();
     const nacks = [...metrics.matchAll(/^sportello_relay_nacks_total (\d+)$/gm)].map((m) => Number(m[1]));
     assert.ok(nacks.length === 1 && nacks[0] > 0, `the relay counted the browsers' NACKs: ${nacks}`);
   } finally {

@@ -24,7 +24,7 @@ test('an operator logs in, books for a caller today, moves it, and joins a video
     // A video appointment on a day whose later hours still offer the phone: the operator books
     // a caller by phone that day and then moves it to another phone time of the same day.
     const laterPhone = (s, all) => all.filter((o) => o.local_day === s.local_day && o.start_ts > s.start_ts && o.modes.includes('phone')).length >= 3;
-    const { code, start } = await bookVideo(await (await browser.newContext()).newPage(), server.base, laterPhone);
+    const { code, start } = await bookVideo(await (await browser.newContext()).newPage(), server, laterPhone);
     await server.stop({ keep: true });
     const made = cli(dir, ['admin', 'create', '--email', 'Admin@Comune.Esempio.it', '--name', 'Anna Admin']);
     const provisional = made.match(/provisional password: (\S+)/)[1];
@@ -88,10 +88,10 @@ test('an operator logs in, books for a caller today, moves it, and joins a video
     assert.match(await page.locator('#outcome').textContent(), /Appuntamento spostato/);
     assert.ok(target.label.includes(await page.locator('#when').textContent().then((w) => w.split('ore ')[1])), 'the new time shows');
     const mail = await ctx.newPage();
-    await mail.goto(`${server.base}/posta`);
+    await mail.goto(`${server.admin}/posta`);
     const moved = mail.locator('tr', { hasText: 'giovanni.piras@example.it' }).filter({ hasText: 'Appuntamento spostato' });
     await moved.getByRole('link').click();
-    const ics = await (await fetch(`${server.base}${new URL(mail.url()).pathname}/invito.ics`)).text();
+    const ics = await (await fetch(`${server.admin}${new URL(mail.url()).pathname}/invito.ics`)).text();
     assert.match(ics, /METHOD:REQUEST/);
     assert.match(ics, /SEQUENCE:1/);
     assert.match(await mail.locator('#mail-text').textContent(), /l'ufficio ha spostato il tuo appuntamento/);

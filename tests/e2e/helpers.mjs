@@ -14,7 +14,7 @@ export const CHROMIUM_FLAGS = [
   '--allow-loopback-in-peer-connection',
 ];
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
     s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
@@ -35,13 +35,19 @@ export function binary() {
 }
 
 // Starts the server; `dir` reuses a data folder (and keeps it on stop), `args` adds flags. The
-// clock starts at TEST_NOW unless `args` has its own `--start-clock-at`.
+// clock starts at TEST_NOW unless `args` has its own `--start-clock-at`; the server listens on
+// a free port unless `args` has `--listen`, and its public URL is its own address unless `args`
+// has `--public-url` (a proxy's). `base` is the server's own address, `admin` its administration
+// listener (the local mailbox at /posta, /metrics), on a free port unless `args` has
+// `--admin-listen`. A new data folder gets the demo comune (--demo).
 export async function startServer(extraArgs = [], reuseDir = null) {
   const bin = binary();
-  const port = await freePort();
+  const listen = extraArgs.includes('--listen') ? extraArgs[extraArgs.indexOf('--listen') + 1] : `127.0.0.1:${await freePort()}`;
+  const adminListen = extraArgs.includes('--admin-listen') ? extraArgs[extraArgs.indexOf('--admin-listen') + 1] : `127.0.0.1:${await freePort()}`;
   const dir = reuseDir || mkdtempSync(join(tmpdir(), 'sportello-e2e-'));
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawn(bin, ['--tls', 'off', '--listen', `127.0.0.1:${port}`, '--data-dir', dir, '--public-url', base, ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...(extraArgs.includes('--start-clock-at') ? [] : ['--start-clock-at', TEST_NOW.toISOString()]), ...extraArgs], {
+  const base = `http://${listen}`;
+  const admin = `http://${adminListen}`;
+  const child = spawn(bin, ['--tls', 'off', ...(extraArgs.includes('--listen') ? [] : ['--listen', listen]), ...(extraArgs.includes('--admin-listen') ? [] : ['--admin-listen', adminListen]), '--data-dir', dir, '--demo', ...(extraArgs.includes('--public-url') ? [] : ['--public-url', base]), ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...(extraArgs.includes('--start-clock-at') ? [] : ['--start-clock-at', TEST_NOW.toISOString()]), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.SPORTELLO_LOG || 'warn' },
   });
@@ -62,6 +68,7 @@ export async function startServer(extraArgs = [], reuseDir = null) {
   }
   return {
     base,
+    admin,
     dir,
     async stop({ keep = false } = {}) {
       if (child.exitCode === null) {
@@ -75,4 +82,10 @@ export async function startServer(extraArgs = [], reuseDir = null) {
 
 export async function launchBrowser() {
   return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_FLAGS });
+}
+
+// Waits until the booking form's proof of work is done: the widget has found the answer and
+// put it in the form (as a citizen waits for the box to show "Verificato").
+export async function powDone(page) {
+  await page.waitForFunction(() => !!document.querySelector('form input[name=altcha]')?.value, null, { timeout: 30000 });
 }

@@ -15,7 +15,7 @@ test('the countdown reaches zero and the citizen enters without a reload', async
   const browser = await launchBrowser();
   try {
     const setup = await (await browser.newContext()).newPage();
-    const { code, start } = await bookVideo(setup, server.base);
+    const { code, start } = await bookVideo(setup, server);
     await server.stop({ keep: true });
 
     // The room links, as the operator's command prints them.

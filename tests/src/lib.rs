@@ -134,10 +134,17 @@ pub struct Options {
     /// Per-client limits; the tests that are not about them book freely from 127.0.0.1.
     pub rate_limit: Option<(u32, u32)>,
     pub trusted_proxies: Option<String>,
+    /// The booking form's proof of work, with this cost; off for the tests not about it
+    /// (`Server::book` answers it when it is on).
+    pub proof_of_work_cost: Option<u32>,
+    /// TURN's shared secret and URLs (time-limited credentials on each room socket).
+    pub turn: Option<(String, String)>,
 }
 
 pub struct Server {
     pub base: String,
+    /// The administration listener (`/posta`, `/metrics`), as `admin_listen` serves it.
+    pub admin_base: String,
     pub state: AppState,
     pub clock: Arc<ManualClock>,
     pub client: reqwest::Client,
@@ -193,6 +200,12 @@ impl Server {
             rate_limit_per_minute: Some(opts.rate_limit.map_or(1_000_000, |r| r.0)),
             rate_limit_burst: Some(opts.rate_limit.map_or(1_000_000, |r| r.1)),
             trusted_proxies: opts.trusted_proxies,
+            proof_of_work: Some(opts.proof_of_work_cost.is_some()),
+            proof_of_work_cost: opts.proof_of_work_cost,
+            turn_secret: opts.turn.as_ref().map(|t| t.0.clone()),
+            turn_urls: opts.turn.as_ref().map(|t| t.1.clone()),
+            // The tests run over the demo comune.
+            demo: Some(true),
             ..Config::default()
         };
         let clock = Arc::new(ManualClock::new(test_now()));
@@ -202,7 +215,15 @@ impl Server {
         // The worker's own timer is effectively off: tests run it with `tick` when they want.
         let st = state.clone();
         tokio::spawn(async move {
-            axum_serve(st, listener).await;
+            axum_serve(web::app::router(st), listener).await;
+        });
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let admin_base = format!("http://{}", admin.local_addr().expect("addr"));
+        let st = state.clone();
+        tokio::spawn(async move {
+            axum_serve(web::app::admin_router(st), admin).await;
         });
         let client = reqwest::Client::builder()
             .cookie_store(true)
@@ -211,6 +232,7 @@ impl Server {
             .expect("client");
         Some(Server {
             base,
+            admin_base,
             state,
             clock,
             client,
@@ -240,6 +262,16 @@ impl Server {
         self.as_browser().get(path).await
     }
 
+    /// A GET on the administration listener (`/posta`, `/metrics`).
+    pub async fn admin_get(&self, path: &str) -> Page {
+        Browser {
+            client: self.client.clone(),
+            base: self.admin_base.clone(),
+        }
+        .get(path)
+        .await
+    }
+
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
         self.as_browser().post(path, form).await
     }
@@ -258,9 +290,25 @@ impl Server {
 
     /// Another browser, with its own cookies.
     pub fn browser(&self) -> Browser {
+        self.browser_with(reqwest::header::HeaderMap::new())
+    }
+
+    /// A browser that reaches the server through a TLS-terminating proxy on this machine: every
+    /// request says `X-Forwarded-Proto: https` (believed only with `trusted_proxies`).
+    pub fn browser_behind_tls_proxy(&self) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-proto",
+            reqwest::header::HeaderValue::from_static("https"),
+        );
+        self.browser_with(headers)
+    }
+
+    fn browser_with(&self, headers: reqwest::header::HeaderMap) -> Browser {
         Browser {
             client: reqwest::Client::builder()
                 .cookie_store(true)
+                .default_headers(headers)
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
@@ -344,6 +392,20 @@ impl Server {
             .expect("n")
     }
 
+    /// Fetches a proof-of-work challenge as the booking form's widget does and answers it.
+    pub async fn pow_answer(&self) -> String {
+        let c: web::pow::Challenge = self
+            .client
+            .get(self.url("/antiabuso/sfida"))
+            .send()
+            .await
+            .expect("challenge")
+            .json()
+            .await
+            .expect("challenge JSON");
+        web::pow::solve(&c)
+    }
+
     /// Books a slot through the pages as a citizen would, returning the appointment id.
     pub async fn book(
         &self,
@@ -359,6 +421,11 @@ impl Server {
         let Some(csrf) = csrf_in(&form_page.body) else {
             return Err(form_page);
         };
+        let altcha = if form_page.body.contains("<altcha-widget") {
+            self.pow_answer().await
+        } else {
+            String::new()
+        };
         let p = self
             .post(
                 &format!("/servizi/{service}/prenota"),
@@ -371,6 +438,7 @@ impl Server {
                     ("email", email),
                     ("reason", "Rinnovo della carta d'identità"),
                     ("consent", "on"),
+                    ("altcha", &altcha),
                 ],
             )
             .await;
@@ -523,8 +591,8 @@ impl Browser {
     }
 }
 
-async fn axum_serve(state: AppState, listener: tokio::net::TcpListener) {
-    let app = web::app::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+async fn axum_serve(router: axum::Router, listener: tokio::net::TcpListener) {
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).await.expect("serve");
 }
 
@@ -587,6 +655,8 @@ pub mod process {
         pub child: std::process::Child,
         pub port: u16,
         pub base: String,
+        /// The administration listener (`/metrics`).
+        pub admin_base: String,
     }
 
     impl ServerProcess {
@@ -595,9 +665,12 @@ pub mod process {
             data_dir: &std::path::Path,
             extra: &[&str],
         ) -> anyhow::Result<ServerProcess> {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
+            let free = || -> std::io::Result<u16> {
+                Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+                    .local_addr()?
+                    .port())
+            };
+            let (port, admin) = (free()?, free()?);
             let child = std::process::Command::new(bin)
                 .args([
                     "--tls",
@@ -606,6 +679,8 @@ pub mod process {
                     &data_dir.display().to_string(),
                     "--listen",
                     &format!("127.0.0.1:{port}"),
+                    "--admin-listen",
+                    &format!("127.0.0.1:{admin}"),
                     // Every client of a load tool is 127.0.0.1: no per-client caps.
                     "--max-connections-per-client",
                     "1000000",
@@ -625,7 +700,12 @@ pub mod process {
                 anyhow::ensure!(std::time::Instant::now() < deadline, "server did not start");
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
-            Ok(ServerProcess { child, port, base })
+            Ok(ServerProcess {
+                child,
+                port,
+                base,
+                admin_base: format!("http://127.0.0.1:{admin}"),
+            })
         }
 
         pub fn pid(&self) -> u32 {

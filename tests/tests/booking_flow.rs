@@ -757,17 +757,23 @@ async fn one_client_address_books_at_a_bounded_pace_behind_a_trusted_proxy_too()
     // Another client behind the same proxy has its own allowance.
     let (st, _, _) = send("198.51.100.9", 10).await;
     assert_ne!(st, StatusCode::TOO_MANY_REQUESTS);
-    // The mailbox (every link of every booking) answers this machine only: behind the proxy,
-    // a remote client is refused, the machine itself is served.
-    let posta = |xff: Option<&'static str>| {
-        let mut r = s.client.get(s.url("/posta"));
-        if let Some(x) = xff {
-            r = r.header("x-forwarded-for", x);
+    // The mailbox (every link of every booking) and the metrics are not on the public
+    // listener at all, whoever asks, through the proxy or not; the administration listener
+    // serves them.
+    for path in ["/posta", "/metrics"] {
+        for xff in [Some("203.0.113.7"), Some("127.0.0.1"), None] {
+            let mut r = s.client.get(s.url(path));
+            if let Some(x) = xff {
+                r = r.header("x-forwarded-for", x);
+            }
+            assert_eq!(
+                r.send().await.unwrap().status(),
+                StatusCode::NOT_FOUND,
+                "{path} {xff:?}"
+            );
         }
-        async move { r.send().await.unwrap().status() }
-    };
-    assert_eq!(posta(Some("203.0.113.7")).await, StatusCode::FORBIDDEN);
-    assert_eq!(posta(None).await, StatusCode::OK);
+        assert_eq!(s.admin_get(path).await.status, StatusCode::OK, "{path}");
+    }
     // Pages that change nothing are not limited.
     for _ in 0..10 {
         let p = s.get(&format!("/servizi/{}", demo::CARTA_IDENTITA)).await;
@@ -781,7 +787,7 @@ async fn metrics_give_totals_of_the_process_with_bounded_labels() {
     s.book(demo::TARI, s.next(Tue, 9, 0), "phone", "m@example.it")
         .await
         .unwrap();
-    let m = s.get("/metrics").await.body;
+    let m = s.admin_get("/metrics").await.body;
     for line in [
         "sportello_appointments{status=\"pending\"} 1",
         "sportello_outbox_queued 1",
@@ -794,6 +800,146 @@ async fn metrics_give_totals_of_the_process_with_bounded_labels() {
     assert!(m.contains("\nprocess_start_time_seconds "));
     assert!(!m.contains("room="), "no label that grows with the rooms");
     s.tick().await;
-    let m = s.get("/metrics").await.body;
+    let m = s.admin_get("/metrics").await.body;
     assert!(m.lines().any(|l| l == "sportello_outbox_queued 0"), "{m}");
+}
+
+/// The value of the series `line_start` (name and labels, as exposed) in a scrape.
+fn series(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .parse()
+            .ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_by_route_group_bookings_and_emails_sent() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let id = s
+        .book(demo::TARI, s.next(Tue, 9, 0), "phone", "m@example.it")
+        .await
+        .unwrap();
+    let m = s.admin_get("/metrics").await.body;
+    assert_eq!(series(&m, "sportello_bookings_created_total"), Some(1.0));
+    assert_eq!(series(&m, "sportello_bookings_confirmed_total"), Some(0.0));
+    assert_eq!(series(&m, "sportello_outbox_sent_total"), Some(0.0));
+    // Verified (TARI's calendar is not moderated): confirmed; then cancelled by the citizen.
+    assert_eq!(s.verify(id).await.status, StatusCode::SEE_OTHER);
+    let path = format!("{}/annulla", s.manage_path(id));
+    let csrf = s.csrf(&path).await;
+    assert_eq!(
+        s.post(&path, &[("csrf", &csrf)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // A second cancellation changes nothing and counts nothing.
+    s.post(&path, &[("csrf", &csrf)]).await;
+    assert_eq!(
+        s.get("/non/esiste/affatto").await.status,
+        StatusCode::NOT_FOUND
+    );
+    s.tick().await;
+    let m = s.admin_get("/metrics").await.body;
+    for (series_name, value) in [
+        ("sportello_bookings_created_total", 1.0),
+        ("sportello_bookings_confirmed_total", 1.0),
+        ("sportello_bookings_cancelled_total", 1.0),
+        // Verification, confirmation, cancellation.
+        ("sportello_outbox_sent_total", 3.0),
+        ("sportello_outbox_failed_total", 0.0),
+        ("sportello_outbox_queued", 0.0),
+        ("sportello_room_sockets", 0.0),
+        (
+            "sportello_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"4xx\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(
+            series(&m, series_name),
+            Some(value),
+            "{series_name} in\n{m}"
+        );
+    }
+    // The booking form's POST and the links' pages count in the booking group; the form's page
+    // load in the catalogue and booking groups; each request once, with its duration.
+    let booking_posts = series(
+        &m,
+        "sportello_http_requests_total{route=\"booking\",method=\"POST\",status=\"3xx\"}",
+    )
+    .unwrap();
+    assert!(
+        booking_posts >= 3.0,
+        "book, verify, cancel: {booking_posts}"
+    );
+    let count = series(
+        &m,
+        "sportello_http_request_duration_seconds_count{route=\"booking\"}",
+    )
+    .unwrap();
+    let inf = series(
+        &m,
+        "sportello_http_request_duration_seconds_bucket{route=\"booking\",le=\"+Inf\"}",
+    )
+    .unwrap();
+    assert_eq!(count, inf);
+    let all_booking: f64 = m
+        .lines()
+        .filter(|l| l.starts_with("sportello_http_requests_total{route=\"booking\""))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert_eq!(all_booking, count);
+    // Labels come from fixed sets: no path, no token, no code.
+    let groups = [
+        "catalogue",
+        "booking",
+        "console",
+        "room",
+        "room_socket",
+        "static",
+        "health",
+        "unmatched",
+    ];
+    for l in m.lines().filter(|l| l.contains("route=\"")) {
+        let route = l
+            .split("route=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert!(groups.contains(&route), "{l}");
+    }
+    assert!(!m.contains("/prenotazione") && !m.contains("esiste"), "{m}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_email_counts_as_failed_and_stays_queued() {
+    // An SMTP port where nothing listens.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let s = Server::start_with(
+        Db::Sqlite,
+        Options {
+            smtp_port: Some(port),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.book(demo::TARI, s.next(Tue, 9, 0), "phone", "f@example.it")
+        .await
+        .unwrap();
+    s.tick().await;
+    let m = s.admin_get("/metrics").await.body;
+    assert_eq!(
+        series(&m, "sportello_outbox_failed_total"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(series(&m, "sportello_outbox_sent_total"), Some(0.0));
+    assert_eq!(series(&m, "sportello_outbox_queued"), Some(1.0));
 }

@@ -191,3 +191,89 @@ mod one_person_many_services {
         unverified_limit_holds(Db::Postgres).await;
     }
 }
+
+/// Approve, refuse, cancel and a second approve (a double click, or two operators) hit the same
+/// request awaiting approval at the same instant: one decision is taken (approved or refused,
+/// once), a cancellation happens only on top of an approval or instead of any decision, the
+/// citizen gets one email per action that happened, in order, and the last one tells the final
+/// state (never "approved" for a cancelled appointment, never two confirmations).
+async fn office_actions_race(s: Server) {
+    let api = s
+        .get(&format!("/api/servizi/{}/orari", demo::SINDACO))
+        .await;
+    let slots: Vec<serde_json::Value> = serde_json::from_str(&api.body).unwrap();
+    assert!(slots.len() >= 6, "the mayor has free slots: {}", api.body);
+    for (i, slot) in slots.iter().take(6).enumerate() {
+        let start =
+            chrono::DateTime::from_timestamp(slot["start_ts"].as_i64().unwrap(), 0).unwrap();
+        let mode = slot["modes"][0].as_str().unwrap();
+        let id = s
+            .book(demo::SINDACO, start, mode, &format!("corsa{i}@example.it"))
+            .await
+            .unwrap();
+        s.verify(id).await;
+        let store = &s.state.store;
+        let now = s.clock_now();
+        let (a, r, c) = (
+            office_entry("approved", id, &s),
+            office_entry("refused", id, &s),
+            office_entry("cancelled", id, &s),
+        );
+        let (approve, refuse, cancel, approve_again) = tokio::join!(
+            store.approve(id, &a, now),
+            store.refuse(id, "Agenda piena", &r, now),
+            store.cancel(id, booking::Actor::Office, "Imprevisto", &c, now),
+            store.approve(id, &a, now),
+        );
+        // Approving twice, or approving and refusing, cannot both happen; cancelling after an
+        // approval can (the office may cancel a confirmed appointment), never before it.
+        let approvals = usize::from(approve.is_ok()) + usize::from(approve_again.is_ok());
+        assert!(approvals + usize::from(refuse.is_ok()) == 1 || (approvals == 0 && refuse.is_err() && cancel.is_ok()),
+            "one decision: approve {approve:?}, again {approve_again:?}, refuse {refuse:?}, cancel {cancel:?}");
+        let kinds: Vec<String> = s
+            .emails(id)
+            .await
+            .into_iter()
+            .map(|m| m.kind)
+            .filter(|k| ["approved", "refused", "cancelled", "confirmed"].contains(&k.as_str()))
+            .collect();
+        let mut expected = Vec::new();
+        if approvals == 1 {
+            expected.push("approved");
+        }
+        if refuse.is_ok() {
+            expected.push("refused");
+        }
+        if cancel.is_ok() {
+            expected.push("cancelled");
+        }
+        assert_eq!(
+            kinds,
+            expected,
+            "one email per action that happened, in order: {:?}",
+            s.emails(id)
+                .await
+                .iter()
+                .map(|m| (m.id, m.kind.clone(), m.created_at))
+                .collect::<Vec<_>>()
+        );
+        let status = store.appointment(id).await.unwrap().status;
+        let last = *expected.last().unwrap();
+        let expected_status = match last {
+            "approved" => booking::Status::Confirmed,
+            "refused" => booking::Status::Refused,
+            _ => booking::Status::Cancelled,
+        };
+        assert_eq!(status, expected_status, "the last email tells the state");
+        let log = staff::audit::latest(store.pool(), None, Some(("appointment", id)), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            log.len(),
+            expected.len(),
+            "one audit entry per action: {log:?}"
+        );
+    }
+}
+
+on_both_databases!(approve_refuse_cancel_race, office_actions_race);

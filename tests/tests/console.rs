@@ -99,7 +99,7 @@ async fn login_forces_a_new_password_and_logout_ends_the_session() {
     .await
     .unwrap();
     let (email, provisional) = s.staff_account(Role::Admin, &[]).await;
-    let b = s.browser();
+    let b = s.browser_behind_tls_proxy();
 
     let wrong = b.login(&email, "not the password").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
@@ -115,7 +115,6 @@ async fn login_forces_a_new_password_and_logout_ends_the_session() {
     let r = b
         .client
         .post(s.url("/ufficio/accesso"))
-        .header("x-forwarded-proto", "https")
         .form(&[
             ("csrf", csrf.as_str()),
             ("email", email.as_str()),
@@ -131,13 +130,14 @@ async fn login_forces_a_new_password_and_logout_ends_the_session() {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_string())
-        .find(|c| c.starts_with("sessione="))
-        .expect("session cookie");
+        .find(|c| c.starts_with("__Host-sessione="))
+        .expect("session cookie, with the __Host- prefix over HTTPS");
     for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
     }
+    assert!(!cookie.contains("Domain="), "{cookie}");
     let session_value = cookie
-        .trim_start_matches("sessione=")
+        .trim_start_matches("__Host-sessione=")
         .split(';')
         .next()
         .unwrap()
@@ -186,7 +186,8 @@ async fn login_forces_a_new_password_and_logout_ends_the_session() {
         .build()
         .unwrap()
         .get(s.url("/ufficio"))
-        .header("cookie", format!("sessione={session_value}"))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", format!("__Host-sessione={session_value}"))
         .send()
         .await
         .unwrap();
@@ -1127,9 +1128,12 @@ async fn cookies_are_secure_behind_a_trusted_tls_proxy_and_a_stranger_cannot_cla
             .iter()
             .map(|v| v.to_str().unwrap().to_string())
             .find(|c| c.starts_with(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} cookie"))
+            .unwrap_or_else(|| panic!("no {name} cookie in {:?}", r.headers()))
     };
-    for (trusted, secure) in [(Some("127.0.0.1"), true), (None, false)] {
+    for (trusted, secure, name) in [
+        (Some("127.0.0.1"), true, "__Host-csrf"),
+        (None, false, "csrf"),
+    ] {
         let s = Server::start_with(
             Db::Sqlite,
             Options {
@@ -1147,8 +1151,142 @@ async fn cookies_are_secure_behind_a_trusted_tls_proxy_and_a_stranger_cannot_cla
             .send()
             .await
             .unwrap();
-        let csrf = cookie_of(&r, "csrf");
+        let csrf = cookie_of(&r, name);
         assert_eq!(csrf.contains("; Secure"), secure, "{trusted:?}: {csrf}");
         assert!(csrf.contains("HttpOnly") && csrf.contains("SameSite=Strict"));
     }
 }
+
+on_both_databases!(
+    an_office_is_archived_once_nothing_is_to_come_and_keeps_its_history,
+    |s: Server| async move {
+        let anagrafe = s.office_of(demo::CARTA_IDENTITA).await;
+        let office_page = format!("/ufficio/config/uffici/{anagrafe}");
+        let confirm = format!("{office_page}/archivia");
+        let start = s.next(Tue, 9, 10);
+        let id = confirmed_cie(&s, start, "a@example.it").await;
+
+        // Only an administrator archives: not the office's coordinator.
+        let coordinator = s.staff(Role::Coordinator, &[anagrafe]).await;
+        assert!(!coordinator.get(&office_page).await.body.contains(&confirm));
+        assert_eq!(
+            coordinator.get(&confirm).await.status,
+            StatusCode::FORBIDDEN
+        );
+        let p = coordinator.submit(&office_page, &confirm, &[]).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN);
+
+        // With an appointment to come: the confirmation says why not and links to it, and a
+        // post is refused with the same reason.
+        let admin = s.staff(Role::Admin, &[]).await;
+        assert!(admin.get(&office_page).await.body.contains(&confirm));
+        let p = admin.get(&confirm).await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert!(p.body.contains("id=\"to-come\""), "{p:?}");
+        assert!(p.body.contains(&format!("/ufficio/appuntamenti/{id}")));
+        assert!(!p.body.contains(&format!("action=\"{confirm}\"")));
+        let p = admin.submit(&office_page, &confirm, &[]).await;
+        assert_eq!(p.status, StatusCode::CONFLICT, "{p:?}");
+        assert!(p
+            .body
+            .contains("ha ancora un appuntamento attivo da svolgere"));
+        assert!(s
+            .get("/")
+            .await
+            .body
+            .contains(&format!("/uffici/{anagrafe}\"")));
+
+        // Once it is over (still "confirmed", never marked), nothing is to come: a confirmed
+        // post archives it; without the CSRF token nothing happens.
+        s.clock.set(start + chrono::Duration::hours(2));
+        // (A new session: the first one has expired by then.)
+        let admin = s.staff(Role::Admin, &[]).await;
+        let p = admin.get(&confirm).await;
+        assert!(p.body.contains(&format!("action=\"{confirm}\"")), "{p:?}");
+        let p = admin.post(&confirm, &[("csrf", "")]).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN);
+        assert!(!s.state.store.office(anagrafe).await.unwrap().archived);
+        let p = admin.submit(&confirm, &confirm, &[]).await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
+        assert_eq!(p.location.as_deref(), Some("/ufficio/config"));
+
+        // Gone for citizens: not listed, its pages and services not found, not bookable.
+        assert!(!s
+            .get("/")
+            .await
+            .body
+            .contains(&format!("/uffici/{anagrafe}\"")));
+        assert_eq!(
+            s.get(&format!("/uffici/{anagrafe}")).await.status,
+            StatusCode::NOT_FOUND
+        );
+        let service = format!("/servizi/{}", demo::CARTA_IDENTITA);
+        assert_eq!(s.get(&service).await.status, StatusCode::NOT_FOUND);
+        let later = s.next(Tue, 9, 30);
+        let refused = s
+            .book(demo::CARTA_IDENTITA, later, "in_person", "b@example.it")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status, StatusCode::NOT_FOUND);
+        let v = booking::validate::ValidBooking {
+            service_id: demo::CARTA_IDENTITA,
+            start: later,
+            mode: booking::Mode::InPerson,
+            operator_id: None,
+            contact: booking::Contact {
+                given_name: "Ufficio".into(),
+                family_name: "Prova".into(),
+                reason: "prova".into(),
+                ..Default::default()
+            },
+        };
+        let by_office = s
+            .state
+            .store
+            .book(&v, booking::Actor::Office, None, s.clock_now())
+            .await;
+        assert!(
+            matches!(by_office, Err(booking::Error::NotFound(_))),
+            "{by_office:?}"
+        );
+        // Gone from the console's lists, but its history stays.
+        let config = admin.get("/ufficio/config").await.body;
+        let archived_list = config
+            .split("id=\"archived-offices\"")
+            .nth(1)
+            .expect("listed as archived");
+        assert!(archived_list.contains(&office_page));
+        assert!(!admin.get("/ufficio/prenota").await.body.contains("Carta d"));
+        let p = admin.get(&format!("/ufficio/appuntamenti/{id}")).await;
+        assert_eq!(p.status, StatusCode::OK);
+        let log = staff::audit::latest(s.state.store.pool(), None, None, 10)
+            .await
+            .unwrap();
+        assert!(log
+            .iter()
+            .any(|e| e.action == "ufficio_archiviato" && e.office_id == Some(anagrafe)));
+        assert!(admin
+            .get("/ufficio/registro")
+            .await
+            .body
+            .contains("Ufficio archiviato"));
+
+        // Put back in service, as it was.
+        let p = admin.get(&office_page).await;
+        assert!(p.body.contains("id=\"archived\""));
+        let p = admin
+            .submit(&office_page, &format!("{office_page}/ripristina"), &[])
+            .await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
+        assert_eq!(s.get(&service).await.status, StatusCode::OK);
+        assert!(s
+            .get("/")
+            .await
+            .body
+            .contains(&format!("/uffici/{anagrafe}\"")));
+        let log = staff::audit::latest(s.state.store.pool(), None, None, 10)
+            .await
+            .unwrap();
+        assert!(log.iter().any(|e| e.action == "ufficio_ripristinato"));
+    }
+);

@@ -170,6 +170,68 @@ async fn countdown_then_waiting_room_then_the_call_starts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_socket_gets_turn_credentials_that_last_until_the_room_closes() {
+    let s = Server::start_with(
+        Db::Sqlite,
+        Options {
+            turn: Some((
+                "turn-shared-secret".into(),
+                "turn:127.0.0.1:3478?transport=udp".into(),
+            )),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let id = s.video_appointment(start(), "maria@example.it").await;
+    let code = code_of(&s, id).await;
+    let a = s.state.store.appointment(id).await.unwrap();
+    // The operator enters 15 minutes early; the room closes 30 minutes after the end.
+    s.clock.set(start() - chrono::Duration::minutes(15));
+    let open_for = (a.end + chrono::Duration::minutes(30) - s.clock_now()).num_seconds();
+    assert!(open_for > 3600, "this room stays open longer than the TTL");
+    let mut ws = Ws::open(&s, &code).await;
+    let before = Utc::now().timestamp();
+    let r = ws.hello(&s.room_token(id, true)).await;
+    let after = Utc::now().timestamp();
+    assert_eq!(r["type"], "ready");
+    let servers = r["ice_servers"].as_array().expect("ice_servers");
+    assert_eq!(servers.len(), 1);
+    assert_eq!(
+        servers[0]["urls"],
+        json!(["turn:127.0.0.1:3478?transport=udp"])
+    );
+    let user = servers[0]["username"].as_str().unwrap();
+    let (expiry, who) = user.split_once(':').unwrap();
+    assert_eq!(who, format!("{id}-operator"));
+    // On the real clock (coturn's), not the server's moved one, until the room closes.
+    let expiry: i64 = expiry.parse().unwrap();
+    assert!(
+        (before + open_for..=after + open_for).contains(&expiry),
+        "expiry {expiry}, now {before}, open for {open_for} s"
+    );
+    assert_eq!(
+        servers[0]["credential"],
+        web::turn::credential(b"turn-shared-secret", user)
+    );
+
+    // A second socket gets credentials of its own; without TURN settings the list is empty.
+    let mut citizen = Ws::open(&s, &code).await;
+    s.clock.set(start());
+    let r = citizen.hello(&s.room_token(id, false)).await;
+    assert!(r["ice_servers"][0]["username"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!(":{id}-citizen")));
+    let plain = Server::start(Db::Sqlite).await.unwrap();
+    let id = plain.video_appointment(start(), "bruno@example.it").await;
+    plain.clock.set(start());
+    let mut ws = Ws::open(&plain, &code_of(&plain, id).await).await;
+    let r = ws.hello(&plain.room_token(id, false)).await;
+    assert_eq!(r["ice_servers"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_input_gets_a_clear_answer_and_other_rooms_go_on() {
     let s = Server::start(Db::Sqlite).await.unwrap();
     let a = s.video_appointment(start(), "a@example.it").await;

@@ -89,8 +89,9 @@
 
 
   // ---------------------------------------------------------------- media
+  // STUN/TURN servers come with each `ready`: TURN credentials are made for this socket and
+  // expire, so a reconnected socket brings fresh ones.
   var iceServers = [];
-  try { iceServers = JSON.parse(root.dataset.iceServers || '[]'); } catch (e) { iceServers = []; }
   var params = new URLSearchParams(location.search);
   var policy = params.get('ice') === 'relay' ? 'relay' : 'all';
   // ?video=h264 makes this browser prefer H.264 (as iOS Safari does) while still accepting VP8,
@@ -279,6 +280,7 @@
         break;
       case 'ready':
         retry = 0;
+        if (Array.isArray(m.ice_servers)) iceServers = m.ice_servers;
         if (joined && myName) { send({ type: 'join', name: myName }); break; }
         show('ready');
         if (remembered()) {

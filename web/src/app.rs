@@ -1,5 +1,12 @@
 //! The whole site as one router: each group of pages brings its own `router()`, merged here
-//! with the limits every request shares. `serve` runs it with the background worker.
+//! with the limits every request shares. The pages for the machine's own administrator (the
+//! local mailbox, metrics) are another router, served on a listener of their own that the
+//! public never reaches: behind a reverse proxy every request comes from this machine, so "from
+//! loopback" cannot tell them apart. `serve` runs both with the background worker.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
@@ -17,11 +24,19 @@ use crate::{assets, citizen, console, limits, mailbox, metrics, room, worker};
 pub const MAX_BODY: usize = 16 * 1024;
 
 /// Scripts only from this site's files (no inline script, no third party); styles allow the
-/// email bodies shown in the developer's mailbox; no framing by other sites.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; \
-    connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'none'; \
-    frame-ancestors 'none'; form-action 'self'";
+/// email bodies shown in the developer's mailbox; images from this site, and from the town's
+/// logo's site when `town_logo` is an address (`image_origin`); no framing by other sites.
+pub fn content_security_policy(image_origin: Option<&str>) -> String {
+    let images = match image_origin {
+        Some(o) => format!("'self' data: {o}"),
+        None => "'self' data:".to_string(),
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src {images}; font-src 'self'; connect-src 'self'; media-src 'self' blob:; \
+         object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+}
 
 /// A year, for browsers that have seen the site's real certificate.
 const HSTS: &str = "max-age=31536000";
@@ -38,15 +53,20 @@ pub fn router(state: AppState) -> Router {
         ));
     let app = Router::new()
         .merge(limited)
-        .merge(mailbox::router())
         .merge(room::router())
         .merge(console::router())
         .route("/static/{*path}", get(assets::serve))
+        .route("/logo", get(logo))
         .route("/healthz", get(health))
-        .route("/metrics", get(metrics::metrics))
+        .route("/readyz", get(ready))
         .fallback(|| async { AppError::NotFound })
-        .layer(DefaultBodyLimit::max(MAX_BODY));
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ));
     let hsts = state.hsts;
+    let csp = content_security_policy(state.town.image_origin().as_deref());
     // One line per request: method, path with its tokens hidden, status, time.
     let app = app.layer(
         TraceLayer::new_for_http()
@@ -64,7 +84,12 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         limits::mark_scheme,
     ));
-    let app = security_headers(app).with_state(state);
+    // Outside every route and layer that may answer with an error.
+    let app = app.layer(middleware::from_fn_with_state(
+        state.town.clone(),
+        crate::error::error_pages,
+    ));
+    let app = security_headers(app, &csp).with_state(state);
     if hsts {
         app.layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
@@ -75,15 +100,36 @@ pub fn router(state: AppState) -> Router {
     }
 }
 
+/// The administration listener's router: the local mailbox (with the static files its pages
+/// use), `/metrics`, `/healthz` and `/readyz`. Served only on `admin_listen` (loopback).
+pub fn admin_router(state: AppState) -> Router {
+    let csp = content_security_policy(state.town.image_origin().as_deref());
+    let app = Router::new()
+        .merge(mailbox::router())
+        .route("/metrics", get(metrics::metrics))
+        .route("/static/{*path}", get(assets::serve))
+        .route("/logo", get(logo))
+        .route("/healthz", get(health))
+        .route("/readyz", get(ready))
+        .fallback(|| async { AppError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.town.clone(),
+            crate::error::error_pages,
+        ));
+    security_headers(app, &csp).with_state(state)
+}
+
 /// The headers every answer carries. Links carry tokens, so no page tells another site where
 /// the browser came from, and no page but the static files is kept in a cache.
-fn security_headers(app: Router<AppState>) -> Router<AppState> {
+fn security_headers(app: Router<AppState>, csp: &str) -> Router<AppState> {
     let set = |name, value: &'static str| {
         SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
     };
-    app.layer(set(
+    let csp = HeaderValue::from_str(csp).expect("the policy is plain text");
+    app.layer(SetResponseHeaderLayer::overriding(
         header::CONTENT_SECURITY_POLICY,
-        CONTENT_SECURITY_POLICY,
+        csp,
     ))
     .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
     .layer(set(header::REFERRER_POLICY, "no-referrer"))
@@ -94,31 +140,93 @@ fn security_headers(app: Router<AppState>) -> Router<AppState> {
     ))
 }
 
-/// Serves HTTP on `listener` until the process ends, with the worker running beside it.
+/// The town's logo, when it is a file (`town_logo`); its address changes with its content, so
+/// browsers may keep it.
+async fn logo(
+    axum::extract::State(st): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match &st.town.logo {
+        Some(crate::town::Logo::File {
+            bytes,
+            content_type,
+            ..
+        }) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "public, max-age=86400"),
+            ],
+            bytes.clone(),
+        )
+            .into_response(),
+        _ => AppError::NotFound.into_response(),
+    }
+}
+
+/// Where the server listens.
+pub struct Listeners {
+    /// The public listener: HTTPS with `certificate`, plain HTTP without.
+    pub public: tokio::net::TcpListener,
+    /// The certificate, read again on SIGHUP.
+    pub certificate: Option<Arc<certs::Certificate>>,
+    /// The administration listener (see `admin_router`).
+    pub admin: tokio::net::TcpListener,
+}
+
+/// Serves the site and the administration pages until SIGTERM or Ctrl-C, with the worker
+/// running beside them. Stopping: `/readyz` turns 503 at once, the public listener accepts no
+/// more connections and its requests in flight finish (`tls::DRAIN` at most), room sockets are
+/// told to reconnect, the worker ends after the email in flight, and the administration
+/// listener, which answers until then, closes last.
 pub async fn serve(
     state: AppState,
-    listener: tokio::net::TcpListener,
-    tls: Option<std::sync::Arc<tokio_rustls::rustls::ServerConfig>>,
+    listeners: Listeners,
     limits: crate::tls::Limits,
-    worker_every: std::time::Duration,
+    worker_every: Duration,
 ) -> anyhow::Result<()> {
+    let Listeners {
+        public,
+        certificate,
+        admin,
+    } = listeners;
+    let tls = certificate
+        .as_ref()
+        .map(|c| c.server_config())
+        .transpose()?;
+    let reloads = tokio::spawn(reload_on_hangup(certificate));
     let (stop_worker, worker_stop) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker::run(state.clone(), worker_every, worker_stop));
-    let hub = state.hub.clone();
+    let (stop_admin, admin_stop) = tokio::sync::oneshot::channel::<()>();
+    let admin_limits = crate::tls::Limits {
+        max_connections: ADMIN_CONNECTIONS,
+        max_per_client: ADMIN_CONNECTIONS,
+        ..limits.clone()
+    };
+    let admin = tokio::spawn(crate::tls::serve(
+        admin_router(state.clone()),
+        admin,
+        None,
+        admin_limits,
+        async move {
+            let _ = admin_stop.await;
+        },
+    ));
+    let (hub, draining) = (state.hub.clone(), state.draining.clone());
     let stop = async move {
         stop_signal().await;
-        tracing::info!("stopping: no new connections, finishing the requests in flight");
+        draining.store(true, Ordering::Relaxed);
+        tracing::info!(
+            "stopping: /readyz answers 503, no new connections, finishing the requests in flight"
+        );
         // Room pages reconnect by themselves, to this server once it is back.
         hub.shutdown();
     };
     let hub = state.hub.clone();
-    crate::tls::serve(router(state), listener, tls, limits, stop).await?;
+    crate::tls::serve(router(state), public, tls, limits, stop).await?;
     // Give the room sockets a moment to send their 1012 and close.
-    for _ in 0..20 {
-        if hub.counts().0 == 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let sockets_closing = tokio::time::Instant::now();
+    while hub.counts().0 > 0 && sockets_closing.elapsed() < SOCKETS_GRACE {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // The worker ends after the email in flight, if any.
     let _ = stop_worker.send(true);
@@ -128,8 +236,45 @@ pub async fn serve(
     {
         tracing::warn!("the outbox worker did not stop in time");
     }
+    let _ = stop_admin.send(());
+    let _ = admin.await;
+    reloads.abort();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long room sockets are given to send their 1012 and close.
+const SOCKETS_GRACE: Duration = Duration::from_secs(2);
+
+/// The longest a SIGTERM takes to end the process: the public requests in flight, the room
+/// sockets, the email being sent and the administration requests, each bounded. systemd's
+/// `TimeoutStopSec` and a container's stop grace period must be above it.
+pub const STOP_BOUND: Duration =
+    Duration::from_secs(3 * crate::tls::DRAIN.as_secs() + SOCKETS_GRACE.as_secs());
+
+/// Connections the administration listener holds at once (Prometheus, a browser on /posta).
+const ADMIN_CONNECTIONS: usize = 64;
+
+/// On SIGHUP (`systemctl reload`), reads the certificate files again: new connections get the
+/// new certificate; files that do not load leave the old one in use, with an error logged.
+async fn reload_on_hangup(certificate: Option<Arc<certs::Certificate>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP: the certificate will not be reloaded");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match &certificate {
+            None => tracing::info!("SIGHUP: no certificate to reload (TLS is off)"),
+            Some(c) => match c.reload() {
+                Ok(()) => tracing::info!("SIGHUP: certificate reloaded; new connections use it"),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "SIGHUP: the new certificate does not load; the previous one stays in use"
+                ),
+            },
+        }
+    }
 }
 
 /// SIGTERM (systemd, docker stop) or Ctrl-C.
@@ -145,6 +290,25 @@ async fn stop_signal() {
     tokio::select! {
         _ = term => {}
         _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// `ready` while the server takes new work and its database answers; 503 from SIGTERM on
+/// (draining), so that a load balancer sends nothing new.
+async fn ready(
+    axum::extract::State(st): axum::extract::State<AppState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if st.draining.load(Ordering::Relaxed) {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    match st.store.ping().await {
+        Ok(()) => "ready".into_response(),
+        Err(_) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unreachable",
+        )
+            .into_response(),
     }
 }
 

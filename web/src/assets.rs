@@ -1,6 +1,7 @@
 //! Static files served from the binary: Bootstrap Italia's compiled CSS, fonts and icons
-//! (npm `bootstrap-italia` 2.18.3, BSD-3-Clause, see assets/bootstrap-italia/LICENSE) and the
-//! project's own small stylesheet.
+//! (npm `bootstrap-italia` 2.18.3, BSD-3-Clause, see assets/bootstrap-italia/LICENSE), ALTCHA's
+//! proof-of-work widget (npm `altcha` 3.2.2, MIT, see assets/altcha/LICENSE) and the project's
+//! own small stylesheet and scripts.
 
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
@@ -77,6 +78,27 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "console.js",
         "text/javascript; charset=utf-8",
         asset!("console.js"),
+    ),
+    ("pow.js", "text/javascript; charset=utf-8", asset!("pow.js")),
+    (
+        "altcha/altcha.min.js",
+        "text/javascript; charset=utf-8",
+        asset!("altcha/altcha.min.js"),
+    ),
+    (
+        "altcha/altcha-it.js",
+        "text/javascript; charset=utf-8",
+        asset!("altcha/altcha-it.js"),
+    ),
+    (
+        "altcha/pbkdf2.js",
+        "text/javascript; charset=utf-8",
+        asset!("altcha/pbkdf2.js"),
+    ),
+    (
+        "altcha/altcha.css",
+        "text/css; charset=utf-8",
+        asset!("altcha/altcha.css"),
     ),
     (
         "print.js",

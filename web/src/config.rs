@@ -1,9 +1,15 @@
 //! Configuration: command-line flags, environment variables (`SPORTELLO_*`) and an optional
 //! TOML file, in that order of precedence. Without any of them the server runs on its embedded
 //! default: SQLite under `data/`, emails kept in a local mailbox, a secret key made at first
-//! start.
+//! start, and the demo comune.
+//!
+//! `Config::load` settles everything that depends on where the process runs, once: the file's
+//! relative paths are taken from the file's folder, the others from the working directory, and
+//! every path becomes absolute, so that a command run from another directory either finds the
+//! same installation or says that there is none. It also checks every value it can without
+//! opening anything, so that a mistake stops the start with a message naming the setting.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use booking::outbox::SmtpSecurity;
 use clap::Parser;
@@ -21,11 +27,30 @@ pub enum TlsMode {
     Off,
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// Whether a missing secret key file may be made (the server's start, `init`) or must already
+/// be there (maintenance commands, which would otherwise sign links with a key nobody uses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Create {
+    IfMissing,
+    Never,
+}
+
 /// Sportello: appointments with the town offices, in person, by phone or by video call.
 ///
 /// Every option can also be given as an environment variable (shown in brackets) or as a key of
 /// the TOML file named by --config (the long option's name with '_' for '-', e.g.
 /// `database_url = "postgres://..."`). Flags win over the environment, which wins over the file.
+/// A new installation: `sportello init`, then `sportello admin create --email ...`.
 #[derive(Debug, Clone, Default, Parser, Deserialize)]
 #[command(name = "sportello", version, about, long_about)]
 #[serde(default, deny_unknown_fields)]
@@ -34,7 +59,10 @@ pub struct Config {
     #[serde(skip)]
     pub command: Option<Command>,
 
-    /// TOML configuration file.
+    /// TOML configuration file [default: sportello.toml in the working directory, if there is
+    /// one]. Relative paths in it (data_dir, database_url's sqlite:// file, tls_cert, tls_key,
+    /// town_logo) are relative to the file's folder; on the command line, to the working
+    /// directory.
     #[arg(long, env = "SPORTELLO_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
@@ -48,6 +76,12 @@ pub struct Config {
     /// listen on 0.0.0.0 and set --public-url to https://THIS-MACHINE'S-ADDRESS:PORT.
     #[arg(long, env = "SPORTELLO_HTTPS_LISTEN")]
     pub https_listen: Option<String>,
+
+    /// Address and port of the administration listener (plain HTTP): the local mailbox
+    /// (/posta), /metrics, /healthz and /readyz, never served on the public listeners. Keep it
+    /// on loopback [default: 127.0.0.1:8090].
+    #[arg(long, env = "SPORTELLO_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
 
     /// TLS: "dev" (a development certificate made under DATA_DIR for localhost and this
     /// machine's addresses), "files" (--tls-cert and --tls-key), or "off" (plain HTTP only, e.g.
@@ -68,8 +102,9 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_PUBLIC_URL")]
     pub public_url: Option<String>,
 
-    /// Folder for the embedded database, the secret key and the development certificate
-    /// [default: data].
+    /// Folder for the embedded database, the secret key and the development certificate, made
+    /// by `sportello init` or by the server's first start [default: data, in the working
+    /// directory]. Commands other than the server's start refuse to run without it.
     #[arg(long, env = "SPORTELLO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
@@ -135,6 +170,24 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_RATE_LIMIT_BURST")]
     pub rate_limit_burst: Option<u32>,
 
+    /// Ask the public booking form for a proof of work (ALTCHA, made and checked here: no third
+    /// party): about a second of the browser's time per booking, which makes booking in bulk
+    /// by script costly. `--proof-of-work=false` turns it off [default: on].
+    #[arg(
+        long,
+        env = "SPORTELLO_PROOF_OF_WORK",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub proof_of_work: Option<bool>,
+
+    /// PBKDF2 iterations per try of the proof of work (about 256 tries are needed on average)
+    /// [default: 5000].
+    #[arg(long, env = "SPORTELLO_PROOF_OF_WORK_COST")]
+    pub proof_of_work_cost: Option<u32>,
+
     /// Addresses of the reverse proxies in front of Sportello, comma-separated (e.g.
     /// 127.0.0.1): only from them is X-Forwarded-For believed, for limits and for the pages
     /// served to this machine only. Without it, every request is from its peer.
@@ -143,8 +196,8 @@ pub struct Config {
 
     /// Log lines as "text" (for people) or "json" (for log collectors) [default: text]. The
     /// level is RUST_LOG's (default info); requests are logged with their tokens hidden.
-    #[arg(long, env = "SPORTELLO_LOG_FORMAT", value_parser = ["text", "json"])]
-    pub log_format: Option<String>,
+    #[arg(long, env = "SPORTELLO_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
 
     /// Seconds a client may take to send a request's headers (slow clients are dropped)
     /// [default: 10].
@@ -226,27 +279,77 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_ICE_SERVERS")]
     pub ice_servers: Option<String>,
 
+    /// Shared secret of a TURN server (coturn's static-auth-secret, with use-auth-secret): each
+    /// room socket then gets TURN credentials of its own that expire (username
+    /// "EXPIRY:APPOINTMENT-ROLE", password base64(HMAC-SHA1(secret, username))).
+    #[arg(long, env = "SPORTELLO_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// The TURN server's URLs for those credentials, comma-separated, e.g.
+    /// turn:turn.comune.it:3478?transport=udp,turns:turn.comune.it:443?transport=tcp
+    #[arg(long, env = "SPORTELLO_TURN_URLS")]
+    pub turn_urls: Option<String>,
+
+    /// How long TURN credentials last, in seconds; never less than until the room closes
+    /// [default: 3600].
+    #[arg(long, env = "SPORTELLO_TURN_TTL_SECONDS")]
+    pub turn_ttl_seconds: Option<u64>,
+
     /// Start the server's clock at this instant (RFC 3339, e.g. 2026-12-01T08:55:00Z) and let
     /// it run from there: for demonstrations and tests only, never in production.
     #[arg(long, env = "SPORTELLO_START_CLOCK_AT")]
     pub start_clock_at: Option<String>,
 
-    /// Do not create the demo comune on an empty database (`--no-demo`, or
-    /// SPORTELLO_NO_DEMO=1/true/yes; `--no-demo=false` to say no).
+    /// Create the demo comune (offices, services, hours) in the database the server makes at
+    /// its first start: --demo or --demo=false, SPORTELLO_DEMO=true/false, `demo = true` in the
+    /// file [default: on for the embedded default, that is without --config, sportello.toml,
+    /// --data-dir and --database-url; off otherwise]. Commands and `init` never create it, nor
+    /// does a start on a database that exists already.
     #[arg(
         long,
-        env = "SPORTELLO_NO_DEMO",
+        env = "SPORTELLO_DEMO",
         num_args = 0..=1,
         require_equals = true,
         default_missing_value = "true",
         value_parser = clap::builder::BoolishValueParser::new()
     )]
-    pub no_demo: Option<bool>,
+    pub demo: Option<bool>,
+
+    /// The town's name, in the header and footer of every page, e.g. "Comune di Ozieri"
+    /// [default: Comune di Esempio].
+    #[arg(long, env = "SPORTELLO_TOWN_NAME")]
+    pub town_name: Option<String>,
+
+    /// The town hall's address, in the footer of every page ("" for none)
+    /// [default: Piazza Municipio 1].
+    #[arg(long, env = "SPORTELLO_TOWN_ADDRESS")]
+    pub town_address: Option<String>,
+
+    /// The town's logo or coat of arms, in the header of every page: an image file (PNG, SVG,
+    /// JPEG, WebP or GIF, at most 1 MiB, read at start and served at /logo) or an https://
+    /// address [default: the public-administration icon of Bootstrap Italia].
+    #[arg(long, env = "SPORTELLO_TOWN_LOGO")]
+    pub town_logo: Option<String>,
+
+    /// Where citizens learn how their data is handled, linked in the footer of every page: the
+    /// privacy notice's address (https://...) or the data protection officer's email
+    /// [default: none].
+    #[arg(long, env = "SPORTELLO_PRIVACY_CONTACT")]
+    pub privacy_contact: Option<String>,
+
+    /// The accessibility statement's address (https://...), or an email address for reporting
+    /// accessibility problems, linked in the footer of every page [default: none].
+    #[arg(long, env = "SPORTELLO_ACCESSIBILITY_CONTACT")]
+    pub accessibility_contact: Option<String>,
 }
 
-/// Things to do instead of serving.
+/// Things to do instead of serving. All but `init` and `restore` need an installation (its
+/// database, and its secret key unless `secret_key` is set) and refuse to make one.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
+    /// Makes a new, empty installation (the data folder, the database with its schema, the
+    /// secret key; no demo) and says what to do next. Refuses if there is one already.
+    Init,
     /// Manages staff accounts from the command line (the first administrator).
     Admin {
         #[command(subcommand)]
@@ -295,21 +398,120 @@ macro_rules! merge {
 }
 
 impl Config {
-    /// Reads flags and environment, then fills what is still missing from the file.
+    /// Reads flags and environment, then the file, and settles the result (see `resolve`).
     pub fn load() -> anyhow::Result<Config> {
-        let mut c = Config::parse();
-        let path = c.config.clone().or_else(|| {
-            let p = PathBuf::from("sportello.toml");
-            p.exists().then_some(p)
-        });
-        if let Some(path) = path {
-            let text = std::fs::read_to_string(&path)
+        let cwd = std::env::current_dir()
+            .map_err(|e| anyhow::anyhow!("cannot read the working directory: {e}"))?;
+        Config::resolve(Config::parse(), &cwd)
+    }
+
+    /// Completes the flags and environment in `c` with the TOML file (--config, or
+    /// sportello.toml in `cwd`), chooses the demo's default, makes every path absolute (the
+    /// file's from its folder, the others from `cwd`; `config` itself then names the file
+    /// read) and checks the values.
+    pub fn resolve(mut c: Config, cwd: &Path) -> anyhow::Result<Config> {
+        let file = match &c.config {
+            Some(p) => Some(cwd.join(p)),
+            None => Some(cwd.join("sportello.toml")).filter(|p| p.is_file()),
+        };
+        if let Some(path) = &file {
+            let text = std::fs::read_to_string(path)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            let f: Config =
+            let mut f: Config =
                 toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            f.make_paths_absolute(path.parent().unwrap_or(cwd));
             c.merge(f);
+            c.config = Some(absolute(path));
         }
+        // The demo only for the embedded default: a town's configuration names its data.
+        if c.demo.is_none() {
+            c.demo = Some(file.is_none() && c.data_dir.is_none() && c.database_url.is_none());
+        }
+        c.data_dir = Some(c.data_dir());
+        c.make_paths_absolute(cwd);
+        c.check()?;
         Ok(c)
+    }
+
+    /// Makes the relative paths among the settings relative to `base`, and absolute.
+    fn make_paths_absolute(&mut self, base: &Path) {
+        for p in [&mut self.data_dir, &mut self.tls_cert, &mut self.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            *p = absolute(&base.join(&*p));
+        }
+        if let Some(logo) = &mut self.town_logo {
+            if !crate::town::is_web_address(logo) {
+                *logo = absolute(&base.join(&*logo)).display().to_string();
+            }
+        }
+        if let Some(url) = &mut self.database_url {
+            *url = absolute_sqlite_url(url, base);
+        }
+    }
+
+    /// Checks every value that can be checked without opening anything.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.time_zone()?;
+        self.trusted_proxies()?;
+        self.ice_servers()?;
+        self.check_media_ports()?;
+        self.clock_offset()?;
+        let url = self.public_url();
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .unwrap_or("");
+        anyhow::ensure!(
+            !host.is_empty() && !host.starts_with('/') && !url.contains(char::is_whitespace),
+            "public_url must be an address like https://prenotazioni.comune.example.it, not {url:?}"
+        );
+        self.mail_from()
+            .parse::<lettre::message::Mailbox>()
+            .map_err(|e| anyhow::anyhow!("mail_from {:?}: {e}", self.mail_from()))?;
+        if self.tls_mode() == TlsMode::Files {
+            anyhow::ensure!(
+                self.tls_cert.is_some() && self.tls_key.is_some(),
+                "--tls files needs --tls-cert and --tls-key"
+            );
+        }
+        if let Some(k) = &self.secret_key {
+            anyhow::ensure!(
+                k.len() >= 32,
+                "the secret key must have at least 32 characters"
+            );
+        }
+        self.town()?;
+        Ok(())
+    }
+
+    /// The town's name, address, logo and contacts, for every page.
+    pub fn town(&self) -> anyhow::Result<crate::town::Town> {
+        crate::town::Town::from_settings(
+            self.town_name.as_deref(),
+            self.town_address.as_deref(),
+            self.town_logo.as_deref(),
+            self.privacy_contact.as_deref(),
+            self.accessibility_contact.as_deref(),
+        )
+    }
+
+    /// Whether the server's first start puts the demo comune into the new database.
+    pub fn demo(&self) -> bool {
+        self.demo.unwrap_or(false)
+    }
+
+    /// Posts per minute and burst per client address.
+    pub fn rate_limits(&self) -> (u32, u32) {
+        (
+            self.rate_limit_per_minute.unwrap_or(10),
+            self.rate_limit_burst.unwrap_or(5),
+        )
+    }
+
+    pub fn log_format(&self) -> LogFormat {
+        self.log_format.unwrap_or(LogFormat::Text)
     }
 
     pub fn merge(&mut self, f: Config) {
@@ -333,6 +535,8 @@ impl Config {
             verifications_per_day,
             rate_limit_per_minute,
             rate_limit_burst,
+            proof_of_work,
+            proof_of_work_cost,
             trusted_proxies,
             log_format,
             header_timeout_seconds,
@@ -342,6 +546,7 @@ impl Config {
             last_reminder_minutes,
             worker_interval,
             https_listen,
+            admin_listen,
             tls,
             tls_cert,
             tls_key,
@@ -356,8 +561,16 @@ impl Config {
             media_public_ip,
             media_reactors,
             ice_servers,
-            no_demo,
-            start_clock_at
+            turn_secret,
+            turn_urls,
+            turn_ttl_seconds,
+            start_clock_at,
+            demo,
+            town_name,
+            town_address,
+            town_logo,
+            privacy_contact,
+            accessibility_contact
         );
     }
 
@@ -370,6 +583,11 @@ impl Config {
         self.https_listen
             .clone()
             .unwrap_or_else(|| "127.0.0.1:8443".into())
+    }
+    pub fn admin_listen(&self) -> String {
+        self.admin_listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:8090".into())
     }
 
     /// Where the certificate comes from, or `None` when TLS is off.
@@ -534,13 +752,38 @@ impl Config {
         Ok(())
     }
 
-    /// The ICE servers for browsers, checked to be a JSON list.
-    pub fn ice_servers_json(&self) -> anyhow::Result<String> {
+    /// The ICE servers for browsers: the fixed list (checked to be a JSON list of objects) and
+    /// the TURN server with time-limited credentials, if its secret is set.
+    pub fn ice_servers(&self) -> anyhow::Result<crate::turn::IceServers> {
         let text = self.ice_servers.clone().unwrap_or_else(|| "[]".into());
         let v: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("--ice-servers is not JSON: {e}"))?;
-        anyhow::ensure!(v.is_array(), "--ice-servers must be a JSON list");
-        Ok(v.to_string())
+        let fixed = match v {
+            serde_json::Value::Array(list) if list.iter().all(|s| s.is_object()) => list,
+            _ => anyhow::bail!("--ice-servers must be a JSON list of objects"),
+        };
+        let urls: Vec<String> = self
+            .turn_urls
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let turn = match &self.turn_secret {
+            Some(secret) => Some(crate::turn::TurnRest::new(
+                secret.clone(),
+                urls,
+                std::time::Duration::from_secs(self.turn_ttl_seconds.unwrap_or(3600)),
+            )?),
+            None => {
+                anyhow::ensure!(
+                    urls.is_empty() && self.turn_ttl_seconds.is_none(),
+                    "--turn-urls and --turn-ttl-seconds need --turn-secret"
+                );
+                None
+            }
+        };
+        Ok(crate::turn::IceServers { fixed, turn })
     }
 
     /// The clock's offset from the system's, from --start-clock-at.
@@ -555,8 +798,14 @@ impl Config {
         }
     }
 
-    /// The secret key: configured, or read from (or first written to) DATA_DIR/secret.key.
-    pub fn secret(&self) -> anyhow::Result<Vec<u8>> {
+    /// Where the secret key is kept when `secret_key` is not set.
+    pub fn secret_key_file(&self) -> PathBuf {
+        self.data_dir().join("secret.key")
+    }
+
+    /// The secret key: configured, or read from DATA_DIR/secret.key, which `create` allows to
+    /// make (and the data folder with it) when it is missing.
+    pub fn secret(&self, create: Create) -> anyhow::Result<Vec<u8>> {
         if let Some(k) = &self.secret_key {
             anyhow::ensure!(
                 k.len() >= 32,
@@ -564,10 +813,22 @@ impl Config {
             );
             return Ok(k.as_bytes().to_vec());
         }
-        let path = self.data_dir().join("secret.key");
-        if let Ok(k) = std::fs::read(&path) {
-            anyhow::ensure!(k.len() >= 32, "{} is too short", path.display());
-            return Ok(k);
+        let path = self.secret_key_file();
+        match std::fs::read(&path) {
+            Ok(k) => {
+                anyhow::ensure!(k.len() >= 32, "{} is too short", path.display());
+                return Ok(k);
+            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                anyhow::bail!("cannot read {}: {e}", path.display())
+            }
+            Err(_) if create == Create::Never => anyhow::bail!(
+                "no secret key at {}: put back the secret.key saved with the database, or set \
+                 secret_key, or point to the installation with --config or --data-dir (a new \
+                 key would break every link already sent)",
+                path.display()
+            ),
+            Err(_) => {}
         }
         std::fs::create_dir_all(self.data_dir())?;
         let mut key = [0u8; 48];
@@ -576,6 +837,37 @@ impl Config {
             base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key).into_bytes();
         write_private(&path, &key)?;
         Ok(key)
+    }
+}
+
+/// What to do when a command finds no installation.
+pub const NOT_INSTALLED_HINT: &str = "run `sportello init` to make a new installation here, or \
+    point to the existing one with --config or --data-dir";
+
+/// `p` made absolute without touching the file system (a missing folder stays missing).
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// A `sqlite:` URL whose relative file is taken from `base`; other URLs as they are.
+fn absolute_sqlite_url(url: &str, base: &Path) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url.to_string();
+    };
+    let (file, query) = match rest.split_once('?') {
+        Some((f, q)) => (f, Some(q)),
+        None => (rest, None),
+    };
+    if file.is_empty() || file == ":memory:" || Path::new(file).is_absolute() {
+        return url.to_string();
+    }
+    let file = absolute(&base.join(file));
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", file.display()),
+        None => format!("sqlite://{}", file.display()),
     }
 }
 
@@ -591,65 +883,437 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod value_tests {
     use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Config {
+        Config::try_parse_from(std::iter::once("sportello").chain(args.iter().copied())).unwrap()
+    }
 
     #[test]
     fn flags_win_over_the_file_which_fills_what_is_missing() {
-        let mut c = Config::try_parse_from(["sportello", "--listen", "127.0.0.1:9000"]).unwrap();
+        let mut c = parse(&["--listen", "127.0.0.1:9000"]);
         let f: Config = toml::from_str(
-            "listen = \"0.0.0.0:80\"\npublic_url = \"https://comune.example\"\nstart_clock_at = \"2026-12-01T08:55:00Z\"\nno_demo = true",
+            "listen = \"0.0.0.0:80\"\npublic_url = \"https://comune.example\"\nstart_clock_at = \"2026-12-01T08:55:00Z\"\ndemo = false",
         )
         .unwrap();
         c.merge(f);
         assert_eq!(c.listen(), "127.0.0.1:9000");
         assert_eq!(c.public_url(), "https://comune.example");
         assert_eq!(c.start_clock_at.as_deref(), Some("2026-12-01T08:55:00Z"));
-        assert_eq!(c.no_demo, Some(true));
-        assert!(
-            toml::from_str::<Config>("lisen = \"x\"").is_err(),
-            "unknown key"
-        );
+        assert_eq!(c.demo, Some(false));
+    }
+
+    /// A TOML value for every setting: a flag added without its key here fails the test below,
+    /// and so does a key the file reads but `merge` forgets.
+    const EVERY_KEY: &[(&str, &str)] = &[
+        ("listen", "\"0.0.0.0:8080\""),
+        ("https_listen", "\"0.0.0.0:8443\""),
+        ("admin_listen", "\"127.0.0.1:9090\""),
+        ("tls", "\"files\""),
+        ("tls_cert", "\"cert.pem\""),
+        ("tls_key", "\"key.pem\""),
+        ("public_url", "\"https://prenotazioni.comune.example.it\""),
+        ("data_dir", "\"/var/lib/sportello\""),
+        ("database_url", "\"postgres://u:p@db/sportello\""),
+        ("secret_key", "\"0123456789abcdef0123456789abcdef\""),
+        ("time_zone", "\"Europe/Rome\""),
+        ("smtp_host", "\"smtp.comune.example.it\""),
+        ("smtp_port", "2525"),
+        ("smtp_security", "\"none\""),
+        ("smtp_username", "\"u\""),
+        ("smtp_password", "\"p\""),
+        ("mail_from", "\"Comune <noreply@comune.example.it>\""),
+        ("max_active_per_email", "3"),
+        ("max_unverified_per_email", "1"),
+        ("verifications_per_day", "4"),
+        ("rate_limit_per_minute", "20"),
+        ("rate_limit_burst", "6"),
+        ("proof_of_work", "false"),
+        ("proof_of_work_cost", "1000"),
+        ("trusted_proxies", "\"127.0.0.1\""),
+        ("log_format", "\"json\""),
+        ("header_timeout_seconds", "7"),
+        ("max_connections", "100"),
+        ("max_connections_per_client", "10"),
+        ("reminder_hours", "48"),
+        ("last_reminder_minutes", "30"),
+        ("worker_interval", "2"),
+        ("room_citizen_early_minutes", "4"),
+        ("room_operator_early_minutes", "14"),
+        ("room_grace_minutes", "20"),
+        ("room_heartbeat_seconds", "9"),
+        ("room_hello_seconds", "8"),
+        ("media_udp", "\"0.0.0.0:3478\""),
+        ("media_tcp", "\"off\""),
+        ("media_ports", "\"40000-40199\""),
+        ("media_public_ip", "\"203.0.113.7\""),
+        ("media_reactors", "2"),
+        ("ice_servers", "\"[]\""),
+        ("turn_secret", "\"s3cret\""),
+        ("turn_urls", "\"turn:turn.comune.example.it:3478\""),
+        ("turn_ttl_seconds", "600"),
+        ("start_clock_at", "\"2026-12-01T08:55:00Z\""),
+        ("demo", "true"),
+        ("town_name", "\"Comune di Ozieri\""),
+        ("town_address", "\"Piazza Carlo Alberto 1\""),
+        ("town_logo", "\"https://www.comune.example.it/stemma.svg\""),
+        ("privacy_contact", "\"dpo@comune.example.it\""),
+        (
+            "accessibility_contact",
+            "\"https://form.agid.gov.it/view/x\"",
+        ),
+    ];
+
+    #[test]
+    fn every_setting_can_come_from_the_file() {
+        let flags: std::collections::BTreeSet<String> = Config::command()
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .filter(|id| !["config", "help", "version"].contains(&id.as_str()))
+            .collect();
+        let keys: std::collections::BTreeSet<String> =
+            EVERY_KEY.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(flags, keys, "every flag is a key of the file, and no more");
+        let text: String = EVERY_KEY
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect();
+        let mut c = parse(&[]);
+        c.merge(toml::from_str(&text).unwrap());
+        let shown = format!("{c:?}");
+        for (k, _) in EVERY_KEY {
+            assert!(
+                shown.contains(&format!(" {k}: Some(")),
+                "{k} from the file is dropped"
+            );
+        }
     }
 
     #[test]
-    fn no_demo_is_a_switch() {
+    fn the_file_refuses_unknown_keys_and_bad_values_naming_them() {
+        for (text, says) in [
+            ("lisen = \"x\"", "unknown field `lisen`"),
+            ("config = \"other.toml\"", "unknown field `config`"),
+            ("no_demo = true", "unknown field `no_demo`"),
+            ("max_connections = \"many\"", "max_connections"),
+            ("tls = \"maybe\"", "unknown variant `maybe`"),
+            ("log_format = \"xml\"", "unknown variant `xml`"),
+            ("smtp_security = \"ssl\"", "unknown variant `ssl`"),
+            ("demo = \"yes\"", "demo"),
+            ("smtp_port = 70000", "smtp_port"),
+        ] {
+            let e = toml::from_str::<Config>(text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn demo_is_a_switch() {
+        let demo = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("sportello").chain(args.iter().copied()))
+                .map(|c| c.demo)
+        };
+        assert_eq!(demo(&["--demo"]).unwrap(), Some(true));
+        assert_eq!(demo(&["--demo=yes"]).unwrap(), Some(true));
+        assert_eq!(demo(&["--demo=false"]).unwrap(), Some(false));
+        assert_eq!(demo(&[]).unwrap(), None);
+        assert!(demo(&["--demo=maybe"]).is_err());
+        assert!(demo(&["--no-demo"]).is_err(), "one switch, --demo=false");
+        // A command after the switch is a command, not its value.
+        let c = parse(&["--demo", "room-link", "SP-AAAA-BBBB"]);
+        assert_eq!(c.demo, Some(true));
+        assert!(c.command.is_some());
+        assert!(matches!(parse(&["init"]).command, Some(Command::Init)));
+    }
+
+    /// The long help of a flag, as `--help` prints it.
+    fn help_of(id: &str) -> String {
+        let cmd = Config::command();
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == id)
+            .unwrap_or_else(|| panic!("no flag {id}"));
+        arg.get_long_help()
+            .or(arg.get_help())
+            .map(|h| {
+                h.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_help_says_the_defaults_the_code_uses() {
+        let d = Config::default();
+        let limits = booking::Limits::default();
+        let room = signaling::Settings::default();
+        let relay = d.relay_config();
+        let conn = d.connection_limits().unwrap();
+        let off = parse(&["--tls", "off"]);
+        let says = |id: &str, default: String| {
+            let help = help_of(id);
+            assert!(
+                help.contains(&format!("[default: {default}")),
+                "--{id}: the help says {help:?}, the code {default:?}"
+            );
+        };
+        says("listen", d.listen());
+        says("https_listen", d.https_listen());
+        says("admin_listen", d.admin_listen());
+        says("tls", "dev".into());
+        says("public_url", d.public_url());
+        assert!(help_of("public_url").contains(&format!("or {} with --tls off", off.public_url())));
+        says("data_dir", d.data_dir().display().to_string());
+        says("time_zone", d.time_zone().unwrap().to_string());
+        says(
+            "smtp_port",
+            format!("{} with starttls", SmtpSecurity::Starttls.default_port()),
+        );
+        assert!(help_of("smtp_port")
+            .contains(&format!("{} with tls", SmtpSecurity::Tls.default_port())));
+        says("smtp_security", "starttls".into());
+        says("mail_from", d.mail_from());
+        says(
+            "max_active_per_email",
+            limits.max_active_per_email.to_string(),
+        );
+        says(
+            "max_unverified_per_email",
+            limits.max_unverified_per_email.to_string(),
+        );
+        says(
+            "verifications_per_day",
+            limits.verifications_per_day.to_string(),
+        );
+        says(
+            "reminder_hours",
+            limits.reminder_day.num_hours().to_string(),
+        );
+        says(
+            "last_reminder_minutes",
+            limits.reminder_hour.num_minutes().to_string(),
+        );
+        says("rate_limit_per_minute", d.rate_limits().0.to_string());
+        says("rate_limit_burst", d.rate_limits().1.to_string());
+        says("log_format", "text".into());
+        says(
+            "header_timeout_seconds",
+            conn.header_timeout.as_secs().to_string(),
+        );
+        says("max_connections", conn.max_connections.to_string());
+        says(
+            "max_connections_per_client",
+            conn.max_per_client.to_string(),
+        );
+        says("worker_interval", d.worker_interval().as_secs().to_string());
+        says(
+            "room_citizen_early_minutes",
+            room.policy.citizen_early.num_minutes().to_string(),
+        );
+        says(
+            "room_operator_early_minutes",
+            room.policy.operator_early.num_minutes().to_string(),
+        );
+        says(
+            "room_grace_minutes",
+            room.policy.grace.num_minutes().to_string(),
+        );
+        says(
+            "room_heartbeat_seconds",
+            room.heartbeat.as_secs().to_string(),
+        );
+        says(
+            "room_hello_seconds",
+            room.hello_timeout.as_secs().to_string(),
+        );
+        says("media_udp", relay.udp_addrs.join(","));
+        says("media_tcp", relay.tcp_addrs.join(","));
+        says("media_reactors", relay.reactor_threads.to_string());
+        says("town_name", crate::town::DEMO_NAME.into());
+        says("town_address", crate::town::DEMO_ADDRESS.into());
+    }
+
+    #[test]
+    fn turn_settings_come_together() {
         let parse = |args: &[&str]| {
             Config::try_parse_from(std::iter::once("sportello").chain(args.iter().copied()))
-                .map(|c| c.no_demo)
+                .unwrap()
+                .ice_servers()
         };
-        assert_eq!(parse(&["--no-demo"]).unwrap(), Some(true));
-        assert_eq!(parse(&["--no-demo=yes"]).unwrap(), Some(true));
-        assert_eq!(parse(&["--no-demo=false"]).unwrap(), Some(false));
-        assert_eq!(parse(&[]).unwrap(), None);
-        assert!(parse(&["--no-demo=maybe"]).is_err());
-        // A command after the switch is a command, not its value.
-        let c = Config::try_parse_from(["sportello", "--no-demo", "room-link", "SP-AAAA-BBBB"])
-            .unwrap();
-        assert_eq!(c.no_demo, Some(true));
-        assert!(c.command.is_some());
-        // The public URL's default follows the listening address.
-        let c = Config::try_parse_from(["sportello", "--tls", "off", "--listen", "0.0.0.0:8081"])
-            .unwrap();
-        assert_eq!(c.public_url(), "http://localhost:8081");
-        assert_eq!(Config::default().public_url(), "https://localhost:8443");
+        let ice = parse(&[
+            "--turn-secret",
+            "s3cret",
+            "--turn-urls",
+            "turn:t.example:3478?transport=udp, turns:t.example:443?transport=tcp",
+        ])
+        .unwrap();
+        let list = ice.for_socket("1-citizen", std::time::Duration::ZERO);
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0]["urls"][1], "turns:t.example:443?transport=tcp");
+        assert!(parse(&["--turn-secret", "s3cret"]).is_err(), "no URL");
+        assert!(
+            parse(&["--turn-urls", "turn:t.example"]).is_err(),
+            "no secret"
+        );
+        assert!(parse(&["--ice-servers", "{}"]).is_err());
+        assert!(parse(&["--ice-servers", "[1]"]).is_err());
+        let f: Config = toml::from_str(
+            "turn_secret = \"s3cret\"\nturn_urls = \"turn:t.example:3478\"\nturn_ttl_seconds = 600",
+        )
+        .unwrap();
+        assert_eq!(f.turn_ttl_seconds, Some(600));
+        assert!(f.ice_servers().unwrap().turn.is_some());
     }
 
     #[test]
     fn tls_and_smtp_security_are_values_not_free_text() {
-        let c = Config::try_parse_from(["sportello", "--tls", "off", "--smtp-security", "tls"])
-            .unwrap();
+        let c = parse(&["--tls", "off", "--smtp-security", "tls"]);
         assert_eq!(c.tls, Some(TlsMode::Off));
         assert!(!c.https());
         assert_eq!(c.smtp_security, Some(SmtpSecurity::Tls));
         assert_eq!(SmtpSecurity::Tls.default_port(), 465);
         assert!(Config::try_parse_from(["sportello", "--tls", "maybe"]).is_err());
         assert!(Config::try_parse_from(["sportello", "--smtp-security", "ssl"]).is_err());
+        assert!(Config::try_parse_from(["sportello", "--log-format", "xml"]).is_err());
         let f: Config = toml::from_str("tls = \"files\"\nsmtp_security = \"none\"").unwrap();
         assert_eq!(f.tls_mode(), TlsMode::Files);
         assert_eq!(f.smtp_security, Some(SmtpSecurity::None));
-        assert!(toml::from_str::<Config>("tls = \"maybe\"").is_err());
         assert!(
             Config::default().https(),
             "TLS with a development certificate by default"
+        );
+        // The public URL's default follows the listening address.
+        let c = parse(&["--tls", "off", "--listen", "0.0.0.0:8081"]);
+        assert_eq!(c.public_url(), "http://localhost:8081");
+        assert_eq!(Config::default().public_url(), "https://localhost:8443");
+    }
+
+    /// `resolve` over flags `args` and a working directory `cwd`.
+    fn resolve(args: &[&str], cwd: &Path) -> anyhow::Result<Config> {
+        Config::resolve(parse(args), cwd)
+    }
+
+    #[test]
+    fn paths_become_absolute_from_the_file_or_the_working_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let cwd = root.path().join("somewhere");
+        let etc = root.path().join("etc");
+        std::fs::create_dir_all(&cwd).unwrap();
+        std::fs::create_dir_all(&etc).unwrap();
+        // Nothing given: data/ in the working directory.
+        let c = resolve(&[], &cwd).unwrap();
+        assert_eq!(c.data_dir(), cwd.join("data"));
+        assert_eq!(
+            c.database_url(),
+            format!("sqlite://{}", cwd.join("data/sportello.db").display())
+        );
+        assert_eq!(c.config, None);
+        // On the command line: from the working directory.
+        let c = resolve(&["--data-dir", "../stato"], &cwd).unwrap();
+        assert!(c.data_dir().is_absolute());
+        assert_eq!(c.data_dir().file_name().unwrap(), "stato");
+        assert!(c.data_dir().starts_with(&cwd), "{:?}", c.data_dir());
+        // In the file: from the file's folder, whatever the working directory.
+        let file = etc.join("sportello.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"dati\"\ndatabase_url = \"sqlite://db/s.db?mode=rwc\"\ntls_cert = \"/abs/cert.pem\"\n",
+        )
+        .unwrap();
+        let c = resolve(&["--config", file.to_str().unwrap()], &cwd).unwrap();
+        assert_eq!(c.data_dir(), etc.join("dati"));
+        assert_eq!(
+            c.database_url(),
+            format!("sqlite://{}?mode=rwc", etc.join("db/s.db").display())
+        );
+        assert_eq!(c.tls_cert, Some(PathBuf::from("/abs/cert.pem")));
+        assert_eq!(c.config, Some(file.clone()));
+        // A flag still wins over the file, from the working directory.
+        let c = resolve(
+            &["--config", file.to_str().unwrap(), "--data-dir", "qui"],
+            &cwd,
+        )
+        .unwrap();
+        assert_eq!(c.data_dir(), cwd.join("qui"));
+        // sportello.toml in the working directory is read without --config.
+        let c = resolve(&[], &etc).unwrap();
+        assert_eq!(c.config, Some(file));
+        assert_eq!(c.data_dir(), etc.join("dati"));
+        // Other databases are left as they are.
+        assert_eq!(
+            absolute_sqlite_url("postgres://u:p@h/db", &cwd),
+            "postgres://u:p@h/db"
+        );
+        assert_eq!(
+            absolute_sqlite_url("sqlite::memory:", &cwd),
+            "sqlite::memory:"
+        );
+    }
+
+    #[test]
+    fn the_demo_is_on_by_default_only_for_the_embedded_default() {
+        let root = tempfile::tempdir().unwrap();
+        let cwd = root.path();
+        assert!(resolve(&[], cwd).unwrap().demo());
+        assert!(!resolve(&["--demo=false"], cwd).unwrap().demo());
+        assert!(!resolve(&["--data-dir", "d"], cwd).unwrap().demo());
+        assert!(!resolve(&["--database-url", "sqlite://x.db"], cwd)
+            .unwrap()
+            .demo());
+        assert!(resolve(&["--data-dir", "d", "--demo"], cwd).unwrap().demo());
+        let file = cwd.join("any.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:8080\"\n").unwrap();
+        assert!(!resolve(&["--config", file.to_str().unwrap()], cwd)
+            .unwrap()
+            .demo());
+        std::fs::write(cwd.join("sportello.toml"), "").unwrap();
+        assert!(!resolve(&[], cwd).unwrap().demo(), "sportello.toml found");
+    }
+
+    #[test]
+    fn bad_values_stop_the_load_naming_the_setting() {
+        let root = tempfile::tempdir().unwrap();
+        let cwd = root.path();
+        let file = cwd.join("s.toml");
+        let load = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            resolve(&["--config", file.to_str().unwrap()], cwd)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = load("lisen = \"0.0.0.0:80\"\n");
+        assert!(
+            e.contains(file.to_str().unwrap()) && e.contains("lisen"),
+            "{e}"
+        );
+        let e = load("max_connections = -1\n");
+        assert!(e.contains("max_connections"), "{e}");
+        for (text, says) in [
+            ("time_zone = \"Mars/Base\"\n", "Mars/Base"),
+            ("trusted_proxies = \"nginx\"\n", "trusted_proxies"),
+            ("public_url = \"comune.example.it\"\n", "public_url"),
+            ("mail_from = \"not an address\"\n", "mail_from"),
+            ("privacy_contact = \"the mayor\"\n", "privacy_contact"),
+            ("accessibility_contact = \"x@\"\n", "accessibility_contact"),
+            ("town_logo = \"nowhere.png\"\n", "town_logo"),
+            ("town_name = \"\"\n", "town_name"),
+            ("secret_key = \"short\"\n", "secret key"),
+            ("ice_servers = \"{}\"\n", "ice-servers"),
+            ("media_ports = \"a-b\"\n", "media-ports"),
+            ("start_clock_at = \"tomorrow\"\n", "start-clock-at"),
+            ("tls = \"files\"\n", "--tls-cert"),
+        ] {
+            let e = load(text);
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        let e = resolve(&["--config", "missing.toml"], cwd)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot read") && e.contains("missing.toml"),
+            "{e}"
         );
     }
 }

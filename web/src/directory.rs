@@ -12,12 +12,15 @@ use signaling::hub::BoxFuture;
 use signaling::{Directory, Role, Schedule, Standing, Ticket};
 
 use crate::clock::Clock;
+use crate::turn::IceServers;
 
 /// Answers the hub's questions from the bookings.
 pub struct StoreDirectory {
     pub store: Store,
     pub signer: Signer,
     pub clock: Arc<dyn Clock>,
+    /// The STUN/TURN servers handed to each room socket (TURN credentials made per socket).
+    pub ice: Arc<IceServers>,
 }
 
 /// Which appointment and role a room token opens.
@@ -64,5 +67,17 @@ impl Directory for StoreDirectory {
 
     fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// TURN credentials name the appointment and the role (for coturn's per-user quotas and
+    /// logs: no personal data), and last at least until the room closes.
+    fn ice_servers(&self, ticket: &Ticket, until: DateTime<Utc>) -> Vec<serde_json::Value> {
+        let role = match ticket.role {
+            Role::Citizen => "citizen",
+            Role::Operator => "operator",
+        };
+        let open_for = (until - self.clock.now()).to_std().unwrap_or_default();
+        self.ice
+            .for_socket(&format!("{}-{role}", ticket.room), open_for)
     }
 }

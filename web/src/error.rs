@@ -1,9 +1,19 @@
 //! The one error type of the web layer: every failure becomes a page that says what went wrong
 //! in Italian and English, with the right status code. Nothing is changed by a refused request.
+//!
+//! An error becomes an answer with its status and its words (`ErrorWords`); `error_pages`, a
+//! layer around the whole site, turns those words into the HTML page, with the town in its
+//! header and footer like every other page.
 
-use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use std::sync::Arc;
 
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::town::Town;
 use crate::views::ErrorPage;
 
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +107,7 @@ impl AppError {
             AppError::Booking(e) => {
                 let (it, en) = booking_messages(e);
                 let status = match e {
-                    B::SlotTaken | B::AlreadyBookedForService | B::TooManyActive(_) | B::TooManyUnverified(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot | B::NotYet => StatusCode::CONFLICT,
+                    B::SlotTaken | B::AlreadyBookedForService | B::TooManyActive(_) | B::TooManyUnverified(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot | B::NotYet | B::OfficeInUse(_) => StatusCode::CONFLICT,
                     B::SlotNotBookable | B::ModeNotOffered | B::UnknownOperator => StatusCode::UNPROCESSABLE_ENTITY,
                     B::TooManyVerifications(_) => StatusCode::TOO_MANY_REQUESTS,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -144,8 +154,17 @@ pub fn booking_messages(e: &booking::Error) -> (String, String) {
         B::AlreadyHappened => ("L'appuntamento si è già svolto.".into(), "The appointment has already taken place.".into()),
         B::NotYet => ("L'appuntamento non è ancora iniziato.".into(), "The appointment has not started yet.".into()),
         B::SameSlot => ("L'appuntamento è già a quell'orario.".into(), "The appointment is already at that time.".into()),
+        B::OfficeInUse(1) => ("L'ufficio non si può archiviare: ha ancora un appuntamento attivo da svolgere. Spostalo o annullalo, poi riprova.".into(), "The office cannot be archived: it still has an active appointment to come. Move or cancel it, then try again.".into()),
+        B::OfficeInUse(n) => (format!("L'ufficio non si può archiviare: ha ancora {n} appuntamenti attivi da svolgere. Spostali o annullali, poi riprova."), format!("The office cannot be archived: it still has {n} active appointments to come. Move or cancel them, then try again.")),
         _ => ("Si è verificato un errore interno. Riprova tra qualche minuto.".into(), "Something went wrong on our side. Please try again in a few minutes.".into()),
     }
+}
+
+/// What an error answer says, until `error_pages` makes its page of it.
+#[derive(Debug, Clone)]
+struct ErrorWords {
+    it: String,
+    en: String,
 }
 
 impl IntoResponse for AppError {
@@ -154,16 +173,9 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        let page = ErrorPage {
-            l: crate::i18n::Lang::It,
-            status: status.as_u16(),
-            message_it: it,
-            message_en: en,
-        };
-        let mut response = match askama::Template::render(&page) {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => (status, "error").into_response(),
-        };
+        // Plain words for a client that gets them without the layer; the layer makes the page.
+        let mut response = (status, format!("{it}\n\n{en}\n")).into_response();
+        response.extensions_mut().insert(ErrorWords { it, en });
         if let AppError::TooManyRequests(s) = self {
             response
                 .headers_mut()
@@ -179,6 +191,35 @@ impl IntoResponse for AppError {
 
 /// Seconds a client is asked to wait when the database is unavailable.
 const RETRY_UNAVAILABLE: u64 = 10;
+
+/// Renders the page of every error answer, with the town (see the module's doc).
+pub async fn error_pages(State(town): State<Arc<Town>>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let Some(words) = response.extensions_mut().remove::<ErrorWords>() else {
+        return response;
+    };
+    let page = ErrorPage {
+        l: crate::i18n::Lang::It,
+        status: response.status().as_u16(),
+        message_it: words.it,
+        message_en: words.en,
+    };
+    match crate::extract::render(&page, &town) {
+        Ok(html) => {
+            let (mut parts, _) = response.into_parts();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            Response::from_parts(parts, Body::from(html))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "error page not rendered");
+            response
+        }
+    }
+}
 
 pub type Result<T> = std::result::Result<T, AppError>;
 

@@ -3,10 +3,11 @@
 //! refusal is mapped once, to "not found". Handlers never parse ids or check tokens by hand.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -16,30 +17,98 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{AppError, Result};
 use crate::i18n::Lang;
+use crate::town::Town;
 
-const CSRF_COOKIE: &str = "csrf";
 /// 32 random bytes, base64url without padding.
 const CSRF_LEN: usize = 43;
 
+/// The name of one of the site's cookies. Over HTTPS (directly, or through a trusted proxy that
+/// says so) it carries the `__Host-` prefix: a browser keeps such a cookie only if it is Secure,
+/// for the whole site and for this host alone, so neither a sibling subdomain nor a plain-HTTP
+/// page can plant or overwrite it. Over plain HTTP (development on one machine) the bare name,
+/// since a browser refuses the prefix there.
+#[derive(Debug, Clone, Copy)]
+pub struct CookieName {
+    bare: &'static str,
+    host: &'static str,
+}
+
+/// The double-submit CSRF token.
+pub const CSRF_COOKIE: CookieName = CookieName {
+    bare: "csrf",
+    host: "__Host-csrf",
+};
+/// The staff session.
+pub const SESSION_COOKIE: CookieName = CookieName {
+    bare: "sessione",
+    host: "__Host-sessione",
+};
+/// The language chosen with the switch in the header.
+pub const LANG_COOKIE: CookieName = CookieName {
+    bare: "lang",
+    host: "__Host-lang",
+};
+
+impl CookieName {
+    /// The name for a request that came over HTTPS or not.
+    pub fn on(self, https: bool) -> &'static str {
+        if https {
+            self.host
+        } else {
+            self.bare
+        }
+    }
+
+    /// This cookie for the whole site: HttpOnly, Secure over HTTPS, with the given SameSite.
+    pub fn build(self, value: String, https: bool, same_site: SameSite) -> Cookie<'static> {
+        Cookie::build((self.on(https), value))
+            .path("/")
+            .http_only(true)
+            .secure(https)
+            .same_site(same_site)
+            .build()
+    }
+}
+
 /// The page language and the CSRF token of this browser (double-submit: a random value in a
-/// SameSite=Strict, HttpOnly cookie that every form must echo).
+/// SameSite=Strict, HttpOnly cookie that every form must echo), whether the browser reached
+/// the site over HTTPS (which names the cookies), and the town every page is rendered with.
 pub struct Ui {
     pub l: Lang,
     pub csrf: String,
     pub jar: CookieJar,
+    pub town: Arc<Town>,
+    pub https: bool,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Ui {
+impl<S: Send + Sync> FromRequestParts<S> for Ui
+where
+    Arc<Town>: FromRef<S>,
+{
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> std::result::Result<Self, Infallible> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &S,
+    ) -> std::result::Result<Self, Infallible> {
+        let town = Arc::<Town>::from_ref(st);
         let jar = CookieJar::from_headers(&parts.headers);
+        let https = is_https(&parts.extensions);
         let l = jar
-            .get("lang")
+            .get(LANG_COOKIE.on(https))
             .and_then(|c| Lang::from_code(c.value()))
             .unwrap_or_default();
-        match jar.get(CSRF_COOKIE).map(|c| c.value().to_string()) {
-            Some(v) if v.len() == CSRF_LEN => Ok(Ui { l, csrf: v, jar }),
+        match jar
+            .get(CSRF_COOKIE.on(https))
+            .map(|c| c.value().to_string())
+        {
+            Some(v) if v.len() == CSRF_LEN => Ok(Ui {
+                l,
+                csrf: v,
+                jar,
+                town,
+                https,
+            }),
             _ => {
                 let mut bytes = [0u8; 32];
                 rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
@@ -47,16 +116,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
                     &base64::engine::general_purpose::URL_SAFE_NO_PAD,
                     bytes,
                 );
-                let cookie = Cookie::build((CSRF_COOKIE, v.clone()))
-                    .path("/")
-                    .http_only(true)
-                    .secure(is_https(parts))
-                    .same_site(SameSite::Strict)
-                    .build();
+                let cookie = CSRF_COOKIE.build(v.clone(), https, SameSite::Strict);
                 Ok(Ui {
                     l,
                     csrf: v,
                     jar: jar.add(cookie),
+                    town,
+                    https,
                 })
             }
         }
@@ -64,17 +130,24 @@ impl<S: Send + Sync> FromRequestParts<S> for Ui {
 }
 
 /// Whether this request reached the site over HTTPS (see `limits::Scheme`).
-pub fn is_https(parts: &Parts) -> bool {
-    parts
-        .extensions
+pub fn is_https(extensions: &axum::http::Extensions) -> bool {
+    extensions
         .get::<crate::limits::Scheme>()
         .is_some_and(|s| s.https)
 }
 
 impl Ui {
+    /// The one way a page is rendered: with the town, which `base.html` shows on every page.
     pub(crate) fn page(self, status: StatusCode, t: impl Template) -> Result<Response> {
-        Ok((status, self.jar, Html(t.render()?)).into_response())
+        let html = render(&t, &self.town)?;
+        Ok((status, self.jar, Html(html)).into_response())
     }
+}
+
+/// A page rendered with the town (see `town`).
+pub(crate) fn render(t: &impl Template, town: &Town) -> askama::Result<String> {
+    let values: [(&str, &dyn std::any::Any); 1] = [("town", town)];
+    t.render_with_values(&values)
 }
 
 /// The years a day in a request may fall in: wide enough for any appointment or statistic,
@@ -145,8 +218,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for CsrfForm<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, st: &S) -> Result<Self> {
+        let name = CSRF_COOKIE.on(is_https(req.extensions()));
         let cookie = CookieJar::from_headers(req.headers())
-            .get(CSRF_COOKIE)
+            .get(name)
             .map(|c| c.value().to_string())
             .unwrap_or_default();
         let body = Bytes::from_request(req, st).await.map_err(|e| {

@@ -24,9 +24,12 @@ pub mod limits;
 pub mod mailbox;
 pub mod media;
 pub mod metrics;
+pub mod pow;
 pub mod room;
 pub mod state;
 pub mod tls;
+pub mod town;
+pub mod turn;
 pub mod views;
 pub mod worker;
 

@@ -1,14 +1,237 @@
-//! `/metrics` in the Prometheus text format: what the relay forwards, the room sockets, and the
-//! process's CPU, memory and open files. Answers only clients on this machine.
+//! `/metrics` in the Prometheus text format, on the administration listener only: HTTP requests
+//! (by route group, method and status class, and their durations), bookings, the outbox, the
+//! relay, the room sockets, and the process's CPU, memory and open files.
+//!
+//! Every label takes its values from a small fixed set (a route group, never a raw path; a
+//! status class, never a code), so the number of series cannot grow with traffic. Totals are
+//! the process's and never go down; the rest are gauges read at each scrape.
 
-use std::net::SocketAddr;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, State};
-use axum::http::header;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, Method};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::AppError;
 use crate::state::AppState;
+
+/// The groups of pages requests are counted by: a fixed set, whatever the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteGroup {
+    /// The catalogue: home, offices, services, free slots, language.
+    Catalogue,
+    /// Booking, and the links from the emails (verify, manage, receipt).
+    Booking,
+    /// The office console (`/ufficio`).
+    Console,
+    /// The video room's page.
+    Room,
+    /// The video room's WebSocket (counted when it opens).
+    RoomSocket,
+    Static,
+    /// `/healthz`, `/readyz`.
+    Health,
+    /// Paths that match no page (404).
+    Unmatched,
+}
+
+impl RouteGroup {
+    const ALL: [RouteGroup; 8] = [
+        RouteGroup::Catalogue,
+        RouteGroup::Booking,
+        RouteGroup::Console,
+        RouteGroup::Room,
+        RouteGroup::RoomSocket,
+        RouteGroup::Static,
+        RouteGroup::Health,
+        RouteGroup::Unmatched,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            RouteGroup::Catalogue => "catalogue",
+            RouteGroup::Booking => "booking",
+            RouteGroup::Console => "console",
+            RouteGroup::Room => "room",
+            RouteGroup::RoomSocket => "room_socket",
+            RouteGroup::Static => "static",
+            RouteGroup::Health => "health",
+            RouteGroup::Unmatched => "unmatched",
+        }
+    }
+
+    /// The group of a route, from the route's pattern (`/servizi/{id}/prenota`), or
+    /// `Unmatched` when no route matched.
+    pub fn of(matched: Option<&str>) -> RouteGroup {
+        let Some(p) = matched else {
+            return RouteGroup::Unmatched;
+        };
+        let under = |prefix: &str| p == prefix || p.starts_with(&format!("{prefix}/"));
+        if under("/ufficio") {
+            RouteGroup::Console
+        } else if under("/ws") {
+            RouteGroup::RoomSocket
+        } else if under("/stanza") {
+            RouteGroup::Room
+        } else if under("/static") {
+            RouteGroup::Static
+        } else if p == "/healthz" || p == "/readyz" {
+            RouteGroup::Health
+        } else if p.ends_with("/prenota")
+            || ["/conferma", "/inviata", "/prenotazione"]
+                .iter()
+                .any(|g| under(g))
+        {
+            RouteGroup::Booking
+        } else {
+            RouteGroup::Catalogue
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|g| *g == self).unwrap_or(0)
+    }
+}
+
+const METHODS: [&str; 4] = ["GET", "HEAD", "POST", "other"];
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+/// Upper bounds of the duration histogram's buckets, in seconds (`+Inf` follows).
+const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+const GROUPS: usize = RouteGroup::ALL.len();
+
+fn method_index(m: &Method) -> usize {
+    match *m {
+        Method::GET => 0,
+        Method::HEAD => 1,
+        Method::POST => 2,
+        _ => 3,
+    }
+}
+
+/// The process's counters that the web layer keeps: HTTP requests and the outbox's sends.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: [[[AtomicU64; STATUS_CLASSES.len()]; METHODS.len()]; GROUPS],
+    /// Per group, how many requests took at most each bucket's bound (not cumulative here;
+    /// the last one is above every bound).
+    durations: [[AtomicU64; BUCKETS.len() + 1]; GROUPS],
+    duration_micros: [AtomicU64; GROUPS],
+    /// Emails handed to the SMTP server (or the local mailbox).
+    pub outbox_sent: AtomicU64,
+    /// Attempts that failed (each is tried again later).
+    pub outbox_failed: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn observe(&self, group: RouteGroup, method: &Method, status: u16, took: Duration) {
+        let g = group.index();
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        self.requests[g][method_index(method)][class].fetch_add(1, Ordering::Relaxed);
+        let secs = took.as_secs_f64();
+        let bucket = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.durations[g][bucket].fetch_add(1, Ordering::Relaxed);
+        self.duration_micros[g].fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// The HTTP and outbox series in the text format.
+    fn write(&self, out: &mut String) {
+        let name = "sportello_http_requests_total";
+        let _ = writeln!(out, "# HELP {name} HTTP requests answered on the public listener, by route group, method and status class\n# TYPE {name} counter");
+        for (g, group) in RouteGroup::ALL.iter().enumerate() {
+            for (m, method) in METHODS.iter().enumerate() {
+                for (c, class) in STATUS_CLASSES.iter().enumerate() {
+                    let n = self.requests[g][m][c].load(Ordering::Relaxed);
+                    if n > 0 {
+                        let _ = writeln!(
+                            out,
+                            "{name}{{route=\"{}\",method=\"{method}\",status=\"{class}\"}} {n}",
+                            group.label()
+                        );
+                    }
+                }
+            }
+        }
+        let name = "sportello_http_request_duration_seconds";
+        let _ = writeln!(out, "# HELP {name} Time to answer an HTTP request on the public listener (to the response's head), by route group\n# TYPE {name} histogram");
+        for (g, group) in RouteGroup::ALL.iter().enumerate() {
+            let counts: Vec<u64> = self.durations[g]
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect();
+            let total: u64 = counts.iter().sum();
+            if total == 0 {
+                continue;
+            }
+            let route = group.label();
+            let mut cumulative = 0;
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                cumulative += counts[i];
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {total}"
+            );
+            let sum = self.duration_micros[g].load(Ordering::Relaxed) as f64 / 1e6;
+            let _ = writeln!(out, "{name}_sum{{route=\"{route}\"}} {sum}");
+            let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {total}");
+        }
+        counter(
+            out,
+            "sportello_outbox_sent_total",
+            "Emails sent (to the SMTP server, or kept in the local mailbox)",
+            self.outbox_sent.load(Ordering::Relaxed),
+        );
+        counter(
+            out,
+            "sportello_outbox_failed_total",
+            "Email sending attempts that failed (each email is tried again later)",
+            self.outbox_failed.load(Ordering::Relaxed),
+        );
+    }
+}
+
+fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
+fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
+}
+
+/// Middleware of the public router: counts each request by its route group, method and status
+/// class, and its duration.
+pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let group = RouteGroup::of(req.extensions().get::<MatchedPath>().map(|m| m.as_str()));
+    let method = req.method().clone();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    st.metrics.observe(
+        group,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
 
 fn process_figures() -> (f64, u64, u64) {
     // CPU seconds (user + system) from /proc/self/stat; resident memory and open files.
@@ -37,77 +260,155 @@ fn process_figures() -> (f64, u64, u64) {
     (cpu, rss, fds)
 }
 
-/// Prometheus text format: the relay's counters per room, sockets and rooms, process CPU,
-/// memory and open files. Answers only clients on this machine.
-pub async fn metrics(
-    State(st): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: axum::http::HeaderMap,
-) -> Result<Response, AppError> {
-    if !st.limits.client_ip(peer, &headers).is_loopback() {
-        return Err(AppError::Forbidden(
-            "metrics are served to this machine only",
-        ));
-    }
+/// Prometheus text format (served on the administration listener only).
+pub async fn metrics(State(st): State<AppState>) -> Result<Response, AppError> {
     let mut out = String::new();
-    let metric = |out: &mut String, name: &str, kind: &str, help: &str| {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
-    };
-    metric(
-        &mut out,
-        "sportello_build_info",
-        "gauge",
-        "The running version",
-    );
-    out.push_str(&format!(
-        "sportello_build_info{{version=\"{}\"}} 1\n",
+    let _ = writeln!(
+        out,
+        "# HELP sportello_build_info The running version\n# TYPE sportello_build_info gauge\nsportello_build_info{{version=\"{}\"}} 1",
         env!("CARGO_PKG_VERSION")
-    ));
-    metric(
+    );
+    gauge(
         &mut out,
         "process_start_time_seconds",
-        "gauge",
         "When the process started",
+        st.started_at,
     );
-    out.push_str(&format!("process_start_time_seconds {}\n", st.started_at));
+    st.metrics.write(&mut out);
+    let totals = st.store.totals();
+    for (name, help, value) in [
+        (
+            "sportello_bookings_created_total",
+            "Appointments booked, by citizens (pending until verified) or by the office",
+            &totals.created,
+        ),
+        (
+            "sportello_bookings_confirmed_total",
+            "Appointments confirmed: verified, approved, or booked by the office",
+            &totals.confirmed,
+        ),
+        (
+            "sportello_bookings_cancelled_total",
+            "Appointments cancelled by the citizen or the office",
+            &totals.cancelled,
+        ),
+    ] {
+        counter(&mut out, name, help, value.load(Ordering::Relaxed));
+    }
     let (queued, oldest) = st.store.outbox_backlog(st.now()).await?;
-    metric(
+    gauge(
         &mut out,
         "sportello_outbox_queued",
-        "gauge",
         "Emails not sent yet",
+        queued,
     );
-    out.push_str(&format!("sportello_outbox_queued {queued}\n"));
-    metric(
+    gauge(
         &mut out,
         "sportello_outbox_oldest_queued_seconds",
-        "gauge",
         "How long the oldest email not sent yet has waited",
+        oldest,
     );
-    out.push_str(&format!(
-        "sportello_outbox_oldest_queued_seconds {oldest}\n"
-    ));
-    metric(
-        &mut out,
-        "sportello_appointments",
-        "gauge",
-        "Appointments in each status",
+    let _ = writeln!(
+        out,
+        "# HELP sportello_appointments Appointments in each status\n# TYPE sportello_appointments gauge"
     );
-    for (status, n) in st.store.count_by_status().await? {
-        out.push_str(&format!(
-            "sportello_appointments{{status=\"{}\"}} {n}\n",
+    // Every status, 0 included, so that a series does not appear out of nowhere.
+    let counts = st.store.count_by_status().await?;
+    for status in booking::Status::ALL {
+        let n = counts
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map_or(0, |(_, n)| *n);
+        let _ = writeln!(
+            out,
+            "sportello_appointments{{status=\"{}\"}} {n}",
             status.code()
-        ));
+        );
     }
     st.relay.stats.prometheus(&mut out);
     let (sockets, rooms) = st.hub.counts();
+    gauge(
+        &mut out,
+        "sportello_room_sockets",
+        "Open room WebSockets",
+        sockets,
+    );
+    gauge(
+        &mut out,
+        "sportello_rooms",
+        "Rooms with someone in them",
+        rooms,
+    );
     let (cpu, rss, fds) = process_figures();
-    out.push_str(&format!(
-        "# HELP sportello_room_sockets Open room WebSockets\n# TYPE sportello_room_sockets gauge\nsportello_room_sockets {sockets}\n\
-         # HELP sportello_rooms Rooms with someone in them\n# TYPE sportello_rooms gauge\nsportello_rooms {rooms}\n\
-         # HELP process_cpu_seconds_total CPU time of the process\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}\n\
-         # HELP process_resident_memory_bytes Resident memory\n# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes {rss}\n\
-         # HELP process_open_fds Open file descriptors\n# TYPE process_open_fds gauge\nprocess_open_fds {fds}\n"
-    ));
+    let _ = writeln!(out, "# HELP process_cpu_seconds_total CPU time of the process\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}");
+    gauge(
+        &mut out,
+        "process_resident_memory_bytes",
+        "Resident memory",
+        rss,
+    );
+    gauge(&mut out, "process_open_fds", "Open file descriptors", fds);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_fall_in_a_fixed_set_of_groups() {
+        for (pattern, group) in [
+            (Some("/"), RouteGroup::Catalogue),
+            (Some("/servizi/{id}"), RouteGroup::Catalogue),
+            (Some("/api/servizi/{id}/orari"), RouteGroup::Catalogue),
+            (Some("/servizi/{id}/prenota"), RouteGroup::Booking),
+            (Some("/conferma/{token}"), RouteGroup::Booking),
+            (Some("/prenotazione/{token}/annulla"), RouteGroup::Booking),
+            (Some("/inviata/{token}"), RouteGroup::Booking),
+            (Some("/ufficio"), RouteGroup::Console),
+            (
+                Some("/ufficio/appuntamenti/{id}/{action}"),
+                RouteGroup::Console,
+            ),
+            (Some("/stanza/{token}"), RouteGroup::Room),
+            (Some("/ws/stanza/{code}"), RouteGroup::RoomSocket),
+            (Some("/static/{*path}"), RouteGroup::Static),
+            (Some("/readyz"), RouteGroup::Health),
+            (None, RouteGroup::Unmatched),
+        ] {
+            assert_eq!(RouteGroup::of(pattern), group, "{pattern:?}");
+        }
+    }
+
+    #[test]
+    fn a_request_counts_once_by_class_and_its_duration_in_cumulative_buckets() {
+        let m = Metrics::default();
+        m.observe(
+            RouteGroup::Booking,
+            &Method::POST,
+            303,
+            Duration::from_millis(30),
+        );
+        m.observe(
+            RouteGroup::Booking,
+            &Method::PUT,
+            404,
+            Duration::from_secs(20),
+        );
+        let mut out = String::new();
+        m.write(&mut out);
+        for line in [
+            "sportello_http_requests_total{route=\"booking\",method=\"POST\",status=\"3xx\"} 1",
+            "sportello_http_requests_total{route=\"booking\",method=\"other\",status=\"4xx\"} 1",
+            "sportello_http_request_duration_seconds_bucket{route=\"booking\",le=\"0.025\"} 0",
+            "sportello_http_request_duration_seconds_bucket{route=\"booking\",le=\"0.05\"} 1",
+            "sportello_http_request_duration_seconds_bucket{route=\"booking\",le=\"10\"} 1",
+            "sportello_http_request_duration_seconds_bucket{route=\"booking\",le=\"+Inf\"} 2",
+            "sportello_http_request_duration_seconds_count{route=\"booking\"} 2",
+            "sportello_outbox_sent_total 0",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} in\n{out}");
+        }
+        assert!(!out.contains("route=\"console\""), "unused groups stay out");
+    }
 }

@@ -1,11 +1,10 @@
 //! The virtual room on the web side: the join page (`/stanza/{token}`) and its WebSocket
 //! (`/ws/stanza/{code}`). What a token opens is `directory`'s answer.
 
-use askama::Template;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use booking::{Mode, Status};
@@ -67,8 +66,7 @@ async fn show_room(
         code: a.code.clone(),
         operator: role == Role::Operator,
         name,
-        ice_servers: st.ice_servers_json.clone(),
         a: view,
     };
-    Ok((StatusCode::OK, ui.jar, axum::response::Html(page.render()?)).into_response())
+    ui.page(StatusCode::OK, page)
 }

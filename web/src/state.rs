@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, Create};
 use crate::directory::StoreDirectory;
 use crate::media::RelayMedia;
 
@@ -29,8 +29,6 @@ pub struct AppState {
     pub hub: Arc<signaling::Hub>,
     /// The media relay.
     pub relay: Arc<sfu::Relay>,
-    /// STUN/TURN servers for the browsers, as JSON (the call page's `iceServers`).
-    pub ice_servers_json: String,
     /// Staff accounts and sessions.
     pub accounts: staff::Accounts,
     /// Whether pages are served over HTTPS (session cookies are then Secure).
@@ -41,8 +39,22 @@ pub struct AppState {
     /// Per-client limits on bookings, verifications, moves and logins; the client's address
     /// behind trusted proxies.
     pub limits: Arc<crate::limits::ClientLimits>,
+    /// The proof of work asked of the public booking form, unless switched off.
+    pub pow: Option<Arc<crate::pow::ProofOfWork>>,
     /// When the process started (Unix seconds, the real clock), for monitoring.
     pub started_at: i64,
+    /// Set on SIGTERM: the server is draining and `/readyz` answers 503.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// HTTP and outbox totals for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The town in every page's header and footer.
+    pub town: Arc<crate::town::Town>,
+}
+
+impl axum::extract::FromRef<AppState> for Arc<crate::town::Town> {
+    fn from_ref(st: &AppState) -> Self {
+        st.town.clone()
+    }
 }
 
 impl AppState {
@@ -51,11 +63,28 @@ impl AppState {
     }
 }
 
-/// Builds the state from the configuration: opens the database (creating the demo comune on an
-/// empty one unless told not to) and chooses the email transport.
-pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+/// How long a proof-of-work challenge may be answered: time to fill the form calmly (the widget
+/// fetches a new one by itself when it expires).
+const POW_LIFETIME_SECONDS: u64 = 30 * 60;
+
+/// Opens the configured database with the secret key that signs its links, bringing its schema
+/// up to date. `Create::IfMissing` (the server's start, `init`) makes what is missing: the data
+/// folder, the secret key, the SQLite file, the schema. `Create::Never` (the other commands)
+/// refuses, saying so, unless an installation is there: a command run from another directory
+/// must not make a second database and key beside the real ones.
+pub async fn open_store(cfg: &Config, create: Create) -> anyhow::Result<Store> {
+    let url = cfg.database_url();
+    if create == Create::Never && Store::installed(&url).await?.is_none() {
+        anyhow::bail!(
+            "no Sportello database at {} (data folder {}): {}",
+            shown_url(&url),
+            cfg.data_dir().display(),
+            crate::config::NOT_INSTALLED_HINT
+        );
+    }
+    let key_was_there = cfg.secret_key.is_some() || cfg.secret_key_file().exists();
     let tz = cfg.time_zone()?;
-    let signer = Signer::new(&cfg.secret()?);
+    let signer = Signer::new(&cfg.secret(create)?);
     let links = Links {
         base_url: cfg.public_url(),
         signer: signer.clone(),
@@ -77,10 +106,38 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     if let Some(m) = cfg.last_reminder_minutes {
         limits.reminder_hour = Duration::minutes(m.max(1));
     }
-    let store = Store::connect(&cfg.database_url(), links, limits).await?;
-    if !cfg.no_demo.unwrap_or(false) {
-        booking::demo::seed_if_empty(&store, booking::demo::year_of(clock.now())).await?;
+    let store = Store::connect(&url, links, limits).await?;
+    if !key_was_there && !store.fresh() {
+        tracing::warn!(
+            "a new secret key was made at {} for a database that existed already: the links in \
+             the emails sent before no longer work. If the old key was saved, stop the server \
+             and put it back",
+            cfg.secret_key_file().display()
+        );
     }
+    Ok(store)
+}
+
+/// A database URL without its password, for messages.
+pub fn shown_url(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
+        _ => url.to_string(),
+    }
+}
+
+/// Builds the server's state from the configuration: opens the database, making it if needed
+/// (with the demo comune in a new one when `demo` is on), and chooses the email transport.
+pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
+    let store = open_store(cfg, Create::IfMissing).await?;
+    if store.fresh() && cfg.demo() {
+        booking::demo::seed_if_empty(&store, booking::demo::year_of(clock.now())).await?;
+        tracing::info!("new database: the demo comune is in it");
+    }
+    let tz = store.links.tz;
+    let signer = store.links.signer.clone();
+    // There now, made by `open_store` if it was missing.
+    let secret = cfg.secret(Create::Never)?;
     let mailer = match &cfg.smtp_host {
         Some(host) => {
             let security = cfg.smtp_security.unwrap_or(SmtpSecurity::Starttls);
@@ -102,11 +159,11 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         store: store.clone(),
         signer: signer.clone(),
         clock: clock.clone(),
+        ice: Arc::new(cfg.ice_servers()?),
     };
     let relay = sfu::Relay::new(cfg.relay_config());
     let media: Arc<dyn signaling::Media> = Arc::new(RelayMedia(relay.clone()));
     let hub = signaling::Hub::new(Arc::new(directory), Some(media), cfg.room_settings());
-    let ice_servers_json = cfg.ice_servers_json()?;
     cfg.check_media_ports()?;
     Ok(AppState {
         mailer: Arc::new(mailer),
@@ -115,14 +172,23 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         tz,
         hub,
         relay,
-        ice_servers_json,
         accounts: staff::Accounts::new(store.pool().clone()),
         https: cfg.https(),
         hsts: cfg.tls_mode() == crate::config::TlsMode::Files,
         started_at: chrono::Utc::now().timestamp(),
+        town: Arc::new(cfg.town()?),
+        pow: cfg.proof_of_work.unwrap_or(true).then(|| {
+            Arc::new(crate::pow::ProofOfWork::new(
+                &secret,
+                cfg.proof_of_work_cost.unwrap_or(5000),
+                POW_LIFETIME_SECONDS,
+            ))
+        }),
+        draining: Default::default(),
+        metrics: Default::default(),
         limits: crate::limits::ClientLimits::new(
-            cfg.rate_limit_per_minute.unwrap_or(10),
-            cfg.rate_limit_burst.unwrap_or(5),
+            cfg.rate_limits().0,
+            cfg.rate_limits().1,
             cfg.trusted_proxies()?,
         ),
         store,

@@ -119,6 +119,8 @@ pub struct BookPage {
     /// Problems that are not about one field (the slot was just taken, ...).
     pub alert: Option<String>,
     pub error_count: usize,
+    /// Whether the form asks for the proof of work (`pow`).
+    pub pow: bool,
 }
 
 /// An appointment as the citizen sees it.
@@ -209,8 +211,6 @@ pub struct RoomPage {
     pub operator: bool,
     /// The name proposed for the room (the citizen's, or the office's for the operator).
     pub name: String,
-    /// The ICE servers (STUN/TURN) for the browser, as JSON.
-    pub ice_servers: String,
     pub a: AppointmentView,
 }
 

@@ -16,6 +16,11 @@ async fn pass(st: &AppState) -> Result<bool, booking::Error> {
     let expired = st.store.expire_unverified(now).await?;
     let reminders = st.store.queue_reminders(now).await?;
     let d = st.mailer.deliver_due(&st.store, now).await?;
+    let m = &st.metrics;
+    m.outbox_sent
+        .fetch_add(d.sent as u64, std::sync::atomic::Ordering::Relaxed);
+    m.outbox_failed
+        .fetch_add(d.failed as u64, std::sync::atomic::Ordering::Relaxed);
     st.limits.forget_quiet();
     if expired + reminders + d.sent + d.failed > 0 {
         tracing::info!(

@@ -1,5 +1,6 @@
 //! Stopping the real binary with SIGTERM (systemd, docker stop): requests in flight get their
-//! answer, room sockets are told to reconnect (1012), and the process exits on its own.
+//! answer, room sockets are told to reconnect (1012), and the process exits on its own. While
+//! it drains, `/readyz` answers 503 on the administration listener, which closes last.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -95,4 +96,116 @@ fn sigterm_answers_the_requests_in_flight_tells_rooms_to_reconnect_and_exits() {
     assert!(status.success(), "{status}");
     // It accepts nothing after.
     assert!(get(port, "/healthz").is_none());
+}
+
+/// A plain HTTP GET's status line and body, or none when nothing answers.
+fn status_and_body(port: u16, path: &str) -> Option<(String, String)> {
+    let answer = get(port, path)?;
+    let status = answer.lines().next()?.to_string();
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Some((status, body))
+}
+
+#[test]
+fn readiness_turns_503_while_draining_and_sighup_does_not_stop_a_server_without_tls() {
+    let (port, admin) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let (listen, admin_listen) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{admin}"));
+    let mut server = spawn(
+        dir.path(),
+        port,
+        &[
+            "--tls",
+            "off",
+            "--listen",
+            &listen,
+            "--admin-listen",
+            &admin_listen,
+        ],
+        "error",
+        Stdio::null(),
+    );
+    let pid = server.id().to_string();
+    let kill = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+    for p in [port, admin] {
+        let (status, body) = status_and_body(p, "/readyz").unwrap();
+        assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+        assert_eq!(body, "ready");
+    }
+    // `systemctl reload` sends SIGHUP: with no certificate to read, it changes nothing.
+    kill("-HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.try_wait().unwrap().is_none(),
+        "SIGHUP stopped the server"
+    );
+    assert!(status_and_body(port, "/readyz").unwrap().0.contains("200"));
+
+    // A request in flight that takes its time: the headers of a login, half of its body.
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let body = "csrf=x&email=nessuno%40comune.esempio.it&password=sbagliata";
+    write!(
+        slow,
+        "POST /ufficio/accesso HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        &body[..10]
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    kill("-TERM");
+    // Draining: not ready, still alive (the database answers), on the administration listener;
+    // the public one takes no new connection.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = status_and_body(admin, "/readyz").expect("admin listener open");
+        if status.starts_with("HTTP/1.1 503") {
+            assert_eq!(body, "draining");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still ready after SIGTERM: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, _) = status_and_body(admin, "/healthz").unwrap();
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    assert!(
+        get(port, "/readyz").is_none(),
+        "the public listener is closed"
+    );
+    assert!(
+        server.try_wait().unwrap().is_none(),
+        "waits for the request in flight"
+    );
+
+    // The rest of the body: the request is answered, then the process exits.
+    slow.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 "), "an answer: {answer:?}");
+    let stopped_at = Instant::now();
+    let status = loop {
+        if let Some(s) = server.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            stopped_at.elapsed() < Duration::from_secs(15),
+            "still running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    assert!(
+        get(admin, "/readyz").is_none(),
+        "the admin listener closes last"
+    );
 }

@@ -25,7 +25,7 @@ use crate::slots::{self, CalendarRules, Slot};
 use crate::validate::ValidBooking;
 use crate::Error;
 
-use super::{from_ts, random_id, ts, Backend, Store};
+use super::{from_ts, random_id, ts, Backend, Store, Totals};
 
 /// Who made a change: the citizen through their link, or the office.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,6 +270,9 @@ impl Store {
             None => operators.first().map(|o| o.id),
         };
         let office = self.office(service.office_id).await?;
+        if office.archived {
+            return Err(Error::NotFound("service"));
+        }
         let calendar = self.calendar(service.calendar_id).await?;
         // Without an email (the office booked for a caller) there is no person to count or to
         // hold to one appointment per service: a key of its own keeps the indexes satisfied.
@@ -292,6 +295,23 @@ impl Store {
                     .bind(&person)
                     .execute(&mut *tx)
                     .await?;
+            }
+            // The office may have been archived since the catalogue was read. On PostgreSQL
+            // the share lock keeps it from being archived until this booking commits (see
+            // `archive_office`).
+            let lock = match self.backend {
+                Backend::Postgres => " FOR SHARE",
+                Backend::Sqlite => "",
+            };
+            let archived: Option<i64> = sqlx::query(&format!(
+                "SELECT archived_at FROM office WHERE id = $1{lock}"
+            ))
+            .bind(office.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("archived_at")?;
+            if archived.is_some() {
+                return Err(Error::NotFound("service"));
             }
             let active: i64 = sqlx::query(
                 "SELECT COUNT(*) AS n FROM appointment WHERE email_norm = $1 AND seat IS NOT NULL",
@@ -392,7 +412,13 @@ impl Store {
                 audit::insert(&mut tx, e, Some(a.id)).await?;
             }
             match tx.commit().await {
-                Ok(()) => return Ok(a),
+                Ok(()) => {
+                    Totals::add(&self.totals().created);
+                    if a.status == Status::Confirmed {
+                        Totals::add(&self.totals().confirmed);
+                    }
+                    return Ok(a);
+                }
                 Err(e) => match conflict_of(&e) {
                     Some(Conflict::Seat) => continue,
                     Some(Conflict::SameService) => return Err(Error::AlreadyBookedForService),
@@ -446,6 +472,9 @@ impl Store {
             Self::enqueue(&mut tx, a.id, &email, now).await?;
         }
         tx.commit().await?;
+        if changed == 1 && status == Status::Confirmed {
+            Totals::add(&self.totals().confirmed);
+        }
         self.appointment(id).await
     }
 
@@ -521,6 +550,7 @@ impl Store {
         }
         audit::insert(&mut tx, audit, Some(a.id)).await?;
         tx.commit().await?;
+        Totals::add(&self.totals().cancelled);
         Ok(a)
     }
 
@@ -650,6 +680,7 @@ impl Store {
         Self::enqueue(&mut tx, a.id, &email, now).await?;
         audit::insert(&mut tx, audit, Some(a.id)).await?;
         tx.commit().await?;
+        Totals::add(&self.totals().confirmed);
         Ok(a)
     }
 

@@ -340,6 +340,81 @@ impl Store {
         Ok(id)
     }
 
+    /// The active appointments of an office that have not ended at `now`, soonest first: while
+    /// there are any, the office cannot be archived.
+    pub async fn appointments_to_come(
+        &self,
+        office_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Appointment>, Error> {
+        sqlx::query(&format!(
+            "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE office_id = $1 AND seat IS NOT NULL AND end_at > $2 ORDER BY start_at, id"
+        ))
+        .bind(office_id)
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(appointment_from)
+        .collect()
+    }
+
+    /// Archives an office: citizens no longer see it nor book it, and the console's lists leave
+    /// it out, while its appointments, statistics and audit entries stay (they name it). Refused
+    /// with `Error::OfficeInUse` while it has active appointments that have not ended.
+    ///
+    /// The office's row is updated first, then its appointments counted: on PostgreSQL a
+    /// booking holds a share lock on that row from its check to its commit (see `book`), so
+    /// either the booking commits first and is counted here, or it waits and then sees the
+    /// office archived. SQLite's write transactions are serial anyway.
+    pub async fn archive_office(
+        &self,
+        id: i64,
+        audit: &AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let mut tx = self.write().await?;
+        let n =
+            sqlx::query("UPDATE office SET archived_at = $1 WHERE id = $2 AND archived_at IS NULL")
+                .bind(ts(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound("office"));
+        }
+        let to_come: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM appointment WHERE office_id = $1 AND seat IS NOT NULL AND end_at > $2",
+        )
+        .bind(id)
+        .bind(ts(now))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if to_come > 0 {
+            tx.rollback().await?;
+            return Err(Error::OfficeInUse(to_come));
+        }
+        self.commit_catalogue(tx, audit, id).await
+    }
+
+    /// Puts an archived office back in service, as it was.
+    pub async fn restore_office(&self, id: i64, audit: &AuditEntry) -> Result<(), Error> {
+        let mut tx = self.write().await?;
+        let n = sqlx::query(
+            "UPDATE office SET archived_at = NULL WHERE id = $1 AND archived_at IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(Error::NotFound("office"));
+        }
+        self.commit_catalogue(tx, audit, id).await
+    }
+
     /// Creates a service (`id` None) or changes one; its calendar must belong to its office.
     pub async fn save_service(
         &self,

@@ -40,10 +40,18 @@ impl Store {
         *self.cache.write().expect("catalogue lock") = None;
     }
 
+    /// The offices in service, in display order (not the archived ones).
     pub async fn offices(&self) -> Result<Vec<Office>, Error> {
+        let c = self.catalogue().await?;
+        Ok(c.offices.iter().filter(|o| !o.archived).cloned().collect())
+    }
+
+    /// Every office, archived ones too: for names in the history (statistics, audit log).
+    pub async fn all_offices(&self) -> Result<Vec<Office>, Error> {
         Ok(self.catalogue().await?.offices.clone())
     }
 
+    /// An office, archived or not (its past appointments still name it).
     pub async fn office(&self, id: i64) -> Result<Office, Error> {
         let c = self.catalogue().await?;
         c.offices

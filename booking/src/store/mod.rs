@@ -19,6 +19,7 @@
 //! included: one migrator, one ordered history (see the `staff` crate's doc for why).
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -85,8 +86,30 @@ pub struct Store {
     cache: CachedCatalogue,
     /// Notified when a transaction that queued an email commits (see `mail_queued`).
     mail_queued: Arc<Notify>,
+    totals: Arc<Totals>,
     pub links: Links,
     pub limits: Limits,
+    /// Whether this connection made the schema: the database had no migration history.
+    fresh: bool,
+}
+
+/// What this process's store has done since it started, for monitoring: totals that never go
+/// down (Prometheus counters). An appointment the office books is created and confirmed at once.
+#[derive(Debug, Default)]
+pub struct Totals {
+    /// Appointments booked (by citizens, pending until verified, or by the office).
+    pub created: AtomicU64,
+    /// Appointments that became confirmed: verified on a calendar without moderation,
+    /// approved by the office, or booked by the office.
+    pub confirmed: AtomicU64,
+    /// Active appointments cancelled, by the citizen or by the office (not the expired ones).
+    pub cancelled: AtomicU64,
+}
+
+impl Totals {
+    pub(crate) fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 // How the database stores instants (Unix seconds) and chooses ids (random, positive BIGINTs):
@@ -162,30 +185,72 @@ impl DerefMut for WriteTx {
     }
 }
 
+/// The backend a database URL names.
+fn backend_of(url: &str) -> Result<Backend, Error> {
+    sqlx::any::install_default_drivers();
+    if url.starts_with("sqlite:") {
+        Ok(Backend::Sqlite)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Backend::Postgres)
+    } else {
+        Err(Error::Config(format!(
+            "unsupported database URL (use sqlite:// or postgres://): {}",
+            url.split('@').next_back().unwrap_or("")
+        )))
+    }
+}
+
+/// The file of a `sqlite:` URL (empty or `:memory:` for none).
+fn sqlite_path(url: &str) -> &str {
+    url.trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or("")
+}
+
+/// A `sqlite:` URL with an open mode (`rwc` creates the file, `rw` does not), unless it says
+/// its own.
+fn sqlite_url_with_mode(url: &str, mode: &str) -> String {
+    if url.contains("mode=") {
+        return url.to_string();
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}mode={mode}")
+}
+
+/// How many migrations the database records (0 when it has no migration table yet).
+async fn migrations_applied(pool: &AnyPool, backend: Backend) -> Result<i64, Error> {
+    let table_exists = match backend {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+        }
+        Backend::Postgres => {
+            "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+        }
+    };
+    let n: i64 = sqlx::query(table_exists)
+        .fetch_one(pool)
+        .await?
+        .try_get("n")?;
+    if n == 0 {
+        return Ok(0);
+    }
+    Ok(sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await?
+        .try_get("n")?)
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
-    /// `sqlite://data/sportello.db` or `postgres://user@host/db`.
+    /// `sqlite://data/sportello.db` or `postgres://user@host/db`. `fresh()` then says whether
+    /// the schema was made by this call.
     pub async fn connect(url: &str, links: Links, limits: Limits) -> Result<Store, Error> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            return Err(Error::Config(format!(
-                "unsupported database URL (use sqlite:// or postgres://): {}",
-                url.split('@').next_back().unwrap_or("")
-            )));
-        };
+        let backend = backend_of(url)?;
         let mut url = url.to_string();
         if backend == Backend::Sqlite {
-            let path = url
-                .trim_start_matches("sqlite://")
-                .trim_start_matches("sqlite:")
-                .split('?')
-                .next()
-                .unwrap_or("")
-                .to_string();
+            let path = sqlite_path(&url).to_string();
             if !path.is_empty() && path != ":memory:" {
                 if let Some(dir) = std::path::Path::new(&path).parent() {
                     if !dir.as_os_str().is_empty() {
@@ -194,13 +259,7 @@ impl Store {
                     }
                 }
             }
-            if !url.contains("mode=") {
-                url.push_str(if url.contains('?') {
-                    "&mode=rwc"
-                } else {
-                    "?mode=rwc"
-                });
-            }
+            url = sqlite_url_with_mode(&url, "rwc");
         }
         let mut options =
             AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 8 } else { 32 });
@@ -222,15 +281,65 @@ impl Store {
             })
             .connect(&url)
             .await?;
+        let fresh = migrations_applied(&pool, backend).await? == 0;
         MIGRATOR.run(&pool).await?;
         Ok(Store {
             pool,
             backend,
             cache: CachedCatalogue::default(),
             mail_queued: Arc::new(Notify::new()),
+            totals: Arc::default(),
             links,
             limits,
+            fresh,
         })
+    }
+
+    /// The migration an installed database is at, or `None` when there is no installation at
+    /// `url`: no SQLite file there, or a database that Sportello's migrations never touched.
+    /// Creates and changes nothing, so that a maintenance command pointed at the wrong place
+    /// says so instead of making a second, empty database.
+    pub async fn installed(url: &str) -> Result<Option<i64>, Error> {
+        let backend = backend_of(url)?;
+        let mut url = url.to_string();
+        if backend == Backend::Sqlite {
+            let path = sqlite_path(&url);
+            if path.is_empty() || path == ":memory:" || !std::path::Path::new(path).is_file() {
+                return Ok(None);
+            }
+            // Read and write, never create.
+            url = sqlite_url_with_mode(&url, "rw");
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await?;
+        let applied = migrations_applied(&pool, backend).await;
+        let version = match applied {
+            Ok(0) => None,
+            Ok(_) => Some(
+                sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM _sqlx_migrations")
+                    .fetch_one(&pool)
+                    .await?
+                    .try_get("v")?,
+            ),
+            Err(e) => {
+                pool.close().await;
+                return Err(e);
+            }
+        };
+        pool.close().await;
+        Ok(version)
+    }
+
+    /// Whether this store's connection made the schema (the database was new).
+    pub fn fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// This process's totals of bookings created, confirmed and cancelled.
+    pub fn totals(&self) -> &Totals {
+        &self.totals
     }
 
     pub fn backend(&self) -> Backend {
@@ -305,7 +414,8 @@ impl Store {
         Ok(())
     }
 
-    /// Whether the database is new: no office yet (the demo comune is seeded only into one).
+    /// Whether the database has no office at all, archived ones included (the demo comune is
+    /// seeded only into such a one).
     pub async fn is_empty(&self) -> Result<bool, Error> {
         let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM office")
             .fetch_one(&self.pool)

@@ -74,7 +74,9 @@ impl Store {
             None => (None, None),
         };
         sqlx::query(
-            "INSERT INTO outbox (id, appointment_id, kind, to_addr, subject, text_body, html_body, ics, ics_method, created_at, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $10)",
+            // Its place after the appointment's earlier emails (the transaction that queues it
+            // changed the appointment first, so two of them for one appointment run in turn).
+            "INSERT INTO outbox (id, appointment_id, kind, to_addr, subject, text_body, html_body, ics, ics_method, created_at, attempts, next_attempt_at, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $10, (SELECT COALESCE(MAX(o.position), 0) + 1 FROM outbox o WHERE o.appointment_id = $2))",
         )
         .bind(random_id())
         .bind(appointment_id)
@@ -103,7 +105,9 @@ impl Store {
         lease: Duration,
     ) -> Result<Option<OutboxMessage>, Error> {
         loop {
-            let Some(row) = sqlx::query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at, created_at, id LIMIT 1")
+            // An appointment's emails go out in the order they were queued: one waits while an
+            // earlier one of the same appointment is unsent (in flight, or waiting to retry).
+            let Some(row) = sqlx::query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.appointment_id = outbox.appointment_id AND e.sent_at IS NULL AND e.position < outbox.position) ORDER BY next_attempt_at, created_at, position, id LIMIT 1")
                 .bind(ts(now))
                 .fetch_optional(&self.pool)
                 .await?
@@ -186,7 +190,7 @@ impl Store {
     /// Emails queued for one appointment, oldest first (for tests and the operator's view).
     pub async fn messages_for(&self, appointment_id: i64) -> Result<Vec<OutboxMessage>, Error> {
         let rows = sqlx::query(
-            "SELECT * FROM outbox WHERE appointment_id = $1 ORDER BY created_at, attempts",
+            "SELECT * FROM outbox WHERE appointment_id = $1 ORDER BY position, created_at",
         )
         .bind(appointment_id)
         .fetch_all(&self.pool)
@@ -222,6 +226,22 @@ mod tests {
         timeout(within, notified).await.is_ok()
     }
 
+    /// A store on a fresh SQLite file with the demo comune (keep the folder while it is used).
+    async fn demo_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let links = Links {
+            base_url: "http://localhost".into(),
+            signer: Signer::new(&[7u8; 32]),
+            tz: chrono_tz::Europe::Rome,
+        };
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = Store::connect(&url, links, Limits::default())
+            .await
+            .unwrap();
+        demo::seed_if_empty(&store, 2026).await.unwrap();
+        (dir, store)
+    }
+
     fn booking(service: &Service, slot: &Slot, email: &str) -> ValidBooking {
         ValidBooking {
             service_id: service.id,
@@ -240,17 +260,7 @@ mod tests {
 
     #[tokio::test]
     async fn queueing_an_email_wakes_the_mail_queued_waiter() {
-        let dir = tempfile::tempdir().unwrap();
-        let links = Links {
-            base_url: "http://localhost".into(),
-            signer: Signer::new(&[7u8; 32]),
-            tz: chrono_tz::Europe::Rome,
-        };
-        let url = format!("sqlite://{}", dir.path().join("store.db").display());
-        let store = Store::connect(&url, links, Limits::default())
-            .await
-            .unwrap();
-        demo::seed_if_empty(&store, 2026).await.unwrap();
+        let (_dir, store) = demo_store().await;
         // A Monday morning; the store takes "now" as an argument, so the day is fixed.
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
         let mut service_and_slots = None;
@@ -294,5 +304,50 @@ mod tests {
         .await;
         assert!(!woke, "woken though no email was queued");
         assert!(store.messages_for(id).await.unwrap().is_empty());
+    }
+
+    /// An appointment's emails leave in the order they were queued, even when queued in the
+    /// same second: a later one waits while an earlier one is in flight or waiting to retry.
+    #[tokio::test]
+    async fn an_appointments_emails_leave_in_order() {
+        let (_dir, store) = demo_store().await;
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        // The carta d'identità (Anagrafe, open every working day, no approval).
+        let service = store.service(11).await.unwrap();
+        let free = store.free_slots(&service, now).await.unwrap();
+        let b = booking(&service, &free[0], "maria.rossi@example.it");
+        let id = store.book(&b, Actor::Citizen, None, now).await.unwrap().id;
+        store.verify(id, now).await.unwrap();
+        let entry = crate::audit::Entry::by_command_line("x", "appointment", Some(id), "t", now);
+        store
+            .cancel(id, Actor::Office, "Chiuso", &entry, now)
+            .await
+            .unwrap();
+        // verify, confirmed, cancelled: all queued at the same second.
+        let kinds: Vec<String> = store
+            .messages_for(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.kind)
+            .collect();
+        assert_eq!(kinds, ["verify", "confirmed", "cancelled"]);
+        let lease = Duration::seconds(60);
+        let first = store.claim_due_email(now, lease).await.unwrap().unwrap();
+        assert_eq!(first.kind, "verify");
+        // While it is in flight, the next one of the same appointment waits.
+        assert!(store.claim_due_email(now, lease).await.unwrap().is_none());
+        store.mark_sent(first.id, now).await.unwrap();
+        let second = store.claim_due_email(now, lease).await.unwrap().unwrap();
+        assert_eq!(second.kind, "confirmed");
+        // It fails: the cancellation still waits for it, through its retry.
+        store.mark_failed(&second, "relay down", now).await.unwrap();
+        assert!(store.claim_due_email(now, lease).await.unwrap().is_none());
+        let later = now + Duration::minutes(5);
+        let again = store.claim_due_email(later, lease).await.unwrap().unwrap();
+        assert_eq!(again.kind, "confirmed");
+        store.mark_sent(again.id, later).await.unwrap();
+        let third = store.claim_due_email(later, lease).await.unwrap().unwrap();
+        assert_eq!(third.kind, "cancelled");
     }
 }

@@ -93,23 +93,30 @@ async fn main() -> anyhow::Result<()> {
         database_url: Some(url),
         public_url: Some(base.clone()),
         secret_key: Some("bookload-secret-bookload-secret-bookload".into()),
-        no_demo: Some(true),
+        demo: Some(false),
         max_active_per_email: Some(1000),
         // Every client of the load is 127.0.0.1.
         rate_limit_per_minute: Some(u32::MAX),
         rate_limit_burst: Some(u32::MAX),
         max_unverified_per_email: Some(i64::MAX),
         verifications_per_day: Some(i64::MAX),
+        // The proof of work costs the booker's browser, not the server: off here, where the
+        // figure is the server's.
+        proof_of_work: Some(false),
         ..Config::default()
     };
     let state = web::build_state(&cfg, Arc::new(SystemClock)).await?;
     seed(&state.store).await?;
     let store = state.store.clone();
     let limits = cfg.connection_limits()?;
+    let listeners = web::app::Listeners {
+        public: listener,
+        certificate: None,
+        admin: tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    };
     tokio::spawn(web::serve(
         state,
-        listener,
-        None,
+        listeners,
         limits,
         Duration::from_secs(3600),
     ));

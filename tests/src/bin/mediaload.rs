@@ -183,13 +183,14 @@ async fn main() -> anyhow::Result<()> {
         &clock,
     ];
     let server = tests::process::ServerProcess::start(&args.server, dir.path(), &extra).await?;
-    let (pid, base) = (server.pid(), server.base.clone());
+    let (pid, base, admin) = (server.pid(), server.base.clone(), server.admin_base.clone());
     let (_, rss0, fds0) = proc_stat(pid);
     let epoch = Instant::now();
     let counters = Arc::new(Counters::default());
     let result = run(
         &args,
         &base,
+        &admin,
         &appts,
         &signer,
         pid,
@@ -206,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
 async fn run(
     args: &Args,
     base: &str,
+    admin: &str,
     appts: &[booking::Appointment],
     signer: &Signer,
     pid: u32,
@@ -261,7 +263,7 @@ async fn run(
                 .unwrap_or(0)
         };
         println!("mediaload: server's open files by kind {kinds:?}; sockets in its namespace: udp {}, tcp {}", count("udp"), count("tcp"));
-        let metrics = reqwest::get(format!("{base}/metrics"))
+        let metrics = reqwest::get(format!("{admin}/metrics"))
             .await?
             .text()
             .await?;

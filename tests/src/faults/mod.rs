@@ -148,6 +148,8 @@ pub struct Sportello {
     args: Vec<String>,
     pub port: u16,
     pub base: String,
+    /// The administration listener (`/metrics`, `/posta`), on loopback.
+    pub admin_base: String,
     pub log: PathBuf,
 }
 
@@ -167,13 +169,15 @@ impl Sportello {
             "{} not found: cargo build --bin sportello",
             bin.display()
         );
-        let port = crate::free_port();
+        let (port, admin) = (crate::free_port(), crate::free_port());
         let base = format!("http://127.0.0.1:{port}");
         let mut args: Vec<String> = [
             "--tls",
             "off",
             "--listen",
             &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            &format!("127.0.0.1:{admin}"),
             "--public-url",
             &base,
             "--data-dir",
@@ -184,7 +188,6 @@ impl Sportello {
             SECRET,
             "--mail-from",
             MAIL_FROM,
-            "--no-demo",
             "--rate-limit-per-minute",
             "4000000000",
             "--rate-limit-burst",
@@ -203,6 +206,7 @@ impl Sportello {
             args,
             port,
             base,
+            admin_base: format!("http://127.0.0.1:{admin}"),
             log: dir.join("server.log"),
         };
         s.spawn(clock).await?;

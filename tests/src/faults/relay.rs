@@ -25,9 +25,12 @@ pub struct Size {
     pub memory_bound_mib: u64,
 }
 
-/// One value of the server's `/metrics`.
+/// One value of the server's `/metrics` (on its administration listener).
 async fn metric(server: &Sportello, name: &str) -> anyhow::Result<f64> {
-    let text = reqwest::get(server.url("/metrics")).await?.text().await?;
+    let text = reqwest::get(format!("{}/metrics", server.admin_base))
+        .await?
+        .text()
+        .await?;
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics"))

@@ -15,14 +15,59 @@ use serde::Deserialize;
 use super::catalogue::published_service;
 use crate::error::{booking_messages, is_refusal, AppError, Result};
 use crate::extract::{CsrfForm, Id, Param, Ui};
+use crate::pow::Refusal;
 use crate::state::AppState;
 use crate::views::*;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/servizi/{id}/prenota",
-        get(show_booking_form).post(submit_booking),
+    Router::new()
+        .route(
+            "/servizi/{id}/prenota",
+            get(show_booking_form).post(submit_booking),
+        )
+        .route("/antiabuso/sfida", get(pow_challenge))
+}
+
+/// A fresh proof-of-work challenge for the booking form's widget.
+async fn pow_challenge(State(st): State<AppState>) -> Result<Response> {
+    let pow = st.pow.as_ref().ok_or(AppError::NotFound)?;
+    Ok((
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        axum::Json(pow.challenge()),
     )
+        .into_response())
+}
+
+/// The booking form as sent: the citizen's fields and, when asked for, the proof of work.
+#[derive(Deserialize, Default)]
+struct Submission {
+    #[serde(flatten)]
+    form: BookingForm,
+    #[serde(default)]
+    altcha: String,
+}
+
+/// The message for a proof of work that is refused.
+fn pow_message(l: crate::i18n::Lang, r: Refusal) -> String {
+    let (it, en) = match r {
+        Refusal::Missing => (
+            "Manca la verifica anti-abuso: attendi che la casella risulti verificata, poi invia di nuovo il modulo (serve JavaScript attivo).",
+            "The anti-abuse check is missing: wait until the box shows it is verified, then send the form again (JavaScript is needed).",
+        ),
+        Refusal::Invalid => (
+            "La verifica anti-abuso non è valida: attendi che la casella risulti verificata e invia di nuovo il modulo.",
+            "The anti-abuse check is not valid: wait until the box shows it is verified and send the form again.",
+        ),
+        Refusal::Expired => (
+            "La verifica anti-abuso è scaduta: attendi che la casella risulti verificata e invia di nuovo il modulo.",
+            "The anti-abuse check has expired: wait until the box shows it is verified and send the form again.",
+        ),
+        Refusal::Replayed => (
+            "Questa verifica anti-abuso è già stata usata: attendi che la casella risulti verificata e invia di nuovo il modulo.",
+            "This anti-abuse check was already used: wait until the box shows it is verified and send the form again.",
+        ),
+    };
+    l.t(it, en).to_string()
 }
 
 #[derive(Deserialize)]
@@ -113,6 +158,7 @@ async fn render_book(
         operator_error: problem("operator"),
         alert: fs.alert,
         error_count: fs.errors.0.len(),
+        pow: st.pow.is_some(),
     };
     ui.page(status, page)
 }
@@ -157,10 +203,24 @@ async fn submit_booking(
     State(st): State<AppState>,
     ui: Ui,
     Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<BookingForm>,
+    CsrfForm(Submission { form: f, altcha }): CsrfForm<Submission>,
 ) -> Result<Response> {
     let s = published_service(&st, id).await?;
     let start = f.start.trim().parse::<i64>().unwrap_or(0);
+    // The proof of work first, and spent even if the form then has errors: a script cannot
+    // try field values for free.
+    if let Some(pow) = &st.pow {
+        if let Err(r) = pow.spend(&altcha) {
+            tracing::info!(refusal = ?r, "booking refused: proof of work");
+            let alert = Some(pow_message(ui.l, r));
+            let fs = FormState {
+                form: &f,
+                errors: &FieldErrors::default(),
+                alert,
+            };
+            return render_book(&st, ui, &s, start, fs, StatusCode::BAD_REQUEST).await;
+        }
+    }
     let valid = match validate::validate(s.id, &f) {
         Ok(v) => v,
         Err(errors) => {

@@ -6,7 +6,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::SameSite;
 use booking::slots::Slot;
 use booking::{Mode, Service};
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use crate::error::{AppError, Result};
-use crate::extract::{parse_day, Id, Param, Ui};
+use crate::extract::{parse_day, Id, Param, Ui, LANG_COOKIE};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::*;
@@ -79,6 +79,9 @@ async fn show_office(
     Param(Id(id)): Param<Id>,
 ) -> Result<Response> {
     let o = st.store.office(id).await?;
+    if o.archived {
+        return Err(AppError::NotFound);
+    }
     let services = st.store.services_of(o.id, true).await?;
     let l = ui.l;
     let page = OfficePage {
@@ -129,9 +132,10 @@ fn monday_of(d: NaiveDate) -> NaiveDate {
     d - Duration::days(i64::from(d.weekday().num_days_from_monday()))
 }
 
+/// A service citizens may see: published, of an office in service.
 pub(crate) async fn published_service(st: &AppState, id: i64) -> Result<Service> {
     let s = st.store.service(id).await?;
-    if !s.published {
+    if !s.published || st.store.office(s.office_id).await?.archived {
         return Err(AppError::NotFound);
     }
     Ok(s)
@@ -238,10 +242,7 @@ async fn set_language(ui: Ui, Path(code): Path<String>, headers: HeaderMap) -> R
         .filter(|p| p.starts_with('/') && !p.starts_with("//"))
         .unwrap_or("/")
         .to_string();
-    let cookie = Cookie::build(("lang", l.code()))
-        .path("/")
-        .permanent()
-        .same_site(SameSite::Lax)
-        .build();
+    let mut cookie = LANG_COOKIE.build(l.code().to_string(), ui.https, SameSite::Lax);
+    cookie.make_permanent();
     Ok((ui.jar.add(cookie), Redirect::to(&back)).into_response())
 }

@@ -29,7 +29,7 @@ pub fn router() -> Router<AppState> {
 
 async fn account_lines(st: &AppState, s: &Staff) -> Result<Vec<AccountLine>> {
     let l = s.l();
-    let offices = st.store.offices().await?;
+    let offices = st.store.all_offices().await?;
     Ok(st
         .accounts
         .list()

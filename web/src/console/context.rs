@@ -10,12 +10,10 @@ use chrono::NaiveDate;
 use staff::Principal;
 
 use crate::error::{invalid, AppError, Result};
-use crate::extract::Ui;
+use crate::extract::{Ui, SESSION_COOKIE};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
-
-pub const SESSION_COOKIE: &str = "sessione";
 
 /// The local midnight starting `day`, in UTC.
 pub fn midnight(st: &AppState, day: chrono::NaiveDate) -> chrono::DateTime<chrono::Utc> {
@@ -48,7 +46,7 @@ impl FromRequestParts<AppState> for Staff {
             .map_err(|e| match e {})?;
         let cookie = ui
             .jar
-            .get(SESSION_COOKIE)
+            .get(SESSION_COOKIE.on(ui.https))
             .map(|c| c.value().to_string())
             .unwrap_or_default();
         let p = match st.accounts.session(&cookie, st.now()).await {

@@ -1,5 +1,10 @@
 //! Configuring offices: the list, a new office (administrators), an office's details with its
-//! calendars, services and operators.
+//! calendars, services and operators, and archiving an office (administrators).
+//!
+//! An office is archived, never deleted: its past appointments, statistics and audit entries
+//! name it. Archiving asks for a confirmation and is refused while the office has active
+//! appointments still to come (the store checks it in the same transaction); an archived
+//! office can be put back in service.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,6 +27,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/ufficio/config/uffici/{id}",
             get(show_office).post(save_office),
+        )
+        .route(
+            "/ufficio/config/uffici/{id}/archivia",
+            get(confirm_archive).post(archive_office),
+        )
+        .route(
+            "/ufficio/config/uffici/{id}/ripristina",
+            axum::routing::post(restore_office),
         )
 }
 
@@ -63,6 +76,21 @@ async fn render_offices(
                 checked: false,
             })
             .collect(),
+        archived: if s.p.creates_offices() {
+            st.store
+                .all_offices()
+                .await?
+                .into_iter()
+                .filter(|o| o.archived)
+                .map(|o| Choice {
+                    value: o.id.to_string(),
+                    label: o.name,
+                    checked: false,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         can_create: s.p.creates_offices(),
         form,
         problems,
@@ -132,6 +160,8 @@ pub async fn render_office(
         nav: s.nav("config"),
         id: id.to_string(),
         name: o.name,
+        archived: o.archived,
+        can_archive: s.p.creates_offices(),
         services,
         calendars: calendars
             .iter()
@@ -188,5 +218,85 @@ pub async fn save_office(
         &st,
     );
     st.store.save_office(Some(id), &input, &entry).await?;
+    redirect(s, format!("/ufficio/config/uffici/{id}"))
+}
+
+/// Refuses unless this person may archive offices (administrators, as for creating them).
+fn may_archive(s: &Staff) -> Result<()> {
+    if s.p.creates_offices() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "solo un amministratore archivia o ripristina uffici",
+        ))
+    }
+}
+
+/// "Archive this office?": what archiving does, or why it cannot be done yet.
+pub async fn confirm_archive(
+    Console(st, s): Console,
+    Param(Id(id)): Param<Id>,
+) -> Result<Response> {
+    may_archive(&s)?;
+    let o = st.store.office(id).await?;
+    if o.archived {
+        return redirect(s, format!("/ufficio/config/uffici/{id}"));
+    }
+    let l = s.l();
+    let mut to_come = Vec::new();
+    for a in st.store.appointments_to_come(id, st.now()).await? {
+        to_come.push(ToCome {
+            id: a.id.to_string(),
+            code: a.code.clone(),
+            when: l.when(a.start, st.tz),
+            service: st.store.service(a.service_id).await?.title,
+        });
+    }
+    let page = ArchiveOfficePage {
+        l: s.l(),
+        csrf: s.ui.csrf.clone(),
+        nav: s.nav("config"),
+        id: id.to_string(),
+        name: o.name,
+        to_come,
+    };
+    s.ui.page(StatusCode::OK, page)
+}
+
+pub async fn archive_office(
+    Console(st, s): Console,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(_): CsrfForm<crate::extract::NoFields>,
+) -> Result<Response> {
+    may_archive(&s)?;
+    let o = st.store.office(id).await?;
+    let entry = s.audit(
+        "ufficio_archiviato",
+        "office",
+        Some(id),
+        Some(id),
+        &o.name,
+        &st,
+    );
+    st.store.archive_office(id, &entry, st.now()).await?;
+    redirect(s, "/ufficio/config".into())
+}
+
+pub async fn restore_office(
+    Console(st, s): Console,
+    Param(Id(id)): Param<Id>,
+    CsrfForm(_): CsrfForm<crate::extract::NoFields>,
+) -> Result<Response> {
+    may_archive(&s)?;
+    let o = st.store.office(id).await?;
+    let entry = s.audit(
+        "ufficio_ripristinato",
+        "office",
+        Some(id),
+        Some(id),
+        &o.name,
+        &st,
+    );
+    st.store.restore_office(id, &entry).await?;
     redirect(s, format!("/ufficio/config/uffici/{id}"))
 }

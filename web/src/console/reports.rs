@@ -81,7 +81,15 @@ fn period(st: &AppState, s: &Staff, q: &StatsQuery) -> Result<Period> {
 async fn records(st: &AppState, s: &Staff, p: &Period) -> Result<staff::stats::Report> {
     let scope: Vec<i64> = match p.office {
         Some(o) => vec![o],
-        None => s.offices(st).await?.iter().map(|o| o.id).collect(),
+        // Archived offices too: their history is still the town's.
+        None => st
+            .store
+            .all_offices()
+            .await?
+            .iter()
+            .filter(|o| s.p.sees_office(o.id))
+            .map(|o| o.id)
+            .collect(),
     };
     let start = |d: NaiveDate| midnight(st, d);
     let rows = st
@@ -201,6 +209,8 @@ pub fn action_label(l: Lang, action: &str) -> &'static str {
         "prenotato" => ("Prenotato dall'ufficio", "Booked by the office"),
         "ufficio_creato" => ("Ufficio creato", "Office created"),
         "ufficio_modificato" => ("Ufficio modificato", "Office changed"),
+        "ufficio_archiviato" => ("Ufficio archiviato", "Office archived"),
+        "ufficio_ripristinato" => ("Ufficio ripristinato", "Office put back in service"),
         "servizio_creato" => ("Servizio creato", "Service created"),
         "servizio_modificato" => ("Servizio modificato", "Service changed"),
         "calendario_creato" => ("Calendario creato", "Calendar created"),
@@ -243,7 +253,7 @@ pub async fn show_audit_log(State(st): State<AppState>, s: Staff) -> Result<Resp
         ));
     }
     let entries = staff::audit::latest(st.store.pool(), s.p.office_scope(), None, 300).await?;
-    let offices = st.store.offices().await?;
+    let offices = st.store.all_offices().await?;
     let page = AuditPage {
         l,
         csrf: s.ui.csrf.clone(),

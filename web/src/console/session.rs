@@ -5,17 +5,16 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Extension;
 use axum::Router;
 use axum_extra::extract::cookie::{Cookie, SameSite};
+
 use serde::Deserialize;
 use staff::LoginOutcome;
 
 use super::context::*;
 use crate::error::Result;
-use crate::extract::{CsrfForm, NoFields, Ui};
+use crate::extract::{CsrfForm, NoFields, Ui, SESSION_COOKIE};
 use crate::i18n::Lang;
-use crate::limits::Scheme;
 use crate::state::AppState;
 use crate::views::console::*;
 
@@ -30,23 +29,13 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-fn session_cookie(value: String, secure: bool, max_age: Option<i64>) -> Cookie<'static> {
-    let mut c = Cookie::build((SESSION_COOKIE, value))
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Strict)
-        .build();
-    if max_age == Some(0) {
+/// The session cookie (`__Host-sessione` over HTTPS), or its removal.
+fn session_cookie(value: String, https: bool, remove: bool) -> Cookie<'static> {
+    let mut c = SESSION_COOKIE.build(value, https, SameSite::Strict);
+    if remove {
         c.make_removal();
     }
     c
-}
-
-/// Whether the browser reached us over HTTPS (directly, or through a trusted proxy that says
-/// so): the session cookie is `Secure` then.
-fn secure(scheme: Option<Extension<Scheme>>) -> bool {
-    scheme.is_some_and(|Extension(s)| s.https)
 }
 
 // ------------------------------------------------------------------ login and passwords
@@ -89,7 +78,6 @@ pub struct LoginForm {
 
 pub async fn submit_login(
     State(st): State<AppState>,
-    scheme: Option<Extension<Scheme>>,
     ui: Ui,
     CsrfForm(f): CsrfForm<LoginForm>,
 ) -> Result<Response> {
@@ -112,7 +100,7 @@ pub async fn submit_login(
     match st.accounts.login(&email, password, st.now()).await? {
         LoginOutcome::Welcome { cookie, principal } => {
             tracing::info!(account = principal.account_id, "staff login");
-            let jar = ui.jar.add(session_cookie(cookie, secure(scheme), None));
+            let jar = ui.jar.add(session_cookie(cookie, ui.https, false));
             let to = if principal.must_change_password {
                 "/ufficio/password".to_string()
             } else {
@@ -136,14 +124,13 @@ pub async fn submit_login(
 
 pub async fn submit_logout(
     State(st): State<AppState>,
-    scheme: Option<Extension<Scheme>>,
     s: Staff,
     _: CsrfForm<NoFields>,
 ) -> Result<Response> {
     st.accounts.logout(&s.cookie).await?;
     let jar =
         s.ui.jar
-            .add(session_cookie(String::new(), secure(scheme), Some(0)));
+            .add(session_cookie(String::new(), s.ui.https, true));
     Ok((jar, Redirect::to("/ufficio/accesso")).into_response())
 }
 

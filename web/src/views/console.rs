@@ -205,6 +205,8 @@ pub struct OfficesConfigPage {
     pub csrf: String,
     pub nav: Nav,
     pub offices: Vec<Choice>,
+    /// Archived offices (shown to administrators, who may restore them).
+    pub archived: Vec<Choice>,
     pub can_create: bool,
     /// The new-office form, as typed.
     pub form: OfficeForm,
@@ -220,6 +222,9 @@ pub struct OfficeConfigPage {
     pub id: String,
     /// The office's name as saved.
     pub name: String,
+    pub archived: bool,
+    /// Whether this person may archive or restore it (administrators).
+    pub can_archive: bool,
     /// checked: published.
     pub services: Vec<Choice>,
     /// checked: moderated.
@@ -229,6 +234,27 @@ pub struct OfficeConfigPage {
     pub service_modes: Vec<Choice>,
     pub operators: Vec<String>,
     pub forms: OfficeForms,
+}
+
+/// The confirmation asked before archiving an office.
+#[derive(Template)]
+#[template(path = "console/office_archive.html")]
+pub struct ArchiveOfficePage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub id: String,
+    pub name: String,
+    /// Active appointments that have not ended: while there are any, it cannot be archived.
+    pub to_come: Vec<ToCome>,
+}
+
+/// An appointment still to come, as the archive confirmation lists it.
+pub struct ToCome {
+    pub id: String,
+    pub code: String,
+    pub when: String,
+    pub service: String,
 }
 
 #[derive(Template)]

@@ -28,7 +28,7 @@ impl Server {
 
 /// Starts the binary over `data_dir` with `args` and the log level `log`, its standard output
 /// going to `stdout`, and waits until `port` answers `/healthz` (plain HTTP). For tests that
-/// stop the process themselves or read its output.
+/// stop the process themselves or read its output. A new data folder gets the demo comune.
 pub fn spawn(
     data_dir: &std::path::Path,
     port: u16,
@@ -36,10 +36,20 @@ pub fn spawn(
     log: &str,
     stdout: Stdio,
 ) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_sportello"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sportello"));
+    cmd.arg("--data-dir").arg(data_dir).arg("--demo").args(args);
+    start(cmd, port, log, stdout)
+}
+
+/// Starts `cmd` (the binary with its arguments, working directory and environment) with the
+/// log level `log`, and waits until `port` answers `/healthz`. Unless `cmd` names one, the
+/// administration listener gets a free port (two servers at once cannot share the default).
+pub fn start(mut cmd: Command, port: u16, log: &str, stdout: Stdio) -> Child {
+    if !cmd.get_args().any(|a| a == "--admin-listen") {
+        cmd.arg("--admin-listen")
+            .arg(format!("127.0.0.1:{}", free_port()));
+    }
+    let child = cmd
         .env("RUST_LOG", log)
         .stdout(stdout)
         .stderr(Stdio::null())
@@ -64,11 +74,16 @@ pub fn free_port() -> u16 {
 /// A GET over plain HTTP, the whole answer (status line, headers, body), or none when the
 /// server does not answer.
 pub fn get(port: u16, path: &str) -> Option<String> {
+    get_with(port, path, "")
+}
+
+/// A GET with more request headers (`"Cookie: lang=en\r\n"`).
+pub fn get_with(port: u16, path: &str, headers: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n"
     )
     .ok()?;
     let mut out = String::new();

@@ -1,0 +1,61 @@
+// What the call tests share: entering a room page, waiting for a condition, and reading the
+// page's peer connection statistics (what it decodes, which candidate pair it uses).
+import { execFileSync } from 'node:child_process';
+import { binary } from './helpers.mjs';
+
+export async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export async function enter(page, url) {
+  await page.goto(url);
+  await page.getByRole('button', { name: 'Entra nella stanza' }).click();
+  await page.getByRole('button', { name: 'Collegati' }).click();
+}
+
+// The room's paths for the citizen and the operator (`sportello room-link`, server stopped).
+export function roomPaths(dir, code) {
+  const out = execFileSync(binary(), ['--data-dir', dir, 'room-link', code], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
+  return {
+    citizen: new URL(out.match(/citizen:\s+(\S+)/)[1]).pathname,
+    operator: new URL(out.match(/operator:\s+(\S+)/)[1]).pathname,
+  };
+}
+
+// Video decoded, audio received, and the selected pair: its state, the remote end, and the type
+// of the local candidate ("relay" when the browser goes through TURN).
+export async function stats(page) {
+  return page.evaluate(async () => {
+    const pc = window.sportelloPc;
+    if (!pc) return null;
+    const report = await pc.getStats();
+    const out = { video: null, audio: null, pair: null };
+    report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out.video = { framesDecoded: s.framesDecoded || 0 };
+      if (s.type === 'inbound-rtp' && s.kind === 'audio') out.audio = { packets: s.packetsReceived || 0 };
+      if (s.type === 'transport' && s.selectedCandidatePairId) {
+        const p = report.get(s.selectedCandidatePairId);
+        const l = p && report.get(p.localCandidateId);
+        const r = p && report.get(p.remoteCandidateId);
+        if (p && l && r) out.pair = { state: p.state, remote: `${r.address}:${r.port}`, local: l.candidateType };
+      }
+    });
+    return out;
+  });
+}
+
+// Both pages decode the other's video and receive its audio.
+export async function bothDecode(citizen, operator) {
+  for (const [who, page] of [['citizen', citizen], ['operator', operator]]) {
+    await until(`${who} decoding video`, async () => {
+      const s = await stats(page);
+      return s && s.video && s.video.framesDecoded > 0 && s.audio && s.audio.packets > 0 && s.pair ? s : null;
+    });
+  }
+}
