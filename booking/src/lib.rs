@@ -65,3 +65,11 @@ pub enum Error {
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
+
+impl Error {
+    /// Whether the database could not be reached (see `store::unavailable`): the same request
+    /// may succeed in a moment.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Db(e) if store::unavailable(e))
+    }
+}

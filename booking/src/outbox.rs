@@ -69,10 +69,17 @@ pub struct Mailer {
 /// How long a claimed email is this worker's before another may send it.
 pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
+/// Emails one delivery pass sends at most, so that a pass ends (and the worker's other jobs
+/// run) however long the queue.
+pub const PASS: usize = 100;
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Delivery {
     pub sent: usize,
     pub failed: usize,
+    /// The pass stopped at `PASS` emails: more may be due, and the next pass should follow at
+    /// once rather than at the worker's next round.
+    pub more: bool,
 }
 
 impl Mailer {
@@ -109,11 +116,15 @@ impl Mailer {
 
     /// Sends what is due; each message is marked sent or rescheduled on its own.
     pub async fn deliver_due(&self, store: &Store, now: DateTime<Utc>) -> Result<Delivery, Error> {
-        let mut d = Delivery::default();
         // One at a time, each claimed before it is sent (see `Store::claim_due_email`); at
-        // most a pass's worth, so that a pass ends.
-        for _ in 0..100 {
+        // most a pass's worth, so that a pass ends: `more` until the queue runs out.
+        let mut d = Delivery {
+            more: true,
+            ..Delivery::default()
+        };
+        for _ in 0..PASS {
             let Some(m) = store.claim_due_email(now, CLAIM_LEASE).await? else {
+                d.more = false;
                 break;
             };
             let result = match &self.transport {
@@ -169,4 +180,42 @@ impl Mailer {
 fn parse_from(from: &str) -> Result<Mailbox, Error> {
     from.parse()
         .map_err(|e| Error::Config(format!("invalid sender address {from:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::email::Links;
+    use crate::token::Signer;
+
+    #[tokio::test]
+    async fn a_pass_sends_at_most_its_share_and_says_when_more_are_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let links = Links {
+            base_url: "http://localhost".into(),
+            signer: Signer::new(&[7u8; 32]),
+            tz: chrono_tz::Europe::Rome,
+        };
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = Store::connect(&url, links, crate::Limits::default())
+            .await
+            .unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
+        // A backlog one email longer than a pass, as after a restart or an outage.
+        for id in 1..=(PASS as i64 + 1) {
+            sqlx::query("INSERT INTO outbox (id, kind, to_addr, subject, text_body, html_body, created_at, attempts, next_attempt_at) VALUES ($1, 'verify', 'a@example.it', 's', 't', 'h', $2, 0, $2)")
+                .bind(id)
+                .bind(now.timestamp())
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        let mailer = Mailer::local("Comune <noreply@comune.example>").unwrap();
+        let first = mailer.deliver_due(&store, now).await.unwrap();
+        assert_eq!((first.sent, first.more), (PASS, true));
+        let second = mailer.deliver_due(&store, now).await.unwrap();
+        assert_eq!((second.sent, second.more), (1, false));
+    }
 }

@@ -19,6 +19,18 @@ use web::{AppState, Config, ManualClock};
 
 pub use chrono::Weekday::{Fri, Mon, Thu, Tue, Wed};
 
+pub mod faults;
+pub mod media;
+pub mod smtp;
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
     Sqlite,

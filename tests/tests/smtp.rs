@@ -2,79 +2,10 @@
 //! Maildir), and the received messages are read back with a MIME parser and their invitations
 //! with an iCalendar parser. An SMTP outage loses nothing: messages wait and go out later.
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use icalendar::parser::{read_calendar, unfold};
 use mailparse::{parse_mail, MailHeaderMap, ParsedMail};
+use tests::smtp::{aiosmtpd_python, received, start_smtp};
 use tests::*;
-
-struct SmtpServer {
-    child: Child,
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn aiosmtpd_python() -> Option<PathBuf> {
-    let p = std::env::var_os("SPORTELLO_TEST_AIOSMTPD")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-mail/bin/python"));
-    if p.exists() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("aiosmtpd is not installed: run the tests with scripts/test");
-    }
-    eprintln!("skipped: aiosmtpd is not installed (scripts/test installs it)");
-    None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_smtp(python: &Path, port: u16, maildir: &Path) -> SmtpServer {
-    let child = Command::new(python)
-        .args([
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("127.0.0.1:{port}"),
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-        ])
-        .arg(maildir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start aiosmtpd");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "aiosmtpd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    SmtpServer { child }
-}
-
-fn received(maildir: &Path) -> Vec<Vec<u8>> {
-    let mut files: Vec<_> = std::fs::read_dir(maildir.join("new"))
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
-    files.iter().map(|p| std::fs::read(p).unwrap()).collect()
-}
 
 fn parts<'a>(m: &'a ParsedMail<'a>, out: &mut Vec<&'a ParsedMail<'a>>) {
     if m.subparts.is_empty() {

@@ -49,9 +49,25 @@ impl From<askama::Error> for AppError {
 }
 
 impl AppError {
+    /// Whether the database is not there for now (down, restarting): answered 503, "try again".
+    fn unavailable(&self) -> bool {
+        match self {
+            AppError::Booking(e) => e.is_unavailable(),
+            AppError::Staff(staff::Error::Db(e)) => booking::store::unavailable(e),
+            _ => false,
+        }
+    }
+
     /// Status, Italian message, English message.
     pub fn describe(&self) -> (StatusCode, String, String) {
         use booking::Error as B;
+        if self.unavailable() {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Il servizio è momentaneamente non disponibile. Riprova tra qualche minuto.".into(),
+                "The service is temporarily unavailable. Please try again in a few minutes.".into(),
+            );
+        }
         match self {
             AppError::NotFound | AppError::Booking(B::NotFound(_)) => (
                 StatusCode::NOT_FOUND,
@@ -164,10 +180,17 @@ impl IntoResponse for AppError {
             response
                 .headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, s.into());
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, RETRY_UNAVAILABLE.into());
         }
         response
     }
 }
+
+/// Seconds a client is asked to wait when the database is unavailable.
+const RETRY_UNAVAILABLE: u64 = 10;
 
 /// Renders the page of every error answer, with the town (see the module's doc).
 pub async fn error_pages(State(town): State<Arc<Town>>, req: Request, next: Next) -> Response {

@@ -7,6 +7,11 @@ use crate::state::AppState;
 
 /// One pass of every job, at the state's `now`.
 pub async fn tick(st: &AppState) -> Result<(), booking::Error> {
+    pass(st).await.map(|_more| ())
+}
+
+/// One pass of every job; true when the outbox had more emails due than a pass sends.
+async fn pass(st: &AppState) -> Result<bool, booking::Error> {
     let now = st.now();
     let expired = st.store.expire_unverified(now).await?;
     let reminders = st.store.queue_reminders(now).await?;
@@ -26,18 +31,24 @@ pub async fn tick(st: &AppState) -> Result<(), booking::Error> {
             "worker pass"
         );
     }
-    Ok(())
+    Ok(d.more)
 }
 
 /// Runs passes until `stop` turns true; a pass under way (an email being sent) is finished.
+/// A pass that left emails due (a backlog after an outage or a restart) is followed at once by
+/// the next, so a backlog drains at the speed of the SMTP server, not a pass per round.
 pub async fn run(st: AppState, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mail_queued = st.store.mail_queued();
     loop {
-        if let Err(e) = tick(&st).await {
+        let more = pass(&st).await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "worker pass failed");
-        }
+            false
+        });
         if *stop.borrow() {
             return;
+        }
+        if more {
+            continue;
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

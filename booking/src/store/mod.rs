@@ -127,6 +127,27 @@ pub fn random_id() -> i64 {
     rand::thread_rng().gen_range(1..i64::MAX)
 }
 
+/// Whether a database error means the database is not there for now — down, restarting, the
+/// connection cut, or no connection free within `ACQUIRE_TIMEOUT` — rather than a fault of the
+/// request. The web layer answers these with 503 and "try again shortly".
+pub fn unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        // Connection exceptions (08…), the server shutting down or starting up (57P…), no
+        // connection slot left (53300).
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+        _ => false,
+    }
+}
+
+/// How long a request waits for a PostgreSQL connection before it is answered "unavailable".
+/// While the server is down or restarting, every connection attempt fails and the pool would
+/// retry for sqlx's default 30 s: pages would hang that long. SQLite is a local file whose
+/// writers queue on the busy timeout instead, so its pool keeps the default.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The store's write transaction: a sqlx transaction (queries run on `&mut *tx`) that also
 /// remembers whether `enqueue` put an email in it. Committing it is the one place that signals
 /// `Store::mail_queued`, after the commit, so the worker never looks for an email that is not
@@ -240,8 +261,12 @@ impl Store {
             }
             url = sqlite_url_with_mode(&url, "rwc");
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 32 })
+        let mut options =
+            AnyPoolOptions::new().max_connections(if backend == Backend::Sqlite { 8 } else { 32 });
+        if backend == Backend::Postgres {
+            options = options.acquire_timeout(ACQUIRE_TIMEOUT);
+        }
+        let pool = options
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -397,5 +422,19 @@ impl Store {
             .await?
             .try_get("n")?;
         Ok(n == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable;
+
+    #[test]
+    fn a_database_that_is_not_there_is_unavailable_not_a_fault() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(unavailable(&sqlx::Error::Io(refused)));
+        assert!(unavailable(&sqlx::Error::PoolTimedOut));
+        assert!(!unavailable(&sqlx::Error::RowNotFound));
+        assert!(!unavailable(&sqlx::Error::ColumnNotFound("x".into())));
     }
 }

@@ -1,0 +1,193 @@
+//! An SMTP outage during bookings: citizens book while the town's SMTP server is up, then
+//! while it is down (killed), then once it is back on the same port and Maildir. What must hold:
+//! every booking is accepted throughout (the email waits in the outbox, the booking does not);
+//! once the SMTP server is back every email arrives, none twice.
+//!
+//! The outage starts when no email is in flight (the citizens hold their next booking for the
+//! moment the outbox is empty): an SMTP server that dies after storing a message but before
+//! acknowledging it gets that message again, which is scenario 1's "at most the one in flight",
+//! not this one's.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sqlx::Row;
+
+use super::{
+    open_database, seed_busy_calendar, wait_until, Figures, Latency, Load, Seats, Sportello,
+};
+use crate::smtp::{aiosmtpd_python, received_message_ids, start_smtp};
+use crate::{test_now, Db};
+
+pub struct Size {
+    /// Citizens booking at once, each pausing `pause` between two bookings.
+    pub clients: usize,
+    pub pause: Duration,
+    /// Booking with the SMTP server up, down, and up again.
+    pub before: Duration,
+    pub outage: Duration,
+    pub after: Duration,
+    /// How long the outbox may take to empty once the bookings stop.
+    pub drain: Duration,
+}
+
+async fn unsent(pool: &sqlx::AnyPool) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL")
+            .fetch_one(pool)
+            .await?
+            .try_get("n")?,
+    )
+}
+
+/// The scenario on SQLite; `None` when the SMTP server is not available here.
+pub async fn smtp_outage_during_bookings(
+    bin: &Path,
+    size: &Size,
+) -> anyhow::Result<Option<Figures>> {
+    let dir = tempfile::tempdir()?;
+    let Some(python) = aiosmtpd_python() else {
+        return Ok(None);
+    };
+    let url = crate::fresh_database(Db::Sqlite, dir.path())
+        .await
+        .expect("SQLite");
+    seed_busy_calendar(&url).await?;
+    let port = crate::free_port();
+    let maildir = dir.path().join("Maildir");
+    let smtp = start_smtp(&python, port, &maildir);
+    let port = port.to_string();
+    let server = Sportello::start(
+        bin,
+        dir.path(),
+        &url,
+        test_now(),
+        &[
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &port,
+            "--smtp-security",
+            "none",
+        ],
+    )
+    .await?;
+    let pool = open_database(&url).await?;
+    let seats = Seats::of(&server).await?;
+    let load = Load::start(&server, size.clients, seats, size.pause, "smtp").await?;
+    tokio::time::sleep(size.before).await;
+
+    // Down, with no email in flight.
+    load.pause(true);
+    wait_until(
+        Duration::from_secs(120),
+        "the outbox empty before the outage",
+        || {
+            let pool = pool.clone();
+            async move { Ok(unsent(&pool).await? == 0) }
+        },
+    )
+    .await?;
+    drop(smtp);
+    let down_at = Instant::now();
+    load.pause(false);
+    tokio::time::sleep(size.outage).await;
+    let smtp = start_smtp(&python, port.parse()?, &maildir);
+    let back_at = Instant::now();
+    tokio::time::sleep(size.after).await;
+    let attempts = load.finish().await;
+    let stopped_at = Instant::now();
+
+    // Every booking accepted, whatever the SMTP server was doing.
+    let refused: Vec<_> = attempts.iter().filter(|a| a.booked().is_none()).collect();
+    anyhow::ensure!(
+        refused.is_empty(),
+        "bookings not accepted: {}",
+        super::statuses(&refused)
+    );
+    let during: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.sent >= down_at && a.sent < back_at)
+        .collect();
+    anyhow::ensure!(!during.is_empty(), "no booking during the outage");
+    // Every email arrives once the SMTP server is back, none twice.
+    let drained = wait_until(size.drain, "every email sent after the outage", || {
+        let pool = pool.clone();
+        async move { Ok(unsent(&pool).await? == 0) }
+    })
+    .await?;
+    let last_sent = stopped_at + drained;
+    let rows = sqlx::query("SELECT id, attempts FROM outbox")
+        .fetch_all(&pool)
+        .await?;
+    let mut expected = Vec::new();
+    let mut retried = 0;
+    let mut failed_attempts = 0;
+    for r in &rows {
+        let (id, attempts): (i64, i64) = (r.try_get("id")?, r.try_get("attempts")?);
+        expected.push(format!("<outbox-{id}@comune.esempio.it>"));
+        if attempts > 1 {
+            retried += 1;
+            failed_attempts += attempts - 1;
+        }
+    }
+    let mut ids = received_message_ids(&maildir);
+    ids.sort();
+    expected.sort();
+    let received = ids.len();
+    let mut distinct = ids.clone();
+    distinct.dedup();
+    anyhow::ensure!(
+        distinct.len() == received,
+        "{} emails arrived twice",
+        received - distinct.len()
+    );
+    anyhow::ensure!(
+        distinct == expected,
+        "{} emails queued, {} arrived",
+        expected.len(),
+        distinct.len()
+    );
+    drop(smtp);
+
+    let mut f = Figures::new("2. SMTP server down during bookings (SQLite)");
+    f.add(format!(
+        "{} citizens booking (a pause of {} ms between two bookings): {} s with the SMTP server up, {} s down, {} s up again",
+        size.clients,
+        size.pause.as_millis(),
+        size.before.as_secs(),
+        size.outage.as_secs(),
+        size.after.as_secs()
+    ));
+    let phase = |from: Option<Instant>, to: Option<Instant>| {
+        let v: Vec<_> = attempts
+            .iter()
+            .filter(|a| from.is_none_or(|t| a.sent >= t) && to.is_none_or(|t| a.sent < t))
+            .map(|a| &a.latency)
+            .collect();
+        Latency::of(v)
+    };
+    f.add(format!(
+        "bookings accepted: all {} (0 refused); latency with SMTP up {}; during the outage {}",
+        attempts.len(),
+        phase(None, Some(down_at)),
+        phase(Some(down_at), Some(back_at))
+    ));
+    f.add(format!(
+        "emails: {} queued, {} of them during the outage; {} retried ({} failed attempts in all; the back-off starts at 5 s and doubles)",
+        rows.len(),
+        during.len(),
+        retried,
+        failed_attempts
+    ));
+    f.add(format!(
+        "the last email arrived {:.1} s after the SMTP server was back ({:.1} s after the bookings stopped)",
+        (last_sent - back_at).as_secs_f64(),
+        drained.as_secs_f64()
+    ));
+    f.add(format!(
+        "SMTP server received {received} messages for {} emails: none twice, none missing",
+        rows.len()
+    ));
+    Ok(Some(f))
+}

@@ -1,0 +1,180 @@
+//! Joins and leaves through the media relay: an operator waits in a video room with media up,
+//! and a citizen joins (room socket, hello, join, offer/answer, ICE, DTLS: a real WebRTC
+//! connection to the relay, `crate::media`) and leaves, again and again. What must hold: every
+//! join connects, and the server's open files and resident memory stay flat — after a warm-up,
+//! they grow by no more than a small bound however many joins follow — and at the end the relay
+//! holds only the operator's connection.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use booking::token::{Purpose, Signer};
+
+use super::{Figures, Latency, Sportello};
+use crate::media::{join, Counters};
+use crate::process::stat;
+use crate::{fresh_database, test_now, Db};
+
+pub struct Size {
+    /// Joins and leaves in all; figures are taken after `warm_up` of them and at the end.
+    pub cycles: usize,
+    pub warm_up: usize,
+    /// How much the open files and the resident memory may grow after the warm-up.
+    pub files_bound: usize,
+    pub memory_bound_mib: u64,
+}
+
+/// One value of the server's `/metrics` (on its administration listener).
+async fn metric(server: &Sportello, name: &str) -> anyhow::Result<f64> {
+    let text = reqwest::get(format!("{}/metrics", server.admin_base))
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no {name} in /metrics"))
+}
+
+pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures> {
+    anyhow::ensure!(size.warm_up < size.cycles, "warm-up within the cycles");
+    let dir = tempfile::tempdir()?;
+    let url = fresh_database(Db::Sqlite, dir.path())
+        .await
+        .expect("SQLite");
+    // One video appointment on a calendar of video calls.
+    let signer = Signer::new(super::SECRET.as_bytes());
+    let links = booking::email::Links {
+        base_url: "http://127.0.0.1".into(),
+        signer: signer.clone(),
+        tz: chrono_tz::Europe::Rome,
+    };
+    let store = booking::Store::connect(&url, links, booking::Limits::default()).await?;
+    let pool = store.pool();
+    sqlx::query("INSERT INTO office (id, name, department, email) VALUES (1, 'Anagrafe', 'Servizi demografici', 'anagrafe@comune.esempio.it')").execute(pool).await?;
+    sqlx::query("INSERT INTO calendar (id, office_id, name) VALUES (1, 1, 'video')")
+        .execute(pool)
+        .await?;
+    sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, capacity, modes) VALUES (1, 1, 127, 540, 1020, 60, 10, 4)").execute(pool).await?;
+    sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, max_minutes, modes) VALUES (1, 1, 1, 'Videochiamata', 60, 4)").execute(pool).await?;
+    store.invalidate_catalogue();
+    let slot = store
+        .free_slots(&store.service(1).await?, test_now())
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no video slot"))?;
+    let booking = booking::validate::ValidBooking {
+        service_id: 1,
+        start: slot.start,
+        mode: booking::Mode::Video,
+        operator_id: None,
+        contact: booking::Contact {
+            given_name: "Maria".into(),
+            family_name: "Rossi".into(),
+            email: "maria.rossi@example.it".into(),
+            reason: "prova".into(),
+            ..Default::default()
+        },
+    };
+    let a = store
+        .book(&booking, booking::Actor::Office, None, test_now())
+        .await?;
+    pool.close().await;
+    drop(store);
+
+    // The server's clock at the start of the appointment: the room is open.
+    let server = Sportello::start(
+        bin,
+        dir.path(),
+        &url,
+        slot.start,
+        &["--media-udp", "127.0.0.1:0", "--media-tcp", "off"],
+    )
+    .await?;
+    let pid = server.pid();
+    let ws = format!("ws://127.0.0.1:{}/ws/stanza/{}", server.port, a.code);
+    let counters = Arc::new(Counters::default());
+    let epoch = Instant::now();
+    let operator = join(
+        &ws,
+        &signer.sign(Purpose::RoomOperator, a.id),
+        "Operatore",
+        counters.clone(),
+        epoch,
+    )
+    .await?;
+    let (_, rss0, fds0) = stat(pid);
+    let citizen_token = signer.sign(Purpose::RoomCitizen, a.id);
+    let mut joins = Vec::new();
+    let mut warm = (0, 0);
+    let started = Instant::now();
+    for i in 0..size.cycles {
+        let t = Instant::now();
+        let p = join(&ws, &citizen_token, "Cittadina", counters.clone(), epoch)
+            .await
+            .map_err(|e| anyhow::anyhow!("join {}: {e}", i + 1))?;
+        joins.push(t.elapsed());
+        p.leave().await?;
+        if i + 1 == size.warm_up {
+            // Closed connections are let go a moment after the leave.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let (_, rss, fds) = stat(pid);
+            warm = (rss, fds);
+        }
+    }
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, rss_end, fds_end) = stat(pid);
+    let connections = metric(&server, "sportello_relay_peer_connections").await?;
+    let sockets = metric(&server, "sportello_room_sockets").await?;
+    operator.leave().await?;
+
+    let (rss_warm, fds_warm) = warm;
+    anyhow::ensure!(
+        fds_end <= fds_warm + size.files_bound,
+        "open files grew from {fds_warm} after {} joins to {fds_end} after {}",
+        size.warm_up,
+        size.cycles
+    );
+    anyhow::ensure!(
+        rss_end <= rss_warm + size.memory_bound_mib * 1024,
+        "resident memory grew from {} MiB after {} joins to {} MiB after {}",
+        rss_warm / 1024,
+        size.warm_up,
+        rss_end / 1024,
+        size.cycles
+    );
+    anyhow::ensure!(
+        connections == 1.0 && sockets == 1.0,
+        "left open: {connections} relay connections and {sockets} room sockets (only the operator's should be)"
+    );
+
+    let mut f = Figures::new("6. Joins and leaves through the media relay");
+    f.add(format!(
+        "{} times a citizen joined a video room (socket, hello, join, WebRTC to the relay) where the operator waits, and left; {:.1} s in all",
+        size.cycles,
+        took.as_secs_f64()
+    ));
+    f.add(format!(
+        "join time (socket open to media connected): {}",
+        Latency::of(&joins)
+    ));
+    f.add(format!(
+        "server open files: {fds0} with the operator in, {fds_warm} after {} joins, {fds_end} after {} (bound: +{})",
+        size.warm_up, size.cycles, size.files_bound
+    ));
+    f.add(format!(
+        "server resident memory: {:.1} MiB with the operator in, {:.1} MiB after {} joins, {:.1} MiB after {} (bound: +{} MiB)",
+        rss0 as f64 / 1024.0,
+        rss_warm as f64 / 1024.0,
+        size.warm_up,
+        rss_end as f64 / 1024.0,
+        size.cycles,
+        size.memory_bound_mib
+    ));
+    f.add(format!(
+        "left open at the end: {connections} relay connection and {sockets} room socket (the operator's)"
+    ));
+    Ok(f)
+}

@@ -1,0 +1,272 @@
+//! A synthetic participant of a video room: a Rust `webrtc` client that speaks the same
+//! signaling as the browsers (hello, join, offer, trickle ICE) over the room socket and connects
+//! to the server's media relay. The load tools (`mediaload`) and the faults suite use it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    register_default_interceptors, Registry,
+};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
+    RTCIceCandidateInit, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
+    SettingEngineBuilder,
+};
+
+/// What the participants of a run sent and received, and the relay's added latency.
+#[derive(Default)]
+pub struct Counters {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    /// Send-to-receive microseconds of forwarded packets (each payload carries its send time).
+    pub latency_us: Mutex<Vec<u64>>,
+}
+
+/// Microseconds since `epoch`: the send time written into each payload.
+pub fn now_us(epoch: Instant) -> u64 {
+    epoch.elapsed().as_micros() as u64
+}
+
+struct Handler {
+    ws_tx: mpsc::UnboundedSender<Value>,
+    connected: mpsc::UnboundedSender<()>,
+    counters: Arc<Counters>,
+    epoch: Instant,
+    first_video: Arc<Mutex<Option<Instant>>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, e: RTCPeerConnectionIceEvent) {
+        if let Ok(c) = e.candidate.to_json() {
+            let _ = self.ws_tx.send(json!({"type":"ice","v":1,"candidate":c.candidate,"sdp_mid":"0","sdp_mline_index":0}));
+        }
+    }
+    async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
+        if s == RTCPeerConnectionState::Connected {
+            let _ = self.connected.send(());
+        }
+    }
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let kind = track.kind().await;
+        let (counters, epoch, first) =
+            (self.counters.clone(), self.epoch, self.first_video.clone());
+        tokio::spawn(async move {
+            while let Some(e) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(p) = e {
+                    counters.received.fetch_add(1, Ordering::Relaxed);
+                    if kind == RtpCodecKind::Video {
+                        first.lock().unwrap().get_or_insert_with(Instant::now);
+                    }
+                    if p.payload.len() >= 8 {
+                        let sent = u64::from_be_bytes(p.payload[..8].try_into().unwrap());
+                        let l = now_us(epoch).saturating_sub(sent);
+                        let mut v = counters.latency_us.lock().unwrap();
+                        if v.len() < 200_000 {
+                            v.push(l);
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// One synthetic participant in a room: its room socket and its media connection to the relay,
+/// with an audio and a video track to send on.
+pub struct Participant {
+    pub pc: Arc<dyn PeerConnection>,
+    pub tracks: [Arc<webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP>; 2],
+    pub ssrcs: [u32; 2],
+    /// The negotiated payload types: Opus, VP8.
+    pub pts: [u8; 2],
+    pub joined_at: Instant,
+    /// When the first forwarded video packet arrived.
+    pub first_video: Arc<Mutex<Option<Instant>>>,
+    ws_out: mpsc::UnboundedSender<Value>,
+    close_ws: Option<oneshot::Sender<()>>,
+    _ws_task: tokio::task::JoinHandle<()>,
+}
+
+impl Participant {
+    /// Leaves as the call page's hang-up button does: `leave` on the room socket, the media
+    /// connection closed, then the socket closed with a close frame.
+    pub async fn leave(mut self) -> anyhow::Result<()> {
+        let _ = self.ws_out.send(json!({"type":"leave","v":1}));
+        self.pc.close().await?;
+        if let Some(close) = self.close_ws.take() {
+            let _ = close.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self._ws_task).await;
+        Ok(())
+    }
+}
+
+/// Opens the room socket at `url`, says hello with `token`, joins as `name`, and connects to
+/// the relay (offer, answer, trickle ICE) until the media connection is up.
+pub async fn join(
+    url: &str,
+    token: &str,
+    name: &str,
+    counters: Arc<Counters>,
+    epoch: Instant,
+) -> anyhow::Result<Participant> {
+    let joined_at = Instant::now();
+    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    let (mut sink, mut stream) = ws.split();
+    let (ws_tx, mut ws_rx) = mpsc::unbounded_channel::<Value>();
+    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Value>();
+    let (close_ws, mut closing) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut closing => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    // Until the server's close frame (or the end).
+                    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(2), stream.next()).await {
+                        if m.is_close() { break; }
+                    }
+                    break;
+                }
+                out = ws_rx.recv() => match out {
+                    Some(v) => { if sink.send(Message::text(v.to_string())).await.is_err() { break; } }
+                    None => break,
+                },
+                m = stream.next() => match m {
+                    Some(Ok(Message::Text(t))) => { if let Ok(v) = serde_json::from_str::<Value>(&t) { let _ = in_tx.send(v); } }
+                    Some(Ok(_)) => {}
+                    _ => break,
+                },
+            }
+        }
+    });
+    ws_tx.send(json!({"type":"hello","v":1,"token":token}))?;
+    let expect = |v: &Value, t: &str| -> anyhow::Result<()> {
+        anyhow::ensure!(v["type"] == t, "expected {t}, got {v}");
+        Ok(())
+    };
+    expect(
+        &in_rx
+            .recv()
+            .await
+            .ok_or_else(|| anyhow::anyhow!("closed"))?,
+        "ready",
+    )?;
+    ws_tx.send(json!({"type":"join","v":1,"name":name}))?;
+
+    let mut me = MediaEngine::default();
+    for (c, k) in sfu::relay::codecs() {
+        me.register_codec(c, k)?;
+    }
+    let registry = register_default_interceptors(Registry::new(), &mut me)?;
+    let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
+    let first_video = Arc::new(Mutex::new(None));
+    let handler = Arc::new(Handler {
+        ws_tx: ws_tx.clone(),
+        connected: conn_tx,
+        counters,
+        epoch,
+        first_video: first_video.clone(),
+    });
+    let pc: Arc<dyn PeerConnection> = Arc::new(
+        PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(me)
+            .with_setting_engine(
+                SettingEngineBuilder::new()
+                    .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+                    .build(),
+            )
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+            .build()
+            .await?,
+    );
+    let ssrcs = [rand::random::<u32>(), rand::random::<u32>()];
+    let tracks = [
+        sfu::relay::out_track(RtpCodecKind::Audio, ssrcs[0]),
+        sfu::relay::out_track(RtpCodecKind::Video, ssrcs[1]),
+    ];
+    for t in &tracks {
+        pc.add_track(t.clone() as Arc<dyn TrackLocal>).await?;
+    }
+    let offer = pc.create_offer(None).await?;
+    pc.set_local_description(offer).await?;
+    let sdp = pc
+        .local_description()
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no offer"))?
+        .sdp;
+    ws_tx.send(json!({"type":"offer","v":1,"sdp":sdp}))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = tokio::time::timeout(
+            deadline.saturating_duration_since(Instant::now()),
+            in_rx.recv(),
+        )
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("closed"))?;
+        match m["type"].as_str() {
+            Some("answer") => {
+                pc.set_remote_description(RTCSessionDescription::answer(
+                    m["sdp"].as_str().unwrap_or("").to_string(),
+                )?)
+                .await?;
+                break;
+            }
+            Some("error") if m["code"] != "bad_candidate" => anyhow::bail!("relay refused: {m}"),
+            _ => {}
+        }
+    }
+    let pcc = pc.clone();
+    tokio::spawn(async move {
+        while let Some(m) = in_rx.recv().await {
+            if m["type"] == "ice" {
+                let _ = pcc
+                    .add_ice_candidate(RTCIceCandidateInit {
+                        candidate: m["candidate"].as_str().unwrap_or("").to_string(),
+                        sdp_mid: Some("0".into()),
+                        sdp_mline_index: Some(0),
+                        username_fragment: None,
+                        url: None,
+                    })
+                    .await;
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(20), conn_rx.recv()).await?;
+    let mut pts = [111u8, 96u8];
+    for s in pc.get_senders().await {
+        if let Ok(p) = s.get_parameters().await {
+            for c in p.rtp_parameters.codecs {
+                match c.rtp_codec.mime_type.to_lowercase().as_str() {
+                    "audio/opus" => pts[0] = c.payload_type,
+                    "video/vp8" => pts[1] = c.payload_type,
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(Participant {
+        pc,
+        tracks,
+        ssrcs,
+        pts,
+        joined_at,
+        first_video,
+        ws_out: ws_tx,
+        close_ws: Some(close_ws),
+        _ws_task: task,
+    })
+}
