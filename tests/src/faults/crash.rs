@@ -68,7 +68,7 @@ pub async fn sigkill_during_bookings(
     let load = Load::start(&server, size.clients, seats, Duration::ZERO, "crash").await?;
     let load_started = Instant::now();
     let target = size.kill_after;
-    wait_until(Duration::from_secs(600), "bookings before the kill", || {
+    wait_until(Duration::from_secs(120), "bookings before the kill", || {
         let n = load.booked();
         async move { Ok(n >= target) }
     })

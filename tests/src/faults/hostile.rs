@@ -411,13 +411,7 @@ pub async fn login_flood(bin: &Path, size: &FloodSize) -> anyhow::Result<Figures
     let out = std::process::Command::new(bin)
         .arg("--data-dir")
         .arg(dir.path())
-        .args([
-            "--database-url",
-            &url,
-            "--secret-key",
-            super::SECRET,
-            "--no-demo",
-        ])
+        .args(["--database-url", &url, "--secret-key", super::SECRET])
         .args(["admin", "create", "--email", email])
         .env("RUST_LOG", "error")
         .output()?;
