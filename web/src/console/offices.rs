@@ -268,16 +268,7 @@ pub async fn archive_office(
     Param(Id(id)): Param<Id>,
     CsrfForm(_): CsrfForm<crate::extract::NoFields>,
 ) -> Result<Response> {
-    may_archive(&s)?;
-    let o = st.store.office(id).await?;
-    let entry = s.audit(
-        "ufficio_archiviato",
-        "office",
-        Some(id),
-        Some(id),
-        &o.name,
-        &st,
-    );
+    let entry = office_entry(&st, &s, id, "ufficio_archiviato").await?;
     st.store.archive_office(id, &entry, st.now()).await?;
     redirect(s, "/ufficio/config".into())
 }
@@ -287,16 +278,19 @@ pub async fn restore_office(
     Param(Id(id)): Param<Id>,
     CsrfForm(_): CsrfForm<crate::extract::NoFields>,
 ) -> Result<Response> {
-    may_archive(&s)?;
-    let o = st.store.office(id).await?;
-    let entry = s.audit(
-        "ufficio_ripristinato",
-        "office",
-        Some(id),
-        Some(id),
-        &o.name,
-        &st,
-    );
+    let entry = office_entry(&st, &s, id, "ufficio_ripristinato").await?;
     st.store.restore_office(id, &entry).await?;
     redirect(s, format!("/ufficio/config/uffici/{id}"))
+}
+
+/// The audit entry of archiving an office or putting it back, once the staff member may.
+async fn office_entry(
+    st: &AppState,
+    s: &Staff,
+    id: i64,
+    action: &str,
+) -> Result<booking::audit::Entry> {
+    may_archive(s)?;
+    let o = st.store.office(id).await?;
+    Ok(s.audit(action, "office", Some(id), Some(id), &o.name, st))
 }
