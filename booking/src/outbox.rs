@@ -187,21 +187,10 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::email::Links;
-    use crate::token::Signer;
 
     #[tokio::test]
     async fn a_pass_sends_at_most_its_share_and_says_when_more_are_due() {
-        let dir = tempfile::tempdir().unwrap();
-        let links = Links {
-            base_url: "http://localhost".into(),
-            signer: Signer::new(&[7u8; 32]),
-            tz: chrono_tz::Europe::Rome,
-        };
-        let url = format!("sqlite://{}", dir.path().join("store.db").display());
-        let store = Store::connect(&url, links, crate::Limits::default())
-            .await
-            .unwrap();
+        let (_dir, store) = Store::for_test().await;
         let now = Utc.with_ymd_and_hms(2026, 11, 23, 10, 0, 0).unwrap();
         // A backlog one email longer than a pass, as after a restart or an outage.
         for id in 1..=(PASS as i64 + 1) {

@@ -8,6 +8,7 @@ import { execFileSync, spawnSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { startServer, launchBrowser, binary } from './helpers.mjs';
 import { bookVideo } from './booking-helpers.mjs';
+import { enter, until } from './call-helpers.mjs';
 
 // The relay's sockets on loopback, in a port range of their own (as a firewall would open).
 const PORTS = [40000 + Math.floor(Math.random() * 500) * 20];
@@ -39,21 +40,6 @@ async function stats(page) {
   });
 }
 
-async function enter(page, url) {
-  await page.goto(url);
-  await page.getByRole('button', { name: 'Entra nella stanza' }).click();
-  await page.getByRole('button', { name: 'Collegati' }).click();
-}
-
-async function until(what, fn, ms = 20000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 // A confirmed video appointment whose room is open now (the server's clock is moved to its
 // start), with both participants in the call.

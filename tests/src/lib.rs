@@ -21,6 +21,7 @@ pub use chrono::Weekday::{Fri, Mon, Thu, Tue, Wed};
 
 pub mod faults;
 pub mod media;
+pub mod seed;
 pub mod smtp;
 
 /// A free TCP port on loopback.
@@ -660,6 +661,16 @@ pub mod process {
     }
 
     impl ServerProcess {
+        /// Refuses to go on without the server binary, saying how to build it.
+        pub fn require(bin: &std::path::Path) -> anyhow::Result<()> {
+            anyhow::ensure!(
+                bin.exists(),
+                "{} not found: cargo build --release --bin sportello",
+                bin.display()
+            );
+            Ok(())
+        }
+
         pub async fn start(
             bin: &std::path::Path,
             data_dir: &std::path::Path,

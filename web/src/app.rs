@@ -51,20 +51,16 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             limits::limit_posts,
         ));
-    let app = Router::new()
-        .merge(limited)
-        .merge(room::router())
-        .merge(console::router())
-        .route("/static/{*path}", get(assets::serve))
-        .route("/logo", get(logo))
-        .route("/healthz", get(health))
-        .route("/readyz", get(ready))
-        .fallback(|| async { AppError::NotFound })
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ));
+    let app = served_by_both(
+        Router::new()
+            .merge(limited)
+            .merge(room::router())
+            .merge(console::router()),
+    )
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        metrics::track,
+    ));
     let hsts = state.hsts;
     let csp = content_security_policy(state.town.image_origin().as_deref());
     // One line per request: method, path with its tokens hidden, status, time.
@@ -100,23 +96,31 @@ pub fn router(state: AppState) -> Router {
     }
 }
 
-/// The administration listener's router: the local mailbox (with the static files its pages
-/// use), `/metrics`, `/healthz` and `/readyz`. Served only on `admin_listen` (loopback).
-pub fn admin_router(state: AppState) -> Router {
-    let csp = content_security_policy(state.town.image_origin().as_deref());
-    let app = Router::new()
-        .merge(mailbox::router())
-        .route("/metrics", get(metrics::metrics))
+/// What both listeners serve beside their own routes: the static files and the logo (their
+/// pages use them), health and readiness; an unknown path is "not found"; bodies are bounded.
+fn served_by_both(routes: Router<AppState>) -> Router<AppState> {
+    routes
         .route("/static/{*path}", get(assets::serve))
         .route("/logo", get(logo))
         .route("/healthz", get(health))
         .route("/readyz", get(ready))
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(
-            state.town.clone(),
-            crate::error::error_pages,
-        ));
+}
+
+/// The administration listener's router: the local mailbox (with the static files its pages
+/// use), `/metrics`, `/healthz` and `/readyz`. Served only on `admin_listen` (loopback).
+pub fn admin_router(state: AppState) -> Router {
+    let csp = content_security_policy(state.town.image_origin().as_deref());
+    let app = served_by_both(
+        Router::new()
+            .merge(mailbox::router())
+            .route("/metrics", get(metrics::metrics)),
+    )
+    .layer(middleware::from_fn_with_state(
+        state.town.clone(),
+        crate::error::error_pages,
+    ));
     security_headers(app, &csp).with_state(state)
 }
 

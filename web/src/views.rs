@@ -80,10 +80,29 @@ pub struct ServicePage {
     pub next_free: Option<String>,
 }
 
+#[derive(Clone)]
 pub struct Choice {
     pub value: String,
     pub label: String,
     pub checked: bool,
+}
+
+impl Choice {
+    /// Modes as radio buttons or checkboxes, ticked where `checked` says so.
+    pub fn modes(
+        l: Lang,
+        modes: impl IntoIterator<Item = booking::Mode>,
+        checked: impl Fn(booking::Mode) -> bool,
+    ) -> Vec<Choice> {
+        modes
+            .into_iter()
+            .map(|m| Choice {
+                value: m.code().into(),
+                label: l.mode(m).into(),
+                checked: checked(m),
+            })
+            .collect()
+    }
 }
 
 /// A form field: what was typed, and the problem with it (already in the page's language).

@@ -4,7 +4,7 @@
 use std::process::Command;
 
 mod common;
-use common::{free_port, Server};
+use common::{free_port, plain_http, Server};
 
 fn cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sportello"))
@@ -20,8 +20,7 @@ fn cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 fn a_backup_taken_while_running_restores_into_a_working_server() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{port}");
-    let args = ["--tls", "off", "--listen", listen.as_str()];
+    let args = plain_http(port, None, &[]);
     let server = Server::start(dir.path(), port, &args);
     // A change made while the server runs, then the backup, then a change after it.
     let made = cli(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{free_port, get, Server};
+use common::{free_port, get, plain_http, Server};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -122,19 +122,7 @@ fn every_metric_the_grafana_dashboard_draws_is_exposed_by_the_server() {
 
     let (port, admin) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
-    let (listen, admin_listen) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{admin}"));
-    let _server = Server::start(
-        dir.path(),
-        port,
-        &[
-            "--tls",
-            "off",
-            "--listen",
-            &listen,
-            "--admin-listen",
-            &admin_listen,
-        ],
-    );
+    let _server = Server::start(dir.path(), port, &plain_http(port, Some(admin), &[]));
     // A page and a miss, so that the request series have samples.
     get(port, "/").unwrap();
     get(port, "/non-esiste").unwrap();

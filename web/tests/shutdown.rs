@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{free_port, get, spawn};
+use common::{exits_within, free_port, get, plain_http, spawn};
 
 /// A POST of the staff login with a wrong password: the answer takes ~0.5 s on purpose.
 fn slow_login(port: u16) -> std::thread::JoinHandle<String> {
@@ -41,12 +41,11 @@ fn slow_login(port: u16) -> std::thread::JoinHandle<String> {
 fn sigterm_answers_the_requests_in_flight_tells_rooms_to_reconnect_and_exits() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{port}");
     // Not `common::Server`: this test stops the process itself and reads how it ended.
     let mut server = spawn(
         dir.path(),
         port,
-        &["--tls", "off", "--listen", &listen],
+        &plain_http(port, None, &[]),
         "error",
         Stdio::null(),
     );
@@ -64,7 +63,6 @@ fn sigterm_answers_the_requests_in_flight_tells_rooms_to_reconnect_and_exits() {
 
     let logins: Vec<_> = (0..4).map(|_| slow_login(port)).collect();
     std::thread::sleep(Duration::from_millis(250));
-    let stopped_at = Instant::now();
     assert!(Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
@@ -83,16 +81,7 @@ fn sigterm_answers_the_requests_in_flight_tells_rooms_to_reconnect_and_exits() {
     assert_eq!(frame[0] & 0x0f, 0x8, "opcode close");
     assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1012);
     // And the process ends by itself, cleanly, well within the drain time.
-    let status = loop {
-        if let Some(s) = server.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            stopped_at.elapsed() < Duration::from_secs(15),
-            "still running"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exits_within(&mut server, Duration::from_secs(15));
     assert!(status.success(), "{status}");
     // It accepts nothing after.
     assert!(get(port, "/healthz").is_none());
@@ -110,18 +99,10 @@ fn status_and_body(port: u16, path: &str) -> Option<(String, String)> {
 fn readiness_turns_503_while_draining_and_sighup_does_not_stop_a_server_without_tls() {
     let (port, admin) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
-    let (listen, admin_listen) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{admin}"));
     let mut server = spawn(
         dir.path(),
         port,
-        &[
-            "--tls",
-            "off",
-            "--listen",
-            &listen,
-            "--admin-listen",
-            &admin_listen,
-        ],
+        &plain_http(port, Some(admin), &[]),
         "error",
         Stdio::null(),
     );
@@ -192,17 +173,7 @@ fn readiness_turns_503_while_draining_and_sighup_does_not_stop_a_server_without_
     let mut answer = String::new();
     let _ = slow.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 "), "an answer: {answer:?}");
-    let stopped_at = Instant::now();
-    let status = loop {
-        if let Some(s) = server.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            stopped_at.elapsed() < Duration::from_secs(15),
-            "still running"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exits_within(&mut server, Duration::from_secs(15));
     assert!(status.success(), "{status}");
     assert!(
         get(admin, "/readyz").is_none(),

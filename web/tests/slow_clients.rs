@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{free_port, get, Server};
+use common::{free_port, get, plain_http, Server};
 
 /// Whether the server closes `s` within `within` (end of stream, a reset, or an error status).
 fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
@@ -28,20 +28,19 @@ fn closed_by_server(s: &mut TcpStream, within: Duration) -> bool {
 fn slow_clients_are_dropped_and_one_address_holds_only_its_share() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{port}");
     let _server = Server::start(
         dir.path(),
         port,
-        &[
-            "--tls",
-            "off",
-            "--listen",
-            &listen,
-            "--header-timeout-seconds",
-            "1",
-            "--max-connections-per-client",
-            "20",
-        ],
+        &plain_http(
+            port,
+            None,
+            &[
+                "--header-timeout-seconds",
+                "1",
+                "--max-connections-per-client",
+                "20",
+            ],
+        ),
     );
     // Twenty clients start a request and never finish its headers.
     let mut slow: Vec<TcpStream> = (0..20)

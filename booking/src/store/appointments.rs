@@ -19,7 +19,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::audit::{self, Entry as AuditEntry};
-use crate::email::{Context, Kind};
+use crate::email::{Context, Email, Kind};
 use crate::model::{Appointment, Contact, Mode, Office, Service, Status};
 use crate::slots::{self, CalendarRules, Slot};
 use crate::validate::ValidBooking;
@@ -231,6 +231,57 @@ impl Store {
             self.office(a.office_id).await?,
             self.service(a.service_id).await?,
         ))
+    }
+
+    /// An appointment the citizen or the office may still cancel or move: active and not over.
+    async fn changeable(&self, id: i64, now: DateTime<Utc>) -> Result<Appointment, Error> {
+        let a = self.appointment(id).await?;
+        if !a.status.is_active() {
+            return Err(Error::NotActive(a.status));
+        }
+        if a.end <= now {
+            return Err(Error::AlreadyHappened);
+        }
+        Ok(a)
+    }
+
+    /// A request the office may approve or refuse, with what its email names.
+    pub(super) async fn awaiting_approval(
+        &self,
+        id: i64,
+    ) -> Result<(Appointment, Office, Service), Error> {
+        let a = self.appointment(id).await?;
+        if a.status != Status::AwaitingApproval {
+            return Err(Error::NotActive(a.status));
+        }
+        let (office, service) = self.context_parts(&a).await?;
+        Ok((a, office, service))
+    }
+
+    /// One guarded change of an appointment, the way every transition of its life is written:
+    /// `update` (an UPDATE whose WHERE names the state it leaves) runs in a write transaction;
+    /// when it touches no row, someone else changed the appointment meanwhile and the change is
+    /// refused with its current status; otherwise `email` (if the citizen must hear of it) is
+    /// queued and the audit entry written in the same transaction.
+    pub(super) async fn change<'q>(
+        &self,
+        id: i64,
+        update: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        email: Option<&Email>,
+        audit: &AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let mut tx = self.write().await?;
+        if update.execute(&mut *tx).await?.rows_affected() != 1 {
+            drop(tx);
+            return Err(Error::NotActive(self.appointment(id).await?.status));
+        }
+        if let Some(email) = email {
+            Self::enqueue(&mut tx, id, email, now).await?;
+        }
+        audit::insert(&mut tx, audit, Some(id)).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Books a slot: a pending appointment (for the citizen to verify by email) or, when the
@@ -515,43 +566,26 @@ impl Store {
         audit: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Appointment, Error> {
-        let a = self.appointment(id).await?;
-        if !a.status.is_active() {
-            return Err(Error::NotActive(a.status));
-        }
-        if a.end <= now {
-            return Err(Error::AlreadyHappened);
-        }
+        let a = self.changeable(id, now).await?;
         let (office, service) = self.context_parts(&a).await?;
-        let mut tx = self.write().await?;
-        let changed = sqlx::query("UPDATE appointment SET status = 'cancelled', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = $2, sequence = sequence + 1 WHERE id = $3 AND seat IS NOT NULL")
-            .bind(ts(now))
-            .bind(actor.code())
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if changed != 1 {
-            drop(tx);
-            return Err(Error::NotActive(self.appointment(id).await?.status));
-        }
-        let was = a.status;
-        let a = Appointment {
+        let cancelled = Appointment {
             status: Status::Cancelled,
             sequence: a.sequence + 1,
-            ..a
+            ..a.clone()
         };
         // A booking never verified was never confirmed, and its address may not be the booker's:
         // nothing is sent.
-        if was != Status::Pending {
-            let ctx = self.context(&a, &office, &service, now);
-            let email = ctx.cancelled(actor == Actor::Office, message);
-            Self::enqueue(&mut tx, a.id, &email, now).await?;
-        }
-        audit::insert(&mut tx, audit, Some(a.id)).await?;
-        tx.commit().await?;
+        let email = (a.status != Status::Pending).then(|| {
+            self.context(&cancelled, &office, &service, now)
+                .cancelled(actor == Actor::Office, message)
+        });
+        let update = sqlx::query("UPDATE appointment SET status = 'cancelled', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = $2, sequence = sequence + 1 WHERE id = $3 AND seat IS NOT NULL")
+            .bind(ts(now))
+            .bind(actor.code())
+            .bind(id);
+        self.change(id, update, email.as_ref(), audit, now).await?;
         Totals::add(&self.totals().cancelled);
-        Ok(a)
+        Ok(cancelled)
     }
 
     /// Moves an active appointment to another free slot of its calendar, keeping its code, UID
@@ -567,13 +601,7 @@ impl Store {
         audit: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Appointment, Error> {
-        let a = self.appointment(id).await?;
-        if !a.status.is_active() {
-            return Err(Error::NotActive(a.status));
-        }
-        if a.end <= now {
-            return Err(Error::AlreadyHappened);
-        }
+        let a = self.changeable(id, now).await?;
         if new_start == a.start {
             return Err(Error::SameSlot);
         }
@@ -654,32 +682,16 @@ impl Store {
         audit: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Appointment, Error> {
-        let a = self.appointment(id).await?;
-        if a.status != Status::AwaitingApproval {
-            return Err(Error::NotActive(a.status));
-        }
-        let (office, service) = self.context_parts(&a).await?;
-        let mut tx = self.write().await?;
-        let changed = sqlx::query("UPDATE appointment SET status = 'confirmed' WHERE id = $1 AND status = 'awaiting_approval'")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        // Refused, cancelled or approved by someone else meanwhile: nothing to confirm again.
-        if changed != 1 {
-            drop(tx);
-            return Err(Error::NotActive(self.appointment(id).await?.status));
-        }
+        let (a, office, service) = self.awaiting_approval(id).await?;
         let a = Appointment {
             status: Status::Confirmed,
             ..a
         };
-        let ctx = self.context(&a, &office, &service, now);
-        let mut email = ctx.confirmed();
+        let mut email = self.context(&a, &office, &service, now).confirmed();
         email.kind = Kind::Approved;
-        Self::enqueue(&mut tx, a.id, &email, now).await?;
-        audit::insert(&mut tx, audit, Some(a.id)).await?;
-        tx.commit().await?;
+        // Refused, cancelled or approved by someone else meanwhile: nothing to confirm again.
+        let update = sqlx::query("UPDATE appointment SET status = 'confirmed' WHERE id = $1 AND status = 'awaiting_approval'").bind(id);
+        self.change(id, update, Some(&email), audit, now).await?;
         Totals::add(&self.totals().confirmed);
         Ok(a)
     }

@@ -194,20 +194,11 @@ impl Store {
         if a.start > now {
             return Err(Error::NotYet);
         }
-        let mut tx = self.write().await?;
-        let n = sqlx::query("UPDATE appointment SET status = $1, seat = NULL, active_service = NULL, outcome_at = $2 WHERE id = $3 AND status = 'confirmed'")
+        let update = sqlx::query("UPDATE appointment SET status = $1, seat = NULL, active_service = NULL, outcome_at = $2 WHERE id = $3 AND status = 'confirmed'")
             .bind(outcome.code())
             .bind(ts(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n != 1 {
-            drop(tx);
-            return Err(Error::NotActive(self.appointment(id).await?.status));
-        }
-        audit::insert(&mut tx, audit, Some(id)).await?;
-        tx.commit().await?;
+            .bind(id);
+        self.change(id, update, None, audit, now).await?;
         Ok(Appointment {
             status: outcome,
             ..a
@@ -222,30 +213,16 @@ impl Store {
         audit: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<Appointment, Error> {
-        let a = self.appointment(id).await?;
-        if a.status != Status::AwaitingApproval {
-            return Err(Error::NotActive(a.status));
-        }
-        let (office, service) = self.context_parts(&a).await?;
-        let mut tx = self.write().await?;
-        let n = sqlx::query("UPDATE appointment SET status = 'refused', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = 'office' WHERE id = $2 AND status = 'awaiting_approval'")
-            .bind(ts(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n != 1 {
-            drop(tx);
-            return Err(Error::NotActive(self.appointment(id).await?.status));
-        }
+        let (a, office, service) = self.awaiting_approval(id).await?;
         let a = Appointment {
             status: Status::Refused,
             ..a
         };
         let email = self.context(&a, &office, &service, now).refused(message);
-        Self::enqueue(&mut tx, a.id, &email, now).await?;
-        audit::insert(&mut tx, audit, Some(a.id)).await?;
-        tx.commit().await?;
+        let update = sqlx::query("UPDATE appointment SET status = 'refused', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = 'office' WHERE id = $2 AND status = 'awaiting_approval'")
+            .bind(ts(now))
+            .bind(id);
+        self.change(id, update, Some(&email), audit, now).await?;
         Ok(a)
     }
 
@@ -317,27 +294,14 @@ impl Store {
         o: &OfficeInput,
         audit: &AuditEntry,
     ) -> Result<i64, Error> {
-        let mut tx = self.write().await?;
-        let id = match id {
-            Some(id) => {
-                let n = sqlx::query("UPDATE office SET name = $1, department = $2, email = $3, phone = $4, address = $5, hours_text = $6 WHERE id = $7")
-                    .bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text).bind(id)
-                    .execute(&mut *tx).await?.rows_affected();
-                if n == 0 {
-                    return Err(Error::NotFound("office"));
-                }
-                id
-            }
-            None => {
-                let id = random_id();
-                sqlx::query("INSERT INTO office (id, name, department, email, phone, address, hours_text, position) VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(position), 0) + 1 FROM office))")
-                    .bind(id).bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text)
-                    .execute(&mut *tx).await?;
-                id
-            }
+        let target = id.unwrap_or_else(random_id);
+        let write = match id {
+            Some(id) => sqlx::query("UPDATE office SET name = $1, department = $2, email = $3, phone = $4, address = $5, hours_text = $6 WHERE id = $7")
+                .bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text).bind(id),
+            None => sqlx::query("INSERT INTO office (id, name, department, email, phone, address, hours_text, position) VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(position), 0) + 1 FROM office))")
+                .bind(target).bind(&o.name).bind(&o.department).bind(&o.email).bind(&o.phone).bind(&o.address).bind(&o.hours_text),
         };
-        self.commit_catalogue(tx, audit, id).await?;
-        Ok(id)
+        self.write_catalogue("office", target, write, audit).await
     }
 
     /// The active appointments of an office that have not ended at `now`, soonest first: while
@@ -401,18 +365,12 @@ impl Store {
 
     /// Puts an archived office back in service, as it was.
     pub async fn restore_office(&self, id: i64, audit: &AuditEntry) -> Result<(), Error> {
-        let mut tx = self.write().await?;
-        let n = sqlx::query(
+        let write = sqlx::query(
             "UPDATE office SET archived_at = NULL WHERE id = $1 AND archived_at IS NOT NULL",
         )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Err(Error::NotFound("office"));
-        }
-        self.commit_catalogue(tx, audit, id).await
+        .bind(id);
+        self.write_catalogue("office", id, write, audit).await?;
+        Ok(())
     }
 
     /// Creates a service (`id` None) or changes one; its calendar must belong to its office.
@@ -426,27 +384,14 @@ impl Store {
         if cal.office_id != s.office_id {
             return Err(Error::NotFound("calendar"));
         }
-        let mut tx = self.write().await?;
-        let id = match id {
-            Some(id) => {
-                let n = sqlx::query("UPDATE service SET calendar_id = $1, title = $2, description = $3, max_minutes = $4, instructions = $5, documents = $6, modes = $7, published = $8 WHERE id = $9 AND office_id = $10")
-                    .bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)).bind(id).bind(s.office_id)
-                    .execute(&mut *tx).await?.rows_affected();
-                if n == 0 {
-                    return Err(Error::NotFound("service"));
-                }
-                id
-            }
-            None => {
-                let id = random_id();
-                sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(position), 0) + 1 FROM service))")
-                    .bind(id).bind(s.office_id).bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published))
-                    .execute(&mut *tx).await?;
-                id
-            }
+        let target = id.unwrap_or_else(random_id);
+        let write = match id {
+            Some(id) => sqlx::query("UPDATE service SET calendar_id = $1, title = $2, description = $3, max_minutes = $4, instructions = $5, documents = $6, modes = $7, published = $8 WHERE id = $9 AND office_id = $10")
+                .bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)).bind(id).bind(s.office_id),
+            None => sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(position), 0) + 1 FROM service))")
+                .bind(target).bind(s.office_id).bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)),
         };
-        self.commit_catalogue(tx, audit, id).await?;
-        Ok(id)
+        self.write_catalogue("service", target, write, audit).await
     }
 
     pub async fn calendar_settings(&self, id: i64) -> Result<CalendarSettings, Error> {
@@ -482,24 +427,15 @@ impl Store {
         c: &CalendarSettings,
         audit: &AuditEntry,
     ) -> Result<i64, Error> {
-        let mut tx = self.write().await?;
-        let id = if c.id == 0 {
+        let (target, write) = if c.id == 0 {
             let id = random_id();
-            sqlx::query("INSERT INTO calendar (id, office_id, name, horizon_days, min_notice_days, moderated) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(id).bind(c.office_id).bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated))
-                .execute(&mut *tx).await?;
-            id
+            (id, sqlx::query("INSERT INTO calendar (id, office_id, name, horizon_days, min_notice_days, moderated) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(id).bind(c.office_id).bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)))
         } else {
-            let n = sqlx::query("UPDATE calendar SET name = $1, horizon_days = $2, min_notice_days = $3, moderated = $4 WHERE id = $5 AND office_id = $6")
-                .bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)).bind(c.id).bind(c.office_id)
-                .execute(&mut *tx).await?.rows_affected();
-            if n == 0 {
-                return Err(Error::NotFound("calendar"));
-            }
-            c.id
+            (c.id, sqlx::query("UPDATE calendar SET name = $1, horizon_days = $2, min_notice_days = $3, moderated = $4 WHERE id = $5 AND office_id = $6")
+                .bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)).bind(c.id).bind(c.office_id))
         };
-        self.commit_catalogue(tx, audit, id).await?;
-        Ok(id)
+        self.write_catalogue("calendar", target, write, audit).await
     }
 
     pub async fn rules_of(&self, calendar_id: i64) -> Result<Vec<RuleRow>, Error> {
@@ -531,14 +467,29 @@ impl Store {
         r: &RuleRow,
         audit: &AuditEntry,
     ) -> Result<i64, Error> {
-        let mut tx = self.write().await?;
         let id = random_id();
-        sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, buffer_minutes, capacity, modes, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        let write = sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, buffer_minutes, capacity, modes, valid_from, valid_to) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(id).bind(calendar_id).bind(i64::from(r.weekdays)).bind(r.start_minute).bind(r.end_minute).bind(r.slot_minutes).bind(r.buffer_minutes).bind(r.capacity).bind(i64::from(r.modes.0))
-            .bind(r.valid_from.map(|d| d.to_string())).bind(r.valid_to.map(|d| d.to_string()))
-            .execute(&mut *tx).await?;
-        self.commit_catalogue(tx, audit, id).await?;
-        Ok(id)
+            .bind(r.valid_from.map(|d| d.to_string())).bind(r.valid_to.map(|d| d.to_string()));
+        self.write_catalogue("rule", id, write, audit).await
+    }
+
+    /// One change to the catalogue: `write` runs in a write transaction (a change that touches
+    /// no row is refused as `what` not found), its audit entry (naming `target`) commits with
+    /// it, then the cached catalogue is dropped so that citizens see the change at once.
+    async fn write_catalogue<'q>(
+        &self,
+        what: &'static str,
+        target: i64,
+        write: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        audit: &AuditEntry,
+    ) -> Result<i64, Error> {
+        let mut tx = self.write().await?;
+        if write.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Err(Error::NotFound(what));
+        }
+        self.commit_catalogue(tx, audit, target).await?;
+        Ok(target)
     }
 
     /// Ends a change to the catalogue: its audit entry and the change commit together, then the
@@ -574,19 +525,10 @@ impl Store {
         id: i64,
         audit: &AuditEntry,
     ) -> Result<(), Error> {
-        let mut tx = self.write().await?;
-        let n = sqlx::query(&format!(
-            "DELETE FROM {table} WHERE id = $1 AND calendar_id = $2"
-        ))
-        .bind(id)
-        .bind(calendar_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if n == 0 {
-            return Err(Error::NotFound(what));
-        }
-        self.commit_catalogue(tx, audit, calendar_id).await?;
+        let query = format!("DELETE FROM {table} WHERE id = $1 AND calendar_id = $2");
+        let write = sqlx::query(&query).bind(id).bind(calendar_id);
+        self.write_catalogue(what, calendar_id, write, audit)
+            .await?;
         Ok(())
     }
 
@@ -624,21 +566,18 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<i64, Error> {
         let first = self.rules_of(calendar_id).await?.into_iter().next();
-        let mut tx = self.write().await?;
         let id = random_id();
         let (closed, start, end) = match e.hours {
             None => (1, None, None),
             Some((s, t)) => (0, Some(s), Some(t)),
         };
-        sqlx::query("INSERT INTO calendar_exception (id, calendar_id, day, label, closed, start_minute, end_minute, slot_minutes, buffer_minutes, capacity, modes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
+        let write = sqlx::query("INSERT INTO calendar_exception (id, calendar_id, day, label, closed, start_minute, end_minute, slot_minutes, buffer_minutes, capacity, modes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
             .bind(id).bind(calendar_id).bind(e.day.to_string()).bind(&e.label).bind(closed).bind(start).bind(end)
             .bind(first.as_ref().map_or(30, |r| r.slot_minutes))
             .bind(first.as_ref().map_or(0, |r| r.buffer_minutes))
             .bind(first.as_ref().map_or(1, |r| r.capacity))
-            .bind(first.as_ref().map_or(7, |r| i64::from(r.modes.0)))
-            .execute(&mut *tx).await?;
-        self.commit_catalogue(tx, audit, id).await?;
-        Ok(id)
+            .bind(first.as_ref().map_or(7, |r| i64::from(r.modes.0)));
+        self.write_catalogue("exception", id, write, audit).await
     }
 
     pub async fn delete_exception(

@@ -361,6 +361,22 @@ impl Store {
 
     /// A write transaction. On SQLite it takes the write lock at once (BEGIN IMMEDIATE), so that
     /// what it reads cannot change before it writes; PostgreSQL relies on the unique indexes.
+    /// An empty store on a fresh SQLite file, for unit tests (keep the folder while it is used).
+    #[cfg(test)]
+    pub(crate) async fn for_test() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let links = Links {
+            base_url: "http://localhost".into(),
+            signer: crate::token::Signer::new(&[7u8; 32]),
+            tz: chrono_tz::Europe::Rome,
+        };
+        let url = format!("sqlite://{}", dir.path().join("store.db").display());
+        let store = Store::connect(&url, links, Limits::default())
+            .await
+            .unwrap();
+        (dir, store)
+    }
+
     async fn write(&self) -> Result<WriteTx, Error> {
         let tx = match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,

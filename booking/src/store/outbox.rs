@@ -208,11 +208,9 @@ mod tests {
     use tokio::sync::Notify;
     use tokio::time::timeout;
 
-    use crate::email::Links;
     use crate::slots::Slot;
-    use crate::token::Signer;
     use crate::validate::ValidBooking;
-    use crate::{demo, Actor, Limits, Service};
+    use crate::{demo, Actor, Service};
 
     use super::*;
 
@@ -228,16 +226,7 @@ mod tests {
 
     /// A store on a fresh SQLite file with the demo comune (keep the folder while it is used).
     async fn demo_store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let links = Links {
-            base_url: "http://localhost".into(),
-            signer: Signer::new(&[7u8; 32]),
-            tz: chrono_tz::Europe::Rome,
-        };
-        let url = format!("sqlite://{}", dir.path().join("store.db").display());
-        let store = Store::connect(&url, links, Limits::default())
-            .await
-            .unwrap();
+        let (dir, store) = Store::for_test().await;
         demo::seed_if_empty(&store, 2026).await.unwrap();
         (dir, store)
     }

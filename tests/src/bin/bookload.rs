@@ -37,24 +37,7 @@ struct Args {
     seconds: u64,
 }
 
-const SEATS: i64 = 5;
-
-async fn seed(store: &booking::Store) -> anyhow::Result<()> {
-    let pool = store.pool();
-    sqlx::query("INSERT INTO office (id, name, department, email) VALUES (1, 'Anagrafe', 'Servizi demografici', 'anagrafe@comune.esempio.it')").execute(pool).await?;
-    sqlx::query(
-        "INSERT INTO calendar (id, office_id, name, horizon_days) VALUES (1, 1, 'bench', 60)",
-    )
-    .execute(pool)
-    .await?;
-    sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, capacity, modes) VALUES (1, 1, 127, 420, 1200, 5, $1, 7)")
-        .bind(SEATS)
-        .execute(pool)
-        .await?;
-    sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, max_minutes) VALUES (1, 1, 1, 'Carta d''identità', 5)").execute(pool).await?;
-    store.invalidate_catalogue();
-    Ok(())
-}
+const SEATS: i64 = tests::faults::SEATS;
 
 async fn create_pg_database(url: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
@@ -106,7 +89,12 @@ async fn main() -> anyhow::Result<()> {
         ..Config::default()
     };
     let state = web::build_state(&cfg, Arc::new(SystemClock)).await?;
-    seed(&state.store).await?;
+    tests::seed::OneService {
+        calendar: "bench",
+        ..tests::faults::BUSY_CALENDAR
+    }
+    .seed(&state.store)
+    .await?;
     let store = state.store.clone();
     let limits = cfg.connection_limits()?;
     let listeners = web::app::Listeners {

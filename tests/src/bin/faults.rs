@@ -55,11 +55,7 @@ const P99: Duration = Duration::from_millis(100);
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
-    anyhow::ensure!(
-        a.server.exists(),
-        "{} not found: cargo build --release --bin sportello",
-        a.server.display()
-    );
+    tests::process::ServerProcess::require(&a.server)?;
     let files = faults::raise_open_files_limit();
     println!(
         "faults: {}; open files allowed {files}; server {}",

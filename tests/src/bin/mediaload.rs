@@ -16,9 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use booking::email::Links;
 use booking::token::{Purpose, Signer};
-use booking::{Limits, Store};
+use booking::Limits;
 use bytes::Bytes;
 use clap::Parser;
 use tests::media::{join, now_us, Counters, Participant};
@@ -107,37 +106,32 @@ async fn send_media(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(
-        args.server.exists(),
-        "{} not found: cargo build --release --bin sportello",
-        args.server.display()
-    );
+    tests::process::ServerProcess::require(&args.server)?;
     let rooms = if args.cycles.is_some() { 1 } else { args.rooms };
     let dir = tempfile::tempdir()?;
     // N video appointments at the same time on a calendar with room for them all.
     let signer = Signer::new(SECRET.as_bytes());
-    let links = Links {
-        base_url: "http://127.0.0.1".into(),
-        signer: signer.clone(),
-        tz: chrono_tz::Europe::Rome,
-    };
-    let store = Store::connect(
+    let store = tests::seed::open_store(
         &format!("sqlite://{}/sportello.db", dir.path().display()),
-        links,
+        SECRET,
         Limits {
             max_active_per_email: 1000,
             ..Limits::default()
         },
     )
     .await?;
-    let pool = store.pool();
-    sqlx::query("INSERT INTO office (id, name, department, email) VALUES (1, 'Anagrafe', 'Servizi demografici', 'anagrafe@comune.esempio.it')").execute(pool).await?;
-    sqlx::query("INSERT INTO calendar (id, office_id, name) VALUES (1, 1, 'carico')")
-        .execute(pool)
-        .await?;
-    sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, capacity, modes) VALUES (1, 1, 127, 540, 1020, 60, 1000, 4)").execute(pool).await?;
-    sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, max_minutes, modes) VALUES (1, 1, 1, 'Videochiamata', 60, 4)").execute(pool).await?;
-    store.invalidate_catalogue();
+    tests::seed::OneService {
+        calendar: "carico",
+        horizon_days: 60,
+        opens: 9 * 60,
+        closes: 17 * 60,
+        slot_minutes: 60,
+        seats: 1000,
+        modes: 4,
+        title: "Videochiamata",
+    }
+    .seed(&store)
+    .await?;
     let slot = store
         .free_slots(
             &store.service(1).await?,

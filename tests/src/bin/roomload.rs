@@ -12,9 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use booking::email::Links;
 use booking::token::{Purpose, Signer};
-use booking::{Actor, Limits, Store};
+use booking::{Actor, Limits};
 use chrono::Utc;
 use clap::Parser;
 use futures::{SinkExt, StreamExt};
@@ -57,22 +56,13 @@ async fn hello(ws: &mut Socket, token: &str) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    anyhow::ensure!(
-        args.server.exists(),
-        "{} not found: cargo build --release --bin sportello",
-        args.server.display()
-    );
+    tests::process::ServerProcess::require(&args.server)?;
     let dir = tempfile::tempdir()?;
     // The data: demo comune, one confirmed video appointment a week ahead.
     let signer = Signer::new(SECRET.as_bytes());
-    let links = Links {
-        base_url: "http://127.0.0.1".into(),
-        signer: signer.clone(),
-        tz: chrono_tz::Europe::Rome,
-    };
-    let store = Store::connect(
+    let store = tests::seed::open_store(
         &format!("sqlite://{}/sportello.db", dir.path().display()),
-        links,
+        SECRET,
         Limits::default(),
     )
     .await?;

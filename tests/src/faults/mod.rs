@@ -165,11 +165,7 @@ impl Sportello {
         clock: DateTime<Utc>,
         extra: &[&str],
     ) -> anyhow::Result<Sportello> {
-        anyhow::ensure!(
-            bin.exists(),
-            "{} not found: cargo build --bin sportello",
-            bin.display()
-        );
+        crate::process::ServerProcess::require(bin)?;
         let (port, admin) = (crate::free_port(), crate::free_port());
         let base = format!("http://127.0.0.1:{port}");
         let mut args: Vec<String> = [
@@ -320,27 +316,23 @@ pub async fn open_database(url: &str) -> anyhow::Result<sqlx::AnyPool> {
 /// day 7:00-20:00 in 5-minute slots of `SEATS` seats each, 60 days ahead, in person, by phone
 /// or by video.
 pub async fn seed_busy_calendar(database_url: &str) -> anyhow::Result<()> {
-    let links = booking::email::Links {
-        base_url: "http://127.0.0.1".into(),
-        signer: Signer::new(SECRET.as_bytes()),
-        tz: chrono_tz::Europe::Rome,
-    };
-    let store = booking::Store::connect(database_url, links, booking::Limits::default()).await?;
-    let pool = store.pool();
-    sqlx::query("INSERT INTO office (id, name, department, email) VALUES (1, 'Anagrafe', 'Servizi demografici', 'anagrafe@comune.esempio.it')").execute(pool).await?;
-    sqlx::query(
-        "INSERT INTO calendar (id, office_id, name, horizon_days) VALUES (1, 1, 'guasti', 60)",
-    )
-    .execute(pool)
-    .await?;
-    sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, capacity, modes) VALUES (1, 1, 127, 420, 1200, 5, $1, 7)")
-        .bind(SEATS)
-        .execute(pool)
-        .await?;
-    sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, max_minutes) VALUES (1, 1, 1, 'Carta d''identità', 5)").execute(pool).await?;
-    pool.close().await;
+    let store = crate::seed::open_store(database_url, SECRET, booking::Limits::default()).await?;
+    BUSY_CALENDAR.seed(&store).await?;
+    store.pool().close().await;
     Ok(())
 }
+
+/// The suite's office (see `seed_busy_calendar`).
+pub const BUSY_CALENDAR: crate::seed::OneService = crate::seed::OneService {
+    calendar: "guasti",
+    horizon_days: 60,
+    opens: 7 * 60,
+    closes: 20 * 60,
+    slot_minutes: 5,
+    seats: SEATS,
+    modes: 7,
+    title: "Carta d'identità",
+};
 
 /// The free seats of the busy calendar, each once, shuffled: the booking clients take them in
 /// turn, so that every attempt can succeed and clients still race over the same slots.
@@ -391,6 +383,17 @@ pub enum Outcome {
     NoAnswer(String),
 }
 
+impl Outcome {
+    /// An answer that is not a booking: its status and page (or the cut that lost the page).
+    async fn of(r: reqwest::Response) -> Outcome {
+        let status = r.status().as_u16();
+        match r.text().await {
+            Ok(body) => Outcome::Answered(status, body),
+            Err(e) => Outcome::NoAnswer(e.to_string()),
+        }
+    }
+}
+
 /// One request: when it was sent, how long its answer took, what it was.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -400,6 +403,14 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    fn since(sent: Instant, outcome: Outcome) -> Attempt {
+        Attempt {
+            sent,
+            latency: sent.elapsed(),
+            outcome,
+        }
+    }
+
     pub fn booked(&self) -> Option<i64> {
         match self.outcome {
             Outcome::Booked(id) => Some(id),
@@ -481,19 +492,9 @@ impl Citizen {
                     None => Outcome::Answered(303, "a redirect elsewhere".into()),
                 }
             }
-            Ok(r) => {
-                let status = r.status().as_u16();
-                match r.text().await {
-                    Ok(body) => Outcome::Answered(status, body),
-                    Err(e) => Outcome::NoAnswer(e.to_string()),
-                }
-            }
+            Ok(r) => Outcome::of(r).await,
         };
-        Attempt {
-            sent,
-            latency: sent.elapsed(),
-            outcome,
-        }
+        Attempt::since(sent, outcome)
     }
 
     /// A GET of a citizen's page, timed.
@@ -501,19 +502,9 @@ impl Citizen {
         let sent = Instant::now();
         let outcome = match self.client.get(format!("{}{path}", self.base)).send().await {
             Err(e) => Outcome::NoAnswer(e.to_string()),
-            Ok(r) => {
-                let status = r.status().as_u16();
-                match r.text().await {
-                    Ok(body) => Outcome::Answered(status, body),
-                    Err(e) => Outcome::NoAnswer(e.to_string()),
-                }
-            }
+            Ok(r) => Outcome::of(r).await,
         };
-        Attempt {
-            sent,
-            latency: sent.elapsed(),
-            outcome,
-        }
+        Attempt::since(sent, outcome)
     }
 }
 

@@ -104,14 +104,7 @@ async fn render_book(
         .map_or(s.modes, |x| x.modes.intersect(s.modes))
         .modes();
     let only_one = modes.len() == 1;
-    let modes = modes
-        .into_iter()
-        .map(|m| Choice {
-            value: m.code().into(),
-            label: l.mode(m).into(),
-            checked: only_one || fs.form.mode == m.code(),
-        })
-        .collect();
+    let modes = Choice::modes(l, modes, |m| only_one || fs.form.mode == m.code());
     let operators = st.store.operators_of(s.calendar_id).await?;
     let operators = operators
         .iter()

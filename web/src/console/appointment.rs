@@ -133,19 +133,11 @@ pub async fn show_appointment(
         } else {
             Vec::new()
         },
-        modes: st
-            .store
-            .service(a.service_id)
-            .await?
-            .modes
-            .modes()
-            .into_iter()
-            .map(|m| Choice {
-                value: m.code().into(),
-                label: l.mode(m).into(),
-                checked: m == a.mode,
-            })
-            .collect(),
+        modes: Choice::modes(
+            l,
+            st.store.service(a.service_id).await?.modes.modes(),
+            |m| m == a.mode,
+        ),
         row,
         history,
         emails,

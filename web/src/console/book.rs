@@ -67,16 +67,9 @@ async fn render_book(
                 checked: form.start == x.start.timestamp().to_string(),
             });
         }
-        modes = sv
-            .modes
-            .modes()
-            .into_iter()
-            .map(|m| Choice {
-                value: m.code().into(),
-                label: l.mode(m).into(),
-                checked: form.mode == m.code() || (form.mode.is_empty() && m == Mode::Phone),
-            })
-            .collect();
+        modes = Choice::modes(l, sv.modes.modes(), |m| {
+            form.mode == m.code() || (form.mode.is_empty() && m == Mode::Phone)
+        });
     }
     let page = BookOnBehalfPage {
         l,

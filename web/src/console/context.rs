@@ -201,14 +201,9 @@ pub fn redirect(s: Staff, to: String) -> Result<Response> {
 
 /// The three modes as checkboxes, ticked where `checked(code)` says so.
 pub fn mode_choices(l: Lang, checked: impl Fn(&str) -> bool) -> Vec<Choice> {
-    [Mode::InPerson, Mode::Phone, Mode::Video]
-        .into_iter()
-        .map(|m| Choice {
-            value: m.code().into(),
-            label: l.mode(m).into(),
-            checked: checked(m.code()),
-        })
-        .collect()
+    Choice::modes(l, [Mode::InPerson, Mode::Phone, Mode::Video], |m| {
+        checked(m.code())
+    })
 }
 
 pub fn hhmm(m: i64) -> String {

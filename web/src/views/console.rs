@@ -6,6 +6,8 @@ use crate::console::form::{
     AccountForm, CalendarForms, OfficeForm, OfficeForms, Problems, ServiceForm,
 };
 use crate::i18n::Lang;
+/// A radio button, checkbox or option: the same on both sides.
+pub use crate::views::Choice;
 
 /// The console's navigation bar: who is logged in, and which section is open.
 pub struct Nav {
@@ -13,13 +15,6 @@ pub struct Nav {
     pub role: &'static str,
     pub configures: bool,
     pub section: &'static str,
-}
-
-#[derive(Clone)]
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub checked: bool,
 }
 
 #[derive(Template)]

@@ -3,9 +3,10 @@
 
 #![allow(dead_code)] // each test file uses its own part
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `sportello` process, killed on drop.
@@ -21,7 +22,7 @@ impl Drop for Server {
 impl Server {
     /// Starts the binary over a fresh data folder with `args`, and waits until `port` answers
     /// `/healthz` (plain HTTP).
-    pub fn start(data_dir: &std::path::Path, port: u16, args: &[&str]) -> Server {
+    pub fn start<S: AsRef<OsStr>>(data_dir: &std::path::Path, port: u16, args: &[S]) -> Server {
         Server(spawn(data_dir, port, args, "error", Stdio::null()))
     }
 }
@@ -29,10 +30,10 @@ impl Server {
 /// Starts the binary over `data_dir` with `args` and the log level `log`, its standard output
 /// going to `stdout`, and waits until `port` answers `/healthz` (plain HTTP). For tests that
 /// stop the process themselves or read its output. A new data folder gets the demo comune.
-pub fn spawn(
+pub fn spawn<S: AsRef<OsStr>>(
     data_dir: &std::path::Path,
     port: u16,
-    args: &[&str],
+    args: &[S],
     log: &str,
     stdout: Stdio,
 ) -> Child {
@@ -61,6 +62,34 @@ pub fn start(mut cmd: Command, port: u16, log: &str, stdout: Stdio) -> Child {
         std::thread::sleep(Duration::from_millis(50));
     }
     child
+}
+
+/// The arguments that serve plain HTTP on `port` of loopback, the administration listener on
+/// `admin` when given (otherwise `start` picks a free port), then `more`.
+pub fn plain_http(port: u16, admin: Option<u16>, more: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--tls".to_string(),
+        "off".into(),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+    ];
+    if let Some(admin) = admin {
+        args.extend(["--admin-listen".into(), format!("127.0.0.1:{admin}")]);
+    }
+    args.extend(more.iter().map(|a| a.to_string()));
+    args
+}
+
+/// Waits for a stopping process to end by itself, failing the test after `within`.
+pub fn exits_within(child: &mut Child, within: Duration) -> ExitStatus {
+    let since = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(since.elapsed() < within, "still running after {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 pub fn free_port() -> u16 {

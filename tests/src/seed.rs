@@ -1,0 +1,64 @@
+//! What the load tools and the faults suite put in a database before they start a server: a
+//! store opened with the tool's secret key (so that the tool signs the same links as the
+//! server), and one office with one service on one calendar shaped for the load.
+//!
+//! It knows nothing of HTTP or of the server process (`process`, `faults`).
+
+use booking::email::Links;
+use booking::token::Signer;
+use booking::{Limits, Store};
+
+/// The store on `url` as a server started with `--secret-key secret` sees it.
+pub async fn open_store(url: &str, secret: &str, limits: Limits) -> anyhow::Result<Store> {
+    let links = Links {
+        base_url: "http://127.0.0.1".into(),
+        signer: Signer::new(secret.as_bytes()),
+        tz: chrono_tz::Europe::Rome,
+    };
+    Ok(Store::connect(url, links, limits).await?)
+}
+
+/// One office (id 1) with one calendar (id 1), one opening rule every day of the week, and one
+/// service (id 1) on it.
+pub struct OneService {
+    pub calendar: &'static str,
+    pub horizon_days: i64,
+    /// The rule's opening hours, minutes after local midnight.
+    pub opens: i64,
+    pub closes: i64,
+    pub slot_minutes: i64,
+    pub seats: i64,
+    /// The rule's and the service's modes (`booking::ModeSet` bits).
+    pub modes: i64,
+    pub title: &'static str,
+}
+
+impl OneService {
+    pub async fn seed(&self, store: &Store) -> anyhow::Result<()> {
+        let pool = store.pool();
+        sqlx::query("INSERT INTO office (id, name, department, email) VALUES (1, 'Anagrafe', 'Servizi demografici', 'anagrafe@comune.esempio.it')").execute(pool).await?;
+        sqlx::query(
+            "INSERT INTO calendar (id, office_id, name, horizon_days) VALUES (1, 1, $1, $2)",
+        )
+        .bind(self.calendar)
+        .bind(self.horizon_days)
+        .execute(pool)
+        .await?;
+        sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, capacity, modes) VALUES (1, 1, 127, $1, $2, $3, $4, $5)")
+            .bind(self.opens)
+            .bind(self.closes)
+            .bind(self.slot_minutes)
+            .bind(self.seats)
+            .bind(self.modes)
+            .execute(pool)
+            .await?;
+        sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, max_minutes, modes) VALUES (1, 1, 1, $1, $2, $3)")
+            .bind(self.title)
+            .bind(self.slot_minutes)
+            .bind(self.modes)
+            .execute(pool)
+            .await?;
+        store.invalidate_catalogue();
+        Ok(())
+    }
+}
