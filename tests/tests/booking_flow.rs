@@ -528,17 +528,69 @@ async fn assets_are_served_and_english_is_one_click_away() {
         s.get("/static/nothing.css").await.status,
         reqwest::StatusCode::NOT_FOUND
     );
-    // Every page's links to assets exist.
+    // Every page's links to assets exist, under names with their content's hash, kept a year.
     let home = s.get("/").await;
     let re = regex::Regex::new(r##"(?:href|src)="(/static/[^"#]+)"##).unwrap();
-    for c in re.captures_iter(&home.body) {
+    let linked: Vec<String> = re
+        .captures_iter(&home.body)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert!(linked.len() >= 3, "{linked:?}");
+    for path in &linked {
+        let r = s.client.get(s.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "{path}");
         assert_eq!(
-            s.get(&c[1]).await.status,
-            reqwest::StatusCode::OK,
-            "{}",
-            &c[1]
+            r.headers()["cache-control"],
+            "public, max-age=31536000, immutable",
+            "{path}"
+        );
+        assert!(
+            regex::Regex::new(r"\.[0-9a-f]{12}\.(css|js|svg)$")
+                .unwrap()
+                .is_match(path),
+            "{path}"
         );
     }
+    // The stylesheet travels compressed to a browser that accepts it (brotli first, then
+    // gzip), whole to one that does not; a browser that has it is answered 304 with no body.
+    let css = linked
+        .iter()
+        .find(|p| p.contains("bootstrap-italia"))
+        .unwrap();
+    let fetch = |encoding: &'static str, etag: Option<String>| {
+        let mut r = s.client.get(s.url(css)).header("accept-encoding", encoding);
+        if let Some(e) = etag {
+            r = r.header("if-none-match", e);
+        }
+        r.send()
+    };
+    let plain = fetch("identity", None).await.unwrap();
+    let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(plain.headers()["vary"], "Accept-Encoding");
+    let whole = plain.bytes().await.unwrap().len();
+    assert!(whole > 500_000, "{whole}");
+    let br = fetch("gzip, deflate, br", None).await.unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+    let br = br.bytes().await.unwrap().len();
+    let gz = fetch("gzip", None).await.unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let gz = gz.bytes().await.unwrap().len();
+    assert!(
+        br < gz && gz < whole / 5,
+        "br {br}, gzip {gz}, whole {whole}"
+    );
+    assert!(fetch("gzip, br;q=0", None).await.unwrap().headers()["content-encoding"] == "gzip");
+    let again = fetch("br", Some(etag.clone())).await.unwrap();
+    assert_eq!(again.status(), reqwest::StatusCode::NOT_MODIFIED);
+    assert!(again.bytes().await.unwrap().is_empty());
+    // The plain name still answers (a page cached before an upgrade), to be revalidated.
+    let old = s
+        .client
+        .get(s.url("/static/sportello.css"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.headers()["cache-control"], "public, no-cache");
     assert!(home.body.contains("<html lang=\"it\">"));
     let r = s
         .client
