@@ -118,6 +118,12 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// When rooms open and close: pages that show a countdown before their socket answers
+    /// count from the same rule.
+    pub fn policy(&self) -> &Policy {
+        &self.settings.policy
+    }
+
     pub fn new(
         dir: Arc<dyn Directory>,
         media: Option<Arc<dyn Media>>,

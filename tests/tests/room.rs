@@ -113,6 +113,29 @@ async fn countdown_then_waiting_room_then_the_call_starts() {
         c["starts_at"],
         start().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
+    // The page itself comes with the same countdown, shown before its socket answers.
+    let page = s.get(&format!("/stanza/{citizen_token}")).await.body;
+    assert!(page.contains(r#"data-ms-left="10000""#), "{page}");
+    assert!(page.contains(r#"<section id="state-countdown">"#), "{page}");
+    assert!(
+        page.contains(r#"<section id="state-connecting" hidden>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"aria-atomic="true">10 secondi</p>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<strong id="opens-at">08:55</strong>"#),
+        "{page}"
+    );
+    // The operator's room is already open: their page shows no countdown.
+    let page = s.get(&format!("/stanza/{operator_token}")).await.body;
+    assert!(!page.contains("data-ms-left"), "{page}");
+    assert!(
+        page.contains(r#"<section id="state-countdown" hidden>"#),
+        "{page}"
+    );
     // Joining now is refused, and changes nothing.
     citizen.join("Maria Rossi").await;
     assert_eq!(citizen.json().await["code"], "not_ready");

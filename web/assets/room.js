@@ -340,6 +340,13 @@
     }
   }
 
+  // The page came with the countdown (the room is not open yet): it runs at once, and the
+  // socket's answer corrects it with the server's time.
+  if (root.dataset.msLeft) {
+    deadline = performance.now() + Number(root.dataset.msLeft);
+    tick();
+  }
+
   function connect() {
     var scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
     ws = new WebSocket(scheme + location.host + '/ws/stanza/' + encodeURIComponent(code));

@@ -61,6 +61,36 @@ impl Lang {
             Lang::En => en,
         }
     }
+    /// A time left as the room page counts it down: "1 giorno, 22 ore, 33 minuti e 30 secondi"
+    /// (the largest unit first, leading zeros left out; as `room.js` spells it).
+    pub fn time_left(&self, left: chrono::Duration) -> String {
+        let s = (left.num_milliseconds().max(0) + 999) / 1000;
+        let units: [(i64, [&str; 2]); 4] = match self {
+            Lang::It => [
+                (s / 86400, ["giorno", "giorni"]),
+                (s % 86400 / 3600, ["ora", "ore"]),
+                (s % 3600 / 60, ["minuto", "minuti"]),
+                (s % 60, ["secondo", "secondi"]),
+            ],
+            Lang::En => [
+                (s / 86400, ["day", "days"]),
+                (s % 86400 / 3600, ["hour", "hours"]),
+                (s % 3600 / 60, ["minute", "minutes"]),
+                (s % 60, ["second", "seconds"]),
+            ],
+        };
+        let first = units.iter().position(|u| u.0 != 0).unwrap_or(3);
+        let words: Vec<String> = units[first..]
+            .iter()
+            .map(|(n, w)| format!("{n} {}", w[usize::from(*n != 1)]))
+            .collect();
+        match words.split_last() {
+            Some((last, rest)) if !rest.is_empty() => {
+                format!("{}{}{last}", rest.join(", "), self.t(" e ", " and "))
+            }
+            _ => words.concat(),
+        }
+    }
     /// "lunedì 30 novembre 2026" / "Monday 30 November 2026".
     pub fn day(&self, d: NaiveDate) -> String {
         let i = d.weekday().num_days_from_monday() as usize;
@@ -93,5 +123,26 @@ impl Lang {
             Lang::It => s.label_it(),
             Lang::En => s.label_en(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_is_spelled_as_the_room_page_spells_it() {
+        let d = |s: i64| chrono::Duration::milliseconds(s);
+        assert_eq!(
+            Lang::It.time_left(d(((24 + 22) * 3600 + 33 * 60 + 30) * 1000)),
+            "1 giorno, 22 ore, 33 minuti e 30 secondi"
+        );
+        assert_eq!(Lang::It.time_left(d(60_000)), "1 minuto e 0 secondi");
+        assert_eq!(
+            Lang::En.time_left(d(3_600_000 + 1)),
+            "1 hour, 0 minutes and 1 second"
+        );
+        assert_eq!(Lang::It.time_left(d(1_500)), "2 secondi");
+        assert_eq!(Lang::En.time_left(d(-5)), "0 seconds");
     }
 }

@@ -8,14 +8,15 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use booking::{Mode, Status};
-use signaling::Role;
+use signaling::gate::{self, Gate};
+use signaling::{Role, Schedule, Standing};
 
 use crate::citizen::links::appointment_view;
 use crate::directory::token_role;
 use crate::error::{AppError, Result};
 use crate::extract::Ui;
 use crate::state::AppState;
-use crate::views::RoomPage;
+use crate::views::{Countdown, RoomPage};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -60,6 +61,24 @@ async fn show_room(
         Role::Citizen => a.contact.full_name(),
         Role::Operator => view.office.clone(),
     };
+    let countdown = (a.status == Status::Confirmed)
+        .then(|| {
+            let schedule = Schedule {
+                start: a.start,
+                end: a.end,
+                standing: Standing::Active,
+            };
+            match gate::decide(&schedule, role, st.clock.now(), st.hub.policy()) {
+                Gate::TooEarly { opens_at, left } => Some(Countdown {
+                    ms_left: left.num_milliseconds(),
+                    left: l.time_left(left),
+                    // As the page's script writes it ("09:55").
+                    opens_at: opens_at.with_timezone(&st.tz).format("%H:%M").to_string(),
+                }),
+                _ => None,
+            }
+        })
+        .flatten();
     let page = RoomPage {
         l,
         token,
@@ -67,6 +86,7 @@ async fn show_room(
         operator: role == Role::Operator,
         name,
         a: view,
+        countdown,
     };
     ui.page(StatusCode::OK, page)
 }

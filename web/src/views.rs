@@ -231,6 +231,17 @@ pub struct RoomPage {
     /// The name proposed for the room (the citizen's, or the office's for the operator).
     pub name: String,
     pub a: AppointmentView,
+    /// Before the room opens: the countdown as the page first shows it, before its socket
+    /// answers (on a slow network that takes a while).
+    pub countdown: Option<Countdown>,
+}
+
+pub struct Countdown {
+    pub ms_left: i64,
+    /// "2 ore, 5 minuti e 3 secondi".
+    pub left: String,
+    /// "09:55".
+    pub opens_at: String,
 }
 
 pub struct MailRow {
