@@ -7,6 +7,12 @@
 //! and keeps them open. It reports the server's resident memory per socket and the latency of
 //! the answer, measured on every socket again once all N are open, and on fresh sockets opened
 //! then (connect, handshake, hello, answer).
+//!
+//! `--burst`: the top of the hour. N video appointments all start at 9:00; each citizen's
+//! socket is open on the countdown minutes before (as the page keeps it), and when the room
+//! opens every one of them says `hello` again, spread over `--within-ms`, and is let in
+//! (`ready`, with its ICE servers). It reports the answers' latency and fails above
+//! `--max-p99-ms`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +37,16 @@ struct Args {
     /// Sockets opened at the same time while ramping up.
     #[arg(long, default_value_t = 200)]
     batch: usize,
+    /// The top of the hour: `--sockets` appointments at one time, each citizen's socket saying
+    /// hello again when the room opens.
+    #[arg(long)]
+    burst: bool,
+    /// With --burst: the hellos are spread over this many milliseconds (0: all at once).
+    #[arg(long, default_value_t = 1000)]
+    within_ms: u64,
+    /// With --burst: fail when the answers' p99 is above this.
+    #[arg(long, default_value_t = 50.0)]
+    max_p99_ms: f64,
 }
 
 const SECRET: &str = "roomload-secret-roomload-secret-roomload-0";
@@ -39,13 +55,19 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn hello(ws: &mut Socket, token: &str) -> anyhow::Result<()> {
+    answer_to_hello(ws, token, "countdown").await
+}
+
+/// Says hello and waits for the answer of type `expected`.
+async fn answer_to_hello(ws: &mut Socket, token: &str, expected: &str) -> anyhow::Result<()> {
     ws.send(Message::text(format!(
         r#"{{"type":"hello","v":1,"token":"{token}"}}"#
     )))
     .await?;
+    let expected = format!("\"type\":\"{expected}\"");
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(t))) if t.contains("\"countdown\"") => return Ok(()),
+            Some(Ok(Message::Text(t))) if t.contains(&expected) => return Ok(()),
             Some(Ok(Message::Text(t))) => anyhow::bail!("unexpected answer {t}"),
             Some(Ok(_)) => continue,
             other => anyhow::bail!("socket ended: {other:?}"),
@@ -53,10 +75,149 @@ async fn hello(ws: &mut Socket, token: &str) -> anyhow::Result<()> {
     }
 }
 
+/// The top of the hour (see the crate doc).
+async fn burst(args: &Args) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let signer = Signer::new(SECRET.as_bytes());
+    let store = tests::seed::open_store(
+        &format!("sqlite://{}/sportello.db", dir.path().display()),
+        SECRET,
+        Limits {
+            max_active_per_email: i64::MAX,
+            ..Limits::default()
+        },
+    )
+    .await?;
+    tests::seed::OneService {
+        calendar: "ore nove",
+        horizon_days: 60,
+        opens: 9 * 60,
+        closes: 10 * 60,
+        slot_minutes: 60,
+        seats: args.sockets as i64,
+        modes: 4,
+        title: "Videochiamata",
+    }
+    .seed(&store)
+    .await?;
+    let slot = store
+        .free_slots(
+            &store.service(1).await?,
+            Utc::now() + chrono::Duration::days(2),
+        )
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no slot"))?;
+    let mut rooms = Vec::with_capacity(args.sockets);
+    for i in 0..args.sockets {
+        let b = booking::validate::ValidBooking {
+            service_id: 1,
+            start: slot.start,
+            mode: booking::Mode::Video,
+            operator_id: None,
+            contact: booking::Contact {
+                given_name: "Carico".into(),
+                family_name: format!("{i}"),
+                email: format!("c{i}@example.it"),
+                reason: "prova".into(),
+                ..Default::default()
+            },
+        };
+        let a = store.book(&b, Actor::Office, None, Utc::now()).await?;
+        rooms.push((a.code, signer.sign(Purpose::RoomCitizen, a.id)));
+    }
+    drop(store);
+    // The server's clock starts `lead` before the citizens' room opens (five minutes before
+    // the start): time to open every socket on the countdown.
+    let lead = Duration::from_secs(20);
+    let opens = slot.start - chrono::Duration::minutes(5);
+    let clock = (opens - chrono::Duration::from_std(lead)?).to_rfc3339();
+    let server = tests::process::ServerProcess::start(
+        &args.server,
+        dir.path(),
+        &["--secret-key", SECRET, "--start-clock-at", &clock],
+    )
+    .await?;
+    let started = Instant::now();
+    let ws_base = format!("ws://127.0.0.1:{}/ws/stanza", server.port);
+    let mut open = Vec::with_capacity(rooms.len());
+    for chunk in rooms.chunks(args.batch) {
+        let batch = futures::future::join_all(chunk.iter().map(|(code, token)| {
+            let url = format!("{ws_base}/{code}");
+            async move {
+                let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
+                hello(&mut ws, token).await?;
+                anyhow::Ok(ws)
+            }
+        }))
+        .await;
+        for ws in batch {
+            open.push(ws?);
+        }
+    }
+    anyhow::ensure!(
+        started.elapsed() < lead,
+        "opening the sockets took longer than the lead"
+    );
+    println!(
+        "roomload: {} citizens waiting on the countdown ({:.1} s to open); the room opens in {:.1} s",
+        open.len(),
+        started.elapsed().as_secs_f64(),
+        (lead - started.elapsed()).as_secs_f64()
+    );
+    // Half a second after the opening (the server's clock started a little before `started`),
+    // each socket, in its own task, says hello at its moment of the window.
+    let t0 = tokio::time::Instant::from_std(started + lead + Duration::from_millis(500));
+    let cpu0 = tests::process::stat(server.pid()).0;
+    let tasks: Vec<_> = open
+        .into_iter()
+        .zip(rooms)
+        .map(|(mut ws, (_, token))| {
+            let at = t0 + Duration::from_millis(rand::random::<u64>() % args.within_ms.max(1));
+            tokio::spawn(async move {
+                tokio::time::sleep_until(at).await;
+                let sent = Instant::now();
+                answer_to_hello(&mut ws, &token, "ready").await?;
+                anyhow::Ok((sent.elapsed().as_secs_f64() * 1e3, ws))
+            })
+        })
+        .collect();
+    let mut lat = Vec::with_capacity(tasks.len());
+    let mut keep = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let (ms, ws) = t.await??;
+        lat.push(ms);
+        keep.push(ws);
+    }
+    let cpu = tests::process::stat(server.pid()).0 - cpu0;
+    let (p50, p99, max) = (
+        tests::process::percentile(&mut lat, 0.5),
+        tests::process::percentile(&mut lat, 0.99),
+        tests::process::percentile(&mut lat, 1.0),
+    );
+    println!(
+        "roomload: burst of {} hellos within {} ms at the opening, each let in: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms; server CPU {cpu:.2} s",
+        lat.len(),
+        args.within_ms
+    );
+    drop(keep);
+    server.stop()?;
+    anyhow::ensure!(
+        p99 <= args.max_p99_ms,
+        "p99 {p99:.2} ms is above {} ms",
+        args.max_p99_ms
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     tests::process::ServerProcess::require(&args.server)?;
+    if args.burst {
+        return burst(&args).await;
+    }
     let dir = tempfile::tempdir()?;
     // The data: demo comune, one confirmed video appointment a week ahead.
     let signer = Signer::new(SECRET.as_bytes());
