@@ -169,7 +169,6 @@ async fn burst(args: &Args) -> anyhow::Result<()> {
     // Half a second after the opening (the server's clock started a little before `started`),
     // each socket, in its own task, says hello at its moment of the window.
     let t0 = tokio::time::Instant::from_std(started + lead + Duration::from_millis(500));
-    let cpu0 = tests::process::stat(server.pid()).0;
     let tasks: Vec<_> = open
         .into_iter()
         .zip(rooms)
@@ -183,6 +182,8 @@ async fn burst(args: &Args) -> anyhow::Result<()> {
             })
         })
         .collect();
+    tokio::time::sleep_until(t0).await;
+    let cpu0 = tests::process::stat(server.pid()).0;
     let mut lat = Vec::with_capacity(tasks.len());
     let mut keep = Vec::with_capacity(tasks.len());
     for t in tasks {
