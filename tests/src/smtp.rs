@@ -93,3 +93,132 @@ pub fn received_message_ids(maildir: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// An SMTP server for load and ordering checks, in this process: it speaks enough SMTP for a
+/// real client (EHLO, MAIL, RCPT, DATA with dot-stuffing, RSET, NOOP, QUIT), takes `delay` to
+/// accept each message (as a busy relay does), answers 451 to every `fail_every`-th message
+/// (the client must try it again), and records what it accepted and how many sessions were
+/// open at once. Unlike aiosmtpd it costs almost no CPU, so a load measures the sender.
+pub struct SlowSink {
+    pub port: u16,
+    state: std::sync::Arc<SinkState>,
+}
+
+/// One message the sink accepted.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub message_id: String,
+    pub subject: String,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct SinkState {
+    accepted: std::sync::Mutex<Vec<Accepted>>,
+    data: std::sync::atomic::AtomicUsize,
+    open: std::sync::atomic::AtomicUsize,
+    most_open: std::sync::atomic::AtomicUsize,
+}
+
+impl SlowSink {
+    pub async fn start(delay: Duration, fail_every: Option<usize>) -> std::io::Result<SlowSink> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let state = std::sync::Arc::new(SinkState::default());
+        let st = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let st = st.clone();
+                tokio::spawn(async move {
+                    use std::sync::atomic::Ordering::SeqCst;
+                    let now = st.open.fetch_add(1, SeqCst) + 1;
+                    st.most_open.fetch_max(now, SeqCst);
+                    let _ = sink_session(stream, &st, delay, fail_every).await;
+                    st.open.fetch_sub(1, SeqCst);
+                });
+            }
+        });
+        Ok(SlowSink { port, state })
+    }
+
+    /// What was accepted so far, in the order it was.
+    pub fn accepted(&self) -> Vec<Accepted> {
+        self.state.accepted.lock().unwrap().clone()
+    }
+
+    /// The most sessions that were open at once.
+    pub fn most_sessions(&self) -> usize {
+        self.state
+            .most_open
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+async fn sink_session(
+    stream: tokio::net::TcpStream,
+    st: &SinkState,
+    delay: Duration,
+    fail_every: Option<usize>,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let (r, mut w) = stream.into_split();
+    let mut r = BufReader::new(r);
+    w.write_all(b"220 sink ESMTP\r\n").await?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        let answer: &[u8] = match verb.as_str() {
+            "EHLO" => b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+            "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+            "QUIT" => {
+                w.write_all(b"221 bye\r\n").await?;
+                return Ok(());
+            }
+            "DATA" => {
+                w.write_all(b"354 go on\r\n").await?;
+                let (mut message_id, mut subject, mut in_headers) =
+                    (String::new(), String::new(), true);
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).await? == 0 {
+                        return Ok(());
+                    }
+                    let l = line.trim_end_matches(['\r', '\n']);
+                    if l == "." {
+                        break;
+                    }
+                    if l.is_empty() {
+                        in_headers = false;
+                    }
+                    if in_headers {
+                        if let Some((name, value)) = l.split_once(':') {
+                            if name.eq_ignore_ascii_case("message-id") {
+                                message_id = value.trim().to_string();
+                            } else if name.eq_ignore_ascii_case("subject") {
+                                subject = value.trim().to_string();
+                            }
+                        }
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                let n = st.data.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                if fail_every.is_some_and(|k| n.is_multiple_of(k)) {
+                    b"451 try again later\r\n"
+                } else {
+                    st.accepted.lock().unwrap().push(Accepted {
+                        message_id,
+                        subject,
+                        at: Instant::now(),
+                    });
+                    b"250 accepted\r\n"
+                }
+            }
+            _ => b"502 not implemented\r\n",
+        };
+        w.write_all(answer).await?;
+    }
+}

@@ -4,7 +4,7 @@
 
 use icalendar::parser::{read_calendar, unfold};
 use mailparse::{parse_mail, MailHeaderMap, ParsedMail};
-use tests::smtp::{aiosmtpd_python, received, start_smtp};
+use tests::smtp::{aiosmtpd_python, received, start_smtp, SlowSink};
 use tests::*;
 
 fn parts<'a>(m: &'a ParsedMail<'a>, out: &mut Vec<&'a ParsedMail<'a>>) {
@@ -244,4 +244,83 @@ async fn workers_running_at_once_send_each_email_once_with_a_stable_message_id()
     let again = id_of(s.state.mailer.compose(m).unwrap().formatted());
     assert_eq!(first, again);
     assert!(message_ids.contains(&first));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_goes_out_over_sessions_at_once_each_email_once_each_appointments_in_order() {
+    // A relay that takes 30 ms per message and refuses every 7th for now.
+    let sink = SlowSink::start(std::time::Duration::from_millis(30), Some(7))
+        .await
+        .unwrap();
+    let s = server_mailing_to(sink.port).await;
+    // Twelve appointments, each with three emails queued in order before any is sent:
+    // verify, confirmed, cancelled.
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let start = s.next(Tue, 9, 0)
+            + chrono::Duration::days(7 * (i / 6))
+            + chrono::Duration::minutes(15 * (i % 6));
+        let id = s
+            .book(demo::TARI, start, "phone", &format!("p{i}@example.it"))
+            .await
+            .unwrap();
+        s.verify(id).await;
+        s.state
+            .store
+            .cancel(
+                id,
+                booking::Actor::Office,
+                "Ufficio chiuso",
+                &office_entry("annullato", id, &s),
+                s.clock_now(),
+            )
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    // Passes until everything is out; the refused ones come back after their back-off.
+    for _ in 0..20 {
+        s.tick().await;
+        if sink.accepted().len() >= 36 {
+            break;
+        }
+        s.clock.advance(chrono::Duration::minutes(2));
+    }
+    let accepted = sink.accepted();
+    let mut message_ids: Vec<&str> = accepted.iter().map(|a| a.message_id.as_str()).collect();
+    message_ids.sort();
+    message_ids.dedup();
+    assert_eq!(accepted.len(), 36, "every email, once");
+    assert_eq!(message_ids.len(), 36, "no email twice");
+    assert!(
+        sink.most_sessions() > 1,
+        "several sessions at once: {}",
+        sink.most_sessions()
+    );
+    let mut outbox = Vec::new();
+    for &id in &ids {
+        let queued: Vec<String> = s
+            .emails(id)
+            .await
+            .iter()
+            .map(|m| format!("<outbox-{}@comune.esempio.it>", m.id))
+            .collect();
+        let arrived: Vec<String> = accepted
+            .iter()
+            .map(|a| a.message_id.clone())
+            .filter(|m| queued.contains(m))
+            .collect();
+        assert_eq!(queued.len(), 3);
+        assert_eq!(
+            arrived, queued,
+            "appointment {id}'s emails arrive in the order queued"
+        );
+        outbox.extend(s.emails(id).await);
+    }
+    // Every email is marked sent; the refused ones were tried again.
+    assert!(outbox.iter().all(|m| m.sent_at.is_some()));
+    assert!(
+        outbox.iter().any(|m| m.attempts > 1),
+        "some were refused first"
+    );
 }

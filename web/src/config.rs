@@ -142,6 +142,11 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_SMTP_PASSWORD", hide_env_values = true)]
     pub smtp_password: Option<String>,
 
+    /// SMTP sessions open at once, each sending one email at a time [default: 32]. Through a
+    /// relay that takes 100 ms to accept a message, 32 pass about 300 emails a second.
+    #[arg(long, env = "SPORTELLO_SMTP_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub smtp_concurrency: Option<u16>,
+
     /// Sender of the emails [default: Sportello <noreply@localhost>].
     #[arg(long, env = "SPORTELLO_MAIL_FROM")]
     pub mail_from: Option<String>,
@@ -529,6 +534,7 @@ impl Config {
             smtp_security,
             smtp_username,
             smtp_password,
+            smtp_concurrency,
             mail_from,
             max_active_per_email,
             max_unverified_per_email,
@@ -922,6 +928,7 @@ mod value_tests {
         ("smtp_security", "\"none\""),
         ("smtp_username", "\"u\""),
         ("smtp_password", "\"p\""),
+        ("smtp_concurrency", "8"),
         ("mail_from", "\"Comune <noreply@comune.example.it>\""),
         ("max_active_per_email", "3"),
         ("max_unverified_per_email", "1"),

@@ -149,6 +149,9 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
                     security,
                     username: cfg.smtp_username.clone(),
                     password: cfg.smtp_password.clone(),
+                    concurrency: cfg
+                        .smtp_concurrency
+                        .map_or(booking::outbox::SMTP_CONCURRENCY, usize::from),
                 },
                 &cfg.mail_from(),
             )?

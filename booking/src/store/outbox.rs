@@ -94,37 +94,50 @@ impl Store {
         Ok(())
     }
 
-    /// Emails due for delivery at `now`, oldest first.
-    /// Claims the next email due, if any: it is this worker's for `lease` (its next attempt is
-    /// moved past it), so another worker, another node, or this one after a crash, sends it only
-    /// once the lease has run out unsent. A crash therefore sends again at most the email that
-    /// was in flight, with the same Message-ID.
-    pub async fn claim_due_email(
+    /// Claims up to `limit` emails due at `now`, oldest first, in one transaction: each is this
+    /// worker's for `lease` (its next attempt is moved past it), so another worker, another
+    /// node, or this one after a crash, sends it only once the lease has run out unsent. A
+    /// crash therefore sends again at most the emails that were in flight, with the same
+    /// Message-ID.
+    ///
+    /// An appointment's emails go out in the order they were queued: one waits while an
+    /// earlier one of the same appointment is unsent (in flight, or waiting to retry), so a
+    /// batch holds at most one email of each appointment.
+    pub async fn claim_due_emails(
         &self,
         now: DateTime<Utc>,
         lease: Duration,
-    ) -> Result<Option<OutboxMessage>, Error> {
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>, Error> {
         loop {
-            // An appointment's emails go out in the order they were queued: one waits while an
-            // earlier one of the same appointment is unsent (in flight, or waiting to retry).
-            let Some(row) = sqlx::query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.appointment_id = outbox.appointment_id AND e.sent_at IS NULL AND e.position < outbox.position) ORDER BY next_attempt_at, created_at, position, id LIMIT 1")
+            let mut tx = self.write().await?;
+            let rows = sqlx::query("SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $1 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.appointment_id = outbox.appointment_id AND e.sent_at IS NULL AND e.position < outbox.position) ORDER BY next_attempt_at, created_at, position, id LIMIT $2")
                 .bind(ts(now))
-                .fetch_optional(&self.pool)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let m = message_from(&row)?;
-            let claimed = sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND sent_at IS NULL AND next_attempt_at <= $3")
-                .bind(ts(now + lease))
-                .bind(m.id)
-                .bind(ts(now))
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-            // Another worker took it between the two statements: look for the next one.
-            if claimed == 1 {
-                return Ok(Some(m));
+                .bind(limit as i64)
+                .fetch_all(&mut *tx)
+                .await?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut claimed = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let m = message_from(row)?;
+                // Another worker (on PostgreSQL) took it since the SELECT: it is skipped.
+                let n = sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND sent_at IS NULL AND next_attempt_at <= $3")
+                    .bind(ts(now + lease))
+                    .bind(m.id)
+                    .bind(ts(now))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 1 {
+                    claimed.push(m);
+                }
+            }
+            tx.commit().await?;
+            // All taken by others between the two statements: look for the next ones.
+            if !claimed.is_empty() {
+                return Ok(claimed);
             }
         }
     }
@@ -141,31 +154,32 @@ impl Store {
         Ok((n, oldest.map_or(0, |o| (ts(now) - o).max(0))))
     }
 
-    pub async fn mark_sent(&self, id: i64, now: DateTime<Utc>) -> Result<(), Error> {
-        sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2")
-            .bind(ts(now))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records a failed attempt and when to try again (exponential back-off, at most an hour).
-    pub async fn mark_failed(
+    /// Records how attempts went, in one transaction: a sent email is done; a failed one is
+    /// tried again later (exponential back-off, at most an hour).
+    pub async fn record_attempts(
         &self,
-        m: &OutboxMessage,
-        error: &str,
+        attempts: &[(OutboxMessage, Result<(), String>)],
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
-        let (id, attempts) = (m.id, m.attempts);
-        let wait = Duration::seconds((5i64 << attempts.min(10)).min(3600));
-        let error: String = error.chars().take(500).collect();
-        sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
-            .bind(error)
-            .bind(ts(now + wait))
-            .bind(id)
-            .execute(&self.pool)
+        let mut tx = self.write().await?;
+        for (m, result) in attempts {
+            match result {
+                Ok(()) => sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE id = $2")
+                    .bind(ts(now))
+                    .bind(m.id),
+                Err(error) => {
+                    let wait = Duration::seconds((5i64 << m.attempts.min(10)).min(3600));
+                    let error: String = error.chars().take(500).collect();
+                    sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
+                        .bind(error)
+                        .bind(ts(now + wait))
+                        .bind(m.id)
+                }
+            }
+            .execute(&mut *tx)
             .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -321,22 +335,42 @@ mod tests {
             .map(|m| m.kind)
             .collect();
         assert_eq!(kinds, ["verify", "confirmed", "cancelled"]);
-        let lease = Duration::seconds(60);
-        let first = store.claim_due_email(now, lease).await.unwrap().unwrap();
+        // A batch as large as a worker asks for still holds one email of the appointment.
+        let claim = |store: &Store, at: DateTime<Utc>| {
+            let store = store.clone();
+            async move {
+                let mut batch = store
+                    .claim_due_emails(at, Duration::seconds(60), 10)
+                    .await
+                    .unwrap();
+                assert!(batch.len() <= 1, "{batch:?}");
+                batch.pop()
+            }
+        };
+        let sent = |store: &Store, m: &OutboxMessage, at: DateTime<Utc>| {
+            let (store, m) = (store.clone(), m.clone());
+            async move {
+                store.record_attempts(&[(m, Ok(()))], at).await.unwrap();
+            }
+        };
+        let first = claim(&store, now).await.unwrap();
         assert_eq!(first.kind, "verify");
         // While it is in flight, the next one of the same appointment waits.
-        assert!(store.claim_due_email(now, lease).await.unwrap().is_none());
-        store.mark_sent(first.id, now).await.unwrap();
-        let second = store.claim_due_email(now, lease).await.unwrap().unwrap();
+        assert!(claim(&store, now).await.is_none());
+        sent(&store, &first, now).await;
+        let second = claim(&store, now).await.unwrap();
         assert_eq!(second.kind, "confirmed");
         // It fails: the cancellation still waits for it, through its retry.
-        store.mark_failed(&second, "relay down", now).await.unwrap();
-        assert!(store.claim_due_email(now, lease).await.unwrap().is_none());
+        store
+            .record_attempts(&[(second.clone(), Err("relay down".into()))], now)
+            .await
+            .unwrap();
+        assert!(claim(&store, now).await.is_none());
         let later = now + Duration::minutes(5);
-        let again = store.claim_due_email(later, lease).await.unwrap().unwrap();
+        let again = claim(&store, later).await.unwrap();
         assert_eq!(again.kind, "confirmed");
-        store.mark_sent(again.id, later).await.unwrap();
-        let third = store.claim_due_email(later, lease).await.unwrap().unwrap();
+        sent(&store, &again, later).await;
+        let third = claim(&store, later).await.unwrap();
         assert_eq!(third.kind, "cancelled");
     }
 }
