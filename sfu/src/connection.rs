@@ -162,6 +162,9 @@ pub(crate) async fn out_tracks(
     Ok((out, ssrcs))
 }
 
+/// How often the relay's ICE agent checks a candidate pair while connecting.
+const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// What a connection is built from, short of its event handler and its addresses.
 pub(crate) struct Setup {
     media: MediaEngine,
@@ -181,6 +184,11 @@ impl Setup {
         let registry = crate::interceptors::registry(&mut media).map_err(rtc_err)?;
         let mut settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled);
+        // Connectivity checks every 25 ms rather than the crate's 200 ms (RFC 8445's Ta is 50 ms
+        // for a full agent; the relay has a handful of candidates, so the checks stay few):
+        // ICE completes in about 30 ms instead of 200 ms on a good network. The 60 attempts
+        // keep the crate's 1.4 s before a pair is given up.
+        settings = settings.with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(60));
         let mut runtime = RelayRuntime::default();
         if let Some(mux) = mux {
             // The relay names the connection's ICE username fragment, which is how the shared

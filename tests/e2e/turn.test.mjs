@@ -19,8 +19,8 @@ const DOC = new URL('../../deploy/coturn/turnserver.conf', import.meta.url);
 // 50000-53999.
 const BASE = 54000 + Math.floor(Math.random() * 100) * 40;
 const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--media-ports', `${BASE}-${BASE + 19}`];
-const TURN_PORT = BASE + 20;
-const RELAY_PORTS = [BASE + 21, BASE + 39];
+let TURN_PORT = BASE + 20;
+let RELAY_PORTS = [BASE + 21, BASE + 39];
 
 // The documented settings, less those this machine must replace (each must be in the file, so
 // that a changed document fails here), plus loopback's.
@@ -79,14 +79,25 @@ const hmac = (secret, username) => createHmac('sha1', secret).update(username).d
 
 test('with coturn checking time-limited credentials, a citizen forced through TURN gets the call; expired ones are refused', async () => {
   const secret = randomBytes(24).toString('base64');
-  const turn = startCoturn(secret);
+  let turn = null;
   let server = null;
   const browsers = [];
   try {
-    await until('coturn to answer STUN', async () => {
-      turn.check();
-      return spawnSync('turnutils_stunclient', ['-p', String(TURN_PORT), '127.0.0.1'], { timeout: 2000 }).status === 0;
-    }, 10000);
+    // coturn on this test's ports; if it does not answer (a port of the block taken by
+    // another program here), again on a block of ports of its own (58000-59999).
+    for (let attempt = 0; ; attempt++) {
+      turn = startCoturn(secret);
+      const answered = await until('coturn to answer STUN', async () => {
+        turn.check();
+        return spawnSync('turnutils_stunclient', ['-p', String(TURN_PORT), '127.0.0.1'], { timeout: 2000 }).status === 0;
+      }, 10000).then(() => true, (e) => { if (attempt >= 2) throw new Error(`${e.message}; coturn's log: ${turn.log()}`); return false; });
+      if (answered) break;
+      await turn.stop();
+      turn = null;
+      const block = 58000 + Math.floor(Math.random() * 100) * 20;
+      TURN_PORT = block;
+      RELAY_PORTS = [block + 1, block + 19];
+    }
     const ice = [...MEDIA, '--turn-secret', secret, '--turn-urls', `turn:127.0.0.1:${TURN_PORT}?transport=udp`];
     server = await startServer(ice);
     const dir = server.dir;
@@ -139,6 +150,6 @@ test('with coturn checking time-limited credentials, a citizen forced through TU
       await server.stop({ keep: true });
       rmSync(server.dir, { recursive: true, force: true });
     }
-    await turn.stop();
+    if (turn) await turn.stop();
   }
 });

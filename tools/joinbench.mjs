@@ -1,0 +1,132 @@
+// How fast a call starts, with two real headless Chromium clients (fake camera and microphone)
+// through the real server, in three cases, each repeated and alternated:
+//  - both arrive together: both pages reload at the same moment (each goes back into the
+//    room by itself, as after a reload); per page, navigation to the first decoded remote frame;
+//  - one waits, the other arrives: the operator reloads and waits in the room (its media
+//    connection set up); then the citizen reloads: the citizen's navigation to its first frame,
+//    and the operator's time from the citizen's `join` (peer_joined) to its first new frame;
+//  - a reload mid-call: the citizen reloads with the operator in: navigation to first frame.
+// Build first (cargo build --release --bin sportello).
+// Usage: SPORTELLO_BIN=target/release/sportello node tools/joinbench.mjs [rounds]
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { startServer, launchBrowser, binary } from '../tests/e2e/helpers.mjs';
+import { bookVideo } from '../tests/e2e/booking-helpers.mjs';
+import { enter } from '../tests/e2e/call-helpers.mjs';
+
+const rounds = Number(process.argv[2] || 10);
+const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--worker-interval', '3600'];
+
+// Frames decoded from the other side on the page's current peer connection.
+async function decoded(page) {
+  return page.evaluate(async () => {
+    const pc = window.sportelloPc;
+    if (!pc) return 0;
+    let n = 0;
+    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded || 0; });
+    return n;
+  }).catch(() => 0);
+}
+
+// The page's own steps (room.js's performance marks), ms after navigation start, the first of
+// each; kept per case to show where the time goes.
+const steps = {};
+async function keepSteps(name, page, frameMs) {
+  const marks = await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('sportello:')).map((m) => [m.name.slice(10), m.startTime])).catch(() => []);
+  const first = {};
+  for (const [n, t] of marks) if (!(n in first)) first[n] = t;
+  first.frame = frameMs;
+  (steps[name] ||= []).push(first);
+}
+
+// Reloads `page` and resolves with ms from the reload to its first decoded remote frame.
+async function reloadToFrame(page, name) {
+  const t0 = Date.now();
+  await page.reload({ waitUntil: 'commit' });
+  for (;;) {
+    if ((await decoded(page)) > 0) {
+      const ms = Date.now() - t0;
+      if (name) await keepSteps(name, page, ms);
+      return ms;
+    }
+    if (Date.now() - t0 > 30000) throw new Error('no frame in 30 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+// On the operator's page: ms from the next peer_joined to the next newly decoded frame.
+async function armPeerJoined(page) {
+  await page.evaluate(() => {
+    window.__joinToFrame = new Promise((resolve) => {
+      document.addEventListener('sportello:peer-joined', async () => {
+        const t0 = performance.now();
+        const count = async () => {
+          let n = 0;
+          (await window.sportelloPc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded || 0; });
+          return n;
+        };
+        const before = await count();
+        for (;;) {
+          if ((await count()) > before) { resolve(performance.now() - t0); return; }
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      }, { once: true });
+    });
+  });
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const show = (name, xs) => console.log(`joinbench: ${name}: median ${median(xs).toFixed(0)} ms, range ${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} ms over ${xs.length}`);
+
+let server = await startServer(MEDIA);
+const dir = server.dir;
+const a = await launchBrowser();
+const b = await launchBrowser();
+try {
+  const { code, start } = await bookVideo(await (await a.newContext()).newPage(), server);
+  await server.stop({ keep: true });
+  const out = execFileSync(binary(), ['--data-dir', dir, 'room-link', code], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
+  const citizenPath = new URL(out.match(/citizen:\s+(\S+)/)[1]).pathname;
+  const operatorPath = new URL(out.match(/operator:\s+(\S+)/)[1]).pathname;
+  server = await startServer([...MEDIA, '--start-clock-at', start.toISOString()], dir);
+  const citizen = await (await a.newContext()).newPage();
+  const operator = await (await b.newContext()).newPage();
+  await enter(citizen, `${server.base}${citizenPath}`);
+  await enter(operator, `${server.base}${operatorPath}`);
+  while ((await decoded(citizen)) < 30 || (await decoded(operator)) < 30) await new Promise((r) => setTimeout(r, 200));
+
+  const together = [];
+  const arriving = [];
+  const waiting = [];
+  const reload = [];
+  for (let i = 0; i < rounds; i++) {
+    together.push(...(await Promise.all([reloadToFrame(citizen, 'together'), reloadToFrame(operator, 'together')])));
+    await new Promise((r) => setTimeout(r, 1000));
+
+    await operator.reload({ waitUntil: 'load' });
+    await operator.waitForFunction(() => window.sportelloPc && window.sportelloPc.connectionState === 'connected', null, { timeout: 15000 }).catch(() => {});
+    // The citizen's reload makes it leave; the operator then waits for its return.
+    await new Promise((r) => setTimeout(r, 1000));
+    await armPeerJoined(operator);
+    arriving.push(await reloadToFrame(citizen, 'arriving'));
+    waiting.push(await operator.evaluate(() => window.__joinToFrame));
+    await new Promise((r) => setTimeout(r, 1000));
+
+    reload.push(await reloadToFrame(citizen, 'reload'));
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  show('both arrive together, navigation to first remote frame (each page)', together);
+  show('one waits, the arriving side: navigation to first remote frame', arriving);
+  show('one waits, the waiting side: the other\'s join to first remote frame', waiting);
+  show('reload mid-call: navigation to first remote frame', reload);
+  for (const [name, list] of Object.entries(steps)) {
+    const names = [...new Set(list.flatMap((x) => Object.keys(x)))];
+    const line = names.map((n) => [n, median(list.filter((x) => n in x).map((x) => x[n]))]).sort((x, y) => x[1] - y[1]).map(([n, t]) => `${n} ${t.toFixed(0)}`).join(', ');
+    console.log(`joinbench: ${name}, median ms after navigation: ${line}`);
+  }
+} finally {
+  await a.close();
+  await b.close();
+  await server.stop({ keep: true });
+  rmSync(dir, { recursive: true, force: true });
+}
