@@ -196,18 +196,13 @@
     var mine = new RTCPeerConnection({ iceServers: iceServers, iceTransportPolicy: policy });
     pc = mine;
     window.sportelloPc = pc;
-    await startPreview();
-    if (pc !== mine) return; // replaced while waiting for the camera
-    var stream = local || new MediaStream();
+    // The connection to the relay is set up at once (offer, ICE, DTLS) while the camera and
+    // microphone start; they join it as soon as they are ready (replaceTrack, no new offer).
+    var senders = {};
     ['audio', 'video'].forEach(function (kind) {
-      var t = stream.getTracks().find(function (x) { return x.kind === kind; });
-      var tr;
-      if (t) {
-        tr = pc.addTransceiver(t, { direction: 'sendrecv', streams: [stream] });
-      } else {
-        tr = pc.addTransceiver(kind, { direction: 'sendrecv' });
-        tr.sender.__kind = kind;
-      }
+      var tr = pc.addTransceiver(kind, { direction: 'sendrecv' });
+      tr.sender.__kind = kind;
+      senders[kind] = tr.sender;
       if (kind === 'video' && preferH264 && tr.setCodecPreferences && window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities) {
         var caps = RTCRtpReceiver.getCapabilities('video').codecs;
         var h264 = caps.filter(function (c) { return c.mimeType.toLowerCase() === 'video/h264'; });
@@ -216,7 +211,6 @@
         if (h264.length) { tr.setCodecPreferences(h264.concat(others)); }
       }
     });
-    document.getElementById('local').srcObject = stream;
     var remote = new MediaStream();
     document.getElementById('remote').srcObject = remote;
     pc.ontrack = function (e) {
@@ -237,6 +231,14 @@
     await pc.setLocalDescription(offer);
     send({ type: 'offer', sdp: pc.localDescription.sdp });
     mark('offer');
+    await startPreview();
+    if (pc !== mine) return; // replaced while waiting for the camera
+    var stream = local || new MediaStream();
+    document.getElementById('local').srcObject = stream;
+    ['audio', 'video'].forEach(function (kind) {
+      var t = stream.getTracks().find(function (x) { return x.kind === kind; });
+      if (t) senders[kind].replaceTrack(t);
+    });
   }
 
   function endCall() {
