@@ -9,10 +9,9 @@
 // warm-up: seconds of call before the CPU window, 10 by default, so that the window sees a call
 // in its steady state and not its first seconds, while Chromium's bitrate still ramps up (fewer
 // packets per video frame, for the same wake-ups of the relay); 0 measures from the first frames)
-import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { startServer, launchBrowser, binary } from '../tests/e2e/helpers.mjs';
-import { bookVideo } from '../tests/e2e/booking-helpers.mjs';
+import { launchBrowser } from '../tests/e2e/helpers.mjs';
+import { roomOpenNow } from '../tests/e2e/call-helpers.mjs';
 
 const seconds = Number(process.argv[2] || 20);
 const joins = Number(process.argv[3] || 7);
@@ -35,17 +34,11 @@ async function decoded(page) {
   });
 }
 
-let server = await startServer(MEDIA);
-const dir = server.dir;
 const a = await launchBrowser();
 const b = await launchBrowser();
+const { server, dir, paths } = await roomOpenNow(a, MEDIA);
+const [citizenPath, operatorPath] = [paths.citizen, paths.operator];
 try {
-  const { code, start } = await bookVideo(await (await a.newContext()).newPage(), server);
-  await server.stop({ keep: true });
-  const out = execFileSync(binary(), ['--data-dir', dir, 'room-link', code], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
-  const citizenPath = new URL(out.match(/citizen:\s+(\S+)/)[1]).pathname;
-  const operatorPath = new URL(out.match(/operator:\s+(\S+)/)[1]).pathname;
-  server = await startServer([...MEDIA, '--start-clock-at', start.toISOString()], dir);
   const citizen = await (await a.newContext()).newPage();
   const operator = await (await b.newContext()).newPage();
   for (const [page, path] of [[citizen, citizenPath], [operator, operatorPath]]) {

@@ -8,11 +8,9 @@
 //  - a reload mid-call: the citizen reloads with the operator in: navigation to first frame.
 // Build first (cargo build --release --bin sportello).
 // Usage: SPORTELLO_BIN=target/release/sportello node tools/joinbench.mjs [rounds]
-import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { startServer, launchBrowser, binary } from '../tests/e2e/helpers.mjs';
-import { bookVideo } from '../tests/e2e/booking-helpers.mjs';
-import { enter } from '../tests/e2e/call-helpers.mjs';
+import { launchBrowser } from '../tests/e2e/helpers.mjs';
+import { enter, roomOpenNow } from '../tests/e2e/call-helpers.mjs';
 
 const rounds = Number(process.argv[2] || 10);
 const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--worker-interval', '3600'];
@@ -78,17 +76,11 @@ async function armPeerJoined(page) {
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 const show = (name, xs) => console.log(`joinbench: ${name}: median ${median(xs).toFixed(0)} ms, range ${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)} ms over ${xs.length}`);
 
-let server = await startServer(MEDIA);
-const dir = server.dir;
 const a = await launchBrowser();
 const b = await launchBrowser();
+const { server, dir, paths } = await roomOpenNow(a, MEDIA);
+const [citizenPath, operatorPath] = [paths.citizen, paths.operator];
 try {
-  const { code, start } = await bookVideo(await (await a.newContext()).newPage(), server);
-  await server.stop({ keep: true });
-  const out = execFileSync(binary(), ['--data-dir', dir, 'room-link', code], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
-  const citizenPath = new URL(out.match(/citizen:\s+(\S+)/)[1]).pathname;
-  const operatorPath = new URL(out.match(/operator:\s+(\S+)/)[1]).pathname;
-  server = await startServer([...MEDIA, '--start-clock-at', start.toISOString()], dir);
   const citizen = await (await a.newContext()).newPage();
   const operator = await (await b.newContext()).newPage();
   await enter(citizen, `${server.base}${citizenPath}`);

@@ -1,7 +1,8 @@
 // What the call tests share: entering a room page, waiting for a condition, and reading the
 // page's peer connection statistics (what it decodes, which candidate pair it uses).
 import { execFileSync } from 'node:child_process';
-import { binary } from './helpers.mjs';
+import { binary, startServer } from './helpers.mjs';
+import { bookVideo } from './booking-helpers.mjs';
 
 export async function until(what, fn, ms = 20000) {
   const end = Date.now() + ms;
@@ -58,4 +59,17 @@ export async function bothDecode(citizen, operator) {
       return s && s.video && s.video.framesDecoded > 0 && s.audio && s.audio.packets > 0 && s.pair ? s : null;
     });
   }
+}
+
+// A video appointment booked through the pages with `browser`, and the server started again
+// on its data with the clock at the appointment's start (the room open), with `media` flags:
+// the server, its data folder, the room's paths (`citizen`, `operator`) and the start.
+export async function roomOpenNow(browser, media) {
+  let server = await startServer(media);
+  const dir = server.dir;
+  const { code, start } = await bookVideo(await (await browser.newContext()).newPage(), server);
+  await server.stop({ keep: true });
+  const paths = roomPaths(dir, code);
+  server = await startServer([...media, '--start-clock-at', start.toISOString()], dir);
+  return { server, dir, paths, code, start };
 }

@@ -4,11 +4,10 @@
 // (media went through the relay, not peer to peer); the server's counters show the packets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync, spawn } from 'node:child_process';
+import { spawnSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { startServer, launchBrowser, binary } from './helpers.mjs';
-import { bookVideo } from './booking-helpers.mjs';
-import { enter, until } from './call-helpers.mjs';
+import { launchBrowser } from './helpers.mjs';
+import { enter, roomOpenNow, until } from './call-helpers.mjs';
 
 // The relay's sockets on loopback, in a port range of their own (as a firewall would open).
 const PORTS = [40000 + Math.floor(Math.random() * 500) * 20];
@@ -44,16 +43,10 @@ async function stats(page) {
 // A confirmed video appointment whose room is open now (the server's clock is moved to its
 // start), with both participants in the call.
 async function call(media, citizenQuery = '') {
-  let server = await startServer(media);
-  const dir = server.dir;
   const citizenBrowser = await launchBrowser();
   const operatorBrowser = await launchBrowser();
-  const { code, start } = await bookVideo(await (await citizenBrowser.newContext()).newPage(), server);
-  await server.stop({ keep: true });
-  const out = execFileSync(binary(), ['--data-dir', dir, 'room-link', code], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
-  const citizenPath = new URL(out.match(/citizen:\s+(\S+)/)[1]).pathname;
-  const operatorPath = new URL(out.match(/operator:\s+(\S+)/)[1]).pathname;
-  server = await startServer([...media, '--start-clock-at', start.toISOString()], dir);
+  const { server, dir, paths } = await roomOpenNow(citizenBrowser, media);
+  const [citizenPath, operatorPath] = [paths.citizen, paths.operator];
   const citizen = await (await citizenBrowser.newContext({ viewport: { width: 360, height: 740 } })).newPage();
   const operator = await (await operatorBrowser.newContext()).newPage();
   citizen.setDefaultTimeout(15000);

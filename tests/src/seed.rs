@@ -62,3 +62,56 @@ impl OneService {
         Ok(())
     }
 }
+
+/// `n` confirmed video appointments at one time (the first slot two days ahead) on a fresh
+/// database at `url`: office 1 with one video calendar open 9:00-17:00 in hour slots with a
+/// seat for each. For the load tools' rooms.
+pub async fn video_rooms(
+    url: &str,
+    secret: &str,
+    n: usize,
+) -> anyhow::Result<Vec<booking::Appointment>> {
+    let limits = Limits {
+        max_active_per_email: i64::MAX,
+        ..Limits::default()
+    };
+    let store = open_store(url, secret, limits).await?;
+    OneService {
+        calendar: "carico",
+        horizon_days: 60,
+        opens: 9 * 60,
+        closes: 17 * 60,
+        slot_minutes: 60,
+        seats: n.max(1) as i64,
+        modes: 4,
+        title: "Videochiamata",
+    }
+    .seed(&store)
+    .await?;
+    let now = chrono::Utc::now();
+    let slot = store
+        .free_slots(&store.service(1).await?, now + chrono::Duration::days(2))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no slot"))?;
+    let mut rooms = Vec::with_capacity(n);
+    for i in 0..n {
+        let b = booking::validate::ValidBooking {
+            service_id: 1,
+            start: slot.start,
+            mode: booking::Mode::Video,
+            operator_id: None,
+            contact: booking::Contact {
+                given_name: "Carico".into(),
+                family_name: format!("{i}"),
+                email: format!("m{i}@example.it"),
+                reason: "prova".into(),
+                ..Default::default()
+            },
+        };
+        rooms.push(store.book(&b, booking::Actor::Office, None, now).await?);
+    }
+    store.pool().close().await;
+    Ok(rooms)
+}

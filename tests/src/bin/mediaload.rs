@@ -17,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use booking::token::{Purpose, Signer};
-use booking::Limits;
 use bytes::Bytes;
 use clap::Parser;
 use tests::media::{join, now_us, Counters, Participant};
@@ -111,59 +110,10 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     // N video appointments at the same time on a calendar with room for them all.
     let signer = Signer::new(SECRET.as_bytes());
-    let store = tests::seed::open_store(
-        &format!("sqlite://{}/sportello.db", dir.path().display()),
-        SECRET,
-        Limits {
-            max_active_per_email: 1000,
-            ..Limits::default()
-        },
-    )
-    .await?;
-    tests::seed::OneService {
-        calendar: "carico",
-        horizon_days: 60,
-        opens: 9 * 60,
-        closes: 17 * 60,
-        slot_minutes: 60,
-        seats: 1000,
-        modes: 4,
-        title: "Videochiamata",
-    }
-    .seed(&store)
-    .await?;
-    let slot = store
-        .free_slots(
-            &store.service(1).await?,
-            chrono::Utc::now() + chrono::Duration::days(2),
-        )
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no slot"))?;
-    let mut appts = Vec::new();
-    for i in 0..rooms {
-        let b = booking::validate::ValidBooking {
-            service_id: 1,
-            start: slot.start,
-            mode: booking::Mode::Video,
-            operator_id: None,
-            contact: booking::Contact {
-                given_name: "Carico".into(),
-                family_name: format!("{i}"),
-                email: format!("m{i}@example.it"),
-                reason: "prova".into(),
-                ..Default::default()
-            },
-        };
-        appts.push(
-            store
-                .book(&b, booking::Actor::Office, None, chrono::Utc::now())
-                .await?,
-        );
-    }
-    drop(store);
-    let clock = slot.start.to_rfc3339();
+    let url = format!("sqlite://{}/sportello.db", dir.path().display());
+    let appts = tests::seed::video_rooms(&url, SECRET, rooms).await?;
+    let slot_start = appts[0].start;
+    let clock = slot_start.to_rfc3339();
     let extra = [
         "--secret-key",
         SECRET,

@@ -79,59 +79,17 @@ async fn answer_to_hello(ws: &mut Socket, token: &str, expected: &str) -> anyhow
 async fn burst(args: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let signer = Signer::new(SECRET.as_bytes());
-    let store = tests::seed::open_store(
-        &format!("sqlite://{}/sportello.db", dir.path().display()),
-        SECRET,
-        Limits {
-            max_active_per_email: i64::MAX,
-            ..Limits::default()
-        },
-    )
-    .await?;
-    tests::seed::OneService {
-        calendar: "ore nove",
-        horizon_days: 60,
-        opens: 9 * 60,
-        closes: 10 * 60,
-        slot_minutes: 60,
-        seats: args.sockets as i64,
-        modes: 4,
-        title: "Videochiamata",
-    }
-    .seed(&store)
-    .await?;
-    let slot = store
-        .free_slots(
-            &store.service(1).await?,
-            Utc::now() + chrono::Duration::days(2),
-        )
-        .await?
+    let url = format!("sqlite://{}/sportello.db", dir.path().display());
+    let appts = tests::seed::video_rooms(&url, SECRET, args.sockets).await?;
+    let start = appts[0].start;
+    let rooms: Vec<(String, String)> = appts
         .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no slot"))?;
-    let mut rooms = Vec::with_capacity(args.sockets);
-    for i in 0..args.sockets {
-        let b = booking::validate::ValidBooking {
-            service_id: 1,
-            start: slot.start,
-            mode: booking::Mode::Video,
-            operator_id: None,
-            contact: booking::Contact {
-                given_name: "Carico".into(),
-                family_name: format!("{i}"),
-                email: format!("c{i}@example.it"),
-                reason: "prova".into(),
-                ..Default::default()
-            },
-        };
-        let a = store.book(&b, Actor::Office, None, Utc::now()).await?;
-        rooms.push((a.code, signer.sign(Purpose::RoomCitizen, a.id)));
-    }
-    drop(store);
+        .map(|a| (a.code, signer.sign(Purpose::RoomCitizen, a.id)))
+        .collect();
     // The server's clock starts `lead` before the citizens' room opens (five minutes before
     // the start): time to open every socket on the countdown.
     let lead = Duration::from_secs(20);
-    let opens = slot.start - chrono::Duration::minutes(5);
+    let opens = start - chrono::Duration::minutes(5);
     let clock = (opens - chrono::Duration::from_std(lead)?).to_rfc3339();
     let server = tests::process::ServerProcess::start(
         &args.server,
