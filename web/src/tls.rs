@@ -112,22 +112,10 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let builder = Arc::new(builder);
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = &mut stop => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    let serve_one = |stream: tokio::net::TcpStream, peer: std::net::SocketAddr| {
         let Some(place) = open.take(peer.ip(), &limits) else {
             // Over the caps: closed at once, costing nothing more.
-            continue;
+            return;
         };
         let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
         let watcher = graceful.watcher();
@@ -157,8 +145,37 @@ pub async fn serve(
                 }
             }
         });
+    };
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut stop => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => serve_one(stream, peer),
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    // Connections already in the listen queue are taken too: closing the listener would
+    // reset them, and their clients would see an error rather than a closed port.
+    loop {
+        let pending = tokio::select! {
+            biased;
+            a = listener.accept() => a,
+            _ = std::future::ready(()) => break,
+        };
+        match pending {
+            Ok((stream, peer)) => serve_one(stream, peer),
+            Err(_) => break,
+        }
     }
     drop(listener);
+    // A connection taken a moment ago may not have sent its request yet, and the graceful
+    // shutdown closes a connection with no request in progress: a moment for it to arrive.
+    tokio::time::sleep(SETTLE).await;
     if tokio::time::timeout(DRAIN, graceful.shutdown())
         .await
         .is_err()
@@ -167,6 +184,10 @@ pub async fn serve(
     }
     Ok(())
 }
+
+/// How long a stopping server, no longer accepting, lets the connections it has just taken
+/// send their first request before it closes those without one.
+const SETTLE: Duration = Duration::from_millis(200);
 
 /// How long a stopping server waits for the requests in flight.
 pub const DRAIN: Duration = Duration::from_secs(10);
