@@ -11,7 +11,7 @@
 // packets per video frame, for the same wake-ups of the relay); 0 measures from the first frames)
 import { rmSync } from 'node:fs';
 import { launchBrowser } from '../tests/e2e/helpers.mjs';
-import { roomOpenNow } from '../tests/e2e/call-helpers.mjs';
+import { decoded, roomOpenNow } from '../tests/e2e/call-helpers.mjs';
 
 const seconds = Number(process.argv[2] || 20);
 const joins = Number(process.argv[3] || 7);
@@ -22,16 +22,6 @@ const warmup = Number(process.argv[5] ?? 10);
 async function metric(admin, name) {
   const text = await (await fetch(`${admin}/metrics`)).text();
   return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'gm'))].reduce((a, m) => a + Number(m[1]), 0);
-}
-
-async function decoded(page) {
-  return page.evaluate(async () => {
-    const pc = window.sportelloPc;
-    if (!pc) return 0;
-    let n = 0;
-    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded || 0; });
-    return n;
-  });
 }
 
 const a = await launchBrowser();

@@ -10,21 +10,10 @@
 // Usage: SPORTELLO_BIN=target/release/sportello node tools/joinbench.mjs [rounds]
 import { rmSync } from 'node:fs';
 import { launchBrowser } from '../tests/e2e/helpers.mjs';
-import { enter, roomOpenNow } from '../tests/e2e/call-helpers.mjs';
+import { decoded, enter, roomOpenNow } from '../tests/e2e/call-helpers.mjs';
 
 const rounds = Number(process.argv[2] || 10);
 const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--worker-interval', '3600'];
-
-// Frames decoded from the other side on the page's current peer connection.
-async function decoded(page) {
-  return page.evaluate(async () => {
-    const pc = window.sportelloPc;
-    if (!pc) return 0;
-    let n = 0;
-    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded || 0; });
-    return n;
-  }).catch(() => 0);
-}
 
 // The page's own steps (room.js's performance marks), ms after navigation start, the first of
 // each; kept per case to show where the time goes.

@@ -73,3 +73,15 @@ export async function roomOpenNow(browser, media) {
   server = await startServer([...media, '--start-clock-at', start.toISOString()], dir);
   return { server, dir, paths, code, start };
 }
+
+// Frames decoded from the other side on the page's current peer connection (0 while it has
+// none, or while the page is navigating).
+export async function decoded(page) {
+  return page.evaluate(async () => {
+    const pc = window.sportelloPc;
+    if (!pc) return 0;
+    let n = 0;
+    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded || 0; });
+    return n;
+  }).catch(() => 0);
+}

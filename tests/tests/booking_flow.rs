@@ -579,6 +579,15 @@ async fn assets_are_served_and_english_is_one_click_away() {
     let again = fetch("br", Some(etag.clone())).await.unwrap();
     assert_eq!(again.status(), reqwest::StatusCode::NOT_MODIFIED);
     assert!(again.bytes().await.unwrap().is_empty());
+    // A name with another hash (tampered, or from another version) is not found.
+    let forged = regex::Regex::new(r"\.[0-9a-f]{12}\.")
+        .unwrap()
+        .replace(css, ".000000000000.");
+    assert_eq!(
+        s.get(&forged).await.status,
+        reqwest::StatusCode::NOT_FOUND,
+        "{forged}"
+    );
     // The plain name still answers (a page cached before an upgrade), to be revalidated.
     let old = s
         .client

@@ -487,6 +487,13 @@ impl Config {
                 "the secret key must have at least 32 characters"
             );
         }
+        if let Some(n) = self.smtp_concurrency {
+            // The command line refuses these already; a configuration file must too.
+            anyhow::ensure!(
+                (1..=1000).contains(&n),
+                "smtp_concurrency must be between 1 and 1000, not {n}"
+            );
+        }
         self.town()?;
         Ok(())
     }
@@ -1183,6 +1190,9 @@ mod value_tests {
         assert_eq!(SmtpSecurity::Tls.default_port(), 465);
         assert!(Config::try_parse_from(["sportello", "--tls", "maybe"]).is_err());
         assert!(Config::try_parse_from(["sportello", "--smtp-security", "ssl"]).is_err());
+        for n in ["0", "1001", "many"] {
+            assert!(Config::try_parse_from(["sportello", "--smtp-concurrency", n]).is_err());
+        }
         assert!(Config::try_parse_from(["sportello", "--log-format", "xml"]).is_err());
         let f: Config = toml::from_str("tls = \"files\"\nsmtp_security = \"none\"").unwrap();
         assert_eq!(f.tls_mode(), TlsMode::Files);
@@ -1311,6 +1321,9 @@ mod value_tests {
             ("media_ports = \"a-b\"\n", "media-ports"),
             ("start_clock_at = \"tomorrow\"\n", "start-clock-at"),
             ("tls = \"files\"\n", "--tls-cert"),
+            ("smtp_concurrency = 0\n", "smtp_concurrency"),
+            ("smtp_concurrency = 5000\n", "smtp_concurrency"),
+            ("smtp_concurrency = -3\n", "smtp_concurrency"),
         ] {
             let e = load(text);
             assert!(e.contains(says), "{text}: {e}");
