@@ -533,7 +533,10 @@ impl Relay {
         if let Some(old) = old {
             self.close_participant(old).await;
         }
-        Ok(self.announce().sdp(&local.sdp))
+        Ok(connection::with_start_bitrate(
+            &self.announce().sdp(&local.sdp),
+            connection::START_BITRATE_KBPS,
+        ))
     }
 
     async fn close_participant(&self, participant: Arc<Participant>) {
