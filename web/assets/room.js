@@ -241,6 +241,13 @@
     });
   }
 
+  // Enters the room, and sets up the call at once rather than after the server's answer: the
+  // server reads the socket in order, so the offer behind the join finds it done.
+  function join() {
+    send({ type: 'join', name: myName });
+    if (!pc) startCall();
+  }
+
   function endCall() {
     if (pc) { pc.close(); pc = null; }
     if (screen) { screen.getTracks().forEach(function (t) { t.stop(); }); screen = null; }
@@ -289,13 +296,13 @@
         mark('ready');
         retry = 0;
         if (Array.isArray(m.ice_servers)) iceServers = m.ice_servers;
-        if (joined && myName) { send({ type: 'join', name: myName }); break; }
+        if (joined && myName) { join(); break; }
         show('ready');
         if (remembered()) {
           myName = remembered();
           // Back in at once: the camera starts meanwhile, and the call waits for it.
           startPreview();
-          send({ type: 'join', name: myName });
+          join();
           break;
         }
         startPreview();
@@ -345,6 +352,8 @@
         }
         break;
       case 'error':
+        // The join was refused (the offer sent behind it is refused too): a new call next time.
+        if (m.code === 'not_ready' && !joined) endCall();
         if (['bad_token', 'wrong_room', 'ended', 'cancelled', 'not_confirmed'].indexOf(m.code) >= 0) {
           remember(null);
           close(m.message.split(' / ')[en ? 1 : 0] || m.message);
@@ -383,7 +392,7 @@
   document.getElementById('join-form').addEventListener('submit', function (e) {
     e.preventDefault();
     myName = document.getElementById('name').value.trim();
-    if (myName) { remember(myName); send({ type: 'join', name: myName }); }
+    if (myName) { remember(myName); join(); }
   });
   document.getElementById('leave').addEventListener('click', function () {
     joined = false;
