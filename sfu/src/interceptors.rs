@@ -41,6 +41,11 @@ pub const TICK: Duration = Duration::from_millis(100);
 const FAST_INTERVAL: Duration = Duration::from_millis(10);
 const REPORT_INTERVAL: Duration = Duration::from_millis(910);
 const MAX_NACKS_PER_PACKET: u16 = 10;
+/// Packets each outgoing stream keeps for resending on a NACK (a power of two). 256 video
+/// packets are 1.5–2 s at 1.5 Mbit/s, several round trips even on a poor mobile link; a NACK
+/// for anything older comes too late for the frame it belongs to. The crate's default, 1024,
+/// kept ~1.3 MB per video stream alive: most of a room's memory.
+const SEND_HISTORY: u16 = 256;
 
 /// An interceptor of the relay's chains: packets in, packets out, `Instant` time. (The bounds
 /// the wrappers below need on what they wrap.)
@@ -355,7 +360,10 @@ pub fn registry(media: &mut MediaEngine) -> Result<Registry, Error> {
         )?;
     }
     Ok(Registry::new()
-        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new().with_size(SEND_HISTORY).build(),
+        )
         .with(
             Slot::NackGenerator,
             OnTick(RtxAware::new(
