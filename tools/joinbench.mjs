@@ -29,6 +29,8 @@ async function keepSteps(name, page, frameMs, packetMs) {
   const marks = await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('sportello:')).map((m) => [m.name.slice(10), m.startTime])).catch(() => []);
   const first = {};
   for (const [n, t] of marks) if (!(n in first)) first[n] = t;
+  const nav = await page.evaluate(() => { const n = performance.getEntriesByType('navigation')[0]; return n ? { response: n.responseStart, html: n.responseEnd, 'dom interactive': n.domInteractive } : {}; }).catch(() => ({}));
+  Object.assign(first, nav);
   first.frame = frameMs;
   if (packetMs !== undefined) first['video packet'] = packetMs;
   (steps[name] ||= []).push(first);

@@ -70,7 +70,7 @@ async function bothDecode(citizen, operator, server) {
   for (const [who, page] of [['citizen', citizen], ['operator', operator]]) {
     await until(`${who} decoding video`, async () => {
       const s = await stats(page);
-      if (process.env.DEBUG_CALL) console.log(who, JSON.stringify(s && s.video), JSON.stringify(s && s.audio), server ? (await (await fetch(`${server.admin}/metrics`)).text()).split('\n').filter((l) => l.startsWith('sportello_relay') && !l.startsWith('#')).join(' | ') : '');
+      if (process.env.DEBUG_CALL) console.log(who, await page.locator('#room').getAttribute('data-connection').catch(() => '?'), JSON.stringify(s && s.video), JSON.stringify(s && s.audio), server ? (await (await fetch(`${server.admin}/metrics`)).text()).split('\n').filter((l) => l.startsWith('sportello_relay') && !l.startsWith('#')).join(' | ') : '');
       return s && s.video && s.video.framesDecoded > 0 && s.audio && s.audio.packets > 0 && s.pair ? s : null;
     });
   }
