@@ -136,7 +136,7 @@ async function compareWithJanus(citizen, operator, server, paths, janus) {
     ours.push(...(await Promise.all([reloadToFrame(citizen, 'sportello', `${server.base}${paths.citizen}`), reloadToFrame(operator, 'sportello', `${server.base}${paths.operator}`)])));
     await pause();
     await blank();
-    theirs.push(...(await Promise.all([reloadToFrame(citizen, null, janus.url), reloadToFrame(operator, null, janus.url)])));
+    theirs.push(...(await Promise.all([reloadToFrame(citizen, 'janus', janus.url), reloadToFrame(operator, 'janus', janus.url)])));
     await pause();
   }
   show('both arrive together, Sportello, navigation to first remote frame (each page)', ours);
