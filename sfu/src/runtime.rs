@@ -220,8 +220,9 @@ impl AsyncUdpSocket for ReadWakeSocket {
             return Poll::Ready(Ok(1));
         }
         if ahead.buf.len() < out.len() {
-            // As large as the crate's own buffer, so that a read-ahead always fits in it.
-            ahead.buf.resize(out.len(), 0);
+            // As large as the crate's own buffer, so that a read-ahead always fits in it; zeroed
+            // by the allocator (fresh pages), so only what datagrams fill is ever touched.
+            ahead.buf = vec![0; out.len()];
         }
         let ReadAhead {
             buf: ahead_buf,
