@@ -271,3 +271,40 @@ test('with 3 % of packets lost each way, NACKs are answered with retransmissions
     if (c) await c.close();
   }
 });
+
+test('a name the room refuses is said next to the field, nobody enters, and the corrected name starts the call', async () => {
+  const citizenBrowser = await launchBrowser();
+  const operatorBrowser = await launchBrowser();
+  const { server, dir, paths } = await roomOpenNow(citizenBrowser, MEDIA);
+  try {
+    const citizen = await (await citizenBrowser.newContext()).newPage();
+    const operator = await (await operatorBrowser.newContext()).newPage();
+    citizen.setDefaultTimeout(15000);
+    await citizen.goto(`${server.base}${paths.citizen}`);
+    await citizen.getByRole('button', { name: 'Entra nella stanza' }).click();
+    const name = citizen.getByRole('textbox', { name: 'Il tuo nome e cognome' });
+    // A right-to-left override makes a name show as something it is not: refused.
+    await name.fill('Maria\u202eissoR');
+    await citizen.getByRole('button', { name: 'Collegati' }).click();
+    await citizen.locator('#name-error').getByText('nome non valido').waitFor();
+    assert.equal(await name.getAttribute('aria-invalid'), 'true');
+    assert.equal(await citizen.locator('#state-in').isHidden(), true, 'not in the room');
+    // The call the page started behind the join is dropped, and the name is not remembered.
+    await until('the refused call closed', () => citizen.evaluate(() => !window.sportelloPc || window.sportelloPc.connectionState === 'closed'));
+    assert.equal(await citizen.evaluate(() => Object.keys(sessionStorage).length), 0);
+
+    // The operator finds nobody waiting; the corrected name enters and the call connects.
+    await enter(operator, `${server.base}${paths.operator}`);
+    await name.fill('Maria Rossi');
+    await citizen.getByRole('button', { name: 'Collegati' }).click();
+    assert.equal(await citizen.locator('#name-error').isHidden(), true);
+    await operator.getByText('è entrato nella stanza').waitFor();
+    assert.equal(await operator.locator('#peer-name').textContent(), 'Maria Rossi');
+    await bothDecode(citizen, operator, server);
+  } finally {
+    await citizenBrowser.close();
+    await operatorBrowser.close();
+    await server.stop({ keep: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -354,6 +354,10 @@
       case 'error':
         // The join was refused (the offer sent behind it is refused too): a new call next time.
         if (m.code === 'not_ready' && !joined) endCall();
+        if (m.code === 'bad_name') {
+          remember(null);
+          nameError(m.message.split(' / ')[en ? 1 : 0] || m.message);
+        }
         if (['bad_token', 'wrong_room', 'ended', 'cancelled', 'not_confirmed'].indexOf(m.code) >= 0) {
           remember(null);
           close(m.message.split(' / ')[en ? 1 : 0] || m.message);
@@ -389,8 +393,18 @@
     f.hidden = false;
     document.getElementById('name').focus();
   });
+  // The server's word on the name typed (empty: none), next to the field.
+  function nameError(text) {
+    var input = document.getElementById('name');
+    var error = document.getElementById('name-error');
+    error.textContent = text;
+    error.hidden = !text;
+    if (text) { input.setAttribute('aria-invalid', 'true'); input.focus(); } else { input.removeAttribute('aria-invalid'); }
+  }
+
   document.getElementById('join-form').addEventListener('submit', function (e) {
     e.preventDefault();
+    nameError('');
     myName = document.getElementById('name').value.trim();
     if (myName) { remember(myName); join(); }
   });
