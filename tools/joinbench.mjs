@@ -15,7 +15,7 @@
 //        SPORTELLO_BIN=target/release/sportello tools/netns.sh node tools/joinbench.mjs --janus [rounds]
 import { rmSync } from 'node:fs';
 import { freePort, launchBrowser } from '../tests/e2e/helpers.mjs';
-import { decoded, enter, roomOpenNow } from '../tests/e2e/call-helpers.mjs';
+import { decoded, enter, received, roomOpenNow } from '../tests/e2e/call-helpers.mjs';
 import { startJanus } from './janus/janus.mjs';
 
 const withJanus = process.argv.includes('--janus');
@@ -34,17 +34,6 @@ async function keepSteps(name, page, frameMs, packetMs) {
   first.frame = frameMs;
   if (packetMs !== undefined) first['video packet'] = packetMs;
   (steps[name] ||= []).push(first);
-}
-
-// Video frames decoded and packets received on the page's current peer connection.
-async function received(page) {
-  return page.evaluate(async () => {
-    const pc = window.sportelloPc;
-    const out = { frames: 0, packets: 0 };
-    if (!pc) return out;
-    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') { out.frames = s.framesDecoded || 0; out.packets = s.packetsReceived || 0; } });
-    return out;
-  }).catch(() => ({ frames: 0, packets: 0 }));
 }
 
 // Reloads `page` (or navigates it to `url`) and resolves with ms from then to its first

@@ -9,11 +9,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use rtc::dtls::cipher_suite::CipherSuiteId;
 use rtc::dtls::config::{ConfigBuilder, HandshakeConfig};
 use rtc::dtls::crypto::Certificate;
 use rtc::dtls::endpoint::{Endpoint, EndpointEvent};
-use rtc::shared::TransportProtocol;
+use rtc::shared::{TransportMessage, TransportProtocol};
 
 /// The server repeats its flights sooner than the client (Chromium starts at 100 ms, before
 /// the relay's 1 s): its repeated flight 4 reaches the client before the client's own timer.
@@ -53,6 +54,23 @@ fn has_encrypted_record(datagram: &[u8]) -> bool {
     false
 }
 
+/// Hands `batch` to `to` as coming from `from`: whether that completed `to`'s handshake.
+fn deliver(
+    batch: Vec<TransportMessage<BytesMut>>,
+    to: &mut Endpoint,
+    from: SocketAddr,
+    now: Instant,
+) -> bool {
+    let mut done = false;
+    for t in batch {
+        let events = to.read(now, from, None, t.message).expect("read");
+        done |= events
+            .iter()
+            .any(|e| matches!(e, EndpointEvent::HandshakeComplete));
+    }
+    done
+}
+
 #[test]
 fn a_lost_flight_5_is_sent_again_and_the_handshake_completes() {
     let client_addr = SocketAddr::from(([127, 0, 0, 1], 4444));
@@ -68,31 +86,16 @@ fn a_lost_flight_5_is_sent_again_and_the_handshake_completes() {
     let mut dropped = 0;
     for _ in 0..64 {
         // Client to server; the first flight 5 is lost on the way.
-        let batch: Vec<_> = std::iter::from_fn(|| client.poll_transmit()).collect();
-        let batch_was_empty = batch.is_empty();
-        let lose = dropped == 0 && batch.iter().any(|t| has_encrypted_record(&t.message));
-        if lose {
+        let mut batch: Vec<_> = std::iter::from_fn(|| client.poll_transmit()).collect();
+        let moved_up = !batch.is_empty();
+        if dropped == 0 && batch.iter().any(|t| has_encrypted_record(&t.message)) {
             dropped = batch.len();
-        } else {
-            for t in batch {
-                let events = server
-                    .read(now, client_addr, None, t.message)
-                    .expect("server read");
-                server_done |= events
-                    .iter()
-                    .any(|e| matches!(e, EndpointEvent::HandshakeComplete));
-            }
+            batch.clear();
         }
-        let mut moved = !batch_was_empty;
-        while let Some(t) = server.poll_transmit() {
-            moved = true;
-            let events = client
-                .read(now, server_addr, None, t.message)
-                .expect("client read");
-            client_done |= events
-                .iter()
-                .any(|e| matches!(e, EndpointEvent::HandshakeComplete));
-        }
+        server_done |= deliver(batch, &mut server, client_addr, now);
+        let batch: Vec<_> = std::iter::from_fn(|| server.poll_transmit()).collect();
+        let moved = moved_up || !batch.is_empty();
+        client_done |= deliver(batch, &mut client, server_addr, now);
         if client_done && server_done {
             break;
         }

@@ -74,14 +74,19 @@ export async function roomOpenNow(browser, media) {
   return { server, dir, paths, code, start };
 }
 
-// Frames decoded from the other side on the page's current peer connection (0 while it has
-// none, or while the page is navigating).
-export async function decoded(page) {
+// Video frames decoded and packets received from the other side on the page's current peer
+// connection (0 while it has none, or while the page is navigating).
+export async function received(page) {
   return page.evaluate(async () => {
     const pc = window.sportelloPc;
-    if (!pc) return 0;
-    let n = 0;
-    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded || 0; });
-    return n;
-  }).catch(() => 0);
+    const out = { frames: 0, packets: 0 };
+    if (!pc) return out;
+    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') { out.frames = s.framesDecoded || 0; out.packets = s.packetsReceived || 0; } });
+    return out;
+  }).catch(() => ({ frames: 0, packets: 0 }));
+}
+
+// Frames decoded from the other side on the page's current peer connection.
+export async function decoded(page) {
+  return (await received(page)).frames;
 }
