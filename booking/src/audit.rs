@@ -21,49 +21,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn new(
-        account_id: Option<i64>,
-        actor: String,
-        action: &str,
-        target: (&str, Option<i64>),
-        office_id: Option<i64>,
-        detail: String,
-        at: DateTime<Utc>,
-    ) -> Entry {
-        Entry {
-            at,
-            account_id,
-            actor,
-            action: action.into(),
-            target_kind: target.0.into(),
-            target_id: target.1,
-            office_id,
-            detail,
-        }
-    }
-
-    /// A change made by a staff account.
-    #[allow(clippy::too_many_arguments)]
-    pub fn by_account(
-        account_id: i64,
-        actor: String,
-        action: &str,
-        target_kind: &str,
-        target_id: Option<i64>,
-        office_id: Option<i64>,
-        detail: impl Into<String>,
-        at: DateTime<Utc>,
-    ) -> Entry {
-        let target = (target_kind, target_id);
-        Entry::new(
-            Some(account_id),
-            actor,
-            action,
-            target,
-            office_id,
-            detail.into(),
-            at,
-        )
+    /// A change made by a staff account (`staff` names the account as `actor`).
+    pub fn by_account(account_id: i64, actor: String, change: Change, at: DateTime<Utc>) -> Entry {
+        Entry::made(Some(account_id), actor, change, at)
     }
 
     /// A change the citizen made to their appointment through their link.
@@ -74,16 +34,13 @@ impl Entry {
         detail: impl Into<String>,
         at: DateTime<Utc>,
     ) -> Entry {
-        let target = ("appointment", Some(appointment_id));
-        Entry::new(
-            None,
-            "cittadino".into(),
+        let change = Change {
             action,
-            target,
-            Some(office_id),
-            detail.into(),
-            at,
-        )
+            target: ("appointment", Some(appointment_id)),
+            office_id: Some(office_id),
+            detail: detail.into(),
+        };
+        Entry::made(None, "cittadino".into(), change, at)
     }
 
     /// A change made with `sportello` commands on the server.
@@ -94,17 +51,36 @@ impl Entry {
         detail: impl Into<String>,
         at: DateTime<Utc>,
     ) -> Entry {
-        let target = (target_kind, target_id);
-        Entry::new(
-            None,
-            "riga di comando".into(),
+        let change = Change {
             action,
-            target,
-            None,
-            detail.into(),
-            at,
-        )
+            target: (target_kind, target_id),
+            office_id: None,
+            detail: detail.into(),
+        };
+        Entry::made(None, "riga di comando".into(), change, at)
     }
+
+    fn made(account_id: Option<i64>, actor: String, c: Change, at: DateTime<Utc>) -> Entry {
+        Entry {
+            at,
+            account_id,
+            actor,
+            action: c.action.into(),
+            target_kind: c.target.0.into(),
+            target_id: c.target.1,
+            office_id: c.office_id,
+            detail: c.detail,
+        }
+    }
+}
+
+/// What a change did, before it is known who made it: the action, the thing changed (its kind
+/// and id, None until the change makes it), the office it belongs to, and the detail.
+pub struct Change<'a> {
+    pub action: &'a str,
+    pub target: (&'a str, Option<i64>),
+    pub office_id: Option<i64>,
+    pub detail: String,
 }
 
 /// Ids grow with time (microseconds of the system clock, and at least one more than the last),

@@ -362,11 +362,7 @@ pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error>
             .bind(email)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("INSERT INTO calendar_operator (calendar_id, operator_id, position) VALUES ($1, $2, $3)")
-                .bind(calendar_id)
-                .bind(op_id)
-                .bind(pos as i64)
-                .execute(&mut *tx)
+            crate::store::backoffice::add_calendar_operator(&mut tx, calendar_id, op_id, pos)
                 .await?;
         }
         for r in o.rules {

@@ -27,32 +27,21 @@ impl Links {
         rest.split(['/', ':']).next().unwrap_or("localhost")
     }
     pub fn verify_url(&self, id: i64) -> String {
-        format!(
-            "{}/conferma/{}",
-            self.base_url,
-            self.signer.sign(Purpose::Verify, id)
-        )
+        self.url("conferma", Purpose::Verify, id)
     }
     pub fn manage_url(&self, id: i64) -> String {
-        format!(
-            "{}/prenotazione/{}",
-            self.base_url,
-            self.signer.sign(Purpose::Manage, id)
-        )
+        self.url("prenotazione", Purpose::Manage, id)
     }
     pub fn join_url(&self, id: i64) -> String {
-        format!(
-            "{}/stanza/{}",
-            self.base_url,
-            self.signer.sign(Purpose::RoomCitizen, id)
-        )
+        self.url("stanza", Purpose::RoomCitizen, id)
     }
     pub fn operator_join_url(&self, id: i64) -> String {
-        format!(
-            "{}/stanza/{}",
-            self.base_url,
-            self.signer.sign(Purpose::RoomOperator, id)
-        )
+        self.url("stanza", Purpose::RoomOperator, id)
+    }
+    /// `base_url/page/token`, the token signed for `purpose` and appointment `id`.
+    fn url(&self, page: &str, purpose: Purpose, id: i64) -> String {
+        let token = self.signer.sign(purpose, id);
+        format!("{}/{page}/{token}", self.base_url)
     }
 }
 

@@ -59,48 +59,65 @@ pub enum Problem {
 
 impl Problem {
     pub fn it(self) -> String {
-        match self {
-            Problem::Required => "Campo obbligatorio.".into(),
-            Problem::TooLong(n) => format!("Testo troppo lungo: al massimo {n} caratteri."),
-            Problem::TooShort(n) => format!("Scrivi almeno {n} caratteri."),
-            Problem::BadEmail => "Indirizzo email non valido (esempio: nome@dominio.it).".into(),
-            Problem::BadPhone => {
-                "Numero di telefono non valido: solo cifre, spazi e il prefisso +.".into()
-            }
-            Problem::BadFiscalCode => {
-                "Codice fiscale non valido: 16 caratteri, lettere e cifre.".into()
-            }
-            Problem::BadSlot => "Scegli un orario tra quelli disponibili.".into(),
-            Problem::BadMode => {
-                "Scegli una modalità tra quelle disponibili per questo orario.".into()
-            }
-            Problem::BadOperator => "Scegli un operatore tra quelli proposti.".into(),
-            Problem::ConsentRequired => {
-                "Per prenotare devi acconsentire al trattamento dei dati.".into()
-            }
-            Problem::BadCharacters => "Il testo contiene caratteri non ammessi.".into(),
-            Problem::EmailOrPhone => "Senza email serve un numero di telefono, e la videochiamata richiede l'email (il link arriva lì).".into(),
-        }
+        self.texts().0
     }
     pub fn en(self) -> String {
-        match self {
-            Problem::Required => "This field is required.".into(),
-            Problem::TooLong(n) => format!("Too long: at most {n} characters."),
-            Problem::TooShort(n) => format!("Write at least {n} characters."),
-            Problem::BadEmail => "Invalid email address (example: name@domain.it).".into(),
-            Problem::BadPhone => {
-                "Invalid phone number: digits, spaces and a leading + only.".into()
+        self.texts().1
+    }
+    /// The message in Italian and in English, side by side.
+    fn texts(self) -> (String, String) {
+        let (it, en) = match self {
+            Problem::Required => ("Campo obbligatorio.", "This field is required."),
+            Problem::TooLong(n) => {
+                return (
+                    format!("Testo troppo lungo: al massimo {n} caratteri."),
+                    format!("Too long: at most {n} characters."),
+                )
             }
-            Problem::BadFiscalCode => "Invalid fiscal code: 16 letters and digits.".into(),
-            Problem::BadSlot => "Choose one of the available times.".into(),
-            Problem::BadMode => "Choose one of the modes offered at this time.".into(),
-            Problem::BadOperator => "Choose one of the operators offered.".into(),
-            Problem::ConsentRequired => {
-                "You must consent to the processing of your data to book.".into()
+            Problem::TooShort(n) => {
+                return (
+                    format!("Scrivi almeno {n} caratteri."),
+                    format!("Write at least {n} characters."),
+                )
             }
-            Problem::BadCharacters => "The text contains characters that are not allowed.".into(),
-            Problem::EmailOrPhone => "Without an email a phone number is needed, and a video call needs the email (the link is sent there).".into(),
-        }
+            Problem::BadEmail => (
+                "Indirizzo email non valido (esempio: nome@dominio.it).",
+                "Invalid email address (example: name@domain.it).",
+            ),
+            Problem::BadPhone => (
+                "Numero di telefono non valido: solo cifre, spazi e il prefisso +.",
+                "Invalid phone number: digits, spaces and a leading + only.",
+            ),
+            Problem::BadFiscalCode => (
+                "Codice fiscale non valido: 16 caratteri, lettere e cifre.",
+                "Invalid fiscal code: 16 letters and digits.",
+            ),
+            Problem::BadSlot => (
+                "Scegli un orario tra quelli disponibili.",
+                "Choose one of the available times.",
+            ),
+            Problem::BadMode => (
+                "Scegli una modalità tra quelle disponibili per questo orario.",
+                "Choose one of the modes offered at this time.",
+            ),
+            Problem::BadOperator => (
+                "Scegli un operatore tra quelli proposti.",
+                "Choose one of the operators offered.",
+            ),
+            Problem::ConsentRequired => (
+                "Per prenotare devi acconsentire al trattamento dei dati.",
+                "You must consent to the processing of your data to book.",
+            ),
+            Problem::BadCharacters => (
+                "Il testo contiene caratteri non ammessi.",
+                "The text contains characters that are not allowed.",
+            ),
+            Problem::EmailOrPhone => (
+                "Senza email serve un numero di telefono, e la videochiamata richiede l'email (il link arriva lì).",
+                "Without an email a phone number is needed, and a video call needs the email (the link is sent there).",
+            ),
+        };
+        (it.into(), en.into())
     }
 }
 

@@ -21,14 +21,16 @@ impl Principal {
         detail: impl Into<String>,
         at: DateTime<Utc>,
     ) -> Entry {
+        let change = booking::audit::Change {
+            action,
+            target: (target_kind, target_id),
+            office_id,
+            detail: detail.into(),
+        };
         Entry::by_account(
             self.account_id,
             format!("{} <{}>", self.name, self.email),
-            action,
-            target_kind,
-            target_id,
-            office_id,
-            detail,
+            change,
             at,
         )
     }

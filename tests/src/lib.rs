@@ -226,11 +226,7 @@ impl Server {
         tokio::spawn(async move {
             axum_serve(web::app::admin_router(st), admin).await;
         });
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
+        let client = browser_client().build().expect("client");
         Some(Server {
             base,
             admin_base,
@@ -261,6 +257,16 @@ impl Server {
 
     pub async fn get(&self, path: &str) -> Page {
         self.as_browser().get(path).await
+    }
+
+    /// The whole response to a GET of `path` (headers included).
+    pub async fn response(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// Asserts the status a GET of `path` answers with.
+    pub async fn expect_status(&self, path: &str, status: StatusCode) {
+        assert_eq!(self.get(path).await.status, status, "GET {path}");
     }
 
     /// A GET on the administration listener (`/posta`, `/metrics`).
@@ -307,10 +313,8 @@ impl Server {
 
     fn browser_with(&self, headers: reqwest::header::HeaderMap) -> Browser {
         Browser {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
+            client: browser_client()
                 .default_headers(headers)
-                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
             base: self.base.clone(),
@@ -381,6 +385,35 @@ impl Server {
             .messages_for(appointment_id)
             .await
             .expect("outbox")
+    }
+
+    /// Cancels an appointment through the store, as `actor`, at the server's clock.
+    pub async fn cancel(&self, id: i64, actor: booking::Actor, reason: &str) {
+        self.state
+            .store
+            .cancel(
+                id,
+                actor,
+                reason,
+                &office_entry("annullato", id, self),
+                self.clock_now(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The appointment's email of this kind (emails of the same second have no order).
+    pub async fn email_of_kind(&self, id: i64, kind: &str) -> OutboxMessage {
+        self.emails(id)
+            .await
+            .into_iter()
+            .find(|m| m.kind == kind)
+            .unwrap_or_else(|| panic!("no {kind} email"))
+    }
+
+    /// The appointment's status as stored.
+    pub async fn status(&self, id: i64) -> booking::Status {
+        self.state.store.appointment(id).await.unwrap().status
     }
 
     pub async fn appointment_count(&self) -> i64 {
@@ -563,6 +596,11 @@ impl Browser {
         csrf_in(&p.body).unwrap_or_else(|| panic!("no csrf field in {form_page}: {}", p.status))
     }
 
+    /// Asserts the status a GET of `path` answers with.
+    pub async fn expect_status(&self, path: &str, status: StatusCode) {
+        assert_eq!(self.get(path).await.status, status, "GET {path}");
+    }
+
     /// Submits the login form.
     pub async fn login(&self, email: &str, password: &str) -> Page {
         let csrf = self.csrf("/ufficio/accesso").await;
@@ -611,6 +649,20 @@ async fn page(r: reqwest::Response) -> Page {
     }
 }
 
+/// An HTTP client as the tests' browsers are: its own cookie jar, redirects not followed.
+pub fn browser_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+/// Opens the form page at `url` with `client` (which keeps its CSRF cookie) and returns the
+/// page's CSRF token.
+pub async fn form_csrf(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    let page = client.get(url).send().await?.text().await?;
+    anyhow::Context::with_context(csrf_in(&page), || format!("no CSRF token on {url}"))
+}
+
 pub fn csrf_in(html: &str) -> Option<String> {
     let re = regex::Regex::new(r#"name="csrf" value="([A-Za-z0-9_-]+)""#).unwrap();
     re.captures(html).map(|c| c[1].to_string())
@@ -626,9 +678,23 @@ pub fn link_in(text: &str, prefix: &str) -> Option<String> {
     found
 }
 
-/// Runs a test body once per database kind.
+/// Runs a test body once per database kind: with a started `Server`, or (`db` form) with the
+/// `Db` itself, for tests that start their own servers.
 #[macro_export]
 macro_rules! on_both_databases {
+    (db $name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                ($body)(Db::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                ($body)(Db::Postgres).await;
+            }
+        }
+    };
     ($name:ident, $body:expr) => {
         mod $name {
             use super::*;
@@ -650,6 +716,18 @@ macro_rules! on_both_databases {
 
 /// The server binary as its own process, and figures about it, for the load tools.
 pub mod process {
+    /// The flags that send the server's email to a plain SMTP server on this machine's `port`.
+    pub fn plain_smtp_flags(port: &str) -> [&str; 6] {
+        [
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            port,
+            "--smtp-security",
+            "none",
+        ]
+    }
+
     /// A `sportello` process on a free loopback port (plain HTTP), over `data_dir`, with
     /// `extra` flags; returns once it answers. Its URL is `base`.
     pub struct ServerProcess {

@@ -34,6 +34,20 @@ pub struct OneService {
 }
 
 impl OneService {
+    /// Video calls only, 9:00-17:00 in hour slots, `seats` each, bookable 60 days ahead.
+    pub fn video_calls(seats: i64) -> OneService {
+        OneService {
+            calendar: "video",
+            horizon_days: 60,
+            opens: 9 * 60,
+            closes: 17 * 60,
+            slot_minutes: 60,
+            seats,
+            modes: 4, // video (`booking::ModeSet`)
+            title: "Videochiamata",
+        }
+    }
+
     pub async fn seed(&self, store: &Store) -> anyhow::Result<()> {
         let pool = store.pool();
         sqlx::query("INSERT INTO office (id, name, department, email) VALUES (1, 'Anagrafe', 'Servizi demografici', 'anagrafe@comune.esempio.it')").execute(pool).await?;
@@ -76,18 +90,9 @@ pub async fn video_rooms(
         ..Limits::default()
     };
     let store = open_store(url, secret, limits).await?;
-    OneService {
-        calendar: "carico",
-        horizon_days: 60,
-        opens: 9 * 60,
-        closes: 17 * 60,
-        slot_minutes: 60,
-        seats: n.max(1) as i64,
-        modes: 4,
-        title: "Videochiamata",
-    }
-    .seed(&store)
-    .await?;
+    OneService::video_calls(n.max(1) as i64)
+        .seed(&store)
+        .await?;
     let now = chrono::Utc::now();
     let slot = store
         .free_slots(&store.service(1).await?, now + chrono::Duration::days(2))
@@ -97,21 +102,32 @@ pub async fn video_rooms(
         .ok_or_else(|| anyhow::anyhow!("no slot"))?;
     let mut rooms = Vec::with_capacity(n);
     for i in 0..n {
-        let b = booking::validate::ValidBooking {
-            service_id: 1,
-            start: slot.start,
-            mode: booking::Mode::Video,
-            operator_id: None,
-            contact: booking::Contact {
-                given_name: "Carico".into(),
-                family_name: format!("{i}"),
-                email: format!("m{i}@example.it"),
-                reason: "prova".into(),
-                ..Default::default()
-            },
-        };
+        let b = video_booking(1, slot.start, &format!("{i}"), &format!("m{i}@example.it"));
         rooms.push(store.book(&b, booking::Actor::Office, None, now).await?);
     }
     store.pool().close().await;
     Ok(rooms)
+}
+
+/// A video appointment on `service_id` at `start`, as the office books it for a citizen named
+/// "Carico `family_name`".
+pub fn video_booking(
+    service_id: i64,
+    start: chrono::DateTime<chrono::Utc>,
+    family_name: &str,
+    email: &str,
+) -> booking::validate::ValidBooking {
+    booking::validate::ValidBooking {
+        service_id,
+        start,
+        mode: booking::Mode::Video,
+        operator_id: None,
+        contact: booking::Contact {
+            given_name: "Carico".into(),
+            family_name: family_name.into(),
+            email: email.into(),
+            reason: "prova".into(),
+            ..Default::default()
+        },
+    }
 }

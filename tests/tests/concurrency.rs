@@ -174,22 +174,8 @@ mod one_person_many_services {
         assert_eq!(s.appointment_count().await, 2);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn active_limit_sqlite() {
-        active_limit_holds(Db::Sqlite).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn active_limit_postgres() {
-        active_limit_holds(Db::Postgres).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn unverified_limit_sqlite() {
-        unverified_limit_holds(Db::Sqlite).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn unverified_limit_postgres() {
-        unverified_limit_holds(Db::Postgres).await;
-    }
+    tests::on_both_databases!(db active_limit, active_limit_holds);
+    tests::on_both_databases!(db unverified_limit, unverified_limit_holds);
 }
 
 /// Approve, refuse, cancel and a second approve (a double click, or two operators) hit the same

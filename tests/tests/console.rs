@@ -35,15 +35,6 @@ fn booked(p: &Page) -> i64 {
         .unwrap_or_else(|| panic!("not a redirect to an appointment: {p:?}"))
 }
 
-/// The appointment's email of this kind (emails of the same second have no order).
-async fn kind(s: &Server, id: i64, kind: &str) -> booking::store::OutboxMessage {
-    s.emails(id)
-        .await
-        .into_iter()
-        .find(|m| m.kind == kind)
-        .unwrap_or_else(|| panic!("no {kind} email"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_console_page_is_reachable_logged_out() {
     let s = Server::start(Db::Sqlite).await.unwrap();
@@ -179,7 +170,7 @@ async fn login_forces_a_new_password_and_logout_ends_the_session() {
     let csrf = b.csrf("/ufficio").await;
     let out = b.post("/ufficio/esci", &[("csrf", &csrf)]).await;
     assert_eq!(out.location.as_deref(), Some("/ufficio/accesso"));
-    assert_eq!(b.get("/ufficio").await.status, StatusCode::SEE_OTHER);
+    b.expect_status("/ufficio", StatusCode::SEE_OTHER).await;
     // The old cookie, replayed by hand, is dead on the server too.
     let replay = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -314,24 +305,18 @@ async fn an_operator_sees_and_changes_only_their_office() {
         "another office's appointment"
     );
 
-    assert_eq!(
-        op.get(&format!("/ufficio/appuntamenti/{mine}"))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        op.get(&format!("/ufficio/appuntamenti/{theirs}"))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(
-        op.get(&format!("/ufficio/appuntamenti/{theirs}/entra"))
-            .await
-            .status,
-        StatusCode::NOT_FOUND
-    );
+    op.expect_status(&format!("/ufficio/appuntamenti/{mine}"), StatusCode::OK)
+        .await;
+    op.expect_status(
+        &format!("/ufficio/appuntamenti/{theirs}"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    op.expect_status(
+        &format!("/ufficio/appuntamenti/{theirs}/entra"),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     let p = op
         .submit(
             "/ufficio",
@@ -353,16 +338,16 @@ async fn an_operator_sees_and_changes_only_their_office() {
     }
     assert_eq!(status_of(&s, mine).await, booking::Status::Confirmed);
 
-    assert_eq!(
-        op.get(&format!("/ufficio?ufficio={edilizia}")).await.status,
-        StatusCode::FORBIDDEN
-    );
-    assert_eq!(
-        op.get(&format!("/ufficio/statistiche?ufficio={edilizia}"))
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
+    op.expect_status(
+        &format!("/ufficio?ufficio={edilizia}"),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    op.expect_status(
+        &format!("/ufficio/statistiche?ufficio={edilizia}"),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     assert_eq!(
         op.get(&format!("/ufficio/prenota?servizio={}", demo::EDILIZIA))
             .await
@@ -372,12 +357,11 @@ async fn an_operator_sees_and_changes_only_their_office() {
     for path in ["/ufficio/config", "/ufficio/account", "/ufficio/registro"] {
         assert_eq!(op.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
     }
-    assert_eq!(
-        op.get(&format!("/ufficio/config/uffici/{anagrafe}"))
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
+    op.expect_status(
+        &format!("/ufficio/config/uffici/{anagrafe}"),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     let p = op
         .submit(
             "/ufficio",
@@ -461,18 +445,16 @@ async fn a_coordinator_manages_operators_of_their_offices_but_no_administrators(
         .unwrap();
     assert!(ops.iter().any(|o| o.name == "Giulia Sanna"));
 
-    assert_eq!(
-        c.get(&format!("/ufficio/config/uffici/{anagrafe}"))
-            .await
-            .status,
-        StatusCode::OK
-    );
-    assert_eq!(
-        c.get(&format!("/ufficio/config/uffici/{edilizia}"))
-            .await
-            .status,
-        StatusCode::FORBIDDEN
-    );
+    c.expect_status(
+        &format!("/ufficio/config/uffici/{anagrafe}"),
+        StatusCode::OK,
+    )
+    .await;
+    c.expect_status(
+        &format!("/ufficio/config/uffici/{edilizia}"),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
     let p = c
         .submit(
             "/ufficio/config",
@@ -526,7 +508,7 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
         format!("/ufficio/appuntamenti/{a}?esito=annullato")
     );
     assert_eq!(status_of(&s, a).await, booking::Status::Cancelled);
-    let mail = kind(&s, a, "cancelled").await;
+    let mail = s.email_of_kind(a, "cancelled").await;
     assert!(mail.text.contains("Sportello chiuso per sciopero"));
     let ics = mail.ics.unwrap();
     assert!(
@@ -555,7 +537,7 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
     );
     let moved = s.state.store.appointment(b).await.unwrap();
     assert_eq!(moved.start, thursday);
-    let mail = kind(&s, b, "moved").await;
+    let mail = s.email_of_kind(b, "moved").await;
     let ics = mail.ics.unwrap();
     assert!(
         ics.contains("METHOD:REQUEST")
@@ -612,7 +594,7 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
         .submit(page, &format!("/ufficio/appuntamenti/{e}/approva"), &[])
         .await;
     assert_eq!(status_of(&s, e).await, booking::Status::Confirmed);
-    kind(&s, e, "approved").await;
+    s.email_of_kind(e, "approved").await;
     // A second click on "approve" (or two operators at once) confirms nothing twice.
     let p = mayor
         .submit(page, &format!("/ufficio/appuntamenti/{e}/approva"), &[])
@@ -643,7 +625,7 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
         )
         .await;
     assert_eq!(status_of(&s, f).await, booking::Status::Refused);
-    let mail = kind(&s, f, "refused").await;
+    let mail = s.email_of_kind(f, "refused").await;
     assert!(mail.text.contains("Il sindaco è in trasferta"));
 
     // Done and no-show only once the appointment has started; they send nothing.
@@ -1216,10 +1198,8 @@ on_both_databases!(
             .await
             .body
             .contains(&format!("/uffici/{anagrafe}\"")));
-        assert_eq!(
-            s.get(&format!("/uffici/{anagrafe}")).await.status,
-            StatusCode::NOT_FOUND
-        );
+        s.expect_status(&format!("/uffici/{anagrafe}"), StatusCode::NOT_FOUND)
+            .await;
         let service = format!("/servizi/{}", demo::CARTA_IDENTITA);
         assert_eq!(s.get(&service).await.status, StatusCode::NOT_FOUND);
         let later = s.next(Tue, 9, 30);

@@ -12,15 +12,7 @@ mod faults {
     use tests::faults::{crash, database, hostile, mail, relay, test_binary};
     use tests::Db;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sigkill_during_bookings_loses_no_booking_and_no_email_sqlite() {
-        sigkill(Db::Sqlite).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sigkill_during_bookings_loses_no_booking_and_no_email_postgres() {
-        sigkill(Db::Postgres).await;
-    }
+    tests::on_both_databases!(db sigkill_during_bookings_loses_no_booking_and_no_email, sigkill);
 
     async fn sigkill(db: Db) {
         let size = crash::Size {

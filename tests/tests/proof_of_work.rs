@@ -62,12 +62,7 @@ fn encode(json: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_booking_needs_a_fresh_unused_answer() {
     let s = pow_server().await;
-    let challenge = s
-        .client
-        .get(s.url("/antiabuso/sfida"))
-        .send()
-        .await
-        .unwrap();
+    let challenge = s.response("/antiabuso/sfida").await;
     assert_eq!(challenge.status(), StatusCode::OK);
     assert_eq!(challenge.headers()["cache-control"], "no-store");
     let json: serde_json::Value = challenge.json().await.unwrap();

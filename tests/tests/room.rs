@@ -89,6 +89,27 @@ async fn code_of(s: &Server, id: i64) -> String {
     s.state.store.appointment(id).await.unwrap().code
 }
 
+/// The citizen's hello on room `code` of appointment `id` is refused with `code` and a message
+/// that says `says`, and the socket is closed for good (4410).
+async fn refused_for_good(s: &Server, room: &str, id: i64, code: &str, says: &str) {
+    let mut ws = Ws::open(s, room).await;
+    let e = ws.hello(&s.room_token(id, false)).await;
+    assert_eq!(e["code"], code);
+    assert!(e["message"].as_str().unwrap().contains(says), "{e}");
+    assert_eq!(ws.closed().await.0, 4410);
+}
+
+/// A confirmed video appointment at `start()`: its id and its room's code.
+async fn video_room(s: &Server, email: &str) -> (i64, String) {
+    let id = s.video_appointment(start(), email).await;
+    (id, code_of(s, id).await)
+}
+
+/// A SQLite server with these room settings.
+async fn server_with(opts: Options) -> Server {
+    Server::start_with(Db::Sqlite, opts).await.unwrap()
+}
+
 fn start() -> DateTime<Utc> {
     next_after(test_now(), Wed, 9, 0)
 }
@@ -96,8 +117,7 @@ fn start() -> DateTime<Utc> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn countdown_then_waiting_room_then_the_call_starts() {
     let s = Server::start(Db::Sqlite).await.unwrap();
-    let id = s.video_appointment(start(), "maria@example.it").await;
-    let code = code_of(&s, id).await;
+    let (id, code) = video_room(&s, "maria@example.it").await;
     let citizen_token = s.room_token(id, false);
     let operator_token = s.room_token(id, true);
 
@@ -206,8 +226,7 @@ async fn each_socket_gets_turn_credentials_that_last_until_the_room_closes() {
     )
     .await
     .unwrap();
-    let id = s.video_appointment(start(), "maria@example.it").await;
-    let code = code_of(&s, id).await;
+    let (id, code) = video_room(&s, "maria@example.it").await;
     let a = s.state.store.appointment(id).await.unwrap();
     // The operator enters 15 minutes early; the room closes 30 minutes after the end.
     s.clock.set(start() - chrono::Duration::minutes(15));
@@ -335,36 +354,19 @@ async fn every_bad_input_gets_a_clear_answer_and_other_rooms_go_on() {
 
     // Too late: the room closes 30 minutes after the end.
     s.clock.set(start() + chrono::Duration::minutes(30 + 30));
-    let mut ws = Ws::open(&s, &code_a).await;
-    let e = ws.hello(&s.room_token(a, false)).await;
-    assert_eq!(e["code"], "ended");
-    assert!(e["message"]
-        .as_str()
-        .unwrap()
-        .contains("this appointment has ended"));
-    assert_eq!(ws.closed().await.0, 4410);
+    refused_for_good(&s, &code_a, a, "ended", "this appointment has ended").await;
 
     // Cancelled.
     s.clock.set(start() - chrono::Duration::minutes(1));
-    s.state
-        .store
-        .cancel(
-            a,
-            booking::Actor::Citizen,
-            "",
-            &office_entry("annullato", a, &s),
-            s.clock_now(),
-        )
-        .await
-        .unwrap();
-    let mut ws = Ws::open(&s, &code_a).await;
-    let e = ws.hello(&s.room_token(a, false)).await;
-    assert_eq!(e["code"], "cancelled");
-    assert!(e["message"]
-        .as_str()
-        .unwrap()
-        .contains("this appointment was cancelled"));
-    assert_eq!(ws.closed().await.0, 4410);
+    s.cancel(a, booking::Actor::Citizen, "").await;
+    refused_for_good(
+        &s,
+        &code_a,
+        a,
+        "cancelled",
+        "this appointment was cancelled",
+    )
+    .await;
 
     // Room B noticed nothing: its citizen is still waiting and answered.
     assert!(s.state.hub.citizen_waiting(b));
@@ -375,8 +377,7 @@ async fn every_bad_input_gets_a_clear_answer_and_other_rooms_go_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_appointment_keeps_its_link_and_opens_at_the_new_time() {
     let s = Server::start(Db::Sqlite).await.unwrap();
-    let id = s.video_appointment(start(), "m@example.it").await;
-    let code = code_of(&s, id).await;
+    let (id, code) = video_room(&s, "m@example.it").await;
     let later = start() + chrono::Duration::hours(2);
     s.state
         .store
@@ -404,17 +405,12 @@ async fn a_moved_appointment_keeps_its_link_and_opens_at_the_new_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_tab_replaces_the_first_and_a_dead_socket_is_noticed() {
-    let s = Server::start_with(
-        Db::Sqlite,
-        Options {
-            room_heartbeat_seconds: Some(1),
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
-    let id = s.video_appointment(start(), "t@example.it").await;
-    let code = code_of(&s, id).await;
+    let s = server_with(Options {
+        room_heartbeat_seconds: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let (id, code) = video_room(&s, "t@example.it").await;
     s.clock.set(start());
     let token = s.room_token(id, false);
     let mut first = Ws::open(&s, &code).await;
@@ -452,17 +448,12 @@ async fn a_second_tab_replaces_the_first_and_a_dead_socket_is_noticed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_never_says_hello_is_closed_and_a_flood_is_slowed_not_served() {
-    let s = Server::start_with(
-        Db::Sqlite,
-        Options {
-            room_hello_seconds: Some(1),
-            ..Options::default()
-        },
-    )
-    .await
-    .unwrap();
-    let id = s.video_appointment(start(), "m@example.it").await;
-    let code = code_of(&s, id).await;
+    let s = server_with(Options {
+        room_hello_seconds: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let (id, code) = video_room(&s, "m@example.it").await;
     // Silent: closed after the hello time, with the reason.
     let mut silent = Ws::open(&s, &code).await;
     let e = silent.json().await;

@@ -97,8 +97,7 @@ async fn emails_go_through_a_real_smtp_server_and_survive_an_outage() {
     let Some(python) = aiosmtpd_python() else {
         return;
     };
-    let port = free_port();
-    let maildir = tempfile::tempdir().unwrap();
+    let (port, maildir) = (free_port(), tempfile::tempdir().unwrap());
     let box_dir = maildir.path().join("Maildir");
     let s = server_mailing_to(port).await;
 
@@ -166,17 +165,8 @@ async fn emails_go_through_a_real_smtp_server_and_survive_an_outage() {
     );
 
     // The office cancels: METHOD:CANCEL, same UID, higher SEQUENCE.
-    s.state
-        .store
-        .cancel(
-            id,
-            booking::Actor::Office,
-            "Ufficio chiuso per inventario",
-            &office_entry("annullato", id, &s),
-            s.clock_now(),
-        )
-        .await
-        .unwrap();
+    s.cancel(id, booking::Actor::Office, "Ufficio chiuso per inventario")
+        .await;
     s.tick().await;
     let mails = received(&box_dir);
     assert_eq!(mails.len(), 3);
@@ -195,9 +185,9 @@ async fn workers_running_at_once_send_each_email_once_with_a_stable_message_id()
     let Some(python) = aiosmtpd_python() else {
         return;
     };
-    let port = free_port();
     let maildir = tempfile::tempdir().unwrap();
     let box_dir = maildir.path().join("Maildir");
+    let port = free_port();
     let _smtp = start_smtp(&python, port, &box_dir);
     let s = server_mailing_to(port).await;
     let mut ids = Vec::new();
@@ -275,17 +265,7 @@ async fn a_backlog_goes_out_over_sessions_at_once_each_email_once_each_appointme
             .await
             .unwrap();
         s.verify(id).await;
-        s.state
-            .store
-            .cancel(
-                id,
-                booking::Actor::Office,
-                "Ufficio chiuso",
-                &office_entry("annullato", id, &s),
-                s.clock_now(),
-            )
-            .await
-            .unwrap();
+        s.cancel(id, booking::Actor::Office, "Ufficio chiuso").await;
         ids.push(id);
     }
     // Passes until everything is out; the refused ones come back after their back-off.

@@ -661,12 +661,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         for (i, o) in operators.iter().enumerate() {
-            sqlx::query("INSERT INTO calendar_operator (calendar_id, operator_id, position) VALUES ($1, $2, $3)")
-                .bind(calendar_id)
-                .bind(o)
-                .bind(i as i64)
-                .execute(&mut *tx)
-                .await?;
+            add_calendar_operator(&mut tx, calendar_id, *o, i).await?;
         }
         self.commit_catalogue(tx, audit, calendar_id).await?;
         Ok(())
@@ -698,4 +693,23 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Puts operator `operator_id` at `position` in the calendar's list of operators (the order in
+/// which bookings are given to them).
+pub(crate) async fn add_calendar_operator(
+    conn: &mut sqlx::AnyConnection,
+    calendar_id: i64,
+    operator_id: i64,
+    position: usize,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO calendar_operator (calendar_id, operator_id, position) VALUES ($1, $2, $3)",
+    )
+    .bind(calendar_id)
+    .bind(operator_id)
+    .bind(position as i64)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

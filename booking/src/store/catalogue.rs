@@ -84,10 +84,19 @@ impl Store {
     }
 
     pub async fn calendar(&self, id: i64) -> Result<Calendar, Error> {
+        self.of_calendar(id, |(cal, _)| cal.clone()).await
+    }
+
+    /// `f` of the calendar's cached settings and rules.
+    async fn of_calendar<T>(
+        &self,
+        id: i64,
+        f: impl FnOnce(&(Calendar, CalendarRules)) -> T,
+    ) -> Result<T, Error> {
         let c = self.catalogue().await?;
         c.calendars
             .get(&id)
-            .map(|(cal, _)| cal.clone())
+            .map(f)
             .ok_or(Error::NotFound("calendar"))
     }
 
@@ -122,12 +131,17 @@ impl Store {
             .ok_or(Error::NotFound("operator"))
     }
 
+    /// The name of an appointment's operator: "" when none is assigned, or when the operator is
+    /// no longer known.
+    pub async fn operator_name(&self, id: Option<i64>) -> String {
+        match id {
+            Some(id) => self.operator(id).await.map(|o| o.name).unwrap_or_default(),
+            None => String::new(),
+        }
+    }
+
     /// The rules of a calendar, ready for the slot engine.
     pub async fn calendar_rules(&self, calendar_id: i64) -> Result<CalendarRules, Error> {
-        let c = self.catalogue().await?;
-        c.calendars
-            .get(&calendar_id)
-            .map(|(_, r)| r.clone())
-            .ok_or(Error::NotFound("calendar"))
+        self.of_calendar(calendar_id, |(_, r)| r.clone()).await
     }
 }

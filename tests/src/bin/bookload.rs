@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use rand::seq::SliceRandom;
-use tests::csrf_in;
+use tests::{browser_client, form_csrf};
 use web::{Config, SystemClock};
 
 #[derive(Parser)]
@@ -138,23 +138,9 @@ async fn main() -> anyhow::Result<()> {
     for c in 0..args.clients {
         let (base, seats, next) = (base.clone(), seats.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client");
-            let form = client
-                .get(format!(
-                    "{base}/servizi/1/prenota?inizio={}",
-                    seats[c % seats.len()]
-                ))
-                .send()
-                .await
-                .expect("form")
-                .text()
-                .await
-                .expect("form body");
-            let csrf = csrf_in(&form).expect("csrf token");
+            let client = browser_client().build().expect("client");
+            let form = format!("{base}/servizi/1/prenota?inizio={}", seats[c % seats.len()]);
+            let csrf = form_csrf(&client, &form).await.expect("csrf token");
             let (mut ok, mut taken, mut other, mut lat) = (0usize, 0usize, 0usize, Vec::new());
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);

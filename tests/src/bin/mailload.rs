@@ -80,17 +80,12 @@ async fn main() -> anyhow::Result<()> {
     let mut extra = vec![
         "--secret-key",
         SECRET,
-        "--smtp-host",
-        "127.0.0.1",
-        "--smtp-port",
-        &port,
-        "--smtp-security",
-        "none",
         "--mail-from",
         "Comune <noreply@comune.esempio.it>",
         "--worker-interval",
         "1",
     ];
+    extra.extend(tests::process::plain_smtp_flags(&port));
     if let Some(c) = &concurrency {
         extra.extend(["--smtp-concurrency", c.as_str()]);
     }

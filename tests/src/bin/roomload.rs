@@ -194,19 +194,7 @@ async fn main() -> anyhow::Result<()> {
         .into_iter()
         .find(|s| s.offers(booking::Mode::Video))
         .ok_or_else(|| anyhow::anyhow!("no video slot"))?;
-    let b = booking::validate::ValidBooking {
-        service_id: 4,
-        start: slot.start,
-        mode: booking::Mode::Video,
-        operator_id: None,
-        contact: booking::Contact {
-            given_name: "Carico".into(),
-            family_name: "Prova".into(),
-            email: "carico@example.it".into(),
-            reason: "prova".into(),
-            ..Default::default()
-        },
-    };
+    let b = tests::seed::video_booking(4, slot.start, "Prova", "carico@example.it");
     let a = store.book(&b, Actor::Office, None, Utc::now()).await?;
     let token = Arc::new(signer.sign(Purpose::RoomCitizen, a.id));
     drop(store);

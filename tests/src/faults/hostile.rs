@@ -365,18 +365,10 @@ pub struct FloodSize {
 
 /// A browser on the staff login page: its cookie and CSRF token.
 async fn login_browser(base: &str) -> anyhow::Result<(reqwest::Client, String)> {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
+    let client = crate::browser_client()
         .timeout(Duration::from_secs(120))
         .build()?;
-    let page = client
-        .get(format!("{base}/ufficio/accesso"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let csrf = crate::csrf_in(&page).context("no CSRF token on the login page")?;
+    let csrf = crate::form_csrf(&client, &format!("{base}/ufficio/accesso")).await?;
     Ok((client, csrf))
 }
 

@@ -62,14 +62,7 @@ pub async fn smtp_outage_during_bookings(
         dir.path(),
         &url,
         test_now(),
-        &[
-            "--smtp-host",
-            "127.0.0.1",
-            "--smtp-port",
-            &port,
-            "--smtp-security",
-            "none",
-        ],
+        &crate::process::plain_smtp_flags(&port),
     )
     .await?;
     let pool = open_database(&url).await?;

@@ -439,18 +439,11 @@ pub struct Citizen {
 impl Citizen {
     /// Opens the booking form once (for its CSRF cookie and token).
     pub async fn new(base: &str, any_start: i64) -> anyhow::Result<Citizen> {
-        let client = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
+        let client = crate::browser_client()
             .timeout(Duration::from_secs(60))
             .build()?;
-        let form = client
-            .get(format!("{base}/servizi/1/prenota?inizio={any_start}"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let csrf = crate::csrf_in(&form).context("no CSRF token on the booking form")?;
+        let form = format!("{base}/servizi/1/prenota?inizio={any_start}");
+        let csrf = crate::form_csrf(&client, &form).await?;
         Ok(Citizen {
             client,
             base: base.to_string(),

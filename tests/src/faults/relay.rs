@@ -44,43 +44,21 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
         .expect("SQLite");
     // One video appointment on a calendar of video calls.
     let signer = Signer::new(super::SECRET.as_bytes());
-    let links = booking::email::Links {
-        base_url: "http://127.0.0.1".into(),
-        signer: signer.clone(),
-        tz: chrono_tz::Europe::Rome,
-    };
-    let store = booking::Store::connect(&url, links, booking::Limits::default()).await?;
-    let pool = store.pool();
-    sqlx::query("INSERT INTO office (id, name, department, email) VALUES (1, 'Anagrafe', 'Servizi demografici', 'anagrafe@comune.esempio.it')").execute(pool).await?;
-    sqlx::query("INSERT INTO calendar (id, office_id, name) VALUES (1, 1, 'video')")
-        .execute(pool)
+    let store = crate::seed::open_store(&url, super::SECRET, booking::Limits::default()).await?;
+    crate::seed::OneService::video_calls(10)
+        .seed(&store)
         .await?;
-    sqlx::query("INSERT INTO opening_rule (id, calendar_id, weekdays, start_minute, end_minute, slot_minutes, capacity, modes) VALUES (1, 1, 127, 540, 1020, 60, 10, 4)").execute(pool).await?;
-    sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, max_minutes, modes) VALUES (1, 1, 1, 'Videochiamata', 60, 4)").execute(pool).await?;
-    store.invalidate_catalogue();
     let slot = store
         .free_slots(&store.service(1).await?, test_now())
         .await?
         .into_iter()
         .next()
         .ok_or_else(|| anyhow::anyhow!("no video slot"))?;
-    let booking = booking::validate::ValidBooking {
-        service_id: 1,
-        start: slot.start,
-        mode: booking::Mode::Video,
-        operator_id: None,
-        contact: booking::Contact {
-            given_name: "Maria".into(),
-            family_name: "Rossi".into(),
-            email: "maria.rossi@example.it".into(),
-            reason: "prova".into(),
-            ..Default::default()
-        },
-    };
+    let b = crate::seed::video_booking(1, slot.start, "Rossi", "maria.rossi@example.it");
     let a = store
-        .book(&booking, booking::Actor::Office, None, test_now())
+        .book(&b, booking::Actor::Office, None, test_now())
         .await?;
-    pool.close().await;
+    store.pool().close().await;
     drop(store);
 
     // The server's clock at the start of the appointment: the room is open.

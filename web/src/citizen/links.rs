@@ -43,15 +43,7 @@ pub(crate) async fn appointment_view(
 ) -> Result<AppointmentView> {
     let o = st.store.office(a.office_id).await?;
     let s = st.store.service(a.service_id).await?;
-    let operator = match a.operator_id {
-        Some(id) => st
-            .store
-            .operator(id)
-            .await
-            .map(|op| op.name)
-            .unwrap_or_default(),
-        None => String::new(),
-    };
+    let operator = st.store.operator_name(a.operator_id).await;
     Ok(AppointmentView {
         code: a.code.clone(),
         office: o.name.clone(),

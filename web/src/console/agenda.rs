@@ -62,15 +62,7 @@ pub async fn row_view(st: &AppState, l: Lang, item: &AgendaItem) -> Result<Agend
     let a = &item.appointment;
     let service = st.store.service(a.service_id).await?;
     let office = st.store.office(a.office_id).await?;
-    let operator = match a.operator_id {
-        Some(id) => st
-            .store
-            .operator(id)
-            .await
-            .map(|o| o.name)
-            .unwrap_or_default(),
-        None => String::new(),
-    };
+    let operator = st.store.operator_name(a.operator_id).await;
     Ok(AgendaRow {
         id: a.id.to_string(),
         code: a.code.clone(),
