@@ -141,6 +141,7 @@ async fn seeded_store(dir: &std::path::Path) -> (Store, Vec<booking::Service>) {
                 reason: "bench".into(),
                 ..Default::default()
             },
+            consent_version: None,
         };
         store
             .book(&b, booking::Actor::Citizen, None, now())

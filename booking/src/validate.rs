@@ -36,6 +36,9 @@ pub struct ValidBooking {
     pub operator_id: Option<i64>,
     /// Trimmed and checked; the fiscal code in capitals.
     pub contact: Contact,
+    /// The version of the privacy notice the person consented to, stored with the time of the
+    /// consent. The checks leave it out: the notice is the web layer's.
+    pub consent_version: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +58,8 @@ pub enum Problem {
     /// The office books without an email only when it can reach the person by phone, and
     /// never for video (the join link goes by email).
     EmailOrPhone,
+    /// A phone appointment: the office calls this number.
+    PhoneRequired,
 }
 
 impl Problem {
@@ -111,6 +116,10 @@ impl Problem {
             Problem::BadCharacters => (
                 "Il testo contiene caratteri non ammessi.",
                 "The text contains characters that are not allowed.",
+            ),
+            Problem::PhoneRequired => (
+                "Per un appuntamento al telefono serve il numero a cui l'ufficio ti chiamerà.",
+                "A phone appointment needs the number the office will call you on.",
             ),
             Problem::EmailOrPhone => (
                 "Senza email serve un numero di telefono, e la videochiamata richiede l'email (il link arriva lì).",
@@ -308,6 +317,9 @@ fn check(
     if e.get("reason").is_none() && reason.chars().count() < 3 {
         e.add("reason", Problem::TooShort(3));
     }
+    if mode == Some(Mode::Phone) && phone.is_empty() && e.get("phone").is_none() {
+        e.add("phone", Problem::PhoneRequired);
+    }
     if email_optional && (f.contact.phone.trim().is_empty() || mode == Some(Mode::Video)) {
         e.add("email", Problem::EmailOrPhone);
     }
@@ -330,6 +342,7 @@ fn check(
             fiscal_code,
             reason,
         },
+        consent_version: None,
     })
 }
 
@@ -428,6 +441,33 @@ mod tests {
             validate_for_office(1, &bad).unwrap_err().get("email"),
             Some(Problem::BadEmail)
         );
+    }
+
+    #[test]
+    fn a_phone_appointment_needs_a_phone_number() {
+        let phone = |number: &str| {
+            let mut f = with(good(), |c| c.phone = number.into());
+            f.mode = "phone".into();
+            f
+        };
+        for blank in ["", "   ", "\t"] {
+            for check in [validate, validate_for_office] {
+                let e = check(1, &phone(blank)).unwrap_err();
+                assert_eq!(e.get("phone"), Some(Problem::PhoneRequired), "{blank:?}");
+                assert_eq!(e.0.len(), 1, "{e:?}");
+            }
+        }
+        // A number that is not one says so, not "required".
+        let e = validate(1, &phone("chiamami")).unwrap_err();
+        assert_eq!(e.get("phone"), Some(Problem::BadPhone));
+        assert_eq!(
+            validate(1, &phone("+39 079 123456")).unwrap().contact.phone,
+            "+39 079 123456"
+        );
+        // Other modes leave it optional.
+        let mut f = with(good(), |c| c.phone.clear());
+        f.mode = "in_person".into();
+        assert!(validate(1, &f).is_ok());
     }
 
     #[test]

@@ -440,7 +440,8 @@ impl Server {
         web::pow::solve(&c)
     }
 
-    /// Books a slot through the pages as a citizen would, returning the appointment id.
+    /// Books a slot through the pages as a citizen would, returning the appointment id. A phone
+    /// number is given for a phone appointment only.
     pub async fn book(
         &self,
         service: i64,
@@ -470,6 +471,7 @@ impl Server {
                     ("given_name", "Maria"),
                     ("family_name", "Rossi"),
                     ("email", email),
+                    ("phone", if mode == "phone" { "079 123456" } else { "" }),
                     ("reason", "Rinnovo della carta d'identità"),
                     ("consent", "on"),
                     ("altcha", &altcha),

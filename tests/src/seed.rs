@@ -129,5 +129,6 @@ pub fn video_booking(
             reason: "prova".into(),
             ..Default::default()
         },
+        consent_version: None,
     }
 }

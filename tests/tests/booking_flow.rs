@@ -951,3 +951,127 @@ async fn a_failed_email_counts_as_failed_and_stays_queued() {
     assert_eq!(series(&m, "sportello_outbox_sent_total"), Some(0.0));
     assert_eq!(series(&m, "sportello_outbox_queued"), Some(1.0));
 }
+
+/// A phone appointment needs the number the office will call: the citizen's form refuses it
+/// without one (blanks are none) at the field, storing and sending nothing; and the office cannot
+/// switch an appointment with no number to the phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_appointment_needs_a_phone_number() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let start = s.next(Tue, 9, 0);
+    let ts = start.timestamp().to_string();
+    let form = format!("/servizi/{}/prenota?inizio={ts}", demo::TARI);
+    let post = format!("/servizi/{}/prenota", demo::TARI);
+    let csrf = s.csrf(&form).await;
+    let fields = |phone: &'static str| {
+        [
+            ("csrf", csrf.clone()),
+            ("start", ts.clone()),
+            ("mode", "phone".into()),
+            ("given_name", "Luca".into()),
+            ("family_name", "Sanna".into()),
+            ("email", "luca.sanna@example.it".into()),
+            ("phone", phone.into()),
+            ("reason", "Variazione della superficie".into()),
+            ("consent", "on".into()),
+        ]
+    };
+    let send = |phone: &'static str| {
+        let f = fields(phone);
+        let s = &s;
+        let post = post.clone();
+        async move {
+            let refs: Vec<(&str, &str)> = f.iter().map(|(a, b)| (*a, b.as_str())).collect();
+            s.post(&post, &refs).await
+        }
+    };
+    for blank in ["", "   ", "\t"] {
+        let p = send(blank).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{blank:?}");
+        assert!(p.body.contains("id=\"phone-error\""), "{blank:?}");
+        assert!(p.body.contains("serve il numero"), "{blank:?}");
+        assert!(p.body.contains("value=\"luca.sanna@example.it\""));
+    }
+    assert_eq!(s.appointment_count().await, 0);
+    assert!(s.state.store.mailbox(10).await.unwrap().is_empty());
+    let p = send("+39 079 123456").await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{}", p.body);
+    assert_eq!(s.appointment_count().await, 1);
+
+    // A video appointment booked without a number: the office may not move it to the phone.
+    let id = s
+        .book(demo::TARI, s.next(Tue, 9, 15), "video", "v@example.it")
+        .await
+        .unwrap();
+    s.verify(id).await;
+    let before = s.state.store.appointment(id).await.unwrap();
+    let office = s.office_of(demo::TARI).await;
+    let op = s.staff(staff::Role::Operator, &[office]).await;
+    let page = format!("/ufficio/appuntamenti/{id}");
+    let later = s.next(Thu, 9, 0).timestamp().to_string();
+    let p = op
+        .submit(
+            &page,
+            &format!("{page}/sposta"),
+            &[("inizio", &later), ("modalita", "phone"), ("messaggio", "")],
+        )
+        .await;
+    let back = p.location.expect("back to the appointment");
+    assert!(back.contains("errore="), "{back}");
+    let shown = op.get(&back).await;
+    assert!(shown.body.contains("manca il numero del cittadino"));
+    let after = s.state.store.appointment(id).await.unwrap();
+    assert_eq!((after.start, after.mode), (before.start, before.mode));
+    assert!(s.emails(id).await.iter().all(|m| m.kind != "moved"));
+}
+
+/// Each booking keeps which privacy notice the person consented to, and when: the version the
+/// notice's page shows, for the citizen's booking and the office's alike; the office sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consent_is_stored_with_the_notices_version() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let notice = s.get("/privacy").await;
+    assert_eq!(notice.status, StatusCode::OK);
+    assert!(notice.body.contains("Titolare del trattamento"));
+    let version = notice
+        .body
+        .split("<span id=\"notice-version\">")
+        .nth(1)
+        .and_then(|v| v.split('<').next())
+        .expect("the version on the page")
+        .to_string();
+    assert_eq!(version.len(), 12);
+    let form = s
+        .get(&format!(
+            "/servizi/{}/prenota?inizio={}",
+            demo::TARI,
+            s.next(Tue, 9, 0).timestamp()
+        ))
+        .await;
+    assert!(
+        form.body.contains("href=\"/privacy\""),
+        "the consent links the notice"
+    );
+    let id = s
+        .book(demo::TARI, s.next(Tue, 9, 0), "phone", "c@example.it")
+        .await
+        .unwrap();
+    let stored: (i64, Option<String>) =
+        sqlx::query_as("SELECT consent_at, consent_version FROM appointment WHERE id = $1")
+            .bind(id)
+            .fetch_one(s.state.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored.0, s.clock_now().timestamp());
+    assert_eq!(stored.1.as_deref(), Some(version.as_str()));
+    s.verify(id).await;
+    let office = s.office_of(demo::TARI).await;
+    let op = s.staff(staff::Role::Operator, &[office]).await;
+    let page = op.get(&format!("/ufficio/appuntamenti/{id}")).await;
+    assert!(
+        page.body
+            .contains(&format!("informativa versione {version}</dd>")),
+        "{}",
+        page.body
+    );
+}

@@ -46,6 +46,7 @@ async fn stampede(
             ("given_name", "Cittadino"),
             ("family_name", "Concorrente"),
             ("email", email.as_str()),
+            ("phone", "079 123456"),
             ("reason", "Prova di concorrenza"),
             ("consent", "on"),
         ];
@@ -127,6 +128,7 @@ async fn one_person_everywhere(s: &Server) -> (usize, usize) {
                         ("given_name", "Stessa"),
                         ("family_name", "Persona"),
                         ("email", "stessa.persona@example.it"),
+                        ("phone", "079 123456"),
                         ("reason", "Prova di concorrenza"),
                         ("consent", "on"),
                     ],

@@ -6,15 +6,6 @@ use sqlx::Row;
 use staff::Role;
 use tests::*;
 
-async fn status_of(s: &Server, id: i64) -> booking::Status {
-    s.state
-        .store
-        .appointment(id)
-        .await
-        .expect("appointment")
-        .status
-}
-
 /// A confirmed in-person identity-card appointment (Anagrafe), booked and verified by a citizen.
 async fn confirmed_cie(s: &Server, start: chrono::DateTime<chrono::Utc>, email: &str) -> i64 {
     let id = s
@@ -74,7 +65,7 @@ async fn no_console_page_is_reachable_logged_out() {
         )
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER);
-    assert_eq!(status_of(&s, id).await, booking::Status::Confirmed);
+    assert_eq!(s.status(id).await, booking::Status::Confirmed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,7 +252,7 @@ async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
             .await;
         assert_eq!(p.status, StatusCode::FORBIDDEN, "{p:?}");
     }
-    assert_eq!(status_of(&s, id).await, booking::Status::Confirmed);
+    assert_eq!(s.status(id).await, booking::Status::Confirmed);
     assert_eq!(s.emails(id).await.len(), emails_before);
     // Login itself needs the token too.
     let p = s
@@ -325,7 +316,7 @@ async fn an_operator_sees_and_changes_only_their_office() {
         )
         .await;
     assert_eq!(p.status, StatusCode::NOT_FOUND);
-    assert_eq!(status_of(&s, theirs).await, booking::Status::Confirmed);
+    assert_eq!(s.status(theirs).await, booking::Status::Confirmed);
     // An unknown action, or an id that is not one, is "not found" and changes nothing.
     for path in [
         format!("/ufficio/appuntamenti/{mine}/balla"),
@@ -336,7 +327,7 @@ async fn an_operator_sees_and_changes_only_their_office() {
         let p = op.submit("/ufficio", &path, &[("messaggio", "x")]).await;
         assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}");
     }
-    assert_eq!(status_of(&s, mine).await, booking::Status::Confirmed);
+    assert_eq!(s.status(mine).await, booking::Status::Confirmed);
 
     op.expect_status(
         &format!("/ufficio?ufficio={edilizia}"),
@@ -507,7 +498,7 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
         p.location.unwrap(),
         format!("/ufficio/appuntamenti/{a}?esito=annullato")
     );
-    assert_eq!(status_of(&s, a).await, booking::Status::Cancelled);
+    assert_eq!(s.status(a).await, booking::Status::Cancelled);
     let mail = s.email_of_kind(a, "cancelled").await;
     assert!(mail.text.contains("Sportello chiuso per sciopero"));
     let ics = mail.ics.unwrap();
@@ -589,11 +580,11 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
         .await
         .unwrap();
     s.verify(e).await;
-    assert_eq!(status_of(&s, e).await, booking::Status::AwaitingApproval);
+    assert_eq!(s.status(e).await, booking::Status::AwaitingApproval);
     mayor
         .submit(page, &format!("/ufficio/appuntamenti/{e}/approva"), &[])
         .await;
-    assert_eq!(status_of(&s, e).await, booking::Status::Confirmed);
+    assert_eq!(s.status(e).await, booking::Status::Confirmed);
     s.email_of_kind(e, "approved").await;
     // A second click on "approve" (or two operators at once) confirms nothing twice.
     let p = mayor
@@ -624,7 +615,7 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
             &[("messaggio", "Il sindaco è in trasferta")],
         )
         .await;
-    assert_eq!(status_of(&s, f).await, booking::Status::Refused);
+    assert_eq!(s.status(f).await, booking::Status::Refused);
     let mail = s.email_of_kind(f, "refused").await;
     assert!(mail.text.contains("Il sindaco è in trasferta"));
 
@@ -641,14 +632,14 @@ on_both_databases!(each_office_action_sends_its_email, |s: Server| async move {
     let op = s.staff(Role::Operator, &[anagrafe]).await;
     op.submit(page, &format!("/ufficio/appuntamenti/{g}/svolto"), &[])
         .await;
-    assert_eq!(status_of(&s, g).await, booking::Status::Done);
+    assert_eq!(s.status(g).await, booking::Status::Done);
     let h_start = s.next(Wed, 10, 10);
     let h = confirmed_cie(&s, h_start, "h@example.it").await;
     s.clock.set(h_start + chrono::Duration::minutes(30));
     let op = s.staff(Role::Operator, &[anagrafe]).await;
     op.submit(page, &format!("/ufficio/appuntamenti/{h}/assente"), &[])
         .await;
-    assert_eq!(status_of(&s, h).await, booking::Status::NoShow);
+    assert_eq!(s.status(h).await, booking::Status::NoShow);
     assert_eq!(s.emails(g).await.len(), sent);
 
     // A private note stays with the office.
@@ -797,7 +788,7 @@ async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_ema
         .await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
     let id = booked(&p);
-    assert_eq!(status_of(&s, id).await, booking::Status::Confirmed);
+    assert_eq!(s.status(id).await, booking::Status::Confirmed);
     assert!(s.emails(id).await.is_empty());
     let p = op
         .submit(
@@ -844,7 +835,7 @@ async fn a_rule_change_keeps_appointments_and_lists_those_that_no_longer_fit() {
         "listed as a misfit"
     );
     assert!(after.body.contains("non esiste più"));
-    assert_eq!(status_of(&s, id).await, booking::Status::Confirmed, "kept");
+    assert_eq!(s.status(id).await, booking::Status::Confirmed, "kept");
     // The closed day is gone for citizens at once.
     let slots = s
         .get(&format!("/api/servizi/{}/orari", demo::CARTA_IDENTITA))
@@ -919,7 +910,7 @@ async fn statistics_count_outcomes_and_export_csv() {
         .await;
     s.clock.advance(chrono::Duration::hours(3));
     s.tick().await; // c was never verified: it expires
-    assert_eq!(status_of(&s, c).await, booking::Status::Expired);
+    assert_eq!(s.status(c).await, booking::Status::Expired);
     // A period that holds every appointment above (all within two weeks of today).
     let period = format!(
         "dal={}&al={}",
@@ -1219,6 +1210,7 @@ on_both_databases!(
                 reason: "prova".into(),
                 ..Default::default()
             },
+            consent_version: None,
         };
         let by_office = s
             .state

@@ -346,6 +346,20 @@ pub struct Config {
     /// accessibility problems, linked in the footer of every page [default: none].
     #[arg(long, env = "SPORTELLO_ACCESSIBILITY_CONTACT")]
     pub accessibility_contact: Option<String>,
+
+    /// The town's own privacy notice, shown at /privacy instead of the built-in one: a UTF-8
+    /// text file (at most 64 KiB; "## " starts a heading, a blank line a paragraph; web and
+    /// email addresses become links) [default: the built-in notice, naming the town as the
+    /// controller and privacy_contact]. Each booking stores the version of the notice it
+    /// consented to.
+    #[arg(long, env = "SPORTELLO_PRIVACY_NOTICE")]
+    pub privacy_notice: Option<PathBuf>,
+
+    /// The town's own accessibility statement, shown at /accessibilita instead of the built-in
+    /// one (AgID's model, with accessibility_contact for reports): a text file as for
+    /// privacy_notice [default: the built-in statement].
+    #[arg(long, env = "SPORTELLO_ACCESSIBILITY_STATEMENT")]
+    pub accessibility_statement: Option<PathBuf>,
 }
 
 /// Things to do instead of serving. All but `init` and `restore` need an installation (its
@@ -440,9 +454,15 @@ impl Config {
 
     /// Makes the relative paths among the settings relative to `base`, and absolute.
     fn make_paths_absolute(&mut self, base: &Path) {
-        for p in [&mut self.data_dir, &mut self.tls_cert, &mut self.tls_key]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.data_dir,
+            &mut self.tls_cert,
+            &mut self.tls_key,
+            &mut self.privacy_notice,
+            &mut self.accessibility_statement,
+        ]
+        .into_iter()
+        .flatten()
         {
             *p = absolute(&base.join(&*p));
         }
@@ -506,6 +526,10 @@ impl Config {
             self.town_logo.as_deref(),
             self.privacy_contact.as_deref(),
             self.accessibility_contact.as_deref(),
+        )?
+        .with_notices(
+            self.privacy_notice.as_deref(),
+            self.accessibility_statement.as_deref(),
         )
     }
 
@@ -583,7 +607,9 @@ impl Config {
             town_address,
             town_logo,
             privacy_contact,
-            accessibility_contact
+            accessibility_contact,
+            privacy_notice,
+            accessibility_statement
         );
     }
 

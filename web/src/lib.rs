@@ -24,6 +24,7 @@ pub mod limits;
 pub mod mailbox;
 pub mod media;
 pub mod metrics;
+pub mod notices;
 pub mod pow;
 pub mod room;
 pub mod state;

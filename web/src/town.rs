@@ -9,6 +9,8 @@
 
 use sha2::Digest;
 
+use crate::notices::Notice;
+
 /// The demo comune's name and address: the defaults.
 pub const DEMO_NAME: &str = "Comune di Esempio";
 pub const DEMO_ADDRESS: &str = "Piazza Municipio 1";
@@ -24,6 +26,10 @@ pub struct Town {
     pub logo: Option<Logo>,
     pub privacy: Option<Contact>,
     pub accessibility: Option<Contact>,
+    /// Shown at /privacy; its version is stored with each booking's consent.
+    pub privacy_notice: Notice,
+    /// Shown at /accessibilita.
+    pub accessibility_statement: Notice,
 }
 
 impl Default for Town {
@@ -34,6 +40,8 @@ impl Default for Town {
             logo: None,
             privacy: None,
             accessibility: None,
+            privacy_notice: Notice::privacy(DEMO_NAME, DEMO_ADDRESS, None),
+            accessibility_statement: Notice::accessibility(DEMO_NAME, None),
         }
     }
 }
@@ -147,17 +155,38 @@ impl Town {
             }
             Some(path) => Some(Logo::read(std::path::Path::new(path))?),
         };
+        let address = address.unwrap_or(DEMO_ADDRESS).trim().to_string();
+        let privacy = privacy
+            .map(|v| Contact::parse("privacy_contact", v))
+            .transpose()?;
+        let accessibility = accessibility
+            .map(|v| Contact::parse("accessibility_contact", v))
+            .transpose()?;
         Ok(Town {
+            privacy_notice: Notice::privacy(name, &address, privacy.as_ref()),
+            accessibility_statement: Notice::accessibility(name, accessibility.as_ref()),
             name: name.to_string(),
-            address: address.unwrap_or(DEMO_ADDRESS).trim().to_string(),
+            address,
             logo,
-            privacy: privacy
-                .map(|v| Contact::parse("privacy_contact", v))
-                .transpose()?,
-            accessibility: accessibility
-                .map(|v| Contact::parse("accessibility_contact", v))
-                .transpose()?,
+            privacy,
+            accessibility,
         })
+    }
+
+    /// The town's own privacy notice and accessibility statement, from their files, instead of
+    /// the built-in ones.
+    pub fn with_notices(
+        mut self,
+        privacy: Option<&std::path::Path>,
+        accessibility: Option<&std::path::Path>,
+    ) -> anyhow::Result<Town> {
+        if let Some(path) = privacy {
+            self.privacy_notice = Notice::read("privacy_notice", path)?;
+        }
+        if let Some(path) = accessibility {
+            self.accessibility_statement = Notice::read("accessibility_statement", path)?;
+        }
+        Ok(self)
     }
 
     /// The logo's address for `<img src>`, if there is a logo.

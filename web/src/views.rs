@@ -182,6 +182,17 @@ pub struct VerifyPage {
     pub a: AppointmentView,
 }
 
+/// The privacy notice or the accessibility statement.
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub struct NoticePage {
+    pub l: Lang,
+    pub title: String,
+    pub sections: Vec<crate::notices::Section>,
+    /// The privacy notice's version, shown so that a person can tell which one they accepted.
+    pub version: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "manage.html")]
 pub struct ManagePage {

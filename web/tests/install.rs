@@ -334,6 +334,15 @@ fn flags_win_over_the_environment_which_wins_over_the_file() {
     let o = run(cwd, &["--config", &path, "init"], &[]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("privacy_contact"), "{o:?}");
+    // A notice file with a terminal escape in it: refused, named, nothing made.
+    std::fs::write(cwd.join("informativa.txt"), "Testo\u{1b}[2J").unwrap();
+    std::fs::write(&config, "privacy_notice = \"informativa.txt\"\n").unwrap();
+    let o = run(cwd, &["--config", &path, "init"], &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("privacy_notice") && stderr(&o).contains("control character"),
+        "{o:?}"
+    );
     let o = run(cwd, &["init"], &[("SPORTELLO_MAX_CONNECTIONS", "molte")]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--max-connections"), "{o:?}");
@@ -396,15 +405,41 @@ fn every_page_shows_the_towns_name_logo_and_contacts() {
             "{html}"
         );
         assert!(html.contains("alt=\"Comune di Prova\""));
-        assert!(html.contains("href=\"mailto:dpo@comune.prova.it\""));
+        assert!(html
+            .contains("<a class=\"text-white\" href=\"/privacy\">Informativa sulla privacy</a>"));
         assert!(html.contains(
-            "Privacy: scrivi al responsabile della protezione dei dati, dpo@comune.prova.it"
+            "<a class=\"text-white\" href=\"/accessibilita\">Dichiarazione di accessibilità</a>"
         ));
-        assert!(html.contains("<a class=\"text-white\" href=\"https://form.agid.gov.it/view/prova\">Dichiarazione di accessibilità</a>"));
     }
     let english = get_with(port, "/", "Cookie: lang=en\r\n").unwrap();
-    assert!(body(&english).contains("Accessibility statement"));
-    assert!(body(&english).contains("Privacy: write to the data protection officer"));
+    assert!(body(&english).contains(">Accessibility statement</a>"));
+    assert!(body(&english).contains(">Privacy notice</a>"));
+    // The built-in privacy notice names the town as the controller and its DPO; the
+    // accessibility statement has AgID's headings and the town's page for reports.
+    let privacy = body(&get(port, "/privacy").unwrap()).to_string();
+    assert!(privacy
+        .contains("Il titolare del trattamento è Comune di Prova, Via del Comune 2, 07014 Prova."));
+    assert!(privacy.contains("<a href=\"mailto:dpo@comune.prova.it\">dpo@comune.prova.it</a>"));
+    assert!(privacy.contains("garanteprivacy.it"));
+    let built_in = version_of(&privacy);
+    let statement = body(&get(port, "/accessibilita").unwrap()).to_string();
+    for heading in [
+        "Stato di conformità",
+        "Contenuti non accessibili",
+        "Redazione della dichiarazione di accessibilità",
+        "Meccanismo di feedback e recapiti",
+        "Modalità di invio delle segnalazioni all&#39;AgID",
+    ] {
+        assert!(statement.contains(&format!(">{heading}</h2>")), "{heading}");
+    }
+    assert!(statement.contains("<a href=\"https://form.agid.gov.it/view/prova\">"));
+    let english = get_with(port, "/privacy", "Cookie: lang=en\r\n").unwrap();
+    assert!(body(&english).contains("The controller is Comune di Prova"));
+    assert_eq!(
+        version_of(body(&english)),
+        built_in,
+        "one notice, one version"
+    );
     // The logo, served from the file read at start, with its type.
     let home = get(port, "/").unwrap();
     let src = body(&home)
@@ -418,7 +453,13 @@ fn every_page_shows_the_towns_name_logo_and_contacts() {
     assert!(logo.to_lowercase().contains("content-type: image/svg+xml"));
     assert_eq!(body(&logo), svg);
 
-    // A logo elsewhere: its site, and only it, may serve images to the pages.
+    // A logo elsewhere: its site, and only it, may serve images to the pages. The town's own
+    // privacy notice, from a file: its text and its own version.
+    std::fs::write(
+        cwd.join("informativa.txt"),
+        "Informativa del Comune di Prova.\n\n## Titolare\nComune di Prova, scrivi a privacy@comune.prova.it.\n",
+    )
+    .unwrap();
     let (_server, port) = serve(
         cwd,
         &[
@@ -426,9 +467,20 @@ fn every_page_shows_the_towns_name_logo_and_contacts() {
             "altri",
             "--town-logo",
             "https://www.comune.prova.it/img/stemma.png",
+            "--privacy-notice",
+            "informativa.txt",
         ],
         &[],
     );
+    let own = body(&get(port, "/privacy").unwrap()).to_string();
+    assert!(
+        own.contains("<p>Informativa del Comune di Prova.</p>"),
+        "{own}"
+    );
+    assert!(own.contains(">Titolare</h2>"));
+    assert!(own.contains("<a href=\"mailto:privacy@comune.prova.it\">privacy@comune.prova.it</a>."));
+    assert!(!own.contains("garanteprivacy"));
+    assert_ne!(version_of(&own), built_in);
     let home = get(port, "/").unwrap();
     assert!(body(&home).contains("src=\"https://www.comune.prova.it/img/stemma.png\""));
     let csp = home
@@ -455,4 +507,13 @@ fn the_demo_defaults_keep_todays_look() {
         "the icon, without a logo"
     );
     assert!(!html.contains("town-logo") && !html.contains("Dichiarazione di accessibilità"));
+}
+
+/// The privacy notice's version shown on its page.
+fn version_of(page: &str) -> String {
+    page.split("<span id=\"notice-version\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("a notice version")
+        .to_string()
 }

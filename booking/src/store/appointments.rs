@@ -413,8 +413,8 @@ impl Store {
                 sequence: 0,
             };
             let inserted = sqlx::query(
-                "INSERT INTO appointment (id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, seat, active_service, given_name, family_name, email, email_norm, phone, fiscal_code, reason, consent_at, created_at, verify_deadline, verified_at, booked_by, person_key) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24)",
+                "INSERT INTO appointment (id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, seat, active_service, given_name, family_name, email, email_norm, phone, fiscal_code, reason, consent_at, created_at, verify_deadline, verified_at, booked_by, person_key, consent_version) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24, $25)",
             )
             .bind(a.id)
             .bind(&a.code)
@@ -440,6 +440,7 @@ impl Store {
             .bind((actor == Actor::Office).then_some(ts(now)))
             .bind(actor.code())
             .bind(&person)
+            .bind(&b.consent_version)
             .execute(&mut *tx)
             .await;
             match inserted {

@@ -32,6 +32,9 @@ pub struct AgendaItem {
     /// "citizen" or "office".
     pub booked_by: String,
     pub cancelled_by: Option<String>,
+    /// When the person consented to the processing of their data, and to which version of the
+    /// privacy notice (None: booked before versions were kept).
+    pub consent: (DateTime<Utc>, Option<String>),
 }
 
 /// One appointment, as much as statistics need (no personal data).
@@ -130,6 +133,10 @@ fn agenda_item_from(r: &AnyRow) -> Result<AgendaItem, Error> {
         note: r.try_get("note")?,
         booked_by: r.try_get("booked_by")?,
         cancelled_by: r.try_get("cancelled_by")?,
+        consent: (
+            from_ts(r.try_get("consent_at")?),
+            r.try_get("consent_version")?,
+        ),
     })
 }
 
@@ -144,7 +151,7 @@ impl Store {
         to: DateTime<Utc>,
     ) -> Result<Vec<AgendaItem>, Error> {
         let mut sql = format!(
-            "SELECT {APPOINTMENT_COLUMNS}, note, booked_by, cancelled_by FROM appointment WHERE start_at >= $1 AND start_at < $2 AND status <> 'expired'"
+            "SELECT {APPOINTMENT_COLUMNS}, note, booked_by, cancelled_by, consent_at, consent_version FROM appointment WHERE start_at >= $1 AND start_at < $2 AND status <> 'expired'"
         );
         if let Some(ids) = offices {
             sql.push_str(&format!(" AND office_id IN ({})", in_list(ids)));
@@ -166,7 +173,7 @@ impl Store {
 
     pub async fn agenda_item(&self, id: i64) -> Result<AgendaItem, Error> {
         let r = sqlx::query(&format!(
-            "SELECT {APPOINTMENT_COLUMNS}, note, booked_by, cancelled_by FROM appointment WHERE id = $1"
+            "SELECT {APPOINTMENT_COLUMNS}, note, booked_by, cancelled_by, consent_at, consent_version FROM appointment WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)

@@ -258,6 +258,7 @@ mod tests {
                 phone: "+39 333 1234567".into(),
                 ..Default::default()
             },
+            consent_version: None,
         }
     }
 

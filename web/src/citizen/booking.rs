@@ -215,7 +215,10 @@ async fn submit_booking(
         }
     }
     let valid = match validate::validate(s.id, &f) {
-        Ok(v) => v,
+        Ok(v) => validate::ValidBooking {
+            consent_version: Some(ui.town.privacy_notice.version.clone()),
+            ..v
+        },
         Err(errors) => {
             let fs = FormState {
                 form: &f,

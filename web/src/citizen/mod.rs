@@ -1,5 +1,7 @@
-//! The citizen's pages: browsing the catalogue, booking, and the links from the emails.
+//! The citizen's pages: browsing the catalogue, booking, the links from the emails, and the
+//! privacy notice and accessibility statement.
 
+pub mod about;
 pub mod booking;
 pub mod catalogue;
 pub mod links;
@@ -13,4 +15,5 @@ pub fn router() -> Router<AppState> {
         .merge(catalogue::router())
         .merge(booking::router())
         .merge(links::router())
+        .merge(about::router())
 }

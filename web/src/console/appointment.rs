@@ -124,6 +124,14 @@ pub async fn show_appointment(
         day: a.start.with_timezone(&st.tz).date_naive().to_string(),
         contact: a.contact.clone(),
         booked_by_office: item.booked_by == "office",
+        consent: match &item.consent {
+            (at, Some(v)) => format!(
+                "{}, {} {v}",
+                l.when(*at, st.tz),
+                l.t("informativa versione", "privacy notice version")
+            ),
+            (at, None) => l.when(*at, st.tz),
+        },
         awaiting: a.status == Status::AwaitingApproval,
         can_cancel: active,
         can_move: active,
@@ -234,6 +242,21 @@ pub async fn act_on_appointment(
             None
         }),
     };
+    // The office calls a phone appointment, and sends a video call's link by email.
+    if mode == Some(Mode::Phone) && a.contact.phone.trim().is_empty() {
+        p.add(
+            "modalita",
+            "Al telefono: manca il numero del cittadino.",
+            "By phone: the citizen's phone number is missing.",
+        );
+    }
+    if mode == Some(Mode::Video) && a.contact.email.trim().is_empty() {
+        p.add(
+            "modalita",
+            "In videochiamata: manca l'email del cittadino, a cui va il link.",
+            "By video: the citizen's email, where the link goes, is missing.",
+        );
+    }
     if !p.is_empty() {
         return refused(s, a.id, &p.all(l).join(" "));
     }

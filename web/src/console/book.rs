@@ -134,7 +134,11 @@ pub async fn submit_booking(
         ..f.booking
     };
     let valid = match validate::validate_for_office(service_id, &form) {
-        Ok(v) => v,
+        // The operator ticked the consent the caller gave to the notice the site shows.
+        Ok(v) => validate::ValidBooking {
+            consent_version: Some(s.ui.town.privacy_notice.version.clone()),
+            ..v
+        },
         Err(errors) => {
             let list = errors
                 .0

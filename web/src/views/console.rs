@@ -110,6 +110,8 @@ pub struct AppointmentPage {
     pub day: String,
     pub contact: booking::Contact,
     pub booked_by_office: bool,
+    /// When the person consented to the processing of their data, and to which notice.
+    pub consent: String,
     pub awaiting: bool,
     pub can_cancel: bool,
     pub can_move: bool,

@@ -1,0 +1,44 @@
+//! The pages every public administration's site must have: the privacy notice (`/privacy`) and
+//! the accessibility statement (`/accessibilita`), in the page's language, from `crate::notices`.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+use crate::error::Result;
+use crate::extract::Ui;
+use crate::state::AppState;
+use crate::views::NoticePage;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/privacy", get(show_privacy_notice))
+        .route("/accessibilita", get(show_accessibility_statement))
+}
+
+async fn show_privacy_notice(ui: Ui) -> Result<Response> {
+    let l = ui.l;
+    let town = ui.town.clone();
+    let page = NoticePage {
+        l,
+        title: l.t("Informativa sulla privacy", "Privacy notice").into(),
+        sections: town.privacy_notice.sections(l).to_vec(),
+        version: Some(town.privacy_notice.version.clone()),
+    };
+    ui.page(StatusCode::OK, page)
+}
+
+async fn show_accessibility_statement(ui: Ui) -> Result<Response> {
+    let l = ui.l;
+    let town = ui.town.clone();
+    let page = NoticePage {
+        l,
+        title: l
+            .t("Dichiarazione di accessibilità", "Accessibility statement")
+            .into(),
+        sections: town.accessibility_statement.sections(l).to_vec(),
+        version: None,
+    };
+    ui.page(StatusCode::OK, page)
+}
