@@ -65,6 +65,7 @@ fn service_from(r: &AnyRow) -> Result<Service, Error> {
         documents: r.try_get("documents")?,
         modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
         published: r.try_get::<i64, _>("published")? != 0,
+        fiscal_code_required: r.try_get::<i64, _>("fiscal_code_required")? != 0,
     })
 }
 

@@ -30,6 +30,8 @@ struct DemoService {
     instructions: &'static str,
     documents: &'static str,
     modes: &'static [Mode],
+    /// The form asks for the fiscal code: one appointment per person, not per email.
+    per_person: bool,
 }
 
 struct DemoOffice {
@@ -68,6 +70,7 @@ const OFFICES: &[DemoOffice] = &[
             instructions: "La richiesta è valutata dalla segreteria del Sindaco, che conferma l'appuntamento via email.",
             documents: "",
             modes: &[P, V],
+            per_person: false,
         }],
     },
     DemoOffice {
@@ -90,6 +93,7 @@ const OFFICES: &[DemoOffice] = &[
                 instructions: "Indica nel motivo, se puoi, l'argomento del colloquio: l'assistente sociale si preparerà.",
                 documents: "Documento d'identità\nEventuale documentazione sanitaria o sociale utile al colloquio",
                 modes: ALL,
+                per_person: false,
             },
             DemoService {
                 title: "Contributi e agevolazioni",
@@ -98,6 +102,7 @@ const OFFICES: &[DemoOffice] = &[
                 instructions: "",
                 documents: "Documento d'identità\nAttestazione ISEE in corso di validità",
                 modes: ALL,
+                per_person: false,
             },
         ],
     },
@@ -121,6 +126,7 @@ const OFFICES: &[DemoOffice] = &[
                 instructions: "Se la pratica è già presentata, indica nel motivo il numero di protocollo.",
                 documents: "Numero di protocollo della pratica\nElaborati tecnici in formato digitale",
                 modes: ALL,
+                per_person: false,
             },
             DemoService {
                 title: "Accesso agli atti",
@@ -129,6 +135,7 @@ const OFFICES: &[DemoOffice] = &[
                 instructions: "",
                 documents: "Documento d'identità\nRicevuta della richiesta di accesso agli atti",
                 modes: &[P],
+                per_person: false,
             },
         ],
     },
@@ -148,6 +155,7 @@ const OFFICES: &[DemoOffice] = &[
             instructions: "",
             documents: "Visura catastale degli immobili\nEventuali avvisi ricevuti",
             modes: ALL,
+            per_person: false,
         }],
     },
     DemoOffice {
@@ -166,6 +174,7 @@ const OFFICES: &[DemoOffice] = &[
             instructions: "",
             documents: "Documento d'identità\nContratto di locazione o atto di proprietà",
             modes: ALL,
+            per_person: false,
         }],
     },
     DemoOffice {
@@ -185,6 +194,7 @@ const OFFICES: &[DemoOffice] = &[
                 instructions: "",
                 documents: "Copia del verbale",
                 modes: &[P, T],
+                per_person: false,
             },
             DemoService {
                 title: "Permessi e autorizzazioni",
@@ -193,6 +203,7 @@ const OFFICES: &[DemoOffice] = &[
                 instructions: "",
                 documents: "Documento d'identità",
                 modes: &[P],
+                per_person: false,
             },
         ],
     },
@@ -212,6 +223,7 @@ const OFFICES: &[DemoOffice] = &[
             instructions: "",
             documents: "Visura camerale\nBozza della pratica SUAPE, se già predisposta",
             modes: ALL,
+            per_person: false,
         }],
     },
     DemoOffice {
@@ -234,6 +246,7 @@ const OFFICES: &[DemoOffice] = &[
                 instructions: "La carta arriva per posta entro 6 giorni lavorativi. Il costo è di 22,21 euro, da pagare allo sportello con carta o bancomat. Per i minori serve la presenza dei genitori.",
                 documents: "Una fototessera recente su sfondo bianco\nLa carta d'identità scaduta o in scadenza\nLa tessera sanitaria (codice fiscale)\nLa denuncia, in caso di furto o smarrimento",
                 modes: &[P],
+                per_person: true,
             },
             DemoService {
                 title: "Certificati e cambio di residenza",
@@ -242,6 +255,7 @@ const OFFICES: &[DemoOffice] = &[
                 instructions: "",
                 documents: "Documento d'identità",
                 modes: &[P],
+                per_person: false,
             },
         ],
     },
@@ -391,7 +405,7 @@ pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error>
         }
         for (pos, s) in o.services.iter().enumerate() {
             svc_id += 1;
-            sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10)")
+            sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position, fiscal_code_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11)")
                 .bind(svc_id)
                 .bind(office_id)
                 .bind(calendar_id)
@@ -402,6 +416,7 @@ pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error>
                 .bind(s.documents)
                 .bind(i64::from(ModeSet::of(s.modes).0))
                 .bind(pos as i64)
+                .bind(i64::from(s.per_person))
                 .execute(&mut *tx)
                 .await?;
         }

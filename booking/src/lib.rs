@@ -10,6 +10,7 @@ pub mod audit;
 pub mod catalogue;
 pub mod demo;
 pub mod email;
+pub mod fiscal;
 pub mod ics;
 pub mod model;
 pub mod outbox;
@@ -38,6 +39,10 @@ pub enum Error {
     UnknownOperator,
     #[error("an active appointment for this service already exists for this email address")]
     AlreadyBookedForService,
+    #[error("an active appointment for this service already exists for this person (fiscal code)")]
+    PersonAlreadyBooked,
+    #[error("this service needs the person's valid fiscal code")]
+    FiscalCodeRequired,
     #[error("at most {0} active appointments per email address")]
     TooManyActive(i64),
     #[error("at most {0} bookings per email address wait for verification at once")]

@@ -188,6 +188,10 @@ pub struct Service {
     pub documents: String,
     pub modes: ModeSet,
     pub published: bool,
+    /// The booking form asks for the person's fiscal code, and each person (not each email
+    /// address) may hold one active appointment of the service: a parent books for each child
+    /// with one email.
+    pub fiscal_code_required: bool,
 }
 
 impl Service {

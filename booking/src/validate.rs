@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use crate::model::{Contact, Mode};
+use crate::model::{Contact, Mode, Service};
 
 /// Longest accepted value of each free-text field, in characters.
 pub const MAX_NAME: usize = 100;
@@ -94,8 +94,8 @@ impl Problem {
                 "Invalid phone number: digits, spaces and a leading + only.",
             ),
             Problem::BadFiscalCode => (
-                "Codice fiscale non valido: 16 caratteri, lettere e cifre.",
-                "Invalid fiscal code: 16 letters and digits.",
+                "Codice fiscale non valido: controlla i 16 caratteri (l'ultimo è un carattere di controllo).",
+                "Invalid fiscal code: check the 16 characters (the last one is a check character).",
             ),
             Problem::BadSlot => (
                 "Scegli un orario tra quelli disponibili.",
@@ -206,20 +206,24 @@ pub fn valid_email(s: &str) -> bool {
         })
 }
 
-/// Checks a citizen's booking form: every required field, email included.
-pub fn validate(service_id: i64, f: &BookingForm) -> Result<ValidBooking, FieldErrors> {
-    check(service_id, f, true)
+/// Checks a citizen's booking form for `service`: every required field, email included, and the
+/// fiscal code where the service asks for it.
+pub fn validate(service: &Service, f: &BookingForm) -> Result<ValidBooking, FieldErrors> {
+    check(service, f, true)
 }
 
 /// Checks a booking the office makes for someone who phoned or came in: the email may be left
 /// out when there is a phone number and the appointment is not a video call; that person then
 /// gets no emails and the office tells them itself.
-pub fn validate_for_office(service_id: i64, f: &BookingForm) -> Result<ValidBooking, FieldErrors> {
-    check(service_id, f, false)
+pub fn validate_for_office(
+    service: &Service,
+    f: &BookingForm,
+) -> Result<ValidBooking, FieldErrors> {
+    check(service, f, false)
 }
 
 fn check(
-    service_id: i64,
+    service: &Service,
     f: &BookingForm,
     email_required: bool,
 ) -> Result<ValidBooking, FieldErrors> {
@@ -292,17 +296,18 @@ fn check(
             e.add("phone", Problem::BadPhone);
         }
     }
-    let fiscal_code = text(
+    // Spaces are allowed as people type it ("RSS MRA 85T10 A562S"), and gone once checked.
+    let fiscal_code = crate::fiscal::normalise(&text(
         &mut e,
         "fiscal_code",
         &f.contact.fiscal_code,
-        16,
-        false,
+        32,
+        service.fiscal_code_required,
         Shape::Line,
-    )
-    .to_uppercase();
-    if !fiscal_code.is_empty()
-        && (fiscal_code.len() != 16 || !fiscal_code.chars().all(|c| c.is_ascii_alphanumeric()))
+    ));
+    if e.get("fiscal_code").is_none()
+        && !fiscal_code.is_empty()
+        && !crate::fiscal::is_valid(&fiscal_code)
     {
         e.add("fiscal_code", Problem::BadFiscalCode);
     }
@@ -330,7 +335,7 @@ fn check(
         return Err(e);
     }
     Ok(ValidBooking {
-        service_id,
+        service_id: service.id,
         start: start.expect("checked"),
         mode: mode.expect("checked"),
         operator_id,
@@ -350,6 +355,59 @@ fn check(
 mod tests {
     use super::*;
 
+    /// A service that asks for the fiscal code, or not.
+    fn service(fiscal_code_required: bool) -> Service {
+        Service {
+            id: 1,
+            office_id: 1,
+            calendar_id: 1,
+            title: "Servizio".into(),
+            description: String::new(),
+            max_minutes: 30,
+            instructions: String::new(),
+            documents: String::new(),
+            modes: crate::model::ModeSet::ALL,
+            published: true,
+            fiscal_code_required,
+        }
+    }
+
+    #[test]
+    fn a_service_may_ask_for_a_valid_fiscal_code() {
+        let asks = service(true);
+        let none = with(good(), |c| c.fiscal_code.clear());
+        assert!(validate(&service(false), &none).is_ok());
+        for check in [validate, validate_for_office] {
+            assert_eq!(
+                check(&asks, &none).unwrap_err().get("fiscal_code"),
+                Some(Problem::Required)
+            );
+        }
+        for bad in [
+            "RSSMRA85T10A562X",
+            "RSSMRA85T10A562",
+            "\u{202E}RSSMRA85T10A562S",
+        ] {
+            let f = with(good(), |c| c.fiscal_code = bad.into());
+            let e = validate(&asks, &f).unwrap_err();
+            assert!(
+                matches!(
+                    e.get("fiscal_code"),
+                    Some(Problem::BadFiscalCode | Problem::BadCharacters)
+                ),
+                "{bad:?}: {e:?}"
+            );
+        }
+        // An omocode variant is a valid code, kept as typed (in capitals).
+        let check = crate::fiscal::check_char(b"RSSMRA85T10A56N") as char;
+        let variant = format!("rssmra85t10a56n{}", check.to_ascii_lowercase());
+        let f = with(good(), |c| c.fiscal_code = variant.clone());
+        assert_eq!(
+            validate(&asks, &f).unwrap().contact.fiscal_code,
+            variant.to_uppercase()
+        );
+    }
+
     fn good() -> BookingForm {
         BookingForm {
             start: "1800000000".into(),
@@ -360,7 +418,7 @@ mod tests {
                 family_name: "Rossi".into(),
                 email: "maria.rossi@example.it".into(),
                 phone: "+39 079 123456".into(),
-                fiscal_code: "rssmra80a41g203x".into(),
+                fiscal_code: "rssmra 85t10 a562s".into(),
                 reason: "Rinnovo carta d'identità".into(),
             },
             consent: Some("on".into()),
@@ -385,27 +443,30 @@ mod tests {
         ] {
             let f = with(good(), |c| c.given_name = hostile.into());
             assert_eq!(
-                validate(1, &f).unwrap_err().get("given_name"),
+                validate(&service(false), &f).unwrap_err().get("given_name"),
                 Some(Problem::BadCharacters),
                 "{hostile:?}"
             );
         }
         let f = with(good(), |c| c.family_name = "Rossi\"; DROP".into());
-        assert!(validate(1, &f).is_ok(), "quotes are a name's business");
+        assert!(
+            validate(&service(false), &f).is_ok(),
+            "quotes are a name's business"
+        );
         let f = with(good(), |c| c.reason = "Prima riga\r\nseconda riga".into());
-        assert!(validate(1, &f).is_ok());
+        assert!(validate(&service(false), &f).is_ok());
         let f = with(good(), |c| c.reason = "Testo \u{202E}rovesciato".into());
         assert_eq!(
-            validate(1, &f).unwrap_err().get("reason"),
+            validate(&service(false), &f).unwrap_err().get("reason"),
             Some(Problem::BadCharacters)
         );
     }
 
     #[test]
     fn a_complete_form_is_valid() {
-        let b = validate(1, &good()).unwrap();
+        let b = validate(&service(false), &good()).unwrap();
         assert_eq!(b.mode, Mode::Video);
-        assert_eq!(b.contact.fiscal_code, "RSSMRA80A41G203X");
+        assert_eq!(b.contact.fiscal_code, "RSSMRA85T10A562S");
     }
 
     #[test]
@@ -418,13 +479,23 @@ mod tests {
             |c| c.email.clear(),
         );
         assert_eq!(
-            validate(1, &no_email).unwrap_err().get("email"),
+            validate(&service(false), &no_email)
+                .unwrap_err()
+                .get("email"),
             Some(Problem::Required)
         );
-        assert_eq!(validate_for_office(1, &no_email).unwrap().contact.email, "");
+        assert_eq!(
+            validate_for_office(&service(false), &no_email)
+                .unwrap()
+                .contact
+                .email,
+            ""
+        );
         let no_phone = with(no_email.clone(), |c| c.phone.clear());
         assert_eq!(
-            validate_for_office(1, &no_phone).unwrap_err().get("email"),
+            validate_for_office(&service(false), &no_phone)
+                .unwrap_err()
+                .get("email"),
             Some(Problem::EmailOrPhone)
         );
         let video = BookingForm {
@@ -432,13 +503,17 @@ mod tests {
             ..no_email.clone()
         };
         assert_eq!(
-            validate_for_office(1, &video).unwrap_err().get("email"),
+            validate_for_office(&service(false), &video)
+                .unwrap_err()
+                .get("email"),
             Some(Problem::EmailOrPhone)
         );
         // A wrong email is still wrong.
         let bad = with(no_email, |c| c.email = "maria@".into());
         assert_eq!(
-            validate_for_office(1, &bad).unwrap_err().get("email"),
+            validate_for_office(&service(false), &bad)
+                .unwrap_err()
+                .get("email"),
             Some(Problem::BadEmail)
         );
     }
@@ -452,22 +527,25 @@ mod tests {
         };
         for blank in ["", "   ", "\t"] {
             for check in [validate, validate_for_office] {
-                let e = check(1, &phone(blank)).unwrap_err();
+                let e = check(&service(false), &phone(blank)).unwrap_err();
                 assert_eq!(e.get("phone"), Some(Problem::PhoneRequired), "{blank:?}");
                 assert_eq!(e.0.len(), 1, "{e:?}");
             }
         }
         // A number that is not one says so, not "required".
-        let e = validate(1, &phone("chiamami")).unwrap_err();
+        let e = validate(&service(false), &phone("chiamami")).unwrap_err();
         assert_eq!(e.get("phone"), Some(Problem::BadPhone));
         assert_eq!(
-            validate(1, &phone("+39 079 123456")).unwrap().contact.phone,
+            validate(&service(false), &phone("+39 079 123456"))
+                .unwrap()
+                .contact
+                .phone,
             "+39 079 123456"
         );
         // Other modes leave it optional.
         let mut f = with(good(), |c| c.phone.clear());
         f.mode = "in_person".into();
-        assert!(validate(1, &f).is_ok());
+        assert!(validate(&service(false), &f).is_ok());
     }
 
     #[test]
@@ -484,7 +562,7 @@ mod tests {
                 c.given_name = " ".into();
             },
         );
-        let e = validate(1, &f).unwrap_err();
+        let e = validate(&service(false), &f).unwrap_err();
         assert_eq!(e.get("email"), Some(Problem::BadEmail));
         assert_eq!(e.get("consent"), Some(Problem::ConsentRequired));
         assert_eq!(e.get("reason"), Some(Problem::TooLong(MAX_REASON)));

@@ -73,6 +73,7 @@ fuzz_target!(|data: &[u8]| {
         documents,
         modes: ModeSet::ALL,
         published: true,
+        fiscal_code_required: false,
     };
     for method in [Method::Request, Method::Cancel] {
         let ics = render(

@@ -31,6 +31,8 @@ test('a citizen books a slot through the pages on a 360 px screen', async () => 
     await page.getByRole('textbox', { name: 'Cognome', exact: true }).fill('Rossi');
     await page.getByRole('textbox', { name: 'Email', exact: true }).fill('maria.rossi@example.it');
     await page.getByRole('textbox', { name: "Motivo dell'appuntamento" }).fill('Rinnovo della carta scaduta');
+    // The identity card is one appointment per person: the fiscal code, typed as people do.
+    await page.getByRole('textbox', { name: /Codice fiscale della persona che si presenta/ }).fill('rss mra 85t10 a562s');
     // Forgetting the consent: the error is shown next to it and what was typed stays.
     await powDone(page);
     await page.getByRole('button', { name: 'Richiedi appuntamento' }).click();

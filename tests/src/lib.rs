@@ -441,13 +441,26 @@ impl Server {
     }
 
     /// Books a slot through the pages as a citizen would, returning the appointment id. A phone
-    /// number is given for a phone appointment only.
+    /// number is given for a phone appointment only; the fiscal code is one made from `email`.
     pub async fn book(
         &self,
         service: i64,
         start: DateTime<Utc>,
         mode: &str,
         email: &str,
+    ) -> Result<i64, Page> {
+        self.book_as(service, start, mode, email, &fiscal_code_for(email))
+            .await
+    }
+
+    /// As `book`, for the person with this fiscal code.
+    pub async fn book_as(
+        &self,
+        service: i64,
+        start: DateTime<Utc>,
+        mode: &str,
+        email: &str,
+        fiscal_code: &str,
     ) -> Result<i64, Page> {
         let ts = start.timestamp().to_string();
         let form_page = self
@@ -472,6 +485,7 @@ impl Server {
                     ("family_name", "Rossi"),
                     ("email", email),
                     ("phone", if mode == "phone" { "079 123456" } else { "" }),
+                    ("fiscal_code", fiscal_code),
                     ("reason", "Rinnovo della carta d'identità"),
                     ("consent", "on"),
                     ("altcha", &altcha),
@@ -649,6 +663,29 @@ async fn page(r: reqwest::Response) -> Page {
         location,
         body: r.text().await.unwrap_or_default(),
     }
+}
+
+/// A valid fiscal code made from `seed` (an email, whatever its case): distinct seeds, distinct
+/// people (as far as tests go).
+pub fn fiscal_code_for(seed: &str) -> String {
+    let h = seed
+        .to_lowercase()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let letter = |shift: u32| (b'A' + ((h >> shift) % 26) as u8) as char;
+    let name: String = (0..6).map(|i| letter(5 * i)).collect();
+    let month = b"ABCDEHLMPRST"[((h >> 37) % 12) as usize] as char;
+    let first15 = format!(
+        "{name}{:02}{month}{:02}{}{:03}",
+        (h >> 30) % 100,
+        1 + (h >> 41) % 28,
+        letter(46),
+        (h >> 51) % 1000
+    );
+    let check = booking::fiscal::check_char(first15.as_bytes()) as char;
+    format!("{first15}{check}")
 }
 
 /// An HTTP client as the tests' browsers are: its own cookie jar, redirects not followed.

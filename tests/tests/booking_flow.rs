@@ -202,6 +202,7 @@ on_both_databases!(
             ("given_name", "Maria".into()),
             ("family_name", "Rossi".into()),
             ("email", "maria@example.it".into()),
+            ("fiscal_code", "RSSMRA85T10A562S".into()),
             ("reason", "Rinnovo".into()),
             ("consent", "on".into()),
         ];
@@ -345,7 +346,8 @@ on_both_databases!(
             s.get(&format!("/conferma/{token}")).await.status,
             StatusCode::BAD_REQUEST
         );
-        // Same person, same service, another slot: refused.
+        // Same person, same service, another slot: refused. The identity card counts people by
+        // fiscal code, the TARI office by email address.
         let again = s
             .book(
                 demo::CARTA_IDENTITA,
@@ -356,10 +358,21 @@ on_both_databases!(
             .await
             .unwrap_err();
         assert_eq!(again.status, StatusCode::CONFLICT);
+        assert!(again.body.contains("Questa persona"));
+        let tari = s
+            .book(demo::TARI, s.next(Tue, 9, 0), "phone", "maria@example.it")
+            .await
+            .unwrap();
+        s.verify(tari).await;
+        let again = s
+            .book(demo::TARI, s.next(Tue, 9, 15), "phone", "MARIA@example.it")
+            .await
+            .unwrap_err();
+        assert_eq!(again.status, StatusCode::CONFLICT);
         assert!(again
             .body
             .contains("Hai già un appuntamento attivo per questo servizio"));
-        assert_eq!(s.appointment_count().await, 1);
+        assert_eq!(s.appointment_count().await, 2);
     }
 );
 
@@ -718,6 +731,7 @@ async fn one_client_address_books_at_a_bounded_pace_behind_a_trusted_proxy_too()
         let (s, csrf, start, post) = (&s, csrf.clone(), start.clone(), post.clone());
         async move {
             let email = format!("persona{i}@example.it");
+            let code = fiscal_code_for(&email);
             let r = s
                 .client
                 .post(post)
@@ -729,6 +743,7 @@ async fn one_client_address_books_at_a_bounded_pace_behind_a_trusted_proxy_too()
                     ("given_name", "Maria"),
                     ("family_name", "Rossi"),
                     ("email", email.as_str()),
+                    ("fiscal_code", code.as_str()),
                     ("reason", "Rinnovo della carta"),
                     ("consent", "on"),
                 ])
@@ -1075,3 +1090,93 @@ async fn the_consent_is_stored_with_the_notices_version() {
         page.body
     );
 }
+
+// The identity card is one appointment per person, named by the fiscal code: a parent books for
+// each child with one email. The same child again (the same code, an omocode variant of it, or
+// from another email) is refused, and so are a code with a wrong check character and none at
+// all; nothing refused is stored or emailed. Eight browsers booking the same child at once,
+// from eight emails: one booking.
+on_both_databases!(
+    a_parent_books_for_each_child_with_one_email,
+    |s: Server| async move {
+        let api = s
+            .get(&format!("/api/servizi/{}/orari", demo::CARTA_IDENTITA))
+            .await;
+        let slots: Vec<serde_json::Value> = serde_json::from_str(&api.body).unwrap();
+        let times: Vec<chrono::DateTime<chrono::Utc>> = slots
+            .iter()
+            .map(|v| chrono::DateTime::from_timestamp(v["start_ts"].as_i64().unwrap(), 0).unwrap())
+            .collect();
+        assert!(times.len() >= 12, "free identity-card times: {}", api.body);
+        let parent = "genitore@example.it";
+        let (giulia, luca) = ("RSSGLI12C45A192Q", "rss lcu 15m10 a192j");
+        let book = |t: usize, email: &'static str, code: String| {
+            let s = &s;
+            let start = times[t];
+            async move {
+                s.book_as(demo::CARTA_IDENTITA, start, "in_person", email, &code)
+                    .await
+            }
+        };
+        let first = book(0, parent, giulia.into()).await.expect("Giulia");
+        let second = book(1, parent, luca.into()).await.expect("Luca");
+        assert_ne!(first, second);
+        let stored = s.state.store.appointment(second).await.unwrap();
+        assert_eq!(stored.contact.fiscal_code, "RSSLCU15M10A192J");
+        s.verify(first).await;
+        s.verify(second).await;
+        let sent = s.state.store.mailbox(100).await.unwrap().len();
+
+        // Luca again: the same code from the same email, an omocode variant from another one.
+        let check = booking::fiscal::check_char(b"RSSLCU15M10A19N") as char;
+        let variant = format!("RSSLCU15M10A19N{check}");
+        for (t, email, code) in [
+            (2, parent, luca.to_string()),
+            (3, "nonna@example.it", variant),
+        ] {
+            let p = book(t, email, code.clone()).await.unwrap_err();
+            assert_eq!(p.status, StatusCode::CONFLICT, "{code}");
+            assert!(p.body.contains("Questa persona"), "{code}: {}", p.body);
+        }
+        // A wrong check character, and no code: said at the field.
+        for (code, says) in [
+            ("RSSLCU15M10A192X", "Codice fiscale non valido"),
+            ("", "Campo obbligatorio"),
+        ] {
+            let p = book(4, parent, code.into()).await.unwrap_err();
+            assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{code:?}");
+            assert!(p.body.contains("id=\"fiscal_code-error\""), "{code:?}");
+            assert!(p.body.contains(says), "{code:?}");
+        }
+        assert_eq!(s.appointment_count().await, 2);
+        assert_eq!(s.state.store.mailbox(100).await.unwrap().len(), sent);
+
+        // A third child, booked at once from eight browsers with eight emails, eight times.
+        const EMAILS: [&str; 8] = [
+            "a@example.it",
+            "b@example.it",
+            "c@example.it",
+            "d@example.it",
+            "e@example.it",
+            "f@example.it",
+            "g@example.it",
+            "h@example.it",
+        ];
+        let marco = booking::fiscal::check_char(b"RSSMRC18B20A192") as char;
+        let marco = format!("RSSMRC18B20A192{marco}");
+        let answers = futures::future::join_all(
+            EMAILS
+                .iter()
+                .enumerate()
+                .map(|(i, email)| book(5 + i, email, marco.clone())),
+        )
+        .await;
+        let accepted = answers.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(accepted, 1, "{answers:?}");
+        assert!(answers
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|p| p.status == StatusCode::CONFLICT));
+        assert_eq!(s.appointment_count().await, 3);
+    }
+);

@@ -39,6 +39,7 @@ async fn stampede(
     }
     let url = s.url(&format!("/servizi/{service}/prenota"));
     let answers = join_all(citizens.iter().map(|(client, csrf, email)| {
+        let code = fiscal_code_for(email);
         let form = [
             ("csrf", csrf.as_str()),
             ("start", ts.as_str()),
@@ -47,6 +48,7 @@ async fn stampede(
             ("family_name", "Concorrente"),
             ("email", email.as_str()),
             ("phone", "079 123456"),
+            ("fiscal_code", code.as_str()),
             ("reason", "Prova di concorrenza"),
             ("consent", "on"),
         ];
@@ -129,6 +131,7 @@ async fn one_person_everywhere(s: &Server) -> (usize, usize) {
                         ("family_name", "Persona"),
                         ("email", "stessa.persona@example.it"),
                         ("phone", "079 123456"),
+                        ("fiscal_code", "RSSMRA85T10A562S"),
                         ("reason", "Prova di concorrenza"),
                         ("consent", "on"),
                     ],

@@ -713,6 +713,7 @@ async fn the_office_books_for_a_caller_today_and_the_citizen_is_confirmed_by_ema
         ("family_name", "Deiana"),
         ("email", "antonio@example.it"),
         ("phone", "079 000000"),
+        ("fiscal_code", "DNSNTN70A01G015H"),
         ("reason", "Ha telefonato per la carta d'identità"),
         ("consent", "on"),
     ];
@@ -1025,6 +1026,45 @@ async fn a_refused_console_form_says_why_next_to_each_field_and_keeps_what_was_t
     assert!(p.body.contains("value=\"Nuovo titolo\""));
     let after = s.state.store.service(demo::TARI).await.unwrap();
     assert_eq!(after.title, before.title, "nothing saved");
+
+    // The office makes TARI ask for the fiscal code (one appointment per person); the citizen's
+    // form then requires it.
+    assert!(!before.fiscal_code_required);
+    let calendar = before.calendar_id.to_string();
+    let p = admin
+        .submit(
+            &page,
+            &page,
+            &[
+                ("title", before.title.as_str()),
+                ("max_minutes", "15"),
+                ("calendar", calendar.as_str()),
+                ("modalita", "phone"),
+                ("published", "1"),
+                ("codice_fiscale", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
+    s.state.store.invalidate_catalogue();
+    assert!(
+        s.state
+            .store
+            .service(demo::TARI)
+            .await
+            .unwrap()
+            .fiscal_code_required
+    );
+    let form = s
+        .get(&format!(
+            "/servizi/{}/prenota?inizio={}",
+            demo::TARI,
+            s.next(Tue, 9, 0).timestamp()
+        ))
+        .await;
+    assert!(form
+        .body
+        .contains("name=\"fiscal_code\" value=\"\" autocomplete=\"off\" required"));
 
     // A new account without offices, then one with an email already taken.
     let p = admin

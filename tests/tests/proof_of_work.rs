@@ -46,6 +46,7 @@ async fn post_booking(
             ("given_name", "Maria"),
             ("family_name", "Rossi"),
             ("email", email),
+            ("fiscal_code", &fiscal_code_for(email)),
             ("reason", "Rinnovo della carta d'identità"),
             ("consent", "on"),
             ("altcha", altcha),

@@ -1002,6 +1002,8 @@ mod value_tests {
             "accessibility_contact",
             "\"https://form.agid.gov.it/view/x\"",
         ),
+        ("privacy_notice", "\"informativa.txt\""),
+        ("accessibility_statement", "\"accessibilita.txt\""),
     ];
 
     #[test]

@@ -107,8 +107,8 @@ impl AppError {
             AppError::Booking(e) => {
                 let (it, en) = booking_messages(e);
                 let status = match e {
-                    B::SlotTaken | B::AlreadyBookedForService | B::TooManyActive(_) | B::TooManyUnverified(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot | B::NotYet | B::OfficeInUse(_) => StatusCode::CONFLICT,
-                    B::SlotNotBookable | B::ModeNotOffered | B::UnknownOperator => StatusCode::UNPROCESSABLE_ENTITY,
+                    B::SlotTaken | B::AlreadyBookedForService | B::PersonAlreadyBooked | B::TooManyActive(_) | B::TooManyUnverified(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot | B::NotYet | B::OfficeInUse(_) => StatusCode::CONFLICT,
+                    B::SlotNotBookable | B::ModeNotOffered | B::UnknownOperator | B::FiscalCodeRequired => StatusCode::UNPROCESSABLE_ENTITY,
                     B::TooManyVerifications(_) => StatusCode::TOO_MANY_REQUESTS,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
@@ -147,6 +147,8 @@ pub fn booking_messages(e: &booking::Error) -> (String, String) {
         B::ModeNotOffered => ("La modalità scelta non è disponibile per questo orario.".into(), "The chosen mode is not offered at this time.".into()),
         B::UnknownOperator => ("L'operatore scelto non segue questo servizio.".into(), "The chosen operator does not serve this calendar.".into()),
         B::AlreadyBookedForService => ("Hai già un appuntamento attivo per questo servizio con questo indirizzo email. Puoi spostarlo o annullarlo dal link ricevuto per email.".into(), "You already have an active appointment for this service with this email address. You can move or cancel it from the link in your email.".into()),
+        B::PersonAlreadyBooked => ("Questa persona (lo dice il codice fiscale) ha già un appuntamento attivo per questo servizio. Puoi spostarlo o annullarlo dal link ricevuto per email.".into(), "This person (by the fiscal code) already has an active appointment for this service. It can be moved or cancelled from the link in the email.".into()),
+        B::FiscalCodeRequired => ("Per questo servizio serve il codice fiscale valido della persona che si presenta.".into(), "This service needs the valid fiscal code of the person who comes.".into()),
         B::TooManyUnverified(n) => (format!("Con questo indirizzo email ci sono già {n} prenotazioni in attesa di conferma: conferma quelle con il link che hai ricevuto, o attendi che scadano (2 ore)."), format!("This email address already has {n} bookings waiting for confirmation: confirm them with the link you received, or wait for them to expire (2 hours).")),
         B::TooManyVerifications(n) => (format!("A questo indirizzo email abbiamo già inviato {n} richieste di conferma nelle ultime 24 ore: riprova domani o contatta l'ufficio."), format!("We have already sent {n} confirmation requests to this email address in the last 24 hours: please try again tomorrow or contact the office.")),
         B::TooManyActive(n) => (format!("Con questo indirizzo email hai già {n} appuntamenti attivi, il massimo consentito."), format!("This email address already holds {n} active appointments, the most allowed.")),
@@ -233,6 +235,8 @@ pub fn is_refusal(e: &booking::Error) -> bool {
             | B::ModeNotOffered
             | B::UnknownOperator
             | B::AlreadyBookedForService
+            | B::PersonAlreadyBooked
+            | B::FiscalCodeRequired
             | B::TooManyActive(_)
             | B::TooManyUnverified(_)
             | B::TooManyVerifications(_)

@@ -121,6 +121,8 @@ pub struct BookPage {
     pub office_name: String,
     pub service_title: String,
     pub max_minutes: i64,
+    /// The service asks for the fiscal code (one appointment per person).
+    pub fiscal_code_required: bool,
     pub start: i64,
     pub when: String,
     pub modes: Vec<Choice>,

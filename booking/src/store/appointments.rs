@@ -104,9 +104,9 @@ fn conflict_of(e: &sqlx::Error) -> Option<Conflict> {
     Some(
         if c.contains("seat") || m.contains("appointment.seat") || m.contains("appointment_seat") {
             Conflict::Seat
-        } else if c.contains("one_per_service")
+        } else if c.contains("one_per_person")
             || m.contains("active_service")
-            || m.contains("one_per_service")
+            || m.contains("one_per_person")
         {
             Conflict::SameService
         } else if c.contains("code") || m.contains("appointment.code") {
@@ -332,6 +332,22 @@ impl Store {
             e => e.to_lowercase(),
         };
         let person = person_key(&email_norm);
+        // Who "one active appointment per service" counts: the person by fiscal code where the
+        // service asks for it (a parent books for each child with one email), else the email.
+        let holder = if service.fiscal_code_required {
+            let code = crate::fiscal::normalise(&b.contact.fiscal_code);
+            format!(
+                "cf:{}",
+                crate::fiscal::person(&code).ok_or(Error::FiscalCodeRequired)?
+            )
+        } else {
+            email_norm.clone()
+        };
+        let same_service = if service.fiscal_code_required {
+            Error::PersonAlreadyBooked
+        } else {
+            Error::AlreadyBookedForService
+        };
         let (status, kind) = match actor {
             Actor::Citizen => (Status::Pending, Kind::Verify),
             Actor::Office => (Status::Confirmed, Kind::Confirmed),
@@ -413,8 +429,8 @@ impl Store {
                 sequence: 0,
             };
             let inserted = sqlx::query(
-                "INSERT INTO appointment (id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, seat, active_service, given_name, family_name, email, email_norm, phone, fiscal_code, reason, consent_at, created_at, verify_deadline, verified_at, booked_by, person_key, consent_version) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24, $25)",
+                "INSERT INTO appointment (id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, seat, active_service, given_name, family_name, email, email_norm, phone, fiscal_code, reason, consent_at, created_at, verify_deadline, verified_at, booked_by, person_key, consent_version, holder) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24, $25, $26)",
             )
             .bind(a.id)
             .bind(&a.code)
@@ -441,6 +457,7 @@ impl Store {
             .bind(actor.code())
             .bind(&person)
             .bind(&b.consent_version)
+            .bind(&holder)
             .execute(&mut *tx)
             .await;
             match inserted {
@@ -449,7 +466,7 @@ impl Store {
                     let _ = tx.rollback().await;
                     match conflict_of(&e) {
                         Some(Conflict::Seat) | Some(Conflict::Code) => continue,
-                        Some(Conflict::SameService) => return Err(Error::AlreadyBookedForService),
+                        Some(Conflict::SameService) => return Err(same_service),
                         Some(Conflict::Other) | None => return Err(e.into()),
                     }
                 }

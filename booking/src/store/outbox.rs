@@ -256,6 +256,7 @@ mod tests {
                 family_name: "Rossi".into(),
                 email: email.into(),
                 phone: "+39 333 1234567".into(),
+                fiscal_code: "RSSMRA85T10A562S".into(),
                 ..Default::default()
             },
             consent_version: None,

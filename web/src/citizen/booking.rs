@@ -135,6 +135,7 @@ async fn render_book(
         office_name: o.name.clone(),
         service_title: s.title.clone(),
         max_minutes: s.max_minutes,
+        fiscal_code_required: s.fiscal_code_required,
         start,
         when,
         modes,
@@ -214,7 +215,7 @@ async fn submit_booking(
             return render_book(&st, ui, &s, start, fs, StatusCode::BAD_REQUEST).await;
         }
     }
-    let valid = match validate::validate(s.id, &f) {
+    let valid = match validate::validate(&s, &f) {
         Ok(v) => validate::ValidBooking {
             consent_version: Some(ui.town.privacy_notice.version.clone()),
             ..v

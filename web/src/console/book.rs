@@ -133,7 +133,7 @@ pub async fn submit_booking(
         operator: String::new(),
         ..f.booking
     };
-    let valid = match validate::validate_for_office(service_id, &form) {
+    let valid = match validate::validate_for_office(&service, &form) {
         // The operator ticked the consent the caller gave to the notice the site shows.
         Ok(v) => validate::ValidBooking {
             consent_version: Some(s.ui.town.privacy_notice.version.clone()),

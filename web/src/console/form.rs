@@ -289,6 +289,8 @@ pub struct ServiceForm {
     pub documents: String,
     pub modalita: Vec<String>,
     pub published: Option<String>,
+    /// Ask for the fiscal code: one active appointment per person instead of per email.
+    pub codice_fiscale: Option<String>,
 }
 
 impl ServiceForm {
@@ -307,6 +309,7 @@ impl ServiceForm {
                 .map(|m| m.code().to_string())
                 .collect(),
             published: Some("1".into()),
+            codice_fiscale: None,
         }
     }
 
@@ -325,11 +328,16 @@ impl ServiceForm {
                 .map(|m| m.code().to_string())
                 .collect(),
             published: s.published.then(|| "1".into()),
+            codice_fiscale: s.fiscal_code_required.then(|| "1".into()),
         }
     }
 
     pub fn is_published(&self) -> bool {
         ticked(&self.published)
+    }
+
+    pub fn asks_fiscal_code(&self) -> bool {
+        ticked(&self.codice_fiscale)
     }
 
     pub fn offers(&self, mode: &str) -> bool {
@@ -374,6 +382,7 @@ impl ServiceForm {
             ),
             modes: p.modes("svc-modes", &self.modalita),
             published: self.is_published(),
+            fiscal_code_required: self.asks_fiscal_code(),
         };
         p.finish(input)
     }
