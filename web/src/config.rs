@@ -160,6 +160,16 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_MAX_UNVERIFIED_PER_EMAIL")]
     pub max_unverified_per_email: Option<i64>,
 
+    /// Days after an appointment's end when the person's data (name, email, phone, fiscal code,
+    /// reason, note) is removed by the daily sweep; statistics still count the appointment
+    /// [default: 365].
+    #[arg(long, env = "SPORTELLO_RETENTION_DAYS")]
+    pub retention_days: Option<i64>,
+
+    /// Days after an email was sent when its recipient and body are removed [default: 30].
+    #[arg(long, env = "SPORTELLO_EMAIL_RETENTION_DAYS")]
+    pub email_retention_days: Option<i64>,
+
     /// Verification emails one person (email, "+tag" ignored) may be sent in 24 hours
     /// [default: 5].
     #[arg(long, env = "SPORTELLO_VERIFICATIONS_PER_DAY")]
@@ -569,6 +579,8 @@ impl Config {
             mail_from,
             max_active_per_email,
             max_unverified_per_email,
+            retention_days,
+            email_retention_days,
             verifications_per_day,
             rate_limit_per_minute,
             rate_limit_burst,
@@ -965,6 +977,8 @@ mod value_tests {
         ("mail_from", "\"Comune <noreply@comune.example.it>\""),
         ("max_active_per_email", "3"),
         ("max_unverified_per_email", "1"),
+        ("retention_days", "400"),
+        ("email_retention_days", "10"),
         ("verifications_per_day", "4"),
         ("rate_limit_per_minute", "20"),
         ("rate_limit_burst", "6"),
@@ -1128,6 +1142,14 @@ mod value_tests {
         says(
             "verifications_per_day",
             limits.verifications_per_day.to_string(),
+        );
+        says(
+            "retention_days",
+            limits.keep_appointments.num_days().to_string(),
+        );
+        says(
+            "email_retention_days",
+            limits.keep_emails.num_days().to_string(),
         );
         says(
             "reminder_hours",

@@ -97,6 +97,12 @@ pub async fn open_store(cfg: &Config, create: Create) -> anyhow::Result<Store> {
     if let Some(n) = cfg.max_unverified_per_email {
         limits.max_unverified_per_email = n.max(1);
     }
+    if let Some(d) = cfg.retention_days {
+        limits.keep_appointments = Duration::days(d.max(1));
+    }
+    if let Some(d) = cfg.email_retention_days {
+        limits.keep_emails = Duration::days(d.max(1));
+    }
     if let Some(n) = cfg.verifications_per_day {
         limits.verifications_per_day = n.max(1);
     }

@@ -1,5 +1,6 @@
-//! The background worker: cancels bookings not verified in time, queues reminders and delivers
-//! the outbox. It runs every few seconds, and at once when the store has queued an email.
+//! The background worker: cancels bookings not verified in time, queues reminders, delivers
+//! the outbox, and once a day removes the personal data kept long enough (`booking::store`'s
+//! retention). It runs every few seconds, and at once when the store has queued an email.
 
 use std::time::Duration;
 
@@ -15,6 +16,13 @@ async fn pass(st: &AppState) -> Result<bool, booking::Error> {
     let now = st.now();
     let expired = st.store.expire_unverified(now).await?;
     let reminders = st.store.queue_reminders(now).await?;
+    if let Some(swept) = st.store.daily_retention(now).await? {
+        tracing::info!(
+            appointments = swept.appointments,
+            emails = swept.emails,
+            "retention: personal data removed"
+        );
+    }
     let d = st.mailer.deliver_due(&st.store, now).await?;
     let m = &st.metrics;
     m.outbox_sent

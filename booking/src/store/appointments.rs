@@ -549,7 +549,8 @@ impl Store {
 
     async fn expire(&self, a: &Appointment, now: DateTime<Utc>) -> Result<bool, Error> {
         let mut tx = self.write().await?;
-        let changed = sqlx::query("UPDATE appointment SET status = 'expired', seat = NULL, active_service = NULL, cancelled_at = $1, cancelled_by = 'system' WHERE id = $2 AND status = 'pending'")
+        // The person's data goes with the booking (see `retention`).
+        let changed = sqlx::query(&super::retention::expire_sql())
             .bind(ts(now))
             .bind(a.id)
             .execute(&mut *tx)

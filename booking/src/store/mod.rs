@@ -8,8 +8,9 @@
 //!
 //! `Store` is one handle on the database, and each concern adds its methods to it from a file
 //! of its own: `catalogue` (offices, services, calendars, operators, cached), `appointments`
-//! (booking and the life of an appointment), `reminders`, `outbox` (the emails' table) and
-//! `backoffice` (the office's agenda, outcomes, notes and catalogue editing). This file holds
+//! (booking and the life of an appointment), `reminders`, `outbox` (the emails' table),
+//! `retention` (removing personal data once it no longer serves) and `backoffice` (the office's
+//! agenda, outcomes, notes and catalogue editing). This file holds
 //! only what they all share: connecting, the migrations, the backend and the pool, write
 //! transactions and the signal that one queued an email, the business limits, the settings, and
 //! how instants and ids are stored. It must not know the business of any part: a query on one
@@ -36,10 +37,12 @@ pub mod backoffice;
 mod catalogue;
 mod outbox;
 mod reminders;
+mod retention;
 
 pub use appointments::Actor;
 use catalogue::CachedCatalogue;
 pub use outbox::OutboxMessage;
+pub use retention::Swept;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -64,6 +67,10 @@ pub struct Limits {
     /// How long before the appointment each reminder goes out (day before, hour before).
     pub reminder_day: Duration,
     pub reminder_hour: Duration,
+    /// How long after an appointment's end the person's data is kept (see `retention`).
+    pub keep_appointments: Duration,
+    /// How long the recipient and body of a sent email are kept.
+    pub keep_emails: Duration,
 }
 
 impl Default for Limits {
@@ -75,6 +82,8 @@ impl Default for Limits {
             verifications_per_day: 5,
             reminder_day: Duration::hours(24),
             reminder_hour: Duration::hours(1),
+            keep_appointments: Duration::days(365),
+            keep_emails: Duration::days(30),
         }
     }
 }

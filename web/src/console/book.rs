@@ -143,7 +143,10 @@ pub async fn submit_booking(
             let list = errors
                 .0
                 .iter()
-                .map(|(_, p)| if l.is_en() { p.en() } else { p.it() })
+                .map(|(field, p)| {
+                    let text = if l.is_en() { p.en() } else { p.it() };
+                    format!("{}: {text}", field_label(l, field))
+                })
                 .collect();
             return render_book(
                 &st,
@@ -190,5 +193,22 @@ pub async fn submit_booking(
             .await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The caller form's field, as its label says it.
+fn field_label(l: crate::i18n::Lang, field: &str) -> &'static str {
+    match field {
+        "start" => l.t("Orario", "Time"),
+        "mode" => l.t("Modalità", "Mode"),
+        "operator" => l.t("Operatore", "Operator"),
+        "given_name" => l.t("Nome", "Name"),
+        "family_name" => l.t("Cognome", "Surname"),
+        "email" => "Email",
+        "phone" => l.t("Telefono", "Phone"),
+        "fiscal_code" => l.t("Codice fiscale", "Fiscal code"),
+        "reason" => l.t("Motivo", "Reason"),
+        "consent" => l.t("Consenso", "Consent"),
+        _ => "",
     }
 }
