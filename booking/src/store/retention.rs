@@ -7,12 +7,16 @@
 //!   status); the recipients and bodies of emails sent more than `Limits::keep_emails` ago are
 //!   deleted; expired bookings a day old lose their address key too.
 //!
+//! - At a person's request (GDPR arts. 15 and 17), the office finds the appointments of an email
+//!   address or a fiscal code (`find_person`) to export them, or erases them (`erase_person`).
+//!
 //! The audit log names things by id only, so it keeps nothing to remove.
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::AnyConnection;
 
 use super::{ts, Store};
+use crate::audit::{self, Entry as AuditEntry};
 use crate::Error;
 
 /// The columns that hold a person's data, emptied; the keys that named the person replaced by
@@ -54,6 +58,79 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Some(swept))
+    }
+}
+
+impl Store {
+    /// The appointments, not yet anonymised, of the person with this email address or this
+    /// fiscal code (any of its omocode variants), earliest first. Empty values match nothing.
+    pub async fn find_person(&self, email: &str, fiscal_code: &str) -> Result<Vec<i64>, Error> {
+        let email = email.trim().to_lowercase();
+        let code = crate::fiscal::normalise(fiscal_code);
+        let holder = crate::fiscal::person(&code)
+            .map(|p| format!("cf:{p}"))
+            .unwrap_or_default();
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT id FROM appointment WHERE anonymised_at IS NULL \
+             AND ((email_norm = $1 AND $1 <> '') OR (fiscal_code = $2 AND $2 <> '') OR (holder = $3 AND $3 <> '')) \
+             ORDER BY start_at, id",
+        )
+        .bind(&email)
+        .bind(&code)
+        .bind(&holder)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Records that a person's data was exported (the entry names how many appointments, never
+    /// whose).
+    pub async fn record_export(&self, entry: &AuditEntry) -> Result<(), Error> {
+        let mut tx = self.write().await?;
+        audit::insert(&mut tx, entry, None).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Erases the person's data from these appointments, in one transaction with its audit
+    /// entry: those still active are cancelled first (no email: the address is what goes),
+    /// emails not yet sent are dropped and the sent ones lose recipient and body. Returns how
+    /// many were erased (ones anonymised already are left as they are).
+    pub async fn erase_person(
+        &self,
+        ids: &[i64],
+        entry: &AuditEntry,
+        now: DateTime<Utc>,
+    ) -> Result<u64, Error> {
+        let mut tx = self.write().await?;
+        let mut erased = 0;
+        for &id in ids {
+            erased += sqlx::query(&format!(
+                "UPDATE appointment SET \
+                 status = CASE WHEN seat IS NOT NULL THEN 'cancelled' ELSE status END, \
+                 cancelled_by = CASE WHEN seat IS NOT NULL THEN 'office' ELSE cancelled_by END, \
+                 cancelled_at = CASE WHEN seat IS NOT NULL THEN $1 ELSE cancelled_at END, \
+                 seat = NULL, active_service = NULL, {FORGET}, \
+                 person_key = '-anon-' || CAST(id AS TEXT), anonymised_at = $1 \
+                 WHERE id = $2 AND anonymised_at IS NULL"
+            ))
+            .bind(ts(now))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM outbox WHERE appointment_id = $1 AND sent_at IS NULL")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE outbox SET to_addr = '', text_body = '', html_body = '', ics = NULL WHERE appointment_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        audit::insert(&mut tx, entry, None).await?;
+        tx.commit().await?;
+        Ok(erased)
     }
 }
 

@@ -99,6 +99,7 @@ impl Staff {
                 self.p.role.label_it()
             },
             configures: self.p.configures_anything(),
+            admin: self.p.is_admin(),
             section,
         }
     }

@@ -1,6 +1,6 @@
 //! The staff consoles under `/ufficio`: login and passwords, the operators' agenda and the
 //! actions on an appointment, booking on behalf of a caller, configuration (offices, services,
-//! calendars, accounts), statistics and the audit log.
+//! calendars, accounts), statistics, the audit log, and a person's data at their request.
 //!
 //! Every handler takes a `Staff` (`context`: a logged-in person, or a redirect to the login page)
 //! and asks its `Principal` before it reads or changes anything; the rules are in `staff::role`.
@@ -16,6 +16,7 @@ mod calendars;
 pub mod context;
 pub mod form;
 mod offices;
+mod privacy;
 mod reports;
 mod services;
 mod session;
@@ -40,4 +41,5 @@ pub fn router() -> Router<AppState> {
         .merge(services::router())
         .merge(calendars::router())
         .merge(accounts::router())
+        .merge(privacy::router())
 }

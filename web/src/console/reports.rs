@@ -236,6 +236,8 @@ pub fn action_label(l: Lang, action: &str) -> &'static str {
             "Provisional password issued",
         ),
         "password_changed" => ("Password cambiata", "Password changed"),
+        "dati_esportati" => ("Dati di una persona esportati", "A person's data exported"),
+        "dati_cancellati" => ("Dati di una persona cancellati", "A person's data erased"),
         _ => ("Modifica", "Change"),
     };
     if l.is_en() {

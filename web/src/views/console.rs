@@ -14,6 +14,8 @@ pub struct Nav {
     pub name: String,
     pub role: &'static str,
     pub configures: bool,
+    /// Administrators handle people's requests about their data.
+    pub admin: bool,
     pub section: &'static str,
 }
 
@@ -352,4 +354,32 @@ pub struct AccountPage {
     pub offices: Vec<Choice>,
     pub provisional: Option<String>,
     pub is_self: bool,
+}
+
+/// One appointment found for a person's data request.
+pub struct PersonLine {
+    pub code: String,
+    pub when: String,
+    pub service: String,
+    pub name: String,
+    pub status: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/privacy.html")]
+pub struct PrivacyPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    /// The search, as typed.
+    pub email: String,
+    pub fiscal_code: String,
+    /// Whether something was searched for.
+    pub asked: bool,
+    pub lines: Vec<PersonLine>,
+    /// The checked search, for the export links and the erase form.
+    pub query: Option<String>,
+    pub error: Option<String>,
+    /// How many appointments were just erased.
+    pub erased: Option<u64>,
 }

@@ -1,0 +1,360 @@
+//! A person's data, at their request (GDPR arts. 15, 17 and 20), for administrators: find the
+//! appointments of an email address or a fiscal code, export them (JSON, CSV), or erase them.
+//! Each export and erasure leaves an audit entry that says how many appointments, never whose.
+
+use axum::extract::Query;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+
+use super::context::{Console, Staff};
+use crate::error::{invalid, AppError, Result};
+use crate::extract::CsrfForm;
+use crate::state::AppState;
+use crate::views::console::{PersonLine, PrivacyPage};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ufficio/dati-personali", get(show_person))
+        .route("/ufficio/dati-personali.json", get(export_json))
+        .route("/ufficio/dati-personali.csv", get(export_csv))
+        .route("/ufficio/dati-personali/cancella", post(erase_person))
+}
+
+/// Who is asked for: an email address, a fiscal code, or both.
+#[derive(Deserialize, Default, Clone)]
+pub struct PersonQuery {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    codice_fiscale: String,
+    /// After an erasure: how many appointments it erased.
+    #[serde(default)]
+    cancellati: Option<u64>,
+}
+
+#[derive(Deserialize)]
+pub struct EraseForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    codice_fiscale: String,
+    #[serde(default)]
+    conferma: Option<String>,
+}
+
+/// One appointment of the person, as exported.
+#[derive(Serialize)]
+struct Record {
+    code: String,
+    office: String,
+    service: String,
+    start: String,
+    end: String,
+    mode: &'static str,
+    status: &'static str,
+    given_name: String,
+    family_name: String,
+    email: String,
+    phone: String,
+    fiscal_code: String,
+    reason: String,
+    office_note: String,
+    booked_at: String,
+    booked_by: String,
+    consent_at: String,
+    privacy_notice_version: Option<String>,
+    emails: Vec<SentEmail>,
+}
+
+#[derive(Serialize)]
+struct SentEmail {
+    kind: String,
+    subject: String,
+    to: String,
+    sent_at: Option<String>,
+}
+
+fn administrators_only(s: &Staff) -> Result<()> {
+    if s.p.is_admin() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "le richieste sui dati personali sono degli amministratori",
+        ))
+    }
+}
+
+/// The checked query: at least one of the two, each of a sane shape.
+fn checked(q: &PersonQuery) -> Result<PersonQuery> {
+    let email = q.email.trim();
+    let code = booking::fiscal::normalise(&q.codice_fiscale);
+    if email.is_empty() && code.is_empty() {
+        return Err(invalid(
+            "scrivi un indirizzo email o un codice fiscale",
+            "write an email address or a fiscal code",
+        ));
+    }
+    if email.chars().count() > 254 || email.chars().any(char::is_control) {
+        return Err(invalid(
+            "indirizzo email non valido",
+            "invalid email address",
+        ));
+    }
+    if !code.is_empty() && !booking::fiscal::is_valid(&code) {
+        return Err(invalid("codice fiscale non valido", "invalid fiscal code"));
+    }
+    Ok(PersonQuery {
+        email: email.to_string(),
+        codice_fiscale: code,
+        cancellati: None,
+    })
+}
+
+async fn records(st: &AppState, q: &PersonQuery) -> Result<Vec<Record>> {
+    let ids = st.store.find_person(&q.email, &q.codice_fiscale).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let item = st.store.agenda_item(id).await?;
+        let a = &item.appointment;
+        let office = st.store.office(a.office_id).await?;
+        let service = st.store.service(a.service_id).await?;
+        let emails = st
+            .store
+            .messages_for(a.id)
+            .await?
+            .into_iter()
+            .map(|m| SentEmail {
+                kind: m.kind,
+                subject: m.subject,
+                to: m.to,
+                sent_at: m.sent_at.map(|t| t.to_rfc3339()),
+            })
+            .collect();
+        out.push(Record {
+            code: a.code.clone(),
+            office: office.name,
+            service: service.title,
+            start: a.start.to_rfc3339(),
+            end: a.end.to_rfc3339(),
+            mode: a.mode.code(),
+            status: a.status.code(),
+            given_name: a.contact.given_name.clone(),
+            family_name: a.contact.family_name.clone(),
+            email: a.contact.email.clone(),
+            phone: a.contact.phone.clone(),
+            fiscal_code: a.contact.fiscal_code.clone(),
+            reason: a.contact.reason.clone(),
+            office_note: item.note.clone(),
+            booked_at: a.created_at.to_rfc3339(),
+            booked_by: item.booked_by.clone(),
+            consent_at: item.consent.0.to_rfc3339(),
+            privacy_notice_version: item.consent.1.clone(),
+            emails,
+        });
+    }
+    Ok(out)
+}
+
+fn query_string(q: &PersonQuery) -> String {
+    format!(
+        "email={}&codice_fiscale={}",
+        super::context::urlencode(&q.email),
+        super::context::urlencode(&q.codice_fiscale)
+    )
+}
+
+async fn show_person(Console(st, s): Console, Query(q): Query<PersonQuery>) -> Result<Response> {
+    administrators_only(&s)?;
+    let l = s.l();
+    let asked = !q.email.trim().is_empty() || !q.codice_fiscale.trim().is_empty();
+    let (lines, query, error) = if asked {
+        match checked(&q) {
+            Ok(q) => {
+                let lines = records(&st, &q)
+                    .await?
+                    .into_iter()
+                    .map(|r| PersonLine {
+                        code: r.code,
+                        when: r.start,
+                        service: format!("{} · {}", r.office, r.service),
+                        name: format!("{} {}", r.given_name, r.family_name),
+                        status: r.status.to_string(),
+                    })
+                    .collect();
+                (lines, Some(query_string(&q)), None)
+            }
+            Err(AppError::Invalid(it, en)) => (Vec::new(), None, Some(l.t(&it, &en).to_string())),
+            Err(e) => return Err(e),
+        }
+    } else {
+        (Vec::new(), None, None)
+    };
+    let page = PrivacyPage {
+        l,
+        csrf: s.ui.csrf.clone(),
+        nav: s.nav("dati"),
+        email: q.email.trim().to_string(),
+        fiscal_code: q.codice_fiscale.trim().to_string(),
+        asked,
+        lines,
+        query,
+        error,
+        erased: q.cancellati,
+    };
+    let status = if page.error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    s.ui.page(status, page)
+}
+
+/// The records and the audit entry of an export.
+async fn export(st: &AppState, s: &Staff, q: &PersonQuery, format: &str) -> Result<Vec<Record>> {
+    administrators_only(s)?;
+    let q = checked(q)?;
+    let records = records(st, &q).await?;
+    let entry = s.audit(
+        "dati_esportati",
+        "person",
+        None,
+        None,
+        format!("{} appuntamenti, {format}", records.len()),
+        st,
+    );
+    st.store.record_export(&entry).await?;
+    Ok(records)
+}
+
+fn download(content_type: &str, name: &str, body: String) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn export_json(Console(st, s): Console, Query(q): Query<PersonQuery>) -> Result<Response> {
+    let records = export(&st, &s, &q, "JSON").await?;
+    let body = serde_json::to_string_pretty(&serde_json::json!({ "appointments": records }))
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(download(
+        "application/json; charset=utf-8",
+        "dati-personali.json",
+        body,
+    ))
+}
+
+async fn export_csv(Console(st, s): Console, Query(q): Query<PersonQuery>) -> Result<Response> {
+    let records = export(&st, &s, &q, "CSV").await?;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| AppError::Internal(e.to_string());
+    w.write_record([
+        "codice",
+        "ufficio",
+        "servizio",
+        "inizio",
+        "fine",
+        "modalita",
+        "stato",
+        "nome",
+        "cognome",
+        "email",
+        "telefono",
+        "codice_fiscale",
+        "motivo",
+        "nota_ufficio",
+        "prenotato_il",
+        "prenotato_da",
+        "consenso_il",
+        "versione_informativa",
+        "email_inviate",
+    ])
+    .map_err(fail)?;
+    for r in &records {
+        let emails = r.emails.len().to_string();
+        w.write_record([
+            r.code.as_str(),
+            &r.office,
+            &r.service,
+            &r.start,
+            &r.end,
+            r.mode,
+            r.status,
+            &csv_text(&r.given_name),
+            &csv_text(&r.family_name),
+            &csv_text(&r.email),
+            &csv_text(&r.phone),
+            &r.fiscal_code,
+            &csv_text(&r.reason),
+            &csv_text(&r.office_note),
+            &r.booked_at,
+            &r.booked_by,
+            &r.consent_at,
+            r.privacy_notice_version.as_deref().unwrap_or(""),
+            &emails,
+        ])
+        .map_err(fail)?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let body = String::from_utf8(bytes).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(download(
+        "text/csv; charset=utf-8",
+        "dati-personali.csv",
+        body,
+    ))
+}
+
+/// A value a spreadsheet would take for a formula (=, +, -, @ first) is kept as text.
+fn csv_text(v: &str) -> String {
+    if v.starts_with(['=', '+', '-', '@']) {
+        format!("'{v}")
+    } else {
+        v.to_string()
+    }
+}
+
+async fn erase_person(
+    Console(st, s): Console,
+    CsrfForm(f): CsrfForm<EraseForm>,
+) -> Result<Response> {
+    administrators_only(&s)?;
+    let q = checked(&PersonQuery {
+        email: f.email,
+        codice_fiscale: f.codice_fiscale,
+        cancellati: None,
+    })?;
+    if f.conferma.as_deref() != Some("1") {
+        return Err(invalid(
+            "spunta la conferma: la cancellazione non si può annullare",
+            "tick the confirmation: erasing cannot be undone",
+        ));
+    }
+    let ids = st.store.find_person(&q.email, &q.codice_fiscale).await?;
+    let entry = s.audit(
+        "dati_cancellati",
+        "person",
+        None,
+        None,
+        format!("{} appuntamenti", ids.len()),
+        &st,
+    );
+    let n = st.store.erase_person(&ids, &entry, st.now()).await?;
+    Ok((
+        s.ui.jar,
+        Redirect::to(&format!("/ufficio/dati-personali?cancellati={n}")),
+    )
+        .into_response())
+}
