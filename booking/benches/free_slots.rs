@@ -142,6 +142,7 @@ async fn seeded_store(dir: &std::path::Path) -> (Store, Vec<booking::Service>) {
                 ..Default::default()
             },
             consent_version: None,
+            language: booking::i18n::Lang::It,
         };
         store
             .book(&b, booking::Actor::Citizen, None, now())

@@ -319,7 +319,7 @@ fn hours_text(rules: &[Rule]) -> String {
             let days: Vec<&str> = r
                 .days
                 .iter()
-                .map(|d| crate::email::WEEKDAYS_IT[d.num_days_from_monday() as usize])
+                .map(|d| crate::i18n::DAYS_IT[d.num_days_from_monday() as usize])
                 .collect();
             let days = if r.days.len() == 5 {
                 "dal lunedì al venerdì".to_string()

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::i18n::Lang;
 use crate::ics::{self, Method};
 use crate::model::{Appointment, Mode, Office, Service};
 use crate::token::{Purpose, Signer};
@@ -94,47 +95,6 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// Italian weekday names, Monday first (shared by emails, pages and the demo data).
-pub const WEEKDAYS_IT: [&str; 7] = [
-    "lunedì",
-    "martedì",
-    "mercoledì",
-    "giovedì",
-    "venerdì",
-    "sabato",
-    "domenica",
-];
-/// Italian month names, January first.
-pub const MONTHS_IT: [&str; 12] = [
-    "gennaio",
-    "febbraio",
-    "marzo",
-    "aprile",
-    "maggio",
-    "giugno",
-    "luglio",
-    "agosto",
-    "settembre",
-    "ottobre",
-    "novembre",
-    "dicembre",
-];
-
-/// "lunedì 30 novembre 2026, ore 9:00" in the office's time zone.
-pub fn when_it(t: DateTime<Utc>, tz: Tz) -> String {
-    use chrono::{Datelike, Timelike};
-    let l = t.with_timezone(&tz);
-    format!(
-        "{} {} {} {}, ore {}:{:02}",
-        WEEKDAYS_IT[l.weekday().num_days_from_monday() as usize],
-        l.day(),
-        MONTHS_IT[l.month0() as usize],
-        l.year(),
-        l.hour(),
-        l.minute()
-    )
-}
-
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -151,16 +111,19 @@ pub fn escape(s: &str) -> String {
 }
 
 struct Body {
+    l: Lang,
     text: String,
     html: String,
 }
 
 impl Body {
-    fn new(greeting: &str) -> Self {
+    fn new(l: Lang, greeting: &str) -> Self {
         Body {
+            l,
             text: format!("{greeting}\n\n"),
             html: format!(
-                "<!doctype html><html lang=\"it\"><body style=\"font-family:'Titillium Web',Arial,sans-serif;color:#1a1a1a;max-width:600px\"><p>{}</p>",
+                "<!doctype html><html lang=\"{}\"><body style=\"font-family:'Titillium Web',Arial,sans-serif;color:#1a1a1a;max-width:600px\"><p>{}</p>",
+                l.code(),
                 escape(greeting)
             ),
         }
@@ -207,20 +170,26 @@ impl Body {
             "<p><a href=\"{u}\" style=\"display:inline-block;background:#0066cc;color:#fff;padding:10px 18px;border-radius:4px;text-decoration:none;font-weight:600\">{l}</a></p><p style=\"font-size:13px\">{lt}: <a href=\"{u}\">{u}</a></p>",
             u = escape(url),
             l = escape(label),
-            lt = "Se il pulsante non funziona, apri questo indirizzo"
+            lt = self.l.t(
+                "Se il pulsante non funziona, apri questo indirizzo",
+                "If the button does not work, open this address"
+            )
         ));
         self
     }
     fn finish(&mut self, office: &Office) -> (String, String) {
         let sign = format!("{} - {}", office.name, office.department);
-        self.text.push_str(&format!(
-            "--\n{sign}\n{}\nQuesta email è stata inviata automaticamente: non rispondere a questo indirizzo.\n",
-            office.email
-        ));
+        let automatic = self.l.t(
+            "Questa email è stata inviata automaticamente: non rispondere a questo indirizzo.",
+            "This email was sent automatically: do not reply to this address.",
+        );
+        self.text
+            .push_str(&format!("--\n{sign}\n{}\n{automatic}\n", office.email));
         self.html.push_str(&format!(
-            "<hr><p style=\"font-size:13px;color:#5c6f82\">{}<br>{}<br>Questa email è stata inviata automaticamente: non rispondere a questo indirizzo.</p></body></html>",
+            "<hr><p style=\"font-size:13px;color:#5c6f82\">{}<br>{}<br>{}</p></body></html>",
             escape(&sign),
-            escape(&office.email)
+            escape(&office.email),
+            escape(automatic)
         ));
         (
             std::mem::take(&mut self.text),
@@ -230,28 +199,41 @@ impl Body {
 }
 
 impl Context<'_> {
+    /// The language of every email about this appointment: the one its person booked in.
+    fn l(&self) -> Lang {
+        self.appointment.language
+    }
+
     fn greeting(&self) -> String {
-        format!(
-            "Gentile {} {},",
-            self.appointment.contact.given_name, self.appointment.contact.family_name
-        )
+        let c = &self.appointment.contact;
+        let dear = self.l().t("Gentile", "Dear");
+        format!("{dear} {} {},", c.given_name, c.family_name)
+    }
+
+    /// A new body in the appointment's language, with the greeting.
+    fn body(&self) -> Body {
+        Body::new(self.l(), &self.greeting())
+    }
+
+    fn when(&self) -> String {
+        self.l().when(self.appointment.start, self.links.tz)
     }
 
     fn summary(&self) -> Vec<(&'static str, String)> {
-        let a = self.appointment;
+        let (a, l) = (self.appointment, self.l());
         let mut rows = vec![
-            ("Codice prenotazione", a.code.clone()),
-            ("Ufficio", self.office.name.clone()),
-            ("Servizio", self.service.title.clone()),
-            ("Quando", when_it(a.start, self.links.tz)),
+            (l.t("Codice prenotazione", "Booking code"), a.code.clone()),
+            (l.t("Ufficio", "Office"), self.office.name.clone()),
+            (l.t("Servizio", "Service"), self.service.title.clone()),
+            (l.t("Quando", "When"), self.when()),
             (
-                "Durata massima",
-                format!("{} minuti", self.service.max_minutes),
+                l.t("Durata massima", "At most"),
+                format!("{} {}", self.service.max_minutes, l.t("minuti", "minutes")),
             ),
-            ("Modalità", a.mode.label_it().to_string()),
+            (l.t("Modalità", "Mode"), l.mode(a.mode).to_string()),
         ];
         if a.mode == Mode::InPerson && !self.office.address.is_empty() {
-            rows.push(("Dove", self.office.address.clone()));
+            rows.push((l.t("Dove", "Where"), self.office.address.clone()));
         }
         rows
     }
@@ -294,175 +276,247 @@ impl Context<'_> {
     }
 
     fn how_to_attend(&self, b: &mut Body) {
+        let l = self.l();
         match self.appointment.mode {
             Mode::Video => {
-                b.para("Il giorno dell'appuntamento apri il collegamento qui sotto da computer, tablet o telefono: non serve installare nulla. Prima dell'orario vedrai il tempo che manca; la stanza si apre pochi minuti prima.");
+                b.para(l.t("Il giorno dell'appuntamento apri il collegamento qui sotto da computer, tablet o telefono: non serve installare nulla. Prima dell'orario vedrai il tempo che manca; la stanza si apre pochi minuti prima.", "On the day, open the link below on a computer, tablet or phone: there is nothing to install. Before the time you will see how long is left; the room opens a few minutes before."));
                 if let Some(url) = self.join_url() {
-                    b.button("Partecipa alla videochiamata", &url);
+                    b.button(
+                        l.t("Partecipa alla videochiamata", "Join the video call"),
+                        &url,
+                    );
                 }
             }
             Mode::Phone => {
-                b.para("All'orario stabilito l'ufficio ti chiamerà al numero che hai indicato.");
+                b.para(l.t(
+                    "All'orario stabilito l'ufficio ti chiamerà al numero che hai indicato.",
+                    "At the agreed time the office will call you on the number you gave.",
+                ));
             }
             Mode::InPerson => {
-                b.para("Presentati all'ufficio all'orario stabilito con i documenti indicati.");
+                b.para(l.t(
+                    "Presentati all'ufficio all'orario stabilito con i documenti indicati.",
+                    "Come to the office at the agreed time with the documents listed.",
+                ));
             }
         }
     }
 
     pub fn verify(&self) -> Email {
-        let mut b = Body::new(&self.greeting());
-        b.para("abbiamo ricevuto la tua richiesta di appuntamento. Per completare la prenotazione conferma il tuo indirizzo email con il pulsante qui sotto entro 2 ore: altrimenti la prenotazione sarà annullata automaticamente e l'orario tornerà disponibile.")
+        let l = self.l();
+        let mut b = self.body();
+        b.para(l.t("abbiamo ricevuto la tua richiesta di appuntamento. Per completare la prenotazione conferma il tuo indirizzo email con il pulsante qui sotto entro 2 ore: altrimenti la prenotazione sarà annullata automaticamente e l'orario tornerà disponibile.", "we have received your appointment request. To complete the booking, confirm your email address with the button below within 2 hours: otherwise the booking is cancelled automatically and the time is offered again."))
             .facts(&self.summary())
-            .button("Conferma la prenotazione", &self.links.verify_url(self.appointment.id))
-            .para("Se non hai chiesto tu questo appuntamento, ignora questa email.");
+            .button(
+                l.t("Conferma la prenotazione", "Confirm the booking"),
+                &self.links.verify_url(self.appointment.id),
+            )
+            .para(l.t(
+                "Se non hai chiesto tu questo appuntamento, ignora questa email.",
+                "If you did not ask for this appointment, ignore this email.",
+            ));
         self.email(
             Kind::Verify,
-            format!("Conferma la tua prenotazione - {}", self.office.name),
+            format!(
+                "{} - {}",
+                l.t("Conferma la tua prenotazione", "Confirm your booking"),
+                self.office.name
+            ),
             &mut b,
             None,
         )
     }
 
     pub fn confirmed(&self) -> Email {
-        let mut b = Body::new(&self.greeting());
-        b.para("il tuo appuntamento è confermato.")
-            .facts(&self.summary());
-        b.list("Documenti da portare", &self.service.document_list());
+        let l = self.l();
+        let mut b = self.body();
+        b.para(l.t(
+            "il tuo appuntamento è confermato.",
+            "your appointment is confirmed.",
+        ))
+        .facts(&self.summary());
+        b.list(
+            l.t("Documenti da portare", "Documents to bring"),
+            &self.service.document_list(),
+        );
         if !self.service.instructions.is_empty() {
             b.para(&self.service.instructions);
         }
         self.how_to_attend(&mut b);
-        b.para("In allegato trovi l'invito da aggiungere al tuo calendario. Puoi annullare o spostare l'appuntamento in ogni momento, senza dare motivazioni:")
-            .button("Gestisci la prenotazione", &self.links.manage_url(self.appointment.id));
+        b.para(l.t("In allegato trovi l'invito da aggiungere al tuo calendario. Puoi annullare o spostare l'appuntamento in ogni momento, senza dare motivazioni:", "The attached invitation adds it to your calendar. You can cancel or move the appointment at any time, without giving reasons:"))
+            .button(
+                l.t("Gestisci la prenotazione", "Manage the booking"),
+                &self.links.manage_url(self.appointment.id),
+            );
         let ics = self.invitation(Method::Request);
         self.email(
             Kind::Confirmed,
-            format!(
-                "Appuntamento confermato - {} {}",
-                self.office.name, self.appointment.code
-            ),
+            self.subject(l.t("Appuntamento confermato", "Appointment confirmed")),
             &mut b,
             Some(ics),
         )
     }
 
+    /// "What happened - office CODE".
+    fn subject(&self, what: &str) -> String {
+        format!("{what} - {} {}", self.office.name, self.appointment.code)
+    }
+
     pub fn request_sent(&self) -> Email {
-        let mut b = Body::new(&self.greeting());
-        b.para("grazie, il tuo indirizzo email è verificato e la richiesta è stata inviata all'ufficio. Riceverai un'altra email quando l'ufficio avrà approvato l'appuntamento.")
+        let l = self.l();
+        let mut b = self.body();
+        b.para(l.t("grazie, il tuo indirizzo email è verificato e la richiesta è stata inviata all'ufficio. Riceverai un'altra email quando l'ufficio avrà approvato l'appuntamento.", "thank you, your email address is verified and the request has gone to the office. You will receive another email once the office has approved the appointment."))
             .facts(&self.summary())
-            .button("Vedi o annulla la richiesta", &self.links.manage_url(self.appointment.id));
+            .button(
+                l.t("Vedi o annulla la richiesta", "See or cancel the request"),
+                &self.links.manage_url(self.appointment.id),
+            );
         self.email(
             Kind::RequestSent,
-            format!("Richiesta inviata - {}", self.office.name),
+            format!(
+                "{} - {}",
+                l.t("Richiesta inviata", "Request sent"),
+                self.office.name
+            ),
             &mut b,
             None,
         )
     }
 
     pub fn moved(&self, by_office: bool, message: &str) -> Email {
-        let mut b = Body::new(&self.greeting());
+        let l = self.l();
+        let mut b = self.body();
         b.para(if by_office {
-            "l'ufficio ha spostato il tuo appuntamento. Ecco i nuovi dati:"
+            l.t(
+                "l'ufficio ha spostato il tuo appuntamento. Ecco i nuovi dati:",
+                "the office has moved your appointment. Here are the new details:",
+            )
         } else {
-            "il tuo appuntamento è stato spostato come hai chiesto. Ecco i nuovi dati:"
+            l.t(
+                "il tuo appuntamento è stato spostato come hai chiesto. Ecco i nuovi dati:",
+                "your appointment has been moved as you asked. Here are the new details:",
+            )
         })
         .facts(&self.summary());
-        if !message.is_empty() {
-            b.para(&format!("Messaggio dell'ufficio: {message}"));
-        }
+        self.office_message(&mut b, message);
         self.how_to_attend(&mut b);
-        b.para("L'invito in allegato aggiorna quello precedente nel tuo calendario.")
-            .button(
-                "Gestisci la prenotazione",
-                &self.links.manage_url(self.appointment.id),
-            );
+        b.para(l.t(
+            "L'invito in allegato aggiorna quello precedente nel tuo calendario.",
+            "The attached invitation updates the earlier one in your calendar.",
+        ))
+        .button(
+            l.t("Gestisci la prenotazione", "Manage the booking"),
+            &self.links.manage_url(self.appointment.id),
+        );
         let ics = self.invitation(Method::Request);
         self.email(
             Kind::Moved,
-            format!(
-                "Appuntamento spostato - {} {}",
-                self.office.name, self.appointment.code
-            ),
+            self.subject(l.t("Appuntamento spostato", "Appointment moved")),
             &mut b,
             Some(ics),
         )
     }
 
     pub fn cancelled(&self, by_office: bool, message: &str) -> Email {
-        let mut b = Body::new(&self.greeting());
+        let l = self.l();
+        let mut b = self.body();
         b.para(if by_office {
-            "ci dispiace: l'ufficio ha dovuto annullare il tuo appuntamento."
+            l.t(
+                "ci dispiace: l'ufficio ha dovuto annullare il tuo appuntamento.",
+                "we are sorry: the office had to cancel your appointment.",
+            )
         } else {
-            "il tuo appuntamento è stato annullato come hai chiesto."
+            l.t(
+                "il tuo appuntamento è stato annullato come hai chiesto.",
+                "your appointment has been cancelled as you asked.",
+            )
         })
         .facts(&self.summary());
         self.office_message_and_rebook(&mut b, message);
         let ics = self.invitation(Method::Cancel);
         self.email(
             Kind::Cancelled,
-            format!(
-                "Appuntamento annullato - {} {}",
-                self.office.name, self.appointment.code
-            ),
+            self.subject(l.t("Appuntamento annullato", "Appointment cancelled")),
             &mut b,
             Some(ics),
         )
     }
 
+    /// The office's message, quoted, if there is one.
+    fn office_message(&self, b: &mut Body, message: &str) {
+        if !message.is_empty() {
+            let said = self
+                .l()
+                .t("Messaggio dell'ufficio", "Message from the office");
+            b.para(&format!("{said}: {message}"));
+        }
+    }
+
     /// The office's message, if any, and the way to book again: the end of every email about an
     /// appointment that will not take place.
     fn office_message_and_rebook(&self, b: &mut Body, message: &str) {
-        if !message.is_empty() {
-            b.para(&format!("Messaggio dell'ufficio: {message}"));
-        }
-        b.para("Se ti serve ancora, puoi prenotare un nuovo appuntamento dal sito.")
-            .button(
-                "Prenota un nuovo appuntamento",
-                &format!("{}/servizi/{}", self.links.base_url, self.service.id),
-            );
+        let l = self.l();
+        self.office_message(b, message);
+        b.para(l.t(
+            "Se ti serve ancora, puoi prenotare un nuovo appuntamento dal sito.",
+            "If you still need it, you can book a new appointment on the site.",
+        ))
+        .button(
+            l.t("Prenota un nuovo appuntamento", "Book a new appointment"),
+            &format!("{}/servizi/{}", self.links.base_url, self.service.id),
+        );
     }
 
     /// The office did not approve a request on a moderated calendar.
     pub fn refused(&self, message: &str) -> Email {
-        let mut b = Body::new(&self.greeting());
-        b.para("ci dispiace: l'ufficio non ha potuto accettare la tua richiesta di appuntamento. L'orario è tornato disponibile.")
+        let l = self.l();
+        let mut b = self.body();
+        b.para(l.t("ci dispiace: l'ufficio non ha potuto accettare la tua richiesta di appuntamento. L'orario è tornato disponibile.", "we are sorry: the office could not accept your appointment request. The time is offered again."))
             .facts(&self.summary());
         self.office_message_and_rebook(&mut b, message);
         self.email(
             Kind::Refused,
-            format!(
-                "Richiesta non accettata - {} {}",
-                self.office.name, self.appointment.code
-            ),
+            self.subject(l.t("Richiesta non accettata", "Request not accepted")),
             &mut b,
             None,
         )
     }
 
     pub fn reminder(&self, kind: Kind) -> Email {
-        let mut b = Body::new(&self.greeting());
+        let l = self.l();
+        let mut b = self.body();
         b.para(if kind == Kind::ReminderHour {
-            "ti ricordiamo che il tuo appuntamento è tra poco."
+            l.t(
+                "ti ricordiamo che il tuo appuntamento è tra poco.",
+                "a reminder that your appointment is soon.",
+            )
         } else {
-            "ti ricordiamo il tuo appuntamento di domani."
+            l.t(
+                "ti ricordiamo il tuo appuntamento di domani.",
+                "a reminder of your appointment tomorrow.",
+            )
         })
         .facts(&self.summary());
-        b.list("Documenti da portare", &self.service.document_list());
+        b.list(
+            l.t("Documenti da portare", "Documents to bring"),
+            &self.service.document_list(),
+        );
         self.how_to_attend(&mut b);
-        b.para(
+        b.para(l.t(
             "Se non puoi più venire, annulla l'appuntamento: l'orario servirà a un'altra persona.",
-        )
+            "If you can no longer come, cancel the appointment: someone else will use the time.",
+        ))
         .button(
-            "Gestisci la prenotazione",
+            l.t("Gestisci la prenotazione", "Manage the booking"),
             &self.links.manage_url(self.appointment.id),
         );
         self.email(
             kind,
             format!(
-                "Promemoria appuntamento - {} {}",
+                "{} - {} {}",
+                l.t("Promemoria appuntamento", "Appointment reminder"),
                 self.office.name,
-                when_it(self.appointment.start, self.links.tz)
+                self.when()
             ),
             &mut b,
             None,

@@ -39,27 +39,37 @@ pub struct Invitation<'a> {
 
 pub fn render(inv: &Invitation<'_>, method: Method) -> String {
     let a = inv.appointment;
+    let l = a.language;
     let mut description = format!(
-        "{} - {}\nCodice prenotazione: {}\nModalità: {}\n",
+        "{} - {}\n{}: {}\n{}: {}\n",
         inv.office.name,
         inv.service.title,
+        l.t("Codice prenotazione", "Booking code"),
         a.code,
-        a.mode.label_it()
+        l.t("Modalità", "Mode"),
+        l.mode(a.mode)
     );
     if let Some(url) = inv.join_url {
-        description.push_str(&format!("Collegati alla videochiamata: {url}\n"));
+        let join = l.t("Collegati alla videochiamata", "Join the video call");
+        description.push_str(&format!("{join}: {url}\n"));
     }
     let docs = inv.service.document_list();
     if !docs.is_empty() {
-        description.push_str("Documenti da portare:\n");
+        description.push_str(l.t("Documenti da portare:\n", "Documents to bring:\n"));
         for d in docs {
             description.push_str(&format!("- {d}\n"));
         }
     }
-    description.push_str(&format!("Gestisci o annulla: {}\n", inv.manage_url));
+    let manage = l.t("Gestisci o annulla", "Manage or cancel");
+    description.push_str(&format!("{manage}: {}\n", inv.manage_url));
     let location = match a.mode {
         Mode::InPerson => inv.office.address.clone(),
-        Mode::Phone => "Al telefono: l'ufficio ti chiamerà".to_string(),
+        Mode::Phone => l
+            .t(
+                "Al telefono: l'ufficio ti chiamerà",
+                "By phone: the office will call you",
+            )
+            .to_string(),
         Mode::Video => inv.join_url.unwrap_or_default().to_string(),
     };
     let mut event = Event::new();

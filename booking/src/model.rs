@@ -251,4 +251,6 @@ pub struct Appointment {
     pub verify_deadline: DateTime<Utc>,
     /// Raised on every change the citizen is told about (the iCalendar SEQUENCE).
     pub sequence: i64,
+    /// The language the person booked in: every email about the appointment is in it.
+    pub language: crate::i18n::Lang,
 }

@@ -39,6 +39,9 @@ pub struct ValidBooking {
     /// The version of the privacy notice the person consented to, stored with the time of the
     /// consent. The checks leave it out: the notice is the web layer's.
     pub consent_version: Option<String>,
+    /// The language the person books in (the page's): their emails are written in it. The
+    /// checks leave it Italian; the web layer sets it.
+    pub language: crate::i18n::Lang,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,6 +351,7 @@ fn check(
             reason,
         },
         consent_version: None,
+        language: crate::i18n::Lang::It,
     })
 }
 

@@ -51,6 +51,7 @@ fuzz_target!(|data: &[u8]| {
         created_at: t,
         verify_deadline: t,
         sequence: 0,
+        language: booking::i18n::Lang::It,
     };
     let office = Office {
         id: 1,

@@ -130,5 +130,6 @@ pub fn video_booking(
             ..Default::default()
         },
         consent_version: None,
+        language: booking::i18n::Lang::It,
     }
 }

@@ -1180,3 +1180,69 @@ on_both_databases!(
         assert_eq!(s.appointment_count().await, 3);
     }
 );
+
+// A citizen who books in English gets every email about the appointment in English (the
+// verification, the confirmation and its invitation, the reminders, the office's cancellation
+// with its message), whatever language the office's staff use; the language is stored with the
+// appointment. One who books in Italian keeps Italian.
+on_both_databases!(
+    emails_speak_the_language_of_the_booking,
+    |s: Server| async move {
+        let italian = s
+            .book(demo::TARI, s.next(Tue, 9, 0), "phone", "rossi@example.it")
+            .await
+            .unwrap();
+        assert_eq!(s.get("/lingua/en").await.status, StatusCode::SEE_OTHER);
+        let start = s.next(Wed, 9, 0);
+        let id = s
+            .book(demo::EDILIZIA, start, "video", "smith@example.it")
+            .await
+            .unwrap();
+        let stored: (String,) = sqlx::query_as("SELECT language FROM appointment WHERE id = $1")
+            .bind(id)
+            .fetch_one(s.state.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(stored.0, "en");
+        let verify = s.email_of_kind(id, "verify").await;
+        assert!(
+            verify.subject.starts_with("Confirm your booking - "),
+            "{}",
+            verify.subject
+        );
+        assert!(
+            verify.text.starts_with("Dear Maria Rossi,"),
+            "{}",
+            verify.text
+        );
+        assert!(verify.html.contains("<html lang=\"en\">"));
+        assert!(verify.text.contains("within 2 hours"));
+        assert!(!verify.text.contains("Gentile"));
+        s.verify(id).await;
+        let confirmed = s.email_of_kind(id, "confirmed").await;
+        assert!(confirmed.subject.starts_with("Appointment confirmed - "));
+        assert!(confirmed.text.contains("Join the video call"));
+        assert!(confirmed.text.contains("When: "));
+        let ics = confirmed.ics.unwrap();
+        assert!(ics.contains("Booking code"), "{ics}");
+        // The reminders.
+        s.clock.set(start - chrono::Duration::hours(23));
+        s.tick().await;
+        let reminder = s.email_of_kind(id, "reminder_day").await;
+        assert!(reminder.subject.starts_with("Appointment reminder - "));
+        assert!(reminder
+            .text
+            .contains("a reminder of your appointment tomorrow"));
+        // The office, in Italian, cancels with a message: the citizen reads it in English.
+        s.cancel(id, booking::Actor::Office, "Ufficio chiuso").await;
+        let cancelled = s.email_of_kind(id, "cancelled").await;
+        assert!(cancelled.subject.starts_with("Appointment cancelled - "));
+        assert!(cancelled
+            .text
+            .contains("Message from the office: Ufficio chiuso"));
+        // Italian stays Italian.
+        let v = s.email_of_kind(italian, "verify").await;
+        assert!(v.subject.starts_with("Conferma la tua prenotazione - "));
+        assert!(v.text.starts_with("Gentile Maria Rossi,"));
+    }
+);

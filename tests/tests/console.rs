@@ -1251,6 +1251,7 @@ on_both_databases!(
                 ..Default::default()
             },
             consent_version: None,
+            language: booking::i18n::Lang::It,
         };
         let by_office = s
             .state

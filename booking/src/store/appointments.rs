@@ -57,7 +57,7 @@ fn booking_code() -> String {
     s
 }
 
-pub(super) const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence";
+pub(super) const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence, language";
 
 pub(super) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
     Ok(Appointment {
@@ -83,6 +83,8 @@ pub(super) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
         created_at: from_ts(r.try_get("created_at")?),
         verify_deadline: from_ts(r.try_get("verify_deadline")?),
         sequence: r.try_get("sequence")?,
+        language: crate::i18n::Lang::from_code(&r.try_get::<String, _>("language")?)
+            .unwrap_or_default(),
     })
 }
 
@@ -427,10 +429,11 @@ impl Store {
                 created_at: now,
                 verify_deadline: now + self.limits.verify_within,
                 sequence: 0,
+                language: b.language,
             };
             let inserted = sqlx::query(
-                "INSERT INTO appointment (id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, seat, active_service, given_name, family_name, email, email_norm, phone, fiscal_code, reason, consent_at, created_at, verify_deadline, verified_at, booked_by, person_key, consent_version, holder) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24, $25, $26)",
+                "INSERT INTO appointment (id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, seat, active_service, given_name, family_name, email, email_norm, phone, fiscal_code, reason, consent_at, created_at, verify_deadline, verified_at, booked_by, person_key, consent_version, holder, language) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21, $22, $23, $24, $25, $26, $27)",
             )
             .bind(a.id)
             .bind(&a.code)
@@ -458,6 +461,7 @@ impl Store {
             .bind(&person)
             .bind(&b.consent_version)
             .bind(&holder)
+            .bind(a.language.code())
             .execute(&mut *tx)
             .await;
             match inserted {

@@ -260,6 +260,7 @@ mod tests {
                 ..Default::default()
             },
             consent_version: None,
+            language: crate::i18n::Lang::It,
         }
     }
 

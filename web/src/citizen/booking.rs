@@ -218,6 +218,7 @@ async fn submit_booking(
     let valid = match validate::validate(&s, &f) {
         Ok(v) => validate::ValidBooking {
             consent_version: Some(ui.town.privacy_notice.version.clone()),
+            language: ui.l,
             ..v
         },
         Err(errors) => {
