@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { startServer, launchBrowser, binary, powDone } from './helpers.mjs';
+import { startServer, launchBrowser, binary, powDone, createAdmin } from './helpers.mjs';
 import { bookVideo } from './booking-helpers.mjs';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -72,8 +72,7 @@ test('every citizen and console page passes axe-core WCAG 2.1 AA at 1280 and 360
       '/uffici/999999',
     ];
     await server.stop({ keep: true });
-    const made = cli(dir, ['admin', 'create', '--email', 'admin@comune.esempio.it', '--name', 'Anna Admin']);
-    const provisional = made.match(/provisional password: (\S+)/)[1];
+    const provisional = createAdmin(dir);
     const room = new URL(cli(dir, ['room-link', code]).match(/citizen:\s+(\S+)/)[1]).pathname;
     server = await startServer(MEDIA, dir);
 

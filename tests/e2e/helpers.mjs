@@ -1,6 +1,6 @@
 // Starts the real `sportello` binary on a free loopback port with a fresh data folder, and
 // Debian's Chromium with the flags this machine needs.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,4 +88,24 @@ export async function launchBrowser() {
 // put it in the form (as a citizen waits for the box to show "Verificato").
 export async function powDone(page) {
   await page.waitForFunction(() => !!document.querySelector('form input[name=altcha]')?.value, null, { timeout: 30000 });
+}
+
+// The first administrator, made by `sportello admin create` on the (stopped) server's data
+// folder: returns the provisional password.
+export function createAdmin(dir, email = 'admin@comune.esempio.it', name = 'Anna Admin') {
+  const made = execFileSync(binary(), ['--data-dir', dir, 'admin', 'create', '--email', email, '--name', name], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
+  return made.match(/provisional password: (\S+)/)[1];
+}
+
+// Logs in with the provisional password and replaces it, as the console asks at the first login.
+export async function firstLogin(page, base, email, provisional) {
+  await page.goto(`${base}/ufficio/accesso`);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(provisional);
+  await page.getByRole('button', { name: 'Accedi' }).click();
+  await page.getByLabel('Password attuale').fill(provisional);
+  await page.getByLabel('Nuova password', { exact: true }).fill('la mia frase segreta');
+  await page.getByLabel('Ripeti la nuova password').fill('la mia frase segreta');
+  await page.getByRole('button', { name: 'Salva la nuova password' }).click();
+  await page.getByText('Password cambiata.').waitFor();
 }

@@ -91,8 +91,17 @@ impl AppError {
             ),
             AppError::TooManyRequests(s) => (
                 StatusCode::TOO_MANY_REQUESTS,
-                format!("Troppe richieste da questo indirizzo: riprova tra {s} secondi."),
-                format!("Too many requests from this address: please try again in {s} seconds."),
+                match s {
+                    1 => "Troppe richieste da questo indirizzo: riprova tra un secondo.".into(),
+                    s => format!("Troppe richieste da questo indirizzo: riprova tra {s} secondi."),
+                },
+                match s {
+                    1 => "Too many requests from this address: please try again in a second."
+                        .into(),
+                    s => format!(
+                        "Too many requests from this address: please try again in {s} seconds."
+                    ),
+                },
             ),
             AppError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
