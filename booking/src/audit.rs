@@ -43,6 +43,17 @@ impl Entry {
         Entry::made(None, "cittadino".into(), change, at)
     }
 
+    /// A person acting on their own data through a link sent to their address.
+    pub fn by_person(action: &str, detail: impl Into<String>, at: DateTime<Utc>) -> Entry {
+        let change = Change {
+            action,
+            target: ("person", None),
+            office_id: None,
+            detail: detail.into(),
+        };
+        Entry::made(None, "cittadino".into(), change, at)
+    }
+
     /// A change made with `sportello` commands on the server.
     pub fn by_command_line(
         action: &str,

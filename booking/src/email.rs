@@ -36,6 +36,9 @@ impl Links {
     pub fn join_url(&self, id: i64) -> String {
         self.url("stanza", Purpose::RoomCitizen, id)
     }
+    pub fn person_data_url(&self, request_id: i64) -> String {
+        self.url("i-miei-dati", Purpose::PersonData, request_id)
+    }
     pub fn operator_join_url(&self, id: i64) -> String {
         self.url("stanza", Purpose::RoomOperator, id)
     }
@@ -58,6 +61,8 @@ pub enum Kind {
     Refused,
     ReminderDay,
     ReminderHour,
+    /// The link to a person's data, at their request.
+    DataRequest,
 }
 
 impl Kind {
@@ -72,6 +77,7 @@ impl Kind {
             Kind::Refused => "refused",
             Kind::ReminderDay => "reminder_day",
             Kind::ReminderHour => "reminder_hour",
+            Kind::DataRequest => "data_request",
         }
     }
 }
@@ -521,5 +527,35 @@ impl Context<'_> {
             &mut b,
             None,
         )
+    }
+}
+
+/// The email with the link to a person's data (`Links::person_data_url`), in the language the
+/// request was made in, signed by the town.
+pub fn data_request(l: Lang, to: &str, town: &str, url: &str) -> Email {
+    let mut b = Body::new(l, l.t("Buongiorno,", "Hello,"));
+    b.para(l.t("hai chiesto di vedere i dati che il servizio di prenotazione conserva su di te. Il collegamento qui sotto vale 24 ore: da lì puoi scaricarli o chiederne la cancellazione.", "you asked to see the data the booking service keeps about you. The link below is valid for 24 hours: from there you can download it or have it erased."))
+        .button(l.t("I miei dati", "My data"), url)
+        .para(l.t(
+            "Se non l'hai chiesto tu, ignora questa email: senza il collegamento nessuno vede i tuoi dati.",
+            "If you did not ask for this, ignore this email: without the link nobody sees your data.",
+        ));
+    let automatic = l.t(
+        "Questa email è stata inviata automaticamente: non rispondere a questo indirizzo.",
+        "This email was sent automatically: do not reply to this address.",
+    );
+    b.text.push_str(&format!("--\n{town}\n{automatic}\n"));
+    b.html.push_str(&format!(
+        "<hr><p style=\"font-size:13px;color:#5c6f82\">{}<br>{}</p></body></html>",
+        escape(town),
+        escape(automatic)
+    ));
+    Email {
+        kind: Kind::DataRequest,
+        to: to.to_string(),
+        subject: format!("{} - {town}", l.t("I tuoi dati", "Your data")),
+        text: b.text,
+        html: b.html,
+        ics: None,
     }
 }

@@ -21,6 +21,8 @@ pub enum Purpose {
     RoomCitizen,
     /// Enter the video room as the operator.
     RoomOperator,
+    /// See, download or erase one's data (a request made with one's email address).
+    PersonData,
 }
 
 impl Purpose {
@@ -31,6 +33,7 @@ impl Purpose {
             Purpose::Manage => b'm',
             Purpose::RoomCitizen => b'c',
             Purpose::RoomOperator => b'o',
+            Purpose::PersonData => b'd',
         }
     }
 }

@@ -69,6 +69,7 @@ test('every citizen and console page passes axe-core WCAG 2.1 AA at 1280 and 360
       `${manage}/annulla`,
       '/privacy',
       '/accessibilita',
+      '/i-miei-dati',
       '/uffici/999999',
     ];
     await server.stop({ keep: true });

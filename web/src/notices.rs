@@ -18,7 +18,7 @@ const MAX_FILE_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Piece {
     pub text: String,
-    /// `https://…`, `http://…` or `mailto:…` only.
+    /// `https://…`, `http://…`, `mailto:…`, or one of this site's own pages (`/…`, built in only).
     pub href: Option<String>,
 }
 
@@ -323,6 +323,14 @@ fn privacy_text(l: Lang, town: &str, address: &str, contact: Option<&Contact>) -
                     "Puoi chiedere al titolare di accedere ai tuoi dati, di correggerli o cancellarli, di limitarne il trattamento e di opporti (artt. 15-21 del Regolamento). Puoi annullare l'appuntamento in ogni momento dal link ricevuto per email.",
                     "You may ask the controller for access to your data, its correction or erasure, restriction of processing, and object to it (arts. 15-21 of the Regulation). You can cancel the appointment at any time through the link you received by email.",
                 ),
+                vec![
+                    t(l.t(
+                        "Puoi vedere, scaricare o cancellare da te i dati dei tuoi appuntamenti, con un collegamento che ricevi al tuo indirizzo email: ",
+                        "You can see, download or erase the data of your appointments yourself, through a link sent to your email address: ",
+                    )),
+                    link("/i-miei-dati", l.t("I miei dati", "My data")),
+                    t("."),
+                ],
                 vec![
                     t(l.t(
                         "Se ritieni che il trattamento violi il Regolamento puoi proporre reclamo al Garante per la protezione dei dati personali: ",

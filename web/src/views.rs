@@ -184,6 +184,31 @@ pub struct VerifyPage {
     pub a: AppointmentView,
 }
 
+/// One appointment on a person's own data page.
+pub struct MyDataLine {
+    pub code: String,
+    pub when: String,
+    pub service: String,
+    pub status: String,
+}
+
+/// A person's own data: the request form, or what the link shows.
+#[derive(Template)]
+#[template(path = "my_data.html")]
+pub struct MyDataPage {
+    pub l: Lang,
+    pub csrf: String,
+    /// The link's token, once the person came through it.
+    pub token: Option<String>,
+    pub email: String,
+    /// The request was taken (the same answer whether the address is known or not).
+    pub sent: bool,
+    pub error: Option<String>,
+    pub expired: bool,
+    pub lines: Vec<MyDataLine>,
+    pub erased: Option<u64>,
+}
+
 /// The privacy notice or the accessibility statement.
 #[derive(Template)]
 #[template(path = "notice.html")]

@@ -61,7 +61,7 @@ impl Store {
     /// An email without a recipient is not queued.
     pub(super) async fn enqueue(
         tx: &mut WriteTx,
-        appointment_id: i64,
+        appointment_id: impl Into<Option<i64>>,
         email: &Email,
         now: DateTime<Utc>,
     ) -> Result<(), Error> {
@@ -79,7 +79,7 @@ impl Store {
             "INSERT INTO outbox (id, appointment_id, kind, to_addr, subject, text_body, html_body, ics, ics_method, created_at, attempts, next_attempt_at, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $10, (SELECT COALESCE(MAX(o.position), 0) + 1 FROM outbox o WHERE o.appointment_id = $2))",
         )
         .bind(random_id())
-        .bind(appointment_id)
+        .bind(appointment_id.into())
         .bind(email.kind.code())
         .bind(&email.to)
         .bind(&email.subject)

@@ -83,6 +83,75 @@ impl Store {
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
+    /// A person asks for their data with their email address: when it has appointments, a
+    /// request valid a day is stored and the link to it emailed (in `l`, signed by `town`), in
+    /// one transaction; an address with none gets nothing (the page says the same either way, so
+    /// that nobody learns whose address is known). At most `Limits::verifications_per_day`
+    /// requests per person a day.
+    pub async fn request_person_data(
+        &self,
+        email: &str,
+        l: crate::i18n::Lang,
+        town: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, Error> {
+        let email_norm = email.trim().to_lowercase();
+        let person = super::appointments::person_key(&email_norm);
+        let mut tx = self.write().await?;
+        let (recent,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM data_request WHERE person_key = $1 AND created_at > $2",
+        )
+        .bind(&person)
+        .bind(ts(now - Duration::hours(24)))
+        .fetch_one(&mut *tx)
+        .await?;
+        if recent >= self.limits.verifications_per_day {
+            return Err(Error::TooManyVerifications(
+                self.limits.verifications_per_day,
+            ));
+        }
+        let (known,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM appointment WHERE email_norm = $1 AND anonymised_at IS NULL",
+        )
+        .bind(&email_norm)
+        .fetch_one(&mut *tx)
+        .await?;
+        if known == 0 {
+            return Ok(None);
+        }
+        let id = super::random_id();
+        sqlx::query(
+            "INSERT INTO data_request (id, email_norm, person_key, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(&email_norm)
+        .bind(&person)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        let url = self.links.person_data_url(id);
+        let mail = crate::email::data_request(l, email.trim(), town, &url);
+        Store::enqueue(&mut tx, None, &mail, now).await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// The email address of a data request still valid at `now` (a day), or None.
+    pub async fn person_data_request(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, Error> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT email_norm, created_at FROM data_request WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row
+            .filter(|(_, at)| *at > ts(now - Duration::hours(24)))
+            .map(|(email, _)| email))
+    }
+
     /// Records that a person's data was exported (the entry names how many appointments, never
     /// whose).
     pub async fn record_export(&self, entry: &AuditEntry) -> Result<(), Error> {

@@ -1,10 +1,11 @@
-//! The citizen's pages: browsing the catalogue, booking, the links from the emails, and the
-//! privacy notice and accessibility statement.
+//! The citizen's pages: browsing the catalogue, booking, the links from the emails, the privacy
+//! notice and accessibility statement, and one's own data.
 
 pub mod about;
 pub mod booking;
 pub mod catalogue;
 pub mod links;
+pub mod my_data;
 
 use axum::Router;
 
@@ -16,4 +17,5 @@ pub fn router() -> Router<AppState> {
         .merge(booking::router())
         .merge(links::router())
         .merge(about::router())
+        .merge(my_data::router())
 }

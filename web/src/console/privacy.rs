@@ -3,15 +3,16 @@
 //! Each export and erasure leaves an audit entry that says how many appointments, never whose.
 
 use axum::extract::Query;
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::context::{Console, Staff};
 use crate::error::{invalid, AppError, Result};
 use crate::extract::CsrfForm;
+use crate::personal_data::{download, records, Record};
 use crate::state::AppState;
 use crate::views::console::{PersonLine, PrivacyPage};
 
@@ -43,38 +44,6 @@ pub struct EraseForm {
     codice_fiscale: String,
     #[serde(default)]
     conferma: Option<String>,
-}
-
-/// One appointment of the person, as exported.
-#[derive(Serialize)]
-struct Record {
-    code: String,
-    office: String,
-    service: String,
-    start: String,
-    end: String,
-    mode: &'static str,
-    status: &'static str,
-    given_name: String,
-    family_name: String,
-    email: String,
-    phone: String,
-    fiscal_code: String,
-    reason: String,
-    office_note: String,
-    booked_at: String,
-    booked_by: String,
-    consent_at: String,
-    privacy_notice_version: Option<String>,
-    emails: Vec<SentEmail>,
-}
-
-#[derive(Serialize)]
-struct SentEmail {
-    kind: String,
-    subject: String,
-    to: String,
-    sent_at: Option<String>,
 }
 
 fn administrators_only(s: &Staff) -> Result<()> {
@@ -113,51 +82,6 @@ fn checked(q: &PersonQuery) -> Result<PersonQuery> {
     })
 }
 
-async fn records(st: &AppState, q: &PersonQuery) -> Result<Vec<Record>> {
-    let ids = st.store.find_person(&q.email, &q.codice_fiscale).await?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        let item = st.store.agenda_item(id).await?;
-        let a = &item.appointment;
-        let office = st.store.office(a.office_id).await?;
-        let service = st.store.service(a.service_id).await?;
-        let emails = st
-            .store
-            .messages_for(a.id)
-            .await?
-            .into_iter()
-            .map(|m| SentEmail {
-                kind: m.kind,
-                subject: m.subject,
-                to: m.to,
-                sent_at: m.sent_at.map(|t| t.to_rfc3339()),
-            })
-            .collect();
-        out.push(Record {
-            code: a.code.clone(),
-            office: office.name,
-            service: service.title,
-            start: a.start.to_rfc3339(),
-            end: a.end.to_rfc3339(),
-            mode: a.mode.code(),
-            status: a.status.code(),
-            given_name: a.contact.given_name.clone(),
-            family_name: a.contact.family_name.clone(),
-            email: a.contact.email.clone(),
-            phone: a.contact.phone.clone(),
-            fiscal_code: a.contact.fiscal_code.clone(),
-            reason: a.contact.reason.clone(),
-            office_note: item.note.clone(),
-            booked_at: a.created_at.to_rfc3339(),
-            booked_by: item.booked_by.clone(),
-            consent_at: item.consent.0.to_rfc3339(),
-            privacy_notice_version: item.consent.1.clone(),
-            emails,
-        });
-    }
-    Ok(out)
-}
-
 fn query_string(q: &PersonQuery) -> String {
     format!(
         "email={}&codice_fiscale={}",
@@ -173,7 +97,7 @@ async fn show_person(Console(st, s): Console, Query(q): Query<PersonQuery>) -> R
     let (lines, query, error) = if asked {
         match checked(&q) {
             Ok(q) => {
-                let lines = records(&st, &q)
+                let lines = records(&st, &q.email, &q.codice_fiscale)
                     .await?
                     .into_iter()
                     .map(|r| PersonLine {
@@ -216,7 +140,7 @@ async fn show_person(Console(st, s): Console, Query(q): Query<PersonQuery>) -> R
 async fn export(st: &AppState, s: &Staff, q: &PersonQuery, format: &str) -> Result<Vec<Record>> {
     administrators_only(s)?;
     let q = checked(q)?;
-    let records = records(st, &q).await?;
+    let records = records(st, &q.email, &q.codice_fiscale).await?;
     let entry = s.audit(
         "dati_esportati",
         "person",
@@ -229,25 +153,9 @@ async fn export(st: &AppState, s: &Staff, q: &PersonQuery, format: &str) -> Resu
     Ok(records)
 }
 
-fn download(content_type: &str, name: &str, body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_string()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}\""),
-            ),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 async fn export_json(Console(st, s): Console, Query(q): Query<PersonQuery>) -> Result<Response> {
     let records = export(&st, &s, &q, "JSON").await?;
-    let body = serde_json::to_string_pretty(&serde_json::json!({ "appointments": records }))
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let body = crate::personal_data::json(&records)?;
     Ok(download(
         "application/json; charset=utf-8",
         "dati-personali.json",
@@ -257,73 +165,12 @@ async fn export_json(Console(st, s): Console, Query(q): Query<PersonQuery>) -> R
 
 async fn export_csv(Console(st, s): Console, Query(q): Query<PersonQuery>) -> Result<Response> {
     let records = export(&st, &s, &q, "CSV").await?;
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let fail = |e: csv::Error| AppError::Internal(e.to_string());
-    w.write_record([
-        "codice",
-        "ufficio",
-        "servizio",
-        "inizio",
-        "fine",
-        "modalita",
-        "stato",
-        "nome",
-        "cognome",
-        "email",
-        "telefono",
-        "codice_fiscale",
-        "motivo",
-        "nota_ufficio",
-        "prenotato_il",
-        "prenotato_da",
-        "consenso_il",
-        "versione_informativa",
-        "email_inviate",
-    ])
-    .map_err(fail)?;
-    for r in &records {
-        let emails = r.emails.len().to_string();
-        w.write_record([
-            r.code.as_str(),
-            &r.office,
-            &r.service,
-            &r.start,
-            &r.end,
-            r.mode,
-            r.status,
-            &csv_text(&r.given_name),
-            &csv_text(&r.family_name),
-            &csv_text(&r.email),
-            &csv_text(&r.phone),
-            &r.fiscal_code,
-            &csv_text(&r.reason),
-            &csv_text(&r.office_note),
-            &r.booked_at,
-            &r.booked_by,
-            &r.consent_at,
-            r.privacy_notice_version.as_deref().unwrap_or(""),
-            &emails,
-        ])
-        .map_err(fail)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let body = String::from_utf8(bytes).map_err(|e| AppError::Internal(e.to_string()))?;
+    let body = crate::personal_data::csv(&records)?;
     Ok(download(
         "text/csv; charset=utf-8",
         "dati-personali.csv",
         body,
     ))
-}
-
-/// A value a spreadsheet would take for a formula (=, +, -, @ first) is kept as text.
-fn csv_text(v: &str) -> String {
-    if v.starts_with(['=', '+', '-', '@']) {
-        format!("'{v}")
-    } else {
-        v.to_string()
-    }
 }
 
 async fn erase_person(
