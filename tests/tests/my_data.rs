@@ -109,6 +109,14 @@ on_both_databases!(
         let gone = s.get(&link).await;
         assert_eq!(gone.status, StatusCode::GONE);
         assert!(gone.body.contains("Il collegamento è scaduto"));
+        // And the daily sweep forgets the request itself the day after.
+        s.clock.advance(chrono::Duration::hours(24));
+        s.tick().await;
+        let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM data_request")
+            .fetch_one(s.state.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
     }
 );
 

@@ -5,7 +5,8 @@
 //!   `Limits::keep_appointments` ago lose the person's data (name, email, phone, fiscal code,
 //!   reason, the office's note), keeping what statistics count (office, service, time, mode,
 //!   status); the recipients and bodies of emails sent more than `Limits::keep_emails` ago are
-//!   deleted; expired bookings a day old lose their address key too.
+//!   deleted; expired bookings a day old lose their address key too, and requests for one's data
+//!   (`request_person_data`) two days old are deleted.
 //!
 //! - At a person's request (GDPR arts. 15 and 17), the office finds the appointments of an email
 //!   address or a fiscal code (`find_person`) to export them, or erases them (`erase_person`).
@@ -228,6 +229,11 @@ async fn sweep(
     .execute(&mut *conn)
     .await?
     .rows_affected();
+    // A data request names an address: kept a day for its link and the daily limit, then gone.
+    sqlx::query("DELETE FROM data_request WHERE created_at < $1")
+        .bind(ts(now - Duration::days(2)))
+        .execute(&mut *conn)
+        .await?;
     Ok(Swept {
         appointments,
         emails,
