@@ -90,13 +90,13 @@ pub async fn records(st: &AppState, email: &str, fiscal_code: &str) -> Result<Ve
 }
 
 /// The records as a JSON document: `{"appointments": [...]}`.
-pub fn json(records: &[Record]) -> Result<String> {
+fn json(records: &[Record]) -> Result<String> {
     serde_json::to_string_pretty(&serde_json::json!({ "appointments": records }))
         .map_err(|e| AppError::Internal(e.to_string()))
 }
 
 /// The records as CSV, one appointment a line.
-pub fn csv(records: &[Record]) -> Result<String> {
+fn csv(records: &[Record]) -> Result<String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let fail = |e: csv::Error| AppError::Internal(e.to_string());
     w.write_record([
@@ -161,7 +161,7 @@ fn csv_text(v: &str) -> String {
     }
 }
 
-pub fn download(content_type: &str, name: &str, body: String) -> Response {
+fn download(content_type: &str, name: &str, body: String) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_string()),
@@ -174,4 +174,36 @@ pub fn download(content_type: &str, name: &str, body: String) -> Response {
         body,
     )
         .into_response()
+}
+
+/// How a person's data is downloaded.
+#[derive(Debug, Clone, Copy)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "JSON",
+            Format::Csv => "CSV",
+        }
+    }
+}
+
+/// The records as a download named `stem.json` or `stem.csv`.
+pub fn file(records: &[Record], format: Format, stem: &str) -> Result<Response> {
+    Ok(match format {
+        Format::Json => download(
+            "application/json; charset=utf-8",
+            &format!("{stem}.json"),
+            json(records)?,
+        ),
+        Format::Csv => download(
+            "text/csv; charset=utf-8",
+            &format!("{stem}.csv"),
+            csv(records)?,
+        ),
+    })
 }

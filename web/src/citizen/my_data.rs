@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::error::{invalid, AppError, Result};
 use crate::extract::{CsrfForm, Ui};
-use crate::personal_data::{csv, download, json, records};
+use crate::personal_data::{file, records, Format};
 use crate::state::AppState;
 use crate::views::{MyDataLine, MyDataPage};
 
@@ -21,8 +21,22 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/i-miei-dati", get(show_request).post(submit_request))
         .route("/i-miei-dati/{token}", get(show_data))
-        .route("/i-miei-dati/{token}/dati.json", get(download_json))
-        .route("/i-miei-dati/{token}/dati.csv", get(download_csv))
+        .route(
+            "/i-miei-dati/{token}/dati.json",
+            get(
+                |State(st): State<AppState>, ui: Ui, Path(t): Path<String>| {
+                    download_as(st, ui, t, Format::Json)
+                },
+            ),
+        )
+        .route(
+            "/i-miei-dati/{token}/dati.csv",
+            get(
+                |State(st): State<AppState>, ui: Ui, Path(t): Path<String>| {
+                    download_as(st, ui, t, Format::Csv)
+                },
+            ),
+        )
         .route("/i-miei-dati/{token}/cancella", post(erase))
 }
 
@@ -155,32 +169,11 @@ async fn show_data(
     ui.page(StatusCode::OK, p)
 }
 
-async fn download_json(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-) -> Result<Response> {
+async fn download_as(st: AppState, ui: Ui, token: String, format: Format) -> Result<Response> {
     let Some(email) = requested(&st, &token).await? else {
         return expired(ui);
     };
-    let body = json(&records(&st, &email, "").await?)?;
-    Ok(download(
-        "application/json; charset=utf-8",
-        "i-miei-dati.json",
-        body,
-    ))
-}
-
-async fn download_csv(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-) -> Result<Response> {
-    let Some(email) = requested(&st, &token).await? else {
-        return expired(ui);
-    };
-    let body = csv(&records(&st, &email, "").await?)?;
-    Ok(download("text/csv; charset=utf-8", "i-miei-dati.csv", body))
+    file(&records(&st, &email, "").await?, format, "i-miei-dati")
 }
 
 async fn erase(

@@ -12,15 +12,21 @@ use serde::Deserialize;
 use super::context::{Console, Staff};
 use crate::error::{invalid, AppError, Result};
 use crate::extract::CsrfForm;
-use crate::personal_data::{download, records, Record};
+use crate::personal_data::{file, records, Format, Record};
 use crate::state::AppState;
 use crate::views::console::{PersonLine, PrivacyPage};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ufficio/dati-personali", get(show_person))
-        .route("/ufficio/dati-personali.json", get(export_json))
-        .route("/ufficio/dati-personali.csv", get(export_csv))
+        .route(
+            "/ufficio/dati-personali.json",
+            get(|c: Console, q: Query<PersonQuery>| export_as(c, q, Format::Json)),
+        )
+        .route(
+            "/ufficio/dati-personali.csv",
+            get(|c: Console, q: Query<PersonQuery>| export_as(c, q, Format::Csv)),
+        )
         .route("/ufficio/dati-personali/cancella", post(erase_person))
 }
 
@@ -153,24 +159,13 @@ async fn export(st: &AppState, s: &Staff, q: &PersonQuery, format: &str) -> Resu
     Ok(records)
 }
 
-async fn export_json(Console(st, s): Console, Query(q): Query<PersonQuery>) -> Result<Response> {
-    let records = export(&st, &s, &q, "JSON").await?;
-    let body = crate::personal_data::json(&records)?;
-    Ok(download(
-        "application/json; charset=utf-8",
-        "dati-personali.json",
-        body,
-    ))
-}
-
-async fn export_csv(Console(st, s): Console, Query(q): Query<PersonQuery>) -> Result<Response> {
-    let records = export(&st, &s, &q, "CSV").await?;
-    let body = crate::personal_data::csv(&records)?;
-    Ok(download(
-        "text/csv; charset=utf-8",
-        "dati-personali.csv",
-        body,
-    ))
+async fn export_as(
+    Console(st, s): Console,
+    Query(q): Query<PersonQuery>,
+    format: Format,
+) -> Result<Response> {
+    let records = export(&st, &s, &q, format.name()).await?;
+    file(&records, format, "dati-personali")
 }
 
 async fn erase_person(
