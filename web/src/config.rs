@@ -528,6 +528,34 @@ impl Config {
         Ok(())
     }
 
+    /// The business limits the store enforces, from the settings (each at least 1).
+    pub fn store_limits(&self) -> booking::Limits {
+        use chrono::Duration;
+        let mut limits = booking::Limits::default();
+        if let Some(n) = self.max_active_per_email {
+            limits.max_active_per_email = n.max(1);
+        }
+        if let Some(n) = self.max_unverified_per_email {
+            limits.max_unverified_per_email = n.max(1);
+        }
+        if let Some(d) = self.retention_days {
+            limits.keep_appointments = Duration::days(d.max(1));
+        }
+        if let Some(d) = self.email_retention_days {
+            limits.keep_emails = Duration::days(d.max(1));
+        }
+        if let Some(n) = self.verifications_per_day {
+            limits.verifications_per_day = n.max(1);
+        }
+        if let Some(h) = self.reminder_hours {
+            limits.reminder_day = Duration::hours(h.max(1));
+        }
+        if let Some(m) = self.last_reminder_minutes {
+            limits.reminder_hour = Duration::minutes(m.max(1));
+        }
+        limits
+    }
+
     /// The town's name, address, logo and contacts, for every page.
     pub fn town(&self) -> anyhow::Result<crate::town::Town> {
         crate::town::Town::from_settings(
@@ -537,6 +565,7 @@ impl Config {
             self.privacy_contact.as_deref(),
             self.accessibility_contact.as_deref(),
         )?
+        .with_retention(&self.store_limits())
         .with_notices(
             self.privacy_notice.as_deref(),
             self.accessibility_statement.as_deref(),

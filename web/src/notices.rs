@@ -29,6 +29,22 @@ pub struct Section {
     pub paragraphs: Vec<Vec<Piece>>,
 }
 
+/// How long personal data is kept, in days, as the privacy notice tells it.
+#[derive(Debug, Clone, Copy)]
+pub struct Kept {
+    pub appointments: i64,
+    pub emails: i64,
+}
+
+impl From<&booking::Limits> for Kept {
+    fn from(l: &booking::Limits) -> Kept {
+        Kept {
+            appointments: l.keep_appointments.num_days(),
+            emails: l.keep_emails.num_days(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Notice {
     it: Vec<Section>,
@@ -84,11 +100,12 @@ impl Notice {
         })
     }
 
-    /// The built-in privacy notice, naming the town as the controller.
-    pub fn privacy(town: &str, address: &str, contact: Option<&Contact>) -> Notice {
+    /// The built-in privacy notice, naming the town as the controller and saying how long data
+    /// is kept.
+    pub fn privacy(town: &str, address: &str, contact: Option<&Contact>, kept: &Kept) -> Notice {
         Notice::built_in(
-            privacy_text(Lang::It, town, address, contact),
-            privacy_text(Lang::En, town, address, contact),
+            privacy_text(Lang::It, town, address, contact, kept),
+            privacy_text(Lang::En, town, address, contact, kept),
         )
     }
 
@@ -243,7 +260,13 @@ fn contact_link(c: &Contact) -> Piece {
     link(&href, c.email().unwrap_or(&href))
 }
 
-fn privacy_text(l: Lang, town: &str, address: &str, contact: Option<&Contact>) -> Vec<Section> {
+fn privacy_text(
+    l: Lang,
+    town: &str,
+    address: &str,
+    contact: Option<&Contact>,
+    kept: &Kept,
+) -> Vec<Section> {
     let at = if address.is_empty() {
         String::new()
     } else {
@@ -304,10 +327,16 @@ fn privacy_text(l: Lang, town: &str, address: &str, contact: Option<&Contact>) -
         ),
         section(
             l.t("Per quanto tempo", "For how long"),
-            vec![one(
-                "Per il tempo necessario a gestire l'appuntamento e per gli obblighi di legge del Comune. Una prenotazione non confermata via email entro due ore scade.",
-                "For as long as the appointment needs and the town's legal obligations require. A booking not confirmed by email within two hours expires.",
-            )],
+            vec![
+                one(
+                    "Una prenotazione non confermata via email entro due ore scade, e i suoi dati sono cancellati.",
+                    "A booking not confirmed by email within two hours expires, and its data is erased.",
+                ),
+                t_all(l.t(
+                    &format!("Nome, cognome, email, telefono, codice fiscale e motivo di un appuntamento sono cancellati {} giorni dopo l'appuntamento; il testo e il destinatario delle email inviate, dopo {} giorni. Restano solo dati senza nome, per le statistiche.", kept.appointments, kept.emails),
+                    &format!("An appointment's name, surname, email, phone, fiscal code and reason are erased {} days after it; the text and recipient of the emails sent, after {} days. Only data without names stays, for statistics.", kept.appointments, kept.emails),
+                )),
+            ],
         ),
         section(
             l.t("Cookie", "Cookies"),
@@ -500,10 +529,15 @@ mod tests {
         }
     }
 
+    const KEPT: Kept = Kept {
+        appointments: 365,
+        emails: 30,
+    };
+
     #[test]
     fn the_built_in_texts_name_the_town_and_change_version_with_it() {
         let dpo = Contact::Email("dpo@comune.prova.it".into());
-        let a = Notice::privacy("Comune di Prova", "Via Roma 1", Some(&dpo));
+        let a = Notice::privacy("Comune di Prova", "Via Roma 1", Some(&dpo), &KEPT);
         let it = a.sections(Lang::It);
         assert_eq!(it[0].heading, "Titolare del trattamento");
         assert_eq!(
@@ -515,8 +549,23 @@ mod tests {
         assert!(it[0].paragraphs[1]
             .contains(&link("mailto:dpo@comune.prova.it", "dpo@comune.prova.it")));
         assert_eq!(a.sections(Lang::En)[0].heading, "Controller");
-        let b = Notice::privacy("Comune di Altrove", "Via Roma 1", Some(&dpo));
+        let b = Notice::privacy("Comune di Altrove", "Via Roma 1", Some(&dpo), &KEPT);
         assert_ne!(a.version, b.version);
+        // How long data is kept is part of the text.
+        let kept = |s: &[Section]| {
+            s.iter()
+                .find(|s| s.heading == "Per quanto tempo")
+                .map(|s| format!("{:?}", s.paragraphs))
+                .unwrap_or_default()
+        };
+        assert!(kept(a.sections(Lang::It)).contains("cancellati 365 giorni dopo"));
+        let shorter = Kept {
+            appointments: 90,
+            ..KEPT
+        };
+        let c = Notice::privacy("Comune di Prova", "Via Roma 1", Some(&dpo), &shorter);
+        assert!(kept(c.sections(Lang::It)).contains("cancellati 90 giorni dopo"));
+        assert_ne!(a.version, c.version);
         let s = Notice::accessibility("Comune di Prova", None);
         let headings: Vec<&str> = s
             .sections(Lang::It)

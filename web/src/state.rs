@@ -7,9 +7,9 @@ use std::sync::Arc;
 use booking::email::Links;
 use booking::outbox::{Mailer, SmtpSecurity, SmtpSettings};
 use booking::token::Signer;
-use booking::{Limits, Store};
+use booking::Store;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::clock::Clock;
@@ -90,28 +90,7 @@ pub async fn open_store(cfg: &Config, create: Create) -> anyhow::Result<Store> {
         signer: signer.clone(),
         tz,
     };
-    let mut limits = Limits::default();
-    if let Some(n) = cfg.max_active_per_email {
-        limits.max_active_per_email = n.max(1);
-    }
-    if let Some(n) = cfg.max_unverified_per_email {
-        limits.max_unverified_per_email = n.max(1);
-    }
-    if let Some(d) = cfg.retention_days {
-        limits.keep_appointments = Duration::days(d.max(1));
-    }
-    if let Some(d) = cfg.email_retention_days {
-        limits.keep_emails = Duration::days(d.max(1));
-    }
-    if let Some(n) = cfg.verifications_per_day {
-        limits.verifications_per_day = n.max(1);
-    }
-    if let Some(h) = cfg.reminder_hours {
-        limits.reminder_day = Duration::hours(h.max(1));
-    }
-    if let Some(m) = cfg.last_reminder_minutes {
-        limits.reminder_hour = Duration::minutes(m.max(1));
-    }
+    let limits = cfg.store_limits();
     let store = Store::connect(&url, links, limits).await?;
     if !key_was_there && !store.fresh() {
         tracing::warn!(

@@ -9,7 +9,7 @@
 
 use sha2::Digest;
 
-use crate::notices::Notice;
+use crate::notices::{Kept, Notice};
 
 /// The demo comune's name and address: the defaults.
 pub const DEMO_NAME: &str = "Comune di Esempio";
@@ -40,7 +40,12 @@ impl Default for Town {
             logo: None,
             privacy: None,
             accessibility: None,
-            privacy_notice: Notice::privacy(DEMO_NAME, DEMO_ADDRESS, None),
+            privacy_notice: Notice::privacy(
+                DEMO_NAME,
+                DEMO_ADDRESS,
+                None,
+                &Kept::from(&booking::Limits::default()),
+            ),
             accessibility_statement: Notice::accessibility(DEMO_NAME, None),
         }
     }
@@ -163,7 +168,12 @@ impl Town {
             .map(|v| Contact::parse("accessibility_contact", v))
             .transpose()?;
         Ok(Town {
-            privacy_notice: Notice::privacy(name, &address, privacy.as_ref()),
+            privacy_notice: Notice::privacy(
+                name,
+                &address,
+                privacy.as_ref(),
+                &Kept::from(&booking::Limits::default()),
+            ),
             accessibility_statement: Notice::accessibility(name, accessibility.as_ref()),
             name: name.to_string(),
             address,
@@ -171,6 +181,17 @@ impl Town {
             privacy,
             accessibility,
         })
+    }
+
+    /// The built-in privacy notice says how long data is kept: the store's `limits`.
+    pub fn with_retention(mut self, limits: &booking::Limits) -> Town {
+        self.privacy_notice = Notice::privacy(
+            &self.name,
+            &self.address,
+            self.privacy.as_ref(),
+            &Kept::from(limits),
+        );
+        self
     }
 
     /// The town's own privacy notice and accessibility statement, from their files, instead of

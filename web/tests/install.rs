@@ -377,6 +377,8 @@ fn every_page_shows_the_towns_name_logo_and_contacts() {
             "stemma.svg",
             "--privacy-contact",
             "dpo@comune.prova.it",
+            "--retention-days",
+            "90",
         ],
         &[
             ("SPORTELLO_TOWN_NAME", "Comune di Prova"),
@@ -422,6 +424,11 @@ fn every_page_shows_the_towns_name_logo_and_contacts() {
         .contains("Il titolare del trattamento è Comune di Prova, Via del Comune 2, 07014 Prova."));
     assert!(privacy.contains("<a href=\"mailto:dpo@comune.prova.it\">dpo@comune.prova.it</a>"));
     assert!(privacy.contains("garanteprivacy.it"));
+    assert!(
+        privacy.contains("sono cancellati 90 giorni dopo l&#39;appuntamento")
+            && privacy.contains("dopo 30 giorni"),
+        "the notice tells the retention settings"
+    );
     let built_in = version_of(&privacy);
     let statement = body(&get(port, "/accessibilita").unwrap()).to_string();
     for heading in [
