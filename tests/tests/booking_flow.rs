@@ -969,7 +969,7 @@ async fn a_failed_email_counts_as_failed_and_stays_queued() {
 
 /// A phone appointment needs the number the office will call: the citizen's form refuses it
 /// without one (blanks are none) at the field, storing and sending nothing; and the office cannot
-/// switch an appointment with no number to the phone.
+/// switch an appointment with no number to the phone, nor one with no email to video.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_appointment_needs_a_phone_number() {
     let s = Server::start(Db::Sqlite).await.unwrap();
@@ -1038,6 +1038,55 @@ async fn a_phone_appointment_needs_a_phone_number() {
     let after = s.state.store.appointment(id).await.unwrap();
     assert_eq!((after.start, after.mode), (before.start, before.mode));
     assert!(s.emails(id).await.iter().all(|m| m.kind != "moved"));
+
+    // A caller the office booked by phone without an email: it may not become a video call
+    // (the link goes by email).
+    let booked = s
+        .state
+        .store
+        .book(
+            &booking::validate::ValidBooking {
+                service_id: demo::TARI,
+                start: s.next(Tue, 9, 30),
+                mode: booking::Mode::Phone,
+                operator_id: None,
+                contact: booking::Contact {
+                    given_name: "Chiamante".into(),
+                    family_name: "Senza Email".into(),
+                    phone: "079 555555".into(),
+                    reason: "Al telefono".into(),
+                    ..Default::default()
+                },
+                consent_version: None,
+                language: booking::i18n::Lang::It,
+            },
+            booking::Actor::Office,
+            None,
+            s.clock_now(),
+        )
+        .await
+        .unwrap();
+    let page = format!("/ufficio/appuntamenti/{}", booked.id);
+    let p = op
+        .submit(
+            &page,
+            &format!("{page}/sposta"),
+            &[("inizio", &later), ("modalita", "video"), ("messaggio", "")],
+        )
+        .await;
+    let back = p.location.expect("back to the appointment");
+    assert!(back.contains("errore="), "{back}");
+    assert!(op
+        .get(&back)
+        .await
+        .body
+        .contains("manca l&#39;email del cittadino"));
+    let after = s.state.store.appointment(booked.id).await.unwrap();
+    assert_eq!(
+        (after.start, after.mode),
+        (booked.start, booking::Mode::Phone)
+    );
+    assert!(s.emails(booked.id).await.is_empty());
 }
 
 /// Each booking keeps which privacy notice the person consented to, and when: the version the
