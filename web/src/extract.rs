@@ -1,4 +1,5 @@
-//! How a request is taken: the page language and CSRF token of a browser (`Ui`), a form parsed
+//! How a request is taken: the page language and CSRF token of a browser (`Ui`), with the site's
+//! state (`Visitor`) or with an email link's token (`Link`), a form parsed
 //! and CSRF-checked in one step (`CsrfForm`), and typed path parameters (`Param`, `Id`) whose
 //! refusal is mapped once, to "not found". Handlers never parse ids or check tokens by hand.
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::error::{AppError, Result};
 use crate::i18n::Lang;
+use crate::state::AppState;
 use crate::town::Town;
 
 /// 32 random bytes, base64url without padding.
@@ -251,5 +253,40 @@ fn check_csrf(cookie: &str, sent: &str) -> Result<()> {
         Err(AppError::Forbidden(
             "il modulo è scaduto o non proviene da questo sito: ricarica la pagina e riprova",
         ))
+    }
+}
+
+/// A request from anyone, logged in or not: the site's state and the browser's `Ui`, in one
+/// extractor (the console's pages take `Console`, which adds the logged-in person).
+pub struct Visitor(pub AppState, pub Ui);
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &AppState,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        let ui = Ui::from_request_parts(parts, st).await?;
+        Ok(Visitor(st.clone(), ui))
+    }
+}
+
+/// A request on a link from an email (`/…/{token}`): `Visitor` and the link's token, which the
+/// handler verifies for its purpose.
+pub struct Link(pub AppState, pub Ui, pub String);
+
+impl FromRequestParts<AppState> for Link {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        st: &AppState,
+    ) -> std::result::Result<Self, Self::Rejection> {
+        let Ok(Visitor(st, ui)) = Visitor::from_request_parts(parts, st).await;
+        let Path(token) = Path::<String>::from_request_parts(parts, &st)
+            .await
+            .map_err(|_| AppError::BadLink)?;
+        Ok(Link(st, ui, token))
     }
 }

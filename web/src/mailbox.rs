@@ -10,7 +10,8 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::error::{AppError, Result};
-use crate::extract::{Id, Param, Ui};
+use crate::extract::Visitor;
+use crate::extract::{Id, Param};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::*;
@@ -47,7 +48,7 @@ fn mail_row(st: &AppState, l: Lang, m: &booking::store::OutboxMessage) -> MailRo
     }
 }
 
-async fn list_mail(State(st): State<AppState>, ui: Ui) -> Result<Response> {
+async fn list_mail(Visitor(st, ui): Visitor) -> Result<Response> {
     mailbox_allowed(&st)?;
     let l = ui.l;
     let messages = st
@@ -60,11 +61,7 @@ async fn list_mail(State(st): State<AppState>, ui: Ui) -> Result<Response> {
     ui.page(StatusCode::OK, MailboxPage { l, messages })
 }
 
-async fn show_mail(
-    State(st): State<AppState>,
-    ui: Ui,
-    Param(Id(id)): Param<Id>,
-) -> Result<Response> {
+async fn show_mail(Visitor(st, ui): Visitor, Param(Id(id)): Param<Id>) -> Result<Response> {
     mailbox_allowed(&st)?;
     let m = st.store.message(id).await?;
     let l = ui.l;

@@ -14,7 +14,7 @@ use signaling::{Role, Schedule, Standing};
 use crate::citizen::links::appointment_view;
 use crate::directory::token_role;
 use crate::error::{AppError, Result};
-use crate::extract::Ui;
+use crate::extract::Link;
 use crate::state::AppState;
 use crate::views::{Countdown, RoomPage};
 
@@ -39,11 +39,7 @@ async fn open_socket(
 }
 
 /// The join link: countdown, then "enter the room", then waiting for the other side.
-async fn show_room(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-) -> Result<Response> {
+async fn show_room(Link(st, ui, token): Link) -> Result<Response> {
     let (id, role) = token_role(&st.signer, &token).ok_or(AppError::BadLink)?;
     let a = st.store.appointment(id).await?;
     if a.mode != Mode::Video {

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use super::catalogue::published_service;
 use crate::error::{booking_messages, is_refusal, AppError, Result};
+use crate::extract::Visitor;
 use crate::extract::{CsrfForm, Id, Param, Ui};
 use crate::pow::Refusal;
 use crate::state::AppState;
@@ -158,8 +159,7 @@ async fn render_book(
 }
 
 async fn show_booking_form(
-    State(st): State<AppState>,
-    ui: Ui,
+    Visitor(st, ui): Visitor,
     Param(Id(id)): Param<Id>,
     Query(q): Query<StartQuery>,
 ) -> Result<Response> {
@@ -194,8 +194,7 @@ async fn show_booking_form(
 }
 
 async fn submit_booking(
-    State(st): State<AppState>,
-    ui: Ui,
+    Visitor(st, ui): Visitor,
     Param(Id(id)): Param<Id>,
     CsrfForm(Submission { form: f, altcha }): CsrfForm<Submission>,
 ) -> Result<Response> {

@@ -15,6 +15,7 @@ use chrono::{Datelike, Duration, NaiveDate};
 use serde::Deserialize;
 
 use crate::error::{AppError, Result};
+use crate::extract::Visitor;
 use crate::extract::{parse_day, Id, Param, Ui, LANG_COOKIE};
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -64,7 +65,7 @@ fn service_card(l: Lang, s: &Service) -> ServiceCard {
     }
 }
 
-async fn list_offices(State(st): State<AppState>, ui: Ui) -> Result<Response> {
+async fn list_offices(Visitor(st, ui): Visitor) -> Result<Response> {
     let mut cards = Vec::new();
     for o in st.store.offices().await? {
         cards.push(office_card(&st, &o).await?);
@@ -73,11 +74,7 @@ async fn list_offices(State(st): State<AppState>, ui: Ui) -> Result<Response> {
     ui.page(StatusCode::OK, OfficesPage { l, offices: cards })
 }
 
-async fn show_office(
-    State(st): State<AppState>,
-    ui: Ui,
-    Param(Id(id)): Param<Id>,
-) -> Result<Response> {
+async fn show_office(Visitor(st, ui): Visitor, Param(Id(id)): Param<Id>) -> Result<Response> {
     let o = st.store.office(id).await?;
     if o.archived {
         return Err(AppError::NotFound);
@@ -147,8 +144,7 @@ struct WeekQuery {
 }
 
 async fn show_service(
-    State(st): State<AppState>,
-    ui: Ui,
+    Visitor(st, ui): Visitor,
     Param(Id(id)): Param<Id>,
     Query(q): Query<WeekQuery>,
 ) -> Result<Response> {

@@ -2,7 +2,7 @@
 //! email" page, cancel, move, the printable receipt. Each opens with a signed token that names
 //! the appointment and its purpose; a tampered or foreign token is refused before anything else.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::catalogue::day_views;
 use crate::error::{booking_messages, is_refusal, AppError, Result};
+use crate::extract::Link;
 use crate::extract::{CsrfForm, NoFields, Ui};
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -88,11 +89,7 @@ fn mask_email(e: &str) -> String {
     }
 }
 
-async fn show_sent(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-) -> Result<Response> {
+async fn show_sent(Link(st, ui, token): Link) -> Result<Response> {
     let a = by_token(&st, Purpose::Sent, &token).await?;
     let l = ui.l;
     let page = SentPage {
@@ -104,11 +101,7 @@ async fn show_sent(
     ui.page(StatusCode::OK, page)
 }
 
-async fn show_verify(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-) -> Result<Response> {
+async fn show_verify(Link(st, ui, token): Link) -> Result<Response> {
     let a = by_token(&st, Purpose::Verify, &token).await?;
     match a.status {
         Status::Pending if st.now() <= a.verify_deadline => {}
@@ -129,12 +122,7 @@ async fn show_verify(
     ui.page(StatusCode::OK, page)
 }
 
-async fn submit_verify(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-    _: CsrfForm<NoFields>,
-) -> Result<Response> {
+async fn submit_verify(Link(st, ui, token): Link, _: CsrfForm<NoFields>) -> Result<Response> {
     let a = by_token(&st, Purpose::Verify, &token).await?;
     let a = st.store.verify(a.id, st.now()).await?;
     let manage = st.signer.sign(Purpose::Manage, a.id);
@@ -156,9 +144,7 @@ struct OutcomeQuery {
 }
 
 async fn show_booking(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
+    Link(st, ui, token): Link,
     Query(q): Query<OutcomeQuery>,
 ) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
@@ -185,11 +171,7 @@ async fn show_booking(
     ui.page(StatusCode::OK, page)
 }
 
-async fn show_cancel(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-) -> Result<Response> {
+async fn show_cancel(Link(st, ui, token): Link) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
     if !a.status.is_active() {
         return Err(booking::Error::NotActive(a.status).into());
@@ -204,12 +186,7 @@ async fn show_cancel(
     ui.page(StatusCode::OK, page)
 }
 
-async fn submit_cancel(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-    _: CsrfForm<NoFields>,
-) -> Result<Response> {
+async fn submit_cancel(Link(st, ui, token): Link, _: CsrfForm<NoFields>) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
     let entry = AuditEntry::by_citizen("annullato_cittadino", a.id, a.office_id, "", st.now());
     st.store
@@ -249,11 +226,7 @@ async fn render_move(
     ui.page(status, page)
 }
 
-async fn show_move(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-) -> Result<Response> {
+async fn show_move(Link(st, ui, token): Link) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
     render_move(&st, ui, token, &a, None, StatusCode::OK).await
 }
@@ -265,9 +238,7 @@ struct MoveForm {
 }
 
 async fn submit_move(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
+    Link(st, ui, token): Link,
     CsrfForm(f): CsrfForm<MoveForm>,
 ) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
@@ -307,11 +278,7 @@ async fn submit_move(
     }
 }
 
-async fn show_receipt(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-) -> Result<Response> {
+async fn show_receipt(Link(st, ui, token): Link) -> Result<Response> {
     let a = by_token(&st, Purpose::Manage, &token).await?;
     let l = ui.l;
     let page = ReceiptPage {

@@ -3,7 +3,7 @@
 //! that address, to download (JSON, CSV) or erase. Nobody learns from the page whether an
 //! address is known: the answer is the same, and only a known address gets an email.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::error::{invalid, AppError, Result};
 use crate::extract::{CsrfForm, Ui};
+use crate::extract::{Link, Visitor};
 use crate::personal_data::{file, records, Format};
 use crate::state::AppState;
 use crate::views::{MyDataLine, MyDataPage};
@@ -23,19 +24,15 @@ pub fn router() -> Router<AppState> {
         .route("/i-miei-dati/{token}", get(show_data))
         .route(
             "/i-miei-dati/{token}/dati.json",
-            get(
-                |State(st): State<AppState>, ui: Ui, Path(t): Path<String>| {
-                    download_as(st, ui, t, Format::Json)
-                },
-            ),
+            get(|Visitor(st, ui): Visitor, Path(t): Path<String>| {
+                download_as(st, ui, t, Format::Json)
+            }),
         )
         .route(
             "/i-miei-dati/{token}/dati.csv",
-            get(
-                |State(st): State<AppState>, ui: Ui, Path(t): Path<String>| {
-                    download_as(st, ui, t, Format::Csv)
-                },
-            ),
+            get(|Visitor(st, ui): Visitor, Path(t): Path<String>| {
+                download_as(st, ui, t, Format::Csv)
+            }),
         )
         .route("/i-miei-dati/{token}/cancella", post(erase))
 }
@@ -83,8 +80,7 @@ async fn show_request(ui: Ui, Query(o): Query<Outcome>) -> Result<Response> {
 }
 
 async fn submit_request(
-    State(st): State<AppState>,
-    ui: Ui,
+    Visitor(st, ui): Visitor,
     CsrfForm(f): CsrfForm<RequestForm>,
 ) -> Result<Response> {
     let email = f.email.trim();
@@ -140,12 +136,7 @@ fn expired(ui: Ui) -> Result<Response> {
     ui.page(StatusCode::GONE, p)
 }
 
-async fn show_data(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-    Query(o): Query<Outcome>,
-) -> Result<Response> {
+async fn show_data(Link(st, ui, token): Link, Query(o): Query<Outcome>) -> Result<Response> {
     let Some(email) = requested(&st, &token).await? else {
         return expired(ui);
     };
@@ -176,12 +167,7 @@ async fn download_as(st: AppState, ui: Ui, token: String, format: Format) -> Res
     file(&records(&st, &email, "").await?, format, "i-miei-dati")
 }
 
-async fn erase(
-    State(st): State<AppState>,
-    ui: Ui,
-    Path(token): Path<String>,
-    CsrfForm(f): CsrfForm<EraseForm>,
-) -> Result<Response> {
+async fn erase(Link(st, ui, token): Link, CsrfForm(f): CsrfForm<EraseForm>) -> Result<Response> {
     let Some(email) = requested(&st, &token).await? else {
         return expired(ui);
     };

@@ -1,7 +1,6 @@
 //! Staff accounts: the list, a new account with its provisional password, an account's role,
 //! offices and state. Who may create or change whom is `staff::role`'s rule.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
@@ -9,9 +8,10 @@ use axum::Router;
 use staff::{NewAccount, Role};
 
 use super::context::*;
+use super::context::{Edit, Post};
 use super::form::{AccountForm, Problems};
 use crate::error::{AppError, Result};
-use crate::extract::{CsrfForm, Id, Param};
+use crate::extract::{Id, Param};
 use crate::state::AppState;
 use crate::views::console::*;
 
@@ -89,7 +89,7 @@ async fn office_choices(st: &AppState, s: &Staff, selected: &[i64]) -> Result<Ve
         .collect())
 }
 
-pub async fn list_accounts(State(st): State<AppState>, s: Staff) -> Result<Response> {
+pub async fn list_accounts(Console(st, s): Console) -> Result<Response> {
     let form = AccountForm {
         role: Role::Operator.code().into(),
         ..AccountForm::default()
@@ -125,10 +125,7 @@ async fn render_accounts(
     s.ui.page(status, page)
 }
 
-pub async fn create_account(
-    Console(st, s): Console,
-    CsrfForm(f): CsrfForm<AccountForm>,
-) -> Result<Response> {
+pub async fn create_account(Post(st, s, f): Post<AccountForm>) -> Result<Response> {
     let checked = match f.check(true) {
         Ok(c) if c.role != Role::Admin && c.offices.is_empty() => {
             let mut p = Problems::default();
@@ -245,11 +242,7 @@ pub async fn show_account(Console(st, s): Console, Param(Id(id)): Param<Id>) -> 
     account_page(&st, s, &a, None, form, Problems::default(), StatusCode::OK).await
 }
 
-pub async fn save_account(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<AccountForm>,
-) -> Result<Response> {
+pub async fn save_account(Edit(st, s, id, f): Edit<AccountForm>) -> Result<Response> {
     let a = st.accounts.get(id).await?;
     if !s.p.manages_account(a.role, &a.offices) {
         return Err(AppError::NotFound);

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -200,7 +200,7 @@ pub async fn show_agenda(
 
 /// Which of today's video appointments in this person's offices have a citizen waiting in the
 /// room (the agenda asks every few seconds).
-pub async fn list_waiting(State(st): State<AppState>, s: Staff) -> Result<Response> {
+pub async fn list_waiting(Console(st, s): Console) -> Result<Response> {
     let day = today(&st);
     let scope: Vec<i64> = s.offices(&st).await?.iter().map(|o| o.id).collect();
     let items = st

@@ -11,9 +11,10 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::agenda::{mode_list, office_slots};
+use super::context::Post;
 use super::context::*;
 use crate::error::{booking_messages, AppError, Result};
-use crate::extract::{parse_day, parse_id, CsrfForm};
+use crate::extract::{parse_day, parse_id};
 use crate::state::AppState;
 use crate::views::console::*;
 use booking::validate::{self, BookingForm};
@@ -119,10 +120,7 @@ pub struct CallerBookingForm {
     booking: BookingForm,
 }
 
-pub async fn submit_booking(
-    Console(st, s): Console,
-    CsrfForm(f): CsrfForm<CallerBookingForm>,
-) -> Result<Response> {
+pub async fn submit_booking(Post(st, s, f): Post<CallerBookingForm>) -> Result<Response> {
     let l = s.l();
     let service_id = parse_id(&f.servizio)?;
     let service = st.store.service(service_id).await?;

@@ -11,6 +11,7 @@ use booking::slots::Misfit;
 
 use booking::audit::Entry as AuditEntry;
 
+use super::context::Edit;
 use super::context::*;
 use super::form::{
     CalendarForm, CalendarForms, ExceptionForm, ItemForm, Label, OfficeForm, OfficeForms,
@@ -18,7 +19,7 @@ use super::form::{
 };
 use super::offices::render_office;
 use crate::error::{AppError, Result};
-use crate::extract::{parse_id, CsrfForm, Id, Param};
+use crate::extract::{parse_id, Id, Param};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
@@ -53,11 +54,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-pub async fn create_calendar(
-    Console(st, s): Console,
-    Param(Id(office)): Param<Id>,
-    CsrfForm(f): CsrfForm<CalendarForm>,
-) -> Result<Response> {
+pub async fn create_calendar(Edit(st, s, office, f): Edit<CalendarForm>) -> Result<Response> {
     s.configure(office)?;
     let c = match f.check(0, office) {
         Ok(c) => c,
@@ -235,11 +232,7 @@ async fn render_calendar(
     s.ui.page(status, page)
 }
 
-pub async fn save_calendar(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<CalendarForm>,
-) -> Result<Response> {
+pub async fn save_calendar(Edit(st, s, id, f): Edit<CalendarForm>) -> Result<Response> {
     let c = st.store.calendar_settings(id).await?;
     s.configure(c.office_id)?;
     let new = match f.check(c.id, c.office_id) {
@@ -304,11 +297,7 @@ fn changed(s: Staff, c: &CalendarSettings) -> Result<Response> {
     )
 }
 
-pub async fn add_rule(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<RuleForm>,
-) -> Result<Response> {
+pub async fn add_rule(Edit(st, s, id, f): Edit<RuleForm>) -> Result<Response> {
     let c = configurable(&st, &s, id).await?;
     let r = match f.check() {
         Ok(r) => r,
@@ -334,11 +323,7 @@ pub async fn add_rule(
     changed(s, &c)
 }
 
-pub async fn remove_rule(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<ItemForm>,
-) -> Result<Response> {
+pub async fn remove_rule(Edit(st, s, id, f): Edit<ItemForm>) -> Result<Response> {
     let c = configurable(&st, &s, id).await?;
     let rid = parse_id(&f.id)?;
     let e = entry(&st, &s, &c, "regola_eliminata", rid.to_string());
@@ -346,11 +331,7 @@ pub async fn remove_rule(
     changed(s, &c)
 }
 
-pub async fn add_exception(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<ExceptionForm>,
-) -> Result<Response> {
+pub async fn add_exception(Edit(st, s, id, f): Edit<ExceptionForm>) -> Result<Response> {
     let c = configurable(&st, &s, id).await?;
     let e = match f.check() {
         Ok(e) => e,
@@ -375,11 +356,7 @@ pub async fn add_exception(
     changed(s, &c)
 }
 
-pub async fn remove_exception(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<ItemForm>,
-) -> Result<Response> {
+pub async fn remove_exception(Edit(st, s, id, f): Edit<ItemForm>) -> Result<Response> {
     let c = configurable(&st, &s, id).await?;
     let eid = parse_id(&f.id)?;
     let e = entry(&st, &s, &c, "eccezione_eliminata", eid.to_string());
@@ -387,11 +364,7 @@ pub async fn remove_exception(
     changed(s, &c)
 }
 
-pub async fn set_operators(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<OperatorsForm>,
-) -> Result<Response> {
+pub async fn set_operators(Edit(st, s, id, f): Edit<OperatorsForm>) -> Result<Response> {
     let c = configurable(&st, &s, id).await?;
     let mut p = Problems::default();
     let ids = p.ids("op", Label("Operatori", "Operators"), &f.operatori);

@@ -1,16 +1,18 @@
 //! What every console handler takes: the logged-in person (`Staff`, or a redirect to the login
-//! page) with the page language and CSRF token, and the small helpers the pages share. It knows
+//! page) with the page language and CSRF token, in one of three extractors (`Console` for a page,
+//! `Post` for a form, `Edit` for a form about one record), and the small helpers the pages share. It knows
 //! no page: the page groups import it, never the reverse.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use booking::Mode;
 use chrono::NaiveDate;
+use serde::de::DeserializeOwned;
 use staff::Principal;
 
 use crate::error::{invalid, AppError, Result};
-use crate::extract::{Ui, SESSION_COOKIE};
+use crate::extract::{CsrfForm, Id, Param, Ui, SESSION_COOKIE};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
@@ -86,6 +88,44 @@ impl FromRequestParts<AppState> for Console {
     ) -> std::result::Result<Self, Response> {
         let s = Staff::from_request_parts(parts, st).await?;
         Ok(Console(st.clone(), s))
+    }
+}
+
+/// A console form posted: `Console` and the CSRF-checked form, in one extractor.
+pub struct Post<F>(pub AppState, pub Staff, pub F);
+
+impl<F: DeserializeOwned + Send> FromRequest<AppState> for Post<F> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, st: &AppState) -> std::result::Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Console(st, s) = Console::from_request_parts(&mut parts, st).await?;
+        let req = Request::from_parts(parts, body);
+        let CsrfForm(f) = CsrfForm::<F>::from_request(req, &st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Post(st, s, f))
+    }
+}
+
+/// A console form posted about one record (`/ufficio/…/{id}/…`): `Console`, the record's id
+/// (anything but a positive integer is "not found") and the CSRF-checked form, in that order.
+pub struct Edit<F>(pub AppState, pub Staff, pub i64, pub F);
+
+impl<F: DeserializeOwned + Send> FromRequest<AppState> for Edit<F> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, st: &AppState) -> std::result::Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Console(st, s) = Console::from_request_parts(&mut parts, st).await?;
+        let Param(Id(id)) = Param::<Id>::from_request_parts(&mut parts, &st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let req = Request::from_parts(parts, body);
+        let CsrfForm(f) = CsrfForm::<F>::from_request(req, &st)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Edit(st, s, id, f))
     }
 }
 

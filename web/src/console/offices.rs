@@ -6,15 +6,15 @@
 //! appointments still to come (the store checks it in the same transaction); an archived
 //! office can be put back in service.
 
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
 use super::context::*;
+use super::context::{Edit, Post};
 use crate::error::{AppError, Result};
-use crate::extract::{CsrfForm, Id, Param};
+use crate::extract::{Id, Param};
 use crate::state::AppState;
 use crate::views::console::*;
 
@@ -38,7 +38,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-pub async fn list_offices(State(st): State<AppState>, s: Staff) -> Result<Response> {
+pub async fn list_offices(Console(st, s): Console) -> Result<Response> {
     render_offices(
         &st,
         s,
@@ -98,10 +98,7 @@ async fn render_offices(
     s.ui.page(status, page)
 }
 
-pub async fn create_office(
-    Console(st, s): Console,
-    CsrfForm(f): CsrfForm<OfficeForm>,
-) -> Result<Response> {
+pub async fn create_office(Post(st, s, f): Post<OfficeForm>) -> Result<Response> {
     if !s.p.creates_offices() {
         return Err(AppError::Forbidden("solo un amministratore crea uffici"));
     }
@@ -192,11 +189,7 @@ pub async fn render_office(
     s.ui.page(status, page)
 }
 
-pub async fn save_office(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<OfficeForm>,
-) -> Result<Response> {
+pub async fn save_office(Edit(st, s, id, f): Edit<OfficeForm>) -> Result<Response> {
     s.configure(id)?;
     let input = match f.check() {
         Ok(input) => input,
@@ -264,9 +257,7 @@ pub async fn confirm_archive(
 }
 
 pub async fn archive_office(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(_): CsrfForm<crate::extract::NoFields>,
+    Edit(st, s, id, _): Edit<crate::extract::NoFields>,
 ) -> Result<Response> {
     let entry = office_entry(&st, &s, id, "ufficio_archiviato").await?;
     st.store.archive_office(id, &entry, st.now()).await?;
@@ -274,9 +265,7 @@ pub async fn archive_office(
 }
 
 pub async fn restore_office(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(_): CsrfForm<crate::extract::NoFields>,
+    Edit(st, s, id, _): Edit<crate::extract::NoFields>,
 ) -> Result<Response> {
     let entry = office_entry(&st, &s, id, "ufficio_ripristinato").await?;
     st.store.restore_office(id, &entry).await?;

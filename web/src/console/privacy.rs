@@ -9,9 +9,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 
+use super::context::Post;
 use super::context::{Console, Staff};
 use crate::error::{invalid, AppError, Result};
-use crate::extract::CsrfForm;
 use crate::personal_data::{file, records, Format, Record};
 use crate::state::AppState;
 use crate::views::console::{PersonLine, PrivacyPage};
@@ -168,10 +168,7 @@ async fn export_as(
     file(&records, format, "dati-personali")
 }
 
-async fn erase_person(
-    Console(st, s): Console,
-    CsrfForm(f): CsrfForm<EraseForm>,
-) -> Result<Response> {
+async fn erase_person(Post(st, s, f): Post<EraseForm>) -> Result<Response> {
     administrators_only(&s)?;
     let q = checked(&PersonQuery {
         email: f.email,

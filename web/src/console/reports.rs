@@ -1,6 +1,6 @@
 //! Statistics (table, SVG chart, CSV) and the audit log.
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -247,7 +247,7 @@ pub fn action_label(l: Lang, action: &str) -> &'static str {
     }
 }
 
-pub async fn show_audit_log(State(st): State<AppState>, s: Staff) -> Result<Response> {
+pub async fn show_audit_log(Console(st, s): Console) -> Result<Response> {
     let l = s.l();
     if !s.p.configures_anything() {
         return Err(AppError::Forbidden(

@@ -6,11 +6,12 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
+use super::context::Edit;
 use super::context::*;
 use super::form::{OfficeForms, Problems, ServiceForm};
 use super::offices::render_office;
 use crate::error::Result;
-use crate::extract::{CsrfForm, Id, Param};
+use crate::extract::{Id, Param};
 use crate::state::AppState;
 use crate::views::console::*;
 
@@ -24,11 +25,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-pub async fn create_service(
-    Console(st, s): Console,
-    Param(Id(office)): Param<Id>,
-    CsrfForm(f): CsrfForm<ServiceForm>,
-) -> Result<Response> {
+pub async fn create_service(Edit(st, s, office, f): Edit<ServiceForm>) -> Result<Response> {
     s.configure(office)?;
     let input = match f.check(office) {
         Ok(input) => input,
@@ -97,11 +94,7 @@ async fn render_service(
     s.ui.page(status, page)
 }
 
-pub async fn save_service(
-    Console(st, s): Console,
-    Param(Id(id)): Param<Id>,
-    CsrfForm(f): CsrfForm<ServiceForm>,
-) -> Result<Response> {
+pub async fn save_service(Edit(st, s, id, f): Edit<ServiceForm>) -> Result<Response> {
     let sv = st.store.service(id).await?;
     s.configure(sv.office_id)?;
     let input = match f.check(sv.office_id) {

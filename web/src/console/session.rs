@@ -1,7 +1,7 @@
 //! Logging in and out, and changing one's password (forced at the first login). Failed logins
 //! cost the guesser a moment and lock the account after a few (see `staff`).
 
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -11,8 +11,10 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use staff::LoginOutcome;
 
+use super::context::Post;
 use super::context::*;
 use crate::error::Result;
+use crate::extract::Visitor;
 use crate::extract::{CsrfForm, NoFields, Ui, SESSION_COOKIE};
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -77,8 +79,7 @@ pub struct LoginForm {
 }
 
 pub async fn submit_login(
-    State(st): State<AppState>,
-    ui: Ui,
+    Visitor(st, ui): Visitor,
     CsrfForm(f): CsrfForm<LoginForm>,
 ) -> Result<Response> {
     let email: String = f.email.trim().chars().take(254).collect();
@@ -122,11 +123,7 @@ pub async fn submit_login(
     }
 }
 
-pub async fn submit_logout(
-    State(st): State<AppState>,
-    s: Staff,
-    _: CsrfForm<NoFields>,
-) -> Result<Response> {
+pub async fn submit_logout(Post(st, s, _): Post<NoFields>) -> Result<Response> {
     st.accounts.logout(&s.cookie).await?;
     let jar =
         s.ui.jar
@@ -154,10 +151,7 @@ pub struct PasswordForm {
     repeat: String,
 }
 
-pub async fn submit_password(
-    Console(st, s): Console,
-    CsrfForm(f): CsrfForm<PasswordForm>,
-) -> Result<Response> {
+pub async fn submit_password(Post(st, s, f): Post<PasswordForm>) -> Result<Response> {
     let l = s.l();
     let new = f.new.as_str();
     let result = if new != f.repeat {
