@@ -143,6 +143,7 @@ async fn seeded_store(dir: &std::path::Path) -> (Store, Vec<booking::Service>) {
             },
             consent_version: None,
             language: booking::i18n::Lang::It,
+            email_verified: false,
         };
         store
             .book(&b, booking::Actor::Citizen, None, now())

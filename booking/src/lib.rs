@@ -23,6 +23,7 @@ pub mod validate;
 pub use model::*;
 // The office's side of the store, where `web` and `staff` have always found it.
 pub use store::backoffice;
+pub use store::citizens;
 pub use store::{Actor, Limits, Store};
 
 /// The one error type of the booking crate.

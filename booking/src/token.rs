@@ -7,6 +7,13 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// A fresh secret for a cookie or a one-time value: 32 random bytes, base64url (43 characters).
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// What a token lets its bearer do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {

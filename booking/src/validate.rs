@@ -42,6 +42,9 @@ pub struct ValidBooking {
     /// The language the person books in (the page's): their emails are written in it. The
     /// checks leave it Italian; the web layer sets it.
     pub language: crate::i18n::Lang,
+    /// The citizen's identity provider vouched for this email address (SPID/CIE login): the
+    /// booking needs no verification email. The checks leave it false; the web layer sets it.
+    pub email_verified: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -352,6 +355,7 @@ fn check(
         },
         consent_version: None,
         language: crate::i18n::Lang::It,
+        email_verified: false,
     })
 }
 

@@ -5,7 +5,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use booking::store::{from_ts, random_id, ts};
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
@@ -291,9 +290,7 @@ impl Accounts {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let cookie = URL_SAFE_NO_PAD.encode(bytes);
+        let cookie = booking::token::random_secret();
         sqlx::query("INSERT INTO staff_session (id_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(digest(&cookie))
             .bind(id)

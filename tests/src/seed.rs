@@ -131,5 +131,6 @@ pub fn video_booking(
         },
         consent_version: None,
         language: booking::i18n::Lang::It,
+        email_verified: false,
     }
 }

@@ -1059,6 +1059,7 @@ async fn a_phone_appointment_needs_a_phone_number() {
                 },
                 consent_version: None,
                 language: booking::i18n::Lang::It,
+                email_verified: false,
             },
             booking::Actor::Office,
             None,

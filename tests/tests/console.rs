@@ -1252,6 +1252,7 @@ on_both_databases!(
             },
             consent_version: None,
             language: booking::i18n::Lang::It,
+            email_verified: false,
         };
         let by_office = s
             .state

@@ -370,6 +370,45 @@ pub struct Config {
     /// privacy_notice [default: the built-in statement].
     #[arg(long, env = "SPORTELLO_ACCESSIBILITY_STATEMENT")]
     pub accessibility_statement: Option<PathBuf>,
+
+    /// The OpenID Connect provider through which citizens log in with SPID or CIE (the
+    /// issuer's address, e.g. https://login.comune.example.it; its discovery document is read
+    /// from /.well-known/openid-configuration) [default: none, no login]. Register
+    /// <public_url>/accedi/ritorno as the redirect address.
+    #[arg(long, env = "SPORTELLO_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// This site's client id at the provider (needed with oidc_issuer).
+    #[arg(long, env = "SPORTELLO_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// This site's client secret at the provider [default: none, a public client with PKCE].
+    #[arg(long, env = "SPORTELLO_OIDC_CLIENT_SECRET")]
+    pub oidc_client_secret: Option<String>,
+
+    /// The authentication levels accepted, comma-separated, the first one asked for (acr);
+    /// an ID token with another level is refused. "" asks for none and accepts any
+    /// [default: https://www.spid.gov.it/SpidL2,https://www.spid.gov.it/SpidL3].
+    #[arg(long, env = "SPORTELLO_OIDC_ACR")]
+    pub oidc_acr: Option<String>,
+
+    /// The ID token's claim with the fiscal code (a "TINIT-" prefix is removed)
+    /// [default: https://attributes.eid.gov.it/fiscal_number].
+    #[arg(long, env = "SPORTELLO_OIDC_CLAIM_FISCAL_CODE")]
+    pub oidc_claim_fiscal_code: Option<String>,
+
+    /// The ID token's claim with the given name [default: given_name].
+    #[arg(long, env = "SPORTELLO_OIDC_CLAIM_GIVEN_NAME")]
+    pub oidc_claim_given_name: Option<String>,
+
+    /// The ID token's claim with the family name [default: family_name].
+    #[arg(long, env = "SPORTELLO_OIDC_CLAIM_FAMILY_NAME")]
+    pub oidc_claim_family_name: Option<String>,
+
+    /// The ID token's claim with the email address; it counts as verified (no verification
+    /// email) when the token's email_verified is true [default: email].
+    #[arg(long, env = "SPORTELLO_OIDC_CLAIM_EMAIL")]
+    pub oidc_claim_email: Option<String>,
 }
 
 /// Things to do instead of serving. All but `init` and `restore` need an installation (its
@@ -525,7 +564,56 @@ impl Config {
             );
         }
         self.town()?;
+        self.oidc()?;
         Ok(())
+    }
+
+    /// The citizens' login provider, if one is set: the issuer must be an https:// address
+    /// (http:// only on this machine, for tests) and comes with a client id.
+    pub fn oidc(&self) -> anyhow::Result<Option<crate::oidc::Settings>> {
+        let Some(issuer) = self.oidc_issuer.as_deref().map(str::trim) else {
+            return Ok(None);
+        };
+        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
+        anyhow::ensure!(
+            (issuer.starts_with("https://") || loopback.iter().any(|p| issuer.starts_with(p)))
+                && !issuer.contains(char::is_whitespace),
+            "oidc_issuer must be an https:// address, not {issuer:?}"
+        );
+        let client_id = self.oidc_client_id.as_deref().map(str::trim).unwrap_or("");
+        anyhow::ensure!(!client_id.is_empty(), "oidc_issuer needs oidc_client_id");
+        let claim = |v: &Option<String>, default: &str| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .unwrap_or(default)
+                .to_string()
+        };
+        let acr = self
+            .oidc_acr
+            .as_deref()
+            .unwrap_or("https://www.spid.gov.it/SpidL2,https://www.spid.gov.it/SpidL3")
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(String::from)
+            .collect();
+        Ok(Some(crate::oidc::Settings {
+            issuer: issuer.trim_end_matches('/').to_string(),
+            client_id: client_id.to_string(),
+            client_secret: self.oidc_client_secret.clone().filter(|s| !s.is_empty()),
+            redirect: format!("{}/accedi/ritorno", self.public_url().trim_end_matches('/')),
+            acr,
+            claims: crate::oidc::ClaimNames {
+                fiscal_code: claim(
+                    &self.oidc_claim_fiscal_code,
+                    "https://attributes.eid.gov.it/fiscal_number",
+                ),
+                given_name: claim(&self.oidc_claim_given_name, "given_name"),
+                family_name: claim(&self.oidc_claim_family_name, "family_name"),
+                email: claim(&self.oidc_claim_email, "email"),
+            },
+        }))
     }
 
     /// The business limits the store enforces, from the settings (each at least 1).
@@ -650,7 +738,15 @@ impl Config {
             privacy_contact,
             accessibility_contact,
             privacy_notice,
-            accessibility_statement
+            accessibility_statement,
+            oidc_issuer,
+            oidc_client_id,
+            oidc_client_secret,
+            oidc_acr,
+            oidc_claim_fiscal_code,
+            oidc_claim_given_name,
+            oidc_claim_family_name,
+            oidc_claim_email
         );
     }
 
@@ -1047,6 +1143,14 @@ mod value_tests {
         ),
         ("privacy_notice", "\"informativa.txt\""),
         ("accessibility_statement", "\"accessibilita.txt\""),
+        ("oidc_issuer", "\"https://login.comune.example.it\""),
+        ("oidc_client_id", "\"sportello\""),
+        ("oidc_client_secret", "\"segreto\""),
+        ("oidc_acr", "\"https://www.spid.gov.it/SpidL2\""),
+        ("oidc_claim_fiscal_code", "\"fiscal_number\""),
+        ("oidc_claim_given_name", "\"name\""),
+        ("oidc_claim_family_name", "\"surname\""),
+        ("oidc_claim_email", "\"mail\""),
     ];
 
     #[test]
@@ -1393,6 +1497,8 @@ mod value_tests {
             ("mail_from = \"not an address\"\n", "mail_from"),
             ("privacy_contact = \"the mayor\"\n", "privacy_contact"),
             ("accessibility_contact = \"x@\"\n", "accessibility_contact"),
+            ("oidc_issuer = \"http://login.example.it\"\noidc_client_id = \"s\"\n", "oidc_issuer"),
+            ("oidc_issuer = \"https://login.example.it\"\n", "oidc_client_id"),
             ("town_logo = \"nowhere.png\"\n", "town_logo"),
             ("town_name = \"\"\n", "town_name"),
             ("secret_key = \"short\"\n", "secret key"),

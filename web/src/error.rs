@@ -38,6 +38,9 @@ pub enum AppError {
     Booking(#[from] booking::Error),
     #[error(transparent)]
     Staff(#[from] staff::Error),
+    /// A login through the identity provider that did not succeed.
+    #[error("login: {0:?}")]
+    Login(crate::oidc::Failure),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -102,6 +105,21 @@ impl AppError {
                         "Too many requests from this address: please try again in {s} seconds."
                     ),
                 },
+            ),
+            AppError::Login(crate::oidc::Failure::ProviderDown) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "L'accesso con SPID o CIE non risponde in questo momento. Riprova tra qualche minuto; puoi comunque prenotare con il tuo indirizzo email dove il servizio lo consente.".into(),
+                "Login with SPID or CIE is not answering right now. Try again in a few minutes; you can still book with your email address where the service allows it.".into(),
+            ),
+            AppError::Login(crate::oidc::Failure::NotThisLogin) => (
+                StatusCode::BAD_REQUEST,
+                "Questo accesso non è stato avviato da questa pagina, è scaduto o è stato annullato. Ricomincia da «Entra con SPID o CIE».".into(),
+                "This login was not started from this page, has expired or was cancelled. Start again from \"Log in with SPID or CIE\".".into(),
+            ),
+            AppError::Login(crate::oidc::Failure::Refused(_)) => (
+                StatusCode::BAD_REQUEST,
+                "Il fornitore dell'identità ha risposto con dati che non si possono accettare: non sei stato fatto entrare. Riprova; se si ripete, prenota con il tuo indirizzo email o contatta il Comune.".into(),
+                "The identity provider answered with data that cannot be accepted: you have not been logged in. Try again; if it happens again, book with your email address or contact the town.".into(),
             ),
             AppError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,

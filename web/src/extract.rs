@@ -45,6 +45,18 @@ pub const SESSION_COOKIE: CookieName = CookieName {
     bare: "sessione",
     host: "__Host-sessione",
 };
+/// A citizen logged in through the identity provider. SameSite=Lax, not Strict: the browser
+/// comes back from the provider by a cross-site redirect, and a Strict cookie set then would
+/// not be sent on the page it leads to. Forms are CSRF-checked all the same.
+pub const CITIZEN_COOKIE: CookieName = CookieName {
+    bare: "cittadino",
+    host: "__Host-cittadino",
+};
+/// Binds a login under way to the browser that started it (its `state`), for ten minutes.
+pub const LOGIN_COOKIE: CookieName = CookieName {
+    bare: "accesso",
+    host: "__Host-accesso",
+};
 /// The language chosen with the switch in the header.
 pub const LANG_COOKIE: CookieName = CookieName {
     bare: "lang",
@@ -129,6 +141,20 @@ where
             }
         }
     }
+}
+
+/// A value for a query string: all but unreserved characters and `/` percent-encoded.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Whether this request reached the site over HTTPS (see `limits::Scheme`).

@@ -25,6 +25,7 @@ pub mod mailbox;
 pub mod media;
 pub mod metrics;
 pub mod notices;
+pub mod oidc;
 pub mod personal_data;
 pub mod pow;
 pub mod room;

@@ -49,6 +49,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The town in every page's header and footer.
     pub town: Arc<crate::town::Town>,
+    /// The identity provider citizens log in with (SPID/CIE), if the town set one.
+    pub oidc: Option<Arc<crate::oidc::Provider>>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<crate::town::Town> {
@@ -165,6 +167,10 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         hsts: cfg.tls_mode() == crate::config::TlsMode::Files,
         started_at: chrono::Utc::now().timestamp(),
         town: Arc::new(cfg.town()?),
+        oidc: match cfg.oidc()? {
+            Some(settings) => Some(Arc::new(crate::oidc::Provider::new(settings)?)),
+            None => None,
+        },
         pow: cfg.proof_of_work.unwrap_or(true).then(|| {
             Arc::new(crate::pow::ProofOfWork::new(
                 &secret,

@@ -142,6 +142,16 @@ pub struct BookPage {
     pub error_count: usize,
     /// Whether the form asks for the proof of work (`pow`).
     pub pow: bool,
+    /// With an identity provider: who is logged in, or where to log in.
+    pub login: Option<LoginBox>,
+}
+
+/// The booking form's word on the SPID/CIE login.
+pub struct LoginBox {
+    /// The logged-in person's name; empty: nobody is.
+    pub name: String,
+    /// `/accedi?dopo=...`, back to this form.
+    pub url: String,
 }
 
 /// An appointment as the citizen sees it.
@@ -207,6 +217,24 @@ pub struct MyDataPage {
     pub expired: bool,
     pub lines: Vec<MyDataLine>,
     pub erased: Option<u64>,
+}
+
+/// One of a logged-in citizen's appointments, with its links while it is active.
+pub struct MyAppointment {
+    pub a: AppointmentView,
+    pub manage: Option<String>,
+    pub join: Option<String>,
+}
+
+/// A logged-in citizen's appointments.
+#[derive(Template)]
+#[template(path = "my_appointments.html")]
+pub struct MyAppointmentsPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub name: String,
+    pub fiscal_code: String,
+    pub lines: Vec<MyAppointment>,
 }
 
 /// The privacy notice or the accessibility statement.

@@ -287,7 +287,9 @@ impl Store {
     }
 
     /// Books a slot: a pending appointment (for the citizen to verify by email) or, when the
-    /// office books on someone's behalf, a confirmed one. The verification or confirmation email
+    /// office books on someone's behalf or the citizen's identity provider vouched for the
+    /// email (`ValidBooking::email_verified`), a confirmed one (or, on a moderated calendar for
+    /// the citizen, one awaiting approval). The verification or confirmation email
     /// is queued in the same transaction.
     pub async fn book(
         &self,
@@ -351,6 +353,11 @@ impl Store {
             Error::AlreadyBookedForService
         };
         let (status, kind) = match actor {
+            // Verified already: as if the link in the verification email had been followed.
+            Actor::Citizen if b.email_verified && calendar.moderated => {
+                (Status::AwaitingApproval, Kind::RequestSent)
+            }
+            Actor::Citizen if b.email_verified => (Status::Confirmed, Kind::Confirmed),
             Actor::Citizen => (Status::Pending, Kind::Verify),
             Actor::Office => (Status::Confirmed, Kind::Confirmed),
         };
@@ -456,7 +463,7 @@ impl Store {
             .bind(&a.contact.reason)
             .bind(ts(now))
             .bind(ts(a.verify_deadline))
-            .bind((actor == Actor::Office).then_some(ts(now)))
+            .bind((status != Status::Pending).then_some(ts(now)))
             .bind(actor.code())
             .bind(&person)
             .bind(&b.consent_version)
@@ -478,6 +485,7 @@ impl Store {
             let ctx = self.context(&a, &office, &service, now);
             let email = match kind {
                 Kind::Verify => ctx.verify(),
+                Kind::RequestSent => ctx.request_sent(),
                 _ => ctx.confirmed(),
             };
             Self::enqueue(&mut tx, a.id, &email, now).await?;

@@ -35,6 +35,7 @@ use crate::Error;
 mod appointments;
 pub mod backoffice;
 mod catalogue;
+pub mod citizens;
 mod outbox;
 mod reminders;
 mod retention;

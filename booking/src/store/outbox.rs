@@ -261,6 +261,7 @@ mod tests {
             },
             consent_version: None,
             language: crate::i18n::Lang::It,
+            email_verified: false,
         }
     }
 

@@ -13,12 +13,14 @@ use chrono::Duration;
 use serde::Deserialize;
 
 use super::catalogue::published_service;
+use super::login::logged_in;
 use crate::error::{booking_messages, is_refusal, AppError, Result};
 use crate::extract::Visitor;
-use crate::extract::{CsrfForm, Id, Param, Ui};
+use crate::extract::{urlencode, CsrfForm, Id, Param, Ui};
 use crate::pow::Refusal;
 use crate::state::AppState;
 use crate::views::*;
+use booking::citizens::Citizen;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -78,6 +80,8 @@ struct StartQuery {
 
 struct FormState<'a> {
     form: &'a BookingForm,
+    /// With an identity provider: who is logged in (`None`: nobody).
+    citizen: Option<Option<&'a Citizen>>,
     errors: &'a FieldErrors,
     alert: Option<String>,
 }
@@ -154,6 +158,19 @@ async fn render_book(
         alert: fs.alert,
         error_count: fs.errors.0.len(),
         pow: st.pow.is_some(),
+        login: fs.citizen.map(|c| LoginBox {
+            name: c
+                .map(|c| {
+                    format!("{} {}", c.given_name, c.family_name)
+                        .trim()
+                        .to_string()
+                })
+                .unwrap_or_default(),
+            url: format!(
+                "/accedi?dopo={}",
+                urlencode(&format!("/servizi/{}/prenota?inizio={start}", s.id))
+            ),
+        }),
     };
     ui.page(status, page)
 }
@@ -184,9 +201,17 @@ async fn show_booking_form(
     if taken.get(&slot.start).copied().unwrap_or(0) >= slot.capacity {
         return Err(booking::Error::SlotTaken.into());
     }
-    let empty = BookingForm::default();
+    let citizen = logged_in(&st, &ui).await?;
+    let mut prefilled = BookingForm::default();
+    if let Some(c) = &citizen {
+        prefilled.contact.given_name = c.given_name.clone();
+        prefilled.contact.family_name = c.family_name.clone();
+        prefilled.contact.email = c.email.clone();
+        prefilled.contact.fiscal_code = c.fiscal_code.clone();
+    }
     let fs = FormState {
-        form: &empty,
+        form: &prefilled,
+        citizen: st.oidc.as_ref().map(|_| citizen.as_ref()),
         errors: &FieldErrors::default(),
         alert: None,
     };
@@ -200,6 +225,8 @@ async fn submit_booking(
 ) -> Result<Response> {
     let s = published_service(&st, id).await?;
     let start = f.start.trim().parse::<i64>().unwrap_or(0);
+    let citizen = logged_in(&st, &ui).await?;
+    let shown = st.oidc.as_ref().map(|_| citizen.as_ref());
     // The proof of work first, and spent even if the form then has errors: a script cannot
     // try field values for free.
     if let Some(pow) = &st.pow {
@@ -208,6 +235,7 @@ async fn submit_booking(
             let alert = Some(pow_message(ui.l, r));
             let fs = FormState {
                 form: &f,
+                citizen: shown,
                 errors: &FieldErrors::default(),
                 alert,
             };
@@ -218,11 +246,16 @@ async fn submit_booking(
         Ok(v) => validate::ValidBooking {
             consent_version: Some(ui.town.privacy_notice.version.clone()),
             language: ui.l,
+            // The provider vouched for this very address: no verification email.
+            email_verified: citizen.as_ref().is_some_and(|c| {
+                c.email_verified && c.email.eq_ignore_ascii_case(v.contact.email.trim())
+            }),
             ..v
         },
         Err(errors) => {
             let fs = FormState {
                 form: &f,
+                citizen: shown,
                 errors: &errors,
                 alert: None,
             };
@@ -234,11 +267,17 @@ async fn submit_booking(
             tracing::info!(
                 appointment = a.id,
                 service = s.id,
-                "booked, waiting for email verification"
+                verified = valid.email_verified,
+                "booked"
             );
-            // Until the email is verified, the booker holds no link that acts on the booking.
-            let token = st.signer.sign(Purpose::Sent, a.id);
-            Ok((ui.jar, Redirect::to(&format!("/inviata/{token}"))).into_response())
+            // Until the email is verified, the booker holds no link that acts on the booking;
+            // one the provider vouched for is verified already.
+            let to = if valid.email_verified {
+                format!("/prenotazione/{}", st.signer.sign(Purpose::Manage, a.id))
+            } else {
+                format!("/inviata/{}", st.signer.sign(Purpose::Sent, a.id))
+            };
+            Ok((ui.jar, Redirect::to(&to)).into_response())
         }
         Err(e) if is_refusal(&e) => {
             let (it, en) = booking_messages(&e);
@@ -246,6 +285,7 @@ async fn submit_booking(
             let alert = Some(if ui.l.is_en() { en } else { it });
             let fs = FormState {
                 form: &f,
+                citizen: shown,
                 errors: &FieldErrors::default(),
                 alert,
             };

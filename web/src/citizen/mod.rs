@@ -5,6 +5,7 @@ pub mod about;
 pub mod booking;
 pub mod catalogue;
 pub mod links;
+pub mod login;
 pub mod my_data;
 
 use axum::Router;
@@ -18,4 +19,5 @@ pub fn router() -> Router<AppState> {
         .merge(links::router())
         .merge(about::router())
         .merge(my_data::router())
+        .merge(login::router())
 }

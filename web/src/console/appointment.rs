@@ -17,7 +17,7 @@ use super::agenda::{mode_list, office_slots, outcome_message, row_view};
 use super::context::*;
 use super::form::{Label, Problems};
 use crate::error::{booking_messages, invalid, AppError, Result};
-use crate::extract::{CsrfForm, Id, Param};
+use crate::extract::{urlencode, CsrfForm, Id, Param};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;

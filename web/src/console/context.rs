@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use staff::Principal;
 
 use crate::error::{invalid, AppError, Result};
-use crate::extract::{CsrfForm, Id, Param, Ui, SESSION_COOKIE};
+use crate::extract::{urlencode, CsrfForm, Id, Param, Ui, SESSION_COOKIE};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
@@ -211,19 +211,6 @@ impl Staff {
     ) -> booking::audit::Entry {
         self.p.audit(action, kind, id, office, detail, st.now())
     }
-}
-
-pub fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 pub const WEEKDAY_NAMES: [(&str, &str); 7] = [

@@ -91,8 +91,8 @@ fn checked(q: &PersonQuery) -> Result<PersonQuery> {
 fn query_string(q: &PersonQuery) -> String {
     format!(
         "email={}&codice_fiscale={}",
-        super::context::urlencode(&q.email),
-        super::context::urlencode(&q.codice_fiscale)
+        crate::extract::urlencode(&q.email),
+        crate::extract::urlencode(&q.codice_fiscale)
     )
 }
 
