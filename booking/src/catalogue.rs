@@ -66,6 +66,7 @@ fn service_from(r: &AnyRow) -> Result<Service, Error> {
         modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
         published: r.try_get::<i64, _>("published")? != 0,
         fiscal_code_required: r.try_get::<i64, _>("fiscal_code_required")? != 0,
+        login_required: r.try_get::<i64, _>("login_required")? != 0,
     })
 }
 

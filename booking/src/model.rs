@@ -192,6 +192,9 @@ pub struct Service {
     /// address) may hold one active appointment of the service: a parent books for each child
     /// with one email.
     pub fiscal_code_required: bool,
+    /// Booking needs the SPID/CIE login, and the booking carries the fiscal code, names and
+    /// email the identity provider vouched for (see `web::oidc`).
+    pub login_required: bool,
 }
 
 impl Service {

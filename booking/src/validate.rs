@@ -377,6 +377,7 @@ mod tests {
             modes: crate::model::ModeSet::ALL,
             published: true,
             fiscal_code_required,
+            login_required: false,
         }
     }
 

@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
             modes: ModeSet::ALL,
             published: true,
             fiscal_code_required,
+            login_required: false,
         };
         for v in [
             validate(&service, &form),

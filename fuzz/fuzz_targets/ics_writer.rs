@@ -75,6 +75,7 @@ fuzz_target!(|data: &[u8]| {
         modes: ModeSet::ALL,
         published: true,
         fiscal_code_required: false,
+        login_required: false,
     };
     for method in [Method::Request, Method::Cancel] {
         let ics = render(

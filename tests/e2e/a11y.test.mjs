@@ -5,29 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { startServer, launchBrowser, binary, powDone, createAdmin } from './helpers.mjs';
+import { startServer, launchBrowser, binary, powDone, createAdmin, violations } from './helpers.mjs';
 import { bookVideo } from './booking-helpers.mjs';
 
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const WIDTHS = [1280, 360];
 const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off'];
 
 function cli(dir, args) {
   return execFileSync(binary(), ['--data-dir', dir, ...args], { encoding: 'utf8', env: { ...process.env, RUST_LOG: 'warn' } });
-}
-
-// The violations of WCAG 2.1 A and AA rules on the page as it is now, one line each.
-async function violations(page) {
-  // Evaluated through the DevTools protocol: the pages' content security policy allows no
-  // injected script, and needs not to.
-  await page.evaluate(AXE);
-  const result = await page.evaluate(() => globalThis.axe.run(document, {
-    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-    resultTypes: ['violations'],
-  }));
-  return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
 }
 
 // Opens each path at each width and collects what axe finds, by page.

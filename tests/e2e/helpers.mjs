@@ -1,7 +1,8 @@
 // Starts the real `sportello` binary on a free loopback port with a fresh data folder, and
 // Debian's Chromium with the flags this machine needs.
 import { execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import net from 'node:net';
@@ -108,4 +109,18 @@ export async function firstLogin(page, base, email, provisional) {
   await page.getByLabel('Ripeti la nuova password').fill('la mia frase segreta');
   await page.getByRole('button', { name: 'Salva la nuova password' }).click();
   await page.getByText('Password cambiata.').waitFor();
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+// The violations of WCAG 2.1 A and AA rules on the page as it is now, one line each.
+export async function violations(page) {
+  // Evaluated through the DevTools protocol: the pages' content security policy allows no
+  // injected script, and needs not to.
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() => globalThis.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    resultTypes: ['violations'],
+  }));
+  return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
 }

@@ -171,6 +171,13 @@ impl std::fmt::Debug for Page {
     }
 }
 
+/// A `Server` is never taken apart: a test body `|s: Server| async move { ... }` that uses only
+/// `s.state` would otherwise capture just that field (closures capture disjoint fields), and the
+/// data folder (`_dir`) would be deleted under the running server when the closure returns.
+impl Drop for Server {
+    fn drop(&mut self) {}
+}
+
 impl Server {
     pub async fn start(db: Db) -> Option<Server> {
         Self::start_with(db, Options::default()).await

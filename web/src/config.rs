@@ -658,6 +658,10 @@ impl Config {
             self.privacy_notice.as_deref(),
             self.accessibility_statement.as_deref(),
         )
+        .map(|t| crate::town::Town {
+            citizen_login: self.oidc_issuer.is_some(),
+            ..t
+        })
     }
 
     /// Whether the server's first start puts the demo comune into the new database.
@@ -1497,8 +1501,14 @@ mod value_tests {
             ("mail_from = \"not an address\"\n", "mail_from"),
             ("privacy_contact = \"the mayor\"\n", "privacy_contact"),
             ("accessibility_contact = \"x@\"\n", "accessibility_contact"),
-            ("oidc_issuer = \"http://login.example.it\"\noidc_client_id = \"s\"\n", "oidc_issuer"),
-            ("oidc_issuer = \"https://login.example.it\"\n", "oidc_client_id"),
+            (
+                "oidc_issuer = \"http://login.example.it\"\noidc_client_id = \"s\"\n",
+                "oidc_issuer",
+            ),
+            (
+                "oidc_issuer = \"https://login.example.it\"\n",
+                "oidc_client_id",
+            ),
             ("town_logo = \"nowhere.png\"\n", "town_logo"),
             ("town_name = \"\"\n", "town_name"),
             ("secret_key = \"short\"\n", "secret key"),

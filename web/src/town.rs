@@ -30,6 +30,9 @@ pub struct Town {
     pub privacy_notice: Notice,
     /// Shown at /accessibilita.
     pub accessibility_statement: Notice,
+    /// Citizens can log in with SPID or CIE (an identity provider is set): every page's
+    /// header links "my appointments".
+    pub citizen_login: bool,
 }
 
 impl Default for Town {
@@ -47,6 +50,7 @@ impl Default for Town {
                 &Kept::from(&booking::Limits::default()),
             ),
             accessibility_statement: Notice::accessibility(DEMO_NAME, None),
+            citizen_login: false,
         }
     }
 }
@@ -180,6 +184,7 @@ impl Town {
             logo,
             privacy,
             accessibility,
+            citizen_login: false,
         })
     }
 

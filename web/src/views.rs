@@ -144,6 +144,10 @@ pub struct BookPage {
     pub pow: bool,
     /// With an identity provider: who is logged in, or where to log in.
     pub login: Option<LoginBox>,
+    /// The service needs the SPID/CIE login (`Service::login_required`).
+    pub login_required: bool,
+    /// ... and nobody is logged in: no form, only the way to log in.
+    pub login_needed: bool,
 }
 
 /// The booking form's word on the SPID/CIE login.

@@ -75,6 +75,8 @@ pub struct ServiceInput {
     pub published: bool,
     /// See `Service::fiscal_code_required`.
     pub fiscal_code_required: bool,
+    /// See `Service::login_required`.
+    pub login_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -395,10 +397,10 @@ impl Store {
         }
         let target = id.unwrap_or_else(random_id);
         let write = match id {
-            Some(id) => sqlx::query("UPDATE service SET calendar_id = $1, title = $2, description = $3, max_minutes = $4, instructions = $5, documents = $6, modes = $7, published = $8, fiscal_code_required = $11 WHERE id = $9 AND office_id = $10")
-                .bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)).bind(id).bind(s.office_id).bind(i64::from(s.fiscal_code_required)),
-            None => sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position, fiscal_code_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(position), 0) + 1 FROM service), $11)")
-                .bind(target).bind(s.office_id).bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)).bind(i64::from(s.fiscal_code_required)),
+            Some(id) => sqlx::query("UPDATE service SET calendar_id = $1, title = $2, description = $3, max_minutes = $4, instructions = $5, documents = $6, modes = $7, published = $8, fiscal_code_required = $11, login_required = $12 WHERE id = $9 AND office_id = $10")
+                .bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)).bind(id).bind(s.office_id).bind(i64::from(s.fiscal_code_required)).bind(i64::from(s.login_required)),
+            None => sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position, fiscal_code_required, login_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(position), 0) + 1 FROM service), $11, $12)")
+                .bind(target).bind(s.office_id).bind(s.calendar_id).bind(&s.title).bind(&s.description).bind(s.max_minutes).bind(&s.instructions).bind(&s.documents).bind(i64::from(s.modes.0)).bind(i64::from(s.published)).bind(i64::from(s.fiscal_code_required)).bind(i64::from(s.login_required)),
         };
         self.write_catalogue("service", target, write, audit).await
     }

@@ -158,6 +158,8 @@ async fn render_book(
         alert: fs.alert,
         error_count: fs.errors.0.len(),
         pow: st.pow.is_some(),
+        login_required: s.login_required,
+        login_needed: s.login_required && fs.citizen.flatten().is_none(),
         login: fs.citizen.map(|c| LoginBox {
             name: c
                 .map(|c| {
@@ -227,6 +229,23 @@ async fn submit_booking(
     let start = f.start.trim().parse::<i64>().unwrap_or(0);
     let citizen = logged_in(&st, &ui).await?;
     let shown = st.oidc.as_ref().map(|_| citizen.as_ref());
+    // A service that needs the login books the person the provider vouched for.
+    let mut f = f;
+    if s.login_required {
+        let Some(c) = &citizen else {
+            tracing::info!(service = s.id, "booking refused: login required");
+            let fs = FormState {
+                form: &f,
+                citizen: shown,
+                errors: &FieldErrors::default(),
+                alert: None,
+            };
+            return render_book(&st, ui, &s, start, fs, StatusCode::FORBIDDEN).await;
+        };
+        f.contact.given_name = c.given_name.clone();
+        f.contact.family_name = c.family_name.clone();
+        f.contact.fiscal_code = c.fiscal_code.clone();
+    }
     // The proof of work first, and spent even if the form then has errors: a script cannot
     // try field values for free.
     if let Some(pow) = &st.pow {

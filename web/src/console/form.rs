@@ -291,6 +291,8 @@ pub struct ServiceForm {
     pub published: Option<String>,
     /// Ask for the fiscal code: one active appointment per person instead of per email.
     pub codice_fiscale: Option<String>,
+    /// Booking needs the SPID/CIE login.
+    pub accesso: Option<String>,
 }
 
 impl ServiceForm {
@@ -310,6 +312,7 @@ impl ServiceForm {
                 .collect(),
             published: Some("1".into()),
             codice_fiscale: None,
+            accesso: None,
         }
     }
 
@@ -329,6 +332,7 @@ impl ServiceForm {
                 .collect(),
             published: s.published.then(|| "1".into()),
             codice_fiscale: s.fiscal_code_required.then(|| "1".into()),
+            accesso: s.login_required.then(|| "1".into()),
         }
     }
 
@@ -338,6 +342,10 @@ impl ServiceForm {
 
     pub fn asks_fiscal_code(&self) -> bool {
         ticked(&self.codice_fiscale)
+    }
+
+    pub fn asks_login(&self) -> bool {
+        ticked(&self.accesso)
     }
 
     pub fn offers(&self, mode: &str) -> bool {
@@ -383,6 +391,7 @@ impl ServiceForm {
             modes: p.modes("svc-modes", &self.modalita),
             published: self.is_published(),
             fiscal_code_required: self.asks_fiscal_code(),
+            login_required: self.asks_login(),
         };
         p.finish(input)
     }
