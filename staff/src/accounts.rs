@@ -290,6 +290,34 @@ impl Accounts {
             .bind(id)
             .execute(&self.pool)
             .await?;
+        let (cookie, principal) = self.open_session(id, now).await?;
+        Ok(LoginOutcome::Welcome { cookie, principal })
+    }
+
+    /// Opens a session, without a password, for the enabled account with this email, which the
+    /// town's identity provider (SPID/CIE) vouched for; `None` when no enabled account has it.
+    /// Accounts are never made this way.
+    pub async fn login_vouched(
+        &self,
+        email: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, Principal)>, Error> {
+        let row = sqlx::query("SELECT id FROM account WHERE email = $1 AND disabled = 0")
+            .bind(normalize_email(email))
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Some(self.open_session(r.try_get("id")?, now).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A new session for the account: the cookie's value and who it is.
+    async fn open_session(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Principal), Error> {
         let cookie = booking::token::random_secret();
         sqlx::query("INSERT INTO staff_session (id_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(digest(&cookie))
@@ -303,7 +331,7 @@ impl Accounts {
             .execute(&self.pool)
             .await?;
         let principal = self.principal(id).await?;
-        Ok(LoginOutcome::Welcome { cookie, principal })
+        Ok((cookie, principal))
     }
 
     /// The person behind a session cookie, if the session is open and the account enabled.

@@ -9,12 +9,15 @@ import assert from 'node:assert/strict';
 import { startServer, launchBrowser, powDone, freePort, createAdmin, firstLogin, violations } from './helpers.mjs';
 import { startProvider } from './oidc-provider.mjs';
 
+// The server's flags for the provider at `issuer`, this site's client there.
+const oidc = (issuer) => ['--oidc-issuer', issuer, '--oidc-client-id', 'sportello', '--oidc-client-secret', 'segreto-di-prova'];
+
 test('SPID/CIE login: a prefilled booking, my appointments, logout, and the refusals', async () => {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const provider = await startProvider(`${base}/accedi/ritorno`);
   const server = await startServer(['--listen', `127.0.0.1:${port}`, '--rate-limit-burst', '20',
-    '--oidc-issuer', provider.issuer, '--oidc-client-id', 'sportello', '--oidc-client-secret', 'segreto-di-prova']);
+    ...oidc(provider.issuer)]);
   const browser = await launchBrowser();
   let providerUp = true;
   try {
@@ -101,7 +104,7 @@ test('a tampered ID token, an expired one, a foreign key, a low level or a repla
   const base = `http://127.0.0.1:${port}`;
   const provider = await startHostileProvider();
   const server = await startServer(['--listen', `127.0.0.1:${port}`,
-    '--oidc-issuer', provider.issuer, '--oidc-client-id', 'sportello', '--oidc-client-secret', 'segreto-di-prova']);
+    ...oidc(provider.issuer)]);
   const browser = await launchBrowser();
   try {
     const ctx = await browser.newContext({ locale: 'it-IT' });
@@ -138,12 +141,12 @@ test('a tampered ID token, an expired one, a foreign key, a low level or a repla
 // logged in gets no form, and a booking posted anyway is refused with nothing booked; logged
 // in, the booking carries the name and fiscal code the provider vouched for, whatever the form
 // says.
-test('a service that requires the SPID/CIE login books only the person the provider vouched for', async () => {
+test('a service that requires the SPID/CIE login books only the person the provider vouched for; staff log in through the same provider', async () => {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const provider = await startProvider(`${base}/accedi/ritorno`);
   const args = ['--listen', `127.0.0.1:${port}`, '--rate-limit-burst', '20',
-    '--oidc-issuer', provider.issuer, '--oidc-client-id', 'sportello', '--oidc-client-secret', 'segreto-di-prova'];
+    ...oidc(provider.issuer)];
   let server = await startServer(args);
   await server.stop({ keep: true });
   const provisional = createAdmin(server.dir);
@@ -196,6 +199,30 @@ test('a service that requires the SPID/CIE login books only the person the provi
     const mine = await page.locator('#mine').textContent();
     assert.match(mine, /Mario Rossi/);
     assert.doesNotMatch(mine, /Falso/);
+
+    // Staff through the same provider: the account with the vouched email enters the console;
+    // a person without an account is refused and gets no session.
+    const staff = await browser.newContext({ locale: 'it-IT' });
+    staff.setDefaultTimeout(15000);
+    const desk = await staff.newPage();
+    await desk.goto(`${base}/ufficio/accesso`);
+    await desk.getByRole('link', { name: 'Entra con SPID o CIE' }).click();
+    await desk.getByLabel('Utente').fill('anna');
+    await desk.getByRole('button', { name: 'Entra' }).click();
+    await desk.waitForURL(`${base}/ufficio`);
+    assert.match(await desk.locator('body').textContent(), /Anna Admin/);
+    const stranger = await (await browser.newContext({ locale: 'it-IT' })).newPage();
+    await stranger.goto(`${base}/ufficio/accesso`);
+    await stranger.getByRole('link', { name: 'Entra con SPID o CIE' }).click();
+    await stranger.getByLabel('Utente').fill('mario');
+    const [refused] = await Promise.all([
+      stranger.waitForResponse((r) => r.url().startsWith(`${base}/accedi/ritorno`)),
+      stranger.getByRole('button', { name: 'Entra' }).click(),
+    ]);
+    assert.equal(refused.status(), 403);
+    await stranger.getByText(/Nessun account dell'ufficio ha l'email verificata da SPID o CIE/).waitFor();
+    const console = await stranger.request.get(`${base}/ufficio`, { maxRedirects: 0 });
+    assert.equal(console.status(), 303);
   } finally {
     await browser.close();
     await server.stop();

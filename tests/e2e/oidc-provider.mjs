@@ -10,6 +10,11 @@ export const PEOPLE = {
     given_name: 'Mario', family_name: 'Rossi', email: 'mario.rossi@example.it', email_verified: true,
     'https://attributes.eid.gov.it/fiscal_number': 'TINIT-RSSMRA80A01H501U',
   },
+  // The demo's first administrator, by the email of her account.
+  anna: {
+    given_name: 'Anna', family_name: 'Admin', email: 'admin@comune.esempio.it', email_verified: true,
+    'https://attributes.eid.gov.it/fiscal_number': 'TINIT-DMNNNA75A41H501P',
+  },
 };
 const FISCAL = 'https://attributes.eid.gov.it/fiscal_number';
 export const LEVEL = 'https://www.spid.gov.it/SpidL2';

@@ -121,6 +121,11 @@ impl AppError {
                 "Il fornitore dell'identità ha risposto con dati che non si possono accettare: non sei stato fatto entrare. Riprova; se si ripete, prenota con il tuo indirizzo email o contatta il Comune.".into(),
                 "The identity provider answered with data that cannot be accepted: you have not been logged in. Try again; if it happens again, book with your email address or contact the town.".into(),
             ),
+            AppError::Login(crate::oidc::Failure::NoAccount) => (
+                StatusCode::FORBIDDEN,
+                "Nessun account dell'ufficio ha l'email verificata da SPID o CIE: chiedi a un amministratore di usare quell'indirizzo per il tuo account, o entra con email e password.".into(),
+                "No office account has the email SPID or CIE verified: ask an administrator to use that address for your account, or log in with email and password.".into(),
+            ),
             AppError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "I dati inviati sono troppo grandi.".into(),

@@ -36,34 +36,31 @@ pub struct CookieName {
 }
 
 /// The double-submit CSRF token.
-pub const CSRF_COOKIE: CookieName = CookieName {
-    bare: "csrf",
-    host: "__Host-csrf",
-};
+pub const CSRF_COOKIE: CookieName = CookieName::new("csrf", "__Host-csrf");
 /// The staff session.
-pub const SESSION_COOKIE: CookieName = CookieName {
-    bare: "sessione",
-    host: "__Host-sessione",
-};
+pub const SESSION_COOKIE: CookieName = CookieName::new("sessione", "__Host-sessione");
 /// A citizen logged in through the identity provider. SameSite=Lax, not Strict: the browser
 /// comes back from the provider by a cross-site redirect, and a Strict cookie set then would
 /// not be sent on the page it leads to. Forms are CSRF-checked all the same.
-pub const CITIZEN_COOKIE: CookieName = CookieName {
-    bare: "cittadino",
-    host: "__Host-cittadino",
-};
+pub const CITIZEN_COOKIE: CookieName = CookieName::new("cittadino", "__Host-cittadino");
 /// Binds a login under way to the browser that started it (its `state`), for ten minutes.
-pub const LOGIN_COOKIE: CookieName = CookieName {
-    bare: "accesso",
-    host: "__Host-accesso",
-};
+pub const LOGIN_COOKIE: CookieName = CookieName::new("accesso", "__Host-accesso");
 /// The language chosen with the switch in the header.
-pub const LANG_COOKIE: CookieName = CookieName {
-    bare: "lang",
-    host: "__Host-lang",
-};
+pub const LANG_COOKIE: CookieName = CookieName::new("lang", "__Host-lang");
 
 impl CookieName {
+    /// `host` is `bare` with the `__Host-` prefix.
+    const fn new(bare: &'static str, host: &'static str) -> CookieName {
+        CookieName { bare, host }
+    }
+
+    /// The cookie's removal (an empty value that has expired), as `build` set it.
+    pub fn removal(self, https: bool) -> Cookie<'static> {
+        let mut c = self.build(String::new(), https, SameSite::Lax);
+        c.make_removal();
+        c
+    }
+
     /// The name for a request that came over HTTPS or not.
     pub fn on(self, https: bool) -> &'static str {
         if https {

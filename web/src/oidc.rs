@@ -59,6 +59,9 @@ pub enum Failure {
     /// The ID token failed a check (signature, issuer, audience, expiry, nonce, level), or
     /// lacks the fiscal code: never a session from it.
     Refused(String),
+    /// A staff login for a person with no enabled account under the email the provider
+    /// vouched for (accounts are never made by a login).
+    NoAccount,
 }
 
 type Client = CoreClient<

@@ -241,6 +241,15 @@ pub struct MyAppointmentsPage {
     pub lines: Vec<MyAppointment>,
 }
 
+/// After a staff login through the identity provider: on to the console, from a page of this
+/// site (see `citizen::login`).
+#[derive(Template)]
+#[template(path = "console/continue.html")]
+pub struct ContinuePage {
+    pub l: Lang,
+    pub to: String,
+}
+
 /// The privacy notice or the accessibility statement.
 #[derive(Template)]
 #[template(path = "notice.html")]

@@ -7,14 +7,16 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::SameSite;
 use booking::citizens::Citizen;
 use booking::token::Purpose;
 use serde::Deserialize;
 
 use super::links::appointment_view;
 use crate::error::{AppError, Result};
-use crate::extract::{CsrfForm, NoFields, Ui, Visitor, CITIZEN_COOKIE, LOGIN_COOKIE};
+use crate::extract::{
+    CsrfForm, NoFields, Ui, Visitor, CITIZEN_COOKIE, LOGIN_COOKIE, SESSION_COOKIE,
+};
 use crate::oidc::{Failure, Provider};
 use crate::state::AppState;
 use crate::views::*;
@@ -66,17 +68,18 @@ struct After {
 }
 
 async fn start_login(Visitor(st, ui): Visitor, Query(q): Query<After>) -> Result<Response> {
+    begin(st, ui, &back_to(&q.dopo)).await
+}
+
+/// Sends the browser to the provider, to come back to `after`: a citizen's page, or a console
+/// page for a staff login (`/ufficio/...`, only from the console's login page).
+pub(crate) async fn begin(st: AppState, ui: Ui, after: &str) -> Result<Response> {
     let p = provider(&st)?;
-    let (url, state, attempt) = p.begin(&back_to(&q.dopo)).await.map_err(AppError::Login)?;
+    let (url, state, attempt) = p.begin(after).await.map_err(AppError::Login)?;
     st.store
         .start_citizen_login(&state, &attempt, st.now())
         .await?;
-    let cookie = Cookie::build((LOGIN_COOKIE.on(ui.https), state))
-        .path("/")
-        .http_only(true)
-        .secure(ui.https)
-        .same_site(SameSite::Lax)
-        .build();
+    let cookie = LOGIN_COOKIE.build(state, ui.https, SameSite::Lax);
     Ok((ui.jar.add(cookie), Redirect::to(&url)).into_response())
 }
 
@@ -97,10 +100,7 @@ async fn finish_login(Visitor(st, ui): Visitor, Query(a): Query<Answer>) -> Resu
         .get(LOGIN_COOKIE.on(ui.https))
         .map(|c| c.value().to_string())
         .unwrap_or_default();
-    let jar = ui
-        .jar
-        .clone()
-        .remove(Cookie::build(LOGIN_COOKIE.on(ui.https)).path("/").build());
+    let jar = ui.jar.clone().add(LOGIN_COOKIE.removal(ui.https));
     // The answer must come back to the browser that started the login, and only once.
     let same_browser = !started.is_empty()
         && bool::from(subtle::ConstantTimeEq::ct_eq(
@@ -129,14 +129,12 @@ async fn finish_login(Visitor(st, ui): Visitor, Query(a): Query<Answer>) -> Resu
             return Ok((jar, AppError::Login(f)).into_response());
         }
     };
+    if attempt.after.starts_with("/ufficio") {
+        return staff_login(&st, ui.l, jar, ui.https, &citizen, &attempt.after).await;
+    }
     let cookie = st.store.open_citizen_session(&citizen, st.now()).await?;
     tracing::info!("citizen logged in");
-    let session = Cookie::build((CITIZEN_COOKIE.on(ui.https), cookie))
-        .path("/")
-        .http_only(true)
-        .secure(ui.https)
-        .same_site(SameSite::Lax)
-        .build();
+    let session = CITIZEN_COOKIE.build(cookie, ui.https, SameSite::Lax);
     Ok((jar.add(session), Redirect::to(&attempt.after)).into_response())
 }
 
@@ -144,9 +142,7 @@ async fn logout(Visitor(st, ui): Visitor, _: CsrfForm<NoFields>) -> Result<Respo
     if let Some(c) = ui.jar.get(CITIZEN_COOKIE.on(ui.https)) {
         st.store.close_citizen_session(c.value()).await?;
     }
-    let jar = ui
-        .jar
-        .remove(Cookie::build(CITIZEN_COOKIE.on(ui.https)).path("/").build());
+    let jar = ui.jar.add(CITIZEN_COOKIE.removal(ui.https));
     Ok((jar, Redirect::to("/?uscito=1")).into_response())
 }
 
@@ -180,4 +176,45 @@ async fn my_appointments(Visitor(st, ui): Visitor) -> Result<Response> {
         lines,
     };
     ui.page(StatusCode::OK, page)
+}
+
+/// A staff member logged in through the provider: the account with the email it vouched for
+/// (never one made on the way). The console's session cookie is SameSite=Strict, which the
+/// browser does not send on a redirect that a cross-site answer started: a page of this site
+/// leads on to the console instead (at once, by the Refresh header, or by its link).
+async fn staff_login(
+    st: &AppState,
+    l: crate::i18n::Lang,
+    jar: axum_extra::extract::CookieJar,
+    https: bool,
+    c: &Citizen,
+    after: &str,
+) -> Result<Response> {
+    let vouched = if c.email_verified {
+        st.accounts.login_vouched(&c.email, st.now()).await?
+    } else {
+        None
+    };
+    let Some((cookie, principal)) = vouched else {
+        tracing::info!("staff login through the provider refused: no account");
+        return Ok((jar, AppError::Login(Failure::NoAccount)).into_response());
+    };
+    tracing::info!(
+        account = principal.account_id,
+        "staff login through the provider"
+    );
+    let to = if principal.must_change_password {
+        "/ufficio/password".to_string()
+    } else {
+        after.to_string()
+    };
+    let jar = jar.add(SESSION_COOKIE.build(cookie, https, SameSite::Strict));
+    let page = ContinuePage { l, to: to.clone() };
+    let html = crate::extract::render(&page, &st.town)?;
+    Ok((
+        jar,
+        [(axum::http::header::REFRESH, format!("0; url={to}"))],
+        axum::response::Html(html),
+    )
+        .into_response())
 }

@@ -11,7 +11,6 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::agenda::{mode_list, office_slots};
-use super::context::Post;
 use super::context::*;
 use crate::error::{booking_messages, AppError, Result};
 use crate::extract::{parse_day, parse_id};

@@ -11,7 +11,6 @@ use booking::slots::Misfit;
 
 use booking::audit::Entry as AuditEntry;
 
-use super::context::Edit;
 use super::context::*;
 use super::form::{
     CalendarForm, CalendarForms, ExceptionForm, ItemForm, Label, OfficeForm, OfficeForms,

@@ -6,7 +6,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::context::Edit;
 use super::context::*;
 use super::form::{OfficeForms, Problems, ServiceForm};
 use super::offices::render_office;

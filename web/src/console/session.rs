@@ -6,16 +6,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::cookie::SameSite;
 
 use serde::Deserialize;
 use staff::LoginOutcome;
 
-use super::context::Post;
 use super::context::*;
 use crate::error::Result;
 use crate::extract::Visitor;
-use crate::extract::{CsrfForm, NoFields, Ui, SESSION_COOKIE};
+use crate::extract::{urlencode, CsrfForm, NoFields, Ui, SESSION_COOKIE};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;
@@ -24,20 +23,12 @@ use crate::views::console::*;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ufficio/accesso", get(show_login).post(submit_login))
+        .route("/ufficio/accesso/spid", get(start_spid))
         .route("/ufficio/esci", post(submit_logout))
         .route(
             "/ufficio/password",
             get(show_password).post(submit_password),
         )
-}
-
-/// The session cookie (`__Host-sessione` over HTTPS), or its removal.
-fn session_cookie(value: String, https: bool, remove: bool) -> Cookie<'static> {
-    let mut c = SESSION_COOKIE.build(value, https, SameSite::Strict);
-    if remove {
-        c.make_removal();
-    }
-    c
 }
 
 // ------------------------------------------------------------------ login and passwords
@@ -62,6 +53,7 @@ pub async fn show_login(ui: Ui, Query(q): Query<After>) -> Result<Response> {
         l: ui.l,
         csrf: ui.csrf.clone(),
         after: after_login(&q.dopo),
+        after_encoded: urlencode(&after_login(&q.dopo)),
         email: String::new(),
         error: None,
     };
@@ -78,6 +70,11 @@ pub struct LoginForm {
     dopo: String,
 }
 
+/// A staff login through the town's identity provider (see `citizen::login`).
+async fn start_spid(Visitor(st, ui): Visitor, Query(q): Query<After>) -> Result<Response> {
+    crate::citizen::login::begin(st, ui, &after_login(&q.dopo)).await
+}
+
 pub async fn submit_login(
     Visitor(st, ui): Visitor,
     CsrfForm(f): CsrfForm<LoginForm>,
@@ -90,6 +87,7 @@ pub async fn submit_login(
             l,
             csrf: ui.csrf.clone(),
             after: after_login(&f.dopo),
+            after_encoded: urlencode(&after_login(&f.dopo)),
             email: email.clone(),
             error: Some(msg),
         };
@@ -101,7 +99,9 @@ pub async fn submit_login(
     match st.accounts.login(&email, password, st.now()).await? {
         LoginOutcome::Welcome { cookie, principal } => {
             tracing::info!(account = principal.account_id, "staff login");
-            let jar = ui.jar.add(session_cookie(cookie, ui.https, false));
+            let jar = ui
+                .jar
+                .add(SESSION_COOKIE.build(cookie, ui.https, SameSite::Strict));
             let to = if principal.must_change_password {
                 "/ufficio/password".to_string()
             } else {
@@ -125,9 +125,7 @@ pub async fn submit_login(
 
 pub async fn submit_logout(Post(st, s, _): Post<NoFields>) -> Result<Response> {
     st.accounts.logout(&s.cookie).await?;
-    let jar =
-        s.ui.jar
-            .add(session_cookie(String::new(), s.ui.https, true));
+    let jar = s.ui.jar.add(SESSION_COOKIE.removal(s.ui.https));
     Ok((jar, Redirect::to("/ufficio/accesso")).into_response())
 }
 

@@ -25,6 +25,8 @@ pub struct LoginPage {
     pub l: Lang,
     pub csrf: String,
     pub after: String,
+    /// `after` for a query string.
+    pub after_encoded: String,
     pub email: String,
     pub error: Option<String>,
 }
