@@ -9,6 +9,20 @@ import assert from 'node:assert/strict';
 import { startServer, launchBrowser, powDone, freePort, createAdmin, firstLogin, violations } from './helpers.mjs';
 import { startProvider } from './oidc-provider.mjs';
 
+// A phone-sized page, in Italian.
+async function phonePage(browser) {
+  const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'it-IT' });
+  phone.setDefaultTimeout(15000);
+  return phone.newPage();
+}
+
+// Follows "Entra con SPID o CIE" on the page and logs in at the provider as `user`.
+async function logIn(page, user) {
+  await page.getByRole('link', { name: 'Entra con SPID o CIE' }).click();
+  await page.getByLabel('Utente').fill(user);
+  await page.getByRole('button', { name: 'Entra' }).click();
+}
+
 // The server's flags for the provider at `issuer`, this site's client there.
 const oidc = (issuer) => ['--oidc-issuer', issuer, '--oidc-client-id', 'sportello', '--oidc-client-secret', 'segreto-di-prova'];
 
@@ -21,18 +35,14 @@ test('SPID/CIE login: a prefilled booking, my appointments, logout, and the refu
   const browser = await launchBrowser();
   let providerUp = true;
   try {
-    const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'it-IT' });
-    phone.setDefaultTimeout(15000);
-    const page = await phone.newPage();
+    const page = await phonePage(browser);
 
     // The booking form offers the login and comes back filled in.
     const slots = await (await fetch(`${base}/api/servizi/4/orari`)).json();
     const slot = slots.find((s) => s.modes.includes('video'));
     await page.goto(`${base}/servizi/4/prenota?inizio=${slot.start_ts}`);
     const found = (await violations(page)).map((v) => `form with the login: ${v}`);
-    await page.getByRole('link', { name: 'Entra con SPID o CIE' }).click();
-    await page.getByLabel('Utente').fill('mario');
-    await page.getByRole('button', { name: 'Entra' }).click();
+    await logIn(page, 'mario');
     await page.waitForURL(`${base}/servizi/4/prenota?inizio=${slot.start_ts}`);
     assert.match(await page.locator('#login').textContent(), /Hai effettuato l'accesso come\s+Mario Rossi/);
     assert.equal(await page.getByRole('textbox', { name: 'Nome', exact: true }).inputValue(), 'Mario');
@@ -163,9 +173,7 @@ test('a service that requires the SPID/CIE login books only the person the provi
     await admin.goto(`${base}/ufficio/config/servizi/4`);
     assert.ok(await admin.locator('#accesso').isChecked());
 
-    const phone = await browser.newContext({ viewport: { width: 360, height: 740 }, locale: 'it-IT' });
-    phone.setDefaultTimeout(15000);
-    const page = await phone.newPage();
+    const page = await phonePage(browser);
     const slots = await (await fetch(`${base}/api/servizi/4/orari`)).json();
     const slot = slots.find((s) => s.modes.includes('video'));
     await page.goto(`${base}/servizi/4/prenota?inizio=${slot.start_ts}`);
@@ -174,7 +182,7 @@ test('a service that requires the SPID/CIE login books only the person the provi
     assert.deepEqual(await violations(page), []);
 
     // Posted anyway, without the login: refused, nothing booked, no email.
-    const csrf = (await phone.cookies()).find((c) => c.name === 'csrf').value;
+    const csrf = (await page.context().cookies()).find((c) => c.name === 'csrf').value;
     const posted = await page.request.post(`${base}/servizi/4/prenota`, {
       form: { csrf, start: String(slot.start_ts), mode: 'video', given_name: 'Falso', family_name: 'Nome', email: 'falso@example.it', reason: 'x', consent: 'on' },
       maxRedirects: 0,
@@ -183,9 +191,7 @@ test('a service that requires the SPID/CIE login books only the person the provi
     assert.doesNotMatch(await (await fetch(`${server.admin}/posta`)).text(), /falso@example\.it/);
 
     // Logged in: the provider's person is booked, whatever the form says.
-    await page.getByRole('link', { name: 'Entra con SPID o CIE' }).click();
-    await page.getByLabel('Utente').fill('mario');
-    await page.getByRole('button', { name: 'Entra' }).click();
+    await logIn(page, 'mario');
     await page.waitForURL(`${base}/servizi/4/prenota?inizio=${slot.start_ts}`);
     await page.locator('label[for=mode-video]').click();
     await page.getByRole('textbox', { name: 'Nome', exact: true }).fill('Falso');
@@ -206,9 +212,7 @@ test('a service that requires the SPID/CIE login books only the person the provi
     staff.setDefaultTimeout(15000);
     const desk = await staff.newPage();
     await desk.goto(`${base}/ufficio/accesso`);
-    await desk.getByRole('link', { name: 'Entra con SPID o CIE' }).click();
-    await desk.getByLabel('Utente').fill('anna');
-    await desk.getByRole('button', { name: 'Entra' }).click();
+    await logIn(desk, 'anna');
     await desk.waitForURL(`${base}/ufficio`);
     assert.match(await desk.locator('body').textContent(), /Anna Admin/);
     const stranger = await (await browser.newContext({ locale: 'it-IT' })).newPage();

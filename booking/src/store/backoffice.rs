@@ -17,7 +17,7 @@ use sqlx::Row;
 
 use crate::audit::{self, Entry as AuditEntry};
 use crate::catalogue::day;
-use crate::model::{Appointment, Mode, ModeSet, Status};
+use crate::model::{Appointment, Mode, ModeSet, Office, Service, Status};
 use crate::slots::{self, Misfit};
 use crate::Error;
 
@@ -50,33 +50,6 @@ pub struct StatRecord {
     pub verified: bool,
     pub created_at: DateTime<Utc>,
     pub start: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct OfficeInput {
-    pub name: String,
-    pub department: String,
-    pub email: String,
-    pub phone: String,
-    pub address: String,
-    pub hours_text: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServiceInput {
-    pub office_id: i64,
-    pub calendar_id: i64,
-    pub title: String,
-    pub description: String,
-    pub max_minutes: i64,
-    pub instructions: String,
-    pub documents: String,
-    pub modes: ModeSet,
-    pub published: bool,
-    /// See `Service::fiscal_code_required`.
-    pub fiscal_code_required: bool,
-    /// See `Service::login_required`.
-    pub login_required: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -298,11 +271,12 @@ impl Store {
 
     // ------------------------------------------------------------ catalogue editing
 
-    /// Creates an office (`id` None) or changes one; returns its id.
+    /// Creates an office (`id` None) or changes one; returns its id. Of `o`, the id and the
+    /// archive mark are not read: they are `id`'s and `archive_office`'s.
     pub async fn save_office(
         &self,
         id: Option<i64>,
-        o: &OfficeInput,
+        o: &Office,
         audit: &AuditEntry,
     ) -> Result<i64, Error> {
         let target = id.unwrap_or_else(random_id);
@@ -385,10 +359,11 @@ impl Store {
     }
 
     /// Creates a service (`id` None) or changes one; its calendar must belong to its office.
+    /// Of `s`, the id is not read: it is `id`'s.
     pub async fn save_service(
         &self,
         id: Option<i64>,
-        s: &ServiceInput,
+        s: &Service,
         audit: &AuditEntry,
     ) -> Result<i64, Error> {
         let cal = self.calendar_settings(s.calendar_id).await?;

@@ -105,11 +105,7 @@ async fn render_accounts(
     problems: Problems,
     status: StatusCode,
 ) -> Result<Response> {
-    if !s.p.configures_anything() {
-        return Err(AppError::Forbidden(
-            "gli account sono gestiti da coordinatori e amministratori",
-        ));
-    }
+    s.configuring("gli account sono gestiti da coordinatori e amministratori")?;
     let selected: Vec<i64> = form.uffici.iter().filter_map(|o| o.parse().ok()).collect();
     let page = AccountsPage {
         l: s.l(),

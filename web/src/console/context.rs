@@ -148,6 +148,16 @@ impl Staff {
         self.ui.l
     }
 
+    /// Refuses, with `refusal`, unless this person configures something (coordinators and
+    /// administrators).
+    pub fn configuring(&self, refusal: &'static str) -> Result<()> {
+        if self.p.configures_anything() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(refusal))
+        }
+    }
+
     /// Refuses unless this person may see the office.
     pub fn see(&self, office_id: i64) -> Result<()> {
         if self.p.sees_office(office_id) {

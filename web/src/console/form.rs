@@ -3,7 +3,7 @@
 //! takes, or into `Problems`: one message per field, in words a person understands (the field's
 //! label, never its name), shown next to the field.
 
-use booking::backoffice::{CalendarSettings, ExceptionRow, OfficeInput, RuleRow, ServiceInput};
+use booking::backoffice::{CalendarSettings, ExceptionRow, RuleRow};
 use booking::{Mode, ModeSet, Office, Service};
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use serde::Deserialize;
@@ -253,9 +253,12 @@ impl OfficeForm {
         }
     }
 
-    pub fn check(&self) -> Result<OfficeInput, Problems> {
+    /// The office as typed, checked (`id` and `archived` are not the form's).
+    pub fn check(&self) -> Result<Office, Problems> {
         let mut p = Problems::default();
-        let input = OfficeInput {
+        let input = Office {
+            id: 0,
+            archived: false,
             name: p.line("name", Label("Nome", "Name"), &self.name, 200),
             department: p.text(
                 "department",
@@ -352,14 +355,16 @@ impl ServiceForm {
         self.modalita.iter().any(|m| m == mode)
     }
 
-    pub fn check(&self, office_id: i64) -> Result<ServiceInput, Problems> {
+    /// The service as typed, checked (`id` is not the form's).
+    pub fn check(&self, office_id: i64) -> Result<Service, Problems> {
         let mut p = Problems::default();
         let calendar = p.ids(
             "calendar",
             Label("Calendario", "Calendar"),
             std::slice::from_ref(&self.calendar),
         );
-        let input = ServiceInput {
+        let input = Service {
+            id: 0,
             office_id,
             calendar_id: calendar.first().copied().unwrap_or_default(),
             title: p.line("title", Label("Titolo", "Title"), &self.title, 200),

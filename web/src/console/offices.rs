@@ -56,11 +56,7 @@ async fn render_offices(
     problems: Problems,
     status: StatusCode,
 ) -> Result<Response> {
-    if !s.p.configures_anything() {
-        return Err(AppError::Forbidden(
-            "la configurazione è per coordinatori e amministratori",
-        ));
-    }
+    s.configuring("la configurazione è per coordinatori e amministratori")?;
     let page = OfficesConfigPage {
         l: s.l(),
         csrf: s.ui.csrf.clone(),

@@ -249,11 +249,7 @@ pub fn action_label(l: Lang, action: &str) -> &'static str {
 
 pub async fn show_audit_log(Console(st, s): Console) -> Result<Response> {
     let l = s.l();
-    if !s.p.configures_anything() {
-        return Err(AppError::Forbidden(
-            "il registro è per coordinatori e amministratori",
-        ));
-    }
+    s.configuring("il registro è per coordinatori e amministratori")?;
     let entries = staff::audit::latest(st.store.pool(), s.p.office_scope(), None, 300).await?;
     let offices = st.store.all_offices().await?;
     let page = AuditPage {
