@@ -281,6 +281,21 @@ impl Context<'_> {
         }
     }
 
+    /// What every email about an active appointment ends with: manage it, or cancel it in one
+    /// step (a page with one button, so that a mail scanner following links cancels nothing).
+    fn manage_links(&self, b: &mut Body) {
+        let l = self.l();
+        let manage = self.links.manage_url(self.appointment.id);
+        b.button(
+            l.t("Gestisci la prenotazione", "Manage the booking"),
+            &manage,
+        )
+        .button(
+            l.t("Annulla l'appuntamento", "Cancel the appointment"),
+            &format!("{manage}/annulla"),
+        );
+    }
+
     fn how_to_attend(&self, b: &mut Body) {
         let l = self.l();
         match self.appointment.mode {
@@ -349,11 +364,8 @@ impl Context<'_> {
             b.para(&self.service.instructions);
         }
         self.how_to_attend(&mut b);
-        b.para(l.t("In allegato trovi l'invito da aggiungere al tuo calendario. Puoi annullare o spostare l'appuntamento in ogni momento, senza dare motivazioni:", "The attached invitation adds it to your calendar. You can cancel or move the appointment at any time, without giving reasons:"))
-            .button(
-                l.t("Gestisci la prenotazione", "Manage the booking"),
-                &self.links.manage_url(self.appointment.id),
-            );
+        b.para(l.t("In allegato trovi l'invito da aggiungere al tuo calendario. Puoi annullare o spostare l'appuntamento in ogni momento, senza dare motivazioni:", "The attached invitation adds it to your calendar. You can cancel or move the appointment at any time, without giving reasons:"));
+        self.manage_links(&mut b);
         let ics = self.invitation(Method::Request);
         self.email(
             Kind::Confirmed,
@@ -409,11 +421,8 @@ impl Context<'_> {
         b.para(l.t(
             "L'invito in allegato aggiorna quello precedente nel tuo calendario.",
             "The attached invitation updates the earlier one in your calendar.",
-        ))
-        .button(
-            l.t("Gestisci la prenotazione", "Manage the booking"),
-            &self.links.manage_url(self.appointment.id),
-        );
+        ));
+        self.manage_links(&mut b);
         let ics = self.invitation(Method::Request);
         self.email(
             Kind::Moved,
@@ -511,11 +520,8 @@ impl Context<'_> {
         b.para(l.t(
             "Se non puoi più venire, annulla l'appuntamento: l'orario servirà a un'altra persona.",
             "If you can no longer come, cancel the appointment: someone else will use the time.",
-        ))
-        .button(
-            l.t("Gestisci la prenotazione", "Manage the booking"),
-            &self.links.manage_url(self.appointment.id),
-        );
+        ));
+        self.manage_links(&mut b);
         self.email(
             kind,
             format!(

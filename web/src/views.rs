@@ -265,11 +265,20 @@ pub struct NoticePage {
 #[template(path = "manage.html")]
 pub struct ManagePage {
     pub l: Lang,
+    /// While the appointment can change: the ways to add it to a calendar.
+    pub calendar: Option<CalendarLinks>,
     pub token: String,
     pub a: AppointmentView,
     pub join_url: Option<String>,
     pub notice: Option<String>,
     pub can_change: bool,
+}
+
+/// "Add to calendar" on the booking's page.
+pub struct CalendarLinks {
+    pub ics: String,
+    pub google: String,
+    pub outlook: String,
 }
 
 #[derive(Template)]

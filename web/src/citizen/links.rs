@@ -15,8 +15,7 @@ use serde::Deserialize;
 
 use super::catalogue::day_views;
 use crate::error::{booking_messages, is_refusal, AppError, Result};
-use crate::extract::Link;
-use crate::extract::{CsrfForm, NoFields, Ui};
+use crate::extract::{urlencode, CsrfForm, Link, NoFields, Ui};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::*;
@@ -35,6 +34,10 @@ pub fn router() -> Router<AppState> {
             get(show_move).post(submit_move),
         )
         .route("/prenotazione/{token}/ricevuta", get(show_receipt))
+        .route(
+            "/prenotazione/{token}/calendario.ics",
+            get(download_calendar),
+        )
 }
 
 pub(crate) async fn appointment_view(
@@ -160,8 +163,13 @@ async fn show_booking(
     let can_change = a.status.is_active() && a.end > st.now();
     let join_url = (a.mode == Mode::Video && a.status == Status::Confirmed)
         .then(|| format!("/stanza/{}", st.signer.sign(Purpose::RoomCitizen, a.id)));
+    let calendar = match can_change {
+        true => Some(calendar_links(&st, l, &a, &token).await?),
+        false => None,
+    };
     let page = ManagePage {
         l,
+        calendar,
         token,
         a: appointment_view(&st, l, &a).await?,
         join_url,
@@ -287,4 +295,84 @@ async fn show_receipt(Link(st, ui, token): Link) -> Result<Response> {
         a: appointment_view(&st, l, &a).await?,
     };
     ui.page(StatusCode::OK, page)
+}
+
+/// "Add to calendar": the invitation to download, and Google's and Outlook's pages to add the
+/// event. Those two get the title, the time and the place, never a link of the booking (it
+/// would hand a third party the means to act on it).
+async fn calendar_links(
+    st: &AppState,
+    l: Lang,
+    a: &Appointment,
+    token: &str,
+) -> Result<CalendarLinks> {
+    let o = st.store.office(a.office_id).await?;
+    let s = st.store.service(a.service_id).await?;
+    let title = format!("{} - {}", s.title, o.name);
+    let place = if a.mode == Mode::InPerson {
+        o.address.clone()
+    } else {
+        l.mode(a.mode).to_string()
+    };
+    let details = format!("{}: {}", l.t("Codice prenotazione", "Booking code"), a.code);
+    let compact = |t: chrono::DateTime<chrono::Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
+    let iso = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    Ok(CalendarLinks {
+        ics: format!("/prenotazione/{token}/calendario.ics"),
+        google: format!(
+            "https://calendar.google.com/calendar/render?action=TEMPLATE&text={}&dates={}/{}&details={}&location={}",
+            urlencode(&title),
+            compact(a.start),
+            compact(a.end),
+            urlencode(&details),
+            urlencode(&place)
+        ),
+        outlook: format!(
+            "https://outlook.live.com/calendar/0/deeplink/compose?path=%2Fcalendar%2Faction%2Fcompose&rru=addevent&subject={}&startdt={}&enddt={}&body={}&location={}",
+            urlencode(&title),
+            iso(a.start),
+            iso(a.end),
+            urlencode(&details),
+            urlencode(&place)
+        ),
+    })
+}
+
+/// The appointment's invitation (iCalendar) to add it to one's calendar, the same as the
+/// confirmation email's.
+async fn download_calendar(Link(st, _ui, token): Link) -> Result<Response> {
+    let a = by_token(&st, Purpose::Manage, &token).await?;
+    if !a.status.is_active() {
+        return Err(booking::Error::NotActive(a.status).into());
+    }
+    let office = st.store.office(a.office_id).await?;
+    let service = st.store.service(a.service_id).await?;
+    let links = &st.store.links;
+    let manage = links.manage_url(a.id);
+    let join = (a.mode == Mode::Video).then(|| links.join_url(a.id));
+    let invitation = booking::ics::Invitation {
+        appointment: &a,
+        office: &office,
+        service: &service,
+        host: links.host(),
+        join_url: join.as_deref(),
+        manage_url: &manage,
+        now: st.now(),
+    };
+    let body = booking::ics::render(&invitation, booking::ics::Method::Request);
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"appuntamento-{}.ics\"", a.code),
+            ),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        body,
+    )
+        .into_response())
 }
