@@ -63,6 +63,8 @@ pub enum Kind {
     ReminderHour,
     /// The link to a person's data, at their request.
     DataRequest,
+    /// A person's active appointments with their links, at their request.
+    BookingsList,
 }
 
 impl Kind {
@@ -78,6 +80,7 @@ impl Kind {
             Kind::ReminderDay => "reminder_day",
             Kind::ReminderHour => "reminder_hour",
             Kind::DataRequest => "data_request",
+            Kind::BookingsList => "bookings_list",
         }
     }
 }
@@ -546,6 +549,61 @@ pub fn data_request(l: Lang, to: &str, town: &str, url: &str) -> Email {
             "Se non l'hai chiesto tu, ignora questa email: senza il collegamento nessuno vede i tuoi dati.",
             "If you did not ask for this, ignore this email: without the link nobody sees your data.",
         ));
+    signed_by_town(
+        b,
+        l,
+        town,
+        Kind::DataRequest,
+        to,
+        l.t("I tuoi dati", "Your data"),
+    )
+}
+
+/// One of a person's active appointments, in the list sent at their request.
+pub struct Listed {
+    pub code: String,
+    pub when: String,
+    /// "Office - service".
+    pub what: String,
+    pub manage_url: String,
+}
+
+/// A person's active appointments with their links ("I lost my email"), in the language the
+/// request was made in, signed by the town.
+pub fn bookings_list(l: Lang, to: &str, town: &str, items: &[Listed]) -> Email {
+    let mut b = Body::new(l, l.t("Buongiorno,", "Hello,"));
+    b.para(l.t(
+        "ecco gli appuntamenti attivi prenotati con questo indirizzo email, come hai chiesto.",
+        "here are the active appointments booked with this email address, as you asked.",
+    ));
+    for i in items {
+        b.facts(&[
+            (l.t("Codice", "Code"), i.code.clone()),
+            (l.t("Quando", "When"), i.when.clone()),
+            (
+                l.t("Ufficio e servizio", "Office and service"),
+                i.what.clone(),
+            ),
+        ])
+        .button(
+            l.t("Gestisci la prenotazione", "Manage the booking"),
+            &i.manage_url,
+        )
+        .button(
+            l.t("Annulla l'appuntamento", "Cancel the appointment"),
+            &format!("{}/annulla", i.manage_url),
+        );
+    }
+    b.para(l.t(
+        "Se non l'hai chiesto tu, ignora questa email: è arrivata solo a te.",
+        "If you did not ask for this, ignore this email: it came to you alone.",
+    ));
+    let subject = l.t("I tuoi appuntamenti", "Your appointments");
+    signed_by_town(b, l, town, Kind::BookingsList, to, subject)
+}
+
+/// An email not about one appointment, ended with the town's name and "sent automatically".
+fn signed_by_town(mut b: Body, l: Lang, town: &str, kind: Kind, to: &str, subject: &str) -> Email {
     let automatic = l.t(
         "Questa email è stata inviata automaticamente: non rispondere a questo indirizzo.",
         "This email was sent automatically: do not reply to this address.",
@@ -557,9 +615,9 @@ pub fn data_request(l: Lang, to: &str, town: &str, url: &str) -> Email {
         escape(automatic)
     ));
     Email {
-        kind: Kind::DataRequest,
+        kind,
         to: to.to_string(),
-        subject: format!("{} - {town}", l.t("I tuoi dati", "Your data")),
+        subject: format!("{subject} - {town}"),
         text: b.text,
         html: b.html,
         ics: None,

@@ -1,6 +1,7 @@
 // The booking's page and the emails in headless Chromium, on a phone-sized screen: "add to
 // calendar" downloads the invitation and links Google's and Outlook's pages at the booked time;
-// the confirmation email's "Annulla l'appuntamento" opens a one-step page whose button cancels.
+// "Ritrova la prenotazione" sends the list of one's appointments by email; the confirmation
+// email's "Annulla l'appuntamento" opens a one-step page whose button cancels.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { bookVideo } from './booking-helpers.mjs';
 
 const compact = (d) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
 
-test('add to calendar, and cancel in one step from the email', async () => {
+test('add to calendar, find a booking by email, and cancel in one step from the email', async () => {
   const server = await startServer(['--rate-limit-burst', '20']);
   const browser = await launchBrowser();
   try {
@@ -31,6 +32,16 @@ test('add to calendar, and cancel in one step from the email', async () => {
     assert.match(ics, /BEGIN:VCALENDAR/);
     assert.match(ics, new RegExp(`DTSTART:${compact(start)}`));
     assert.deepEqual(await violations(page), []);
+
+    // "I lost my email": from the footer, the list comes by email.
+    await page.getByRole('link', { name: 'Ritrova la prenotazione' }).click();
+    await page.getByRole('textbox', { name: 'Email' }).fill('maria.rossi@example.it');
+    await page.getByRole('button', { name: "Mandami l'elenco" }).click();
+    await page.locator('#sent').waitFor();
+    assert.deepEqual(await violations(page), []);
+    await page.goto(`${server.admin}/posta`);
+    await page.getByRole('link', { name: /I tuoi appuntamenti/ }).first().click();
+    assert.match(await page.locator('#mail-text').textContent(), new RegExp(code));
 
     // From the confirmation email: the link shows a page, the button cancels.
     await page.goto(`${server.admin}/posta`);

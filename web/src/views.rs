@@ -250,6 +250,17 @@ pub struct ContinuePage {
     pub to: String,
 }
 
+/// "I lost my email": the form, and the same answer for any address.
+#[derive(Template)]
+#[template(path = "find.html")]
+pub struct FindPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub email: String,
+    pub sent: bool,
+    pub error: Option<String>,
+}
+
 /// The privacy notice or the accessibility statement.
 #[derive(Template)]
 #[template(path = "notice.html")]

@@ -4,6 +4,7 @@
 pub mod about;
 pub mod booking;
 pub mod catalogue;
+pub mod find;
 pub mod links;
 pub mod login;
 pub mod my_data;
@@ -20,4 +21,5 @@ pub fn router() -> Router<AppState> {
         .merge(about::router())
         .merge(my_data::router())
         .merge(login::router())
+        .merge(find::router())
 }
