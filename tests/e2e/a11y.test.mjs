@@ -126,6 +126,8 @@ test('every citizen and console page passes axe-core WCAG 2.1 AA at 1280 and 360
       '/ufficio/registro',
       '/ufficio/password',
       '/ufficio/dati-personali',
+      '/ufficio/cerca',
+      `/ufficio/cerca?q=${encodeURIComponent('maria.rossi@example.it')}`,
       `/ufficio/dati-personali?email=${encodeURIComponent('maria.rossi@example.it')}`,
       `/ufficio/appuntamenti/${agenda}`,
       `/ufficio?giorno=${day}`,

@@ -80,6 +80,14 @@ test("privacy pages, a family booking and a person's data exported and erased", 
     desk.setDefaultTimeout(15000);
     const admin = await desk.newPage();
     await firstLogin(admin, server.base, 'admin@comune.esempio.it', provisional);
+    // The console's search finds one child by fiscal code, and opens the appointment.
+    await admin.getByRole('link', { name: 'Cerca', exact: true }).click();
+    await admin.getByLabel(/Codice, email, telefono/).fill(GIULIA);
+    await admin.getByRole('button', { name: 'Cerca' }).click();
+    assert.equal(await admin.locator('#found tbody tr').count(), 1);
+    await admin.locator('#found tbody a').first().click();
+    await admin.waitForURL(/\/ufficio\/appuntamenti\/\d+/);
+    assert.match(await admin.locator('main').textContent(), new RegExp(GIULIA));
     await admin.getByRole('link', { name: 'Dati personali' }).click();
     await admin.getByLabel('Email').fill(PARENT);
     await admin.getByRole('button', { name: 'Cerca' }).click();

@@ -40,6 +40,7 @@ mod finding;
 mod outbox;
 mod reminders;
 mod retention;
+mod search;
 
 pub use appointments::Actor;
 use catalogue::CachedCatalogue;

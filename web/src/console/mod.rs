@@ -18,6 +18,7 @@ pub mod form;
 mod offices;
 mod privacy;
 mod reports;
+mod search;
 mod services;
 mod session;
 
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(appointment::router())
         .merge(book::router())
         .merge(reports::router())
+        .merge(search::router())
         .merge(offices::router())
         .merge(services::router())
         .merge(calendars::router())

@@ -385,3 +385,15 @@ pub struct PrivacyPage {
     /// How many appointments were just erased.
     pub erased: Option<u64>,
 }
+
+/// The console's search and what it found.
+#[derive(Template)]
+#[template(path = "console/search.html")]
+pub struct SearchPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub query: String,
+    pub searched: bool,
+    pub rows: Vec<AgendaRow>,
+}
