@@ -280,3 +280,12 @@ pub fn is_refusal(e: &booking::Error) -> bool {
 pub fn invalid(it: impl Into<String>, en: impl Into<String>) -> AppError {
     AppError::Invalid(it.into(), en.into())
 }
+
+/// The answer to an email address that is not one, on the citizen's forms that take only that.
+pub fn bad_email(l: crate::i18n::Lang) -> String {
+    l.t(
+        "Indirizzo email non valido (esempio: nome@dominio.it).",
+        "Invalid email address (example: name@domain.it).",
+    )
+    .to_string()
+}

@@ -87,13 +87,7 @@ async fn submit_request(
     if !booking::validate::valid_email(email) {
         let p = MyDataPage {
             email: f.email.chars().take(254).collect(),
-            error: Some(
-                ui.l.t(
-                    "Indirizzo email non valido (esempio: nome@dominio.it).",
-                    "Invalid email address (example: name@domain.it).",
-                )
-                .to_string(),
-            ),
+            error: Some(crate::error::bad_email(ui.l)),
             ..page(&ui)
         };
         return ui.page(StatusCode::UNPROCESSABLE_ENTITY, p);
