@@ -57,6 +57,7 @@ const FILES: &[(&str, &str)] = &[
     ("altcha/altcha.css", "text/css; charset=utf-8"),
     ("pow.js", "text/javascript; charset=utf-8"),
     ("room.js", "text/javascript; charset=utf-8"),
+    ("check.js", "text/javascript; charset=utf-8"),
     ("console.js", "text/javascript; charset=utf-8"),
     ("print.js", "text/javascript; charset=utf-8"),
 ];

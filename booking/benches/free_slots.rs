@@ -57,6 +57,8 @@ fn rules() -> CalendarRules {
             },
         ],
         exceptions: vec![],
+        // As every calendar by default: closed on the national holidays.
+        holidays: Some(booking::holidays::Holidays::default()),
         horizon_days: 60,
         min_notice_days: 1,
     }

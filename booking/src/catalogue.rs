@@ -13,6 +13,7 @@ use chrono_tz::Tz;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
+use crate::holidays::Holidays;
 use crate::model::{Calendar, ModeSet, Office, Operator, Service};
 use crate::slots::{CalendarRules, Exception, OpeningRule, WeekdaySet, Window};
 use crate::Error;
@@ -83,7 +84,7 @@ fn window(r: &AnyRow, defaults: bool) -> Option<Window> {
 }
 
 impl Catalogue {
-    pub async fn load(pool: &AnyPool) -> Result<Catalogue, Error> {
+    pub async fn load(pool: &AnyPool, holidays: &Holidays) -> Result<Catalogue, Error> {
         let offices = sqlx::query("SELECT * FROM office ORDER BY position, name")
             .fetch_all(pool)
             .await?
@@ -156,6 +157,8 @@ impl Catalogue {
                 tz,
                 rules: rules.remove(&id).unwrap_or_default(),
                 exceptions: exceptions.remove(&id).unwrap_or_default(),
+                holidays: (r.try_get::<i64, _>("closed_on_holidays")? != 0)
+                    .then(|| holidays.clone()),
                 horizon_days: r.try_get::<i64, _>("horizon_days")? as u32,
                 min_notice_days: r.try_get::<i64, _>("min_notice_days")? as u32,
             };

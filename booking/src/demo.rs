@@ -1,12 +1,13 @@
 //! The demo comune: the offices of a small Italian town (as in the Ozieri citizen manual, plus
-//! the registry office with its ID-card service) with realistic weekly hours, national holidays
+//! the registry office with its ID-card service) with realistic weekly hours (closed on
+//! national holidays, as every calendar is unless its office says otherwise: `crate::holidays`)
 //! and operators, so a new user sees a working site at once. It goes only into a database the
 //! server has just made, and only when the demo is asked for (the web crate's `demo` setting:
 //! on by default only for the embedded default configuration); maintenance commands and
 //! `sportello init` never seed it. Addresses use the reserved `esempio.it`-style demo domain,
 //! never real ones.
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::Weekday;
 use sqlx::Executor;
 
 use crate::model::{Mode, ModeSet};
@@ -261,57 +262,6 @@ const OFFICES: &[DemoOffice] = &[
     },
 ];
 
-/// Easter Sunday of a Gregorian year (the anonymous Gregorian algorithm, Meeus/Jones/Butcher).
-pub fn easter_sunday(y: i32) -> Option<NaiveDate> {
-    let (a, b, c) = (y % 19, y / 100, y % 100);
-    let (d, e) = (b / 4, b % 4);
-    let f = (b + 8) / 25;
-    let g = (b - f + 1) / 3;
-    let h = (19 * a + b - d - g + 15) % 30;
-    let (i, k) = (c / 4, c % 4);
-    let l = (32 + 2 * e + 2 * i - h - k) % 7;
-    let m = (a + 11 * h + 22 * l) / 451;
-    let month = (h + l - 7 * m + 114) / 31;
-    let day = (h + l - 7 * m + 114) % 31 + 1;
-    NaiveDate::from_ymd_opt(y, month as u32, day as u32)
-}
-
-/// Italian national holidays of one year, on which every demo office is closed.
-pub fn holidays_of(y: i32) -> Vec<(NaiveDate, &'static str)> {
-    let mut out: Vec<(NaiveDate, &'static str)> = [
-        (1, 1, "Capodanno"),
-        (1, 6, "Epifania"),
-        (4, 25, "Festa della Liberazione"),
-        (5, 1, "Festa del Lavoro"),
-        (6, 2, "Festa della Repubblica"),
-        (8, 15, "Ferragosto"),
-        (11, 1, "Ognissanti"),
-        (12, 8, "Immacolata Concezione"),
-        (12, 25, "Natale"),
-        (12, 26, "Santo Stefano"),
-    ]
-    .into_iter()
-    .filter_map(|(m, d, label)| NaiveDate::from_ymd_opt(y, m, d).map(|d| (d, label)))
-    .collect();
-    out.extend(
-        easter_sunday(y)
-            .and_then(|e| e.succ_opt())
-            .map(|d| (d, "Lunedì dell'Angelo")),
-    );
-    out
-}
-
-/// Whether the demo offices are closed on `day` for a national holiday.
-pub fn is_holiday(day: NaiveDate) -> bool {
-    holidays_of(day.year()).iter().any(|(d, _)| *d == day)
-}
-
-fn holidays(from_year: i32, years: i32) -> Vec<(NaiveDate, &'static str)> {
-    (from_year..from_year + years)
-        .flat_map(holidays_of)
-        .collect()
-}
-
 fn hours_text(rules: &[Rule]) -> String {
     rules
         .iter()
@@ -337,12 +287,12 @@ fn hours_text(rules: &[Rule]) -> String {
 
 /// Fills an empty database with the demo comune. Does nothing if any office exists, archived
 /// or not.
-pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error> {
+pub async fn seed_if_empty(store: &Store) -> Result<bool, Error> {
     if !store.is_empty().await? {
         return Ok(false);
     }
     let mut tx = store.pool().begin().await?;
-    let (mut op_id, mut svc_id, mut rule_id, mut exc_id) = (0i64, 0i64, 0i64, 0i64);
+    let (mut op_id, mut svc_id, mut rule_id) = (0i64, 0i64, 0i64);
     for (i, o) in OFFICES.iter().enumerate() {
         let office_id = i as i64 + 1;
         sqlx::query("INSERT INTO office (id, name, department, email, phone, address, hours_text, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
@@ -393,16 +343,6 @@ pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error>
                 .execute(&mut *tx)
                 .await?;
         }
-        for (day, label) in holidays(this_year, 3) {
-            exc_id += 1;
-            sqlx::query("INSERT INTO calendar_exception (id, calendar_id, day, label, closed) VALUES ($1, $2, $3, $4, 1)")
-                .bind(exc_id)
-                .bind(calendar_id)
-                .bind(day.format("%Y-%m-%d").to_string())
-                .bind(label)
-                .execute(&mut *tx)
-                .await?;
-        }
         for (pos, s) in o.services.iter().enumerate() {
             svc_id += 1;
             sqlx::query("INSERT INTO service (id, office_id, calendar_id, title, description, max_minutes, instructions, documents, modes, published, position, fiscal_code_required) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11)")
@@ -426,34 +366,4 @@ pub async fn seed_if_empty(store: &Store, this_year: i32) -> Result<bool, Error>
     tx.commit().await?;
     store.invalidate_catalogue();
     Ok(true)
-}
-
-/// The year of an instant, for the holiday list.
-pub fn year_of(now: chrono::DateTime<chrono::Utc>) -> i32 {
-    now.year()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn easter_monday_matches_the_calendar() {
-        for (y, m, d) in [
-            (2025, 4, 21),
-            (2026, 4, 6),
-            (2027, 3, 29),
-            (2028, 4, 17),
-            (2029, 4, 2),
-            (2030, 4, 22),
-            (2038, 4, 26),
-        ] {
-            assert!(
-                is_holiday(NaiveDate::from_ymd_opt(y, m, d).unwrap()),
-                "{y}-{m}-{d}"
-            );
-        }
-        assert!(!is_holiday(NaiveDate::from_ymd_opt(2026, 4, 7).unwrap()));
-        assert!(is_holiday(NaiveDate::from_ymd_opt(2026, 12, 8).unwrap()));
-    }
 }

@@ -39,6 +39,10 @@ impl Links {
     pub fn person_data_url(&self, request_id: i64) -> String {
         self.url("i-miei-dati", Purpose::PersonData, request_id)
     }
+    /// The page where anyone tries their camera and microphone before a video appointment.
+    pub fn device_check_url(&self) -> String {
+        format!("{}/prova-video", self.base_url)
+    }
     pub fn operator_join_url(&self, id: i64) -> String {
         self.url("stanza", Purpose::RoomOperator, id)
     }
@@ -186,6 +190,17 @@ impl Body {
         ));
         self
     }
+    /// A sentence followed by a plain link (not a button).
+    fn link(&mut self, sentence: &str, label: &str, url: &str) -> &mut Self {
+        self.text.push_str(&format!("{sentence}: {url}\n\n"));
+        self.html.push_str(&format!(
+            "<p>{}: <a href=\"{u}\">{}</a></p>",
+            escape(sentence),
+            escape(label),
+            u = escape(url)
+        ));
+        self
+    }
     fn finish(&mut self, office: &Office) -> (String, String) {
         let sign = format!("{} - {}", office.name, office.department);
         let automatic = self.l.t(
@@ -310,6 +325,14 @@ impl Context<'_> {
                         &url,
                     );
                 }
+                b.link(
+                    l.t(
+                        "Prima dell'appuntamento, quando vuoi, puoi provare fotocamera e microfono sul dispositivo che userai",
+                        "Before the appointment, whenever you like, you can try your camera and microphone on the device you will use",
+                    ),
+                    l.t("Prova fotocamera e microfono", "Test camera and microphone"),
+                    &self.links.device_check_url(),
+                );
             }
             Mode::Phone => {
                 b.para(l.t(

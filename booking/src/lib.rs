@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod demo;
 pub mod email;
 pub mod fiscal;
+pub mod holidays;
 pub mod i18n;
 pub mod ics;
 pub mod model;

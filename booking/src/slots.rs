@@ -12,6 +12,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, 
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use crate::holidays::Holidays;
 use crate::model::{Mode, ModeSet};
 
 /// Days of the week as a bit set (Monday = bit 0).
@@ -111,6 +112,9 @@ pub struct CalendarRules {
     pub tz: Tz,
     pub rules: Vec<OpeningRule>,
     pub exceptions: Vec<Exception>,
+    /// The recurring closures the calendar keeps (national holidays, the patron's day); `None`
+    /// for a calendar open on holidays. A dated exception on the same day wins.
+    pub holidays: Option<Holidays>,
     /// How many days ahead a citizen may book.
     pub horizon_days: u32,
     /// Minimum notice in calendar days: 1 means "from tomorrow", never the same day.
@@ -151,6 +155,7 @@ pub fn slots_on(rules: &CalendarRules, day: NaiveDate) -> Vec<Slot> {
     let windows: Vec<&Window> = match rules.exceptions.iter().find(|e| e.day() == day) {
         Some(Exception::Closed { .. }) => Vec::new(),
         Some(Exception::SpecialHours { windows, .. }) => windows.iter().collect(),
+        None if rules.holidays.as_ref().is_some_and(|h| h.on(day).is_some()) => Vec::new(),
         None => rules
             .rules
             .iter()
@@ -188,6 +193,20 @@ pub fn slots_on(rules: &CalendarRules, day: NaiveDate) -> Vec<Slot> {
     }
     out.sort_by_key(|s| s.start);
     out
+}
+
+/// Why a day the weekly rules open has no slot at all: a closure's label (a holiday's name, or
+/// the office's reason for a closed day, which may be empty). `None` on an open day, and on a
+/// day the weekly rules keep closed anyway (a Sunday's holiday is not news).
+pub fn closure_on(rules: &CalendarRules, day: NaiveDate) -> Option<String> {
+    if !rules.rules.iter().any(|r| r.applies(day)) {
+        return None;
+    }
+    match rules.exceptions.iter().find(|e| e.day() == day) {
+        Some(Exception::Closed { label, .. }) => Some(label.clone()),
+        Some(Exception::SpecialHours { .. }) => None,
+        None => rules.holidays.as_ref().and_then(|h| h.on(day)),
+    }
 }
 
 /// The capacity the rules give one instant (0 if the rules define no slot there). The database
@@ -306,6 +325,7 @@ mod tests {
                 valid_to: None,
             }],
             exceptions: vec![],
+            holidays: None,
             horizon_days: 60,
             min_notice_days: 1,
         }
@@ -372,6 +392,57 @@ mod tests {
         let days: Vec<_> = slots.iter().map(|s| s.local_day).collect();
         assert_eq!(days.first(), Some(&d(2026, 12, 1)));
         assert_eq!(days.last(), Some(&d(2026, 12, 3)));
+    }
+
+    #[test]
+    fn holidays_close_a_calendar_that_keeps_them_unless_an_exception_opens_the_day() {
+        use crate::holidays::{Holidays, Patron};
+        let mut r = weekdays_9_12();
+        // Easter Monday 2031 (14 April), 8 December 2032 (a Wednesday), a patron on 4 October.
+        let (easter_monday, immacolata, patron) = (d(2031, 4, 14), d(2032, 12, 8), d(2033, 10, 4));
+        for day in [easter_monday, immacolata, patron] {
+            assert!(
+                !slots_on(&r, day).is_empty(),
+                "{day}: a calendar open on holidays"
+            );
+        }
+        r.holidays = Some(Holidays {
+            patron: Some(Patron::parse("04/10 San Francesco").unwrap()),
+        });
+        for day in [easter_monday, immacolata, patron] {
+            assert!(slots_on(&r, day).is_empty(), "{day}");
+            assert_eq!(
+                misfit(
+                    &r,
+                    r.tz.from_local_datetime(&day.and_time(t(9, 0)))
+                        .unwrap()
+                        .with_timezone(&Utc),
+                    Mode::Video,
+                    0
+                ),
+                Some(Misfit::NoSlot)
+            );
+        }
+        assert_eq!(
+            slots_on(&r, d(2031, 4, 15)).len(),
+            6,
+            "the Tuesday after is open"
+        );
+        assert_eq!(
+            closure_on(&r, easter_monday).as_deref(),
+            Some("Lunedì dell'Angelo")
+        );
+        assert_eq!(closure_on(&r, patron).as_deref(), Some("San Francesco"));
+        assert_eq!(closure_on(&r, d(2031, 4, 15)), None);
+        // Christmas 2033 is a Sunday: closed anyway, nothing to say.
+        assert_eq!(closure_on(&r, d(2033, 12, 25)), None);
+        r.exceptions.push(Exception::SpecialHours {
+            day: immacolata,
+            windows: vec![window(t(10, 0), t(11, 0), 30, 1)],
+            label: "Apertura straordinaria".into(),
+        });
+        assert_eq!(slots_on(&r, immacolata).len(), 2);
+        assert_eq!(closure_on(&r, immacolata), None);
     }
 
     #[test]
@@ -488,6 +559,7 @@ mod tests {
                 tz: Rome,
                 rules,
                 exceptions: vec![],
+                holidays: None,
                 horizon_days: horizon,
                 min_notice_days: notice,
             },

@@ -403,6 +403,21 @@ impl Conn {
                 vec![]
             }
             ClientMessage::Ping { .. } => vec![Reply::Send(ServerMessage::Pong { v: VERSION })],
+            ClientMessage::Chat { text, .. } => match self.joined {
+                Some(room) => {
+                    let at = self.hub.dir.now();
+                    self.hub.apply(
+                        room,
+                        Event::Chat {
+                            conn: self.id,
+                            text,
+                            at,
+                        },
+                    );
+                    vec![]
+                }
+                None => vec![Reply::Send(ServerMessage::error(ErrorCode::NotReady))],
+            },
         }
     }
 

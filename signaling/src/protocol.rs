@@ -13,6 +13,10 @@ pub const VERSION: u32 = 1;
 pub const MAX_MESSAGE: usize = 64 * 1024;
 /// Longest display name, in characters.
 pub const MAX_NAME: usize = 80;
+/// Longest chat message, in characters: a sentence, a protocol number, a link.
+pub const MAX_CHAT: usize = 1000;
+/// Chat messages one call keeps (for a participant who reloads); more are refused.
+pub const MAX_CHAT_LINES: usize = 300;
 
 /// What a browser sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,9 +56,16 @@ pub enum ClientMessage {
     Ping {
         v: u32,
     },
+    /// A chat message for the call (after `join`): one line of text.
+    Chat {
+        v: u32,
+        text: String,
+    },
 }
 
-const CLIENT_TYPES: &[&str] = &["hello", "join", "offer", "answer", "ice", "leave", "ping"];
+const CLIENT_TYPES: &[&str] = &[
+    "hello", "join", "offer", "answer", "ice", "leave", "ping", "chat",
+];
 
 /// Who sent a forwarded message: the other participant, or the media relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +157,16 @@ pub enum ServerMessage {
         v: u32,
         state: String,
     },
+    /// A chat message of the call, to both sides (its sender too), and again, in order, to
+    /// whoever enters while the call's messages are kept. `seq` counts from 1 in the call.
+    Chat {
+        v: u32,
+        seq: u32,
+        from: Role,
+        name: String,
+        text: String,
+        at: DateTime<Utc>,
+    },
     /// This connection was replaced by a newer one with the same token (another tab).
     Replaced {
         v: u32,
@@ -189,6 +210,10 @@ pub enum ErrorCode {
     NoHello,
     /// More messages than a browser sends: this one was not served.
     RateLimited,
+    /// An empty chat message, a longer one than `MAX_CHAT`, or one with control characters.
+    BadChat,
+    /// The call has `MAX_CHAT_LINES` messages already.
+    ChatFull,
 }
 
 impl ErrorCode {
@@ -241,6 +266,12 @@ impl ErrorCode {
             ErrorCode::RateLimited => {
                 "troppi messaggi, rallenta / too many messages, slow down"
             }
+            ErrorCode::BadChat => {
+                "messaggio vuoto, troppo lungo (al massimo 1000 caratteri) o con caratteri non ammessi / empty message, too long (1000 characters at most) or with characters that are not allowed"
+            }
+            ErrorCode::ChatFull => {
+                "troppi messaggi in questa chiamata / too many messages in this call"
+            }
         }
     }
 }
@@ -287,6 +318,14 @@ pub fn parse(text: &str) -> Result<ClientMessage, ErrorCode> {
             return Err(ErrorCode::BadName);
         }
         *name = n.to_string();
+    }
+    if let ClientMessage::Chat { text, .. } = &mut msg {
+        // Shown as typed, trimmed; one line (a line break could fake a second message).
+        let t = text.trim();
+        if t.is_empty() || t.chars().count() > MAX_CHAT || !t.chars().all(allowed_in_name) {
+            return Err(ErrorCode::BadChat);
+        }
+        *text = t.to_string();
     }
     Ok(msg)
 }
@@ -348,6 +387,34 @@ mod tests {
                 "{name}"
             );
         }
+        for text in [
+            "",
+            "   ",
+            "riga\\nseconda",
+            "a\\u0000b",
+            "link \\u202egro.elpmaxe",
+        ] {
+            assert_eq!(
+                parse(&format!(r#"{{"type":"chat","v":1,"text":"{text}"}}"#)),
+                Err(ErrorCode::BadChat),
+                "{text}"
+            );
+        }
+        let long = "é".repeat(MAX_CHAT + 1);
+        assert_eq!(
+            parse(&format!(r#"{{"type":"chat","v":1,"text":"{long}"}}"#)),
+            Err(ErrorCode::BadChat)
+        );
+        assert_eq!(
+            parse(&format!(
+                r#"{{"type":"chat","v":1,"text":" {} "}}"#,
+                "é".repeat(MAX_CHAT)
+            )),
+            Ok(ClientMessage::Chat {
+                v: 1,
+                text: "é".repeat(MAX_CHAT)
+            })
+        );
         let big = format!(
             r#"{{"type":"offer","v":1,"sdp":"{}"}}"#,
             "a".repeat(MAX_MESSAGE)
@@ -394,7 +461,7 @@ mod tests {
 
         #[test]
         fn random_json_never_panics(
-            kind in prop::sample::select(vec!["hello", "join", "offer", "answer", "ice", "leave", "ping", "x", ""]),
+            kind in prop::sample::select(vec!["hello", "join", "offer", "answer", "ice", "leave", "ping", "chat", "x", ""]),
             v in prop::option::of(0u64..4),
             field in "[a-z_]{0,12}",
             value in prop_oneof![Just(serde_json::json!(null)), any::<i64>().prop_map(|i| serde_json::json!(i)), ".{0,40}".prop_map(|s| serde_json::json!(s))],

@@ -3,9 +3,15 @@
 //!
 //! At most one citizen and one operator: a second connection with the same role replaces the
 //! first (a reload, another tab), it never adds a third person.
+//!
+//! The call's chat lives here, in memory only: it is kept while anyone is in the room (so a
+//! participant who reloads gets it again) and goes with the room when the last one leaves.
+//! Nothing of it is written anywhere.
+
+use chrono::{DateTime, Utc};
 
 use crate::gate::Role;
-use crate::protocol::{ErrorCode, LeaveReason, ServerMessage, VERSION};
+use crate::protocol::{ErrorCode, LeaveReason, ServerMessage, MAX_CHAT_LINES, VERSION};
 
 pub type ConnId = u64;
 
@@ -22,6 +28,8 @@ pub struct Room {
     /// Operator connections that have not entered but want to know when the citizen is
     /// waiting (the call page before the operator enters, the agenda).
     watchers: Vec<ConnId>,
+    /// The call's chat messages, in order (`ServerMessage::Chat`).
+    chat: Vec<ServerMessage>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +56,12 @@ pub enum Event {
     Signal {
         conn: ConnId,
         message: ServerMessage,
+    },
+    /// A chat message (checked by `protocol::parse`), sent at `at`.
+    Chat {
+        conn: ConnId,
+        text: String,
+        at: DateTime<Utc>,
     },
 }
 
@@ -144,6 +158,10 @@ impl Room {
                         ));
                     }
                 }
+                // The call's messages so far, for whoever enters (or comes back).
+                for m in &self.chat {
+                    out.push(Action::Send(conn, m.clone()));
+                }
                 if role == Role::Citizen {
                     self.tell_watchers(
                         &mut out,
@@ -172,6 +190,11 @@ impl Room {
             Event::Leave { conn, reason } => {
                 if let Some(role) = self.role_of(conn) {
                     *self.seat(role) = None;
+                    if self.citizen.is_none() && self.operator.is_none() {
+                        // The last one out: the call's messages go (an operator's agenda that
+                        // watches the room does not keep them).
+                        self.chat.clear();
+                    }
                     if let Some((peer, _)) = self.present(role.other()) {
                         out.push(Action::Send(
                             peer,
@@ -203,6 +226,37 @@ impl Room {
                     Some((peer, _)) => out.push(Action::Send(peer, message)),
                     None => out.push(Action::Send(conn, ServerMessage::error(ErrorCode::NoPeer))),
                 },
+            },
+            Event::Chat { conn, text, at } => match self.role_of(conn) {
+                None => out.push(Action::Send(
+                    conn,
+                    ServerMessage::error(ErrorCode::NotReady),
+                )),
+                Some(_) if self.chat.len() >= MAX_CHAT_LINES => out.push(Action::Send(
+                    conn,
+                    ServerMessage::error(ErrorCode::ChatFull),
+                )),
+                Some(role) => {
+                    let m = ServerMessage::Chat {
+                        v: VERSION,
+                        seq: self.chat.len() as u32 + 1,
+                        from: role,
+                        name: self
+                            .present(role)
+                            .map(|(_, n)| n.to_string())
+                            .unwrap_or_default(),
+                        text,
+                        at,
+                    };
+                    // To both sides, the sender too: each shows the message once the server has
+                    // it, in the server's order. A side not yet in gets it when it enters.
+                    for r in [Role::Citizen, Role::Operator] {
+                        if let Some((c, _)) = self.present(r) {
+                            out.push(Action::Send(c, m.clone()));
+                        }
+                    }
+                    self.chat.push(m);
+                }
             },
         }
         out
@@ -382,6 +436,95 @@ mod tests {
         assert_eq!(a, vec![Action::Send(2, offer)]);
     }
 
+    fn chat(conn: ConnId, text: &str) -> Event {
+        Event::Chat {
+            conn,
+            text: text.into(),
+            at: DateTime::parse_from_rfc3339("2026-12-01T09:00:00Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        }
+    }
+    fn texts(actions: &[Action], conn: ConnId) -> Vec<(u32, Role, String)> {
+        sent_to(actions, conn)
+            .into_iter()
+            .filter_map(|m| match m {
+                ServerMessage::Chat {
+                    seq, from, text, ..
+                } => Some((*seq, *from, text.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_chat_reaches_both_sides_in_order_and_comes_back_after_a_reload() {
+        let mut r = Room::default();
+        // Not in the room: refused, nothing kept.
+        assert_eq!(
+            r.handle(chat(1, "ciao")),
+            vec![Action::Send(1, ServerMessage::error(ErrorCode::NotReady))]
+        );
+        r.handle(join(1, Role::Citizen, "Maria Rossi"));
+        // Alone in the waiting room: the citizen's message is kept for the operator.
+        let a = r.handle(chat(1, "Sono in attesa"));
+        assert_eq!(
+            texts(&a, 1),
+            vec![(1, Role::Citizen, "Sono in attesa".into())]
+        );
+        let a = r.handle(join(2, Role::Operator, "Anagrafe"));
+        assert_eq!(
+            texts(&a, 2),
+            vec![(1, Role::Citizen, "Sono in attesa".into())]
+        );
+        assert!(texts(&a, 1).is_empty(), "the citizen has it already");
+        let a = r.handle(chat(2, "Mi detta il numero di protocollo?"));
+        assert_eq!(texts(&a, 1), texts(&a, 2));
+        assert_eq!(
+            texts(&a, 1),
+            vec![(
+                2,
+                Role::Operator,
+                "Mi detta il numero di protocollo?".into()
+            )]
+        );
+        // The citizen reloads: a new connection replaces the old one and gets the whole chat.
+        let a = r.handle(join(3, Role::Citizen, "Maria Rossi"));
+        assert_eq!(
+            texts(&a, 3).iter().map(|t| t.0).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        // The old connection is a stranger now.
+        assert_eq!(
+            r.handle(chat(1, "fantasma")),
+            vec![Action::Send(1, ServerMessage::error(ErrorCode::NotReady))]
+        );
+        // Both leave, with the operator's agenda still watching: the chat goes.
+        r.handle(Event::Watch { conn: 9 });
+        r.handle(Event::Leave {
+            conn: 3,
+            reason: LeaveReason::Left,
+        });
+        r.handle(Event::Leave {
+            conn: 2,
+            reason: LeaveReason::Left,
+        });
+        assert!(texts(&r.handle(join(4, Role::Operator, "Anagrafe")), 4).is_empty());
+    }
+
+    #[test]
+    fn a_call_keeps_at_most_max_chat_lines() {
+        let mut r = Room::default();
+        r.handle(join(1, Role::Citizen, "Maria"));
+        for i in 0..MAX_CHAT_LINES {
+            assert_eq!(texts(&r.handle(chat(1, &i.to_string())), 1).len(), 1);
+        }
+        assert_eq!(
+            r.handle(chat(1, "uno di troppo")),
+            vec![Action::Send(1, ServerMessage::error(ErrorCode::ChatFull))]
+        );
+    }
+
     use proptest::prelude::*;
 
     proptest! {
@@ -396,6 +539,7 @@ mod tests {
             for (kind, conn, text) in ops {
                 let ev = match kind {
                     0 => Event::Leave { conn, reason: LeaveReason::ConnectionLost },
+                    1 if text.len() % 2 == 0 => chat(conn, &text),
                     1 => Event::Signal { conn, message: ServerMessage::Offer { v: 1, from: Role::Citizen.into(), sdp: text } },
                     _ => Event::Unwatch { conn },
                 };

@@ -54,6 +54,7 @@ test('every citizen and console page passes axe-core WCAG 2.1 AA at 1280 and 360
       `${manage}/annulla`,
       '/privacy',
       '/accessibilita',
+      '/prova-video',
       '/i-miei-dati',
       '/uffici/999999',
     ];

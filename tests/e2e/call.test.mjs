@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { launchBrowser } from './helpers.mjs';
+import { launchBrowser, violations } from './helpers.mjs';
 import { enter, roomOpenNow, until } from './call-helpers.mjs';
 
 // The relay's sockets on loopback, in a port range of their own (as a firewall would open).
@@ -131,6 +131,37 @@ test('citizen and operator see and hear each other through the relay', async () 
       return rtts.length === 2 && rtts.every((r) => Number(r[2]) > 0 && Number(r[2]) < 1);
     }, 15000);
 
+    // The chat beside the video, with the keyboard: the citizen spells a surname, the operator
+    // sends a form's address, shown to the citizen as a link; a citizen's address stays text.
+    const lines = async (page) => page.locator('#chat-log li').allTextContents();
+    await citizen.getByLabel('Scrivi un messaggio').fill("Cognome: D'Ambrosio, con la A maiuscola");
+    await citizen.getByLabel('Scrivi un messaggio').press('Enter');
+    await operator.locator('#chat-log li', { hasText: "D'Ambrosio" }).waitFor();
+    await operator.getByLabel('Scrivi un messaggio').fill('Il modulo è qui: https://www.comune.esempio.it/moduli/cila.pdf.');
+    await operator.getByRole('button', { name: 'Invia' }).click();
+    const link = citizen.locator('#chat-log a');
+    await link.waitFor();
+    assert.equal(await link.getAttribute('href'), 'https://www.comune.esempio.it/moduli/cila.pdf');
+    assert.equal(await link.getAttribute('rel'), 'noopener noreferrer');
+    await citizen.getByLabel('Scrivi un messaggio').fill('Anche qui: https://phishing.example/login');
+    await citizen.getByRole('button', { name: 'Invia' }).click();
+    const citizenLink = operator.locator('#chat-log li', { hasText: 'phishing.example' });
+    await citizenLink.waitFor();
+    assert.equal(await citizenLink.locator('a').count(), 0, "a citizen's address is no link");
+    const before = await lines(citizen);
+    assert.equal(before.length, 3);
+    assert.match(before[0], /^Tu \(\d\d:\d\d\): Cognome: D'Ambrosio/);
+    assert.match(before[1], /^Edilizia privata \(\d\d:\d\d\): Il modulo è qui/);
+    assert.deepEqual(await lines(operator), [before[0].replace(/^Tu/, 'Maria Rossi'), before[1].replace(/^Edilizia privata/, 'Tu'), before[2].replace(/^Tu/, 'Maria Rossi')]);
+    assert.equal(await citizen.locator('#chat-log').getAttribute('aria-live'), 'polite');
+    assert.match(await citizen.locator('#chat-note').textContent(), /non vengono salvati/);
+    // The call page with its messages, on the 360 px phone, meets WCAG 2.1 AA.
+    assert.deepEqual(await violations(citizen), []);
+    // A message the server refuses (too long, sent past the field's limit) says why; the call goes on.
+    await citizen.evaluate(() => window.sportelloRoom.send({ type: 'chat', text: 'x'.repeat(1001) }));
+    await citizen.locator('#chat-error', { hasText: 'troppo lungo' }).waitFor();
+    assert.equal((await lines(operator)).length, 3);
+
     // The citizen's page reloads mid-call: the operator is told the connection was lost, the
     // page goes back in by itself, and video flows again both ways.
     const operatorFrames = (await stats(operator)).video.framesDecoded;
@@ -144,6 +175,9 @@ test('citizen and operator see and hear each other through the relay', async () 
     await until('the operator to decode the citizen again', async () =>
       (await stats(operator)).video.framesDecoded > operatorFrames + 30);
     assert.match(await operator.locator('#room-status').textContent(), /Maria Rossi è entrato nella stanza/);
+    // The reloaded page has the call's messages again, in order.
+    await until("the citizen's messages after the reload", async () => (await lines(citizen)).length === 3);
+    assert.deepEqual(await lines(citizen), before);
 
     // The operator hangs up: the citizen is told, and the server closes the connection.
     await operator.getByRole('button', { name: 'Riaggancia' }).click();

@@ -83,7 +83,7 @@ pub fn next_after(t: DateTime<Utc>, weekday: Weekday, h: u32, m: u32) -> DateTim
     let mut d = day_of(t);
     loop {
         d = d.succ_opt().expect("a later day");
-        if d.weekday() == weekday && !booking::demo::is_holiday(d) {
+        if d.weekday() == weekday && booking::holidays::national_on(d).is_none() {
             return at(d, h, m);
         }
     }
@@ -140,6 +140,8 @@ pub struct Options {
     pub proof_of_work_cost: Option<u32>,
     /// TURN's shared secret and URLs (time-limited credentials on each room socket).
     pub turn: Option<(String, String)>,
+    /// The town's patron saint's day ("DD/MM Name").
+    pub patron_saint: Option<String>,
 }
 
 pub struct Server {
@@ -212,6 +214,7 @@ impl Server {
             proof_of_work_cost: opts.proof_of_work_cost,
             turn_secret: opts.turn.as_ref().map(|t| t.0.clone()),
             turn_urls: opts.turn.as_ref().map(|t| t.1.clone()),
+            patron_saint: opts.patron_saint.clone(),
             // The tests run over the demo comune.
             demo: Some(true),
             ..Config::default()

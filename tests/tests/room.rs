@@ -149,6 +149,8 @@ async fn countdown_then_waiting_room_then_the_call_starts() {
         page.contains(r#"<strong id="opens-at">08:55</strong>"#),
         "{page}"
     );
+    // Meanwhile the citizen can try camera and microphone.
+    assert!(page.contains(r#"href="/prova-video""#), "{page}");
     // The operator's room is already open: their page shows no countdown.
     let page = s.get(&format!("/stanza/{operator_token}")).await.body;
     assert!(!page.contains("data-ms-left"), "{page}");
@@ -486,4 +488,117 @@ async fn a_socket_that_never_says_hello_is_closed_and_a_flood_is_slowed_not_serv
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     ws.send(json!({"type": "ping", "v": 1})).await;
     assert_eq!(ws.json().await["type"], "pong");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_s_chat_reaches_both_comes_back_after_a_reload_and_goes_with_the_call() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let (id, code) = video_room(&s, "chat@example.it").await;
+    s.clock.set(start());
+    let chat = |text: &str| json!({"type": "chat", "v": 1, "text": text});
+    let mut citizen = Ws::open(&s, &code).await;
+    assert_eq!(
+        citizen.hello(&s.room_token(id, false)).await["type"],
+        "ready"
+    );
+    // Before joining: refused, nothing kept.
+    citizen.send(chat("prima di entrare")).await;
+    assert_eq!(citizen.json().await["code"], "not_ready");
+    citizen.join("Maria Rossi").await;
+    assert_eq!(citizen.json().await["type"], "waiting");
+    // In the waiting room: kept for the operator.
+    citizen.send(chat("  Sono in attesa  ")).await;
+    let m = citizen.json().await;
+    assert_eq!(
+        (&m["type"], &m["seq"], &m["from"], &m["name"], &m["text"]),
+        (
+            &json!("chat"),
+            &json!(1),
+            &json!("citizen"),
+            &json!("Maria Rossi"),
+            &json!("Sono in attesa")
+        )
+    );
+    assert_eq!(
+        m["at"],
+        start().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let mut operator = Ws::open(&s, &code).await;
+    assert_eq!(
+        operator.hello(&s.room_token(id, true)).await["type"],
+        "ready"
+    );
+    // (An operator who has not entered hears that the citizen waits.)
+    assert_eq!(operator.json().await["type"], "citizen_waiting");
+    operator.join("Edilizia privata").await;
+    assert_eq!(operator.json().await["type"], "peer_joined");
+    assert_eq!(operator.json().await["text"], "Sono in attesa");
+    assert_eq!(citizen.json().await["type"], "peer_joined");
+    operator
+        .send(chat("Il modulo: https://www.comune.esempio.it/cila.pdf"))
+        .await;
+    for ws in [&mut citizen, &mut operator] {
+        let m = ws.json().await;
+        assert_eq!((&m["seq"], &m["from"]), (&json!(2), &json!("operator")));
+    }
+
+    // Hostile messages: each refused with its reason, nothing sent to the other side.
+    for bad in [
+        json!({"type": "chat", "v": 1, "text": ""}),
+        json!({"type": "chat", "v": 1, "text": "riga\nfalsa"}),
+        json!({"type": "chat", "v": 1, "text": "a\u{0}b"}),
+        json!({"type": "chat", "v": 1, "text": "\u{202e}fdp.eludom"}),
+        json!({"type": "chat", "v": 1, "text": "x".repeat(1001)}),
+        json!({"type": "chat", "v": 1, "text": 42}),
+        json!({"type": "chat", "v": 1, "text": "ok", "to": "all"}),
+    ] {
+        citizen.send(bad.clone()).await;
+        let e = citizen.json().await;
+        assert_eq!(e["type"], "error", "{bad}");
+        assert!(
+            ["bad_chat", "malformed"].contains(&e["code"].as_str().unwrap()),
+            "{bad}: {e}"
+        );
+    }
+    let e = {
+        citizen.send(chat(&"x".repeat(1001))).await;
+        citizen.json().await
+    };
+    assert!(
+        e["message"].as_str().unwrap().contains("troppo lungo"),
+        "{e}"
+    );
+    operator.send(json!({"type": "ping", "v": 1})).await;
+    assert_eq!(
+        operator.json().await["type"],
+        "pong",
+        "the operator got no refused message"
+    );
+
+    // The citizen reloads: the new socket gets the call's messages in order.
+    drop(citizen);
+    assert_eq!(operator.json().await["type"], "peer_left");
+    let mut again = Ws::open(&s, &code).await;
+    assert_eq!(again.hello(&s.room_token(id, false)).await["type"], "ready");
+    again.join("Maria Rossi").await;
+    assert_eq!(again.json().await["type"], "peer_joined");
+    assert_eq!(operator.json().await["type"], "peer_joined");
+    let texts: Vec<Value> = [again.json().await, again.json().await]
+        .iter()
+        .map(|m| m["seq"].clone())
+        .collect();
+    assert_eq!(texts, vec![json!(1), json!(2)]);
+
+    // Both leave: the messages are gone; whoever comes back finds none.
+    again.send(json!({"type": "leave", "v": 1})).await;
+    assert_eq!(operator.json().await["type"], "peer_left");
+    operator.send(json!({"type": "leave", "v": 1})).await;
+    operator.join("Edilizia privata").await;
+    assert_eq!(operator.json().await["type"], "waiting");
+    operator.send(json!({"type": "ping", "v": 1})).await;
+    assert_eq!(
+        operator.json().await["type"],
+        "pong",
+        "no message of the call"
+    );
 }

@@ -24,7 +24,8 @@
     noMedia: 'Neither camera nor microphone could be used: check the browser permissions. You can still see and hear the other person.',
     mute: 'Mute', unmute: 'Unmute', cameraOff: 'Camera off', cameraOn: 'Camera on', share: 'Share screen', stopShare: 'Stop sharing',
     states: { 'new': 'Connecting…', connecting: 'Connecting…', connected: 'Connected', disconnected: 'Connection unstable, reconnecting…', failed: 'Connection failed, retrying…', closed: 'Call ended' },
-    hungUp: 'You hung up. You can enter the room again while it is open.'
+    hungUp: 'You hung up. You can enter the room again while it is open.',
+    you: 'You', offline: 'Not connected: the message was not sent, try again in a moment.'
   } : {
     day: ['giorno', 'giorni'], hour: ['ora', 'ore'], minute: ['minuto', 'minuti'], second: ['secondo', 'secondi'], and: ' e ',
     waiting: { operator: "Sei nella stanza. In attesa dell'operatore…", citizen: 'Sei nella stanza. In attesa del cittadino…' },
@@ -39,7 +40,8 @@
     noMedia: 'Non è stato possibile usare né la fotocamera né il microfono: controlla i permessi del browser. Potrai comunque vedere e sentire l\'altra persona.',
     mute: 'Disattiva microfono', unmute: 'Attiva microfono', cameraOff: 'Spegni fotocamera', cameraOn: 'Accendi fotocamera', share: 'Condividi schermo', stopShare: 'Interrompi condivisione',
     states: { 'new': 'Collegamento…', connecting: 'Collegamento…', connected: 'Collegato', disconnected: 'Connessione instabile, riconnessione…', failed: 'Connessione non riuscita, nuovo tentativo…', closed: 'Chiamata terminata' },
-    hungUp: 'Hai riagganciato. Puoi rientrare nella stanza finché è aperta.'
+    hungUp: 'Hai riagganciato. Puoi rientrare nella stanza finché è aperta.',
+    you: 'Tu', offline: 'Non collegato: il messaggio non è stato inviato, riprova tra poco.'
   };
 
   var sections = ['connecting', 'countdown', 'ready', 'in', 'closed'];
@@ -241,9 +243,69 @@
     });
   }
 
+  // ---------------------------------------------------------------- chat
+  // The call's messages come from the server (ours too, once it has them), numbered: entering
+  // again (a reload, a reconnection) brings them all back, so the list starts over at each join.
+  var chatLog = document.getElementById('chat-log');
+  var chatSeq = 0, chatSent = '';
+  function chatError(text) {
+    var e = document.getElementById('chat-error');
+    e.textContent = text;
+    e.hidden = !text;
+  }
+  // Text with the web addresses in it as links: only in the operator's messages (an office
+  // sends a form's address; a citizen's text is shown as typed).
+  function linkify(el, text) {
+    var re = /https?:\/\/[^\s<>"]+/g, last = 0, x;
+    while ((x = re.exec(text))) {
+      var url = x[0].replace(/[.,;:!?)\]]+$/, '');
+      el.appendChild(document.createTextNode(text.slice(last, x.index)));
+      var a = document.createElement('a');
+      a.href = url;
+      a.textContent = url;
+      a.target = '_blank';
+      a.rel = 'noopener noreferrer';
+      el.appendChild(a);
+      last = x.index + url.length;
+      re.lastIndex = last;
+    }
+    el.appendChild(document.createTextNode(text.slice(last)));
+  }
+  function chatLine(m) {
+    if (m.seq <= chatSeq) return;
+    chatSeq = m.seq;
+    var mine = m.from === role;
+    var li = document.createElement('li');
+    li.className = 'chat-line ' + (mine ? 'chat-mine' : 'chat-theirs');
+    var who = document.createElement('span');
+    who.className = 'chat-who';
+    var time = new Date(m.at).toLocaleTimeString(en ? 'en-GB' : 'it-IT', { hour: '2-digit', minute: '2-digit', timeZone: 'Europe/Rome' });
+    who.textContent = (mine ? T.you : m.name) + ' (' + time + '): ';
+    li.appendChild(who);
+    var body = document.createElement('span');
+    body.className = 'chat-text';
+    if (m.from === 'operator') linkify(body, m.text); else body.textContent = m.text;
+    li.appendChild(body);
+    chatLog.appendChild(li);
+    chatLog.scrollTop = chatLog.scrollHeight;
+  }
+  document.getElementById('chat-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var input = document.getElementById('chat-text');
+    var text = input.value.trim();
+    if (!text) return;
+    if (!ws || ws.readyState !== 1) { chatError(T.offline); return; }
+    chatError('');
+    chatSent = text;
+    send({ type: 'chat', text: text });
+    input.value = '';
+  });
+
   // Enters the room, and sets up the call at once rather than after the server's answer: the
   // server reads the socket in order, so the offer behind the join finds it done.
   function join() {
+    chatSeq = 0;
+    chatLog.textContent = '';
     send({ type: 'join', name: myName });
     if (!pc) startCall();
   }
@@ -337,6 +399,9 @@
         n.textContent = T.citizenWaiting(m.name);
         n.hidden = false;
         break;
+      case 'chat':
+        chatLine(m);
+        break;
       case 'replaced':
         remember(null);
         endCall();
@@ -354,6 +419,11 @@
       case 'error':
         // The join was refused (the offer sent behind it is refused too): a new call next time.
         if (m.code === 'not_ready' && !joined) endCall();
+        if (m.code === 'bad_chat' || m.code === 'chat_full') {
+          // What was typed comes back, with the reason.
+          document.getElementById('chat-text').value = chatSent;
+          chatError(m.message.split(' / ')[en ? 1 : 0] || m.message);
+        }
         if (m.code === 'bad_name') {
           remember(null);
           nameError(m.message.split(' / ')[en ? 1 : 0] || m.message);

@@ -340,6 +340,13 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_TOWN_ADDRESS")]
     pub town_address: Option<String>,
 
+    /// The town's patron saint's day, on which the offices close every year as on the national
+    /// holidays (which are always kept, Easter Monday included): "DD/MM" and the saint's name,
+    /// e.g. "04/10 San Francesco" [default: none]. A calendar open on holidays says so in the
+    /// console.
+    #[arg(long, env = "SPORTELLO_PATRON_SAINT")]
+    pub patron_saint: Option<String>,
+
     /// The town's logo or coat of arms, in the header of every page: an image file (PNG, SVG,
     /// JPEG, WebP or GIF, at most 1 MiB, read at start and served at /logo) or an https://
     /// address [default: the public-administration icon of Bootstrap Italia].
@@ -528,6 +535,7 @@ impl Config {
     /// Checks every value that can be checked without opening anything.
     pub fn check(&self) -> anyhow::Result<()> {
         self.time_zone()?;
+        self.holidays()?;
         self.trusted_proxies()?;
         self.ice_servers()?;
         self.check_media_ports()?;
@@ -664,6 +672,18 @@ impl Config {
         })
     }
 
+    /// The town's recurring closures: the national holidays and `patron_saint`'s day.
+    pub fn holidays(&self) -> anyhow::Result<booking::holidays::Holidays> {
+        Ok(booking::holidays::Holidays {
+            patron: self
+                .patron_saint
+                .as_deref()
+                .map(booking::holidays::Patron::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+        })
+    }
+
     /// Whether the server's first start puts the demo comune into the new database.
     pub fn demo(&self) -> bool {
         self.demo.unwrap_or(false)
@@ -738,6 +758,7 @@ impl Config {
             demo,
             town_name,
             town_address,
+            patron_saint,
             town_logo,
             privacy_contact,
             accessibility_contact,
@@ -1139,6 +1160,7 @@ mod value_tests {
         ("demo", "true"),
         ("town_name", "\"Comune di Ozieri\""),
         ("town_address", "\"Piazza Carlo Alberto 1\""),
+        ("patron_saint", "\"04/10 San Francesco\""),
         ("town_logo", "\"https://www.comune.example.it/stemma.svg\""),
         ("privacy_contact", "\"dpo@comune.example.it\""),
         (
@@ -1511,6 +1533,8 @@ mod value_tests {
             ),
             ("town_logo = \"nowhere.png\"\n", "town_logo"),
             ("town_name = \"\"\n", "town_name"),
+            ("patron_saint = \"4 ottobre\"\n", "patron_saint"),
+            ("patron_saint = \"31/02 San Nessuno\"\n", "patron_saint"),
             ("secret_key = \"short\"\n", "secret key"),
             ("ice_servers = \"{}\"\n", "ice-servers"),
             ("media_ports = \"a-b\"\n", "media-ports"),

@@ -93,7 +93,9 @@ pub async fn open_store(cfg: &Config, create: Create) -> anyhow::Result<Store> {
         tz,
     };
     let limits = cfg.store_limits();
-    let store = Store::connect(&url, links, limits).await?;
+    let store = Store::connect(&url, links, limits)
+        .await?
+        .with_holidays(cfg.holidays()?);
     if !key_was_there && !store.fresh() {
         tracing::warn!(
             "a new secret key was made at {} for a database that existed already: the links in \
@@ -118,7 +120,7 @@ pub fn shown_url(url: &str) -> String {
 pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<AppState> {
     let store = open_store(cfg, Create::IfMissing).await?;
     if store.fresh() && cfg.demo() {
-        booking::demo::seed_if_empty(&store, booking::demo::year_of(clock.now())).await?;
+        booking::demo::seed_if_empty(&store).await?;
         tracing::info!("new database: the demo comune is in it");
     }
     let tz = store.links.tz;

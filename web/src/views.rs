@@ -74,6 +74,9 @@ pub struct ServicePage {
     pub instructions: String,
     pub documents: Vec<String>,
     pub days: Vec<DayView>,
+    /// The week's days the office is closed on though its hours would open it (a holiday, a
+    /// closure), each with the reason when there is one.
+    pub closed: Vec<String>,
     pub week_label: String,
     pub prev_week: Option<String>,
     pub next_week: Option<String>,
@@ -259,6 +262,13 @@ pub struct FindPage {
     pub email: String,
     pub sent: bool,
     pub error: Option<String>,
+}
+
+/// Trying camera and microphone before a video appointment.
+#[derive(Template)]
+#[template(path = "check.html")]
+pub struct DeviceCheckPage {
+    pub l: Lang,
 }
 
 /// The privacy notice or the accessibility statement.

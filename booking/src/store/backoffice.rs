@@ -60,6 +60,8 @@ pub struct CalendarSettings {
     pub horizon_days: i64,
     pub min_notice_days: i64,
     pub moderated: bool,
+    /// No slots on national holidays and the patron's day (`crate::holidays`).
+    pub closed_on_holidays: bool,
 }
 
 /// A weekly opening rule as stored (minutes from midnight).
@@ -381,7 +383,7 @@ impl Store {
     }
 
     pub async fn calendar_settings(&self, id: i64) -> Result<CalendarSettings, Error> {
-        let r = sqlx::query("SELECT id, office_id, name, horizon_days, min_notice_days, moderated FROM calendar WHERE id = $1")
+        let r = sqlx::query("SELECT id, office_id, name, horizon_days, min_notice_days, moderated, closed_on_holidays FROM calendar WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -393,6 +395,7 @@ impl Store {
             horizon_days: r.try_get("horizon_days")?,
             min_notice_days: r.try_get("min_notice_days")?,
             moderated: r.try_get::<i64, _>("moderated")? != 0,
+            closed_on_holidays: r.try_get::<i64, _>("closed_on_holidays")? != 0,
         })
     }
 
@@ -407,7 +410,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Creates a calendar (`c.id` 0) or changes one's name, horizon, notice and moderation.
+    /// Creates a calendar (`c.id` 0) or changes one's name, horizon, notice, moderation and
+    /// holidays.
     pub async fn save_calendar(
         &self,
         c: &CalendarSettings,
@@ -415,11 +419,11 @@ impl Store {
     ) -> Result<i64, Error> {
         let (target, write) = if c.id == 0 {
             let id = random_id();
-            (id, sqlx::query("INSERT INTO calendar (id, office_id, name, horizon_days, min_notice_days, moderated) VALUES ($1, $2, $3, $4, $5, $6)")
-                .bind(id).bind(c.office_id).bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)))
+            (id, sqlx::query("INSERT INTO calendar (id, office_id, name, horizon_days, min_notice_days, moderated, closed_on_holidays) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(id).bind(c.office_id).bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)).bind(i64::from(c.closed_on_holidays)))
         } else {
-            (c.id, sqlx::query("UPDATE calendar SET name = $1, horizon_days = $2, min_notice_days = $3, moderated = $4 WHERE id = $5 AND office_id = $6")
-                .bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)).bind(c.id).bind(c.office_id))
+            (c.id, sqlx::query("UPDATE calendar SET name = $1, horizon_days = $2, min_notice_days = $3, moderated = $4, closed_on_holidays = $7 WHERE id = $5 AND office_id = $6")
+                .bind(&c.name).bind(c.horizon_days).bind(c.min_notice_days).bind(i64::from(c.moderated)).bind(c.id).bind(c.office_id).bind(i64::from(c.closed_on_holidays)))
         };
         self.write_catalogue("calendar", target, write, audit).await
     }

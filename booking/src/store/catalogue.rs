@@ -30,7 +30,7 @@ impl Store {
                 return Ok(c.clone());
             }
         }
-        let c = Arc::new(Catalogue::load(&self.pool).await?);
+        let c = Arc::new(Catalogue::load(&self.pool, &self.holidays).await?);
         *self.cache.write().expect("catalogue lock") = Some((Instant::now(), c.clone()));
         Ok(c)
     }

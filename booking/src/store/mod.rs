@@ -101,6 +101,9 @@ pub struct Store {
     totals: Arc<Totals>,
     pub links: Links,
     pub limits: Limits,
+    /// The town's recurring closures (national holidays, the patron's day), which the
+    /// calendars that keep them have no slots on; see `with_holidays`.
+    pub holidays: crate::holidays::Holidays,
     /// Whether this connection made the schema: the database had no migration history.
     fresh: bool,
 }
@@ -303,8 +306,17 @@ impl Store {
             totals: Arc::default(),
             links,
             limits,
+            holidays: Default::default(),
             fresh,
         })
+    }
+
+    /// The town's patron saint's day closes the calendars that keep holidays, as the national
+    /// holidays do (they are always kept).
+    pub fn with_holidays(mut self, holidays: crate::holidays::Holidays) -> Store {
+        self.holidays = holidays;
+        self.invalidate_catalogue();
+        self
     }
 
     /// The migration an installed database is at, or `None` when there is no installation at

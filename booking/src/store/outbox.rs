@@ -241,7 +241,7 @@ mod tests {
     /// A store on a fresh SQLite file with the demo comune (keep the folder while it is used).
     async fn demo_store() -> (tempfile::TempDir, Store) {
         let (dir, store) = Store::for_test().await;
-        demo::seed_if_empty(&store, 2026).await.unwrap();
+        demo::seed_if_empty(&store).await.unwrap();
         (dir, store)
     }
 

@@ -186,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
         Limits::default(),
     )
     .await?;
-    booking::demo::seed_if_empty(&store, booking::demo::year_of(Utc::now())).await?;
+    booking::demo::seed_if_empty(&store).await?;
     let service = store.service(4).await?;
     let slot = store
         .free_slots(&service, Utc::now() + chrono::Duration::days(7))

@@ -1,5 +1,8 @@
 //! The pages every public administration's site must have: the privacy notice (`/privacy`) and
-//! the accessibility statement (`/accessibilita`), in the page's language, from `crate::notices`.
+//! the accessibility statement (`/accessibilita`), in the page's language, from `crate::notices`;
+//! and the page where anyone tries camera and microphone before a video appointment
+//! (`/prova-video`, linked from the emails and the room's countdown), which needs no link of a
+//! booking and sends nothing anywhere: the browser shows itself its own camera and sound.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -9,12 +12,18 @@ use axum::Router;
 use crate::error::Result;
 use crate::extract::Ui;
 use crate::state::AppState;
-use crate::views::NoticePage;
+use crate::views::{DeviceCheckPage, NoticePage};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/privacy", get(show_privacy_notice))
         .route("/accessibilita", get(show_accessibility_statement))
+        .route("/prova-video", get(show_device_check))
+}
+
+async fn show_device_check(ui: Ui) -> Result<Response> {
+    let l = ui.l;
+    ui.page(StatusCode::OK, DeviceCheckPage { l })
 }
 
 async fn show_privacy_notice(ui: Ui) -> Result<Response> {

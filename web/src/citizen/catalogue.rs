@@ -184,6 +184,16 @@ async fn show_service(
         instructions: s.instructions.clone(),
         documents: s.document_list().iter().map(|d| d.to_string()).collect(),
         days: day_views(&st, l, &in_week),
+        closed: (0..7)
+            .map(|i| week + Duration::days(i))
+            .filter(|d| (first..=last).contains(d))
+            .filter_map(|d| {
+                booking::slots::closure_on(&rules, d).map(|why| match why.is_empty() {
+                    true => l.day(d),
+                    false => format!("{} ({why})", l.day(d)),
+                })
+            })
+            .collect(),
         week_label: format!(
             "{} {} {} {}",
             l.t("Dal", "From"),

@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use booking::backoffice::CalendarSettings;
 use booking::slots::Misfit;
+use chrono::Datelike;
 
 use booking::audit::Entry as AuditEntry;
 
@@ -180,6 +181,14 @@ async fn render_calendar(
             validity: e.label,
         })
         .collect();
+    let holidays = c.closed_on_holidays.then(|| {
+        let last = today + chrono::Duration::days(c.horizon_days);
+        (today.year()..=last.year())
+            .flat_map(|y| st.store.holidays.of_year(y))
+            .filter(|(d, _)| (today..=last).contains(d))
+            .map(|(d, name)| (l.day(d), name))
+            .collect()
+    });
     let mut misfits = Vec::new();
     for (a, m) in st.store.misfits(c.id, st.now()).await? {
         misfits.push(MisfitLine {
@@ -200,6 +209,7 @@ async fn render_calendar(
         name: c.name.clone(),
         rules,
         exceptions,
+        holidays,
         weekdays: WEEKDAY_NAMES
             .iter()
             .enumerate()
@@ -246,10 +256,11 @@ pub async fn save_calendar(Edit(st, s, id, f): Edit<CalendarForm>) -> Result<Res
         }
     };
     let detail = format!(
-        "orizzonte {} g, preavviso {} g, moderato {}",
+        "orizzonte {} g, preavviso {} g, moderato {}, chiuso nelle festività {}",
         new.horizon_days,
         new.min_notice_days,
-        if new.moderated { "sì" } else { "no" }
+        if new.moderated { "sì" } else { "no" },
+        if new.closed_on_holidays { "sì" } else { "no" }
     );
     let entry = s.audit(
         "calendario_modificato",

@@ -410,6 +410,8 @@ pub struct CalendarForm {
     pub horizon_days: String,
     pub min_notice_days: String,
     pub moderated: Option<String>,
+    /// Closed on the national holidays and the patron's day.
+    pub festivita: Option<String>,
 }
 
 impl CalendarForm {
@@ -420,6 +422,7 @@ impl CalendarForm {
             horizon_days: "60".into(),
             min_notice_days: "1".into(),
             moderated: None,
+            festivita: Some("1".into()),
         }
     }
 
@@ -429,7 +432,12 @@ impl CalendarForm {
             horizon_days: c.horizon_days.to_string(),
             min_notice_days: c.min_notice_days.to_string(),
             moderated: c.moderated.then(|| "1".into()),
+            festivita: c.closed_on_holidays.then(|| "1".into()),
         }
+    }
+
+    pub fn keeps_holidays(&self) -> bool {
+        ticked(&self.festivita)
     }
 
     pub fn is_moderated(&self) -> bool {
@@ -462,6 +470,7 @@ impl CalendarForm {
                 60,
             ),
             moderated: self.is_moderated(),
+            closed_on_holidays: self.keeps_holidays(),
         };
         p.finish(c)
     }

@@ -308,6 +308,9 @@ pub struct CalendarConfigPage {
     pub forms: CalendarForms,
     pub rules: Vec<RuleLine>,
     pub exceptions: Vec<RuleLine>,
+    /// The national holidays and the patron's day within the horizon, computed (day, name);
+    /// `None` when the calendar is open on holidays.
+    pub holidays: Option<Vec<(String, String)>>,
     pub weekdays: Vec<Choice>,
     pub modes: Vec<Choice>,
     pub operators: Vec<Choice>,
