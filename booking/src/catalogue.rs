@@ -116,9 +116,10 @@ impl Catalogue {
                 });
         }
         let mut exceptions: HashMap<i64, Vec<Exception>> = HashMap::new();
-        for r in sqlx::query("SELECT * FROM calendar_exception ORDER BY calendar_id, day")
-            .fetch_all(pool)
-            .await?
+        for r in
+            sqlx::query("SELECT * FROM calendar_exception ORDER BY calendar_id, day, closed DESC")
+                .fetch_all(pool)
+                .await?
         {
             let Some(d) = day(r.try_get("day")?) else {
                 return Err(Error::Corrupt("exception day"));

@@ -66,6 +66,9 @@ pub enum Error {
     /// archived until they are moved, cancelled or over.
     #[error("the office has {0} active appointments still to come")]
     OfficeInUse(i64),
+    /// A closure that ends before it starts, or longer than `store::closures::MAX_CLOSURE_DAYS`.
+    #[error("a closure lasts from one day to a year")]
+    ClosureDays,
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
     #[error("database: {0}")]

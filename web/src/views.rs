@@ -48,6 +48,8 @@ pub struct OfficePage {
     pub office: OfficeCard,
     pub address: String,
     pub services: Vec<ServiceCard>,
+    /// The closures under way or to come: "dal … al … (scope): reason".
+    pub closures: Vec<String>,
 }
 
 pub struct SlotView {

@@ -484,7 +484,7 @@ impl Store {
 
     /// Ends a change to the catalogue: its audit entry and the change commit together, then the
     /// cached catalogue is dropped so that citizens see the change at once.
-    async fn commit_catalogue(
+    pub(super) async fn commit_catalogue(
         &self,
         mut tx: WriteTx,
         audit: &AuditEntry,

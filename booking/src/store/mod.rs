@@ -36,6 +36,7 @@ mod appointments;
 pub mod backoffice;
 mod catalogue;
 pub mod citizens;
+pub mod closures;
 mod finding;
 mod outbox;
 mod reminders;

@@ -86,6 +86,15 @@ async fn show_office(Visitor(st, ui): Visitor, Param(Id(id)): Param<Id>) -> Resu
         office: office_card(&st, &o).await?,
         address: o.address.clone(),
         services: services.iter().map(|s| service_card(l, s)).collect(),
+        closures: {
+            let today = st.now().with_timezone(&st.tz).date_naive();
+            let mut out = Vec::new();
+            for c in st.store.closures_of(o.id, today).await? {
+                let line = crate::console::closures::closure_line(&st, l, &c).await?;
+                out.push(format!("{} ({}): {}", line.period, line.scope, line.reason));
+            }
+            out
+        },
     };
     ui.page(StatusCode::OK, page)
 }

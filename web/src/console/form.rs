@@ -723,6 +723,81 @@ impl ExceptionForm {
     }
 }
 
+/// An office's extraordinary closure: from a day to a day (empty: the same), the whole office
+/// or one calendar, and the reason the citizens read.
+#[derive(Deserialize, Default, Clone)]
+#[serde(default)]
+pub struct ClosureForm {
+    pub dal: String,
+    pub al: String,
+    /// A calendar's id, or empty for every calendar of the office.
+    pub calendario: String,
+    pub motivo: String,
+}
+
+impl ClosureForm {
+    pub fn check(
+        &self,
+        office_id: i64,
+        calendars: &[i64],
+        today: NaiveDate,
+    ) -> Result<booking::store::closures::Closure, Problems> {
+        let mut p = Problems::default();
+        let first = p.required_day("clo-from", Label("Dal", "From"), &self.dal);
+        let last = p
+            .day("clo-to", Label("Al", "To"), &self.al)
+            .unwrap_or(first);
+        let calendar_id = match self.calendario.trim() {
+            "" => None,
+            c => match c.parse::<i64>() {
+                Ok(id) if calendars.contains(&id) => Some(id),
+                _ => {
+                    p.add(
+                        "clo-calendar",
+                        "Calendario: scegli uno di quelli dell'ufficio.",
+                        "Calendar: choose one of the office's.",
+                    );
+                    None
+                }
+            },
+        };
+        let reason = p.line(
+            "clo-reason",
+            Label(
+                "Motivo (lo leggono i cittadini)",
+                "Reason (citizens read it)",
+            ),
+            &self.motivo,
+            200,
+        );
+        if !p.has("clo-from") && !p.has("clo-to") {
+            if first < today {
+                p.add(
+                    "clo-from",
+                    "Dal: una chiusura comincia oggi o dopo.",
+                    "From: a closure starts today or later.",
+                );
+            } else if last < first
+                || (last - first).num_days() >= booking::store::closures::MAX_CLOSURE_DAYS
+            {
+                p.add(
+                    "clo-to",
+                    "Al: l'ultimo giorno segue il primo, al massimo di un anno.",
+                    "To: the last day follows the first, by a year at most.",
+                );
+            }
+        }
+        p.finish(booking::store::closures::Closure {
+            id: 0,
+            office_id,
+            calendar_id,
+            first_day: first,
+            last_day: last,
+            reason,
+        })
+    }
+}
+
 /// The item a "remove" button names.
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -745,6 +820,8 @@ pub struct OfficeForms {
     pub calendar_problems: Problems,
     pub service: ServiceForm,
     pub service_problems: Problems,
+    pub closure: ClosureForm,
+    pub closure_problems: Problems,
 }
 
 /// The forms of a calendar's page, as typed, and what each refused.
@@ -767,6 +844,8 @@ impl Default for OfficeForms {
             calendar_problems: Problems::default(),
             service: ServiceForm::blank(),
             service_problems: Problems::default(),
+            closure: ClosureForm::default(),
+            closure_problems: Problems::default(),
         }
     }
 }
@@ -784,3 +863,7 @@ impl Default for CalendarForms {
         }
     }
 }
+
+/// A form whose only field is its CSRF token (a button that does one thing).
+#[derive(Deserialize, Default)]
+pub struct NoFields {}

@@ -1,6 +1,6 @@
 //! The staff consoles under `/ufficio`: login and passwords, the operators' agenda and the
 //! actions on an appointment, booking on behalf of a caller, configuration (offices, services,
-//! calendars, accounts), statistics, the audit log, and a person's data at their request.
+//! calendars, closures, accounts), statistics, the audit log, and a person's data at their request.
 //!
 //! Every handler takes a `Staff` (`context`: a logged-in person, or a redirect to the login page)
 //! and asks its `Principal` before it reads or changes anything; the rules are in `staff::role`.
@@ -13,6 +13,7 @@ mod agenda;
 mod appointment;
 mod book;
 mod calendars;
+pub mod closures;
 pub mod context;
 pub mod form;
 mod offices;
@@ -42,6 +43,7 @@ pub fn router() -> Router<AppState> {
         .merge(offices::router())
         .merge(services::router())
         .merge(calendars::router())
+        .merge(closures::router())
         .merge(accounts::router())
         .merge(privacy::router())
 }

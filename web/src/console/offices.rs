@@ -180,6 +180,25 @@ pub async fn render_office(
             .map(|op| format!("{} <{}>", op.name, op.email))
             .collect(),
         service_modes: mode_choices(l, |m| forms.service.offers(m)),
+        closures: {
+            let today = st.now().with_timezone(&st.tz).date_naive();
+            let mut out = Vec::new();
+            for c in st.store.closures_of(id, today).await? {
+                out.push(super::closures::closure_line(st, l, &c).await?);
+            }
+            out
+        },
+        closure_calendars: std::iter::once(Choice {
+            value: String::new(),
+            label: l.t("Tutto l'ufficio", "The whole office").into(),
+            checked: forms.closure.calendario.is_empty(),
+        })
+        .chain(calendars.iter().map(|c| Choice {
+            value: c.id.to_string(),
+            label: c.name.clone(),
+            checked: c.id.to_string() == forms.closure.calendario,
+        }))
+        .collect(),
         forms,
     };
     s.ui.page(status, page)

@@ -234,7 +234,46 @@ pub struct OfficeConfigPage {
     pub service_calendars: Vec<Choice>,
     pub service_modes: Vec<Choice>,
     pub operators: Vec<String>,
+    /// The closures still to come or under way.
+    pub closures: Vec<ClosureLine>,
+    /// The closure form's calendar choice (value "" for the whole office).
+    pub closure_calendars: Vec<Choice>,
     pub forms: OfficeForms,
+}
+
+/// A closure as the console lists it.
+pub struct ClosureLine {
+    pub id: String,
+    /// "dal 10 dicembre 2026 al 12 dicembre 2026" or "giovedì 10 dicembre 2026".
+    pub period: String,
+    /// "tutto l'ufficio" or the calendar's name.
+    pub scope: String,
+    pub reason: String,
+}
+
+/// An appointment a closure hits, and the slot proposed for it.
+pub struct HitLine {
+    pub id: String,
+    pub when: String,
+    pub citizen: String,
+    pub mode: String,
+    /// Empty: no free slot to propose.
+    pub proposal: String,
+}
+
+/// One closure: the appointments it hits, with the two actions and the deletion.
+#[derive(Template)]
+#[template(path = "console/closure.html")]
+pub struct ClosurePage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub office_id: String,
+    pub office: String,
+    pub closure: ClosureLine,
+    pub hits: Vec<HitLine>,
+    /// What the last action did ("spostati 3, non spostati 1"), if one just ran.
+    pub outcome: Option<String>,
 }
 
 /// The confirmation asked before archiving an office.
