@@ -39,6 +39,10 @@ impl Links {
     pub fn person_data_url(&self, request_id: i64) -> String {
         self.url("i-miei-dati", Purpose::PersonData, request_id)
     }
+    /// A place on a waitlist: confirm it, see it, leave it.
+    pub fn waitlist_url(&self, entry_id: i64) -> String {
+        self.url("lista-attesa", Purpose::Waitlist, entry_id)
+    }
     /// The page where anyone tries their camera and microphone before a video appointment.
     pub fn device_check_url(&self) -> String {
         format!("{}/prova-video", self.base_url)
@@ -69,6 +73,10 @@ pub enum Kind {
     DataRequest,
     /// A person's active appointments with their links, at their request.
     BookingsList,
+    /// Confirm a place on a service's waitlist.
+    WaitlistVerify,
+    /// A seat freed for a person on the waitlist, held for them a short time.
+    WaitlistOffer,
 }
 
 impl Kind {
@@ -85,6 +93,8 @@ impl Kind {
             Kind::ReminderHour => "reminder_hour",
             Kind::DataRequest => "data_request",
             Kind::BookingsList => "bookings_list",
+            Kind::WaitlistVerify => "waitlist_verify",
+            Kind::WaitlistOffer => "waitlist_offer",
         }
     }
 }
@@ -374,6 +384,45 @@ impl Context<'_> {
         )
     }
 
+    /// A seat freed for a person on the waitlist: a pending booking that holds it until
+    /// `verify_deadline`; the button is the verification link.
+    pub fn waitlist_offer(&self) -> Email {
+        let l = self.l();
+        let until = l.when(self.appointment.verify_deadline, self.links.tz);
+        let mut b = self.body();
+        b.para(l.t(
+            "si è liberato un posto per il servizio per cui sei in lista d'attesa. Lo teniamo per te: per prenotarlo conferma con il pulsante qui sotto.",
+            "a place has freed up for the service you are waiting for. We are holding it for you: to book it, confirm with the button below.",
+        ))
+        .facts(&self.summary())
+        .para(&format!(
+            "{} {until}. {}",
+            l.t("Il posto è tenuto per te fino a", "The place is held for you until"),
+            l.t(
+                "Dopo passa alla persona successiva in lista e la tua iscrizione termina.",
+                "After that it goes to the next person waiting, and your place on the list ends.",
+            )
+        ))
+        .button(
+            l.t("Prenota questo posto", "Book this place"),
+            &self.links.verify_url(self.appointment.id),
+        )
+        .para(l.t(
+            "Se l'orario non ti va bene, ignora questa email.",
+            "If the time does not suit you, ignore this email.",
+        ));
+        self.email(
+            Kind::WaitlistOffer,
+            format!(
+                "{} - {}",
+                l.t("Si è liberato un posto", "A place has freed up"),
+                self.office.name
+            ),
+            &mut b,
+            None,
+        )
+    }
+
     pub fn confirmed(&self) -> Email {
         let l = self.l();
         let mut b = self.body();
@@ -623,6 +672,32 @@ pub fn bookings_list(l: Lang, to: &str, town: &str, items: &[Listed]) -> Email {
     ));
     let subject = l.t("I tuoi appuntamenti", "Your appointments");
     signed_by_town(b, l, town, Kind::BookingsList, to, subject)
+}
+
+/// The link that confirms a place on a service's waitlist, at the person's request.
+pub fn waitlist_verify(l: Lang, to: &str, town: &str, service: &str, url: &str) -> Email {
+    let mut b = Body::new(l, l.t("Buongiorno,", "Hello,"));
+    b.para(&format!(
+        "{} «{service}». {}",
+        l.t(
+            "hai chiesto di entrare nella lista d'attesa per",
+            "you asked to join the waitlist for"
+        ),
+        l.t(
+            "Conferma con il pulsante qui sotto entro 2 ore: quando si libera un posto adatto ti scriviamo.",
+            "Confirm with the button below within 2 hours: when a suitable place frees up we will write to you.",
+        )
+    ))
+    .button(
+        l.t("Conferma l'iscrizione", "Confirm your place"),
+        url,
+    )
+    .para(l.t(
+        "Se non l'hai chiesto tu, ignora questa email: senza conferma non ricevi altro.",
+        "If you did not ask for this, ignore this email: without confirmation you get nothing more.",
+    ));
+    let subject = l.t("Conferma la lista d'attesa", "Confirm the waitlist");
+    signed_by_town(b, l, town, Kind::WaitlistVerify, to, subject)
 }
 
 /// An email not about one appointment, ended with the town's name and "sent automatically".

@@ -69,6 +69,9 @@ pub enum Error {
     /// A closure that ends before it starts, or longer than `store::closures::MAX_CLOSURE_DAYS`.
     #[error("a closure lasts from one day to a year")]
     ClosureDays,
+    /// A waitlist link whose place ended (not confirmed in time, left, or over).
+    #[error("this place on the waitlist is no longer open")]
+    WaitlistClosed,
     #[error("stored data is corrupt: {0}")]
     Corrupt(&'static str),
     #[error("database: {0}")]

@@ -30,6 +30,8 @@ pub enum Purpose {
     RoomOperator,
     /// See, download or erase one's data (a request made with one's email address).
     PersonData,
+    /// Confirm, see or leave one's place on a service's waitlist.
+    Waitlist,
 }
 
 impl Purpose {
@@ -41,6 +43,7 @@ impl Purpose {
             Purpose::RoomCitizen => b'c',
             Purpose::RoomOperator => b'o',
             Purpose::PersonData => b'd',
+            Purpose::Waitlist => b'w',
         }
     }
 }

@@ -236,6 +236,15 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_LAST_REMINDER_MINUTES")]
     pub last_reminder_minutes: Option<i64>,
 
+    /// Minutes a seat freed for a person on a waitlist is held for them before it goes to the
+    /// next [default: 30].
+    #[arg(long, env = "SPORTELLO_WAITLIST_HOLD_MINUTES", value_parser = clap::value_parser!(i64).range(5..=1440))]
+    pub waitlist_hold_minutes: Option<i64>,
+
+    /// Days a confirmed place on a waitlist lasts [default: 30].
+    #[arg(long, env = "SPORTELLO_WAITLIST_DAYS", value_parser = clap::value_parser!(i64).range(1..=365))]
+    pub waitlist_days: Option<i64>,
+
     /// Seconds between two runs of the background worker (expiry, reminders, email)
     /// [default: 5].
     #[arg(long, env = "SPORTELLO_WORKER_INTERVAL")]
@@ -649,6 +658,12 @@ impl Config {
         if let Some(m) = self.last_reminder_minutes {
             limits.reminder_hour = Duration::minutes(m.max(1));
         }
+        if let Some(m) = self.waitlist_hold_minutes {
+            limits.waitlist_hold = Duration::minutes(m.clamp(5, 1440));
+        }
+        if let Some(d) = self.waitlist_days {
+            limits.waitlist_for = Duration::days(d.clamp(1, 365));
+        }
         limits
     }
 
@@ -734,6 +749,8 @@ impl Config {
             max_connections_per_client,
             reminder_hours,
             last_reminder_minutes,
+            waitlist_hold_minutes,
+            waitlist_days,
             worker_interval,
             https_listen,
             admin_listen,
@@ -1141,6 +1158,8 @@ mod value_tests {
         ("max_connections_per_client", "10"),
         ("reminder_hours", "48"),
         ("last_reminder_minutes", "30"),
+        ("waitlist_hold_minutes", "45"),
+        ("waitlist_days", "60"),
         ("worker_interval", "2"),
         ("room_citizen_early_minutes", "4"),
         ("room_operator_early_minutes", "14"),

@@ -139,7 +139,7 @@ impl AppError {
             AppError::Booking(e) => {
                 let (it, en) = booking_messages(e);
                 let status = match e {
-                    B::SlotTaken | B::AlreadyBookedForService | B::PersonAlreadyBooked | B::TooManyActive(_) | B::TooManyUnverified(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot | B::NotYet | B::OfficeInUse(_) => StatusCode::CONFLICT,
+                    B::SlotTaken | B::AlreadyBookedForService | B::PersonAlreadyBooked | B::TooManyActive(_) | B::TooManyUnverified(_) | B::NotActive(_) | B::AlreadyHappened | B::SameSlot | B::NotYet | B::OfficeInUse(_) | B::WaitlistClosed => StatusCode::CONFLICT,
                     B::SlotNotBookable | B::ModeNotOffered | B::UnknownOperator | B::FiscalCodeRequired | B::ClosureDays => StatusCode::UNPROCESSABLE_ENTITY,
                     B::TooManyVerifications(_) => StatusCode::TOO_MANY_REQUESTS,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -188,6 +188,7 @@ pub fn booking_messages(e: &booking::Error) -> (String, String) {
         B::AlreadyHappened => ("L'appuntamento si è già svolto.".into(), "The appointment has already taken place.".into()),
         B::NotYet => ("L'appuntamento non è ancora iniziato.".into(), "The appointment has not started yet.".into()),
         B::ClosureDays => ("Una chiusura dura da un giorno a un anno: l'ultimo giorno non può precedere il primo.".into(), "A closure lasts from one day to a year: the last day cannot come before the first.".into()),
+        B::WaitlistClosed => ("Questa iscrizione alla lista d'attesa non è più aperta: non è stata confermata entro 2 ore, oppure è terminata. Puoi iscriverti di nuovo dalla pagina del servizio.".into(), "This place on the waitlist is no longer open: it was not confirmed within 2 hours, or it has ended. You can join again from the service's page.".into()),
         B::SameSlot => ("L'appuntamento è già a quell'orario.".into(), "The appointment is already at that time.".into()),
         B::OfficeInUse(1) => ("L'ufficio non si può archiviare: ha ancora un appuntamento attivo da svolgere. Spostalo o annullalo, poi riprova.".into(), "The office cannot be archived: it still has an active appointment to come. Move or cancel it, then try again.".into()),
         B::OfficeInUse(n) => (format!("L'ufficio non si può archiviare: ha ancora {n} appuntamenti attivi da svolgere. Spostali o annullali, poi riprova."), format!("The office cannot be archived: it still has {n} active appointments to come. Move or cancel them, then try again.")),

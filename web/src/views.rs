@@ -266,6 +266,40 @@ pub struct FindPage {
     pub error: Option<String>,
 }
 
+/// Joining a service's waitlist.
+#[derive(Template)]
+#[template(path = "waitlist.html")]
+pub struct WaitlistPage {
+    pub l: Lang,
+    pub csrf: String,
+    pub service_id: i64,
+    pub service: String,
+    pub fiscal_code: bool,
+    pub nome: String,
+    pub cognome: String,
+    pub email: String,
+    pub codice_fiscale: String,
+    pub modes: Vec<Choice>,
+    pub days: Vec<Choice>,
+    pub errors: Vec<String>,
+    pub sent: bool,
+    pub consent: bool,
+}
+
+/// One's place on a waitlist, from the email's link.
+#[derive(Template)]
+#[template(path = "waitlist_place.html")]
+pub struct WaitlistPlacePage {
+    pub l: Lang,
+    pub csrf: String,
+    pub token: String,
+    pub service: String,
+    /// unverified, waiting, offered, booked, missed, left, expired.
+    pub status: String,
+    /// The last day the place counts.
+    pub until: String,
+}
+
 /// Trying camera and microphone before a video appointment.
 #[derive(Template)]
 #[template(path = "check.html")]

@@ -1,4 +1,5 @@
-//! The background worker: cancels bookings not verified in time, queues reminders, delivers
+//! The background worker: cancels bookings not verified in time, offers free seats to the
+//! waitlists, queues reminders, delivers
 //! the outbox, and once a day removes the personal data kept long enough (`booking::store`'s
 //! retention). It runs every few seconds, and at once when the store has queued an email.
 
@@ -15,6 +16,8 @@ pub async fn tick(st: &AppState) -> Result<(), booking::Error> {
 async fn pass(st: &AppState) -> Result<bool, booking::Error> {
     let now = st.now();
     let expired = st.store.expire_unverified(now).await?;
+    // Seats a new rule or a reopened day made free go to the waitlist too.
+    let offered = st.store.offer_seats(now).await?;
     let reminders = st.store.queue_reminders(now).await?;
     if let Some(swept) = st.store.daily_retention(now).await? {
         tracing::info!(
@@ -30,9 +33,10 @@ async fn pass(st: &AppState) -> Result<bool, booking::Error> {
     m.outbox_failed
         .fetch_add(d.failed as u64, std::sync::atomic::Ordering::Relaxed);
     st.limits.forget_quiet();
-    if expired + reminders + d.sent + d.failed > 0 {
+    if expired + offered + reminders + d.sent + d.failed > 0 {
         tracing::info!(
             expired,
+            offered,
             reminders,
             sent = d.sent,
             failed = d.failed,

@@ -298,6 +298,20 @@ impl Store {
         audit: Option<&AuditEntry>,
         now: DateTime<Utc>,
     ) -> Result<Appointment, Error> {
+        self.book_or_hold(b, actor, audit, None, now).await
+    }
+
+    /// As `book`; with `hold`, a citizen's pending booking that holds its seat that long (not
+    /// the verification window) and whose email offers the seat to a person on the waitlist
+    /// (`waitlist`), its button the same verification link.
+    pub(super) async fn book_or_hold(
+        &self,
+        b: &ValidBooking,
+        actor: Actor,
+        audit: Option<&AuditEntry>,
+        hold: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> Result<Appointment, Error> {
         let service = self.service(b.service_id).await?;
         if actor == Actor::Citizen && !service.published {
             return Err(Error::NotFound("service"));
@@ -434,7 +448,7 @@ impl Store {
                 status,
                 contact: b.contact.clone(),
                 created_at: now,
-                verify_deadline: now + self.limits.verify_within,
+                verify_deadline: now + hold.unwrap_or(self.limits.verify_within),
                 sequence: 0,
                 language: b.language,
             };
@@ -484,6 +498,7 @@ impl Store {
             }
             let ctx = self.context(&a, &office, &service, now);
             let email = match kind {
+                Kind::Verify if hold.is_some() => ctx.waitlist_offer(),
                 Kind::Verify => ctx.verify(),
                 Kind::RequestSent => ctx.request_sent(),
                 _ => ctx.confirmed(),
@@ -585,7 +600,18 @@ impl Store {
                 n += 1;
             }
         }
+        if n > 0 {
+            self.seat_freed(now).await;
+        }
         Ok(n)
+    }
+
+    /// A seat may have freed: it goes to the waitlist at once. The change that freed it stands
+    /// whatever happens here (the worker's next round tries again).
+    async fn seat_freed(&self, now: DateTime<Utc>) {
+        if let Err(e) = self.offer_seats(now).await {
+            tracing::warn!(error = %e, "offering freed seats to the waitlist failed; the worker will try again");
+        }
     }
 
     /// Cancels an active appointment and tells the citizen (iCalendar CANCEL).
@@ -616,6 +642,7 @@ impl Store {
             .bind(id);
         self.change(id, update, email.as_ref(), audit, now).await?;
         Totals::add(&self.totals().cancelled);
+        self.seat_freed(now).await;
         Ok(cancelled)
     }
 
@@ -698,7 +725,10 @@ impl Store {
             }
             audit::insert(&mut tx, audit, Some(a.id)).await?;
             match tx.commit().await {
-                Ok(()) => return Ok(moved),
+                Ok(()) => {
+                    self.seat_freed(now).await;
+                    return Ok(moved);
+                }
                 Err(e) if matches!(conflict_of(&e), Some(Conflict::Seat)) => continue,
                 Err(e) => return Err(e.into()),
             }

@@ -42,6 +42,7 @@ mod outbox;
 mod reminders;
 mod retention;
 mod search;
+pub mod waitlist;
 
 pub use appointments::Actor;
 use catalogue::CachedCatalogue;
@@ -75,6 +76,10 @@ pub struct Limits {
     pub keep_appointments: Duration,
     /// How long the recipient and body of a sent email are kept.
     pub keep_emails: Duration,
+    /// How long a seat freed for a person on the waitlist is held for them.
+    pub waitlist_hold: Duration,
+    /// How long a place on a waitlist lasts once confirmed.
+    pub waitlist_for: Duration,
 }
 
 impl Default for Limits {
@@ -88,6 +93,8 @@ impl Default for Limits {
             reminder_hour: Duration::hours(1),
             keep_appointments: Duration::days(365),
             keep_emails: Duration::days(30),
+            waitlist_hold: Duration::minutes(30),
+            waitlist_for: Duration::days(30),
         }
     }
 }

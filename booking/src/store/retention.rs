@@ -6,7 +6,8 @@
 //!   reason, the office's note), keeping what statistics count (office, service, time, mode,
 //!   status); the recipients and bodies of emails sent more than `Limits::keep_emails` ago are
 //!   deleted; expired bookings a day old lose their address key too, and requests for one's data
-//!   (`request_person_data`) two days old are deleted.
+//!   (`request_person_data`) two days old are deleted, as are places on a waitlist two days
+//!   after they ended.
 //!
 //! - At a person's request (GDPR arts. 15 and 17), the office finds the appointments of an email
 //!   address or a fiscal code (`find_person`) to export them, or erases them (`erase_person`).
@@ -231,6 +232,16 @@ async fn sweep(
     .rows_affected();
     // A data request names an address: kept a day for its link and the daily limit, then gone.
     sqlx::query("DELETE FROM data_request WHERE created_at < $1")
+        .bind(ts(now - Duration::days(2)))
+        .execute(&mut *conn)
+        .await?;
+    // A place on a waitlist that ended (booked, missed, left, expired, never confirmed) has
+    // served: gone two days after its term (so at most `Limits::waitlist_for` and two days).
+    sqlx::query("DELETE FROM waitlist_entry WHERE status NOT IN ('unverified', 'waiting', 'offered') AND expires_at < $1")
+        .bind(ts(now - Duration::days(2)))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM waitlist_entry WHERE status = 'unverified' AND expires_at < $1")
         .bind(ts(now - Duration::days(2)))
         .execute(&mut *conn)
         .await?;

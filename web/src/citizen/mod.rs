@@ -8,6 +8,7 @@ pub mod find;
 pub mod links;
 pub mod login;
 pub mod my_data;
+pub mod waitlist;
 
 use axum::Router;
 
@@ -22,4 +23,5 @@ pub fn router() -> Router<AppState> {
         .merge(my_data::router())
         .merge(login::router())
         .merge(find::router())
+        .merge(waitlist::router())
 }

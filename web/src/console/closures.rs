@@ -13,10 +13,10 @@ use booking::store::closures::Closure;
 use booking::Actor;
 
 use super::context::*;
-use super::form::{ClosureForm, NoFields, OfficeForm, OfficeForms};
+use super::form::{ClosureForm, OfficeForm, OfficeForms};
 use super::offices::render_office;
 use crate::error::Result;
-use crate::extract::{Id, Param};
+use crate::extract::{Id, NoFields, Param};
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::views::console::*;

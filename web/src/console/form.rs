@@ -863,7 +863,3 @@ impl Default for CalendarForms {
         }
     }
 }
-
-/// A form whose only field is its CSRF token (a button that does one thing).
-#[derive(Deserialize, Default)]
-pub struct NoFields {}

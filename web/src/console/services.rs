@@ -87,6 +87,39 @@ async fn render_service(
                 checked: c.id.to_string() == form.calendar,
             })
             .collect(),
+        waiting: st
+            .store
+            .waitlist_of(sv.id)
+            .await?
+            .into_iter()
+            .map(|e| WaitingLine {
+                name: e.contact.full_name(),
+                email: e.contact.email.clone(),
+                modes: e
+                    .modes
+                    .modes()
+                    .into_iter()
+                    .map(|m| l.mode(m))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                days: e
+                    .weekdays
+                    .days()
+                    .map(|d| WEEKDAY_NAMES[d.num_days_from_monday() as usize])
+                    .map(|(it, en)| l.t(it, en))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                state: match (e.status.as_str(), e.verified_at) {
+                    ("offered", _) => l.t("posto offerto", "place offered").into(),
+                    (_, Some(t)) => format!(
+                        "{} {}",
+                        l.t("in attesa dal", "waiting since"),
+                        l.when(t, st.tz)
+                    ),
+                    _ => l.t("da confermare", "not confirmed yet").into(),
+                },
+            })
+            .collect(),
         form,
         problems,
     };

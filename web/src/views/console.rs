@@ -312,6 +312,17 @@ pub struct ServiceConfigPage {
     pub problems: Problems,
     pub modes: Vec<Choice>,
     pub calendars: Vec<Choice>,
+    /// Who waits for a place, in the order seats go to them.
+    pub waiting: Vec<WaitingLine>,
+}
+
+pub struct WaitingLine {
+    pub name: String,
+    pub email: String,
+    pub modes: String,
+    pub days: String,
+    /// "in attesa dal …", "da confermare", "posto offerto".
+    pub state: String,
 }
 
 pub struct RuleLine {
