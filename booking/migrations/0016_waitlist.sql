@@ -12,6 +12,8 @@ CREATE TABLE waitlist_entry (
     fiscal_code TEXT NOT NULL DEFAULT '',
     modes BIGINT NOT NULL,
     weekdays BIGINT NOT NULL,
+    -- Only this day (YYYY-MM-DD), when the person asked for one; the place ends after it.
+    only_day TEXT,
     language TEXT NOT NULL,
     consent_version TEXT,
     -- unverified, waiting, offered, booked, missed, left, expired.

@@ -73,7 +73,11 @@ fn person<'a>(name: &'a str, email: &'a str, day: &'a str) -> Vec<(&'a str, &'a 
 
 /// Joins and confirms through the email's link; returns the link's path.
 async fn wait(s: &Server, service: i64, name: &str, email: &str, day: &str) -> String {
-    let p = join(s, service, &person(name, email, day)).await;
+    wait_with(s, service, &person(name, email, day), email).await
+}
+
+async fn wait_with(s: &Server, service: i64, fields: &[(&str, &str)], email: &str) -> String {
+    let p = join(s, service, fields).await;
     assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
     let text = mails(s, "waitlist_verify", email)
         .await
@@ -275,5 +279,34 @@ on_both_databases!(
         };
         assert_eq!(starts.len(), 2);
         assert_ne!(starts[0], starts[1]);
+    }
+);
+
+on_both_databases!(
+    a_place_for_one_day_waits_for_that_day_only,
+    |s: Server| async move {
+        let mayor = demo::SINDACO;
+        let taken = fill(&s, mayor).await;
+        let last = *taken.last().unwrap();
+        let day = day_of(s.state.store.appointment(last).await.unwrap().start).to_string();
+        let yesterday = (day_of(s.clock_now()) - Duration::days(1)).to_string();
+        // A day citizens cannot book is refused.
+        let mut bad = person("Solo", "solo@example.it", "0");
+        bad.push(("giorno", yesterday.as_str()));
+        let p = join(&s, mayor, &bad).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(p.body.contains("Giorno"), "{p:?}");
+        // "Solo" waits for that one Monday, first in line; "Sempre" for any Monday, after.
+        let mut only = person("Solo", "solo@example.it", "0");
+        only.push(("giorno", day.as_str()));
+        wait_with(&s, mayor, &only, "solo@example.it").await;
+        wait(&s, mayor, "Sempre", "sempre@example.it", "0").await;
+        // A seat on an earlier Monday: not Solo's day, so it goes to Sempre.
+        s.cancel(taken[0], booking::Actor::Office, "").await;
+        assert_eq!(status_of(&s, "solo@example.it").await, "waiting");
+        assert_eq!(status_of(&s, "sempre@example.it").await, "offered");
+        // A seat on Solo's day: Solo's.
+        s.cancel(last, booking::Actor::Office, "").await;
+        assert_eq!(status_of(&s, "solo@example.it").await, "offered");
     }
 );

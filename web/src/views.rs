@@ -279,6 +279,8 @@ pub struct WaitlistPage {
     pub cognome: String,
     pub email: String,
     pub codice_fiscale: String,
+    /// The one day asked for, as typed ("" for none).
+    pub giorno: String,
     pub modes: Vec<Choice>,
     pub days: Vec<Choice>,
     pub errors: Vec<String>,

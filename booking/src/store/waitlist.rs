@@ -11,7 +11,7 @@
 //! both commit), and a person holds one active appointment per service (two offers to them
 //! cannot both commit). Every limit of a citizen's booking applies to the held booking too.
 
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use sqlx::Row;
 
 use crate::email;
@@ -32,6 +32,8 @@ pub struct WaitlistRequest {
     pub contact: Contact,
     pub modes: ModeSet,
     pub weekdays: WeekdaySet,
+    /// Only this day (a full day the person wants), when set; the place ends after it.
+    pub only_day: Option<NaiveDate>,
     pub language: Lang,
     pub consent_version: Option<String>,
 }
@@ -44,6 +46,7 @@ pub struct WaitEntry {
     pub contact: Contact,
     pub modes: ModeSet,
     pub weekdays: WeekdaySet,
+    pub only_day: Option<NaiveDate>,
     pub language: Lang,
     /// unverified, waiting, offered, booked, missed, left, expired.
     pub status: String,
@@ -67,6 +70,7 @@ fn entry_from(r: &sqlx::any::AnyRow) -> Result<WaitEntry, Error> {
         },
         modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
         weekdays: WeekdaySet(r.try_get::<i64, _>("weekdays")? as u8),
+        only_day: crate::catalogue::day(r.try_get("only_day")?),
         language: Lang::from_code(&r.try_get::<String, _>("language")?).unwrap_or_default(),
         status: r.try_get("status")?,
         created_at: from_ts(r.try_get("created_at")?),
@@ -136,7 +140,7 @@ impl Store {
         if already > 0 {
             return Ok(false);
         }
-        sqlx::query("INSERT INTO waitlist_entry (id, service_id, given_name, family_name, email, person_key, fiscal_code, modes, weekdays, language, consent_version, status, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'unverified', $12, $13)")
+        sqlx::query("INSERT INTO waitlist_entry (id, service_id, given_name, family_name, email, person_key, fiscal_code, modes, weekdays, language, consent_version, status, created_at, expires_at, only_day) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'unverified', $12, $13, $14)")
             .bind(id)
             .bind(service.id)
             .bind(&r.contact.given_name)
@@ -150,6 +154,7 @@ impl Store {
             .bind(&r.consent_version)
             .bind(ts(now))
             .bind(ts(now + self.limits.verify_within))
+            .bind(r.only_day.map(|d| d.to_string()))
             .execute(&mut *tx)
             .await?;
         let mail = email::waitlist_verify(
@@ -227,8 +232,9 @@ impl Store {
         sqlx::query("UPDATE waitlist_entry SET status = 'missed' WHERE status = 'offered' AND appointment_id IN (SELECT id FROM appointment WHERE status IN ('expired', 'cancelled', 'refused'))")
             .execute(&self.pool)
             .await?;
-        sqlx::query("UPDATE waitlist_entry SET status = 'expired' WHERE status IN ('unverified', 'waiting') AND expires_at < $1")
+        sqlx::query("UPDATE waitlist_entry SET status = 'expired' WHERE status IN ('unverified', 'waiting') AND (expires_at < $1 OR only_day < $2)")
             .bind(ts(now))
+            .bind(now.with_timezone(&self.links.tz).date_naive().to_string())
             .execute(&self.pool)
             .await?;
         // Someone who booked the service by themselves waits no more.
@@ -258,6 +264,7 @@ impl Store {
                 // The first free seat that fits, and the person's first mode it offers.
                 while let Some(slot) = free.iter_mut().find(|s| {
                     s.free() > 0
+                        && e.only_day.is_none_or(|d| d == s.local_day)
                         && e.weekdays.contains(s.local_day.weekday())
                         && s.modes.0 & e.modes.0 != 0
                 }) {

@@ -43,6 +43,8 @@ struct WaitForm {
     codice_fiscale: String,
     modalita: Vec<String>,
     giorni: Vec<String>,
+    /// Only this day (YYYY-MM-DD), optional.
+    giorno: String,
     consenso: Option<String>,
 }
 
@@ -69,6 +71,7 @@ fn page(
         service_id: s.id,
         service: s.title.clone(),
         fiscal_code: s.fiscal_code_required,
+        giorno: f.giorno.clone(),
         nome: f.nome.clone(),
         cognome: f.cognome.clone(),
         email: f.email.clone(),
@@ -166,12 +169,36 @@ async fn submit(
             .into(),
         );
     }
-    let days: Vec<Weekday> = DAYS
+    // One day the person wants, if any: one the calendar lets citizens book.
+    let rules = st.store.calendar_rules(s.calendar_id).await?;
+    let (first, last) = booking::slots::bookable_days(&rules, st.now());
+    let only_day = match f.giorno.trim() {
+        "" => None,
+        d => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Ok(d) if (first..=last).contains(&d) => Some(d),
+            _ => {
+                errors.push(format!(
+                    "{} {} {} {}.",
+                    l.t(
+                        "Giorno: una data tra quelle prenotabili, dal",
+                        "Day: a date among the bookable ones, from"
+                    ),
+                    l.day(first),
+                    l.t("al", "to"),
+                    l.day(last)
+                ));
+                None
+            }
+        },
+    };
+    let mut days: Vec<Weekday> = DAYS
         .iter()
         .filter(|(d, _, _)| f.giorni.contains(&d.num_days_from_monday().to_string()))
         .map(|(d, _, _)| *d)
         .collect();
-    if days.is_empty() || days.len() != f.giorni.len() {
+    if let Some(d) = only_day {
+        days = vec![chrono::Datelike::weekday(&d)];
+    } else if days.is_empty() || days.len() != f.giorni.len() {
         errors.push(
             l.t(
                 "Giorni: scegline almeno uno tra quelli proposti.",
@@ -210,6 +237,7 @@ async fn submit(
         },
         modes,
         weekdays: booking::slots::WeekdaySet::of(&days),
+        only_day,
         language: l,
         consent_version: Some(ui.town.privacy_notice.version.clone()),
     };
