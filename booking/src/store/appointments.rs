@@ -286,6 +286,26 @@ impl Store {
         Ok(())
     }
 
+    /// Refuses an address that holds `Limits::max_active_per_email` active appointments, as
+    /// `conn` (the caller's transaction) sees them.
+    pub(super) async fn below_active_limit(
+        &self,
+        conn: &mut AnyConnection,
+        email_norm: &str,
+    ) -> Result<(), Error> {
+        let active: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM appointment WHERE email_norm = $1 AND seat IS NOT NULL",
+        )
+        .bind(email_norm)
+        .fetch_one(conn)
+        .await?
+        .try_get("n")?;
+        if active >= self.limits.max_active_per_email {
+            return Err(Error::TooManyActive(self.limits.max_active_per_email));
+        }
+        Ok(())
+    }
+
     /// Books a slot: a pending appointment (for the citizen to verify by email) or, when the
     /// office books on someone's behalf or the citizen's identity provider vouched for the
     /// email (`ValidBooking::email_verified`), a confirmed one (or, on a moderated calendar for
@@ -403,16 +423,7 @@ impl Store {
             if archived.is_some() {
                 return Err(Error::NotFound("service"));
             }
-            let active: i64 = sqlx::query(
-                "SELECT COUNT(*) AS n FROM appointment WHERE email_norm = $1 AND seat IS NOT NULL",
-            )
-            .bind(&email_norm)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-            if active >= self.limits.max_active_per_email {
-                return Err(Error::TooManyActive(self.limits.max_active_per_email));
-            }
+            self.below_active_limit(&mut tx, &email_norm).await?;
             // Each citizen booking sends a verification email: a stranger's address must not
             // become a way to send the town's mail to someone, nor to hold seats for hours.
             if actor == Actor::Citizen {

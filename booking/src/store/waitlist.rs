@@ -38,16 +38,11 @@ pub struct WaitlistRequest {
     pub consent_version: Option<String>,
 }
 
-/// A place on a waitlist.
+/// A place on a waitlist: what was asked for, and where it stands.
 #[derive(Debug, Clone)]
 pub struct WaitEntry {
     pub id: i64,
-    pub service_id: i64,
-    pub contact: Contact,
-    pub modes: ModeSet,
-    pub weekdays: WeekdaySet,
-    pub only_day: Option<NaiveDate>,
-    pub language: Lang,
+    pub request: WaitlistRequest,
     /// unverified, waiting, offered, booked, missed, left, expired.
     pub status: String,
     pub created_at: DateTime<Utc>,
@@ -60,18 +55,21 @@ pub struct WaitEntry {
 fn entry_from(r: &sqlx::any::AnyRow) -> Result<WaitEntry, Error> {
     Ok(WaitEntry {
         id: r.try_get("id")?,
-        service_id: r.try_get("service_id")?,
-        contact: Contact {
-            given_name: r.try_get("given_name")?,
-            family_name: r.try_get("family_name")?,
-            email: r.try_get("email")?,
-            fiscal_code: r.try_get("fiscal_code")?,
-            ..Contact::default()
+        request: WaitlistRequest {
+            service_id: r.try_get("service_id")?,
+            contact: Contact {
+                given_name: r.try_get("given_name")?,
+                family_name: r.try_get("family_name")?,
+                email: r.try_get("email")?,
+                fiscal_code: r.try_get("fiscal_code")?,
+                ..Contact::default()
+            },
+            modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
+            weekdays: WeekdaySet(r.try_get::<i64, _>("weekdays")? as u8),
+            only_day: crate::catalogue::day(r.try_get("only_day")?),
+            language: Lang::from_code(&r.try_get::<String, _>("language")?).unwrap_or_default(),
+            consent_version: r.try_get("consent_version")?,
         },
-        modes: ModeSet(r.try_get::<i64, _>("modes")? as u8),
-        weekdays: WeekdaySet(r.try_get::<i64, _>("weekdays")? as u8),
-        only_day: crate::catalogue::day(r.try_get("only_day")?),
-        language: Lang::from_code(&r.try_get::<String, _>("language")?).unwrap_or_default(),
         status: r.try_get("status")?,
         created_at: from_ts(r.try_get("created_at")?),
         verified_at: r.try_get::<Option<i64>, _>("verified_at")?.map(from_ts),
@@ -119,16 +117,7 @@ impl Store {
                 self.limits.verifications_per_day,
             ));
         }
-        let active: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM appointment WHERE email_norm = $1 AND seat IS NOT NULL",
-        )
-        .bind(&email_norm)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
-        if active >= self.limits.max_active_per_email {
-            return Err(Error::TooManyActive(self.limits.max_active_per_email));
-        }
+        self.below_active_limit(&mut tx, &email_norm).await?;
         let already: i64 = sqlx::query(&format!(
             "SELECT COUNT(*) AS n FROM waitlist_entry WHERE service_id = $1 AND person_key = $2 AND status IN {OPEN}"
         ))
@@ -264,22 +253,22 @@ impl Store {
                 // The first free seat that fits, and the person's first mode it offers.
                 while let Some(slot) = free.iter_mut().find(|s| {
                     s.free() > 0
-                        && e.only_day.is_none_or(|d| d == s.local_day)
-                        && e.weekdays.contains(s.local_day.weekday())
-                        && s.modes.0 & e.modes.0 != 0
+                        && e.request.only_day.is_none_or(|d| d == s.local_day)
+                        && e.request.weekdays.contains(s.local_day.weekday())
+                        && s.modes.0 & e.request.modes.0 != 0
                 }) {
                     let mode = [Mode::InPerson, Mode::Phone, Mode::Video]
                         .into_iter()
-                        .find(|m| e.modes.contains(*m) && slot.offers(*m))
+                        .find(|m| e.request.modes.contains(*m) && slot.offers(*m))
                         .expect("the masks overlap");
                     let booking = ValidBooking {
                         service_id,
                         start: slot.start,
                         mode,
                         operator_id: None,
-                        contact: e.contact.clone(),
+                        contact: e.request.contact.clone(),
                         consent_version: None,
-                        language: e.language,
+                        language: e.request.language,
                         email_verified: false,
                     };
                     let hold = Some(self.limits.waitlist_hold);

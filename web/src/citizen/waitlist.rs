@@ -260,7 +260,7 @@ async fn place(st: &AppState, token: &str) -> Result<booking::store::waitlist::W
 
 async fn show_place(Link(st, ui, token): Link) -> Result<Response> {
     let e = place(&st, &token).await?;
-    let s = st.store.service(e.service_id).await?;
+    let s = st.store.service(e.request.service_id).await?;
     let l = ui.l;
     let p = WaitlistPlacePage {
         l,

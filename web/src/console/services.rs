@@ -93,9 +93,10 @@ async fn render_service(
             .await?
             .into_iter()
             .map(|e| WaitingLine {
-                name: e.contact.full_name(),
-                email: e.contact.email.clone(),
+                name: e.request.contact.full_name(),
+                email: e.request.contact.email.clone(),
                 modes: e
+                    .request
                     .modes
                     .modes()
                     .into_iter()
@@ -103,6 +104,7 @@ async fn render_service(
                     .collect::<Vec<_>>()
                     .join(", "),
                 days: e
+                    .request
                     .weekdays
                     .days()
                     .map(|d| WEEKDAY_NAMES[d.num_days_from_monday() as usize])
