@@ -310,3 +310,26 @@ on_both_databases!(
         assert_eq!(status_of(&s, "solo@example.it").await, "offered");
     }
 );
+
+on_both_databases!(
+    erasing_a_person_s_data_deletes_their_places_on_waitlists,
+    |s: Server| async move {
+        fill(&s, demo::SINDACO).await;
+        wait(&s, demo::SINDACO, "Dora", "Dora+lista@Example.it", "0").await;
+        wait(&s, demo::SINDACO, "Ezio", "ezio@example.it", "0").await;
+        let admin = s.staff(Role::Admin, &[]).await;
+        let p = admin
+            .submit(
+                "/ufficio/dati-personali",
+                "/ufficio/dati-personali/cancella",
+                &[("email", "dora@example.it"), ("conferma", "1")],
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "{p:?}");
+        let left: Vec<String> = sqlx::query_scalar("SELECT email FROM waitlist_entry")
+            .fetch_all(s.state.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(left, vec!["ezio@example.it".to_string()]);
+    }
+);

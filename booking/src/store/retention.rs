@@ -163,17 +163,28 @@ impl Store {
         Ok(())
     }
 
-    /// Erases the person's data from these appointments, in one transaction with its audit
-    /// entry: those still active are cancelled first (no email: the address is what goes),
-    /// emails not yet sent are dropped and the sent ones lose recipient and body. Returns how
-    /// many were erased (ones anonymised already are left as they are).
+    /// Erases the person's data from these appointments (`find_person`'s, for `email` and
+    /// `fiscal_code`) and deletes their places on waitlists, in one transaction with its audit
+    /// entry: appointments still active are cancelled first (no email: the address is what
+    /// goes), emails not yet sent are dropped and the sent ones lose recipient and body. Returns
+    /// how many appointments were erased (ones anonymised already are left as they are).
     pub async fn erase_person(
         &self,
         ids: &[i64],
+        (email, fiscal_code): (&str, &str),
         entry: &AuditEntry,
         now: DateTime<Utc>,
     ) -> Result<u64, Error> {
         let mut tx = self.write().await?;
+        let person = match email.trim() {
+            "" => String::new(),
+            e => super::appointments::person_key(e),
+        };
+        sqlx::query("DELETE FROM waitlist_entry WHERE (person_key = $1 AND $1 <> '') OR (fiscal_code = $2 AND $2 <> '')")
+            .bind(&person)
+            .bind(crate::fiscal::normalise(fiscal_code))
+            .execute(&mut *tx)
+            .await?;
         let mut erased = 0;
         for &id in ids {
             erased += sqlx::query(&format!(

@@ -178,7 +178,10 @@ async fn erase(Link(st, ui, token): Link, CsrfForm(f): CsrfForm<EraseForm>) -> R
         format!("{} appuntamenti, su richiesta della persona", ids.len()),
         now,
     );
-    let n = st.store.erase_person(&ids, &entry, now).await?;
+    let n = st
+        .store
+        .erase_person(&ids, (&email, ""), &entry, now)
+        .await?;
     Ok((
         ui.jar,
         Redirect::to(&format!("/i-miei-dati/{token}?cancellati={n}")),

@@ -190,7 +190,10 @@ async fn erase_person(Post(st, s, f): Post<EraseForm>) -> Result<Response> {
         format!("{} appuntamenti", ids.len()),
         &st,
     );
-    let n = st.store.erase_person(&ids, &entry, st.now()).await?;
+    let n = st
+        .store
+        .erase_person(&ids, (&q.email, &q.codice_fiscale), &entry, st.now())
+        .await?;
     Ok((
         s.ui.jar,
         Redirect::to(&format!("/ufficio/dati-personali?cancellati={n}")),
