@@ -128,6 +128,7 @@ test('every citizen and console page passes axe-core WCAG 2.1 AA at 1280 and 360
       '/ufficio/password',
       '/ufficio/dati-personali',
       '/ufficio/cerca',
+      '/ufficio/lista-attesa',
       `/ufficio/cerca?q=${encodeURIComponent('maria.rossi@example.it')}`,
       `/ufficio/dati-personali?email=${encodeURIComponent('maria.rossi@example.it')}`,
       `/ufficio/appuntamenti/${agenda}`,

@@ -152,6 +152,15 @@ on_both_databases!(
             .body;
         let (a, b) = (page.find(anna).unwrap(), page.find(bruno).unwrap());
         assert!(a < b && page.contains(carla));
+        // So do the office's operators ("Lista d'attesa" in the console), and only theirs.
+        let office = s.office_of(mayor).await;
+        let operator = s.staff(Role::Operator, &[office]).await;
+        let list = operator.get("/ufficio/lista-attesa").await.body;
+        assert!(list.contains(anna) && list.contains(carla), "{list}");
+        let tari = s.office_of(demo::TARI).await;
+        let stranger = s.staff(Role::Operator, &[tari]).await;
+        let none = stranger.get("/ufficio/lista-attesa").await.body;
+        assert!(!none.contains(anna) && none.contains("id=\"no-waiting\""));
 
         // A cancellation: the seat is offered at once to Anna, held for her.
         let freed = taken[taken.len() / 2];

@@ -22,6 +22,7 @@ mod reports;
 mod search;
 mod services;
 mod session;
+mod waitlist;
 
 use axum::Router;
 
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(book::router())
         .merge(reports::router())
         .merge(search::router())
+        .merge(waitlist::router())
         .merge(offices::router())
         .merge(services::router())
         .merge(calendars::router())

@@ -87,41 +87,7 @@ async fn render_service(
                 checked: c.id.to_string() == form.calendar,
             })
             .collect(),
-        waiting: st
-            .store
-            .waitlist_of(sv.id)
-            .await?
-            .into_iter()
-            .map(|e| WaitingLine {
-                name: e.request.contact.full_name(),
-                email: e.request.contact.email.clone(),
-                modes: e
-                    .request
-                    .modes
-                    .modes()
-                    .into_iter()
-                    .map(|m| l.mode(m))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                days: e
-                    .request
-                    .weekdays
-                    .days()
-                    .map(|d| WEEKDAY_NAMES[d.num_days_from_monday() as usize])
-                    .map(|(it, en)| l.t(it, en))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                state: match (e.status.as_str(), e.verified_at) {
-                    ("offered", _) => l.t("posto offerto", "place offered").into(),
-                    (_, Some(t)) => format!(
-                        "{} {}",
-                        l.t("in attesa dal", "waiting since"),
-                        l.when(t, st.tz)
-                    ),
-                    _ => l.t("da confermare", "not confirmed yet").into(),
-                },
-            })
-            .collect(),
+        waiting: super::waitlist::waiting_lines(st, l, sv.id).await?,
         form,
         problems,
     };

@@ -316,6 +316,26 @@ pub struct ServiceConfigPage {
     pub waiting: Vec<WaitingLine>,
 }
 
+/// The console's "Lista d'attesa": each service of the offices this person sees that has
+/// someone waiting.
+#[derive(Template)]
+#[template(path = "console/waitlist.html")]
+pub struct WaitlistConsolePage {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+    pub services: Vec<WaitlistGroup>,
+}
+
+pub struct WaitlistGroup {
+    /// The heading's id ("wl-7" for service 7).
+    pub id: String,
+    /// "Office — Service".
+    pub title: String,
+    pub people: Vec<WaitingLine>,
+}
+
+#[derive(Clone)]
 pub struct WaitingLine {
     pub name: String,
     pub email: String,
