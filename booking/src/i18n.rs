@@ -6,7 +6,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 
-use crate::model::{Mode, Status};
+use crate::model::{Mode, ModeSet, Status};
 
 /// Italian weekday names, Monday first.
 pub const DAYS_IT: [&str; 7] = [
@@ -146,6 +146,14 @@ impl Lang {
             Lang::It => m.label_it(),
             Lang::En => m.label_en(),
         }
+    }
+    /// "In presenza, Videochiamata": a set of modes, in their usual order.
+    pub fn modes(&self, m: ModeSet) -> String {
+        m.modes()
+            .into_iter()
+            .map(|m| self.mode(m))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
     pub fn status(&self, s: Status) -> &'static str {
         match self {

@@ -28,14 +28,15 @@ async fn fill(s: &Server, service: i64) -> Vec<i64> {
             ids.push(a.id);
         }
     }
-    assert!(s
-        .state
-        .store
-        .free_slots(&svc, s.clock_now())
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(no_free_time(s, service).await);
     ids
+}
+
+/// Whether the service has no time a citizen could book now.
+async fn no_free_time(s: &Server, service: i64) -> bool {
+    let svc = s.state.store.service(service).await.unwrap();
+    let free = s.state.store.free_slots(&svc, s.clock_now()).await;
+    free.unwrap().is_empty()
 }
 
 /// The emails of `kind` sent to `to`: (subject, text).
@@ -181,14 +182,7 @@ on_both_databases!(
         let h = s.state.store.appointment(held).await.unwrap();
         assert_eq!((h.start, h.status), (seat, booking::Status::Pending));
         // Nobody else can take it meanwhile.
-        let svc = s.state.store.service(mayor).await.unwrap();
-        assert!(s
-            .state
-            .store
-            .free_slots(&svc, s.clock_now())
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(no_free_time(&s, mayor).await);
 
         // Not taken in time: it goes to Bruno, and Anna's place ends.
         s.clock.advance(Duration::minutes(31));

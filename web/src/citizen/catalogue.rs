@@ -47,21 +47,13 @@ async fn office_card(st: &AppState, o: &booking::Office) -> Result<OfficeCard> {
     })
 }
 
-fn modes_text(l: Lang, modes: &[Mode]) -> String {
-    modes
-        .iter()
-        .map(|m| l.mode(*m))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn service_card(l: Lang, s: &Service) -> ServiceCard {
     ServiceCard {
         id: s.id,
         title: s.title.clone(),
         description: s.description.clone(),
         max_minutes: s.max_minutes,
-        modes: modes_text(l, &s.modes.modes()),
+        modes: l.modes(s.modes),
     }
 }
 
@@ -103,7 +95,7 @@ pub(crate) fn day_views(st: &AppState, l: Lang, slots: &[Slot]) -> Vec<DayView> 
     let mut days: BTreeMap<NaiveDate, Vec<SlotView>> = BTreeMap::new();
     for s in slots {
         let time = l.time(s.start, st.tz);
-        let modes = modes_text(l, &s.modes.modes());
+        let modes = l.modes(s.modes);
         let free = s.free();
         let label = format!(
             "{}, {} {} · {} · {} {}",

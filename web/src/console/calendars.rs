@@ -141,13 +141,7 @@ async fn render_calendar(
             slot: r.slot_minutes,
             buffer: r.buffer_minutes,
             capacity: r.capacity,
-            modes: r
-                .modes
-                .modes()
-                .into_iter()
-                .map(|m| l.mode(m))
-                .collect::<Vec<_>>()
-                .join(", "),
+            modes: l.modes(r.modes),
             validity: match (r.valid_from, r.valid_to) {
                 (None, None) => String::new(),
                 (a, b) => format!(

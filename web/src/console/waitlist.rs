@@ -29,13 +29,7 @@ pub async fn waiting_lines(st: &AppState, l: Lang, service_id: i64) -> Result<Ve
             WaitingLine {
                 name: r.contact.full_name(),
                 email: r.contact.email.clone(),
-                modes: r
-                    .modes
-                    .modes()
-                    .into_iter()
-                    .map(|m| l.mode(m))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                modes: l.modes(r.modes),
                 days: match r.only_day {
                     Some(d) => l.day(d),
                     None => r
