@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::audit::{self, Entry as AuditEntry};
 use crate::catalogue::day;
@@ -484,6 +484,19 @@ impl Store {
 
     /// Ends a change to the catalogue: its audit entry and the change commit together, then the
     /// cached catalogue is dropped so that citizens see the change at once.
+    /// Tells the other processes on the same PostgreSQL database that the catalogue changed
+    /// (delivered when `conn`'s transaction commits; at once outside one). Nothing on SQLite,
+    /// which one process owns.
+    async fn announce_catalogue_change(&self, conn: &mut AnyConnection) -> Result<(), Error> {
+        if self.backend == super::Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(super::catalogue::CHANGES)
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn commit_catalogue(
         &self,
         mut tx: WriteTx,
@@ -491,6 +504,7 @@ impl Store {
         target: i64,
     ) -> Result<(), Error> {
         audit::insert(&mut tx, audit, Some(target)).await?;
+        self.announce_catalogue_change(&mut tx).await?;
         tx.commit().await?;
         self.invalidate_catalogue();
         Ok(())
@@ -622,6 +636,8 @@ impl Store {
             .bind(name.trim())
             .bind(email.trim().to_lowercase())
             .execute(&self.pool)
+            .await?;
+        self.announce_catalogue_change(&mut *self.pool.acquire().await?)
             .await?;
         self.invalidate_catalogue();
         Ok(id)

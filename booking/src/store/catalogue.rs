@@ -17,8 +17,42 @@ use crate::Error;
 
 use super::Store;
 
-/// How long the in-memory catalogue is trusted before it is read again.
+/// How long the in-memory catalogue is trusted before it is read again. On PostgreSQL every
+/// process sharing the database also drops it at once when any of them changes the catalogue
+/// (`follow_changes`); the lifetime stays as the bound if a notification is ever missed.
 const CATALOGUE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The PostgreSQL channel on which a change to the catalogue is announced (on commit).
+pub(super) const CHANGES: &str = "sportello_catalogue";
+
+/// Listens on `CHANGES` on a connection of its own and drops `cache` at each notification,
+/// so that a change made by another Sportello process on the same database is seen at once.
+/// If the listening connection cannot be made, the cache keeps its lifetime as the only bound
+/// (and says so in the log); if it breaks, sqlx's listener reconnects, and the cache is dropped
+/// too since a change may have been missed meanwhile.
+pub(super) async fn follow_changes(url: &str, cache: CachedCatalogue) {
+    let mut listener = match sqlx::postgres::PgListener::connect(url).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for catalogue changes: other processes' changes show within {} s", CATALOGUE_TTL.as_secs());
+            return;
+        }
+    };
+    if let Err(e) = listener.listen(CHANGES).await {
+        tracing::warn!(error = %e, "cannot listen for catalogue changes");
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            let got = listener.try_recv().await;
+            *cache.write().expect("catalogue lock") = None;
+            if let Err(e) = got {
+                tracing::warn!(error = %e, "listening for catalogue changes failed; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    });
+}
 
 pub(super) type CachedCatalogue = Arc<RwLock<Option<(Instant, Arc<Catalogue>)>>>;
 

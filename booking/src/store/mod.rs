@@ -306,10 +306,14 @@ impl Store {
             .await?;
         let fresh = migrations_applied(&pool, backend).await? == 0;
         MIGRATOR.run(&pool).await?;
+        let cache = CachedCatalogue::default();
+        if backend == Backend::Postgres {
+            catalogue::follow_changes(&url, cache.clone()).await;
+        }
         Ok(Store {
             pool,
             backend,
-            cache: CachedCatalogue::default(),
+            cache,
             mail_queued: Arc::new(Notify::new()),
             totals: Arc::default(),
             links,
