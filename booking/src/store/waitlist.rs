@@ -215,6 +215,17 @@ impl Store {
     /// then offers every free seat to the first person waiting whom it fits. Returns how many
     /// seats were offered. Safe to run at the same time in several places (see the module).
     pub async fn offer_seats(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        // Run at every cancellation and every worker pass: with nobody on a waitlist (the usual
+        // case) one read, and no write to compete with bookings for the database.
+        let open: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM waitlist_entry WHERE status IN {OPEN} LIMIT 1) AS w"
+        ))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        if open == 0 {
+            return Ok(0);
+        }
         sqlx::query("UPDATE waitlist_entry SET status = 'booked' WHERE status = 'offered' AND appointment_id IN (SELECT id FROM appointment WHERE status IN ('confirmed', 'awaiting_approval', 'done', 'no_show'))")
             .execute(&self.pool)
             .await?;
