@@ -14,6 +14,7 @@ pub mod app;
 pub mod assets;
 pub mod citizen;
 pub mod clock;
+pub mod closure_line;
 pub mod config;
 pub mod console;
 pub mod directory;

@@ -82,7 +82,7 @@ async fn show_office(Visitor(st, ui): Visitor, Param(Id(id)): Param<Id>) -> Resu
             let today = st.now().with_timezone(&st.tz).date_naive();
             let mut out = Vec::new();
             for c in st.store.closures_of(o.id, today).await? {
-                let line = crate::console::closures::closure_line(&st, l, &c).await?;
+                let line = crate::closure_line::closure_line(&st, l, &c).await?;
                 out.push(format!("{} ({}): {}", line.period, line.scope, line.reason));
             }
             out

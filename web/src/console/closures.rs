@@ -15,6 +15,7 @@ use booking::Actor;
 use super::context::*;
 use super::form::{ClosureForm, OfficeForm, OfficeForms};
 use super::offices::render_office;
+use crate::closure_line::closure_line;
 use crate::error::Result;
 use crate::extract::{Id, NoFields, Param};
 use crate::i18n::Lang;
@@ -31,31 +32,6 @@ pub fn router() -> Router<AppState> {
             "/ufficio/config/chiusure/{id}/elimina",
             post(delete_closure),
         )
-}
-
-/// How the console and the public office page name a closure: its period, its scope.
-pub async fn closure_line(st: &AppState, l: Lang, c: &Closure) -> Result<ClosureLine> {
-    let period = if c.first_day == c.last_day {
-        l.day(c.first_day)
-    } else {
-        format!(
-            "{} {} {} {}",
-            l.t("dal", "from"),
-            l.day(c.first_day),
-            l.t("al", "to"),
-            l.day(c.last_day)
-        )
-    };
-    let scope = match c.calendar_id {
-        None => l.t("tutto l'ufficio", "the whole office").to_string(),
-        Some(id) => st.store.calendar_settings(id).await?.name,
-    };
-    Ok(ClosureLine {
-        id: c.id.to_string(),
-        period,
-        scope,
-        reason: c.reason.clone(),
-    })
 }
 
 async fn add_closure(Edit(st, s, office, f): Edit<ClosureForm>) -> Result<Response> {

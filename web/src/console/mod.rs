@@ -13,7 +13,7 @@ mod agenda;
 mod appointment;
 mod book;
 mod calendars;
-pub mod closures;
+mod closures;
 pub mod context;
 pub mod form;
 mod offices;

@@ -184,7 +184,7 @@ pub async fn render_office(
             let today = st.now().with_timezone(&st.tz).date_naive();
             let mut out = Vec::new();
             for c in st.store.closures_of(id, today).await? {
-                out.push(super::closures::closure_line(st, l, &c).await?);
+                out.push(crate::closure_line::closure_line(st, l, &c).await?);
             }
             out
         },
