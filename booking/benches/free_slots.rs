@@ -144,7 +144,7 @@ async fn seeded_store(dir: &std::path::Path) -> (Store, Vec<booking::Service>) {
                 ..Default::default()
             },
             consent_version: None,
-            language: booking::i18n::Lang::It,
+            language: booking::i18n::Lang::IT,
             email_verified: false,
         };
         store

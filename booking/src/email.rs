@@ -193,10 +193,7 @@ impl Body {
             "<p><a href=\"{u}\" style=\"display:inline-block;background:#0066cc;color:#fff;padding:10px 18px;border-radius:4px;text-decoration:none;font-weight:600\">{l}</a></p><p style=\"font-size:13px\">{lt}: <a href=\"{u}\">{u}</a></p>",
             u = escape(url),
             l = escape(label),
-            lt = self.l.t(
-                "Se il pulsante non funziona, apri questo indirizzo",
-                "If the button does not work, open this address"
-            )
+            lt = self.l.t("Se il pulsante non funziona, apri questo indirizzo")
         ));
         self
     }
@@ -213,10 +210,9 @@ impl Body {
     }
     fn finish(&mut self, office: &Office) -> (String, String) {
         let sign = format!("{} - {}", office.name, office.department);
-        let automatic = self.l.t(
-            "Questa email è stata inviata automaticamente: non rispondere a questo indirizzo.",
-            "This email was sent automatically: do not reply to this address.",
-        );
+        let automatic = self
+            .l
+            .t("Questa email è stata inviata automaticamente: non rispondere a questo indirizzo.");
         self.text
             .push_str(&format!("--\n{sign}\n{}\n{automatic}\n", office.email));
         self.html.push_str(&format!(
@@ -240,7 +236,7 @@ impl Context<'_> {
 
     fn greeting(&self) -> String {
         let c = &self.appointment.contact;
-        let dear = self.l().t("Gentile", "Dear");
+        let dear = self.l().t("Gentile");
         format!("{dear} {} {},", c.given_name, c.family_name)
     }
 
@@ -256,18 +252,18 @@ impl Context<'_> {
     fn summary(&self) -> Vec<(&'static str, String)> {
         let (a, l) = (self.appointment, self.l());
         let mut rows = vec![
-            (l.t("Codice prenotazione", "Booking code"), a.code.clone()),
-            (l.t("Ufficio", "Office"), self.office.name.clone()),
-            (l.t("Servizio", "Service"), self.service.title.clone()),
-            (l.t("Quando", "When"), self.when()),
+            (l.t("Codice prenotazione"), a.code.clone()),
+            (l.t("Ufficio"), self.office.name.clone()),
+            (l.t("Servizio"), self.service.title.clone()),
+            (l.t("Quando"), self.when()),
             (
-                l.t("Durata massima", "At most"),
-                format!("{} {}", self.service.max_minutes, l.t("minuti", "minutes")),
+                l.t("Durata massima"),
+                format!("{} {}", self.service.max_minutes, l.t("minuti")),
             ),
-            (l.t("Modalità", "Mode"), l.mode(a.mode).to_string()),
+            (l.t("Modalità"), a.mode.label(l).to_string()),
         ];
         if a.mode == Mode::InPerson && !self.office.address.is_empty() {
-            rows.push((l.t("Dove", "Where"), self.office.address.clone()));
+            rows.push((l.t("Dove"), self.office.address.clone()));
         }
         rows
     }
@@ -314,47 +310,33 @@ impl Context<'_> {
     fn manage_links(&self, b: &mut Body) {
         let l = self.l();
         let manage = self.links.manage_url(self.appointment.id);
-        b.button(
-            l.t("Gestisci la prenotazione", "Manage the booking"),
-            &manage,
-        )
-        .button(
-            l.t("Annulla l'appuntamento", "Cancel the appointment"),
-            &format!("{manage}/annulla"),
-        );
+        b.button(l.t("Gestisci la prenotazione"), &manage)
+            .button(l.t("Annulla l'appuntamento"), &format!("{manage}/annulla"));
     }
 
     fn how_to_attend(&self, b: &mut Body) {
         let l = self.l();
         match self.appointment.mode {
             Mode::Video => {
-                b.para(l.t("Il giorno dell'appuntamento apri il collegamento qui sotto da computer, tablet o telefono: non serve installare nulla. Prima dell'orario vedrai il tempo che manca; la stanza si apre pochi minuti prima.", "On the day, open the link below on a computer, tablet or phone: there is nothing to install. Before the time you will see how long is left; the room opens a few minutes before."));
+                b.para(l.t("Il giorno dell'appuntamento apri il collegamento qui sotto da computer, tablet o telefono: non serve installare nulla. Prima dell'orario vedrai il tempo che manca; la stanza si apre pochi minuti prima."));
                 if let Some(url) = self.join_url() {
-                    b.button(
-                        l.t("Partecipa alla videochiamata", "Join the video call"),
-                        &url,
-                    );
+                    b.button(l.t("Partecipa alla videochiamata"), &url);
                 }
                 b.link(
-                    l.t(
-                        "Prima dell'appuntamento, quando vuoi, puoi provare fotocamera e microfono sul dispositivo che userai",
-                        "Before the appointment, whenever you like, you can try your camera and microphone on the device you will use",
-                    ),
-                    l.t("Prova fotocamera e microfono", "Test camera and microphone"),
+                    l.t("Prima dell'appuntamento, quando vuoi, puoi provare fotocamera e microfono sul dispositivo che userai"),
+                    l.t("Prova fotocamera e microfono"),
                     &self.links.device_check_url(),
                 );
             }
             Mode::Phone => {
-                b.para(l.t(
-                    "All'orario stabilito l'ufficio ti chiamerà al numero che hai indicato.",
-                    "At the agreed time the office will call you on the number you gave.",
-                ));
+                b.para(
+                    l.t("All'orario stabilito l'ufficio ti chiamerà al numero che hai indicato."),
+                );
             }
             Mode::InPerson => {
-                b.para(l.t(
-                    "Presentati all'ufficio all'orario stabilito con i documenti indicati.",
-                    "Come to the office at the agreed time with the documents listed.",
-                ));
+                b.para(
+                    l.t("Presentati all'ufficio all'orario stabilito con i documenti indicati."),
+                );
             }
         }
     }
@@ -362,21 +344,18 @@ impl Context<'_> {
     pub fn verify(&self) -> Email {
         let l = self.l();
         let mut b = self.body();
-        b.para(l.t("abbiamo ricevuto la tua richiesta di appuntamento. Per completare la prenotazione conferma il tuo indirizzo email con il pulsante qui sotto entro 2 ore: altrimenti la prenotazione sarà annullata automaticamente e l'orario tornerà disponibile.", "we have received your appointment request. To complete the booking, confirm your email address with the button below within 2 hours: otherwise the booking is cancelled automatically and the time is offered again."))
+        b.para(l.t("abbiamo ricevuto la tua richiesta di appuntamento. Per completare la prenotazione conferma il tuo indirizzo email con il pulsante qui sotto entro 2 ore: altrimenti la prenotazione sarà annullata automaticamente e l'orario tornerà disponibile."))
             .facts(&self.summary())
             .button(
-                l.t("Conferma la prenotazione", "Confirm the booking"),
+                l.t("Conferma la prenotazione"),
                 &self.links.verify_url(self.appointment.id),
             )
-            .para(l.t(
-                "Se non hai chiesto tu questo appuntamento, ignora questa email.",
-                "If you did not ask for this appointment, ignore this email.",
-            ));
+            .para(l.t("Se non hai chiesto tu questo appuntamento, ignora questa email."));
         self.email(
             Kind::Verify,
             format!(
                 "{} - {}",
-                l.t("Conferma la tua prenotazione", "Confirm your booking"),
+                l.t("Conferma la tua prenotazione"),
                 self.office.name
             ),
             &mut b,
@@ -390,34 +369,21 @@ impl Context<'_> {
         let l = self.l();
         let until = l.when(self.appointment.verify_deadline, self.links.tz);
         let mut b = self.body();
-        b.para(l.t(
-            "si è liberato un posto per il servizio per cui sei in lista d'attesa. Lo teniamo per te: per prenotarlo conferma con il pulsante qui sotto.",
-            "a place has freed up for the service you are waiting for. We are holding it for you: to book it, confirm with the button below.",
-        ))
+        b.para(l.t("si è liberato un posto per il servizio per cui sei in lista d'attesa. Lo teniamo per te: per prenotarlo conferma con il pulsante qui sotto."))
         .facts(&self.summary())
         .para(&format!(
             "{} {until}. {}",
-            l.t("Il posto è tenuto per te fino a", "The place is held for you until"),
-            l.t(
-                "Dopo passa alla persona successiva in lista e la tua iscrizione termina.",
-                "After that it goes to the next person waiting, and your place on the list ends.",
-            )
+            l.t("Il posto è tenuto per te fino a"),
+            l.t("Dopo passa alla persona successiva in lista e la tua iscrizione termina.")
         ))
         .button(
-            l.t("Prenota questo posto", "Book this place"),
+            l.t("Prenota questo posto"),
             &self.links.verify_url(self.appointment.id),
         )
-        .para(l.t(
-            "Se l'orario non ti va bene, ignora questa email.",
-            "If the time does not suit you, ignore this email.",
-        ));
+        .para(l.t("Se l'orario non ti va bene, ignora questa email."));
         self.email(
             Kind::WaitlistOffer,
-            format!(
-                "{} - {}",
-                l.t("Si è liberato un posto", "A place has freed up"),
-                self.office.name
-            ),
+            format!("{} - {}", l.t("Si è liberato un posto"), self.office.name),
             &mut b,
             None,
         )
@@ -426,25 +392,19 @@ impl Context<'_> {
     pub fn confirmed(&self) -> Email {
         let l = self.l();
         let mut b = self.body();
-        b.para(l.t(
-            "il tuo appuntamento è confermato.",
-            "your appointment is confirmed.",
-        ))
-        .facts(&self.summary());
-        b.list(
-            l.t("Documenti da portare", "Documents to bring"),
-            &self.service.document_list(),
-        );
+        b.para(l.t("il tuo appuntamento è confermato."))
+            .facts(&self.summary());
+        b.list(l.t("Documenti da portare"), &self.service.document_list());
         if !self.service.instructions.is_empty() {
             b.para(&self.service.instructions);
         }
         self.how_to_attend(&mut b);
-        b.para(l.t("In allegato trovi l'invito da aggiungere al tuo calendario. Puoi annullare o spostare l'appuntamento in ogni momento, senza dare motivazioni:", "The attached invitation adds it to your calendar. You can cancel or move the appointment at any time, without giving reasons:"));
+        b.para(l.t("In allegato trovi l'invito da aggiungere al tuo calendario. Puoi annullare o spostare l'appuntamento in ogni momento, senza dare motivazioni:"));
         self.manage_links(&mut b);
         let ics = self.invitation(Method::Request);
         self.email(
             Kind::Confirmed,
-            self.subject(l.t("Appuntamento confermato", "Appointment confirmed")),
+            self.subject(l.t("Appuntamento confermato")),
             &mut b,
             Some(ics),
         )
@@ -458,19 +418,15 @@ impl Context<'_> {
     pub fn request_sent(&self) -> Email {
         let l = self.l();
         let mut b = self.body();
-        b.para(l.t("grazie, il tuo indirizzo email è verificato e la richiesta è stata inviata all'ufficio. Riceverai un'altra email quando l'ufficio avrà approvato l'appuntamento.", "thank you, your email address is verified and the request has gone to the office. You will receive another email once the office has approved the appointment."))
+        b.para(l.t("grazie, il tuo indirizzo email è verificato e la richiesta è stata inviata all'ufficio. Riceverai un'altra email quando l'ufficio avrà approvato l'appuntamento."))
             .facts(&self.summary())
             .button(
-                l.t("Vedi o annulla la richiesta", "See or cancel the request"),
+                l.t("Vedi o annulla la richiesta"),
                 &self.links.manage_url(self.appointment.id),
             );
         self.email(
             Kind::RequestSent,
-            format!(
-                "{} - {}",
-                l.t("Richiesta inviata", "Request sent"),
-                self.office.name
-            ),
+            format!("{} - {}", l.t("Richiesta inviata"), self.office.name),
             &mut b,
             None,
         )
@@ -480,28 +436,19 @@ impl Context<'_> {
         let l = self.l();
         let mut b = self.body();
         b.para(if by_office {
-            l.t(
-                "l'ufficio ha spostato il tuo appuntamento. Ecco i nuovi dati:",
-                "the office has moved your appointment. Here are the new details:",
-            )
+            l.t("l'ufficio ha spostato il tuo appuntamento. Ecco i nuovi dati:")
         } else {
-            l.t(
-                "il tuo appuntamento è stato spostato come hai chiesto. Ecco i nuovi dati:",
-                "your appointment has been moved as you asked. Here are the new details:",
-            )
+            l.t("il tuo appuntamento è stato spostato come hai chiesto. Ecco i nuovi dati:")
         })
         .facts(&self.summary());
         self.office_message(&mut b, message);
         self.how_to_attend(&mut b);
-        b.para(l.t(
-            "L'invito in allegato aggiorna quello precedente nel tuo calendario.",
-            "The attached invitation updates the earlier one in your calendar.",
-        ));
+        b.para(l.t("L'invito in allegato aggiorna quello precedente nel tuo calendario."));
         self.manage_links(&mut b);
         let ics = self.invitation(Method::Request);
         self.email(
             Kind::Moved,
-            self.subject(l.t("Appuntamento spostato", "Appointment moved")),
+            self.subject(l.t("Appuntamento spostato")),
             &mut b,
             Some(ics),
         )
@@ -511,22 +458,16 @@ impl Context<'_> {
         let l = self.l();
         let mut b = self.body();
         b.para(if by_office {
-            l.t(
-                "ci dispiace: l'ufficio ha dovuto annullare il tuo appuntamento.",
-                "we are sorry: the office had to cancel your appointment.",
-            )
+            l.t("ci dispiace: l'ufficio ha dovuto annullare il tuo appuntamento.")
         } else {
-            l.t(
-                "il tuo appuntamento è stato annullato come hai chiesto.",
-                "your appointment has been cancelled as you asked.",
-            )
+            l.t("il tuo appuntamento è stato annullato come hai chiesto.")
         })
         .facts(&self.summary());
         self.office_message_and_rebook(&mut b, message);
         let ics = self.invitation(Method::Cancel);
         self.email(
             Kind::Cancelled,
-            self.subject(l.t("Appuntamento annullato", "Appointment cancelled")),
+            self.subject(l.t("Appuntamento annullato")),
             &mut b,
             Some(ics),
         )
@@ -535,9 +476,7 @@ impl Context<'_> {
     /// The office's message, quoted, if there is one.
     fn office_message(&self, b: &mut Body, message: &str) {
         if !message.is_empty() {
-            let said = self
-                .l()
-                .t("Messaggio dell'ufficio", "Message from the office");
+            let said = self.l().t("Messaggio dell'ufficio");
             b.para(&format!("{said}: {message}"));
         }
     }
@@ -547,26 +486,23 @@ impl Context<'_> {
     fn office_message_and_rebook(&self, b: &mut Body, message: &str) {
         let l = self.l();
         self.office_message(b, message);
-        b.para(l.t(
-            "Se ti serve ancora, puoi prenotare un nuovo appuntamento dal sito.",
-            "If you still need it, you can book a new appointment on the site.",
-        ))
-        .button(
-            l.t("Prenota un nuovo appuntamento", "Book a new appointment"),
-            &format!("{}/servizi/{}", self.links.base_url, self.service.id),
-        );
+        b.para(l.t("Se ti serve ancora, puoi prenotare un nuovo appuntamento dal sito."))
+            .button(
+                l.t("Prenota un nuovo appuntamento"),
+                &format!("{}/servizi/{}", self.links.base_url, self.service.id),
+            );
     }
 
     /// The office did not approve a request on a moderated calendar.
     pub fn refused(&self, message: &str) -> Email {
         let l = self.l();
         let mut b = self.body();
-        b.para(l.t("ci dispiace: l'ufficio non ha potuto accettare la tua richiesta di appuntamento. L'orario è tornato disponibile.", "we are sorry: the office could not accept your appointment request. The time is offered again."))
+        b.para(l.t("ci dispiace: l'ufficio non ha potuto accettare la tua richiesta di appuntamento. L'orario è tornato disponibile."))
             .facts(&self.summary());
         self.office_message_and_rebook(&mut b, message);
         self.email(
             Kind::Refused,
-            self.subject(l.t("Richiesta non accettata", "Request not accepted")),
+            self.subject(l.t("Richiesta non accettata")),
             &mut b,
             None,
         )
@@ -576,32 +512,22 @@ impl Context<'_> {
         let l = self.l();
         let mut b = self.body();
         b.para(if kind == Kind::ReminderHour {
-            l.t(
-                "ti ricordiamo che il tuo appuntamento è tra poco.",
-                "a reminder that your appointment is soon.",
-            )
+            l.t("ti ricordiamo che il tuo appuntamento è tra poco.")
         } else {
-            l.t(
-                "ti ricordiamo il tuo appuntamento di domani.",
-                "a reminder of your appointment tomorrow.",
-            )
+            l.t("ti ricordiamo il tuo appuntamento di domani.")
         })
         .facts(&self.summary());
-        b.list(
-            l.t("Documenti da portare", "Documents to bring"),
-            &self.service.document_list(),
-        );
+        b.list(l.t("Documenti da portare"), &self.service.document_list());
         self.how_to_attend(&mut b);
         b.para(l.t(
             "Se non puoi più venire, annulla l'appuntamento: l'orario servirà a un'altra persona.",
-            "If you can no longer come, cancel the appointment: someone else will use the time.",
         ));
         self.manage_links(&mut b);
         self.email(
             kind,
             format!(
                 "{} - {} {}",
-                l.t("Promemoria appuntamento", "Appointment reminder"),
+                l.t("Promemoria appuntamento"),
                 self.office.name,
                 self.when()
             ),
@@ -614,21 +540,11 @@ impl Context<'_> {
 /// The email with the link to a person's data (`Links::person_data_url`), in the language the
 /// request was made in, signed by the town.
 pub fn data_request(l: Lang, to: &str, town: &str, url: &str) -> Email {
-    let mut b = Body::new(l, l.t("Buongiorno,", "Hello,"));
-    b.para(l.t("hai chiesto di vedere i dati che il servizio di prenotazione conserva su di te. Il collegamento qui sotto vale 24 ore: da lì puoi scaricarli o chiederne la cancellazione.", "you asked to see the data the booking service keeps about you. The link below is valid for 24 hours: from there you can download it or have it erased."))
-        .button(l.t("I miei dati", "My data"), url)
-        .para(l.t(
-            "Se non l'hai chiesto tu, ignora questa email: senza il collegamento nessuno vede i tuoi dati.",
-            "If you did not ask for this, ignore this email: without the link nobody sees your data.",
-        ));
-    signed_by_town(
-        b,
-        l,
-        town,
-        Kind::DataRequest,
-        to,
-        l.t("I tuoi dati", "Your data"),
-    )
+    let mut b = Body::new(l, l.t("Buongiorno,"));
+    b.para(l.t("hai chiesto di vedere i dati che il servizio di prenotazione conserva su di te. Il collegamento qui sotto vale 24 ore: da lì puoi scaricarli o chiederne la cancellazione."))
+        .button(l.t("I miei dati"), url)
+        .para(l.t("Se non l'hai chiesto tu, ignora questa email: senza il collegamento nessuno vede i tuoi dati."));
+    signed_by_town(b, l, town, Kind::DataRequest, to, l.t("I tuoi dati"))
 }
 
 /// One of a person's active appointments, in the list sent at their request.
@@ -643,69 +559,48 @@ pub struct Listed {
 /// A person's active appointments with their links ("I lost my email"), in the language the
 /// request was made in, signed by the town.
 pub fn bookings_list(l: Lang, to: &str, town: &str, items: &[Listed]) -> Email {
-    let mut b = Body::new(l, l.t("Buongiorno,", "Hello,"));
-    b.para(l.t(
-        "ecco gli appuntamenti attivi prenotati con questo indirizzo email, come hai chiesto.",
-        "here are the active appointments booked with this email address, as you asked.",
-    ));
+    let mut b = Body::new(l, l.t("Buongiorno,"));
+    b.para(
+        l.t("ecco gli appuntamenti attivi prenotati con questo indirizzo email, come hai chiesto."),
+    );
     for i in items {
         b.facts(&[
-            (l.t("Codice", "Code"), i.code.clone()),
-            (l.t("Quando", "When"), i.when.clone()),
-            (
-                l.t("Ufficio e servizio", "Office and service"),
-                i.what.clone(),
-            ),
+            (l.t("Codice"), i.code.clone()),
+            (l.t("Quando"), i.when.clone()),
+            (l.t("Ufficio e servizio"), i.what.clone()),
         ])
+        .button(l.t("Gestisci la prenotazione"), &i.manage_url)
         .button(
-            l.t("Gestisci la prenotazione", "Manage the booking"),
-            &i.manage_url,
-        )
-        .button(
-            l.t("Annulla l'appuntamento", "Cancel the appointment"),
+            l.t("Annulla l'appuntamento"),
             &format!("{}/annulla", i.manage_url),
         );
     }
-    b.para(l.t(
-        "Se non l'hai chiesto tu, ignora questa email: è arrivata solo a te.",
-        "If you did not ask for this, ignore this email: it came to you alone.",
-    ));
-    let subject = l.t("I tuoi appuntamenti", "Your appointments");
+    b.para(l.t("Se non l'hai chiesto tu, ignora questa email: è arrivata solo a te."));
+    let subject = l.t("I tuoi appuntamenti");
     signed_by_town(b, l, town, Kind::BookingsList, to, subject)
 }
 
 /// The link that confirms a place on a service's waitlist, at the person's request.
 pub fn waitlist_verify(l: Lang, to: &str, town: &str, service: &str, url: &str) -> Email {
-    let mut b = Body::new(l, l.t("Buongiorno,", "Hello,"));
+    let mut b = Body::new(l, l.t("Buongiorno,"));
     b.para(&format!(
         "{} «{service}». {}",
-        l.t(
-            "hai chiesto di entrare nella lista d'attesa per",
-            "you asked to join the waitlist for"
-        ),
-        l.t(
-            "Conferma con il pulsante qui sotto entro 2 ore: quando si libera un posto adatto ti scriviamo.",
-            "Confirm with the button below within 2 hours: when a suitable place frees up we will write to you.",
-        )
+        l.t("hai chiesto di entrare nella lista d'attesa per"),
+        l.t("Conferma con il pulsante qui sotto entro 2 ore: quando si libera un posto adatto ti scriviamo.")
     ))
     .button(
-        l.t("Conferma l'iscrizione", "Confirm your place"),
+        l.t("Conferma l'iscrizione"),
         url,
     )
-    .para(l.t(
-        "Se non l'hai chiesto tu, ignora questa email: senza conferma non ricevi altro.",
-        "If you did not ask for this, ignore this email: without confirmation you get nothing more.",
-    ));
-    let subject = l.t("Conferma la lista d'attesa", "Confirm the waitlist");
+    .para(l.t("Se non l'hai chiesto tu, ignora questa email: senza conferma non ricevi altro."));
+    let subject = l.t("Conferma la lista d'attesa");
     signed_by_town(b, l, town, Kind::WaitlistVerify, to, subject)
 }
 
 /// An email not about one appointment, ended with the town's name and "sent automatically".
 fn signed_by_town(mut b: Body, l: Lang, town: &str, kind: Kind, to: &str, subject: &str) -> Email {
-    let automatic = l.t(
-        "Questa email è stata inviata automaticamente: non rispondere a questo indirizzo.",
-        "This email was sent automatically: do not reply to this address.",
-    );
+    let automatic =
+        l.t("Questa email è stata inviata automaticamente: non rispondere a questo indirizzo.");
     b.text.push_str(&format!("--\n{town}\n{automatic}\n"));
     b.html.push_str(&format!(
         "<hr><p style=\"font-size:13px;color:#5c6f82\">{}<br>{}</p></body></html>",

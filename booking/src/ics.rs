@@ -44,32 +44,27 @@ pub fn render(inv: &Invitation<'_>, method: Method) -> String {
         "{} - {}\n{}: {}\n{}: {}\n",
         inv.office.name,
         inv.service.title,
-        l.t("Codice prenotazione", "Booking code"),
+        l.t("Codice prenotazione"),
         a.code,
-        l.t("Modalità", "Mode"),
-        l.mode(a.mode)
+        l.t("Modalità"),
+        a.mode.label(l)
     );
     if let Some(url) = inv.join_url {
-        let join = l.t("Collegati alla videochiamata", "Join the video call");
+        let join = l.t("Collegati alla videochiamata");
         description.push_str(&format!("{join}: {url}\n"));
     }
     let docs = inv.service.document_list();
     if !docs.is_empty() {
-        description.push_str(l.t("Documenti da portare:\n", "Documents to bring:\n"));
+        description.push_str(l.t("Documenti da portare:\n"));
         for d in docs {
             description.push_str(&format!("- {d}\n"));
         }
     }
-    let manage = l.t("Gestisci o annulla", "Manage or cancel");
+    let manage = l.t("Gestisci o annulla");
     description.push_str(&format!("{manage}: {}\n", inv.manage_url));
     let location = match a.mode {
         Mode::InPerson => inv.office.address.clone(),
-        Mode::Phone => l
-            .t(
-                "Al telefono: l'ufficio ti chiamerà",
-                "By phone: the office will call you",
-            )
-            .to_string(),
+        Mode::Phone => l.t("Al telefono: l'ufficio ti chiamerà").to_string(),
         Mode::Video => inv.join_url.unwrap_or_default().to_string(),
     };
     let mut event = Event::new();

@@ -32,18 +32,12 @@ impl Mode {
             Mode::Video => 4,
         }
     }
-    pub fn label_it(self) -> &'static str {
+    /// Its name for people, in a language.
+    pub fn label(self, l: crate::i18n::Lang) -> &'static str {
         match self {
-            Mode::InPerson => "In presenza",
-            Mode::Phone => "Al telefono",
-            Mode::Video => "In videochiamata",
-        }
-    }
-    pub fn label_en(self) -> &'static str {
-        match self {
-            Mode::InPerson => "In person",
-            Mode::Phone => "By phone",
-            Mode::Video => "By video call",
+            Mode::InPerson => l.t("In presenza"),
+            Mode::Phone => l.t("Al telefono"),
+            Mode::Video => l.t("In videochiamata"),
         }
     }
 }
@@ -128,28 +122,19 @@ impl Status {
             Status::Pending | Status::AwaitingApproval | Status::Confirmed
         )
     }
-    pub fn label_it(self) -> &'static str {
+    /// Its name for people, in a language.
+    pub fn label(self, l: crate::i18n::Lang) -> &'static str {
         match self {
-            Status::Pending => "In attesa di verifica dell'email",
-            Status::AwaitingApproval => "Richiesta inviata, in attesa di approvazione dell'ufficio",
-            Status::Confirmed => "Confermato",
-            Status::Expired => "Annullato: email non verificata in tempo",
-            Status::Cancelled => "Annullato",
-            Status::Refused => "Non approvato dall'ufficio",
-            Status::Done => "Svolto",
-            Status::NoShow => "Non presentato",
-        }
-    }
-    pub fn label_en(self) -> &'static str {
-        match self {
-            Status::Pending => "Waiting for email verification",
-            Status::AwaitingApproval => "Request sent, waiting for the office's approval",
-            Status::Confirmed => "Confirmed",
-            Status::Expired => "Cancelled: email not verified in time",
-            Status::Cancelled => "Cancelled",
-            Status::Refused => "Not approved by the office",
-            Status::Done => "Done",
-            Status::NoShow => "No-show",
+            Status::Pending => l.t("In attesa di verifica dell'email"),
+            Status::AwaitingApproval => {
+                l.t("Richiesta inviata, in attesa di approvazione dell'ufficio")
+            }
+            Status::Confirmed => l.t("Confermato"),
+            Status::Expired => l.t("Annullato: email non verificata in tempo"),
+            Status::Cancelled => l.t("Annullato"),
+            Status::Refused => l.t("Non approvato dall'ufficio"),
+            Status::Done => l.t("Svolto"),
+            Status::NoShow => l.t("Non presentato"),
         }
     }
 }

@@ -69,70 +69,23 @@ pub enum Problem {
 }
 
 impl Problem {
-    pub fn it(self) -> String {
-        self.texts().0
-    }
-    pub fn en(self) -> String {
-        self.texts().1
-    }
-    /// The message in Italian and in English, side by side.
-    fn texts(self) -> (String, String) {
-        let (it, en) = match self {
-            Problem::Required => ("Campo obbligatorio.", "This field is required."),
-            Problem::TooLong(n) => {
-                return (
-                    format!("Testo troppo lungo: al massimo {n} caratteri."),
-                    format!("Too long: at most {n} characters."),
-                )
-            }
-            Problem::TooShort(n) => {
-                return (
-                    format!("Scrivi almeno {n} caratteri."),
-                    format!("Write at least {n} characters."),
-                )
-            }
-            Problem::BadEmail => (
-                "Indirizzo email non valido (esempio: nome@dominio.it).",
-                "Invalid email address (example: name@domain.it).",
-            ),
-            Problem::BadPhone => (
-                "Numero di telefono non valido: solo cifre, spazi e il prefisso +.",
-                "Invalid phone number: digits, spaces and a leading + only.",
-            ),
-            Problem::BadFiscalCode => (
-                "Codice fiscale non valido: controlla i 16 caratteri (l'ultimo è un carattere di controllo).",
-                "Invalid fiscal code: check the 16 characters (the last one is a check character).",
-            ),
-            Problem::BadSlot => (
-                "Scegli un orario tra quelli disponibili.",
-                "Choose one of the available times.",
-            ),
-            Problem::BadMode => (
-                "Scegli una modalità tra quelle disponibili per questo orario.",
-                "Choose one of the modes offered at this time.",
-            ),
-            Problem::BadOperator => (
-                "Scegli un operatore tra quelli proposti.",
-                "Choose one of the operators offered.",
-            ),
-            Problem::ConsentRequired => (
-                "Per prenotare devi acconsentire al trattamento dei dati.",
-                "You must consent to the processing of your data to book.",
-            ),
-            Problem::BadCharacters => (
-                "Il testo contiene caratteri non ammessi.",
-                "The text contains characters that are not allowed.",
-            ),
-            Problem::PhoneRequired => (
-                "Per un appuntamento al telefono serve il numero a cui l'ufficio ti chiamerà.",
-                "A phone appointment needs the number the office will call you on.",
-            ),
-            Problem::EmailOrPhone => (
-                "Senza email serve un numero di telefono, e la videochiamata richiede l'email (il link arriva lì).",
-                "Without an email a phone number is needed, and a video call needs the email (the link is sent there).",
-            ),
-        };
-        (it.into(), en.into())
+    /// The message, in a language.
+    pub fn message(self, l: crate::i18n::Lang) -> String {
+        match self {
+            Problem::TooLong(n) => l.f("Testo troppo lungo: al massimo {n} caratteri.", &[("n", &n)]),
+            Problem::TooShort(n) => l.f("Scrivi almeno {n} caratteri.", &[("n", &n)]),
+            Problem::Required => l.t("Campo obbligatorio.").to_string(),
+            Problem::BadEmail => l.t("Indirizzo email non valido (esempio: nome@dominio.it).").to_string(),
+            Problem::BadPhone => l.t("Numero di telefono non valido: solo cifre, spazi e il prefisso +.").to_string(),
+            Problem::BadFiscalCode => l.t("Codice fiscale non valido: controlla i 16 caratteri (l'ultimo è un carattere di controllo).").to_string(),
+            Problem::BadSlot => l.t("Scegli un orario tra quelli disponibili.").to_string(),
+            Problem::BadMode => l.t("Scegli una modalità tra quelle disponibili per questo orario.").to_string(),
+            Problem::BadOperator => l.t("Scegli un operatore tra quelli proposti.").to_string(),
+            Problem::ConsentRequired => l.t("Per prenotare devi acconsentire al trattamento dei dati.").to_string(),
+            Problem::BadCharacters => l.t("Il testo contiene caratteri non ammessi.").to_string(),
+            Problem::PhoneRequired => l.t("Per un appuntamento al telefono serve il numero a cui l'ufficio ti chiamerà.").to_string(),
+            Problem::EmailOrPhone => l.t("Senza email serve un numero di telefono, e la videochiamata richiede l'email (il link arriva lì).").to_string(),
+        }
     }
 }
 
@@ -354,7 +307,7 @@ fn check(
             reason,
         },
         consent_version: None,
-        language: crate::i18n::Lang::It,
+        language: crate::i18n::Lang::IT,
         email_verified: false,
     })
 }

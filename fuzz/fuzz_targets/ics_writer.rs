@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
         created_at: t,
         verify_deadline: t,
         sequence: 0,
-        language: booking::i18n::Lang::It,
+        language: booking::i18n::Lang::IT,
     };
     let office = Office {
         id: 1,

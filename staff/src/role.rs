@@ -26,18 +26,12 @@ impl Role {
             .into_iter()
             .find(|r| r.code() == s)
     }
-    pub fn label_it(self) -> &'static str {
+    /// Its name for people, in a language.
+    pub fn label(self, l: booking::i18n::Lang) -> &'static str {
         match self {
-            Role::Admin => "Amministratore",
-            Role::Coordinator => "Coordinatore",
-            Role::Operator => "Operatore",
-        }
-    }
-    pub fn label_en(self) -> &'static str {
-        match self {
-            Role::Admin => "Administrator",
-            Role::Coordinator => "Coordinator",
-            Role::Operator => "Operator",
+            Role::Admin => l.t("Amministratore"),
+            Role::Coordinator => l.t("Coordinatore"),
+            Role::Operator => l.t("Operatore"),
         }
     }
 }

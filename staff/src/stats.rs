@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use booking::i18n::{mark, Lang};
 use booking::{Mode, Status};
 
 pub use booking::backoffice::StatRecord as Row;
@@ -99,16 +100,16 @@ fn esc(s: &str) -> String {
 }
 
 /// The parts of each bar, with their colours (Bootstrap Italia's palette, AA against white).
-const PARTS: [(&str, &str, &str); 4] = [
-    ("Svolti", "Done", "#008055"),
-    ("Da svolgere", "Upcoming", "#0066cc"),
-    ("Assenti", "No-show", "#cc7a00"),
-    ("Annullati", "Cancelled", "#d9364f"),
+const PARTS: [(&str, &str); 4] = [
+    (mark("Svolti"), "#008055"),
+    (mark("Da svolgere"), "#0066cc"),
+    (mark("Assenti"), "#cc7a00"),
+    (mark("Annullati"), "#d9364f"),
 ];
 
 /// A horizontal stacked bar per service: done, still open, no-show, cancelled. The figures are
 /// also in the table beside it, which is what screen readers get.
-pub fn svg_chart(report: &Report, english: bool) -> String {
+pub fn svg_chart(report: &Report, l: Lang) -> String {
     let label_w = 260.0;
     let bar_w = 420.0;
     let row_h = 28.0;
@@ -121,18 +122,14 @@ pub fn svg_chart(report: &Report, english: bool) -> String {
         .max()
         .unwrap_or(0)
         .max(1) as f64;
-    let title = if english {
-        "Appointments per service"
-    } else {
-        "Appuntamenti per servizio"
-    };
+    let title = l.t("Appuntamenti per servizio");
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-labelledby="chart-title" viewBox="0 0 {w} {height}" width="100%" style="max-width:{w}px;font-family:'Titillium Web',sans-serif;font-size:13px"><title id="chart-title">{title}</title>"#,
         w = label_w + bar_w + 60.0
     );
     let mut x = 0.0;
-    for (it, en, colour) in PARTS {
-        let name = if english { en } else { it };
+    for (it, colour) in PARTS {
+        let name = l.t(it);
         s.push_str(&format!(
             r#"<rect x="{x}" y="6" width="12" height="12" fill="{colour}"/><text x="{tx}" y="17">{name}</text>"#,
             tx = x + 16.0
@@ -151,7 +148,7 @@ pub fn svg_chart(report: &Report, english: bool) -> String {
             ty = y + 16.0
         ));
         let mut x = label_w;
-        for (n, (_, _, colour)) in [t.done, t.open(), t.no_show, t.cancelled()]
+        for (n, (_, colour)) in [t.done, t.open(), t.no_show, t.cancelled()]
             .into_iter()
             .zip(PARTS)
         {
@@ -344,7 +341,7 @@ mod tests {
             row("<script>", Status::Done, Mode::Video, None, 5),
             row("B", Status::Cancelled, Mode::Video, Some("citizen"), 5),
         ];
-        let svg = svg_chart(&report(&rows), false);
+        let svg = svg_chart(&report(&rows), Lang::IT);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("&lt;script&gt;"));

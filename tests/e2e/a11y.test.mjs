@@ -65,6 +65,26 @@ test('every citizen and console page passes axe-core WCAG 2.1 AA at 1280 and 360
 
     // The citizen's pages, the room's countdown and the booking form with its errors.
     const found = await audit(browser, server.base, [...citizen, room], undefined);
+    // The same pages in German, the third language, which comes from its catalogue alone
+    // (the room's and the camera test's scripts take their texts from it too).
+    {
+      const ctx = await browser.newContext({ viewport: { width: 360, height: 800 }, locale: 'de-DE' });
+      const page = await ctx.newPage();
+      await page.goto(`${server.base}/lingua/de`);
+      for (const path of ['/', '/uffici/8', '/servizi/11', manage, '/prova-video', '/uffici/999999', room]) {
+        await page.goto(`${server.base}${path}`);
+        assert.equal(await page.locator('html').getAttribute('lang'), 'de', path);
+        for (const v of await violations(page)) found.push(`360px de ${path}: ${v}`);
+      }
+      // The room's script speaks German: the countdown it rewrites every second counts in
+      // German units.
+      const first = await page.locator('#countdown').innerText();
+      await page.waitForFunction((t) => document.getElementById('countdown').textContent !== t, first);
+      const left = await page.locator('#countdown').innerText();
+      assert.match(left, /\b(Sekunde|Sekunden)$/, left);
+      assert.doesNotMatch(left, /second|secondi/, left);
+      await ctx.close();
+    }
     for (const width of WIDTHS) {
       const ctx = await browser.newContext({ viewport: { width, height: 800 }, locale: 'it-IT' });
       const page = await ctx.newPage();

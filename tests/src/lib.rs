@@ -354,7 +354,7 @@ impl Server {
             .create(
                 &staff::NewAccount {
                     email: email.clone(),
-                    name: format!("{} di prova", role.label_it()),
+                    name: format!("{} di prova", role.label(booking::i18n::Lang::IT)),
                     role,
                     offices: offices.to_vec(),
                     operator_id: None,

@@ -130,7 +130,7 @@ pub fn video_booking(
             ..Default::default()
         },
         consent_version: None,
-        language: booking::i18n::Lang::It,
+        language: booking::i18n::Lang::IT,
         email_verified: false,
     }
 }

@@ -38,7 +38,7 @@ on_both_databases!(book_verify_move_cancel, |s: Server| async move {
         .map(|d| s.next(d, 8, 30))
         .min()
         .unwrap();
-    let it = web::i18n::Lang::It;
+    let it = web::i18n::Lang::IT;
     assert!(
         service.body.contains(&it.day(day_of(first))),
         "the first open day's slots are listed"
@@ -1058,7 +1058,7 @@ async fn a_phone_appointment_needs_a_phone_number() {
                     ..Default::default()
                 },
                 consent_version: None,
-                language: booking::i18n::Lang::It,
+                language: booking::i18n::Lang::IT,
                 email_verified: false,
             },
             booking::Actor::Office,
@@ -1294,5 +1294,61 @@ on_both_databases!(
         let v = s.email_of_kind(italian, "verify").await;
         assert!(v.subject.starts_with("Conferma la tua prenotazione - "));
         assert!(v.text.starts_with("Gentile Maria Rossi,"));
+    }
+);
+
+// German is built in as a third language, from its catalogue alone: the pages, the refusals on
+// the form, the error pages (with the English under them) and every email about a booking
+// made in German, stored with the appointment.
+on_both_databases!(
+    a_third_language_comes_from_its_catalogue,
+    |s: Server| async move {
+        let de = web::i18n::Lang::from_code("de").unwrap();
+        let t = |it: &'static str| {
+            let text = de.t(it);
+            assert_ne!(text, it, "{it} has a German text");
+            text.to_string()
+        };
+        assert_eq!(s.get("/lingua/de").await.status, StatusCode::SEE_OTHER);
+        let office = s.get("/uffici/8").await;
+        assert!(office.body.contains("<html lang=\"de\">"));
+        assert!(office.body.contains(&t("Per quale argomento?")));
+        assert!(!office.body.contains("Per quale argomento?"));
+        // An error page speaks German, with the English under it.
+        let missing = s.get("/uffici/999999").await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert!(missing.body.contains(&t("Non trovato")), "{}", missing.body);
+        assert!(missing
+            .body
+            .contains(&t("La pagina o l'elemento richiesto non esiste.").replace('\'', "&#39;")));
+        assert!(missing
+            .body
+            .contains("The page or item you asked for does not exist."));
+        // A booking in German: stored so, and its emails are German.
+        let start = s.next(Wed, 9, 0);
+        let id = s
+            .book(demo::EDILIZIA, start, "video", "weber@example.it")
+            .await
+            .unwrap();
+        let stored: (String,) = sqlx::query_as("SELECT language FROM appointment WHERE id = $1")
+            .bind(id)
+            .fetch_one(s.state.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(stored.0, "de");
+        let verify = s.email_of_kind(id, "verify").await;
+        assert!(verify.html.contains("<html lang=\"de\">"));
+        assert!(verify.text.starts_with(&t("Gentile")), "{}", verify.text);
+        s.verify(id).await;
+        let confirmed = s.email_of_kind(id, "confirmed").await;
+        assert!(
+            confirmed.subject.starts_with(&t("Appuntamento confermato")),
+            "{}",
+            confirmed.subject
+        );
+        // The day is written the German way.
+        let when = de.day(start.with_timezone(&chrono_tz::Europe::Rome).date_naive());
+        assert!(when.contains(". "), "{when}");
+        assert!(confirmed.text.contains(&when), "{when}: {}", confirmed.text);
     }
 );

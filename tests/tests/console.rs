@@ -1251,7 +1251,7 @@ on_both_databases!(
                 ..Default::default()
             },
             consent_version: None,
-            language: booking::i18n::Lang::It,
+            language: booking::i18n::Lang::IT,
             email_verified: false,
         };
         let by_office = s

@@ -5,30 +5,8 @@
 (function () {
   'use strict';
   var root = document.getElementById('check');
-  var en = root.dataset.lang === 'en';
-  var T = en ? {
-    inApp: 'You are using the built-in browser of an app (Facebook, Instagram, WhatsApp, …): it cannot make video calls. Open the link in your phone\'s browser (Chrome, Safari, Firefox or Edge).',
-    old: 'This browser cannot make video calls. Use an up-to-date Chrome, Safari, Firefox or Edge.',
-    insecure: 'The page is not on a secure connection (https): the camera cannot be used.',
-    cameraOk: function (w, h) { return 'Camera: works (' + w + '×' + h + ').'; },
-    cameraNo: 'Camera: not available (no camera, or permission refused). You can still join with audio only.',
-    micOk: 'Microphone: works. Speak: the bar moves with your voice.',
-    micNo: 'Microphone: not available (no microphone, or permission refused): check the browser\'s permissions.',
-    heard: 'Microphone: your voice is heard.',
-    denied: 'The browser did not allow the camera and microphone. Allow them in the browser\'s settings for this site, then try again.',
-    ended: 'Test ended: camera and microphone are off.'
-  } : {
-    inApp: 'Stai usando il browser interno di un\'app (Facebook, Instagram, WhatsApp, …): non può fare videochiamate. Apri il collegamento nel browser del telefono (Chrome, Safari, Firefox o Edge).',
-    old: 'Questo browser non può fare videochiamate. Usa Chrome, Safari, Firefox o Edge aggiornati.',
-    insecure: 'La pagina non è su una connessione sicura (https): la fotocamera non si può usare.',
-    cameraOk: function (w, h) { return 'Fotocamera: funziona (' + w + '×' + h + ').'; },
-    cameraNo: 'Fotocamera: non disponibile (assente o permesso negato). Potrai comunque partecipare solo con l\'audio.',
-    micOk: 'Microfono: funziona. Parla: la barra si muove con la tua voce.',
-    micNo: 'Microfono: non disponibile (assente o permesso negato): controlla i permessi del browser.',
-    heard: 'Microfono: la tua voce si sente.',
-    denied: 'Il browser non ha consentito fotocamera e microfono. Consentili nelle impostazioni del browser per questo sito, poi riprova.',
-    ended: 'Prova terminata: fotocamera e microfono sono spenti.'
-  };
+  // The texts in the page's language (the server's catalogue; see web/src/script_texts.rs).
+  var T = JSON.parse(document.getElementById('check-texts').textContent);
 
   // Why this browser cannot make the call, or null.
   function unsupported() {
@@ -120,7 +98,7 @@
     el.srcObject = stream;
     if (v) {
       var s = v.getSettings ? v.getSettings() : {};
-      say('check-camera-result', T.cameraOk(s.width || '?', s.height || '?'));
+      say('check-camera-result', T.cameraOk.replace('{w}', s.width || '?').replace('{h}', s.height || '?'));
     } else {
       say('check-camera-result', T.cameraNo);
     }

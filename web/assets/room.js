@@ -6,43 +6,15 @@
   var root = document.getElementById('room');
   var token = root.dataset.token;
   var code = root.dataset.code;
-  var en = root.dataset.lang === 'en';
   var role = root.dataset.role;
   var other = role === 'citizen' ? 'operator' : 'citizen';
 
-  var T = en ? {
-    day: ['day', 'days'], hour: ['hour', 'hours'], minute: ['minute', 'minutes'], second: ['second', 'seconds'], and: ' and ',
-    waiting: { operator: 'You are in the room. Waiting for the operator…', citizen: 'You are in the room. Waiting for the citizen…' },
-    joined: function (n) { return n + ' has joined: the call is starting.'; },
-    left: function (n) { return (n || 'The other person') + ' has left the room.'; },
-    lost: function (n) { return 'Connection with ' + (n || 'the other person') + ' lost, reconnecting…'; },
-    citizenWaiting: function (n) { return n + ' is waiting in the room.'; },
-    replaced: 'You opened this room in another tab or window: continue there.',
-    reconnecting: 'Connection lost, reconnecting…',
-    ended: 'This appointment has ended.',
-    noCamera: 'The camera could not be used (permission refused or no camera): you will join with audio only.',
-    noMedia: 'Neither camera nor microphone could be used: check the browser permissions. You can still see and hear the other person.',
-    mute: 'Mute', unmute: 'Unmute', cameraOff: 'Camera off', cameraOn: 'Camera on', share: 'Share screen', stopShare: 'Stop sharing',
-    states: { 'new': 'Connecting…', connecting: 'Connecting…', connected: 'Connected', disconnected: 'Connection unstable, reconnecting…', failed: 'Connection failed, retrying…', closed: 'Call ended' },
-    hungUp: 'You hung up. You can enter the room again while it is open.',
-    you: 'You', offline: 'Not connected: the message was not sent, try again in a moment.'
-  } : {
-    day: ['giorno', 'giorni'], hour: ['ora', 'ore'], minute: ['minuto', 'minuti'], second: ['secondo', 'secondi'], and: ' e ',
-    waiting: { operator: "Sei nella stanza. In attesa dell'operatore…", citizen: 'Sei nella stanza. In attesa del cittadino…' },
-    joined: function (n) { return n + ' è entrato nella stanza: la videochiamata sta per iniziare.'; },
-    left: function (n) { return (n || "L'altra persona") + ' è uscita dalla stanza.'; },
-    lost: function (n) { return 'Connessione con ' + (n || "l'altra persona") + ' persa, riconnessione in corso…'; },
-    citizenWaiting: function (n) { return n + ' è in attesa nella stanza.'; },
-    replaced: 'Hai aperto la stanza in un\'altra scheda o finestra: continua da lì.',
-    reconnecting: 'Connessione persa, nuovo tentativo in corso…',
-    ended: "L'appuntamento è terminato.",
-    noCamera: 'Non è stato possibile usare la fotocamera (permesso negato o fotocamera assente): entrerai solo con l\'audio.',
-    noMedia: 'Non è stato possibile usare né la fotocamera né il microfono: controlla i permessi del browser. Potrai comunque vedere e sentire l\'altra persona.',
-    mute: 'Disattiva microfono', unmute: 'Attiva microfono', cameraOff: 'Spegni fotocamera', cameraOn: 'Accendi fotocamera', share: 'Condividi schermo', stopShare: 'Interrompi condivisione',
-    states: { 'new': 'Collegamento…', connecting: 'Collegamento…', connected: 'Collegato', disconnected: 'Connessione instabile, riconnessione…', failed: 'Connessione non riuscita, nuovo tentativo…', closed: 'Chiamata terminata' },
-    hungUp: 'Hai riagganciato. Puoi rientrare nella stanza finché è aperta.',
-    you: 'Tu', offline: 'Non collegato: il messaggio non è stato inviato, riprova tra poco.'
-  };
+  // The texts in the page's language (the server's catalogue; see web/src/script_texts.rs).
+  var T = JSON.parse(document.getElementById('room-texts').textContent);
+  function fill(text, name) { return text.replace('{nome}', name); }
+  function hhmm(at) {
+    return new Date(at).toLocaleTimeString(T.locale, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'Europe/Rome' });
+  }
 
   var sections = ['connecting', 'countdown', 'ready', 'in', 'closed'];
   function show(name) {
@@ -52,8 +24,8 @@
   // "1 giorno, 22 ore, 33 minuti e 30 secondi"
   function spell(ms) {
     var s = Math.max(0, Math.ceil(ms / 1000));
-    var parts = [[Math.floor(s / 86400), T.day], [Math.floor(s % 86400 / 3600), T.hour],
-      [Math.floor(s % 3600 / 60), T.minute], [s % 60, T.second]];
+    var parts = [[Math.floor(s / 86400), T.units[0]], [Math.floor(s % 86400 / 3600), T.units[1]],
+      [Math.floor(s % 3600 / 60), T.units[2]], [s % 60, T.units[3]]].map(function (p) { return [p[0], p[1].split('|')]; });
     while (parts.length > 1 && parts[0][0] === 0) parts.shift();
     var words = parts.map(function (p) { return p[0] + ' ' + p[1][p[0] === 1 ? 0 : 1]; });
     return words.length === 1 ? words[0] : words.slice(0, -1).join(', ') + T.and + words[words.length - 1];
@@ -279,7 +251,7 @@
     li.className = 'chat-line ' + (mine ? 'chat-mine' : 'chat-theirs');
     var who = document.createElement('span');
     who.className = 'chat-who';
-    var time = new Date(m.at).toLocaleTimeString(en ? 'en-GB' : 'it-IT', { hour: '2-digit', minute: '2-digit', timeZone: 'Europe/Rome' });
+    var time = hhmm(m.at);
     who.textContent = (mine ? T.you : m.name) + ' (' + time + '): ';
     li.appendChild(who);
     var body = document.createElement('span');
@@ -350,7 +322,7 @@
       case 'countdown':
         // Counted from the server's time left, not the device's clock.
         deadline = performance.now() + m.ms_left;
-        document.getElementById('opens-at').textContent = new Date(m.opens_at).toLocaleTimeString(en ? 'en-GB' : 'it-IT', { hour: '2-digit', minute: '2-digit', timeZone: 'Europe/Rome' });
+        document.getElementById('opens-at').textContent = hhmm(m.opens_at);
         show('countdown');
         tick();
         break;
@@ -383,12 +355,12 @@
         peerName = m.name;
         document.getElementById('peer-name').textContent = m.name;
         show('in');
-        status(T.joined(m.name));
+        status(fill(T.joined, m.name));
         document.dispatchEvent(new CustomEvent('sportello:peer-joined', { detail: m }));
         break;
       case 'peer_left':
         if (m.role === other) {
-          status(m.reason === 'connection_lost' ? T.lost(peerName) : T.left(peerName));
+          status(m.reason === 'connection_lost' ? fill(T.lost, peerName || T.someone_else) : fill(T.left, peerName || T.someone));
           document.dispatchEvent(new CustomEvent('sportello:peer-left', { detail: m }));
         } else if (role === 'operator') {
           document.getElementById('operator-notice').hidden = true;
@@ -396,7 +368,7 @@
         break;
       case 'citizen_waiting':
         var n = document.getElementById('operator-notice');
-        n.textContent = T.citizenWaiting(m.name);
+        n.textContent = fill(T.citizenWaiting, m.name);
         n.hidden = false;
         break;
       case 'chat':
@@ -422,15 +394,15 @@
         if (m.code === 'bad_chat' || m.code === 'chat_full') {
           // What was typed comes back, with the reason.
           document.getElementById('chat-text').value = chatSent;
-          chatError(m.message.split(' / ')[en ? 1 : 0] || m.message);
+          chatError(T.errors[m.code]);
         }
         if (m.code === 'bad_name') {
           remember(null);
-          nameError(m.message.split(' / ')[en ? 1 : 0] || m.message);
+          nameError(T.errors[m.code]);
         }
         if (['bad_token', 'wrong_room', 'ended', 'cancelled', 'not_confirmed'].indexOf(m.code) >= 0) {
           remember(null);
-          close(m.message.split(' / ')[en ? 1 : 0] || m.message);
+          close(T.errors[m.code]);
         }
         break;
     }

@@ -15,14 +15,14 @@ pub async fn closure_line(st: &AppState, l: Lang, c: &Closure) -> Result<Closure
     } else {
         format!(
             "{} {} {} {}",
-            l.t("dal", "from"),
+            l.t("dal"),
             l.day(c.first_day),
-            l.t("al", "to"),
+            l.t("al"),
             l.day(c.last_day)
         )
     };
     let scope = match c.calendar_id {
-        None => l.t("tutto l'ufficio", "the whole office").to_string(),
+        None => l.t("tutto l'ufficio").to_string(),
         Some(id) => st.store.calendar_settings(id).await?.name,
     };
     Ok(ClosureLine {

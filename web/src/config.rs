@@ -387,6 +387,13 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_ACCESSIBILITY_STATEMENT")]
     pub accessibility_statement: Option<PathBuf>,
 
+    /// A directory of more languages for pages and emails: one file a language, named by its
+    /// ISO 639 code (de.toml, sl.toml), made by copying the built-in booking/lingue/en.toml and
+    /// translating its right-hand sides; read at start-up, offered in every page's language
+    /// switch [default: the built-in Italian, English and German].
+    #[arg(long, env = "SPORTELLO_LANGUAGES_DIR")]
+    pub languages_dir: Option<PathBuf>,
+
     /// The OpenID Connect provider through which citizens log in with SPID or CIE (the
     /// issuer's address, e.g. https://login.comune.example.it; its discovery document is read
     /// from /.well-known/openid-configuration) [default: none, no login]. Register
@@ -486,14 +493,27 @@ impl Config {
     pub fn load() -> anyhow::Result<Config> {
         let cwd = std::env::current_dir()
             .map_err(|e| anyhow::anyhow!("cannot read the working directory: {e}"))?;
-        Config::resolve(Config::parse(), &cwd)
+        let c = Config::settle(Config::parse(), &cwd)?;
+        // More languages before anything asks for a text (the checks build the town's pages).
+        if let Some(dir) = &c.languages_dir {
+            booking::i18n::load_dir(dir).map_err(|e| anyhow::anyhow!("languages_dir: {e}"))?;
+        }
+        c.check()?;
+        Ok(c)
     }
 
     /// Completes the flags and environment in `c` with the TOML file (--config, or
     /// sportello.toml in `cwd`), chooses the demo's default, makes every path absolute (the
     /// file's from its folder, the others from `cwd`; `config` itself then names the file
     /// read) and checks the values.
-    pub fn resolve(mut c: Config, cwd: &Path) -> anyhow::Result<Config> {
+    pub fn resolve(c: Config, cwd: &Path) -> anyhow::Result<Config> {
+        let c = Config::settle(c, cwd)?;
+        c.check()?;
+        Ok(c)
+    }
+
+    /// `resolve` without the checks.
+    fn settle(mut c: Config, cwd: &Path) -> anyhow::Result<Config> {
         let file = match &c.config {
             Some(p) => Some(cwd.join(p)),
             None => Some(cwd.join("sportello.toml")).filter(|p| p.is_file()),
@@ -513,7 +533,6 @@ impl Config {
         }
         c.data_dir = Some(c.data_dir());
         c.make_paths_absolute(cwd);
-        c.check()?;
         Ok(c)
     }
 
@@ -525,6 +544,7 @@ impl Config {
             &mut self.tls_key,
             &mut self.privacy_notice,
             &mut self.accessibility_statement,
+            &mut self.languages_dir,
         ]
         .into_iter()
         .flatten()
@@ -781,6 +801,7 @@ impl Config {
             accessibility_contact,
             privacy_notice,
             accessibility_statement,
+            languages_dir,
             oidc_issuer,
             oidc_client_id,
             oidc_client_secret,
@@ -1188,6 +1209,7 @@ mod value_tests {
         ),
         ("privacy_notice", "\"informativa.txt\""),
         ("accessibility_statement", "\"accessibilita.txt\""),
+        ("languages_dir", "\"lingue\""),
         ("oidc_issuer", "\"https://login.comune.example.it\""),
         ("oidc_client_id", "\"sportello\""),
         ("oidc_client_secret", "\"segreto\""),

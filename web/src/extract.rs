@@ -105,10 +105,7 @@ where
         let town = Arc::<Town>::from_ref(st);
         let jar = CookieJar::from_headers(&parts.headers);
         let https = is_https(&parts.extensions);
-        let l = jar
-            .get(LANG_COOKIE.on(https))
-            .and_then(|c| Lang::from_code(c.value()))
-            .unwrap_or_default();
+        let l = page_lang(&parts.headers, https);
         match jar
             .get(CSRF_COOKIE.on(https))
             .map(|c| c.value().to_string())
@@ -155,6 +152,14 @@ pub fn urlencode(s: &str) -> String {
 }
 
 /// Whether this request reached the site over HTTPS (see `limits::Scheme`).
+/// The language the browser chose with the switch in the header (Italian until it does).
+pub fn page_lang(headers: &axum::http::HeaderMap, https: bool) -> Lang {
+    CookieJar::from_headers(headers)
+        .get(LANG_COOKIE.on(https))
+        .and_then(|c| Lang::from_code(c.value()))
+        .unwrap_or_default()
+}
+
 pub fn is_https(extensions: &axum::http::Extensions) -> bool {
     extensions
         .get::<crate::limits::Scheme>()

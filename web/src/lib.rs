@@ -30,6 +30,7 @@ pub mod oidc;
 pub mod personal_data;
 pub mod pow;
 pub mod room;
+pub mod script_texts;
 pub mod state;
 pub mod tls;
 pub mod town;

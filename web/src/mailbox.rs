@@ -41,9 +41,9 @@ fn mail_row(st: &AppState, l: Lang, m: &booking::store::OutboxMessage) -> MailRo
         subject: m.subject.clone(),
         kind: m.kind.clone(),
         status: if m.sent_at.is_some() {
-            l.t("consegnata", "delivered").into()
+            l.t("consegnata").into()
         } else {
-            l.t("in coda", "queued").into()
+            l.t("in coda").into()
         },
     }
 }

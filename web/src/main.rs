@@ -24,6 +24,9 @@ async fn main() -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
+    if let Some(dir) = &cfg.languages_dir {
+        tracing::info!(languages = ?booking::i18n::Lang::all().map(|l| l.code()).collect::<Vec<_>>(), "languages, with those of {}", dir.display());
+    }
     let offset = cfg.clock_offset()?;
     let clock: Arc<dyn Clock> = Arc::new(OffsetClock(offset));
     match &cfg.command {

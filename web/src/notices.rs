@@ -47,9 +47,9 @@ impl From<&booking::Limits> for Kept {
 
 #[derive(Debug, Clone)]
 pub struct Notice {
-    it: Vec<Section>,
-    /// None: one text for every language (the town's own file).
-    en: Option<Vec<Section>>,
+    /// The text in each language (`Lang::all`'s order), or one text for every language (the
+    /// town's own file).
+    texts: Vec<Vec<Section>>,
     /// A digest of the text: 12 hex characters.
     pub version: String,
 }
@@ -57,19 +57,16 @@ pub struct Notice {
 impl Notice {
     /// The text in the page's language.
     pub fn sections(&self, l: Lang) -> &[Section] {
-        match (l, &self.en) {
-            (Lang::En, Some(en)) => en,
-            _ => &self.it,
-        }
+        self.texts.get(l.index()).unwrap_or(&self.texts[0])
     }
 
-    fn built_in(it: Vec<Section>, en: Vec<Section>) -> Notice {
-        let version = digest(&[&it, &en]);
-        Notice {
-            it,
-            en: Some(en),
-            version,
-        }
+    /// A built-in text, written in every language. Its version is the Italian's and the
+    /// English's, so that a town adding a language does not ask everyone's consent again.
+    fn built_in(text: impl Fn(Lang) -> Vec<Section>) -> Notice {
+        let texts: Vec<Vec<Section>> = Lang::all().map(text).collect();
+        let en = Lang::from_code("en").map_or(0, |l| l.index());
+        let version = digest(&[&texts[0], &texts[en]]);
+        Notice { texts, version }
     }
 
     /// The town's own text from `path` (the setting's name is `setting`): UTF-8, at most 64 KiB,
@@ -94,8 +91,7 @@ impl Notice {
         );
         let version = digest(&[&sections]);
         Ok(Notice {
-            it: sections,
-            en: None,
+            texts: vec![sections],
             version,
         })
     }
@@ -103,18 +99,12 @@ impl Notice {
     /// The built-in privacy notice, naming the town as the controller and saying how long data
     /// is kept.
     pub fn privacy(town: &str, address: &str, contact: Option<&Contact>, kept: &Kept) -> Notice {
-        Notice::built_in(
-            privacy_text(Lang::It, town, address, contact, kept),
-            privacy_text(Lang::En, town, address, contact, kept),
-        )
+        Notice::built_in(|l| privacy_text(l, town, address, contact, kept))
     }
 
     /// The built-in accessibility statement, with AgID's model's headings.
     pub fn accessibility(town: &str, contact: Option<&Contact>) -> Notice {
-        Notice::built_in(
-            accessibility_text(Lang::It, town, contact),
-            accessibility_text(Lang::En, town, contact),
-        )
+        Notice::built_in(|l| accessibility_text(l, town, contact))
     }
 }
 
@@ -272,99 +262,65 @@ fn privacy_text(
     } else {
         format!(", {address}")
     };
-    let mut controller = vec![vec![t(l.t(
-        &format!("Il titolare del trattamento è {town}{at}."),
-        &format!("The controller is {town}{at}."),
+    let mut controller = vec![vec![t(&l.f(
+        "Il titolare del trattamento è {comune}{indirizzo}.",
+        &[("comune", &town), ("indirizzo", &at)],
     ))]];
     match contact {
         Some(c @ Contact::Email(_)) => controller.push(vec![
-            t(l.t(
-                "Responsabile della protezione dei dati (RPD): ",
-                "Data protection officer (DPO): ",
-            )),
+            t(l.t("Responsabile della protezione dei dati (RPD): ")),
             contact_link(c),
             t("."),
         ]),
         Some(c @ Contact::Page(_)) => controller.push(vec![
-            t(l.t(
-                "L'informativa generale del Comune, con i recapiti del responsabile della protezione dei dati: ",
-                "The town's general privacy notice, with the data protection officer's contacts: ",
-            )),
+            t(l.t("L'informativa generale del Comune, con i recapiti del responsabile della protezione dei dati: ")),
             contact_link(c),
             t("."),
         ]),
         None => {}
     }
-    let one = |it: &str, en: &str| vec![t(l.t(it, en))];
     vec![
-        section(l.t("Titolare del trattamento", "Controller"), controller),
+        section(l.t("Titolare del trattamento"), controller),
         section(
-            l.t("Perché trattiamo i tuoi dati", "Why we process your data"),
+            l.t("Perché trattiamo i tuoi dati"),
             vec![
-                one(
-                    "Per fissare e gestire l'appuntamento che chiedi: confermarlo, ricordartelo, spostarlo o annullarlo e, se scegli la videochiamata, collegarti con l'operatore.",
-                    "To make and manage the appointment you ask for: confirm it, remind you of it, move or cancel it and, if you choose a video call, connect you with the operator.",
-                ),
-                one(
-                    "La base giuridica è l'esecuzione di un compito di interesse pubblico di cui è investito il Comune (art. 6, par. 1, lett. e del Regolamento (UE) 2016/679) e il tuo consenso, che dai prenotando.",
-                    "The legal basis is the performance of a task carried out in the public interest by the town (art. 6(1)(e) of Regulation (EU) 2016/679) and your consent, which you give when you book.",
-                ),
+                t_all(l.t("Per fissare e gestire l'appuntamento che chiedi: confermarlo, ricordartelo, spostarlo o annullarlo e, se scegli la videochiamata, collegarti con l'operatore.")),
+                t_all(l.t("La base giuridica è l'esecuzione di un compito di interesse pubblico di cui è investito il Comune (art. 6, par. 1, lett. e del Regolamento (UE) 2016/679) e il tuo consenso, che dai prenotando.")),
             ],
         ),
         section(
-            l.t("Quali dati", "Which data"),
-            vec![one(
-                "Nome, cognome, email, telefono, codice fiscale quando il servizio lo chiede e il motivo dell'appuntamento. La videochiamata passa dal server del Comune e non viene registrata.",
-                "Name, surname, email, phone, fiscal code when the service asks for it, and the reason for the appointment. The video call goes through the town's server and is not recorded.",
-            )],
+            l.t("Quali dati"),
+            vec![t_all(l.t("Nome, cognome, email, telefono, codice fiscale quando il servizio lo chiede e il motivo dell'appuntamento. La videochiamata passa dal server del Comune e non viene registrata."))],
         ),
         section(
-            l.t("Chi li vede", "Who sees them"),
-            vec![one(
-                "Il personale dell'ufficio che ti riceve e gli amministratori del servizio. Le email passano dal fornitore di posta del Comune. I dati non sono comunicati ad altri né usati per altri scopi.",
-                "The staff of the office that receives you and the service's administrators. Emails go through the town's mail provider. The data is not passed on to anyone else nor used for other purposes.",
-            )],
+            l.t("Chi li vede"),
+            vec![t_all(l.t("Il personale dell'ufficio che ti riceve e gli amministratori del servizio. Le email passano dal fornitore di posta del Comune. I dati non sono comunicati ad altri né usati per altri scopi."))],
         ),
         section(
-            l.t("Per quanto tempo", "For how long"),
+            l.t("Per quanto tempo"),
             vec![
-                one(
-                    "Una prenotazione non confermata via email entro due ore scade, e i suoi dati sono cancellati.",
-                    "A booking not confirmed by email within two hours expires, and its data is erased.",
-                ),
-                t_all(l.t(
-                    &format!("Nome, cognome, email, telefono, codice fiscale e motivo di un appuntamento sono cancellati {} giorni dopo l'appuntamento; il testo e il destinatario delle email inviate, dopo {} giorni. Restano solo dati senza nome, per le statistiche.", kept.appointments, kept.emails),
-                    &format!("An appointment's name, surname, email, phone, fiscal code and reason are erased {} days after it; the text and recipient of the emails sent, after {} days. Only data without names stays, for statistics.", kept.appointments, kept.emails),
+                t_all(l.t("Una prenotazione non confermata via email entro due ore scade, e i suoi dati sono cancellati.")),
+                t_all(&l.f(
+                    "Nome, cognome, email, telefono, codice fiscale e motivo di un appuntamento sono cancellati {giorni} giorni dopo l'appuntamento; il testo e il destinatario delle email inviate, dopo {giorni_email} giorni. Restano solo dati senza nome, per le statistiche.",
+                    &[("giorni", &kept.appointments), ("giorni_email", &kept.emails)],
                 )),
             ],
         ),
         section(
-            l.t("Cookie", "Cookies"),
-            vec![one(
-                "Solo cookie tecnici, necessari al funzionamento del sito: la protezione dei moduli da richieste falsificate, la lingua scelta e, per il personale, la sessione di lavoro. Nessun cookie di profilazione o di terze parti.",
-                "Technical cookies only, needed for the site to work: protecting forms from forged requests, the language you chose and, for staff, their session. No profiling or third-party cookies.",
-            )],
+            l.t("Cookie"),
+            vec![t_all(l.t("Solo cookie tecnici, necessari al funzionamento del sito: la protezione dei moduli da richieste falsificate, la lingua scelta e, per il personale, la sessione di lavoro. Nessun cookie di profilazione o di terze parti."))],
         ),
         section(
-            l.t("I tuoi diritti", "Your rights"),
+            l.t("I tuoi diritti"),
             vec![
-                one(
-                    "Puoi chiedere al titolare di accedere ai tuoi dati, di correggerli o cancellarli, di limitarne il trattamento e di opporti (artt. 15-21 del Regolamento). Puoi annullare l'appuntamento in ogni momento dal link ricevuto per email.",
-                    "You may ask the controller for access to your data, its correction or erasure, restriction of processing, and object to it (arts. 15-21 of the Regulation). You can cancel the appointment at any time through the link you received by email.",
-                ),
+                t_all(l.t("Puoi chiedere al titolare di accedere ai tuoi dati, di correggerli o cancellarli, di limitarne il trattamento e di opporti (artt. 15-21 del Regolamento). Puoi annullare l'appuntamento in ogni momento dal link ricevuto per email.")),
                 vec![
-                    t(l.t(
-                        "Puoi vedere, scaricare o cancellare da te i dati dei tuoi appuntamenti, con un collegamento che ricevi al tuo indirizzo email: ",
-                        "You can see, download or erase the data of your appointments yourself, through a link sent to your email address: ",
-                    )),
-                    link("/i-miei-dati", l.t("I miei dati", "My data")),
+                    t(l.t("Puoi vedere, scaricare o cancellare da te i dati dei tuoi appuntamenti, con un collegamento che ricevi al tuo indirizzo email: ")),
+                    link("/i-miei-dati", l.t("I miei dati")),
                     t("."),
                 ],
                 vec![
-                    t(l.t(
-                        "Se ritieni che il trattamento violi il Regolamento puoi proporre reclamo al Garante per la protezione dei dati personali: ",
-                        "If you believe the processing breaches the Regulation you may lodge a complaint with the Italian data protection authority (Garante per la protezione dei dati personali): ",
-                    )),
+                    t(l.t("Se ritieni che il trattamento violi il Regolamento puoi proporre reclamo al Garante per la protezione dei dati personali: ")),
                     link("https://www.garanteprivacy.it", "www.garanteprivacy.it"),
                     t("."),
                 ],
@@ -374,73 +330,48 @@ fn privacy_text(
 }
 
 fn accessibility_text(l: Lang, town: &str, contact: Option<&Contact>) -> Vec<Section> {
-    let one = |it: &str, en: &str| vec![t(l.t(it, en))];
     let feedback = match contact {
         Some(c) => vec![
-            t(l.t(
-                "Per segnalare un contenuto non accessibile o chiederne una versione accessibile: ",
-                "To report content that is not accessible or ask for an accessible version: ",
-            )),
+            t(l.t("Per segnalare un contenuto non accessibile o chiederne una versione accessibile: ")),
             contact_link(c),
             t("."),
         ],
-        None => t_all(l.t(
-            &format!("Per segnalare un contenuto non accessibile o chiederne una versione accessibile scrivi all'ufficio che ti interessa (i recapiti sono nella sua pagina) o a {town}."),
-            &format!("To report content that is not accessible or ask for an accessible version, write to the office concerned (its contacts are on its page) or to {town}."),
+        None => t_all(&l.f(
+            "Per segnalare un contenuto non accessibile o chiederne una versione accessibile scrivi all'ufficio che ti interessa (i recapiti sono nella sua pagina) o a {comune}.",
+            &[("comune", &town)],
         )),
     };
     vec![
         section(
             "",
-            vec![t_all(l.t(
-                &format!("{town} si impegna a rendere accessibile il proprio servizio di prenotazione degli appuntamenti, conformemente al decreto legislativo 10 agosto 2004, n. 4 e alla direttiva (UE) 2016/2102. Questa dichiarazione si applica a questo sito."),
-                &format!("{town} is committed to making its appointment booking service accessible, in accordance with Legislative Decree no. 4 of 10 August 2004 and Directive (EU) 2016/2102. This statement applies to this site."),
+            vec![t_all(&l.f(
+                "{comune} si impegna a rendere accessibile il proprio servizio di prenotazione degli appuntamenti, conformemente al decreto legislativo 10 agosto 2004, n. 4 e alla direttiva (UE) 2016/2102. Questa dichiarazione si applica a questo sito.",
+                &[("comune", &town)],
             ))],
         ),
         section(
-            l.t("Stato di conformità", "Compliance status"),
-            vec![one(
-                "Questo sito è parzialmente conforme ai requisiti previsti dall'allegato A alla norma UNI CEI EN 301549 (WCAG 2.1, livello AA), per i contenuti elencati qui sotto.",
-                "This site is partially compliant with the requirements of annex A of standard UNI CEI EN 301549 (WCAG 2.1, level AA), because of the content listed below.",
-            )],
+            l.t("Stato di conformità"),
+            vec![t_all(l.t("Questo sito è parzialmente conforme ai requisiti previsti dall'allegato A alla norma UNI CEI EN 301549 (WCAG 2.1, livello AA), per i contenuti elencati qui sotto."))],
         ),
         section(
-            l.t("Contenuti non accessibili", "Content that is not accessible"),
+            l.t("Contenuti non accessibili"),
             vec![
-                one(
-                    "La videochiamata chiede di vedere e sentire l'altra persona: chi non può usarla può scegliere l'appuntamento in presenza o al telefono, dove l'ufficio li offre.",
-                    "A video call asks you to see and hear the other person: if you cannot, choose an appointment in person or by phone, where the office offers them.",
-                ),
-                one(
-                    "L'invio del modulo di prenotazione chiede JavaScript, per la verifica contro gli abusi: chi non può usarlo può prenotare telefonando all'ufficio.",
-                    "Sending the booking form needs JavaScript, for the check against abuse: if you cannot use it, book by phoning the office.",
-                ),
+                t_all(l.t("La videochiamata chiede di vedere e sentire l'altra persona: chi non può usarla può scegliere l'appuntamento in presenza o al telefono, dove l'ufficio li offre.")),
+                t_all(l.t("L'invio del modulo di prenotazione chiede JavaScript, per la verifica contro gli abusi: chi non può usarlo può prenotare telefonando all'ufficio.")),
             ],
         ),
         section(
-            l.t(
-                "Redazione della dichiarazione di accessibilità",
-                "Preparation of this accessibility statement",
-            ),
-            vec![one(
-                "Questa dichiarazione è stata redatta il 26 novembre 2026 con un'autovalutazione, verificata con test automatici delle pagine in un browser.",
-                "This statement was prepared on 26 November 2026 by self-assessment, checked with automated tests of the pages in a browser.",
-            )],
+            l.t("Redazione della dichiarazione di accessibilità"),
+            vec![t_all(l.t("Questa dichiarazione è stata redatta il 26 novembre 2026 con un'autovalutazione, verificata con test automatici delle pagine in un browser."))],
         ),
         section(
-            l.t("Meccanismo di feedback e recapiti", "Feedback and contact information"),
+            l.t("Meccanismo di feedback e recapiti"),
             vec![feedback],
         ),
         section(
-            l.t(
-                "Modalità di invio delle segnalazioni all'AgID",
-                "Reporting to AgID",
-            ),
+            l.t("Modalità di invio delle segnalazioni all'AgID"),
             vec![vec![
-                t(l.t(
-                    "In caso di risposta insoddisfacente o di mancata risposta, nel termine di trenta giorni, alla segnalazione o alla richiesta, puoi inviare una segnalazione all'Agenzia per l'Italia Digitale (AgID): ",
-                    "If the answer to your report or request is unsatisfactory, or there is none within thirty days, you may report it to the Agency for Digital Italy (AgID): ",
-                )),
+                t(l.t("In caso di risposta insoddisfacente o di mancata risposta, nel termine di trenta giorni, alla segnalazione o alla richiesta, puoi inviare una segnalazione all'Agenzia per l'Italia Digitale (AgID): ")),
                 link("https://form.agid.gov.it", "form.agid.gov.it"),
                 t("."),
             ]],
@@ -463,7 +394,7 @@ mod tests {
         let text = "Informativa del Comune.\n\n## Titolare\nComune di Prova,\nPiazza 1.\n\nScrivi a dpo@comune.prova.it, oppure vedi https://www.comune.prova.it/privacy.\n";
         std::fs::write(&path, text).unwrap();
         let n = Notice::read("privacy_notice", &path).unwrap();
-        let s = n.sections(Lang::En);
+        let s = n.sections(Lang::from_code("en").unwrap());
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].heading, "");
         assert_eq!(s[1].heading, "Titolare");
@@ -538,7 +469,7 @@ mod tests {
     fn the_built_in_texts_name_the_town_and_change_version_with_it() {
         let dpo = Contact::Email("dpo@comune.prova.it".into());
         let a = Notice::privacy("Comune di Prova", "Via Roma 1", Some(&dpo), &KEPT);
-        let it = a.sections(Lang::It);
+        let it = a.sections(Lang::IT);
         assert_eq!(it[0].heading, "Titolare del trattamento");
         assert_eq!(
             it[0].paragraphs[0],
@@ -548,7 +479,10 @@ mod tests {
         );
         assert!(it[0].paragraphs[1]
             .contains(&link("mailto:dpo@comune.prova.it", "dpo@comune.prova.it")));
-        assert_eq!(a.sections(Lang::En)[0].heading, "Controller");
+        assert_eq!(
+            a.sections(Lang::from_code("en").unwrap())[0].heading,
+            "Controller"
+        );
         let b = Notice::privacy("Comune di Altrove", "Via Roma 1", Some(&dpo), &KEPT);
         assert_ne!(a.version, b.version);
         // How long data is kept is part of the text.
@@ -558,17 +492,17 @@ mod tests {
                 .map(|s| format!("{:?}", s.paragraphs))
                 .unwrap_or_default()
         };
-        assert!(kept(a.sections(Lang::It)).contains("cancellati 365 giorni dopo"));
+        assert!(kept(a.sections(Lang::IT)).contains("cancellati 365 giorni dopo"));
         let shorter = Kept {
             appointments: 90,
             ..KEPT
         };
         let c = Notice::privacy("Comune di Prova", "Via Roma 1", Some(&dpo), &shorter);
-        assert!(kept(c.sections(Lang::It)).contains("cancellati 90 giorni dopo"));
+        assert!(kept(c.sections(Lang::IT)).contains("cancellati 90 giorni dopo"));
         assert_ne!(a.version, c.version);
         let s = Notice::accessibility("Comune di Prova", None);
         let headings: Vec<&str> = s
-            .sections(Lang::It)
+            .sections(Lang::IT)
             .iter()
             .map(|s| s.heading.as_str())
             .collect();

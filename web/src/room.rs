@@ -83,6 +83,7 @@ async fn show_room(Link(st, ui, token): Link) -> Result<Response> {
         name,
         a: view,
         countdown,
+        texts: crate::script_texts::room(l),
     };
     ui.page(StatusCode::OK, page)
 }

@@ -12,8 +12,10 @@ pub mod console;
 pub struct ErrorPage {
     pub l: Lang,
     pub status: u16,
-    pub message_it: String,
-    pub message_en: String,
+    /// The message in the page's language.
+    pub message: String,
+    /// The same in English, under it, where the page is in another language.
+    pub message_en: Option<String>,
 }
 
 pub struct OfficeCard {
@@ -103,7 +105,7 @@ impl Choice {
             .into_iter()
             .map(|m| Choice {
                 value: m.code().into(),
-                label: l.mode(m).into(),
+                label: m.label(l).into(),
                 checked: checked(m),
             })
             .collect()
@@ -307,6 +309,8 @@ pub struct WaitlistPlacePage {
 #[template(path = "check.html")]
 pub struct DeviceCheckPage {
     pub l: Lang,
+    /// The script's texts (`script_texts::check`).
+    pub texts: String,
 }
 
 /// The privacy notice or the accessibility statement.
@@ -381,6 +385,8 @@ pub struct RoomPage {
     /// Before the room opens: the countdown as the page first shows it, before its socket
     /// answers (on a slow network that takes a while).
     pub countdown: Option<Countdown>,
+    /// The script's texts (`script_texts::room`).
+    pub texts: String,
 }
 
 pub struct Countdown {

@@ -526,3 +526,90 @@ fn version_of(page: &str) -> String {
         .expect("a notice version")
         .to_string()
 }
+
+// A town adds a language with one file in `languages_dir`, touching no template: its pages
+// and the switch offer it, a text the file lacks comes from its fallback (English here), and a
+// file that is not a catalogue stops the server at start with the file's name and the reason.
+#[test]
+fn a_town_adds_a_language_with_one_file() {
+    let root = tempfile::tempdir().unwrap();
+    let [cwd, lingue] = &dirs(root.path(), &["cwd", "lingue"])[..] else {
+        unreachable!()
+    };
+    std::fs::write(
+        lingue.join("sl.toml"),
+        "[lingua]\nnome = \"Slovenščina\"\nsigla = \"SLV\"\nriserva = \"en\"\n\n[testi]\n\
+         \"Uffici\" = \"Uradi\"\n\"Lingua\" = \"Jezik\"\n",
+    )
+    .unwrap();
+    let dir = lingue.display().to_string();
+    let (_server, port) = serve(cwd, &["--languages-dir", &dir], &[]);
+    let home = get_with(port, "/", "Cookie: lang=sl\r\n").unwrap();
+    let page = body(&home);
+    assert!(page.contains("<html lang=\"sl\">"), "{page}");
+    assert!(
+        page.contains("aria-label=\"Jezik\""),
+        "its own text: {page}"
+    );
+    let office = get_with(port, "/uffici/8", "Cookie: lang=sl\r\n").unwrap();
+    assert!(body(&office).contains(">Uradi<"), "{office}");
+    // What the file lacks is in English, its fallback, never a key.
+    assert!(page.contains("Virtual counter"), "{page}");
+    // Every language in the switch, this one marked as the page's.
+    for (code, short) in [("it", "ITA"), ("en", "ENG"), ("de", "DEU"), ("sl", "SLV")] {
+        assert!(page.contains(&format!("href=\"/lingua/{code}\"")), "{code}");
+        assert!(page.contains(&format!(">{short}</abbr>")), "{short}");
+    }
+    assert!(page.contains("hreflang=\"sl\" title=\"Slovenščina\" aria-current=\"true\""));
+    let switch = get(port, "/lingua/sl").unwrap();
+    assert!(switch.starts_with("HTTP/1.1 303"), "{switch}");
+    // The built-in German needs no file.
+    let de = get_with(port, "/uffici/8", "Cookie: lang=de\r\n").unwrap();
+    assert!(body(&de).contains("<html lang=\"de\">"));
+    assert!(body(&de).contains("Worum geht es?"), "{de}");
+
+    // Broken files refuse to start, naming the file and why.
+    for (name, text, why) in [
+        (
+            "fr.toml",
+            "[lingua]\nnome = \"Français\"\n[testi]\n",
+            "sigla",
+        ),
+        (
+            "Fr.toml",
+            "[lingua]\nnome = \"x\"\nsigla = \"X\"\n[testi]\n",
+            "ISO 639",
+        ),
+        (
+            "fr.toml",
+            "[lingua]\nnome = \"x\"\nsigla = \"X\"\nriserva = \"xx\"\n[testi]\n",
+            "fallback language xx",
+        ),
+        (
+            "fr.toml",
+            "[lingua]\nnome = \"x\"\nsigla = \"X\"\n[testi]\n\"a\" = 1\n",
+            "fr",
+        ),
+    ] {
+        let bad = root.path().join("bad");
+        let _ = std::fs::remove_dir_all(&bad);
+        std::fs::create_dir_all(&bad).unwrap();
+        std::fs::write(bad.join(name), text).unwrap();
+        let out = run(
+            cwd,
+            &[
+                "--tls",
+                "off",
+                "--languages-dir",
+                &bad.display().to_string(),
+            ],
+            &[],
+        );
+        assert!(!out.status.success(), "{name}: {text}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("languages_dir") && err.contains(why),
+            "{why}: {err}"
+        );
+    }
+}

@@ -260,7 +260,7 @@ mod tests {
                 ..Default::default()
             },
             consent_version: None,
-            language: crate::i18n::Lang::It,
+            language: crate::i18n::Lang::IT,
             email_verified: false,
         }
     }

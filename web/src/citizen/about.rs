@@ -23,7 +23,13 @@ pub fn router() -> Router<AppState> {
 
 async fn show_device_check(ui: Ui) -> Result<Response> {
     let l = ui.l;
-    ui.page(StatusCode::OK, DeviceCheckPage { l })
+    ui.page(
+        StatusCode::OK,
+        DeviceCheckPage {
+            l,
+            texts: crate::script_texts::check(l),
+        },
+    )
 }
 
 async fn show_privacy_notice(ui: Ui) -> Result<Response> {
@@ -31,7 +37,7 @@ async fn show_privacy_notice(ui: Ui) -> Result<Response> {
     let town = ui.town.clone();
     let page = NoticePage {
         l,
-        title: l.t("Informativa sulla privacy", "Privacy notice").into(),
+        title: l.t("Informativa sulla privacy").into(),
         sections: town.privacy_notice.sections(l).to_vec(),
         version: Some(town.privacy_notice.version.clone()),
     };
@@ -43,9 +49,7 @@ async fn show_accessibility_statement(ui: Ui) -> Result<Response> {
     let town = ui.town.clone();
     let page = NoticePage {
         l,
-        title: l
-            .t("Dichiarazione di accessibilità", "Accessibility statement")
-            .into(),
+        title: l.t("Dichiarazione di accessibilità").into(),
         sections: town.accessibility_statement.sections(l).to_vec(),
         version: None,
     };

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::catalogue::published_service;
 use super::login::logged_in;
-use crate::error::{booking_messages, is_refusal, AppError, Result};
+use crate::error::{booking_message, is_refusal, AppError, Result};
 use crate::extract::Visitor;
 use crate::extract::{urlencode, CsrfForm, Id, Param, Ui};
 use crate::pow::Refusal;
@@ -52,25 +52,13 @@ struct Submission {
 
 /// The message for a proof of work that is refused.
 fn pow_message(l: crate::i18n::Lang, r: Refusal) -> String {
-    let (it, en) = match r {
-        Refusal::Missing => (
-            "Manca la verifica anti-abuso: attendi che la casella risulti verificata, poi invia di nuovo il modulo (serve JavaScript attivo).",
-            "The anti-abuse check is missing: wait until the box shows it is verified, then send the form again (JavaScript is needed).",
-        ),
-        Refusal::Invalid => (
-            "La verifica anti-abuso non è valida: attendi che la casella risulti verificata e invia di nuovo il modulo.",
-            "The anti-abuse check is not valid: wait until the box shows it is verified and send the form again.",
-        ),
-        Refusal::Expired => (
-            "La verifica anti-abuso è scaduta: attendi che la casella risulti verificata e invia di nuovo il modulo.",
-            "The anti-abuse check has expired: wait until the box shows it is verified and send the form again.",
-        ),
-        Refusal::Replayed => (
-            "Questa verifica anti-abuso è già stata usata: attendi che la casella risulti verificata e invia di nuovo il modulo.",
-            "This anti-abuse check was already used: wait until the box shows it is verified and send the form again.",
-        ),
-    };
-    l.t(it, en).to_string()
+    match r {
+        Refusal::Missing => l.t("Manca la verifica anti-abuso: attendi che la casella risulti verificata, poi invia di nuovo il modulo (serve JavaScript attivo)."),
+        Refusal::Invalid => l.t("La verifica anti-abuso non è valida: attendi che la casella risulti verificata e invia di nuovo il modulo."),
+        Refusal::Expired => l.t("La verifica anti-abuso è scaduta: attendi che la casella risulti verificata e invia di nuovo il modulo."),
+        Refusal::Replayed => l.t("Questa verifica anti-abuso è già stata usata: attendi che la casella risulti verificata e invia di nuovo il modulo."),
+    }
+    .to_string()
 }
 
 #[derive(Deserialize)]
@@ -117,18 +105,14 @@ async fn render_book(
         .map(|(i, op)| Choice {
             value: op.id.to_string(),
             label: if i == 0 {
-                format!("{} ({})", op.name, l.t("proposto", "proposed"))
+                format!("{} ({})", op.name, l.t("proposto"))
             } else {
                 op.name.clone()
             },
             checked: fs.form.operator == op.id.to_string(),
         })
         .collect();
-    let problem = |f: &str| {
-        fs.errors
-            .get(f)
-            .map(|p| if l.is_en() { p.en() } else { p.it() })
-    };
+    let problem = |f: &str| fs.errors.get(f).map(|p| p.message(l));
     let field = |name: &str, value: &str| Field {
         value: value.to_string(),
         error: problem(name),
@@ -299,9 +283,8 @@ async fn submit_booking(
             Ok((ui.jar, Redirect::to(&to)).into_response())
         }
         Err(e) if is_refusal(&e) => {
-            let (it, en) = booking_messages(&e);
+            let alert = Some(ui.l.text(&booking_message(&e)));
             let status = AppError::Booking(e).describe().0;
-            let alert = Some(if ui.l.is_en() { en } else { it });
             let fs = FormState {
                 form: &f,
                 citizen: shown,

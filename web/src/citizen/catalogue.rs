@@ -100,14 +100,14 @@ pub(crate) fn day_views(st: &AppState, l: Lang, slots: &[Slot]) -> Vec<DayView> 
         let label = format!(
             "{}, {} {} · {} · {} {}",
             l.day(s.local_day),
-            l.t("ore", "at"),
+            l.t("ore"),
             time,
             modes,
             free,
             if free == 1 {
-                l.t("posto libero", "place free")
+                l.t("posto libero")
             } else {
-                l.t("posti liberi", "places free")
+                l.t("posti liberi")
             }
         );
         days.entry(s.local_day).or_default().push(SlotView {
@@ -197,9 +197,9 @@ async fn show_service(
             .collect(),
         week_label: format!(
             "{} {} {} {}",
-            l.t("Dal", "From"),
+            l.t("Dal"),
             l.day(week.max(first)),
-            l.t("al", "to"),
+            l.t("al"),
             l.day(week_end.min(last))
         ),
         prev_week: (week > first_week).then(|| (week - Duration::days(7)).to_string()),

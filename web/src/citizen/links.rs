@@ -14,7 +14,7 @@ use booking::{Actor, Appointment, Mode, Status};
 use serde::Deserialize;
 
 use super::catalogue::day_views;
-use crate::error::{booking_messages, is_refusal, AppError, Result};
+use crate::error::{booking_message, is_refusal, AppError, Result};
 use crate::extract::{urlencode, CsrfForm, Link, NoFields, Ui};
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -61,9 +61,9 @@ pub(crate) async fn appointment_view(
         service: s.title.clone(),
         when: l.when(a.start, st.tz),
         max_minutes: s.max_minutes,
-        mode: l.mode(a.mode).into(),
+        mode: a.mode.label(l).into(),
         is_video: a.mode == Mode::Video,
-        status: l.status(a.status).into(),
+        status: a.status.label(l).into(),
         active: a.status.is_active(),
         pending: a.status == Status::Pending,
         awaiting_approval: a.status == Status::AwaitingApproval,
@@ -153,10 +153,10 @@ async fn show_booking(
     let a = by_token(&st, Purpose::Manage, &token).await?;
     let l = ui.l;
     let notice = match q.esito.as_deref() {
-        Some("confermata") => Some(l.t("Prenotazione confermata. Ti abbiamo inviato una email con il riepilogo e l'invito per il calendario.", "Booking confirmed. We have sent you an email with the summary and a calendar invitation.")),
-        Some("richiesta") => Some(l.t("Email verificata: la richiesta è stata inviata all'ufficio.", "Email verified: the request has been sent to the office.")),
-        Some("annullata") => Some(l.t("L'appuntamento è stato annullato. Ti abbiamo inviato una email di conferma.", "The appointment has been cancelled. We have sent you a confirmation email.")),
-        Some("spostata") => Some(l.t("L'appuntamento è stato spostato. Ti abbiamo inviato l'invito aggiornato.", "The appointment has been moved. We have sent you the updated invitation.")),
+        Some("confermata") => Some(l.t("Prenotazione confermata. Ti abbiamo inviato una email con il riepilogo e l'invito per il calendario.")),
+        Some("richiesta") => Some(l.t("Email verificata: la richiesta è stata inviata all'ufficio.")),
+        Some("annullata") => Some(l.t("L'appuntamento è stato annullato. Ti abbiamo inviato una email di conferma.")),
+        Some("spostata") => Some(l.t("L'appuntamento è stato spostato. Ti abbiamo inviato l'invito aggiornato.")),
         _ => None,
     }
     .map(str::to_string);
@@ -257,7 +257,7 @@ async fn submit_move(
         .ok()
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
     else {
-        let alert = Some(validate::Problem::BadSlot.it());
+        let alert = Some(validate::Problem::BadSlot.message(ui.l));
         return render_move(&st, ui, token, &a, alert, StatusCode::UNPROCESSABLE_ENTITY).await;
     };
     let detail = format!(
@@ -277,9 +277,8 @@ async fn submit_move(
         )
             .into_response()),
         Err(e) if is_refusal(&e) => {
-            let (it, en) = booking_messages(&e);
+            let alert = Some(ui.l.text(&booking_message(&e)));
             let status = AppError::Booking(e).describe().0;
-            let alert = Some(if ui.l.is_en() { en } else { it });
             render_move(&st, ui, token, &a, alert, status).await
         }
         Err(e) => Err(e.into()),
@@ -312,9 +311,9 @@ async fn calendar_links(
     let place = if a.mode == Mode::InPerson {
         o.address.clone()
     } else {
-        l.mode(a.mode).to_string()
+        a.mode.label(l).to_string()
     };
-    let details = format!("{}: {}", l.t("Codice prenotazione", "Booking code"), a.code);
+    let details = format!("{}: {}", l.t("Codice prenotazione"), a.code);
     let compact = |t: chrono::DateTime<chrono::Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
     let iso = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     Ok(CalendarLinks {

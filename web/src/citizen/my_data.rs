@@ -99,12 +99,11 @@ async fn submit_request(
     {
         Ok(_) => Ok((ui.jar, Redirect::to("/i-miei-dati?inviata=1")).into_response()),
         Err(booking::Error::TooManyVerifications(n)) => {
-            let (it, en) = (
-                format!("A questo indirizzo abbiamo già inviato {n} collegamenti nelle ultime 24 ore: usa uno di quelli o riprova domani."),
-                format!("We have already sent {n} links to this address in the last 24 hours: use one of them or try again tomorrow."),
-            );
             let p = MyDataPage {
-                error: Some(ui.l.t(&it, &en).to_string()),
+                error: Some(ui.l.f(
+                    "A questo indirizzo abbiamo già inviato {n} collegamenti nelle ultime 24 ore: usa uno di quelli o riprova domani.",
+                    &[("n", &n)],
+                )),
                 ..page(&ui)
             };
             ui.page(StatusCode::TOO_MANY_REQUESTS, p)
@@ -168,7 +167,6 @@ async fn erase(Link(st, ui, token): Link, CsrfForm(f): CsrfForm<EraseForm>) -> R
     if f.conferma.as_deref() != Some("1") {
         return Err(invalid(
             "spunta la conferma: la cancellazione non si può annullare",
-            "tick the confirmation: erasing cannot be undone",
         ));
     }
     let ids = st.store.find_person(&email, "").await?;

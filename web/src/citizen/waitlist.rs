@@ -26,12 +26,13 @@ pub fn router() -> Router<AppState> {
         .route("/lista-attesa/{token}/esci", post(leave))
 }
 
-const DAYS: [(Weekday, &str, &str); 5] = [
-    (Weekday::Mon, "lunedì", "Monday"),
-    (Weekday::Tue, "martedì", "Tuesday"),
-    (Weekday::Wed, "mercoledì", "Wednesday"),
-    (Weekday::Thu, "giovedì", "Thursday"),
-    (Weekday::Fri, "venerdì", "Friday"),
+/// The weekdays a person may choose (offices do not open at weekends).
+const DAYS: [Weekday; 5] = [
+    Weekday::Mon,
+    Weekday::Tue,
+    Weekday::Wed,
+    Weekday::Thu,
+    Weekday::Fri,
 ];
 
 #[derive(Deserialize, Default, Clone)]
@@ -82,15 +83,15 @@ fn page(
             .into_iter()
             .map(|m| Choice {
                 value: m.code().into(),
-                label: l.mode(m).into(),
+                label: m.label(l).into(),
                 checked: f.modalita.is_empty() || f.modalita.iter().any(|x| x == m.code()),
             })
             .collect(),
         days: DAYS
             .iter()
-            .map(|(d, it, en)| Choice {
+            .map(|d| Choice {
                 value: d.num_days_from_monday().to_string(),
-                label: l.t(it, en).into(),
+                label: l.weekday(d.num_days_from_monday() as usize).into(),
                 checked: f.giorni.is_empty()
                     || f.giorni.contains(&d.num_days_from_monday().to_string()),
             })
@@ -125,7 +126,7 @@ async fn submit(
     let s = published(&st, id).await?;
     let l = ui.l;
     let mut errors = Vec::new();
-    let line = |v: &str, label: (&str, &str), errors: &mut Vec<String>| {
+    let line = |v: &str, label: &str, errors: &mut Vec<String>| {
         let v = v.trim();
         if v.is_empty()
             || v.chars().count() > 100
@@ -133,17 +134,14 @@ async fn submit(
         {
             errors.push(format!(
                 "{}: {}",
-                l.t(label.0, label.1),
-                l.t(
-                    "obbligatorio, fino a 100 caratteri, senza caratteri di controllo.",
-                    "required, up to 100 characters, no control characters."
-                )
+                label,
+                l.t("obbligatorio, fino a 100 caratteri, senza caratteri di controllo.")
             ));
         }
         v.to_string()
     };
-    let given = line(&f.nome, ("Nome", "First name"), &mut errors);
-    let family = line(&f.cognome, ("Cognome", "Last name"), &mut errors);
+    let given = line(&f.nome, l.t("Nome"), &mut errors);
+    let family = line(&f.cognome, l.t("Cognome"), &mut errors);
     let email = f.email.trim().to_string();
     if !booking::validate::valid_email(&email) {
         errors.push(crate::error::bad_email(l));
@@ -151,22 +149,16 @@ async fn submit(
     let fiscal = booking::fiscal::normalise(&f.codice_fiscale);
     if s.fiscal_code_required && booking::fiscal::person(&fiscal).is_none() {
         errors.push(
-            l.t(
-                "Codice fiscale: serve quello valido della persona che si presenterà.",
-                "Fiscal code: the valid one of the person who will come is needed.",
-            )
-            .into(),
+            l.t("Codice fiscale: serve quello valido della persona che si presenterà.")
+                .into(),
         );
     }
     let modes: Vec<Mode> = f.modalita.iter().filter_map(|m| Mode::parse(m)).collect();
     let modes = ModeSet::of(&modes);
     if modes.0 & s.modes.0 == 0 || f.modalita.iter().any(|m| Mode::parse(m).is_none()) {
         errors.push(
-            l.t(
-                "Modalità: scegline almeno una tra quelle proposte.",
-                "Modes: choose at least one of those offered.",
-            )
-            .into(),
+            l.t("Modalità: scegline almeno una tra quelle proposte.")
+                .into(),
         );
     }
     // One day the person wants, if any: one the calendar lets citizens book.
@@ -179,12 +171,9 @@ async fn submit(
             _ => {
                 errors.push(format!(
                     "{} {} {} {}.",
-                    l.t(
-                        "Giorno: una data tra quelle prenotabili, dal",
-                        "Day: a date among the bookable ones, from"
-                    ),
+                    l.t("Giorno: una data tra quelle prenotabili, dal"),
                     l.day(first),
-                    l.t("al", "to"),
+                    l.t("al"),
                     l.day(last)
                 ));
                 None
@@ -193,27 +182,21 @@ async fn submit(
     };
     let mut days: Vec<Weekday> = DAYS
         .iter()
-        .filter(|(d, _, _)| f.giorni.contains(&d.num_days_from_monday().to_string()))
-        .map(|(d, _, _)| *d)
+        .filter(|d| f.giorni.contains(&d.num_days_from_monday().to_string()))
+        .copied()
         .collect();
     if let Some(d) = only_day {
         days = vec![chrono::Datelike::weekday(&d)];
     } else if days.is_empty() || days.len() != f.giorni.len() {
         errors.push(
-            l.t(
-                "Giorni: scegline almeno uno tra quelli proposti.",
-                "Days: choose at least one of those offered.",
-            )
-            .into(),
+            l.t("Giorni: scegline almeno uno tra quelli proposti.")
+                .into(),
         );
     }
     if f.consenso.is_none() {
         errors.push(
-            l.t(
-                "Consenso: devi acconsentire al trattamento dei dati per entrare in lista.",
-                "Consent: you must consent to the processing of your data to join the list.",
-            )
-            .into(),
+            l.t("Consenso: devi acconsentire al trattamento dei dati per entrare in lista.")
+                .into(),
         );
     }
     if !errors.is_empty() {

@@ -12,6 +12,7 @@ use super::context::{Edit, Post};
 use super::form::{AccountForm, Problems};
 use crate::error::{AppError, Result};
 use crate::extract::{Id, Param};
+use crate::i18n::Text;
 use crate::state::AppState;
 use crate::views::console::*;
 
@@ -40,12 +41,7 @@ async fn account_lines(st: &AppState, s: &Staff) -> Result<Vec<AccountLine>> {
             id: a.id.to_string(),
             name: a.name,
             email: a.email,
-            role: if l.is_en() {
-                a.role.label_en()
-            } else {
-                a.role.label_it()
-            }
-            .into(),
+            role: a.role.label(l).into(),
             offices: a
                 .offices
                 .iter()
@@ -65,12 +61,7 @@ fn role_choices(s: &Staff, current: Role) -> Vec<Choice> {
         .filter(|r| s.p.manages_account(*r, &s.p.offices) || s.p.is_admin())
         .map(|r| Choice {
             value: r.code().into(),
-            label: if l.is_en() {
-                r.label_en()
-            } else {
-                r.label_it()
-            }
-            .into(),
+            label: r.label(l).into(),
             checked: r == current,
         })
         .collect()
@@ -125,11 +116,7 @@ pub async fn create_account(Post(st, s, f): Post<AccountForm>) -> Result<Respons
     let checked = match f.check(true) {
         Ok(c) if c.role != Role::Admin && c.offices.is_empty() => {
             let mut p = Problems::default();
-            p.add(
-                "acc-offices",
-                "Uffici: scegline almeno uno.",
-                "Offices: choose at least one.",
-            );
+            p.add("acc-offices", Text::new("Uffici: scegline almeno uno."));
             Err(p)
         }
         other => other,
@@ -180,8 +167,7 @@ pub async fn create_account(Post(st, s, f): Post<AccountForm>) -> Result<Respons
             let mut p = Problems::default();
             p.add(
                 "acc-email",
-                "Email: esiste già un account con questo indirizzo.",
-                "Email: an account with this address already exists.",
+                Text::new("Email: esiste già un account con questo indirizzo."),
             );
             render_accounts(&st, s, None, f, p, StatusCode::CONFLICT).await
         }

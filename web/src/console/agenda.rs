@@ -43,19 +43,19 @@ pub struct AgendaQuery {
 }
 
 pub fn outcome_message(l: Lang, code: &str) -> Option<String> {
-    let (it, en) = match code {
-        "approvato" => ("Appuntamento approvato: il cittadino riceve la conferma.", "Appointment approved: the citizen gets the confirmation."),
-        "rifiutato" => ("Richiesta rifiutata: il cittadino è stato avvisato.", "Request refused: the citizen has been told."),
-        "annullato" => ("Appuntamento annullato: il cittadino è stato avvisato con l'annullamento del calendario.", "Appointment cancelled: the citizen has been told, with the calendar cancellation."),
-        "spostato" => ("Appuntamento spostato: il cittadino riceve l'invito aggiornato.", "Appointment moved: the citizen gets the updated invitation."),
-        "svolto" => ("Segnato come svolto.", "Marked as done."),
-        "assente" => ("Segnato come non presentato.", "Marked as no-show."),
-        "nota" => ("Nota salvata.", "Note saved."),
-        "prenotato" => ("Appuntamento prenotato e confermato: il cittadino riceve la conferma per email.", "Appointment booked and confirmed: the citizen gets the confirmation by email."),
-        "password" => ("Password cambiata.", "Password changed."),
+    Some(match code {
+        "approvato" => l.t("Appuntamento approvato: il cittadino riceve la conferma."),
+        "rifiutato" => l.t("Richiesta rifiutata: il cittadino è stato avvisato."),
+        "annullato" => l.t("Appuntamento annullato: il cittadino è stato avvisato con l'annullamento del calendario."),
+        "spostato" => l.t("Appuntamento spostato: il cittadino riceve l'invito aggiornato."),
+        "svolto" => l.t("Segnato come svolto."),
+        "assente" => l.t("Segnato come non presentato."),
+        "nota" => l.t("Nota salvata."),
+        "prenotato" => l.t("Appuntamento prenotato e confermato: il cittadino riceve la conferma per email."),
+        "password" => l.t("Password cambiata."),
         _ => return None,
-    };
-    Some(l.t(it, en).to_string())
+    }
+    .to_string())
 }
 
 pub async fn row_view(st: &AppState, l: Lang, item: &AgendaItem) -> Result<AgendaRow> {
@@ -77,9 +77,9 @@ pub async fn row_view(st: &AppState, l: Lang, item: &AgendaItem) -> Result<Agend
         service: service.title,
         office: office.name,
         operator,
-        mode: l.mode(a.mode).into(),
+        mode: a.mode.label(l).into(),
         reason: a.contact.reason.clone(),
-        status: l.status(a.status).into(),
+        status: a.status.label(l).into(),
         status_code: a.status.code(),
         video: a.mode == Mode::Video && a.status == Status::Confirmed && a.end > st.now(),
         note: item.note.clone(),
@@ -162,7 +162,7 @@ pub async fn show_agenda(
         title: if week {
             format!(
                 "{} {} – {}",
-                l.t("Settimana", "Week"),
+                l.t("Settimana"),
                 l.day(first),
                 l.day(first + Duration::days(6))
             )
@@ -256,7 +256,7 @@ pub async fn office_slots(
 pub fn mode_list(l: Lang, m: booking::ModeSet) -> String {
     m.modes()
         .into_iter()
-        .map(|m| l.mode(m))
+        .map(|m| m.label(l))
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -16,9 +16,9 @@ use serde::Deserialize;
 use super::agenda::{mode_list, office_slots, outcome_message, row_view};
 use super::context::*;
 use super::form::{Label, Problems};
-use crate::error::{booking_messages, invalid, AppError, Result};
+use crate::error::{booking_message, invalid, AppError, Result};
 use crate::extract::{urlencode, CsrfForm, Id, Param};
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Text};
 use crate::state::AppState;
 use crate::views::console::*;
 
@@ -109,9 +109,9 @@ pub async fn show_appointment(
             who: m.to,
             what: m.subject,
             detail: match (m.sent_at, m.last_error) {
-                (Some(_), _) => l.t("inviata", "sent").into(),
-                (None, Some(e)) => format!("{}: {e}", l.t("non ancora inviata", "not sent yet")),
-                (None, None) => l.t("in coda", "queued").into(),
+                (Some(_), _) => l.t("inviata").into(),
+                (None, Some(e)) => format!("{}: {e}", l.t("non ancora inviata")),
+                (None, None) => l.t("in coda").into(),
             },
         })
         .collect();
@@ -128,7 +128,7 @@ pub async fn show_appointment(
             (at, Some(v)) => format!(
                 "{}, {} {v}",
                 l.when(*at, st.tz),
-                l.t("informativa versione", "privacy notice version")
+                l.t("informativa versione")
             ),
             (at, None) => l.when(*at, st.tz),
         },
@@ -159,10 +159,7 @@ pub async fn show_appointment(
 pub async fn join_call(Console(st, s): Console, Param(Id(id)): Param<Id>) -> Result<Response> {
     let item = visible(&st, &s, id).await?;
     if item.appointment.mode != Mode::Video {
-        return Err(invalid(
-            "non è un appuntamento in video",
-            "not a video appointment",
-        ));
+        return Err(invalid("non è un appuntamento in video"));
     }
     let token = st.signer.sign(Purpose::RoomOperator, item.appointment.id);
     Ok(Redirect::to(&format!("/stanza/{token}")).into_response())
@@ -213,11 +210,11 @@ pub async fn act_on_appointment(
     let mut p = Problems::default();
     let message = p.text(
         "messaggio",
-        Label("Messaggio al cittadino", "Message to the citizen"),
+        Label("Messaggio al cittadino"),
         &f.messaggio,
         1000,
     );
-    let note = p.text("nota", Label("Nota", "Note"), &f.nota, 2000);
+    let note = p.text("nota", Label("Nota"), &f.nota, 2000);
     let start = f
         .inizio
         .trim()
@@ -227,18 +224,13 @@ pub async fn act_on_appointment(
     if matches!(action, AppointmentAction::Move) && start.is_none() {
         p.add(
             "inizio",
-            "Nuovo orario: scegline uno dall'elenco.",
-            "New time: choose one from the list.",
+            Text::new("Nuovo orario: scegline uno dall'elenco."),
         );
     }
     let mode = match f.modalita.trim() {
         "" => None,
         m => Mode::parse(m).or_else(|| {
-            p.add(
-                "modalita",
-                "Modalità: scelta non valida.",
-                "Mode: not a valid choice.",
-            );
+            p.add("modalita", Text::new("Modalità: scelta non valida."));
             None
         }),
     };
@@ -246,15 +238,13 @@ pub async fn act_on_appointment(
     if mode == Some(Mode::Phone) && a.contact.phone.trim().is_empty() {
         p.add(
             "modalita",
-            "Al telefono: manca il numero del cittadino.",
-            "By phone: the citizen's phone number is missing.",
+            Text::new("Al telefono: manca il numero del cittadino."),
         );
     }
     if mode == Some(Mode::Video) && a.contact.email.trim().is_empty() {
         p.add(
             "modalita",
-            "In videochiamata: manca l'email del cittadino, a cui va il link.",
-            "By video: the citizen's email, where the link goes, is missing.",
+            Text::new("In videochiamata: manca l'email del cittadino, a cui va il link."),
         );
     }
     if !p.is_empty() {
@@ -322,8 +312,7 @@ pub async fn act_on_appointment(
                         | booking::Error::NotYet
                 ) =>
         {
-            let (it, en) = booking_messages(&e);
-            refused(s, a.id, if l.is_en() { &en } else { &it })
+            refused(s, a.id, &l.text(&booking_message(&e)))
         }
         Err(e) => Err(e.into()),
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::agenda::{mode_list, office_slots};
 use super::context::*;
-use crate::error::{booking_messages, AppError, Result};
+use crate::error::{booking_message, AppError, Result};
 use crate::extract::{parse_day, parse_id};
 use crate::state::AppState;
 use crate::views::console::*;
@@ -62,7 +62,7 @@ async fn render_book(
                     l.time(x.start, st.tz),
                     mode_list(l, x.modes),
                     x.free(),
-                    l.t("liberi", "free")
+                    l.t("liberi")
                 ),
                 checked: form.start == x.start.timestamp().to_string(),
             });
@@ -140,10 +140,7 @@ pub async fn submit_booking(Post(st, s, f): Post<CallerBookingForm>) -> Result<R
             let list = errors
                 .0
                 .iter()
-                .map(|(field, p)| {
-                    let text = if l.is_en() { p.en() } else { p.it() };
-                    format!("{}: {text}", field_label(l, field))
-                })
+                .map(|(field, p)| format!("{}: {}", field_label(l, field), p.message(l)))
                 .collect();
             return render_book(
                 &st,
@@ -162,7 +159,7 @@ pub async fn submit_booking(Post(st, s, f): Post<CallerBookingForm>) -> Result<R
         "appointment",
         None,
         Some(service.office_id),
-        l.mode(valid.mode),
+        valid.mode.label(l),
         &st,
     );
     match st
@@ -176,18 +173,9 @@ pub async fn submit_booking(Post(st, s, f): Post<CallerBookingForm>) -> Result<R
         )
             .into_response()),
         Err(e) if crate::error::is_refusal(&e) => {
-            let (it, en) = booking_messages(&e);
+            let message = l.text(&booking_message(&e));
             let status = AppError::Booking(e).describe().0;
-            render_book(
-                &st,
-                s,
-                Some(service_id),
-                day,
-                &form,
-                vec![if l.is_en() { en } else { it }],
-                status,
-            )
-            .await
+            render_book(&st, s, Some(service_id), day, &form, vec![message], status).await
         }
         Err(e) => Err(e.into()),
     }
@@ -196,16 +184,16 @@ pub async fn submit_booking(Post(st, s, f): Post<CallerBookingForm>) -> Result<R
 /// The caller form's field, as its label says it.
 fn field_label(l: crate::i18n::Lang, field: &str) -> &'static str {
     match field {
-        "start" => l.t("Orario", "Time"),
-        "mode" => l.t("Modalità", "Mode"),
-        "operator" => l.t("Operatore", "Operator"),
-        "given_name" => l.t("Nome", "Name"),
-        "family_name" => l.t("Cognome", "Surname"),
+        "start" => l.t("Orario"),
+        "mode" => l.t("Modalità"),
+        "operator" => l.t("Operatore"),
+        "given_name" => l.t("Nome"),
+        "family_name" => l.t("Cognome"),
         "email" => "Email",
-        "phone" => l.t("Telefono", "Phone"),
-        "fiscal_code" => l.t("Codice fiscale", "Fiscal code"),
-        "reason" => l.t("Motivo", "Reason"),
-        "consent" => l.t("Consenso", "Consent"),
+        "phone" => l.t("Telefono"),
+        "fiscal_code" => l.t("Codice fiscale"),
+        "reason" => l.t("Motivo"),
+        "consent" => l.t("Consenso"),
         _ => "",
     }
 }

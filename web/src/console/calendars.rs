@@ -82,18 +82,9 @@ pub async fn create_calendar(Edit(st, s, office, f): Edit<CalendarForm>) -> Resu
 
 fn misfit_label(l: Lang, m: Misfit) -> &'static str {
     match m {
-        Misfit::NoSlot => l.t(
-            "l'orario non esiste più (chiusura, orari o durata cambiati)",
-            "the time no longer exists (closure, changed hours or slot length)",
-        ),
-        Misfit::ModeNotOffered => l.t(
-            "la modalità non è più offerta a quell'ora",
-            "the mode is no longer offered at that time",
-        ),
-        Misfit::OverCapacity => l.t(
-            "oltre la capienza ridotta dello slot",
-            "beyond the slot's reduced capacity",
-        ),
+        Misfit::NoSlot => l.t("l'orario non esiste più (chiusura, orari o durata cambiati)"),
+        Misfit::ModeNotOffered => l.t("la modalità non è più offerta a quell'ora"),
+        Misfit::OverCapacity => l.t("oltre la capienza ridotta dello slot"),
     }
 }
 
@@ -134,7 +125,7 @@ async fn render_calendar(
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| r.weekdays & (1 << i) != 0)
-                .map(|(_, (it, en))| if l.is_en() { *en } else { *it })
+                .map(|(_, day)| l.t(day))
                 .collect::<Vec<_>>()
                 .join(", "),
             hours: format!("{}–{}", hhmm(r.start_minute), hhmm(r.end_minute)),
@@ -146,9 +137,9 @@ async fn render_calendar(
                 (None, None) => String::new(),
                 (a, b) => format!(
                     "{} {}",
-                    a.map(|d| format!("{} {}", l.t("dal", "from"), l.day(d)))
+                    a.map(|d| format!("{} {}", l.t("dal"), l.day(d)))
                         .unwrap_or_default(),
-                    b.map(|d| format!("{} {}", l.t("al", "to"), l.day(d)))
+                    b.map(|d| format!("{} {}", l.t("al"), l.day(d)))
                         .unwrap_or_default()
                 ),
             },
@@ -165,7 +156,7 @@ async fn render_calendar(
             id: e.id.to_string(),
             days: l.day(e.day),
             hours: match e.hours {
-                None => l.t("chiuso", "closed").into(),
+                None => l.t("chiuso").into(),
                 Some((a, b)) => format!("{}–{}", hhmm(a), hhmm(b)),
             },
             slot: 0,
@@ -189,7 +180,7 @@ async fn render_calendar(
             id: a.id.to_string(),
             when: l.when(a.start, st.tz),
             citizen: a.contact.full_name(),
-            mode: l.mode(a.mode).into(),
+            mode: a.mode.label(l).into(),
             why: misfit_label(l, m).into(),
         });
     }
@@ -207,13 +198,9 @@ async fn render_calendar(
         weekdays: WEEKDAY_NAMES
             .iter()
             .enumerate()
-            .map(|(i, (it, en))| Choice {
+            .map(|(i, day)| Choice {
                 value: i.to_string(),
-                label: if l.is_en() {
-                    (*en).into()
-                } else {
-                    (*it).into()
-                },
+                label: l.t(day).into(),
                 checked: forms.rule.has_day(i),
             })
             .collect(),
@@ -371,7 +358,7 @@ pub async fn remove_exception(Edit(st, s, id, f): Edit<ItemForm>) -> Result<Resp
 pub async fn set_operators(Edit(st, s, id, f): Edit<OperatorsForm>) -> Result<Response> {
     let c = configurable(&st, &s, id).await?;
     let mut p = Problems::default();
-    let ids = p.ids("op", Label("Operatori", "Operators"), &f.operatori);
+    let ids = p.ids("op", Label("Operatori"), &f.operatori);
     if !p.is_empty() {
         return Err(AppError::BadRequest("operatore non valido".into()));
     }

@@ -93,7 +93,7 @@ async fn show_closure(
             id: h.appointment.id.to_string(),
             when: l.when(h.appointment.start, st.tz),
             citizen: h.appointment.contact.full_name(),
-            mode: l.mode(h.appointment.mode).into(),
+            mode: h.appointment.mode.label(l).into(),
             proposal: h
                 .proposal
                 .map(|p| l.when(p.start, st.tz))
@@ -104,13 +104,10 @@ async fn show_closure(
     let outcome = match (q.spostati, q.annullati) {
         (Some(n), _) => Some(format!(
             "{}: {n}. {}: {left}.",
-            l.t("Appuntamenti spostati", "Appointments moved"),
-            l.t("Non spostati", "Not moved")
+            l.t("Appuntamenti spostati"),
+            l.t("Non spostati")
         )),
-        (_, Some(n)) => Some(format!(
-            "{}: {n}.",
-            l.t("Appuntamenti annullati", "Appointments cancelled")
-        )),
+        (_, Some(n)) => Some(format!("{}: {n}.", l.t("Appuntamenti annullati"))),
         _ => None,
     };
     let page = ClosurePage {
@@ -128,11 +125,7 @@ async fn show_closure(
 
 /// The email's words for what happened: the closure's reason.
 fn message(l: Lang, c: &Closure) -> String {
-    format!(
-        "{}: {}",
-        l.t("L'ufficio è chiuso", "The office is closed"),
-        c.reason
-    )
+    format!("{}: {}", l.t("L'ufficio è chiuso"), c.reason)
 }
 
 /// Moves every hit appointment to its proposed time (computed again now: someone may have

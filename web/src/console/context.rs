@@ -13,7 +13,7 @@ use staff::Principal;
 
 use crate::error::{invalid, AppError, Result};
 use crate::extract::{urlencode, CsrfForm, Id, Param, Ui, SESSION_COOKIE};
-use crate::i18n::Lang;
+use crate::i18n::{mark, Lang};
 use crate::state::AppState;
 use crate::views::console::*;
 
@@ -133,11 +133,7 @@ impl Staff {
     pub fn nav(&self, section: &'static str) -> Nav {
         Nav {
             name: self.p.name.clone(),
-            role: if self.ui.l.is_en() {
-                self.p.role.label_en()
-            } else {
-                self.p.role.label_it()
-            },
+            role: self.p.role.label(self.ui.l),
             configures: self.p.configures_anything(),
             admin: self.p.is_admin(),
             section,
@@ -223,14 +219,15 @@ impl Staff {
     }
 }
 
-pub const WEEKDAY_NAMES: [(&str, &str); 7] = [
-    ("lun", "Mon"),
-    ("mar", "Tue"),
-    ("mer", "Wed"),
-    ("gio", "Thu"),
-    ("ven", "Fri"),
-    ("sab", "Sat"),
-    ("dom", "Sun"),
+/// Short weekday names, Monday first.
+pub const WEEKDAY_NAMES: [&str; 7] = [
+    mark("lun"),
+    mark("mar"),
+    mark("mer"),
+    mark("gio"),
+    mark("ven"),
+    mark("sab"),
+    mark("dom"),
 ];
 
 pub fn redirect(s: Staff, to: String) -> Result<Response> {
@@ -256,7 +253,7 @@ pub fn opt_id(s: &str) -> Result<Option<i64>> {
     s.trim()
         .parse::<i64>()
         .map(Some)
-        .map_err(|_| invalid("identificativo non valido", "invalid identifier"))
+        .map_err(|_| invalid("identificativo non valido"))
 }
 
 /// Today in the offices' time zone.

@@ -9,15 +9,22 @@ use chrono::{NaiveDate, NaiveTime, Timelike};
 use serde::Deserialize;
 use staff::Role;
 
-use crate::i18n::Lang;
+use crate::i18n::{Lang, Text};
 
-/// A field's label in Italian and English, as the page shows it.
+/// A field's label, in Italian (the page's language translates it).
 #[derive(Clone, Copy)]
-pub struct Label(pub &'static str, pub &'static str);
+pub struct Label(pub &'static str);
 
-/// What a form refused, field by field (the field's HTML id, Italian, English).
+impl Label {
+    /// A problem with this field: `{campo}` in `it` is the label.
+    pub fn says(self, it: &'static str) -> Text {
+        Text::new(it).with_text("campo", Text::new(self.0))
+    }
+}
+
+/// What a form refused, field by field (the field's HTML id and the message).
 #[derive(Default)]
-pub struct Problems(Vec<(&'static str, String, String)>);
+pub struct Problems(Vec<(&'static str, Text)>);
 
 impl Problems {
     pub fn is_empty(&self) -> bool {
@@ -28,29 +35,26 @@ impl Problems {
         self.0.len()
     }
 
-    pub fn add(&mut self, field: &'static str, it: impl Into<String>, en: impl Into<String>) {
-        self.0.push((field, it.into(), en.into()));
+    pub fn add(&mut self, field: &'static str, message: Text) {
+        self.0.push((field, message));
     }
 
     /// The message for `field` in the page's language.
     pub fn of(&self, l: &Lang, field: &str) -> Option<String> {
         self.0
             .iter()
-            .find(|(f, _, _)| *f == field)
-            .map(|(_, it, en)| if l.is_en() { en.clone() } else { it.clone() })
+            .find(|(f, _)| *f == field)
+            .map(|(_, t)| l.text(t))
     }
 
     /// Every message in the page's language, for the summary above the form.
     pub fn all(&self, l: Lang) -> Vec<String> {
-        self.0
-            .iter()
-            .map(|(_, it, en)| if l.is_en() { en.clone() } else { it.clone() })
-            .collect()
+        self.0.iter().map(|(_, t)| l.text(t)).collect()
     }
 
     /// Whether `field` was refused (the template marks its input `aria-invalid`).
     pub fn has(&self, field: &str) -> bool {
-        self.0.iter().any(|(f, _, _)| *f == field)
+        self.0.iter().any(|(f, _)| *f == field)
     }
 
     /// The value, trimmed; refused when longer than `max` characters or, for a one-line field,
@@ -60,14 +64,14 @@ impl Problems {
         if v.chars().count() > max {
             self.add(
                 field,
-                format!("{}: al massimo {max} caratteri.", label.0),
-                format!("{}: at most {max} characters.", label.1),
+                label
+                    .says("{campo}: al massimo {max} caratteri.")
+                    .with("max", max),
             );
         } else if !v.chars().all(booking::validate::allowed_in_text) {
             self.add(
                 field,
-                format!("{}: contiene caratteri non ammessi.", label.0),
-                format!("{}: contains characters that are not allowed.", label.1),
+                label.says("{campo}: contiene caratteri non ammessi."),
             );
         }
         v.to_string()
@@ -78,11 +82,7 @@ impl Problems {
         let before = self.count();
         let v = self.text(field, label, v, max);
         if v.is_empty() && self.count() == before {
-            self.add(
-                field,
-                format!("{}: campo obbligatorio.", label.0),
-                format!("{}: required.", label.1),
-            );
+            self.add(field, label.says("{campo}: campo obbligatorio."));
         }
         v
     }
@@ -94,8 +94,7 @@ impl Problems {
         if self.count() == before && !v.chars().all(booking::validate::allowed_in_line) {
             self.add(
                 field,
-                format!("{}: una sola riga, senza caratteri di controllo.", label.0),
-                format!("{}: a single line, with no control characters.", label.1),
+                label.says("{campo}: una sola riga, senza caratteri di controllo."),
             );
         }
         v
@@ -106,11 +105,7 @@ impl Problems {
         let before = self.count();
         let v = self.line(field, label, v, 254);
         if self.count() == before && !booking::validate::valid_email(&v) {
-            self.add(
-                field,
-                format!("{}: indirizzo non valido.", label.0),
-                format!("{}: not a valid address.", label.1),
-            );
+            self.add(field, label.says("{campo}: indirizzo non valido."));
         }
         v
     }
@@ -129,8 +124,10 @@ impl Problems {
             _ => {
                 self.add(
                     field,
-                    format!("{}: un numero da {min} a {max}.", label.0),
-                    format!("{}: a number from {min} to {max}.", label.1),
+                    label
+                        .says("{campo}: un numero da {min} a {max}.")
+                        .with("min", min)
+                        .with("max", max),
                 );
                 min
             }
@@ -142,11 +139,7 @@ impl Problems {
         match NaiveTime::parse_from_str(v.trim(), "%H:%M") {
             Ok(t) => i64::from(t.hour() * 60 + t.minute()),
             Err(_) => {
-                self.add(
-                    field,
-                    format!("{}: un orario come 09:30.", label.0),
-                    format!("{}: a time such as 09:30.", label.1),
-                );
+                self.add(field, label.says("{campo}: un orario come 09:30."));
                 0
             }
         }
@@ -161,11 +154,7 @@ impl Problems {
         match NaiveDate::parse_from_str(v, "%Y-%m-%d") {
             Ok(d) if crate::extract::YEARS.contains(&chrono::Datelike::year(&d)) => Some(d),
             _ => {
-                self.add(
-                    field,
-                    format!("{}: una data come 2026-12-24.", label.0),
-                    format!("{}: a date such as 2026-12-24.", label.1),
-                );
+                self.add(field, label.says("{campo}: una data come 2026-12-24."));
                 None
             }
         }
@@ -176,11 +165,7 @@ impl Problems {
         let before = self.count();
         let d = self.day(field, label, v);
         if d.is_none() && self.count() == before {
-            self.add(
-                field,
-                format!("{}: campo obbligatorio.", label.0),
-                format!("{}: required.", label.1),
-            );
+            self.add(field, label.says("{campo}: campo obbligatorio."));
         }
         d.unwrap_or_default()
     }
@@ -191,8 +176,7 @@ impl Problems {
         if modes.is_empty() || modes.len() != v.len() {
             self.add(
                 field,
-                "Modalità: scegline almeno una tra quelle proposte.",
-                "Modes: choose at least one of those offered.",
+                Text::new("Modalità: scegline almeno una tra quelle proposte."),
             );
         }
         ModeSet::of(&modes)
@@ -205,11 +189,7 @@ impl Problems {
             .filter_map(|x| x.trim().parse::<i64>().ok().filter(|i| *i > 0))
             .collect();
         if ids.len() != v.len() {
-            self.add(
-                field,
-                format!("{}: scelta non valida.", label.0),
-                format!("{}: not a valid choice.", label.1),
-            );
+            self.add(field, label.says("{campo}: scelta non valida."));
         }
         ids
     }
@@ -259,19 +239,19 @@ impl OfficeForm {
         let input = Office {
             id: 0,
             archived: false,
-            name: p.line("name", Label("Nome", "Name"), &self.name, 200),
+            name: p.line("name", Label("Nome"), &self.name, 200),
             department: p.text(
                 "department",
-                Label("Settore o servizio", "Department"),
+                Label("Settore o servizio"),
                 &self.department,
                 300,
             ),
-            email: p.email("office-email", Label("Email", "Email"), &self.email),
-            phone: p.text("office-phone", Label("Telefono", "Phone"), &self.phone, 50),
-            address: p.text("address", Label("Indirizzo", "Address"), &self.address, 300),
+            email: p.email("office-email", Label("Email"), &self.email),
+            phone: p.text("office-phone", Label("Telefono"), &self.phone, 50),
+            address: p.text("address", Label("Indirizzo"), &self.address, 300),
             hours_text: p.text(
                 "hours_text",
-                Label("Orari di apertura", "Opening hours"),
+                Label("Orari di apertura"),
                 &self.hours_text,
                 1000,
             ),
@@ -360,36 +340,31 @@ impl ServiceForm {
         let mut p = Problems::default();
         let calendar = p.ids(
             "calendar",
-            Label("Calendario", "Calendar"),
+            Label("Calendario"),
             std::slice::from_ref(&self.calendar),
         );
         let input = Service {
             id: 0,
             office_id,
             calendar_id: calendar.first().copied().unwrap_or_default(),
-            title: p.line("title", Label("Titolo", "Title"), &self.title, 200),
-            description: p.text(
-                "description",
-                Label("Descrizione", "Description"),
-                &self.description,
-                2000,
-            ),
+            title: p.line("title", Label("Titolo"), &self.title, 200),
+            description: p.text("description", Label("Descrizione"), &self.description, 2000),
             max_minutes: p.number(
                 "max_minutes",
-                Label("Durata massima (minuti)", "Maximum duration (minutes)"),
+                Label("Durata massima (minuti)"),
                 &self.max_minutes,
                 5,
                 480,
             ),
             instructions: p.text(
                 "instructions",
-                Label("Istruzioni", "Instructions"),
+                Label("Istruzioni"),
                 &self.instructions,
                 2000,
             ),
             documents: p.text(
                 "documents",
-                Label("Documenti da portare", "Documents to bring"),
+                Label("Documenti da portare"),
                 &self.documents,
                 2000,
             ),
@@ -449,22 +424,17 @@ impl CalendarForm {
         let c = CalendarSettings {
             id,
             office_id,
-            name: p.line(
-                "cal-name",
-                Label("Nome del calendario", "Calendar name"),
-                &self.name,
-                200,
-            ),
+            name: p.line("cal-name", Label("Nome del calendario"), &self.name, 200),
             horizon_days: p.number(
                 "cal-horizon",
-                Label("Orizzonte (giorni)", "Horizon (days)"),
+                Label("Orizzonte (giorni)"),
                 &self.horizon_days,
                 1,
                 730,
             ),
             min_notice_days: p.number(
                 "cal-notice",
-                Label("Preavviso (giorni)", "Notice (days)"),
+                Label("Preavviso (giorni)"),
                 &self.min_notice_days,
                 0,
                 60,
@@ -510,26 +480,17 @@ impl AccountForm {
     /// `with_email`: the new-account form asks for the email; the account page does not.
     pub fn check(&self, with_email: bool) -> Result<CheckedAccount, Problems> {
         let mut p = Problems::default();
-        let name = p.line(
-            "acc-name",
-            Label("Nome e cognome", "Full name"),
-            &self.name,
-            200,
-        );
+        let name = p.line("acc-name", Label("Nome e cognome"), &self.name, 200);
         let email = if with_email {
-            p.email("acc-email", Label("Email", "Email"), &self.email)
+            p.email("acc-email", Label("Email"), &self.email)
         } else {
             String::new()
         };
         let role = Role::parse(&self.role).unwrap_or_else(|| {
-            p.add(
-                "acc-role",
-                "Ruolo: scelta non valida.",
-                "Role: not a valid choice.",
-            );
+            p.add("acc-role", Text::new("Ruolo: scelta non valida."));
             Role::Operator
         });
-        let offices = p.ids("acc-offices", Label("Uffici", "Offices"), &self.uffici);
+        let offices = p.ids("acc-offices", Label("Uffici"), &self.uffici);
         p.finish(CheckedAccount {
             name,
             email,
@@ -590,27 +551,18 @@ impl RuleForm {
         for d in &self.giorni {
             match d.trim().parse::<u8>() {
                 Ok(d) if d < 7 => weekdays |= 1 << d,
-                _ => p.add(
-                    "rule-days",
-                    "Giorni: scelta non valida.",
-                    "Days: not a valid choice.",
-                ),
+                _ => p.add("rule-days", Text::new("Giorni: scelta non valida.")),
             }
         }
         if self.giorni.is_empty() {
-            p.add(
-                "rule-days",
-                "Giorni: scegline almeno uno.",
-                "Days: choose at least one.",
-            );
+            p.add("rule-days", Text::new("Giorni: scegline almeno uno."));
         }
-        let start_minute = p.time("dalle", Label("Dalle", "From"), &self.dalle);
-        let end_minute = p.time("alle", Label("Alle", "To"), &self.alle);
+        let start_minute = p.time("dalle", Label("Dalle"), &self.dalle);
+        let end_minute = p.time("alle", Label("Alle"), &self.alle);
         if !p.has("dalle") && !p.has("alle") && end_minute <= start_minute {
             p.add(
                 "alle",
-                "Alle: l'orario di fine deve seguire quello di inizio.",
-                "To: the end time must come after the start time.",
+                Text::new("Alle: l'orario di fine deve seguire quello di inizio."),
             );
         }
         let r = RuleRow {
@@ -618,45 +570,18 @@ impl RuleForm {
             weekdays,
             start_minute,
             end_minute,
-            slot_minutes: p.number(
-                "durata",
-                Label("Slot (min)", "Slot (min)"),
-                &self.durata,
-                5,
-                480,
-            ),
-            buffer_minutes: p.number(
-                "pausa",
-                Label("Pausa (min)", "Buffer (min)"),
-                &self.pausa,
-                0,
-                240,
-            ),
-            capacity: p.number(
-                "capienza",
-                Label("Capienza", "Capacity"),
-                &self.capienza,
-                1,
-                100,
-            ),
+            slot_minutes: p.number("durata", Label("Slot (min)"), &self.durata, 5, 480),
+            buffer_minutes: p.number("pausa", Label("Pausa (min)"), &self.pausa, 0, 240),
+            capacity: p.number("capienza", Label("Capienza"), &self.capienza, 1, 100),
             modes: p.modes("rule-modes", &self.modalita),
-            valid_from: p.day(
-                "valido_dal",
-                Label("Valido dal", "Valid from"),
-                &self.valido_dal,
-            ),
-            valid_to: p.day(
-                "valido_al",
-                Label("Valido fino al", "Valid to"),
-                &self.valido_al,
-            ),
+            valid_from: p.day("valido_dal", Label("Valido dal"), &self.valido_dal),
+            valid_to: p.day("valido_al", Label("Valido fino al"), &self.valido_al),
         };
         if let (Some(a), Some(b)) = (r.valid_from, r.valid_to) {
             if b < a {
                 p.add(
                     "valido_al",
-                    "Valido fino al: la data deve seguire quella di inizio validità.",
-                    "Valid to: the date must come after the start of validity.",
+                    Text::new("Valido fino al: la data deve seguire quella di inizio validità."),
                 );
             }
         }
@@ -693,21 +618,15 @@ impl ExceptionForm {
 
     pub fn check(&self) -> Result<ExceptionRow, Problems> {
         let mut p = Problems::default();
-        let day = p.required_day("exc-day", Label("Giorno", "Day"), &self.giorno);
-        let label = p.text(
-            "exc-label",
-            Label("Descrizione", "Label"),
-            &self.etichetta,
-            200,
-        );
+        let day = p.required_day("exc-day", Label("Giorno"), &self.giorno);
+        let label = p.text("exc-label", Label("Descrizione"), &self.etichetta, 200);
         let hours = if self.special_hours() {
-            let a = p.time("exc-from", Label("Dalle", "From"), &self.dalle);
-            let b = p.time("exc-to", Label("Alle", "To"), &self.alle);
+            let a = p.time("exc-from", Label("Dalle"), &self.dalle);
+            let b = p.time("exc-to", Label("Alle"), &self.alle);
             if !p.has("exc-from") && !p.has("exc-to") && b <= a {
                 p.add(
                     "exc-to",
-                    "Alle: l'orario di fine deve seguire quello di inizio.",
-                    "To: the end time must come after the start time.",
+                    Text::new("Alle: l'orario di fine deve seguire quello di inizio."),
                 );
             }
             Some((a, b))
@@ -743,10 +662,8 @@ impl ClosureForm {
         today: NaiveDate,
     ) -> Result<booking::store::closures::Closure, Problems> {
         let mut p = Problems::default();
-        let first = p.required_day("clo-from", Label("Dal", "From"), &self.dal);
-        let last = p
-            .day("clo-to", Label("Al", "To"), &self.al)
-            .unwrap_or(first);
+        let first = p.required_day("clo-from", Label("Dal"), &self.dal);
+        let last = p.day("clo-to", Label("Al"), &self.al).unwrap_or(first);
         let calendar_id = match self.calendario.trim() {
             "" => None,
             c => match c.parse::<i64>() {
@@ -754,8 +671,7 @@ impl ClosureForm {
                 _ => {
                     p.add(
                         "clo-calendar",
-                        "Calendario: scegli uno di quelli dell'ufficio.",
-                        "Calendar: choose one of the office's.",
+                        Text::new("Calendario: scegli uno di quelli dell'ufficio."),
                     );
                     None
                 }
@@ -763,10 +679,7 @@ impl ClosureForm {
         };
         let reason = p.line(
             "clo-reason",
-            Label(
-                "Motivo (lo leggono i cittadini)",
-                "Reason (citizens read it)",
-            ),
+            Label("Motivo (lo leggono i cittadini)"),
             &self.motivo,
             200,
         );
@@ -774,16 +687,14 @@ impl ClosureForm {
             if first < today {
                 p.add(
                     "clo-from",
-                    "Dal: una chiusura comincia oggi o dopo.",
-                    "From: a closure starts today or later.",
+                    Text::new("Dal: una chiusura comincia oggi o dopo."),
                 );
             } else if last < first
                 || (last - first).num_days() >= booking::store::closures::MAX_CLOSURE_DAYS
             {
                 p.add(
                     "clo-to",
-                    "Al: l'ultimo giorno segue il primo, al massimo di un anno.",
-                    "To: the last day follows the first, by a year at most.",
+                    Text::new("Al: l'ultimo giorno segue il primo, al massimo di un anno."),
                 );
             }
         }

@@ -138,11 +138,7 @@ pub async fn render_office(
             label: format!(
                 "{}{}",
                 sv.title,
-                if sv.published {
-                    ""
-                } else {
-                    l.t(" (privato)", " (private)")
-                }
+                if sv.published { "" } else { l.t(" (privato)") }
             ),
             checked: sv.published,
         })
@@ -190,7 +186,7 @@ pub async fn render_office(
         },
         closure_calendars: std::iter::once(Choice {
             value: String::new(),
-            label: l.t("Tutto l'ufficio", "The whole office").into(),
+            label: l.t("Tutto l'ufficio").into(),
             checked: forms.closure.calendario.is_empty(),
         })
         .chain(calendars.iter().map(|c| Choice {

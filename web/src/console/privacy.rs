@@ -67,19 +67,13 @@ fn checked(q: &PersonQuery) -> Result<PersonQuery> {
     let email = q.email.trim();
     let code = booking::fiscal::normalise(&q.codice_fiscale);
     if email.is_empty() && code.is_empty() {
-        return Err(invalid(
-            "scrivi un indirizzo email o un codice fiscale",
-            "write an email address or a fiscal code",
-        ));
+        return Err(invalid("scrivi un indirizzo email o un codice fiscale"));
     }
     if email.chars().count() > 254 || email.chars().any(char::is_control) {
-        return Err(invalid(
-            "indirizzo email non valido",
-            "invalid email address",
-        ));
+        return Err(invalid("indirizzo email non valido"));
     }
     if !code.is_empty() && !booking::fiscal::is_valid(&code) {
-        return Err(invalid("codice fiscale non valido", "invalid fiscal code"));
+        return Err(invalid("codice fiscale non valido"));
     }
     Ok(PersonQuery {
         email: email.to_string(),
@@ -116,7 +110,7 @@ async fn show_person(Console(st, s): Console, Query(q): Query<PersonQuery>) -> R
                     .collect();
                 (lines, Some(query_string(&q)), None)
             }
-            Err(AppError::Invalid(it, en)) => (Vec::new(), None, Some(l.t(&it, &en).to_string())),
+            Err(AppError::Invalid(t)) => (Vec::new(), None, Some(l.text(&t))),
             Err(e) => return Err(e),
         }
     } else {
@@ -178,7 +172,6 @@ async fn erase_person(Post(st, s, f): Post<EraseForm>) -> Result<Response> {
     if f.conferma.as_deref() != Some("1") {
         return Err(invalid(
             "spunta la conferma: la cancellazione non si può annullare",
-            "tick the confirmation: erasing cannot be undone",
         ));
     }
     let ids = st.store.find_person(&q.email, &q.codice_fiscale).await?;

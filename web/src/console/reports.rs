@@ -51,13 +51,12 @@ fn period(st: &AppState, s: &Staff, q: &StatsQuery) -> Result<Period> {
         if v.trim().is_empty() {
             return Ok(default);
         }
-        crate::extract::parse_day(v)
-            .ok_or_else(|| invalid("data non valida (AAAA-MM-GG)", "invalid date (YYYY-MM-DD)"))
+        crate::extract::parse_day(v).ok_or_else(|| invalid("data non valida (AAAA-MM-GG)"))
     };
     let from = day(&q.dal, today - Duration::days(30))?;
     let to = day(&q.al, today + Duration::days(30))?;
     if to < from || (to - from).num_days() > 3660 {
-        return Err(invalid("periodo non valido", "invalid period"));
+        return Err(invalid("periodo non valido"));
     }
     let office = match q.ufficio.trim() {
         "" => None,
@@ -153,13 +152,13 @@ pub async fn show_statistics(
             })
             .collect(),
         services,
-        chart: staff::stats::svg_chart(&report, l.is_en()),
+        chart: staff::stats::svg_chart(&report, l),
         lines: report
             .lines
             .iter()
             .map(|(o, sv, t)| line(o, sv, t))
             .collect(),
-        total: line(l.t("Totale", "Total"), "", &report.total),
+        total: line(l.t("Totale"), "", &report.total),
         csv_link: format!("/ufficio/statistiche.csv?{query}"),
     };
     s.ui.page(StatusCode::OK, page)
@@ -196,54 +195,37 @@ pub async fn download_statistics(
 
 /// What an audit action means, for people.
 pub fn action_label(l: Lang, action: &str) -> &'static str {
-    let (it, en) = match action {
-        "approvato" => ("Approvato", "Approved"),
-        "rifiutato" => ("Rifiutato", "Refused"),
-        "annullato" => ("Annullato dall'ufficio", "Cancelled by the office"),
-        "annullato_cittadino" => ("Annullato dal cittadino", "Cancelled by the citizen"),
-        "spostato" => ("Spostato dall'ufficio", "Moved by the office"),
-        "spostato_cittadino" => ("Spostato dal cittadino", "Moved by the citizen"),
-        "svolto" => ("Segnato svolto", "Marked done"),
-        "assente" => ("Segnato non presentato", "Marked no-show"),
-        "nota" => ("Nota modificata", "Note changed"),
-        "prenotato" => ("Prenotato dall'ufficio", "Booked by the office"),
-        "ufficio_creato" => ("Ufficio creato", "Office created"),
-        "ufficio_modificato" => ("Ufficio modificato", "Office changed"),
-        "ufficio_archiviato" => ("Ufficio archiviato", "Office archived"),
-        "ufficio_ripristinato" => ("Ufficio ripristinato", "Office put back in service"),
-        "servizio_creato" => ("Servizio creato", "Service created"),
-        "servizio_modificato" => ("Servizio modificato", "Service changed"),
-        "calendario_creato" => ("Calendario creato", "Calendar created"),
-        "calendario_modificato" => ("Calendario modificato", "Calendar changed"),
-        "regola_aggiunta" => ("Orario aggiunto", "Opening hours added"),
-        "regola_eliminata" => ("Orario eliminato", "Opening hours removed"),
-        "eccezione_aggiunta" => (
-            "Chiusura o orario speciale aggiunto",
-            "Closure or special hours added",
-        ),
-        "eccezione_eliminata" => (
-            "Chiusura o orario speciale eliminato",
-            "Closure or special hours removed",
-        ),
-        "operatori_calendario" => (
-            "Operatori del calendario cambiati",
-            "Calendar operators changed",
-        ),
-        "account_creato" => ("Account creato", "Account created"),
-        "account_modificato" => ("Account modificato", "Account changed"),
-        "password_reimpostata" => (
-            "Password provvisoria generata",
-            "Provisional password issued",
-        ),
-        "password_changed" => ("Password cambiata", "Password changed"),
-        "dati_esportati" => ("Dati di una persona esportati", "A person's data exported"),
-        "dati_cancellati" => ("Dati di una persona cancellati", "A person's data erased"),
-        _ => ("Modifica", "Change"),
-    };
-    if l.is_en() {
-        en
-    } else {
-        it
+    match action {
+        "approvato" => l.t("Approvato"),
+        "rifiutato" => l.t("Rifiutato"),
+        "annullato" => l.t("Annullato dall'ufficio"),
+        "annullato_cittadino" => l.t("Annullato dal cittadino"),
+        "spostato" => l.t("Spostato dall'ufficio"),
+        "spostato_cittadino" => l.t("Spostato dal cittadino"),
+        "svolto" => l.t("Segnato svolto"),
+        "assente" => l.t("Segnato non presentato"),
+        "nota" => l.t("Nota modificata"),
+        "prenotato" => l.t("Prenotato dall'ufficio"),
+        "ufficio_creato" => l.t("Ufficio creato"),
+        "ufficio_modificato" => l.t("Ufficio modificato"),
+        "ufficio_archiviato" => l.t("Ufficio archiviato"),
+        "ufficio_ripristinato" => l.t("Ufficio ripristinato"),
+        "servizio_creato" => l.t("Servizio creato"),
+        "servizio_modificato" => l.t("Servizio modificato"),
+        "calendario_creato" => l.t("Calendario creato"),
+        "calendario_modificato" => l.t("Calendario modificato"),
+        "regola_aggiunta" => l.t("Orario aggiunto"),
+        "regola_eliminata" => l.t("Orario eliminato"),
+        "eccezione_aggiunta" => l.t("Chiusura o orario speciale aggiunto"),
+        "eccezione_eliminata" => l.t("Chiusura o orario speciale eliminato"),
+        "operatori_calendario" => l.t("Operatori del calendario cambiati"),
+        "account_creato" => l.t("Account creato"),
+        "account_modificato" => l.t("Account modificato"),
+        "password_reimpostata" => l.t("Password provvisoria generata"),
+        "password_changed" => l.t("Password cambiata"),
+        "dati_esportati" => l.t("Dati di una persona esportati"),
+        "dati_cancellati" => l.t("Dati di una persona cancellati"),
+        _ => l.t("Modifica"),
     }
 }
 

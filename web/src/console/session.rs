@@ -153,12 +153,7 @@ pub async fn submit_password(Post(st, s, f): Post<PasswordForm>) -> Result<Respo
     let l = s.l();
     let new = f.new.as_str();
     let result = if new != f.repeat {
-        Err(l
-            .t(
-                "Le due nuove password non coincidono.",
-                "The two new passwords differ.",
-            )
-            .to_string())
+        Err(l.t("Le due nuove password non coincidono.").to_string())
     } else {
         match st
             .accounts
@@ -201,51 +196,24 @@ pub async fn submit_password(Post(st, s, f): Post<PasswordForm>) -> Result<Respo
 fn password_problem(l: Lang, why: &str) -> String {
     let min = staff::password::MIN_LENGTH;
     match why {
-        "wrong_current" => l
-            .t(
-                "La password attuale non è corretta.",
-                "The current password is wrong.",
-            )
-            .into(),
-        "too_short" => {
-            if l.is_en() {
-                format!("The new password needs at least {min} characters.")
-            } else {
-                format!("La nuova password deve avere almeno {min} caratteri.")
-            }
-        }
-        "too_long" => l
-            .t(
-                "La nuova password è troppo lunga.",
-                "The new password is too long.",
-            )
-            .into(),
+        "wrong_current" => l.t("La password attuale non è corretta.").into(),
+        "too_short" => l.f(
+            "La nuova password deve avere almeno {n} caratteri.",
+            &[("n", &min)],
+        ),
+        "too_long" => l.t("La nuova password è troppo lunga.").into(),
         "contains_email" => l
-            .t(
-                "La nuova password non deve contenere il tuo indirizzo email.",
-                "The new password must not contain your email address.",
-            )
+            .t("La nuova password non deve contenere il tuo indirizzo email.")
             .into(),
         "same_as_before" => l
-            .t(
-                "La nuova password deve essere diversa da quella attuale.",
-                "The new password must differ from the current one.",
-            )
+            .t("La nuova password deve essere diversa da quella attuale.")
             .into(),
-        _ => l
-            .t(
-                "Scegli una password meno prevedibile.",
-                "Choose a less predictable password.",
-            )
-            .into(),
+        _ => l.t("Scegli una password meno prevedibile.").into(),
     }
 }
 
 /// The one answer to a refused login.
 fn refusal(l: Lang) -> String {
-    l.t(
-        "Email o password non corretti. Dopo 5 tentativi sbagliati di seguito l'accesso resta sospeso per qualche minuto.",
-        "Wrong email or password. After 5 wrong attempts in a row, logging in is suspended for a few minutes.",
-    )
+    l.t("Email o password non corretti. Dopo 5 tentativi sbagliati di seguito l'accesso resta sospeso per qualche minuto.")
     .into()
 }

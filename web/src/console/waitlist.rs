@@ -36,18 +36,14 @@ pub async fn waiting_lines(st: &AppState, l: Lang, service_id: i64) -> Result<Ve
                         .weekdays
                         .days()
                         .map(|d| WEEKDAY_NAMES[d.num_days_from_monday() as usize])
-                        .map(|(it, en)| l.t(it, en))
+                        .map(|day| l.t(day))
                         .collect::<Vec<_>>()
                         .join(", "),
                 },
                 state: match (e.status.as_str(), e.verified_at) {
-                    ("offered", _) => l.t("posto offerto", "place offered").into(),
-                    (_, Some(t)) => format!(
-                        "{} {}",
-                        l.t("in attesa dal", "waiting since"),
-                        l.when(t, st.tz)
-                    ),
-                    _ => l.t("da confermare", "not confirmed yet").into(),
+                    ("offered", _) => l.t("posto offerto").into(),
+                    (_, Some(t)) => format!("{} {}", l.t("in attesa dal"), l.when(t, st.tz)),
+                    _ => l.t("da confermare").into(),
                 },
             }
         })
