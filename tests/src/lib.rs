@@ -426,6 +426,11 @@ impl Server {
         self.state.store.appointment(id).await.unwrap().status
     }
 
+    /// The language an appointment's emails are written in, as stored.
+    pub async fn language(&self, id: i64) -> String {
+        self.state.store.appointment(id).await.unwrap().language.code().to_string()
+    }
+
     pub async fn appointment_count(&self) -> i64 {
         use sqlx::Row;
         sqlx::query("SELECT COUNT(*) AS n FROM appointment")

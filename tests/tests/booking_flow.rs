@@ -1248,12 +1248,7 @@ on_both_databases!(
             .book(demo::EDILIZIA, start, "video", "smith@example.it")
             .await
             .unwrap();
-        let stored: (String,) = sqlx::query_as("SELECT language FROM appointment WHERE id = $1")
-            .bind(id)
-            .fetch_one(s.state.store.pool())
-            .await
-            .unwrap();
-        assert_eq!(stored.0, "en");
+        assert_eq!(s.language(id).await, "en");
         let verify = s.email_of_kind(id, "verify").await;
         assert!(
             verify.subject.starts_with("Confirm your booking - "),
@@ -1330,12 +1325,7 @@ on_both_databases!(
             .book(demo::EDILIZIA, start, "video", "weber@example.it")
             .await
             .unwrap();
-        let stored: (String,) = sqlx::query_as("SELECT language FROM appointment WHERE id = $1")
-            .bind(id)
-            .fetch_one(s.state.store.pool())
-            .await
-            .unwrap();
-        assert_eq!(stored.0, "de");
+        assert_eq!(s.language(id).await, "de");
         let verify = s.email_of_kind(id, "verify").await;
         assert!(verify.html.contains("<html lang=\"de\">"));
         assert!(verify.text.starts_with(&t("Gentile")), "{}", verify.text);
