@@ -32,6 +32,9 @@ pub enum Purpose {
     PersonData,
     /// Confirm, see or leave one's place on a service's waitlist.
     Waitlist,
+    /// A room's socket forwarded by another node of the service to the node that holds the
+    /// room (several nodes on one database).
+    Forward,
 }
 
 impl Purpose {
@@ -44,6 +47,7 @@ impl Purpose {
             Purpose::RoomOperator => b'o',
             Purpose::PersonData => b'd',
             Purpose::Waitlist => b'w',
+            Purpose::Forward => b'f',
         }
     }
 }

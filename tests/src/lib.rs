@@ -428,7 +428,14 @@ impl Server {
 
     /// The language an appointment's emails are written in, as stored.
     pub async fn language(&self, id: i64) -> String {
-        self.state.store.appointment(id).await.unwrap().language.code().to_string()
+        self.state
+            .store
+            .appointment(id)
+            .await
+            .unwrap()
+            .language
+            .code()
+            .to_string()
     }
 
     pub async fn appointment_count(&self) -> i64 {

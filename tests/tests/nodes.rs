@@ -64,3 +64,286 @@ async fn a_catalogue_change_reaches_the_other_processes_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+// ---------------------------------------------------------------- rooms across nodes
+
+/// The secret the nodes share (they sign and check the same links).
+const SECRET: &str = "test-secret-key-test-secret-key-0123456789";
+
+/// One `sportello` node on `port` (admin on `admin`), on database `url`, with its clock at
+/// `clock`; its log goes to the test's output.
+fn spawn_node(
+    id: &str,
+    url: &str,
+    port: u16,
+    admin: u16,
+    clock: &str,
+    dir: &std::path::Path,
+) -> std::process::Child {
+    let data = dir.join(id);
+    std::fs::create_dir_all(&data).unwrap();
+    std::process::Command::new(tests::faults::test_binary())
+        .args(["--tls", "off", "--data-dir", &data.display().to_string()])
+        .args(["--database-url", url, "--secret-key", SECRET])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args([
+            "--node-id",
+            id,
+            "--node-url",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .args(["--start-clock-at", clock, "--trusted-proxies", "127.0.0.1"])
+        .args(["--media-udp", "127.0.0.1:0", "--media-tcp", "off"])
+        .args(["--smtp-host", "127.0.0.1", "--smtp-port", "9"])
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the sportello binary")
+}
+
+/// Debian's nginx on `port`, round robin over the nodes' ports, passing WebSockets on; a
+/// node that refuses connections is skipped for two seconds.
+fn spawn_nginx(port: u16, nodes: &[u16], dir: &std::path::Path) -> std::process::Child {
+    let d = dir.display();
+    let servers: String = nodes
+        .iter()
+        .map(|p| format!("    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n"))
+        .collect();
+    let conf = format!(
+        "daemon off;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\nevents {{}}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         \x20 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+         \x20 upstream nodes {{\n{servers}  }}\n\
+         \x20 map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
+         \x20 server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+         \x20     proxy_pass http://nodes;\n      proxy_http_version 1.1;\n\
+         \x20     proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection $connection_upgrade;\n\
+         \x20     proxy_set_header X-Forwarded-For $remote_addr;\n      proxy_connect_timeout 1s;\n\
+         \x20     proxy_read_timeout 1h;\n      proxy_next_upstream error timeout;\n    }}\n  }}\n}}\n"
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new("nginx")
+        .args(["-c", &path.display().to_string(), "-p", &d.to_string()])
+        // Its own process group, so that no worker outlives the test.
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nginx (scripts/test installs it)")
+}
+
+/// Stops nginx and its workers (its process group): an orphaned worker would hold the test
+/// run's output open.
+fn stop_nginx(mut nginx: std::process::Child) {
+    let group = format!("-{}", nginx.id());
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", "--", &group])
+        .status();
+    let _ = nginx.wait();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+async fn wait_for(what: &str, url: &str) {
+    let started = Instant::now();
+    while reqwest::get(url).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A node's `/healthz` (on its administration listener).
+async fn health(admin: u16) -> String {
+    match reqwest::get(format!("http://127.0.0.1:{admin}/healthz")).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The next JSON message of a room socket, or `None` when it closed (or said nothing in 10 s).
+async fn next_json(ws: &mut Socket) -> Option<serde_json::Value> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Opens the room through the load balancer, says hello and joins; the messages it got, or
+/// `None` if the socket closed on the way (the room's node is moving: try again).
+async fn enter(
+    lb: u16,
+    code: &str,
+    token: &str,
+    name: &str,
+) -> Option<(Socket, serde_json::Value)> {
+    use futures::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("ws://127.0.0.1:{lb}/ws/stanza/{code}");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.ok()?;
+    let hello = serde_json::json!({"type": "hello", "v": 1, "token": token});
+    ws.send(Message::text(hello.to_string())).await.ok()?;
+    let ready = next_json(&mut ws).await?;
+    if ready["type"] != "ready" {
+        panic!("not ready: {ready}");
+    }
+    let join = serde_json::json!({"type": "join", "v": 1, "name": name});
+    ws.send(Message::text(join.to_string())).await.ok()?;
+    let first = next_json(&mut ws).await?;
+    Some((ws, first))
+}
+
+/// Waits until `ws` hears that the other side (`role`) joined; false if it closed first.
+async fn hears_joined(ws: &mut Socket, role: &str) -> bool {
+    while let Some(m) = next_json(ws).await {
+        if m["type"] == "peer_joined" && m["role"] == role {
+            return true;
+        }
+    }
+    false
+}
+
+// Three nodes on one PostgreSQL behind nginx (round robin): the citizen's and the operator's
+// sockets reach different nodes and still meet in the room, on the one node that holds it
+// (the other forwards its socket there). SIGKILL that node mid-call: both pages reconnect
+// through nginx and the room is placed on a live node; the time that takes is measured and
+// must stay under 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
+        return;
+    };
+    let rooms = tests::seed::video_rooms(&url, SECRET, 1).await.unwrap();
+    let a = &rooms[0];
+    let clock = (a.start + chrono::Duration::minutes(1)).to_rfc3339();
+    let signer = booking::token::Signer::new(SECRET.as_bytes());
+    let citizen = signer.sign(booking::token::Purpose::RoomCitizen, a.id);
+    let operator = signer.sign(booking::token::Purpose::RoomOperator, a.id);
+
+    let ids = ["n1", "n2", "n3"];
+    let ports: Vec<(u16, u16)> = ids.iter().map(|_| (free_port(), free_port())).collect();
+    let mut nodes: Vec<Option<std::process::Child>> = ids
+        .iter()
+        .zip(&ports)
+        .map(|(id, (p, adm))| Some(spawn_node(id, &url, *p, *adm, &clock, dir.path())))
+        .collect();
+    for (p, _) in &ports {
+        wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
+    }
+    let lb = free_port();
+    let nginx = spawn_nginx(
+        lb,
+        &ports.iter().map(|p| p.0).collect::<Vec<_>>(),
+        dir.path(),
+    );
+    wait_for("nginx", &format!("http://127.0.0.1:{lb}/")).await;
+
+    // Whatever node each socket reaches, they meet.
+    let (mut c, first) = enter(lb, &a.code, &citizen, "Maria Rossi")
+        .await
+        .expect("citizen in");
+    assert_eq!(first["type"], "waiting", "{first}");
+    let (o, _) = enter(lb, &a.code, &operator, "Ufficio")
+        .await
+        .expect("operator in");
+    assert!(hears_joined(&mut c, "operator").await);
+    // One node serves the room; round robin sent the two sockets to two different nodes.
+    let mut holder = None;
+    for (i, (_, adm)) in ports.iter().enumerate() {
+        let h = health(*adm).await;
+        assert!(
+            h.contains(&format!("node: {}", ids[i])) && h.contains("rooms: accepting"),
+            "{h}"
+        );
+        if h.contains("rooms served here: 1") {
+            assert!(holder.replace(i).is_none(), "two nodes serve the room");
+        }
+    }
+    let holder = holder.expect("a node serves the room");
+    let forwarded: usize = futures::future::join_all(ports.iter().map(|(_, adm)| health(*adm)))
+        .await
+        .iter()
+        .filter(|h| !h.contains("sockets forwarded to other nodes: 0"))
+        .count();
+    assert_eq!(
+        forwarded, 1,
+        "one socket reached another node and was forwarded"
+    );
+    let store = node(&url).await;
+    let live = store
+        .live_nodes(chrono::Utc::now() - chrono::Duration::seconds(10))
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 3, "{live:?}");
+
+    // The holder dies.
+    let killed = Instant::now();
+    let mut dead = nodes[holder].take().unwrap();
+    dead.kill().unwrap();
+    dead.wait().unwrap();
+    // Both pages see their socket close and reconnect (room.js retries within a second).
+    assert!(
+        !hears_joined(&mut c, "operator").await,
+        "the citizen's socket closed"
+    );
+    drop(o);
+    let (mut c, mut o) = loop {
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "the room never moved"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some((c, _)) = enter(lb, &a.code, &citizen, "Maria Rossi").await else {
+            continue;
+        };
+        let Some((o, _)) = enter(lb, &a.code, &operator, "Ufficio").await else {
+            continue;
+        };
+        break (c, o);
+    };
+    assert!(hears_joined(&mut c, "operator").await || hears_joined(&mut o, "citizen").await);
+    let moved = killed.elapsed();
+    eprintln!(
+        "room re-placed and both sides back in it {:.1} s after SIGKILL of its node",
+        moved.as_secs_f64()
+    );
+    assert!(moved < Duration::from_secs(10), "{moved:?}");
+    let serving: Vec<String> = futures::future::join_all(
+        ports
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != holder)
+            .map(|(_, (_, adm))| health(*adm)),
+    )
+    .await;
+    assert_eq!(
+        serving
+            .iter()
+            .filter(|h| h.contains("rooms served here: 1"))
+            .count(),
+        1,
+        "{serving:?}"
+    );
+
+    stop_nginx(nginx);
+    for n in nodes.iter_mut().flatten() {
+        let _ = n.kill();
+        let _ = n.wait();
+    }
+}

@@ -215,13 +215,21 @@ pub async fn serve(
             let _ = admin_stop.await;
         },
     ));
+    if let Some(cluster) = state.cluster.clone() {
+        tokio::spawn(cluster.run(state.clone()));
+    }
     let (hub, draining) = (state.hub.clone(), state.draining.clone());
+    let stopping = state.clone();
     let stop = async move {
         stop_signal().await;
         draining.store(true, Ordering::Relaxed);
         tracing::info!(
             "stopping: /readyz answers 503, no new connections, finishing the requests in flight"
         );
+        // Another node takes this one's rooms as soon as their pages reconnect.
+        if let Some(cluster) = &stopping.cluster {
+            cluster.stop(&stopping).await;
+        }
         // Room pages reconnect by themselves, to this server once it is back.
         hub.shutdown();
     };
@@ -322,7 +330,24 @@ async fn health(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     match st.store.ping().await {
-        Ok(()) => "ok".into_response(),
+        Ok(()) => match &st.cluster {
+            None => "ok".into_response(),
+            Some(c) => {
+                let accepting = !st.draining.load(Ordering::Relaxed);
+                format!(
+                    "ok\nnode: {}\nrooms: {}\nrooms served here: {}\nsockets forwarded to other nodes: {}\n",
+                    c.id,
+                    if accepting {
+                        "accepting"
+                    } else {
+                        "not accepting (stopping)"
+                    },
+                    c.rooms_here(),
+                    c.forwarded.load(Ordering::Relaxed)
+                )
+                .into_response()
+            }
+        },
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
             (

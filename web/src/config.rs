@@ -293,6 +293,18 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_MEDIA_PUBLIC_IP")]
     pub media_public_ip: Option<String>,
 
+    /// This node's address for the other nodes of the same service, when several nodes share
+    /// one PostgreSQL behind a load balancer (http://10.0.0.2:8080, its plain `listen`): a
+    /// room's socket that reaches another node is forwarded here when this node serves the
+    /// room. Put the nodes' addresses in trusted_proxies too [default: none, one node].
+    #[arg(long, env = "SPORTELLO_NODE_URL")]
+    pub node_url: Option<String>,
+
+    /// This node's name among the service's nodes (letters, digits, - and _) [default: its
+    /// node_url].
+    #[arg(long, env = "SPORTELLO_NODE_ID")]
+    pub node_id: Option<String>,
+
     /// Single-threaded reactors that run the media connections (0: share tokio's workers);
     /// one saves the cross-thread wake-ups a packet otherwise costs [default: 1].
     #[arg(long, env = "SPORTELLO_MEDIA_REACTORS")]
@@ -578,6 +590,7 @@ impl Config {
             !host.is_empty() && !host.starts_with('/') && !url.contains(char::is_whitespace),
             "public_url must be an address like https://prenotazioni.comune.example.it, not {url:?}"
         );
+        self.node()?;
         self.mail_from()
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| anyhow::anyhow!("mail_from {:?}: {e}", self.mail_from()))?;
@@ -786,6 +799,8 @@ impl Config {
             media_tcp,
             media_ports,
             media_public_ip,
+            node_url,
+            node_id,
             media_reactors,
             ice_servers,
             turn_secret,
@@ -888,6 +903,34 @@ impl Config {
             .clone()
             .unwrap_or_else(|| PathBuf::from("data"))
     }
+    /// This node's (id, url) when several nodes share the database; `None` for one node.
+    pub fn node(&self) -> anyhow::Result<Option<(String, String)>> {
+        let Some(url) = self.node_url.as_deref() else {
+            anyhow::ensure!(self.node_id.is_none(), "node_id needs node_url");
+            return Ok(None);
+        };
+        anyhow::ensure!(
+            (url.starts_with("http://") || url.starts_with("https://"))
+                && url.len() > 8
+                && !url.contains(char::is_whitespace),
+            "node_url must be an address like http://10.0.0.2:8080, not {url:?}"
+        );
+        anyhow::ensure!(
+            self.database_url().starts_with("postgres"),
+            "node_url: several nodes share one PostgreSQL database (database_url = \"postgres://...\")"
+        );
+        let id = self.node_id.clone().unwrap_or_else(|| url.to_string());
+        anyhow::ensure!(
+            !id.is_empty()
+                && id.len() <= 100
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:/".contains(c)),
+            "node_id: letters, digits, - and _ only, not {id:?}"
+        );
+        Ok(Some((id, url.trim_end_matches('/').to_string())))
+    }
+
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| {
             format!(
@@ -1210,6 +1253,8 @@ mod value_tests {
         ("privacy_notice", "\"informativa.txt\""),
         ("accessibility_statement", "\"accessibilita.txt\""),
         ("languages_dir", "\"lingue\""),
+        ("node_url", "\"http://10.0.0.2:8080\""),
+        ("node_id", "\"nodo-2\""),
         ("oidc_issuer", "\"https://login.comune.example.it\""),
         ("oidc_client_id", "\"sportello\""),
         ("oidc_client_secret", "\"segreto\""),

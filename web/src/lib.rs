@@ -25,6 +25,7 @@ pub mod limits;
 pub mod mailbox;
 pub mod media;
 pub mod metrics;
+pub mod nodes;
 pub mod notices;
 pub mod oidc;
 pub mod personal_data;

@@ -3,10 +3,11 @@
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use booking::store::nodes::Placement;
 use booking::{Mode, Status};
 use signaling::gate::{self, Gate};
 use signaling::{Role, Schedule, Standing};
@@ -15,6 +16,7 @@ use crate::citizen::links::appointment_view;
 use crate::directory::token_role;
 use crate::error::{AppError, Result};
 use crate::extract::Link;
+use crate::nodes;
 use crate::state::AppState;
 use crate::views::{Countdown, RoomPage};
 
@@ -25,17 +27,44 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Sizes that keep an idle socket small: frames and messages are bounded by the protocol.
+/// With several nodes, the socket is served by the node that holds the room (`nodes`).
 async fn open_socket(
     State(st): State<AppState>,
     Path(code): Path<String>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    ws.read_buffer_size(8 * 1024)
+    let ws = ws
+        .read_buffer_size(8 * 1024)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(256 * 1024)
-        .max_frame_size(256 * 1024)
-        .on_upgrade(move |socket| st.hub.clone().serve(code, socket))
+        .max_frame_size(256 * 1024);
+    let Some(cluster) = st.cluster.clone() else {
+        return ws.on_upgrade(move |socket| st.hub.clone().serve(code, socket));
+    };
+    // An unknown code: the hub refuses it at `hello`, wherever.
+    let Ok(a) = st.store.appointment_by_code(&code).await else {
+        return ws.on_upgrade(move |socket| st.hub.clone().serve(code, socket));
+    };
+    if !nodes::is_forwarded(&st, &headers, a.id) {
+        match cluster.place(&st, &code).await {
+            Ok(Placement::Here) => {}
+            Ok(Placement::Elsewhere { node, url }) => {
+                tracing::debug!(room_node = %node, "room served by another node: forwarded");
+                let token = nodes::forward_token(&st, a.id);
+                cluster
+                    .forwarded
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return ws.on_upgrade(move |socket| async move {
+                    nodes::forward(socket, &url, &code, token).await
+                });
+            }
+            // The database is not there: served here, as one node would.
+            Err(e) => tracing::warn!(error = %e, "room not placed: served here"),
+        }
+    }
+    ws.on_upgrade(move |socket| cluster.serve_here(st, code, a.id, socket))
 }
 
 /// The join link: countdown, then "enter the room", then waiting for the other side.

@@ -51,6 +51,8 @@ pub struct AppState {
     pub town: Arc<crate::town::Town>,
     /// The identity provider citizens log in with (SPID/CIE), if the town set one.
     pub oidc: Option<Arc<crate::oidc::Provider>>,
+    /// This node, when several share the database (`node_url`): where each room is served.
+    pub cluster: Option<Arc<crate::nodes::Cluster>>,
 }
 
 impl axum::extract::FromRef<AppState> for Arc<crate::town::Town> {
@@ -180,6 +182,9 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
                 POW_LIFETIME_SECONDS,
             ))
         }),
+        cluster: cfg
+            .node()?
+            .map(|(id, url)| crate::nodes::Cluster::new(id, url)),
         draining: Default::default(),
         metrics: Default::default(),
         limits: crate::limits::ClientLimits::new(

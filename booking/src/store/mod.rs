@@ -38,6 +38,7 @@ mod catalogue;
 pub mod citizens;
 pub mod closures;
 mod finding;
+pub mod nodes;
 mod outbox;
 mod reminders;
 mod retention;
