@@ -105,6 +105,8 @@ impl Default for Settings {
 enum Out {
     Text(String),
     Close(u16, &'static str),
+    /// The appointment changed: check the ticket and the gate again.
+    Recheck,
 }
 
 pub struct Hub {
@@ -152,6 +154,22 @@ impl Hub {
         let conns = self.conns.lock().expect("conns lock").len();
         let rooms = self.rooms.lock().expect("rooms lock").len();
         (conns, rooms)
+    }
+
+    /// Appointment `room` was cancelled, moved, confirmed or closed: every socket in its room
+    /// checks again at once, and those the gate no longer lets in are told why and closed (a
+    /// moved appointment's pages reconnect and count down to the new time).
+    pub fn appointment_changed(&self, room: i64) {
+        let conns = match self.rooms.lock().expect("rooms lock").get(&room) {
+            Some(r) => r.conns(),
+            None => return,
+        };
+        let senders = self.conns.lock().expect("conns lock");
+        for c in conns {
+            if let Some(tx) = senders.get(&c) {
+                let _ = tx.send(Out::Recheck);
+            }
+        }
     }
 
     /// Whether a citizen is in the room now (for the operator's agenda).
@@ -276,6 +294,20 @@ impl Hub {
                         lost = false;
                         conn.joined = None; // replaced: the room already has the new connection
                         break;
+                    }
+                    Some(Out::Recheck) => {
+                        let mut closing = None;
+                        for r in conn.recheck().await {
+                            match r {
+                                Reply::Send(m) => { let _ = sink.send(Message::Text(Utf8Bytes::from(m.to_json()))).await; }
+                                Reply::Close(code, reason) => closing = Some((code, reason)),
+                            }
+                        }
+                        if let Some((code, reason)) = closing {
+                            let _ = sink.send(close(code, reason)).await;
+                            lost = false;
+                            break;
+                        }
                     }
                     None => break,
                 },
@@ -471,6 +503,35 @@ impl Conn {
                 self.ticket = Some(ticket);
                 vec![Reply::Send(ready)]
             }
+        }
+    }
+
+    /// The appointment changed: the socket stays if the gate still lets it in.
+    async fn recheck(&mut self) -> Vec<Reply> {
+        if self.token.is_empty() {
+            return vec![];
+        }
+        let Some(fresh) = self.hub.dir.ticket(&self.token).await else {
+            return refuse(ErrorCode::BadToken);
+        };
+        let gate = gate::decide(
+            &fresh.schedule,
+            fresh.role,
+            self.hub.dir.now(),
+            &self.hub.settings.policy,
+        );
+        match gate {
+            Gate::Open => {
+                if self.ticket.is_some() {
+                    self.ticket = Some(fresh);
+                }
+                vec![]
+            }
+            // Moved to a later time: the page reconnects and counts down to it.
+            Gate::TooEarly { .. } => vec![Reply::Close(1012, "appointment moved")],
+            Gate::Ended => refuse(ErrorCode::Ended),
+            Gate::Cancelled => refuse(ErrorCode::Cancelled),
+            Gate::NotConfirmed => refuse(ErrorCode::NotConfirmed),
         }
     }
 

@@ -90,6 +90,13 @@ impl Room {
         }
     }
 
+    /// Every connection in the room: the two seats and the watchers.
+    pub fn conns(&self) -> Vec<ConnId> {
+        let seats = [&self.citizen, &self.operator];
+        let seated = seats.into_iter().flatten().map(|s| s.conn);
+        seated.chain(self.watchers.iter().copied()).collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.citizen.is_none() && self.operator.is_none() && self.watchers.is_empty()
     }

@@ -291,6 +291,20 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
         .await
         .unwrap();
     assert_eq!(live.len(), 3, "{live:?}");
+    // Every node's agenda sees the citizen waiting: the holder says so with its lease.
+    let waiting = Instant::now();
+    while !store
+        .rooms_with_citizen(chrono::Utc::now())
+        .await
+        .unwrap()
+        .contains(&a.code)
+    {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(5),
+            "the citizen is not shown waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // The holder dies.
     let killed = Instant::now();
@@ -339,6 +353,28 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
             .count(),
         1,
         "{serving:?}"
+    );
+
+    // The office cancels from another process on the database: the room, on whichever node,
+    // hears it at once (NOTIFY) and both pages are told why.
+    let entry =
+        booking::audit::Entry::by_command_line("annullato", "appointment", Some(a.id), "", a.start);
+    store
+        .cancel(a.id, booking::Actor::Office, "", &entry, a.start)
+        .await
+        .unwrap();
+    let cancelled = Instant::now();
+    for ws in [&mut c, &mut o] {
+        let mut told = false;
+        while let Some(m) = next_json(ws).await {
+            told |= m["type"] == "error" && m["code"] == "cancelled";
+        }
+        assert!(told, "told that the appointment was cancelled");
+    }
+    assert!(
+        cancelled.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        cancelled.elapsed()
     );
 
     stop_nginx(nginx);

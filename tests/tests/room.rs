@@ -405,6 +405,78 @@ async fn a_moved_appointment_keeps_its_link_and_opens_at_the_new_time() {
     assert_eq!(c["seconds_left"], (2 * 3600 - 5 * 60));
 }
 
+// While people are in the room: moving the appointment to later sends both pages back to the
+// countdown (their sockets close with 1012 and reconnect to it), and cancelling it tells them
+// at once and closes the room for good; nobody has to reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_hears_at_once_that_its_appointment_moved_or_was_cancelled() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let (id, code) = video_room(&s, "live@example.it").await;
+    s.clock.set(start());
+    let enter = |operator: bool, name: &'static str| {
+        let (s, code) = (&s, code.clone());
+        async move {
+            let mut ws = Ws::open(s, &code).await;
+            assert_eq!(ws.hello(&s.room_token(id, operator)).await["type"], "ready");
+            ws.join(name).await;
+            ws
+        }
+    };
+    let mut citizen = enter(false, "Maria Rossi").await;
+    assert_eq!(citizen.json().await["type"], "waiting");
+    let mut operator = enter(true, "Ufficio").await;
+    // (An operator hears first that the citizen waits.)
+    assert_eq!(operator.json().await["type"], "citizen_waiting");
+    assert_eq!(operator.json().await["type"], "peer_joined");
+    assert_eq!(citizen.json().await["type"], "peer_joined");
+    // Moved two hours later by the office.
+    let entry = office_entry("spostato", id, &s);
+    let later = start() + chrono::Duration::hours(2);
+    let store = &s.state.store;
+    store
+        .reschedule(
+            id,
+            later,
+            None,
+            booking::Actor::Office,
+            "",
+            &entry,
+            s.clock_now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(citizen.closed().await, (1012, "appointment moved".into()));
+    assert_eq!(operator.closed().await.0, 1012);
+    // Reconnecting, the page counts down to the new time.
+    let mut back = Ws::open(&s, &code).await;
+    assert_eq!(
+        back.hello(&s.room_token(id, false)).await["type"],
+        "countdown"
+    );
+    drop(back);
+    // At the new time they are in again; the office cancels: both told why, closed for good.
+    s.clock.set(later);
+    let mut citizen = enter(false, "Maria Rossi").await;
+    assert_eq!(citizen.json().await["type"], "waiting");
+    let mut operator = enter(true, "Ufficio").await;
+    // (An operator hears first that the citizen waits.)
+    assert_eq!(operator.json().await["type"], "citizen_waiting");
+    assert_eq!(operator.json().await["type"], "peer_joined");
+    s.cancel(id, booking::Actor::Office, "Ufficio chiuso").await;
+    for ws in [&mut citizen, &mut operator] {
+        let mut told = false;
+        while let Some(m) = ws.maybe_json().await {
+            told |= m["type"] == "error" && m["code"] == "cancelled";
+        }
+        assert!(told, "told that the appointment was cancelled");
+    }
+    let mut again = Ws::open(&s, &code).await;
+    assert_eq!(
+        again.hello(&s.room_token(id, false)).await["code"],
+        "cancelled"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_tab_replaces_the_first_and_a_dead_socket_is_noticed() {
     let s = server_with(Options {

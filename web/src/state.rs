@@ -158,6 +158,23 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
     let relay = sfu::Relay::new(cfg.relay_config());
     let media: Arc<dyn signaling::Media> = Arc::new(RelayMedia(relay.clone()));
     let hub = signaling::Hub::new(Arc::new(directory), Some(media), cfg.room_settings());
+    // A cancelled, moved or closed appointment's room looks again at once, whichever process
+    // (on PostgreSQL, whichever node) changed it.
+    let mut changes = store.appointment_changes();
+    let rooms = Arc::downgrade(&hub);
+    tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match changes.recv().await {
+                Ok(id) => match rooms.upgrade() {
+                    Some(hub) => hub.appointment_changed(id),
+                    None => return,
+                },
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
     cfg.check_media_ports()?;
     Ok(AppState {
         mailer: Arc::new(mailer),

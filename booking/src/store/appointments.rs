@@ -282,6 +282,7 @@ impl Store {
             Self::enqueue(&mut tx, id, email, now).await?;
         }
         audit::insert(&mut tx, audit, Some(id)).await?;
+        tx.appointment_changed(id);
         tx.commit().await?;
         Ok(())
     }
@@ -566,6 +567,7 @@ impl Store {
             .await?
             .rows_affected();
         if changed == 1 {
+            tx.appointment_changed(id);
             let a = Appointment {
                 status,
                 ..a.clone()
@@ -716,6 +718,7 @@ impl Store {
                     }
                 }
             }
+            tx.appointment_changed(id);
             let moved = Appointment {
                 start: slot.start,
                 end: slot.end,

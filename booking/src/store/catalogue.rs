@@ -25,12 +25,20 @@ const CATALOGUE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 /// The PostgreSQL channel on which a change to the catalogue is announced (on commit).
 pub(super) const CHANGES: &str = "sportello_catalogue";
 
-/// Listens on `CHANGES` on a connection of its own and drops `cache` at each notification,
-/// so that a change made by another Sportello process on the same database is seen at once.
-/// If the listening connection cannot be made, the cache keeps its lifetime as the only bound
-/// (and says so in the log); if it breaks, sqlx's listener reconnects, and the cache is dropped
-/// too since a change may have been missed meanwhile.
-pub(super) async fn follow_changes(url: &str, cache: CachedCatalogue) {
+/// The channel on which a change of an appointment's time or state is announced (its id).
+pub(super) const APPOINTMENTS: &str = "sportello_appointment";
+
+/// Listens on `CHANGES` and `APPOINTMENTS` on a connection of its own: drops `cache` at each
+/// catalogue change, so that a change made by another Sportello process on the same database is
+/// seen at once, and passes each appointment's change on to `changes`. If the listening
+/// connection cannot be made, the cache keeps its lifetime as the only bound (and says so in
+/// the log); if it breaks, sqlx's listener reconnects, and the cache is dropped too since a
+/// change may have been missed meanwhile.
+pub(super) async fn follow_changes(
+    url: &str,
+    cache: CachedCatalogue,
+    changes: tokio::sync::broadcast::Sender<i64>,
+) {
     let mut listener = match sqlx::postgres::PgListener::connect(url).await {
         Ok(l) => l,
         Err(e) => {
@@ -38,13 +46,21 @@ pub(super) async fn follow_changes(url: &str, cache: CachedCatalogue) {
             return;
         }
     };
-    if let Err(e) = listener.listen(CHANGES).await {
+    if let Err(e) = listener.listen_all([CHANGES, APPOINTMENTS]).await {
         tracing::warn!(error = %e, "cannot listen for catalogue changes");
         return;
     }
     tokio::spawn(async move {
         loop {
             let got = listener.try_recv().await;
+            if let Ok(Some(n)) = &got {
+                if n.channel() == APPOINTMENTS {
+                    if let Ok(id) = n.payload().parse() {
+                        let _ = changes.send(id);
+                    }
+                    continue;
+                }
+            }
             *cache.write().expect("catalogue lock") = None;
             if let Err(e) = got {
                 tracing::warn!(error = %e, "listening for catalogue changes failed; retrying");

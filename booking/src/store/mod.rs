@@ -107,6 +107,9 @@ pub struct Store {
     cache: CachedCatalogue,
     /// Notified when a transaction that queued an email commits (see `mail_queued`).
     mail_queued: Arc<Notify>,
+    /// An appointment's time or state changed, in this process or (on PostgreSQL) another:
+    /// its room looks again (see `appointment_changes`).
+    changes: tokio::sync::broadcast::Sender<i64>,
     totals: Arc<Totals>,
     pub links: Links,
     pub limits: Limits,
@@ -180,15 +183,37 @@ struct WriteTx {
     tx: Transaction<'static, Any>,
     queued_mail: bool,
     mail_queued: Arc<Notify>,
+    /// Appointments whose time or state this transaction changes, announced on commit.
+    changed: Vec<i64>,
+    changes: tokio::sync::broadcast::Sender<i64>,
+    backend: Backend,
 }
 
 impl WriteTx {
-    async fn commit(self) -> Result<(), sqlx::Error> {
+    async fn commit(mut self) -> Result<(), sqlx::Error> {
+        // Other processes on the database hear it when the transaction commits, not before.
+        if self.backend == Backend::Postgres {
+            for id in &self.changed {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(catalogue::APPOINTMENTS)
+                    .bind(id.to_string())
+                    .execute(&mut *self.tx)
+                    .await?;
+            }
+        }
         self.tx.commit().await?;
         if self.queued_mail {
             self.mail_queued.notify_one();
         }
+        for id in self.changed {
+            let _ = self.changes.send(id);
+        }
         Ok(())
+    }
+
+    /// Appointment `id`'s time or state changes in this transaction: its room is told on commit.
+    fn appointment_changed(&mut self, id: i64) {
+        self.changed.push(id);
     }
 
     async fn rollback(self) -> Result<(), sqlx::Error> {
@@ -308,14 +333,16 @@ impl Store {
         let fresh = migrations_applied(&pool, backend).await? == 0;
         MIGRATOR.run(&pool).await?;
         let cache = CachedCatalogue::default();
+        let (changes, _) = tokio::sync::broadcast::channel(1024);
         if backend == Backend::Postgres {
-            catalogue::follow_changes(&url, cache.clone()).await;
+            catalogue::follow_changes(&url, cache.clone(), changes.clone()).await;
         }
         Ok(Store {
             pool,
             backend,
             cache,
             mail_queued: Arc::new(Notify::new()),
+            changes,
             totals: Arc::default(),
             links,
             limits,
@@ -423,7 +450,17 @@ impl Store {
             tx,
             queued_mail: false,
             mail_queued: self.mail_queued.clone(),
+            changed: Vec::new(),
+            changes: self.changes.clone(),
+            backend: self.backend,
         })
+    }
+
+    /// The appointments whose time or state changes from now on (cancelled, moved, confirmed,
+    /// done, expired...), in this process and, on PostgreSQL, in every other process on the
+    /// database: a room that is open looks again at once.
+    pub fn appointment_changes(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.changes.subscribe()
     }
 
     // ---------------------------------------------------------------- settings
