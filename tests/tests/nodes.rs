@@ -79,6 +79,7 @@ fn spawn_node(
     admin: u16,
     clock: &str,
     dir: &std::path::Path,
+    extra: &[&str],
 ) -> std::process::Child {
     let data = dir.join(id);
     std::fs::create_dir_all(&data).unwrap();
@@ -95,7 +96,7 @@ fn spawn_node(
         ])
         .args(["--start-clock-at", clock, "--trusted-proxies", "127.0.0.1"])
         .args(["--media-udp", "127.0.0.1:0", "--media-tcp", "off"])
-        .args(["--smtp-host", "127.0.0.1", "--smtp-port", "9"])
+        .args(extra)
         .env("RUST_LOG", "error")
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -241,7 +242,10 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
     let mut nodes: Vec<Option<std::process::Child>> = ids
         .iter()
         .zip(&ports)
-        .map(|(id, (p, adm))| Some(spawn_node(id, &url, *p, *adm, &clock, dir.path())))
+        .map(|(id, (p, adm))| {
+            let no_mail = ["--smtp-host", "127.0.0.1", "--smtp-port", "9"];
+            Some(spawn_node(id, &url, *p, *adm, &clock, dir.path(), &no_mail))
+        })
         .collect();
     for (p, _) in &ports {
         wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
@@ -379,6 +383,134 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
 
     stop_nginx(nginx);
     for n in nodes.iter_mut().flatten() {
+        let _ = n.kill();
+        let _ = n.wait();
+    }
+}
+
+// Bookings racing for the same slot through three nodes behind nginx: exactly its seats are
+// taken, whichever nodes the requests reach; and every email the nodes queue reaches the SMTP
+// server once, though three workers (one a node) pick from the same outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
+        return;
+    };
+    let Some(python) = tests::smtp::aiosmtpd_python() else {
+        return;
+    };
+    const SEATS: i64 = 3;
+    let store = node(&url).await;
+    tests::seed::OneService::video_calls(SEATS)
+        .seed(&store)
+        .await
+        .unwrap();
+    let now = test_now();
+    let slot = store
+        .free_slots(&store.service(1).await.unwrap(), now)
+        .await
+        .unwrap()[0]
+        .start;
+    let maildir = dir.path().join("mail");
+    let smtp_port = free_port();
+    let _smtp = tests::smtp::start_smtp(&python, smtp_port, &maildir);
+    let smtp = smtp_port.to_string();
+    let flags = [
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        &smtp,
+        "--smtp-security",
+        "none",
+        "--proof-of-work=false",
+        "--rate-limit-per-minute",
+        "4000000000",
+        "--rate-limit-burst",
+        "4000000000",
+        "--max-connections-per-client",
+        "1000000",
+    ];
+    let clock = now.to_rfc3339();
+    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
+    let mut nodes: Vec<std::process::Child> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (p, adm))| {
+            spawn_node(&format!("n{i}"), &url, *p, *adm, &clock, dir.path(), &flags)
+        })
+        .collect();
+    for (p, _) in &ports {
+        wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
+    }
+    let lb = free_port();
+    let nginx = spawn_nginx(
+        lb,
+        &ports.iter().map(|p| p.0).collect::<Vec<_>>(),
+        dir.path(),
+    );
+    let base = format!("http://127.0.0.1:{lb}");
+    wait_for("nginx", &base).await;
+
+    // 24 citizens, each with its form (and CSRF cookie) from some node, post at once.
+    let start = slot.timestamp().to_string();
+    let mut racers = Vec::new();
+    for i in 0..24 {
+        let client = browser_client().build().unwrap();
+        let form = format!("{base}/servizi/1/prenota?inizio={start}");
+        let csrf = form_csrf(&client, &form).await.unwrap();
+        racers.push((i, client, csrf));
+    }
+    let answers = futures::future::join_all(racers.into_iter().map(|(i, client, csrf)| {
+        let (base, start) = (base.clone(), start.clone());
+        async move {
+            let email = format!("corsa{i}@example.it");
+            let r = client
+                .post(format!("{base}/servizi/1/prenota"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("start", start.as_str()),
+                    ("mode", "video"),
+                    ("given_name", "Maria"),
+                    ("family_name", "Rossi"),
+                    ("email", email.as_str()),
+                    ("reason", "corsa"),
+                    ("consent", "on"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            r.status().as_u16()
+        }
+    }))
+    .await;
+    let booked = answers.iter().filter(|s| **s == 303).count();
+    let taken = answers.iter().filter(|s| **s == 409).count();
+    assert_eq!(
+        (booked, taken),
+        (SEATS as usize, 24 - SEATS as usize),
+        "{answers:?}"
+    );
+    assert!(store.overbooked_slots().await.unwrap().is_empty());
+
+    // One verification email a booking, each sent once.
+    let waited = Instant::now();
+    while tests::smtp::received_message_ids(&maildir).len() < booked {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "emails not sent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for a second sending, were there one: three worker passes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut ids = tests::smtp::received_message_ids(&maildir);
+    assert_eq!(ids.len(), booked, "{ids:?}");
+    ids.dedup();
+    assert_eq!(ids.len(), booked, "a message sent twice");
+
+    stop_nginx(nginx);
+    for n in nodes.iter_mut() {
         let _ = n.kill();
         let _ = n.wait();
     }
