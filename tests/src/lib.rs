@@ -19,6 +19,7 @@ use web::{AppState, Config, ManualClock};
 
 pub use chrono::Weekday::{Fri, Mon, Thu, Tue, Wed};
 
+pub mod cluster;
 pub mod faults;
 pub mod media;
 pub mod seed;

@@ -68,98 +68,7 @@ async fn a_catalogue_change_reaches_the_other_processes_at_once() {
 // ---------------------------------------------------------------- rooms across nodes
 
 /// The secret the nodes share (they sign and check the same links).
-const SECRET: &str = "test-secret-key-test-secret-key-0123456789";
-
-/// One `sportello` node on `port` (admin on `admin`), on database `url`, with its clock at
-/// `clock`; its log goes to the test's output.
-fn spawn_node(
-    id: &str,
-    url: &str,
-    port: u16,
-    admin: u16,
-    clock: &str,
-    dir: &std::path::Path,
-    extra: &[&str],
-) -> std::process::Child {
-    let data = dir.join(id);
-    std::fs::create_dir_all(&data).unwrap();
-    std::process::Command::new(tests::faults::test_binary())
-        .args(["--tls", "off", "--data-dir", &data.display().to_string()])
-        .args(["--database-url", url, "--secret-key", SECRET])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
-        .args([
-            "--node-id",
-            id,
-            "--node-url",
-            &format!("http://127.0.0.1:{port}"),
-        ])
-        .args(["--start-clock-at", clock, "--trusted-proxies", "127.0.0.1"])
-        .args(["--media-udp", "127.0.0.1:0", "--media-tcp", "off"])
-        .args(extra)
-        .env("RUST_LOG", "error")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("the sportello binary")
-}
-
-/// Debian's nginx on `port`, round robin over the nodes' ports, passing WebSockets on; a
-/// node that refuses connections is skipped for two seconds.
-fn spawn_nginx(port: u16, nodes: &[u16], dir: &std::path::Path) -> std::process::Child {
-    let d = dir.display();
-    let servers: String = nodes
-        .iter()
-        .map(|p| format!("    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n"))
-        .collect();
-    let conf = format!(
-        "daemon off;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\nevents {{}}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
-         \x20 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
-         \x20 upstream nodes {{\n{servers}  }}\n\
-         \x20 map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
-         \x20 server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
-         \x20     proxy_pass http://nodes;\n      proxy_http_version 1.1;\n\
-         \x20     proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection $connection_upgrade;\n\
-         \x20     proxy_set_header X-Forwarded-For $remote_addr;\n      proxy_connect_timeout 1s;\n\
-         \x20     proxy_read_timeout 1h;\n      proxy_next_upstream error timeout;\n    }}\n  }}\n}}\n"
-    );
-    let path = dir.join("nginx.conf");
-    std::fs::write(&path, conf).unwrap();
-    use std::os::unix::process::CommandExt;
-    std::process::Command::new("nginx")
-        .args(["-c", &path.display().to_string(), "-p", &d.to_string()])
-        // Its own process group, so that no worker outlives the test.
-        .process_group(0)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("nginx (scripts/test installs it)")
-}
-
-/// Stops nginx and its workers (its process group): an orphaned worker would hold the test
-/// run's output open.
-fn stop_nginx(mut nginx: std::process::Child) {
-    let group = format!("-{}", nginx.id());
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", "--", &group])
-        .status();
-    let _ = nginx.wait();
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", "--", &group])
-        .stderr(std::process::Stdio::null())
-        .status();
-}
-
-async fn wait_for(what: &str, url: &str) {
-    let started = Instant::now();
-    while reqwest::get(url).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{what} did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+const SECRET: &str = tests::cluster::SECRET;
 
 /// A node's `/healthz` (on its administration listener).
 async fn health(admin: u16) -> String {
@@ -244,19 +153,28 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
         .zip(&ports)
         .map(|(id, (p, adm))| {
             let no_mail = ["--smtp-host", "127.0.0.1", "--smtp-port", "9"];
-            Some(spawn_node(id, &url, *p, *adm, &clock, dir.path(), &no_mail))
+            Some(tests::cluster::spawn_node(
+                &tests::faults::test_binary(),
+                id,
+                &url,
+                *p,
+                *adm,
+                &clock,
+                dir.path(),
+                &no_mail,
+            ))
         })
         .collect();
     for (p, _) in &ports {
-        wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
+        tests::cluster::wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
     }
     let lb = free_port();
-    let nginx = spawn_nginx(
+    let nginx = tests::cluster::spawn_nginx(
         lb,
         &ports.iter().map(|p| p.0).collect::<Vec<_>>(),
         dir.path(),
     );
-    wait_for("nginx", &format!("http://127.0.0.1:{lb}/")).await;
+    tests::cluster::wait_for("nginx", &format!("http://127.0.0.1:{lb}/")).await;
 
     // Whatever node each socket reaches, they meet.
     let (mut c, first) = enter(lb, &a.code, &citizen, "Maria Rossi")
@@ -381,7 +299,7 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
         cancelled.elapsed()
     );
 
-    stop_nginx(nginx);
+    tests::cluster::stop_nginx(nginx);
     for n in nodes.iter_mut().flatten() {
         let _ = n.kill();
         let _ = n.wait();
@@ -437,20 +355,29 @@ async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
         .iter()
         .enumerate()
         .map(|(i, (p, adm))| {
-            spawn_node(&format!("n{i}"), &url, *p, *adm, &clock, dir.path(), &flags)
+            tests::cluster::spawn_node(
+                &tests::faults::test_binary(),
+                &format!("n{i}"),
+                &url,
+                *p,
+                *adm,
+                &clock,
+                dir.path(),
+                &flags,
+            )
         })
         .collect();
     for (p, _) in &ports {
-        wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
+        tests::cluster::wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
     }
     let lb = free_port();
-    let nginx = spawn_nginx(
+    let nginx = tests::cluster::spawn_nginx(
         lb,
         &ports.iter().map(|p| p.0).collect::<Vec<_>>(),
         dir.path(),
     );
     let base = format!("http://127.0.0.1:{lb}");
-    wait_for("nginx", &base).await;
+    tests::cluster::wait_for("nginx", &base).await;
 
     // 24 citizens, each with its form (and CSRF cookie) from some node, post at once.
     let start = slot.timestamp().to_string();
@@ -509,7 +436,7 @@ async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
     ids.dedup();
     assert_eq!(ids.len(), booked, "a message sent twice");
 
-    stop_nginx(nginx);
+    tests::cluster::stop_nginx(nginx);
     for n in nodes.iter_mut() {
         let _ = n.kill();
         let _ = n.wait();

@@ -35,6 +35,13 @@ struct Args {
     /// Stop after this many seconds even if not all attempts were made.
     #[arg(long, default_value_t = 60)]
     seconds: u64,
+    /// Serve through this many `sportello` processes on the PostgreSQL database, behind
+    /// Debian's nginx (round robin), instead of one server in this process.
+    #[arg(long, default_value_t = 0)]
+    nodes: usize,
+    /// The `sportello` binary for --nodes [default: the one next to this program].
+    #[arg(long)]
+    server: Option<std::path::PathBuf>,
 }
 
 const SEATS: i64 = tests::faults::SEATS;
@@ -69,6 +76,13 @@ async fn main() -> anyhow::Result<()> {
     } else {
         "SQLite"
     };
+    if args.nodes > 0 {
+        anyhow::ensure!(
+            backend == "PostgreSQL",
+            "--nodes needs a PostgreSQL --database-url"
+        );
+        return through_nodes(&args, &url, dir.path()).await;
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://127.0.0.1:{}", listener.local_addr()?.port());
     let cfg = Config {
@@ -109,6 +123,16 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs(3600),
     ));
 
+    load(&args, &base, &store, backend).await
+}
+
+/// The load itself, against the server(s) at `base`, with `store` on their database.
+async fn load(
+    args: &Args,
+    base: &str,
+    store: &booking::Store,
+    backend: &str,
+) -> anyhow::Result<()> {
     // Every seat once and a few more attempts per slot, shuffled: clients race for the same
     // slots as real citizens would, and the extra attempts must all be refused.
     let free: Vec<serde_json::Value> = reqwest::get(format!("{base}/api/servizi/1/orari"))
@@ -136,7 +160,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let (base, seats, next) = (base.clone(), seats.clone(), next.clone());
+        let (base, seats, next) = (base.to_string(), seats.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             let client = browser_client().build().expect("client");
             let form = format!("{base}/servizi/1/prenota?inizio={}", seats[c % seats.len()]);
@@ -217,4 +241,70 @@ async fn main() -> anyhow::Result<()> {
         "more bookings than seats"
     );
     Ok(())
+}
+
+/// `--nodes N`: the same load through N `sportello` processes behind nginx.
+async fn through_nodes(args: &Args, url: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let limits = booking::Limits {
+        max_active_per_email: 1000,
+        ..booking::Limits::default()
+    };
+    let store = tests::seed::open_store(url, tests::cluster::SECRET, limits).await?;
+    tests::seed::OneService {
+        calendar: "bench",
+        ..tests::faults::BUSY_CALENDAR
+    }
+    .seed(&store)
+    .await?;
+    let bin = match &args.server {
+        Some(b) => b.clone(),
+        None => std::env::current_exe()?.with_file_name("sportello"),
+    };
+    tests::process::ServerProcess::require(&bin)?;
+    let clock = chrono::Utc::now().to_rfc3339();
+    let flags = [
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        "9",
+        "--proof-of-work=false",
+        "--rate-limit-per-minute",
+        "4000000000",
+        "--rate-limit-burst",
+        "4000000000",
+        "--max-connections-per-client",
+        "1000000",
+        "--max-active-per-email",
+        "1000",
+        "--max-unverified-per-email",
+        "1000000000",
+        "--verifications-per-day",
+        "1000000000",
+    ];
+    let ports: Vec<(u16, u16)> = (0..args.nodes)
+        .map(|_| (tests::free_port(), tests::free_port()))
+        .collect();
+    let mut nodes: Vec<std::process::Child> = ports
+        .iter()
+        .enumerate()
+        .map(|(i, (p, adm))| {
+            tests::cluster::spawn_node(&bin, &format!("n{i}"), url, *p, *adm, &clock, dir, &flags)
+        })
+        .collect();
+    for (p, _) in &ports {
+        tests::cluster::wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
+    }
+    let lb = tests::free_port();
+    let nginx =
+        tests::cluster::spawn_nginx(lb, &ports.iter().map(|p| p.0).collect::<Vec<_>>(), dir);
+    let base = format!("http://127.0.0.1:{lb}");
+    tests::cluster::wait_for("nginx", &base).await;
+    let backend = format!("PostgreSQL, {} node(s) behind nginx", args.nodes);
+    let outcome = load(args, &base, &store, &backend).await;
+    tests::cluster::stop_nginx(nginx);
+    for n in nodes.iter_mut() {
+        let _ = n.kill();
+        let _ = n.wait();
+    }
+    outcome
 }

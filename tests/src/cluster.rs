@@ -1,0 +1,100 @@
+//! Several `sportello` nodes on one PostgreSQL behind Debian's nginx (round robin), for the
+//! multi-node tests (`tests/tests/nodes.rs`) and `bookload --nodes`.
+
+use std::time::{Duration, Instant};
+
+/// The secret the nodes share (they sign and check the same links).
+pub const SECRET: &str = "test-secret-key-test-secret-key-0123456789";
+
+/// One `sportello` node (`bin`) on `port` (admin on `admin`), on database `url`, with its clock at
+/// `clock`; its log goes to the test's output.
+pub fn spawn_node(
+    bin: &std::path::Path,
+    id: &str,
+    url: &str,
+    port: u16,
+    admin: u16,
+    clock: &str,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Child {
+    let data = dir.join(id);
+    std::fs::create_dir_all(&data).unwrap();
+    std::process::Command::new(bin)
+        .args(["--tls", "off", "--data-dir", &data.display().to_string()])
+        .args(["--database-url", url, "--secret-key", SECRET])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin}")])
+        .args([
+            "--node-id",
+            id,
+            "--node-url",
+            &format!("http://127.0.0.1:{port}"),
+        ])
+        .args(["--start-clock-at", clock, "--trusted-proxies", "127.0.0.1"])
+        .args(["--media-udp", "127.0.0.1:0", "--media-tcp", "off"])
+        .args(extra)
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("the sportello binary")
+}
+
+/// Debian's nginx on `port`, round robin over the nodes' ports, passing WebSockets on; a
+/// node that refuses connections is skipped for two seconds.
+pub fn spawn_nginx(port: u16, nodes: &[u16], dir: &std::path::Path) -> std::process::Child {
+    let d = dir.display();
+    let servers: String = nodes
+        .iter()
+        .map(|p| format!("    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;\n"))
+        .collect();
+    let conf = format!(
+        "daemon off;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\nevents {{}}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         \x20 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+         \x20 upstream nodes {{\n{servers}  }}\n\
+         \x20 map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n\
+         \x20 server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+         \x20     proxy_pass http://nodes;\n      proxy_http_version 1.1;\n\
+         \x20     proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection $connection_upgrade;\n\
+         \x20     proxy_set_header X-Forwarded-For $remote_addr;\n      proxy_connect_timeout 1s;\n\
+         \x20     proxy_read_timeout 1h;\n      proxy_next_upstream error timeout;\n    }}\n  }}\n}}\n"
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, conf).unwrap();
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new("nginx")
+        .args(["-c", &path.display().to_string(), "-p", &d.to_string()])
+        // Its own process group, so that no worker outlives the test.
+        .process_group(0)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("nginx (scripts/test installs it)")
+}
+
+/// Stops nginx and its workers (its process group): an orphaned worker would hold the test
+/// run's output open.
+pub fn stop_nginx(mut nginx: std::process::Child) {
+    let group = format!("-{}", nginx.id());
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", "--", &group])
+        .status();
+    let _ = nginx.wait();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", "--", &group])
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Waits until `url` answers (30 s at most).
+pub async fn wait_for(what: &str, url: &str) {
+    let started = Instant::now();
+    while reqwest::get(url).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
