@@ -6,14 +6,13 @@ use std::time::{Duration, Instant};
 /// The secret the nodes share (they sign and check the same links).
 pub const SECRET: &str = "test-secret-key-test-secret-key-0123456789";
 
-/// One `sportello` node (`bin`) on `port` (admin on `admin`), on database `url`, with its clock at
+/// One `sportello` node (`bin`) on `port` (its administration listener on `admin`), on database `url`, with its clock at
 /// `clock`; its log goes to the test's output.
 pub fn spawn_node(
     bin: &std::path::Path,
     id: &str,
     url: &str,
-    port: u16,
-    admin: u16,
+    (port, admin): (u16, u16),
     clock: &str,
     dir: &std::path::Path,
     extra: &[&str],

@@ -288,7 +288,7 @@ async fn through_nodes(args: &Args, url: &str, dir: &std::path::Path) -> anyhow:
         .iter()
         .enumerate()
         .map(|(i, (p, adm))| {
-            tests::cluster::spawn_node(&bin, &format!("n{i}"), url, *p, *adm, &clock, dir, &flags)
+            tests::cluster::spawn_node(&bin, &format!("n{i}"), url, (*p, *adm), &clock, dir, &flags)
         })
         .collect();
     for (p, _) in &ports {
