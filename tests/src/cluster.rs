@@ -97,3 +97,80 @@ pub async fn wait_for(what: &str, url: &str) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Flags for nodes under a booking load from this one machine: every client is 127.0.0.1, so
+/// no per-client caps, and no proof of work (it costs the booker's browser, not the server).
+pub const LOAD_FLAGS: [&str; 7] = [
+    "--proof-of-work=false",
+    "--rate-limit-per-minute",
+    "4000000000",
+    "--rate-limit-burst",
+    "4000000000",
+    "--max-connections-per-client",
+    "1000000",
+];
+
+/// `n` nodes (`n1`, `n2`, ...) on database `url` behind nginx, started and answering.
+pub struct Cluster {
+    /// Each node's process (`None` once killed) and its (public, administration) ports.
+    pub nodes: Vec<(Option<std::process::Child>, (u16, u16))>,
+    /// nginx's port, and `http://127.0.0.1:{lb}`.
+    pub lb: u16,
+    pub base: String,
+    nginx: Option<std::process::Child>,
+}
+
+impl Cluster {
+    pub async fn start(
+        bin: &std::path::Path,
+        url: &str,
+        n: usize,
+        clock: &str,
+        dir: &std::path::Path,
+        extra: &[&str],
+    ) -> Cluster {
+        let nodes: Vec<_> = (1..=n)
+            .map(|i| {
+                let ports = (crate::free_port(), crate::free_port());
+                let id = format!("n{i}");
+                (
+                    Some(spawn_node(bin, &id, url, ports, clock, dir, extra)),
+                    ports,
+                )
+            })
+            .collect();
+        for (_, (p, _)) in &nodes {
+            wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
+        }
+        let lb = crate::free_port();
+        let publics: Vec<u16> = nodes.iter().map(|(_, (p, _))| *p).collect();
+        let nginx = spawn_nginx(lb, &publics, dir);
+        let base = format!("http://127.0.0.1:{lb}");
+        wait_for("nginx", &base).await;
+        Cluster {
+            nodes,
+            lb,
+            base,
+            nginx: Some(nginx),
+        }
+    }
+
+    /// SIGKILL to node `i` (from 0).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut n) = self.nodes[i].0.take() {
+            let _ = n.kill();
+            let _ = n.wait();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Some(nginx) = self.nginx.take() {
+            stop_nginx(nginx);
+        }
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+    }
+}

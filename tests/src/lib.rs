@@ -413,6 +413,25 @@ impl Server {
             .unwrap();
     }
 
+    /// Moves an appointment to `start` as the office does (same mode, no message), at the
+    /// server's clock.
+    pub async fn reschedule(&self, id: i64, start: DateTime<Utc>) {
+        let entry = office_entry("spostato", id, self);
+        self.state
+            .store
+            .reschedule(
+                id,
+                start,
+                None,
+                booking::Actor::Office,
+                "",
+                &entry,
+                self.clock_now(),
+            )
+            .await
+            .unwrap();
+    }
+
     /// The appointment's email of this kind (emails of the same second have no order).
     pub async fn email_of_kind(&self, id: i64, kind: &str) -> OutboxMessage {
         self.emails(id)

@@ -101,19 +101,7 @@ async fn reminders_and_moves_carry_the_cancellation_link_too() {
         .unwrap();
     s.verify(id).await;
     let later = s.next(Tue, 9, 15);
-    s.state
-        .store
-        .reschedule(
-            id,
-            later,
-            None,
-            booking::Actor::Office,
-            "",
-            &office_entry("spostato", id, &s),
-            s.state.now(),
-        )
-        .await
-        .unwrap();
+    s.reschedule(id, later).await;
     s.clock.set(later - chrono::Duration::hours(23));
     s.tick().await;
     s.tick().await;

@@ -146,34 +146,12 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
     let citizen = signer.sign(booking::token::Purpose::RoomCitizen, a.id);
     let operator = signer.sign(booking::token::Purpose::RoomOperator, a.id);
 
-    let ids = ["n1", "n2", "n3"];
-    let ports: Vec<(u16, u16)> = ids.iter().map(|_| (free_port(), free_port())).collect();
-    let mut nodes: Vec<Option<std::process::Child>> = ids
-        .iter()
-        .zip(&ports)
-        .map(|(id, (p, adm))| {
-            let no_mail = ["--smtp-host", "127.0.0.1", "--smtp-port", "9"];
-            Some(tests::cluster::spawn_node(
-                &tests::faults::test_binary(),
-                id,
-                &url,
-                (*p, *adm),
-                &clock,
-                dir.path(),
-                &no_mail,
-            ))
-        })
-        .collect();
-    for (p, _) in &ports {
-        tests::cluster::wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
-    }
-    let lb = free_port();
-    let nginx = tests::cluster::spawn_nginx(
-        lb,
-        &ports.iter().map(|p| p.0).collect::<Vec<_>>(),
-        dir.path(),
-    );
-    tests::cluster::wait_for("nginx", &format!("http://127.0.0.1:{lb}/")).await;
+    let no_mail = ["--smtp-host", "127.0.0.1", "--smtp-port", "9"];
+    let bin = tests::faults::test_binary();
+    let mut cluster =
+        tests::cluster::Cluster::start(&bin, &url, 3, &clock, dir.path(), &no_mail).await;
+    let (lb, ids) = (cluster.lb, ["n1", "n2", "n3"]);
+    let ports: Vec<(u16, u16)> = cluster.nodes.iter().map(|(_, p)| *p).collect();
 
     // Whatever node each socket reaches, they meet.
     let (mut c, first) = enter(lb, &a.code, &citizen, "Maria Rossi")
@@ -229,9 +207,7 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
 
     // The holder dies.
     let killed = Instant::now();
-    let mut dead = nodes[holder].take().unwrap();
-    dead.kill().unwrap();
-    dead.wait().unwrap();
+    cluster.kill(holder);
     // Both pages see their socket close and reconnect (room.js retries within a second).
     assert!(
         !hears_joined(&mut c, "operator").await,
@@ -297,12 +273,6 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
         "{:?}",
         cancelled.elapsed()
     );
-
-    tests::cluster::stop_nginx(nginx);
-    for n in nodes.iter_mut().flatten() {
-        let _ = n.kill();
-        let _ = n.wait();
-    }
 }
 
 // Bookings racing for the same slot through three nodes behind nginx: exactly its seats are
@@ -333,49 +303,19 @@ async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
     let smtp_port = free_port();
     let _smtp = tests::smtp::start_smtp(&python, smtp_port, &maildir);
     let smtp = smtp_port.to_string();
-    let flags = [
+    let mut flags = vec![
         "--smtp-host",
         "127.0.0.1",
         "--smtp-port",
         &smtp,
         "--smtp-security",
         "none",
-        "--proof-of-work=false",
-        "--rate-limit-per-minute",
-        "4000000000",
-        "--rate-limit-burst",
-        "4000000000",
-        "--max-connections-per-client",
-        "1000000",
     ];
+    flags.extend(tests::cluster::LOAD_FLAGS);
+    let bin = tests::faults::test_binary();
     let clock = now.to_rfc3339();
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let mut nodes: Vec<std::process::Child> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (p, adm))| {
-            tests::cluster::spawn_node(
-                &tests::faults::test_binary(),
-                &format!("n{i}"),
-                &url,
-                (*p, *adm),
-                &clock,
-                dir.path(),
-                &flags,
-            )
-        })
-        .collect();
-    for (p, _) in &ports {
-        tests::cluster::wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
-    }
-    let lb = free_port();
-    let nginx = tests::cluster::spawn_nginx(
-        lb,
-        &ports.iter().map(|p| p.0).collect::<Vec<_>>(),
-        dir.path(),
-    );
-    let base = format!("http://127.0.0.1:{lb}");
-    tests::cluster::wait_for("nginx", &base).await;
+    let cluster = tests::cluster::Cluster::start(&bin, &url, 3, &clock, dir.path(), &flags).await;
+    let base = cluster.base.clone();
 
     // 24 citizens, each with its form (and CSRF cookie) from some node, post at once.
     let start = slot.timestamp().to_string();
@@ -434,9 +374,5 @@ async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
     ids.dedup();
     assert_eq!(ids.len(), booked, "a message sent twice");
 
-    tests::cluster::stop_nginx(nginx);
-    for n in nodes.iter_mut() {
-        let _ = n.kill();
-        let _ = n.wait();
-    }
+    drop(cluster);
 }

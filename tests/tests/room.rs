@@ -381,19 +381,7 @@ async fn a_moved_appointment_keeps_its_link_and_opens_at_the_new_time() {
     let s = Server::start(Db::Sqlite).await.unwrap();
     let (id, code) = video_room(&s, "m@example.it").await;
     let later = start() + chrono::Duration::hours(2);
-    s.state
-        .store
-        .reschedule(
-            id,
-            later,
-            None,
-            booking::Actor::Office,
-            "",
-            &office_entry("spostato", id, &s),
-            s.clock_now(),
-        )
-        .await
-        .unwrap();
+    s.reschedule(id, later).await;
     s.clock.set(start());
     let mut ws = Ws::open(&s, &code).await;
     let c = ws.hello(&s.room_token(id, false)).await;
@@ -430,21 +418,8 @@ async fn a_room_hears_at_once_that_its_appointment_moved_or_was_cancelled() {
     assert_eq!(operator.json().await["type"], "peer_joined");
     assert_eq!(citizen.json().await["type"], "peer_joined");
     // Moved two hours later by the office.
-    let entry = office_entry("spostato", id, &s);
     let later = start() + chrono::Duration::hours(2);
-    let store = &s.state.store;
-    store
-        .reschedule(
-            id,
-            later,
-            None,
-            booking::Actor::Office,
-            "",
-            &entry,
-            s.clock_now(),
-        )
-        .await
-        .unwrap();
+    s.reschedule(id, later).await;
     assert_eq!(citizen.closed().await, (1012, "appointment moved".into()));
     assert_eq!(operator.closed().await.0, 1012);
     // Reconnecting, the page counts down to the new time.

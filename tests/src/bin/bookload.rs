@@ -262,49 +262,17 @@ async fn through_nodes(args: &Args, url: &str, dir: &std::path::Path) -> anyhow:
     };
     tests::process::ServerProcess::require(&bin)?;
     let clock = chrono::Utc::now().to_rfc3339();
-    let flags = [
-        "--smtp-host",
-        "127.0.0.1",
-        "--smtp-port",
-        "9",
-        "--proof-of-work=false",
-        "--rate-limit-per-minute",
-        "4000000000",
-        "--rate-limit-burst",
-        "4000000000",
-        "--max-connections-per-client",
-        "1000000",
+    let mut flags = vec!["--smtp-host", "127.0.0.1", "--smtp-port", "9"];
+    flags.extend(tests::cluster::LOAD_FLAGS);
+    flags.extend([
         "--max-active-per-email",
         "1000",
         "--max-unverified-per-email",
         "1000000000",
         "--verifications-per-day",
         "1000000000",
-    ];
-    let ports: Vec<(u16, u16)> = (0..args.nodes)
-        .map(|_| (tests::free_port(), tests::free_port()))
-        .collect();
-    let mut nodes: Vec<std::process::Child> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (p, adm))| {
-            tests::cluster::spawn_node(&bin, &format!("n{i}"), url, (*p, *adm), &clock, dir, &flags)
-        })
-        .collect();
-    for (p, _) in &ports {
-        tests::cluster::wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
-    }
-    let lb = tests::free_port();
-    let nginx =
-        tests::cluster::spawn_nginx(lb, &ports.iter().map(|p| p.0).collect::<Vec<_>>(), dir);
-    let base = format!("http://127.0.0.1:{lb}");
-    tests::cluster::wait_for("nginx", &base).await;
+    ]);
+    let cluster = tests::cluster::Cluster::start(&bin, url, args.nodes, &clock, dir, &flags).await;
     let backend = format!("PostgreSQL, {} node(s) behind nginx", args.nodes);
-    let outcome = load(args, &base, &store, &backend).await;
-    tests::cluster::stop_nginx(nginx);
-    for n in nodes.iter_mut() {
-        let _ = n.kill();
-        let _ = n.wait();
-    }
-    outcome
+    load(args, &cluster.base, &store, &backend).await
 }
