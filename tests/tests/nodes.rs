@@ -139,7 +139,7 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
     let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
         return;
     };
-    let rooms = tests::seed::video_rooms(&url, SECRET, 1).await.unwrap();
+    let rooms = tests::seed::video_rooms(&url, SECRET, 2).await.unwrap();
     let a = &rooms[0];
     let clock = (a.start + chrono::Duration::minutes(1)).to_rfc3339();
     let signer = booking::token::Signer::new(SECRET.as_bytes());
@@ -205,7 +205,29 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // The holder dies.
+    // A second room, its two sockets straight on another node, which thus holds it.
+    let b = &rooms[1];
+    let other = ports[(holder + 1) % 3].0;
+    let sign = |purpose| signer.sign(purpose, b.id);
+    let (mut c2, _) = enter(
+        other,
+        &b.code,
+        &sign(booking::token::Purpose::RoomCitizen),
+        "Anna",
+    )
+    .await
+    .unwrap();
+    let (mut o2, _) = enter(
+        other,
+        &b.code,
+        &sign(booking::token::Purpose::RoomOperator),
+        "Uff",
+    )
+    .await
+    .unwrap();
+    assert!(hears_joined(&mut c2, "operator").await);
+
+    // The holder of the first room dies.
     let killed = Instant::now();
     cluster.kill(holder);
     // Both pages see their socket close and reconnect (room.js retries within a second).
@@ -243,14 +265,29 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
             .map(|(_, (_, adm))| health(*adm)),
     )
     .await;
-    assert_eq!(
-        serving
-            .iter()
-            .filter(|h| h.contains("rooms served here: 1"))
-            .count(),
-        1,
-        "{serving:?}"
-    );
+    let rooms_served: usize = serving
+        .iter()
+        .filter_map(|h| h.split("rooms served here: ").nth(1))
+        .filter_map(|n| n.lines().next()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(rooms_served, 2, "{serving:?}");
+    // The other room went on untouched: both its sockets open, nobody left.
+    for ws in [&mut c2, &mut o2] {
+        use futures::SinkExt;
+        let ping = serde_json::json!({"type": "ping", "v": 1}).to_string();
+        ws.send(tokio_tungstenite::tungstenite::Message::text(ping))
+            .await
+            .unwrap();
+        loop {
+            let m = next_json(ws)
+                .await
+                .expect("the other room's socket is open");
+            assert_ne!(m["type"], "peer_left", "{m}");
+            if m["type"] == "pong" {
+                break;
+            }
+        }
+    }
 
     // The office cancels from another process on the database: the room, on whichever node,
     // hears it at once (NOTIFY) and both pages are told why.
