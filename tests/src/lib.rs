@@ -95,6 +95,20 @@ pub fn ics_utc(t: DateTime<Utc>) -> String {
     t.format("%Y%m%dT%H%M%SZ").to_string()
 }
 
+/// Makes the PostgreSQL database `url` names (server URL, then a new database's name).
+pub async fn create_database(url: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let (server, name) = url
+        .rsplit_once('/')
+        .ok_or_else(|| anyhow::anyhow!("no database name in URL"))?;
+    sqlx::any::install_default_drivers();
+    let mut c = sqlx::AnyConnection::connect(&format!("{server}/postgres")).await?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await?;
+    Ok(())
+}
+
 /// A fresh, empty database of the given kind, or `None` when PostgreSQL is not available
 /// outside CI.
 pub async fn fresh_database(db: Db, dir: &Path) -> Option<String> {

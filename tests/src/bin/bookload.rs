@@ -46,26 +46,13 @@ struct Args {
 
 const SEATS: i64 = tests::faults::SEATS;
 
-async fn create_pg_database(url: &str) -> anyhow::Result<()> {
-    use sqlx::Connection;
-    let (server, name) = url
-        .rsplit_once('/')
-        .ok_or_else(|| anyhow::anyhow!("no database name in URL"))?;
-    sqlx::any::install_default_drivers();
-    let mut c = sqlx::AnyConnection::connect(&format!("{server}/postgres")).await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await?;
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let dir = tempfile::tempdir()?;
     let url = match &args.database_url {
         Some(u) if u.starts_with("postgres") => {
-            create_pg_database(u).await?;
+            tests::create_database(u).await?;
             u.clone()
         }
         Some(u) => u.clone(),

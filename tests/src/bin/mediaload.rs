@@ -45,9 +45,18 @@ struct Args {
     /// The server binary.
     #[arg(long, default_value = "target/release/sportello")]
     server: PathBuf,
+    /// Serve through this many nodes on the PostgreSQL database `--database-url` (one that
+    /// does not exist yet), behind Debian's nginx (round robin): each participant's socket
+    /// reaches whichever node nginx gives it, and every room's media must flow through the
+    /// node that holds the room.
+    #[arg(long, default_value_t = 0)]
+    nodes: usize,
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
-const SECRET: &str = "mediaload-secret-mediaload-secret-mediaload";
+/// The secret the server (or every node) signs links with.
+const SECRET: &str = tests::cluster::SECRET;
 
 /// Sends audio every 20 ms and video frames 30 times a second until `until`.
 async fn send_media(
@@ -110,7 +119,14 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     // N video appointments at the same time on a calendar with room for them all.
     let signer = Signer::new(SECRET.as_bytes());
-    let url = format!("sqlite://{}/sportello.db", dir.path().display());
+    let url = match (&args.database_url, args.nodes) {
+        (Some(u), n) if n > 0 && u.starts_with("postgres") => {
+            tests::create_database(u).await?;
+            u.clone()
+        }
+        (_, 0) => format!("sqlite://{}/sportello.db", dir.path().display()),
+        _ => anyhow::bail!("--nodes needs a PostgreSQL --database-url"),
+    };
     let appts = tests::seed::video_rooms(&url, SECRET, rooms).await?;
     let slot_start = appts[0].start;
     let clock = slot_start.to_rfc3339();
@@ -126,6 +142,9 @@ async fn main() -> anyhow::Result<()> {
         "--start-clock-at",
         &clock,
     ];
+    if args.nodes > 0 {
+        return through_nodes(&args, &url, dir.path(), &appts, &signer, &extra).await;
+    }
     let server = tests::process::ServerProcess::start(&args.server, dir.path(), &extra).await?;
     let (pid, base, admin) = (server.pid(), server.base.clone(), server.admin_base.clone());
     let (_, rss0, fds0) = proc_stat(pid);
@@ -137,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
         &admin,
         &appts,
         &signer,
-        pid,
+        &[pid],
         epoch,
         counters.clone(),
         (rss0, fds0),
@@ -154,13 +173,21 @@ async fn run(
     admin: &str,
     appts: &[booking::Appointment],
     signer: &Signer,
-    pid: u32,
+    pids: &[u32],
     epoch: Instant,
     counters: Arc<Counters>,
     (rss0, fds0): (u64, usize),
 ) -> anyhow::Result<()> {
     let ws = |code: &str| format!("{}/ws/stanza/{code}", base.replace("http://", "ws://"));
+    // The servers' CPU seconds and memory, summed over their processes.
+    let usage = || {
+        pids.iter().fold((0.0, 0u64), |(cpu, rss), p| {
+            let (c, r, _) = proc_stat(*p);
+            (cpu + c, rss + r)
+        })
+    };
     if let Some(cycles) = args.cycles {
+        let pid = pids[0];
         let a = &appts[0];
         let mut marks = HashMap::new();
         for i in 0..cycles {
@@ -253,14 +280,14 @@ async fn run(
         }
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (cpu0, _, _) = proc_stat(pid);
+    let (cpu0, _) = usage();
     let (sent0, recv0) = (
         counters.sent.load(Ordering::Relaxed),
         counters.received.load(Ordering::Relaxed),
     );
     counters.latency_us.lock().unwrap().clear();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
-    let (cpu1, rss1, _) = proc_stat(pid);
+    let (cpu1, rss1) = usage();
     let (sent1, recv1) = (
         counters.sent.load(Ordering::Relaxed),
         counters.received.load(Ordering::Relaxed),
@@ -299,8 +326,99 @@ async fn run(
     );
     println!("mediaload: join time (socket open to first forwarded video packet) p50 {:.0} ms, max {:.0} ms", percentile_ms(&mut joins.iter().map(|j| j * 1000).collect::<Vec<_>>(), 0.5), joins.iter().max().copied().unwrap_or(0));
     joins.clear();
+    let silent = parts
+        .iter()
+        .filter(|p| p.first_video.lock().unwrap().is_none())
+        .count();
+    println!("mediaload: participants who received no video: {silent}");
+    anyhow::ensure!(silent == 0, "{silent} participants received no video");
     for p in parts {
         let _ = p.pc.close().await;
     }
     Ok(())
+}
+
+/// `--nodes N`: the rooms through N nodes behind nginx.
+async fn through_nodes(
+    args: &Args,
+    url: &str,
+    dir: &std::path::Path,
+    appts: &[booking::Appointment],
+    signer: &Signer,
+    extra: &[&str],
+) -> anyhow::Result<()> {
+    // The nodes' own flags: their secret is the cluster's, their clock the rooms' time, and
+    // each its own media ports (`cluster::spawn_node`).
+    let clock = appts[0].start.to_rfc3339();
+    let flags: Vec<&str> = extra
+        .chunks(2)
+        .filter(|f| {
+            !matches!(
+                f[0],
+                "--secret-key" | "--start-clock-at" | "--media-udp" | "--media-tcp"
+            )
+        })
+        .flatten()
+        .copied()
+        .collect();
+    let cluster =
+        tests::cluster::Cluster::start(&args.server, url, args.nodes, &clock, dir, &flags).await;
+    let pids: Vec<u32> = cluster
+        .nodes
+        .iter()
+        .filter_map(|(c, _)| c.as_ref().map(|c| c.id()))
+        .collect();
+    let (rss0, fds0) = pids.iter().fold((0, 0), |(r, f), p| {
+        let (_, rss, fds) = proc_stat(*p);
+        (r + rss, f + fds)
+    });
+    let counters = Arc::new(Counters::default());
+    let admin = format!("http://127.0.0.1:{}", cluster.nodes[0].1 .1);
+    // Where the rooms are while the media flows: the busiest of the samples taken every second.
+    let admins: Vec<u16> = cluster.nodes.iter().map(|(_, (_, adm))| *adm).collect();
+    let busiest = Arc::new(Mutex::new((0usize, Vec::<String>::new())));
+    let probe = {
+        let busiest = busiest.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let mut lines = Vec::new();
+                let mut rooms = 0;
+                for adm in &admins {
+                    let url = format!("http://127.0.0.1:{adm}/healthz");
+                    let h = match reqwest::get(url).await {
+                        Ok(r) => r.text().await.unwrap_or_default(),
+                        Err(e) => e.to_string(),
+                    };
+                    rooms += h
+                        .split("rooms served here: ")
+                        .nth(1)
+                        .and_then(|n| n.lines().next()?.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    lines.push(h.lines().skip(1).collect::<Vec<_>>().join(", "));
+                }
+                let mut b = busiest.lock().unwrap();
+                if rooms >= b.0 {
+                    *b = (rooms, lines);
+                }
+            }
+        })
+    };
+    let outcome = run(
+        args,
+        &cluster.base,
+        &admin,
+        appts,
+        signer,
+        &pids,
+        Instant::now(),
+        counters,
+        (rss0, fds0),
+    )
+    .await;
+    probe.abort();
+    for line in &busiest.lock().unwrap().1 {
+        println!("mediaload: during the calls: {line}");
+    }
+    outcome
 }
