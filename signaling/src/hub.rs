@@ -102,6 +102,9 @@ impl Default for Settings {
     }
 }
 
+/// How often a flooding socket is told it is slowed.
+const RATE_LIMITED_EVERY: Duration = Duration::from_secs(1);
+
 enum Out {
     Text(String),
     Close(u16, &'static str),
@@ -233,7 +236,9 @@ impl Hub {
         let hello_deadline = tokio::time::sleep(self.settings.hello_timeout);
         tokio::pin!(hello_deadline);
         let mut budget = MessageBudget::new(Instant::now());
-        let mut slowed = false;
+        // When this socket was last told it is slowed: said at most once a second, so a flood
+        // hears it once however fast the server works through it.
+        let mut told_slowed: Option<Instant> = None;
         loop {
             tokio::select! {
                 // A socket that never says who it is holds a connection for nothing.
@@ -248,15 +253,14 @@ impl Hub {
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Text(_))) if !budget.allow(Instant::now()) => {
                         // Said once per flood, not once per message.
-                        if !slowed {
-                            slowed = true;
+                        if told_slowed.is_none_or(|t| t.elapsed() >= RATE_LIMITED_EVERY) {
+                            told_slowed = Some(Instant::now());
                             let e = ServerMessage::error(ErrorCode::RateLimited);
                             if sink.send(Message::Text(Utf8Bytes::from(e.to_json()))).await.is_err() { break; }
                         }
                     }
                     Some(Ok(Message::Text(t))) => {
                         last_seen = Instant::now();
-                        slowed = false;
                         let replies = conn.on_text(t.as_str()).await;
                         let mut closing = None;
                         for r in replies {

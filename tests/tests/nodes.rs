@@ -312,6 +312,52 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
     );
 }
 
+/// Posts the booking form of service 1 for `start` (Unix seconds) as citizen `i`, with a
+/// client that has the form's CSRF cookie; the answer's status.
+async fn post_booking(
+    client: &reqwest::Client,
+    base: &str,
+    csrf: &str,
+    start: &str,
+    i: usize,
+) -> u16 {
+    let email = format!("corsa{i}@example.it");
+    client
+        .post(format!("{base}/servizi/1/prenota"))
+        .form(&[
+            ("csrf", csrf),
+            ("start", start),
+            ("mode", "video"),
+            ("given_name", "Maria"),
+            ("family_name", "Rossi"),
+            ("email", email.as_str()),
+            ("reason", "corsa"),
+            ("consent", "on"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Waits until `maildir` holds `n` messages, then three worker passes more; their Message-IDs,
+/// which must be `n` different ones.
+async fn delivered_once(maildir: &std::path::Path, n: usize, within: Duration) {
+    let waited = Instant::now();
+    while tests::smtp::received_message_ids(maildir).len() < n {
+        assert!(waited.elapsed() < within, "emails not sent");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for a second sending, were there one: three worker passes.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut ids = tests::smtp::received_message_ids(maildir);
+    assert_eq!(ids.len(), n, "{ids:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "a message sent twice");
+}
+
 // Bookings racing for the same slot through three nodes behind nginx: exactly its seats are
 // taken, whichever nodes the requests reach; and every email the nodes queue reaches the SMTP
 // server once, though three workers (one a node) pick from the same outbox.
@@ -363,28 +409,11 @@ async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
         let csrf = form_csrf(&client, &form).await.unwrap();
         racers.push((i, client, csrf));
     }
-    let answers = futures::future::join_all(racers.into_iter().map(|(i, client, csrf)| {
-        let (base, start) = (base.clone(), start.clone());
-        async move {
-            let email = format!("corsa{i}@example.it");
-            let r = client
-                .post(format!("{base}/servizi/1/prenota"))
-                .form(&[
-                    ("csrf", csrf.as_str()),
-                    ("start", start.as_str()),
-                    ("mode", "video"),
-                    ("given_name", "Maria"),
-                    ("family_name", "Rossi"),
-                    ("email", email.as_str()),
-                    ("reason", "corsa"),
-                    ("consent", "on"),
-                ])
-                .send()
-                .await
-                .unwrap();
-            r.status().as_u16()
-        }
-    }))
+    let answers = futures::future::join_all(
+        racers
+            .iter()
+            .map(|(i, client, csrf)| post_booking(client, &base, csrf, &start, *i)),
+    )
     .await;
     let booked = answers.iter().filter(|s| **s == 303).count();
     let taken = answers.iter().filter(|s| **s == 409).count();
@@ -396,20 +425,70 @@ async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
     assert!(store.overbooked_slots().await.unwrap().is_empty());
 
     // One verification email a booking, each sent once.
-    let waited = Instant::now();
-    while tests::smtp::received_message_ids(&maildir).len() < booked {
+    delivered_once(&maildir, booked, Duration::from_secs(20)).await;
+
+    drop(cluster);
+}
+
+// The SMTP server is down while three nodes queue emails and try them; one node dies; the
+// server comes back: every email reaches it once, sent by the nodes still alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
+        return;
+    };
+    let Some(python) = tests::smtp::aiosmtpd_python() else {
+        return;
+    };
+    let store = node(&url).await;
+    tests::seed::OneService::video_calls(20)
+        .seed(&store)
+        .await
+        .unwrap();
+    let now = test_now();
+    let slot = store
+        .free_slots(&store.service(1).await.unwrap(), now)
+        .await
+        .unwrap()[0]
+        .start;
+    let (maildir, smtp_port) = (dir.path().join("mail"), free_port());
+    let smtp = smtp_port.to_string();
+    let mut flags = vec!["--smtp-host", "127.0.0.1", "--smtp-port", &smtp];
+    flags.extend(["--smtp-security", "none", "--worker-interval", "1"]);
+    flags.extend(tests::cluster::LOAD_FLAGS);
+    let bin = tests::faults::test_binary();
+    let clock = now.to_rfc3339();
+    let mut cluster =
+        tests::cluster::Cluster::start(&bin, &url, 3, &clock, dir.path(), &flags).await;
+    let base = cluster.base.clone();
+    // Six bookings through the nodes: six verification emails, tried and not sent.
+    let start = slot.timestamp().to_string();
+    for i in 0..6 {
+        let client = browser_client().build().unwrap();
+        let form = format!("{base}/servizi/1/prenota?inizio={start}");
+        let csrf = form_csrf(&client, &form).await.unwrap();
+        assert_eq!(post_booking(&client, &base, &csrf, &start, i).await, 303);
+    }
+    let tried = Instant::now();
+    loop {
+        let backlog = store.outbox_backlog(now).await.unwrap();
+        let attempted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE attempts > 0")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        if attempted == 6 {
+            break;
+        }
         assert!(
-            waited.elapsed() < Duration::from_secs(20),
-            "emails not sent"
+            tried.elapsed() < Duration::from_secs(15),
+            "not tried: {backlog:?}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Time for a second sending, were there one: three worker passes.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let mut ids = tests::smtp::received_message_ids(&maildir);
-    assert_eq!(ids.len(), booked, "{ids:?}");
-    ids.dedup();
-    assert_eq!(ids.len(), booked, "a message sent twice");
-
+    cluster.kill(0);
+    let _smtp = tests::smtp::start_smtp(&python, smtp_port, &maildir);
+    // The next attempt is 10 s after the first failure.
+    delivered_once(&maildir, 6, Duration::from_secs(40)).await;
     drop(cluster);
 }
