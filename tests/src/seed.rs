@@ -85,6 +85,16 @@ pub async fn video_rooms(
     secret: &str,
     n: usize,
 ) -> anyhow::Result<Vec<booking::Appointment>> {
+    video_rooms_from(url, secret, n, chrono::Utc::now()).await
+}
+
+/// As `video_rooms`, the first slot two days after `now` (a test's fixed "today").
+pub async fn video_rooms_from(
+    url: &str,
+    secret: &str,
+    n: usize,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<booking::Appointment>> {
     let limits = Limits {
         max_active_per_email: i64::MAX,
         ..Limits::default()
@@ -93,7 +103,6 @@ pub async fn video_rooms(
     OneService::video_calls(n.max(1) as i64)
         .seed(&store)
         .await?;
-    let now = chrono::Utc::now();
     let slot = store
         .free_slots(&store.service(1).await?, now + chrono::Duration::days(2))
         .await?

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use booking::backoffice::ExceptionRow;
 use booking::{Limits, Store};
 use tests::*;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 async fn node(url: &str) -> Store {
     tests::seed::open_store(
@@ -139,7 +140,9 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
     let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
         return;
     };
-    let rooms = tests::seed::video_rooms(&url, SECRET, 2).await.unwrap();
+    let rooms = tests::seed::video_rooms_from(&url, SECRET, 2, test_now())
+        .await
+        .unwrap();
     let a = &rooms[0];
     let clock = (a.start + chrono::Duration::minutes(1)).to_rfc3339();
     let signer = booking::token::Signer::new(SECRET.as_bytes());
@@ -183,7 +186,31 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
     assert_eq!(
         forwarded, 1,
         "one socket reached another node and was forwarded"
-    );
+    ); // A socket that says it comes from a node, with a forged token, is not believed: it is
+       // forwarded to the holder like any other, and the holder still serves the room alone.
+    let elsewhere = ports[(holder + 1) % 3];
+    let mut forged = format!("ws://127.0.0.1:{}/ws/stanza/{}", elsewhere.0, a.code)
+        .into_client_request()
+        .unwrap();
+    forged
+        .headers_mut()
+        .insert("x-sportello-forwarded", "forged.token".parse().unwrap());
+    let (mut f, _) = tokio_tungstenite::connect_async(forged).await.unwrap();
+    {
+        use futures::SinkExt;
+        let hello = serde_json::json!({"type": "hello", "v": 1, "token": operator});
+        f.send(tokio_tungstenite::tungstenite::Message::text(
+            hello.to_string(),
+        ))
+        .await
+        .unwrap();
+    }
+    assert_eq!(next_json(&mut f).await.unwrap()["type"], "ready");
+    let h = health(elsewhere.1).await;
+    assert!(h.contains("rooms served here: 0"), "{h}");
+    assert!(!h.contains("sockets forwarded to other nodes: 0"), "{h}");
+    drop(f);
+
     let store = node(&url).await;
     let live = store
         .live_nodes(chrono::Utc::now() - chrono::Duration::seconds(10))
@@ -312,6 +339,27 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
     );
 }
 
+/// One video service (id 1) with `seats` a slot on a fresh database: the store, the test's
+/// "today" and the first bookable slot after it.
+async fn one_slot(
+    url: &str,
+    seats: i64,
+) -> (
+    Store,
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+) {
+    let store = node(url).await;
+    tests::seed::OneService::video_calls(seats)
+        .seed(&store)
+        .await
+        .unwrap();
+    let now = test_now();
+    let service = store.service(1).await.unwrap();
+    let slot = store.free_slots(&service, now).await.unwrap()[0].start;
+    (store, now, slot)
+}
+
 /// Posts the booking form of service 1 for `start` (Unix seconds) as citizen `i`, with a
 /// client that has the form's CSRF cookie; the answer's status.
 async fn post_booking(
@@ -371,17 +419,7 @@ async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
         return;
     };
     const SEATS: i64 = 3;
-    let store = node(&url).await;
-    tests::seed::OneService::video_calls(SEATS)
-        .seed(&store)
-        .await
-        .unwrap();
-    let now = test_now();
-    let slot = store
-        .free_slots(&store.service(1).await.unwrap(), now)
-        .await
-        .unwrap()[0]
-        .start;
+    let (store, now, slot) = one_slot(&url, SEATS).await;
     let maildir = dir.path().join("mail");
     let smtp_port = free_port();
     let _smtp = tests::smtp::start_smtp(&python, smtp_port, &maildir);
@@ -441,17 +479,7 @@ async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
     let Some(python) = tests::smtp::aiosmtpd_python() else {
         return;
     };
-    let store = node(&url).await;
-    tests::seed::OneService::video_calls(20)
-        .seed(&store)
-        .await
-        .unwrap();
-    let now = test_now();
-    let slot = store
-        .free_slots(&store.service(1).await.unwrap(), now)
-        .await
-        .unwrap()[0]
-        .start;
+    let (store, now, slot) = one_slot(&url, 20).await;
     let (maildir, smtp_port) = (dir.path().join("mail"), free_port());
     let smtp = smtp_port.to_string();
     let mut flags = vec!["--smtp-host", "127.0.0.1", "--smtp-port", &smtp];

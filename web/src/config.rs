@@ -1629,6 +1629,13 @@ mod value_tests {
             ("smtp_concurrency = 0\n", "smtp_concurrency"),
             ("smtp_concurrency = 5000\n", "smtp_concurrency"),
             ("smtp_concurrency = -3\n", "smtp_concurrency"),
+            ("node_url = \"10.0.0.2:8080\"\n", "node_url must be an address"),
+            ("node_url = \"http://10.0.0.2:8080\"\n", "one PostgreSQL database"),
+            ("node_id = \"n1\"\n", "node_id needs node_url"),
+            (
+                "node_url = \"http://10.0.0.2:8080\"\nnode_id = \"a b\"\ndatabase_url = \"postgres://u@db/s\"\n",
+                "node_id: letters",
+            ),
         ] {
             let e = load(text);
             assert!(e.contains(says), "{text}: {e}");
