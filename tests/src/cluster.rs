@@ -129,18 +129,10 @@ impl Cluster {
         dir: &std::path::Path,
         extra: &[&str],
     ) -> Cluster {
-        let nodes: Vec<_> = (1..=n)
-            .map(|i| {
-                let ports = (crate::free_port(), crate::free_port());
-                let id = format!("n{i}");
-                (
-                    Some(spawn_node(bin, &id, url, ports, clock, dir, extra)),
-                    ports,
-                )
-            })
-            .collect();
-        for (_, (p, _)) in &nodes {
-            wait_for("a node", &format!("http://127.0.0.1:{p}/")).await;
+        let mut nodes = Vec::new();
+        for i in 1..=n {
+            let id = format!("n{i}");
+            nodes.push(start_node(bin, &id, url, clock, dir, extra).await);
         }
         let lb = crate::free_port();
         let publics: Vec<u16> = nodes.iter().map(|(_, (p, _))| *p).collect();
@@ -162,6 +154,40 @@ impl Cluster {
             let _ = n.wait();
         }
     }
+}
+
+/// Starts a node on free ports and waits until it answers; a port taken meanwhile by another
+/// process (tests run side by side) makes the node exit, and it is started again on others.
+async fn start_node(
+    bin: &std::path::Path,
+    id: &str,
+    url: &str,
+    clock: &str,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (Option<std::process::Child>, (u16, u16)) {
+    for _ in 0..5 {
+        let ports = (crate::free_port(), crate::free_port());
+        let mut child = spawn_node(bin, id, url, ports, clock, dir, extra);
+        let started = Instant::now();
+        loop {
+            if reqwest::get(format!("http://127.0.0.1:{}/", ports.0))
+                .await
+                .is_ok()
+            {
+                return (Some(child), ports);
+            }
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{id} did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    panic!("{id} did not start on five pairs of free ports");
 }
 
 impl Drop for Cluster {
