@@ -64,6 +64,28 @@ pub struct SmtpSettings {
     /// the next email (a relay that takes 100 ms to accept a message passes 10 a second per
     /// session).
     pub concurrency: usize,
+    /// How long the relay may take to answer each command (`SMTP_TIMEOUT_SECONDS`).
+    pub timeout: std::time::Duration,
+}
+
+/// The default of `SmtpSettings::timeout`, in seconds.
+pub const SMTP_TIMEOUT_SECONDS: u64 = 20;
+
+/// The SMTP exchanges of one email that may each wait the whole timeout: the greeting, EHLO,
+/// STARTTLS and EHLO again (or AUTH), MAIL FROM, RCPT TO, DATA, the message's end.
+const SEND_STEPS: u32 = 8;
+
+/// How long one email's sending may take at most, with each answer taking `timeout`: past it,
+/// the attempt counts as failed and the email is tried again later.
+fn send_limit(timeout: std::time::Duration) -> std::time::Duration {
+    timeout * SEND_STEPS
+}
+
+/// How long a claimed email is its worker's before another may send it: twice the longest
+/// send, so that a live worker has always given up on an email before another takes it. With
+/// several nodes, this is how long an email claimed by a node that died waits.
+pub fn claim_lease(timeout: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(2 * send_limit(timeout)).expect("a timeout of minutes at most")
 }
 
 /// The default of `SmtpSettings::concurrency`: well under what relays allow one client
@@ -80,10 +102,9 @@ pub struct Mailer {
     from: Mailbox,
     /// Emails sent at once.
     concurrency: usize,
+    /// How long the relay may take to answer each command.
+    timeout: std::time::Duration,
 }
-
-/// How long a claimed email is this worker's before another may send it.
-pub const CLAIM_LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Emails one delivery pass sends at most, so that a pass ends (and the worker's other jobs
 /// run) however long the queue: a few seconds' worth at full speed.
@@ -104,6 +125,7 @@ impl Mailer {
             transport: Transport::LocalMailbox,
             from: parse_from(from)?,
             concurrency: 1,
+            timeout: std::time::Duration::from_secs(SMTP_TIMEOUT_SECONDS),
         })
     }
 
@@ -123,7 +145,7 @@ impl Mailer {
             .idle_timeout(std::time::Duration::from_secs(60));
         let mut builder = builder
             .port(s.port)
-            .timeout(Some(std::time::Duration::from_secs(20)))
+            .timeout(Some(s.timeout))
             .pool_config(pool);
         if let (Some(u), Some(p)) = (&s.username, &s.password) {
             builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
@@ -132,6 +154,7 @@ impl Mailer {
             transport: Transport::Smtp(builder.build()),
             from: parse_from(from)?,
             concurrency,
+            timeout: s.timeout,
         })
     }
 
@@ -180,7 +203,10 @@ impl Mailer {
                 .saturating_sub(outstanding)
                 .min(PASS - claimed);
             if want > 0 {
-                for m in store.claim_due_emails(now, CLAIM_LEASE, want).await? {
+                for m in store
+                    .claim_due_emails(now, claim_lease(self.timeout), want)
+                    .await?
+                {
                     let send = self.send(&m);
                     let _ = todo.send((m, send));
                     claimed += 1;
@@ -220,8 +246,16 @@ impl Mailer {
         match &self.transport {
             Transport::LocalMailbox => future::ready(Ok(())).boxed(),
             Transport::Smtp(t) => {
-                let (t, msg) = (t.clone(), self.compose(m));
-                async move { t.send(msg?).await.map(|_| ()).map_err(|e| e.to_string()) }.boxed()
+                let (t, msg, limit) = (t.clone(), self.compose(m), send_limit(self.timeout));
+                async move {
+                    // Each answer has its timeout; the whole exchange has one too, so that the
+                    // email is given up well before its claim runs out (`claim_lease`).
+                    match tokio::time::timeout(limit, t.send(msg?)).await {
+                        Ok(sent) => sent.map(|_| ()).map_err(|e| e.to_string()),
+                        Err(_) => Err(format!("no answer from the relay in {} s", limit.as_secs())),
+                    }
+                }
+                .boxed()
             }
         }
     }

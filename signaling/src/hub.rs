@@ -120,6 +120,8 @@ pub struct Hub {
     rooms: Mutex<HashMap<i64, Room>>,
     conns: Mutex<HashMap<ConnId, mpsc::UnboundedSender<Out>>>,
     next: AtomicU64,
+    /// Each time a room's citizen comes in or goes: (room, now waiting).
+    presence: tokio::sync::broadcast::Sender<(i64, bool)>,
 }
 
 impl Hub {
@@ -141,7 +143,15 @@ impl Hub {
             rooms: Mutex::new(HashMap::new()),
             conns: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
+            presence: tokio::sync::broadcast::channel(1024).0,
         })
+    }
+
+    /// Each change of whether a room's citizen is in it, as it happens: (room, now waiting).
+    /// With several nodes, the node tells the others (`web::nodes`); a receiver that lags
+    /// loses the oldest changes, not the newest.
+    pub fn citizen_changes(&self) -> tokio::sync::broadcast::Receiver<(i64, bool)> {
+        self.presence.subscribe()
     }
 
     /// The server is stopping: every socket is closed with 1012 ("service restart"), and each
@@ -188,9 +198,14 @@ impl Hub {
         let actions = {
             let mut rooms = self.rooms.lock().expect("rooms lock");
             let r = rooms.entry(room).or_default();
+            let before = r.present(Role::Citizen).is_some();
             let actions = r.handle(event);
+            let after = r.present(Role::Citizen).is_some();
             if r.is_empty() {
                 rooms.remove(&room);
+            }
+            if before != after {
+                let _ = self.presence.send((room, after));
             }
             actions
         };

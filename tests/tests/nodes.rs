@@ -72,6 +72,36 @@ async fn a_catalogue_change_reaches_the_other_processes_at_once() {
 const SECRET: &str = tests::cluster::SECRET;
 
 /// A node's `/healthz` (on its administration listener).
+/// A browser logged in as a new administrator on the node at `http` (any node: sessions live
+/// in the database).
+async fn administrator(store: &Store, http: u16) -> Browser {
+    let email = format!("admin-{:08x}@comune.esempio.it", rand::random::<u32>());
+    let now = chrono::Utc::now();
+    let (_, provisional) = staff::Accounts::new(store.pool().clone())
+        .create(
+            &staff::NewAccount {
+                email: email.clone(),
+                name: "Amministratore di prova".into(),
+                role: staff::Role::Admin,
+                offices: vec![],
+                operator_id: None,
+            },
+            &booking::audit::Entry::by_command_line("account_creato", "account", None, "test", now),
+            now,
+        )
+        .await
+        .unwrap();
+    let b = Browser {
+        client: browser_client().build().unwrap(),
+        base: format!("http://127.0.0.1:{http}"),
+    };
+    let p = b.login(&email, &provisional).await;
+    assert_eq!(p.location.as_deref(), Some("/ufficio/password"), "{p:?}");
+    let p = b.change_password(&provisional, STAFF_PASSWORD).await;
+    assert_eq!(p.status, reqwest::StatusCode::SEE_OTHER, "{p:?}");
+    b
+}
+
 async fn health(admin: u16) -> String {
     match reqwest::get(format!("http://127.0.0.1:{admin}/healthz")).await {
         Ok(r) => r.text().await.unwrap_or_default(),
@@ -217,20 +247,10 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
         .await
         .unwrap();
     assert_eq!(live.len(), 3, "{live:?}");
-    // Every node's agenda sees the citizen waiting: the holder says so with its lease.
-    let waiting = Instant::now();
-    while !store
-        .rooms_with_citizen(chrono::Utc::now())
-        .await
-        .unwrap()
-        .contains(&a.code)
-    {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(5),
-            "the citizen is not shown waiting"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Every node's agenda shows the citizen waiting, at once: the holder announces it.
+    let admin = administrator(&store, ports[0].0).await;
+    let https: Vec<u16> = ports.iter().map(|(http, _)| *http).collect();
+    agendas_show(&admin, &https, a.id, true).await;
 
     // A second room, its two sockets straight on another node, which thus holds it.
     let b = &rooms[1];
@@ -337,6 +357,45 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
         "{:?}",
         cancelled.elapsed()
     );
+    // The second room's citizen leaves: no live node's agenda shows them waiting any more.
+    let live: Vec<u16> = https
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != holder)
+        .map(|(_, p)| *p)
+        .collect();
+    agendas_show(&admin, &live, b.id, true).await;
+    drop(c2);
+    agendas_show(&admin, &live, b.id, false).await;
+}
+
+/// Asserts that within a second the agenda of each node at `https` shows appointment `id`'s
+/// citizen waiting (`waiting`), or no longer does.
+async fn agendas_show(admin: &Browser, https: &[u16], id: i64, waiting: bool) {
+    for http in https {
+        let asked = Instant::now();
+        let agenda = Browser {
+            client: admin.client.clone(),
+            base: format!("http://127.0.0.1:{http}"),
+        };
+        loop {
+            let p = agenda.get("/ufficio/attesa").await;
+            assert_eq!(p.status, reqwest::StatusCode::OK, "{p:?}");
+            let list: serde_json::Value = serde_json::from_str(&p.body).unwrap();
+            let shown = list["waiting"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!(id.to_string()));
+            if shown == waiting {
+                break;
+            }
+            assert!(
+                asked.elapsed() < Duration::from_secs(1),
+                "node {http}'s agenda: {list}, expected room {id} waiting: {waiting}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// One video service (id 1) with `seats` a slot on a fresh database: the store, the test's
@@ -519,4 +578,98 @@ async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
     // The next attempt is 10 s after the first failure.
     delivered_once(&maildir, 6, Duration::from_secs(40)).await;
     drop(cluster);
+}
+
+// A node claims an email and dies while its SMTP relay has not answered yet: the email is the
+// dead node's until its claim runs out (16 times the SMTP timeout: 16 s here), so no other node
+// sends it meanwhile; then another node sends it, once. Not lost, and not sent by two nodes
+// while the first might still be sending it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_claimed_by_a_node_killed_mid_send_goes_once_its_claim_runs_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
+        return;
+    };
+    let Some(python) = tests::smtp::aiosmtpd_python() else {
+        return;
+    };
+    let (store, now, slot) = one_slot(&url, 2).await;
+    // A relay that accepts the connection and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port().to_string();
+    let (accepted, accepts) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming() {
+            held.push(conn);
+            let _ = accepted.send(Instant::now());
+        }
+    });
+    let timeout = 1;
+    let node_flags = |smtp: &str| -> Vec<String> {
+        let mut f: Vec<String> = ["--smtp-host", "127.0.0.1", "--smtp-port", smtp]
+            .into_iter()
+            .chain(["--smtp-security", "none", "--worker-interval", "1"])
+            .chain(["--smtp-timeout-seconds", &timeout.to_string()])
+            .map(String::from)
+            .collect();
+        f.extend(tests::cluster::LOAD_FLAGS.map(String::from));
+        f
+    };
+    let bin = tests::faults::test_binary();
+    let clock = now.to_rfc3339();
+    let flags = node_flags(&silent_port);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut first = tests::cluster::Cluster::start(&bin, &url, 1, &clock, dir.path(), &flags).await;
+    let client = browser_client().build().unwrap();
+    let (base, start) = (first.base.clone(), slot.timestamp().to_string());
+    let form = format!("{base}/servizi/1/prenota?inizio={start}");
+    let csrf = form_csrf(&client, &form).await.unwrap();
+    assert_eq!(post_booking(&client, &base, &csrf, &start, 0).await, 303);
+    // The node claims the verification email and opens a session with the relay: it dies
+    // while waiting for the greeting.
+    let connected = accepts
+        .recv_timeout(Duration::from_secs(15))
+        .expect("the node tries to send the email");
+    first.kill(0);
+    assert!(
+        connected.elapsed() < Duration::from_secs(timeout),
+        "killed mid-send, before the relay's timeout"
+    );
+    let killed = Instant::now();
+
+    // Another node, with a relay that works, on the same database.
+    let (maildir, smtp_port) = (dir.path().join("mail"), free_port());
+    let _smtp = tests::smtp::start_smtp(&python, smtp_port, &maildir);
+    let flags = node_flags(&smtp_port.to_string());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let second = tests::cluster::Cluster::start(&bin, &url, 1, &clock, dir.path(), &flags).await;
+    let lease = booking::outbox::claim_lease(Duration::from_secs(timeout))
+        .to_std()
+        .unwrap();
+    while tests::smtp::received_message_ids(&maildir).is_empty() {
+        assert!(
+            killed.elapsed() < lease + Duration::from_secs(15),
+            "the email never went"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let waited = killed.elapsed();
+    delivered_once(&maildir, 1, Duration::ZERO).await;
+    eprintln!(
+        "the email of a node killed mid-send went {:.1} s after the kill (claim {} s)",
+        waited.as_secs_f64(),
+        lease.as_secs()
+    );
+    // Sent no earlier than the claim allows (counted from the kill, which came after it),
+    // and not more than a few worker passes after.
+    assert!(
+        waited + Duration::from_secs(timeout) >= lease,
+        "sent after {waited:?}, before the dead node's claim of {lease:?} ran out"
+    );
+    assert!(
+        store.outbox_backlog(now).await.unwrap().0 == 0,
+        "nothing left unsent"
+    );
+    drop((first, second));
 }

@@ -147,6 +147,12 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_SMTP_CONCURRENCY", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub smtp_concurrency: Option<u16>,
 
+    /// Seconds the SMTP relay may take to answer each command before the email is tried again
+    /// later [default: 20]. An email in flight is this node's for sixteen times as long (about five
+    /// minutes by default); with several nodes, another sends it only after that.
+    #[arg(long, env = "SPORTELLO_SMTP_TIMEOUT_SECONDS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub smtp_timeout_seconds: Option<u64>,
+
     /// Sender of the emails [default: Sportello <noreply@localhost>].
     #[arg(long, env = "SPORTELLO_MAIL_FROM")]
     pub mail_from: Option<String>,
@@ -613,6 +619,12 @@ impl Config {
                 "smtp_concurrency must be between 1 and 1000, not {n}"
             );
         }
+        if let Some(n) = self.smtp_timeout_seconds {
+            anyhow::ensure!(
+                (1..=600).contains(&n),
+                "smtp_timeout_seconds must be between 1 and 600, not {n}"
+            );
+        }
         self.town()?;
         self.oidc()?;
         Ok(())
@@ -765,6 +777,7 @@ impl Config {
             smtp_username,
             smtp_password,
             smtp_concurrency,
+            smtp_timeout_seconds,
             mail_from,
             max_active_per_email,
             max_unverified_per_email,
@@ -1205,6 +1218,7 @@ mod value_tests {
         ("smtp_username", "\"u\""),
         ("smtp_password", "\"p\""),
         ("smtp_concurrency", "8"),
+        ("smtp_timeout_seconds", "30"),
         ("mail_from", "\"Comune <noreply@comune.example.it>\""),
         ("max_active_per_email", "3"),
         ("max_unverified_per_email", "1"),
@@ -1629,6 +1643,8 @@ mod value_tests {
             ("smtp_concurrency = 0\n", "smtp_concurrency"),
             ("smtp_concurrency = 5000\n", "smtp_concurrency"),
             ("smtp_concurrency = -3\n", "smtp_concurrency"),
+            ("smtp_timeout_seconds = 0\n", "smtp_timeout_seconds"),
+            ("smtp_timeout_seconds = 86400\n", "smtp_timeout_seconds"),
             ("node_url = \"10.0.0.2:8080\"\n", "node_url must be an address"),
             ("node_url = \"http://10.0.0.2:8080\"\n", "one PostgreSQL database"),
             ("node_id = \"n1\"\n", "node_id needs node_url"),

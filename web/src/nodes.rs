@@ -10,10 +10,14 @@
 //! cost is one extra hop for the few signaling messages of a call; the media never passes
 //! through the forwarding node.
 //!
-//! Every `RENEW_EVERY` the node says it is alive and renews the leases of the rooms it serves,
-//! with whether each room's citizen is waiting (every node's agenda reads that). A node that
-//! stops releases its rooms at once; one that dies loses them when their leases run out, and
-//! the pages, which reconnect by themselves, place them anew on a live node.
+//! Every `RENEW_EVERY` the node says it is alive and renews the leases of the rooms it serves.
+//! A node that stops releases its rooms at once; one that dies loses them when their leases run
+//! out, and the pages, which reconnect by themselves, place them anew on a live node.
+//!
+//! "The citizen is waiting" is shown by every node's agenda: the node serving the room
+//! announces each coming and going at once (a PostgreSQL notification, `Store::
+//! announce_citizen`), and says again every `RENEW_EVERY` which of its rooms have their citizen
+//! in, for nodes started since; a mark not said again within `STALE` (its node died) is dropped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +48,9 @@ pub struct Cluster {
     local: Mutex<HashMap<String, (i64, usize)>>,
     /// Sockets this node forwarded to the node holding their room, since it started.
     pub forwarded: std::sync::atomic::AtomicU64,
+    /// Rooms whose citizen is waiting, as their nodes (this one too) announced: id → when last
+    /// said.
+    citizens: Mutex<HashMap<i64, std::time::Instant>>,
 }
 
 /// The real time: leases and heartbeats are about processes, not the business clock (which
@@ -63,7 +70,64 @@ impl Cluster {
             url,
             local: Mutex::new(HashMap::new()),
             forwarded: Default::default(),
+            citizens: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether appointment `id`'s citizen is in its room, on whichever node serves it.
+    pub fn citizen_waiting(&self, id: i64) -> bool {
+        self.citizens
+            .lock()
+            .expect("citizens lock")
+            .get(&id)
+            .is_some_and(|at| at.elapsed() < STALE)
+    }
+
+    /// Keeps `citizens` as the nodes announce, until the process ends.
+    async fn hear_citizens(self: Arc<Self>, st: AppState) {
+        let mut heard = st.store.citizen_changes();
+        loop {
+            match heard.recv().await {
+                Ok((id, waiting)) => {
+                    let mut citizens = self.citizens.lock().expect("citizens lock");
+                    if waiting {
+                        citizens.insert(id, std::time::Instant::now());
+                    } else {
+                        citizens.remove(&id);
+                    }
+                    citizens.retain(|_, at| at.elapsed() < STALE);
+                }
+                // Missed some: the next round of announcements (`RENEW_EVERY`) says them again.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+
+    /// Announces each coming and going of a citizen in this node's rooms as it happens, and
+    /// every `RENEW_EVERY` the rooms whose citizen is in. One task sends them all, so that the
+    /// other nodes hear them in the order they happened.
+    async fn announce_citizens(self: Arc<Self>, st: AppState) {
+        let mut changes = st.hub.citizen_changes();
+        let mut tick = tokio::time::interval(RENEW_EVERY);
+        loop {
+            let announce: Vec<(i64, bool)> = tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(change) => vec![change],
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+                _ = tick.tick() => {
+                    let rooms: Vec<i64> = self.local.lock().expect("rooms lock").values().map(|(id, _)| *id).collect();
+                    rooms.into_iter().filter(|id| st.hub.citizen_waiting(*id)).map(|id| (id, true)).collect()
+                }
+            };
+            for (id, waiting) in announce {
+                if let Err(e) = st.store.announce_citizen(id, waiting).await {
+                    tracing::warn!(error = %e, "a waiting citizen not announced to the other nodes");
+                }
+            }
+        }
     }
 
     /// Where room `code` (appointment `id`) is served: here (and this node now holds it), or
@@ -143,6 +207,8 @@ impl Cluster {
     /// Says the node is alive and renews its rooms, every `RENEW_EVERY`, until the server
     /// stops; then releases them, so that the pages reconnect to a live node at once.
     pub async fn run(self: Arc<Self>, st: AppState) {
+        tokio::spawn(self.clone().hear_citizens(st.clone()));
+        tokio::spawn(self.clone().announce_citizens(st.clone()));
         let mut tick = tokio::time::interval(RENEW_EVERY);
         loop {
             tick.tick().await;
@@ -158,20 +224,15 @@ impl Cluster {
                 let _ = st.store.release_rooms(None, &self.id).await;
                 return;
             }
-            let rooms: Vec<(String, i64)> = self
+            let rooms: Vec<String> = self
                 .local
                 .lock()
                 .expect("rooms lock")
-                .iter()
-                .map(|(code, (id, _))| (code.clone(), *id))
+                .keys()
+                .cloned()
                 .collect();
-            for (code, id) in rooms {
-                let waiting = st.hub.citizen_waiting(id);
-                match st
-                    .store
-                    .renew_room(&code, &self.id, waiting, now(), lease())
-                    .await
-                {
+            for code in rooms {
+                match st.store.renew_room(&code, &self.id, now(), lease()).await {
                     Ok(true) => {}
                     // Lost while this node could not write (a pause longer than the lease):
                     // the sockets open here stay, new ones go to the new holder.

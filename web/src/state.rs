@@ -143,6 +143,10 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
                     concurrency: cfg
                         .smtp_concurrency
                         .map_or(booking::outbox::SMTP_CONCURRENCY, usize::from),
+                    timeout: std::time::Duration::from_secs(
+                        cfg.smtp_timeout_seconds
+                            .unwrap_or(booking::outbox::SMTP_TIMEOUT_SECONDS),
+                    ),
                 },
                 &cfg.mail_from(),
             )?

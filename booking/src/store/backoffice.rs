@@ -490,7 +490,7 @@ impl Store {
     async fn announce_catalogue_change(&self, conn: &mut AnyConnection) -> Result<(), Error> {
         if self.backend == super::Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, '')")
-                .bind(super::catalogue::CHANGES)
+                .bind(super::events::CATALOGUE)
                 .execute(conn)
                 .await?;
         }

@@ -19,58 +19,15 @@ use super::Store;
 
 /// How long the in-memory catalogue is trusted before it is read again. On PostgreSQL every
 /// process sharing the database also drops it at once when any of them changes the catalogue
-/// (`follow_changes`); the lifetime stays as the bound if a notification is ever missed.
+/// (`events::follow`); the lifetime stays as the bound if a notification is ever missed.
 const CATALOGUE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// The PostgreSQL channel on which a change to the catalogue is announced (on commit).
-pub(super) const CHANGES: &str = "sportello_catalogue";
-
-/// The channel on which a change of an appointment's time or state is announced (its id).
-pub(super) const APPOINTMENTS: &str = "sportello_appointment";
-
-/// Listens on `CHANGES` and `APPOINTMENTS` on a connection of its own: drops `cache` at each
-/// catalogue change, so that a change made by another Sportello process on the same database is
-/// seen at once, and passes each appointment's change on to `changes`. If the listening
-/// connection cannot be made, the cache keeps its lifetime as the only bound (and says so in
-/// the log); if it breaks, sqlx's listener reconnects, and the cache is dropped too since a
-/// change may have been missed meanwhile.
-pub(super) async fn follow_changes(
-    url: &str,
-    cache: CachedCatalogue,
-    changes: tokio::sync::broadcast::Sender<i64>,
-) {
-    let mut listener = match sqlx::postgres::PgListener::connect(url).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot listen for catalogue changes: other processes' changes show within {} s", CATALOGUE_TTL.as_secs());
-            return;
-        }
-    };
-    if let Err(e) = listener.listen_all([CHANGES, APPOINTMENTS]).await {
-        tracing::warn!(error = %e, "cannot listen for catalogue changes");
-        return;
-    }
-    tokio::spawn(async move {
-        loop {
-            let got = listener.try_recv().await;
-            if let Ok(Some(n)) = &got {
-                if n.channel() == APPOINTMENTS {
-                    if let Ok(id) = n.payload().parse() {
-                        let _ = changes.send(id);
-                    }
-                    continue;
-                }
-            }
-            *cache.write().expect("catalogue lock") = None;
-            if let Err(e) = got {
-                tracing::warn!(error = %e, "listening for catalogue changes failed; retrying");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        }
-    });
-}
-
 pub(super) type CachedCatalogue = Arc<RwLock<Option<(Instant, Arc<Catalogue>)>>>;
+
+/// Forgets the cached catalogue: the next reader loads it again.
+pub(super) fn drop_cache(cache: &CachedCatalogue) {
+    *cache.write().expect("catalogue lock") = None;
+}
 
 impl Store {
     /// The catalogue, from memory when it is fresh enough.
@@ -87,7 +44,7 @@ impl Store {
 
     /// Drops the cached catalogue: call after changing offices, services or calendars.
     pub fn invalidate_catalogue(&self) {
-        *self.cache.write().expect("catalogue lock") = None;
+        drop_cache(&self.cache);
     }
 
     /// The offices in service, in display order (not the archived ones).

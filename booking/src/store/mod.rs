@@ -10,7 +10,8 @@
 //! of its own: `catalogue` (offices, services, calendars, operators, cached), `appointments`
 //! (booking and the life of an appointment), `reminders`, `outbox` (the emails' table),
 //! `retention` (removing personal data once it no longer serves) and `backoffice` (the office's
-//! agenda, outcomes, notes and catalogue editing). This file holds
+//! agenda, outcomes, notes and catalogue editing), `events` (what processes on one PostgreSQL
+//! tell each other), `nodes` (which node serves which room). This file holds
 //! only what they all share: connecting, the migrations, the backend and the pool, write
 //! transactions and the signal that one queued an email, the business limits, the settings, and
 //! how instants and ids are stored. It must not know the business of any part: a query on one
@@ -37,6 +38,7 @@ pub mod backoffice;
 mod catalogue;
 pub mod citizens;
 pub mod closures;
+mod events;
 mod finding;
 pub mod nodes;
 mod outbox;
@@ -107,9 +109,8 @@ pub struct Store {
     cache: CachedCatalogue,
     /// Notified when a transaction that queued an email commits (see `mail_queued`).
     mail_queued: Arc<Notify>,
-    /// An appointment's time or state changed, in this process or (on PostgreSQL) another:
-    /// its room looks again (see `appointment_changes`).
-    changes: tokio::sync::broadcast::Sender<i64>,
+    /// What happens in this process or (on PostgreSQL) another that others must hear of.
+    events: events::Events,
     totals: Arc<Totals>,
     pub links: Links,
     pub limits: Limits,
@@ -195,7 +196,7 @@ impl WriteTx {
         if self.backend == Backend::Postgres {
             for id in &self.changed {
                 sqlx::query("SELECT pg_notify($1, $2)")
-                    .bind(catalogue::APPOINTMENTS)
+                    .bind(events::APPOINTMENTS)
                     .bind(id.to_string())
                     .execute(&mut *self.tx)
                     .await?;
@@ -333,16 +334,16 @@ impl Store {
         let fresh = migrations_applied(&pool, backend).await? == 0;
         MIGRATOR.run(&pool).await?;
         let cache = CachedCatalogue::default();
-        let (changes, _) = tokio::sync::broadcast::channel(1024);
+        let events = events::Events::new();
         if backend == Backend::Postgres {
-            catalogue::follow_changes(&url, cache.clone(), changes.clone()).await;
+            events::follow(&url, cache.clone(), events.clone()).await;
         }
         Ok(Store {
             pool,
             backend,
             cache,
             mail_queued: Arc::new(Notify::new()),
-            changes,
+            events,
             totals: Arc::default(),
             links,
             limits,
@@ -451,16 +452,9 @@ impl Store {
             queued_mail: false,
             mail_queued: self.mail_queued.clone(),
             changed: Vec::new(),
-            changes: self.changes.clone(),
+            changes: self.events.appointments.clone(),
             backend: self.backend,
         })
-    }
-
-    /// The appointments whose time or state changes from now on (cancelled, moved, confirmed,
-    /// done, expired...), in this process and, on PostgreSQL, in every other process on the
-    /// database: a room that is open looks again at once.
-    pub fn appointment_changes(&self) -> tokio::sync::broadcast::Receiver<i64> {
-        self.changes.subscribe()
     }
 
     // ---------------------------------------------------------------- settings

@@ -74,7 +74,7 @@ impl Store {
         alive_since: DateTime<Utc>,
     ) -> Result<Placement, Error> {
         let mut tx = self.write().await?;
-        sqlx::query("INSERT INTO room_lease (code, node_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (code) DO UPDATE SET node_id = excluded.node_id, expires_at = excluded.expires_at, citizen_waiting = CASE WHEN room_lease.node_id = excluded.node_id THEN room_lease.citizen_waiting ELSE 0 END WHERE room_lease.node_id = excluded.node_id OR room_lease.expires_at < $4 OR NOT EXISTS (SELECT 1 FROM node WHERE node.id = room_lease.node_id AND node.heartbeat_at >= $5 AND node.accepting = 1)")
+        sqlx::query("INSERT INTO room_lease (code, node_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (code) DO UPDATE SET node_id = excluded.node_id, expires_at = excluded.expires_at WHERE room_lease.node_id = excluded.node_id OR room_lease.expires_at < $4 OR NOT EXISTS (SELECT 1 FROM node WHERE node.id = room_lease.node_id AND node.heartbeat_at >= $5 AND node.accepting = 1)")
             .bind(code)
             .bind(node)
             .bind(ts(now + lease))
@@ -97,25 +97,24 @@ impl Store {
         })
     }
 
-    /// Renews the lease of a room this node serves, with whether its citizen is in it.
-    /// False when the lease is no longer this node's (it ran out and another node took it).
+    /// Renews the lease of a room this node serves. False when the lease is no longer this
+    /// node's (it ran out and another node took it).
     pub async fn renew_room(
         &self,
         code: &str,
         node: &str,
-        citizen_waiting: bool,
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<bool, Error> {
         let mut tx = self.write().await?;
-        let n = sqlx::query("UPDATE room_lease SET expires_at = $1, citizen_waiting = $2 WHERE code = $3 AND node_id = $4")
-            .bind(ts(now + lease))
-            .bind(i64::from(citizen_waiting))
-            .bind(code)
-            .bind(node)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let n =
+            sqlx::query("UPDATE room_lease SET expires_at = $1 WHERE code = $2 AND node_id = $3")
+                .bind(ts(now + lease))
+                .bind(code)
+                .bind(node)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         tx.commit().await?;
         Ok(n == 1)
     }
@@ -134,17 +133,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
-    }
-
-    /// The rooms whose citizen is waiting in them now, whichever node serves them.
-    pub async fn rooms_with_citizen(&self, now: DateTime<Utc>) -> Result<Vec<String>, Error> {
-        let rows = sqlx::query(
-            "SELECT code FROM room_lease WHERE citizen_waiting = 1 AND expires_at >= $1",
-        )
-        .bind(ts(now))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(|r| Ok(r.try_get("code")?)).collect()
     }
 
     /// When a node last said it was alive, if ever.
@@ -194,17 +182,12 @@ mod tests {
         };
         assert_eq!(place("SP-1", "b", t0).await, at_a);
         beat("a", true, at(8)).await;
-        assert!(s.renew_room("SP-1", "a", true, at(8), lease).await.unwrap());
-        assert_eq!(s.rooms_with_citizen(at(9)).await.unwrap(), ["SP-1"]);
+        assert!(s.renew_room("SP-1", "a", at(8), lease).await.unwrap());
         assert_eq!(place("SP-1", "b", at(12)).await, at_a);
         // The holder dies: once its heartbeat is stale (its lease still runs), the room goes to
-        // the node a socket reached, which says anew whether the citizen is there.
+        // the node a socket reached.
         assert_eq!(place("SP-1", "b", at(14)).await, Placement::Here);
-        assert!(s.rooms_with_citizen(at(14)).await.unwrap().is_empty());
-        assert!(!s
-            .renew_room("SP-1", "a", false, at(14), lease)
-            .await
-            .unwrap());
+        assert!(!s.renew_room("SP-1", "a", at(14), lease).await.unwrap());
         // Released, the next socket places it where it lands.
         s.release_rooms(Some("SP-1"), "b").await.unwrap();
         beat("a", true, at(15)).await;

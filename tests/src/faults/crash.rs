@@ -4,7 +4,7 @@
 //! queued before the kill reaches the real SMTP server after the restart; at most the one email
 //! that was in flight arrives twice, and then with the same Message-ID.
 //!
-//! An email is claimed for `booking::outbox::CLAIM_LEASE` before it is sent, so the one in flight
+//! An email is claimed for `booking::outbox::claim_lease` before it is sent, so the one in flight
 //! is sent again only once its lease has run out: the restarted server's clock starts that much
 //! later than where the killed one stopped (a jump of the clock, not a wait).
 
@@ -121,7 +121,11 @@ pub async fn sigkill_during_bookings(
     // Started again on the same database, its clock past the claim lease of the email that was
     // in flight.
     let stopped_at = clock + chrono::Duration::from_std(started.elapsed())?;
-    let restart_clock = stopped_at + booking::outbox::CLAIM_LEASE + chrono::Duration::seconds(30);
+    let restart_clock = stopped_at
+        + booking::outbox::claim_lease(std::time::Duration::from_secs(
+            booking::outbox::SMTP_TIMEOUT_SECONDS,
+        ))
+        + chrono::Duration::seconds(30);
     let restart = server.restart(restart_clock).await?;
     let unsent = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(-1));
     let drained = wait_until(size.drain, "every queued email sent", || {

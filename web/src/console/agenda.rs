@@ -212,22 +212,15 @@ pub async fn list_waiting(Console(st, s): Console) -> Result<Response> {
             midnight(&st, day + Duration::days(1)),
         )
         .await?;
-    // With several nodes, a room served by another node says so through the database.
-    let elsewhere: std::collections::HashSet<String> = match &st.cluster {
-        Some(_) => st
-            .store
-            .rooms_with_citizen(st.now())
-            .await?
-            .into_iter()
-            .collect(),
-        None => Default::default(),
-    };
     let waiting: Vec<String> = items
         .iter()
         .filter(|i| {
             i.appointment.mode == Mode::Video
                 && (st.hub.citizen_waiting(i.appointment.id)
-                    || elsewhere.contains(&i.appointment.code))
+                    || st
+                        .cluster
+                        .as_ref()
+                        .is_some_and(|c| c.citizen_waiting(i.appointment.id)))
         })
         .map(|i| i.appointment.id.to_string())
         .collect();
