@@ -335,7 +335,7 @@ async fn health(
             Some(c) => {
                 let accepting = !st.draining.load(Ordering::Relaxed);
                 format!(
-                    "ok\nnode: {}\nrooms: {}\nrooms served here: {}\nsockets forwarded to other nodes: {}\n",
+                    "ok\nnode: {}\nrooms: {}\nrooms served here: {}\nsockets forwarded to other nodes: {}\nforwarded sockets open now: {}\n",
                     c.id,
                     if accepting {
                         "accepting"
@@ -343,7 +343,8 @@ async fn health(
                         "not accepting (stopping)"
                     },
                     c.rooms_here(),
-                    c.forwarded.load(Ordering::Relaxed)
+                    c.forwarded.load(Ordering::Relaxed),
+                    c.forwarding.load(Ordering::Relaxed)
                 )
                 .into_response()
             }

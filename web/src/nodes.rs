@@ -48,6 +48,8 @@ pub struct Cluster {
     local: Mutex<HashMap<String, (i64, usize)>>,
     /// Sockets this node forwarded to the node holding their room, since it started.
     pub forwarded: std::sync::atomic::AtomicU64,
+    /// Of those, the ones open now.
+    pub forwarding: std::sync::atomic::AtomicU64,
     /// Rooms whose citizen is waiting, as their nodes (this one too) announced: id → when last
     /// said.
     citizens: Mutex<HashMap<i64, std::time::Instant>>,
@@ -70,6 +72,7 @@ impl Cluster {
             url,
             local: Mutex::new(HashMap::new()),
             forwarded: Default::default(),
+            forwarding: Default::default(),
             citizens: Mutex::new(HashMap::new()),
         })
     }
@@ -258,11 +261,28 @@ pub fn is_forwarded(st: &AppState, headers: &axum::http::HeaderMap, id: i64) -> 
         == Some(id)
 }
 
+impl Cluster {
+    /// Forwards a browser's socket of room `code` to the node at `url` (see `forward`), counted.
+    pub async fn forward(
+        self: Arc<Self>,
+        browser: WebSocket,
+        url: String,
+        code: String,
+        token: String,
+    ) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.forwarded.fetch_add(1, Relaxed);
+        self.forwarding.fetch_add(1, Relaxed);
+        forward(browser, &url, &code, token).await;
+        self.forwarding.fetch_sub(1, Relaxed);
+    }
+}
+
 /// Copies a browser's socket to the same room's socket on the node at `url`, both ways, until
 /// either side closes. If that node does not answer, the browser's socket is closed with 1013
 /// ("try again later"): the page reconnects, and once the lease runs out the room is placed on
 /// a live node.
-pub async fn forward(browser: WebSocket, url: &str, code: &str, token: String) {
+async fn forward(browser: WebSocket, url: &str, code: &str, token: String) {
     let target = format!(
         "{}/ws/stanza/{}",
         url.trim_end_matches('/').replacen("http", "ws", 1),

@@ -53,12 +53,7 @@ async fn open_socket(
             Ok(Placement::Elsewhere { node, url }) => {
                 tracing::debug!(room_node = %node, "room served by another node: forwarded");
                 let token = nodes::forward_token(&st, a.id);
-                cluster
-                    .forwarded
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return ws.on_upgrade(move |socket| async move {
-                    nodes::forward(socket, &url, &code, token).await
-                });
+                return ws.on_upgrade(move |socket| cluster.forward(socket, url, code, token));
             }
             // The database is not there: served here, as one node would.
             Err(e) => tracing::warn!(error = %e, "room not placed: served here"),
