@@ -99,6 +99,11 @@ pub struct Participant {
 }
 
 impl Participant {
+    /// Whether its room socket is still open (the server, or a node on the way, may close it).
+    pub fn socket_open(&self) -> bool {
+        !self._ws_task.is_finished()
+    }
+
     /// Leaves as the call page's hang-up button does: `leave` on the room socket, the media
     /// connection closed, then the socket closed with a close frame.
     pub async fn leave(mut self) -> anyhow::Result<()> {
@@ -269,4 +274,57 @@ pub async fn join(
         close_ws: Some(close_ws),
         _ws_task: task,
     })
+}
+
+/// Sends audio every 20 ms and video frames 30 times a second until `until`.
+pub async fn send_media(
+    p: Arc<Participant>,
+    counters: Arc<Counters>,
+    epoch: Instant,
+    video_kbps: u64,
+    until: Arc<Mutex<Instant>>,
+) {
+    let frame_bytes = (video_kbps * 1000 / 8 / 30) as usize;
+    let mut seq = [rand::random::<u16>(), rand::random::<u16>()];
+    let mut ts = [rand::random::<u32>(), rand::random::<u32>()];
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut n = 0u64;
+    while Instant::now() < *until.lock().unwrap() {
+        tick.tick().await;
+        n += 1;
+        let mut packets: Vec<(usize, usize, bool)> = Vec::new();
+        if n.is_multiple_of(2) {
+            packets.push((0, 160, true));
+            ts[0] = ts[0].wrapping_add(960);
+        }
+        if n.is_multiple_of(3) {
+            let mut left = frame_bytes;
+            while left > 0 {
+                let size = left.min(1100);
+                left -= size;
+                packets.push((1, size, left == 0));
+            }
+            ts[1] = ts[1].wrapping_add(3000);
+        }
+        for (k, size, marker) in packets {
+            let mut payload = vec![0u8; size.max(8)];
+            payload[..8].copy_from_slice(&now_us(epoch).to_be_bytes());
+            let pkt = rtc::rtp::Packet {
+                header: rtc::rtp::header::Header {
+                    version: 2,
+                    marker,
+                    payload_type: p.pts[k],
+                    sequence_number: seq[k],
+                    timestamp: ts[k],
+                    ssrc: p.ssrcs[k],
+                    ..Default::default()
+                },
+                payload: bytes::Bytes::from(payload),
+            };
+            seq[k] = seq[k].wrapping_add(1);
+            if p.tracks[k].write_rtp(pkt).await.is_ok() {
+                counters.sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
 }

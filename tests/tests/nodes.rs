@@ -1,6 +1,9 @@
-//! Several Sportello processes on one PostgreSQL (issue 16, the catalogue part): a change made
-//! through one store reaches another store on the same database at once (LISTEN/NOTIFY), not
-//! after the in-memory catalogue's five-second lifetime.
+//! Several Sportello processes on one PostgreSQL (issue 16): a catalogue change reaches the
+//! other processes at once (LISTEN/NOTIFY); three nodes behind nginx serve each room from one
+//! node, forward sockets to it, show a waiting citizen on every agenda, re-place a dead node's
+//! rooms, take exactly a slot's seats when bookings race, and send each email once, also when
+//! the SMTP server was down or the node sending an email was killed; 50 rooms of synthetic
+//! WebRTC participants spread over three nodes and survive the death of one.
 
 use std::time::{Duration, Instant};
 
@@ -672,4 +675,225 @@ async fn an_email_claimed_by_a_node_killed_mid_send_goes_once_its_claim_runs_out
         "nothing left unsent"
     );
     drop((first, second));
+}
+
+// 50 rooms, each with two synthetic WebRTC participants (`tests::media`, as `mediaload` runs
+// them) whose sockets reach the nodes through nginx in turn: the rooms spread over the three
+// nodes, every participant receives the other's video, and each node relays the media of the
+// rooms it holds and of no other (its relay's connections are twice its rooms). Then one node
+// is killed during the calls: each participant whose socket went through it joins again, as
+// the page does, and has the other's video back within a bound measured here; the rooms with no
+// socket through it go on untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_rooms_spread_over_three_nodes_and_survive_one_nodes_death() {
+    use booking::token::Purpose;
+    use futures::{StreamExt, TryStreamExt};
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::{Arc, Mutex};
+    use tests::media::{Counters, Participant};
+    const ROOMS: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
+        return;
+    };
+    let rooms = tests::seed::video_rooms_from(&url, SECRET, ROOMS, test_now())
+        .await
+        .unwrap();
+    let clock = (rooms[0].start + chrono::Duration::minutes(1)).to_rfc3339();
+    let mut flags = vec!["--smtp-host", "127.0.0.1", "--smtp-port", "9"];
+    flags.extend(["--worker-interval", "3600"]);
+    flags.extend(tests::cluster::LOAD_FLAGS);
+    let bin = tests::faults::test_binary();
+    let mut cluster =
+        tests::cluster::Cluster::start(&bin, &url, 3, &clock, dir.path(), &flags).await;
+    let signer = booking::token::Signer::new(SECRET.as_bytes());
+    let epoch = Instant::now();
+    let lb = cluster.lb;
+    // One participant: its room, role, and what it received.
+    type Seat = (usize, Purpose, &'static str);
+    let join = |(room, purpose, name): Seat| {
+        let a = &rooms[room];
+        let url = format!("ws://127.0.0.1:{lb}/ws/stanza/{}", a.code);
+        let token = signer.sign(purpose, a.id);
+        async move {
+            let counters = Arc::new(Counters::default());
+            let p = tests::media::join(&url, &token, name, counters.clone(), epoch).await?;
+            anyhow::Ok((Arc::new(p), counters))
+        }
+    };
+    // Each sends its audio and 200 kbit/s of video until the end.
+    let until = Arc::new(Mutex::new(Instant::now() + Duration::from_secs(3600)));
+    let send = |p: &Arc<Participant>, c: &Arc<Counters>| {
+        tokio::spawn(tests::media::send_media(
+            p.clone(),
+            c.clone(),
+            epoch,
+            200,
+            until.clone(),
+        ))
+    };
+    let seats: Vec<Seat> = (0..ROOMS)
+        .flat_map(|r| {
+            [
+                (r, Purpose::RoomCitizen, "Cittadino"),
+                (r, Purpose::RoomOperator, "Operatore"),
+            ]
+        })
+        .collect();
+    let started = Instant::now();
+    let mut people: Vec<(Arc<Participant>, Arc<Counters>)> =
+        futures::stream::iter(seats.iter().copied().map(join))
+            .buffered(8)
+            .try_collect()
+            .await
+            .unwrap();
+    eprintln!(
+        "{} participants joined in {:.1} s",
+        people.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let mut senders: Vec<_> = people.iter().map(|(p, c)| send(p, c)).collect();
+    let all_see = |people: &[(Arc<Participant>, Arc<Counters>)]| {
+        people
+            .iter()
+            .all(|(p, _)| p.first_video.lock().unwrap().is_some())
+    };
+    let waited = Instant::now();
+    while !all_see(&people) {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "participants without video"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (sent, received) = people.iter().fold((0, 0), |(s, r), (_, c)| {
+        (s + c.sent.load(Relaxed), r + c.received.load(Relaxed))
+    });
+    eprintln!(
+        "{sent} packets sent, {received} received through the relays ({:.2} % lost)",
+        100.0 * (1.0 - received as f64 / sent as f64)
+    );
+    assert!(
+        received as f64 >= 0.9 * sent as f64,
+        "{received} of {sent} packets forwarded"
+    );
+
+    // Where the rooms are: spread over the three nodes, each relaying its own rooms only.
+    let mut total = (0, 0);
+    for (i, (_, (_, adm))) in cluster.nodes.iter().enumerate() {
+        let h = health(*adm).await;
+        let count = |what: &str| -> u64 {
+            h.split(&format!("{what}: "))
+                .nth(1)
+                .and_then(|n| n.lines().next()?.parse().ok())
+                .unwrap_or_else(|| panic!("{what} in {h}"))
+        };
+        let (here, forwarding) = (
+            count("rooms served here"),
+            count("forwarded sockets open now"),
+        );
+        let metrics = reqwest::get(format!("http://127.0.0.1:{adm}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let relayed: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("sportello_relay_peer_connections "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("the relay's connections in /metrics");
+        eprintln!("node n{}: {here} rooms, {relayed} media connections, {forwarding} sockets forwarded to others", i + 1);
+        assert!(here > 0, "node n{} serves no room: {h}", i + 1);
+        assert_eq!(
+            relayed,
+            2 * here,
+            "node n{} relays other nodes' rooms",
+            i + 1
+        );
+        total = (total.0 + here, total.1 + forwarding);
+    }
+    assert_eq!(total.0, ROOMS as u64, "every room on one node");
+    assert!(
+        total.1 > 0,
+        "no socket reached a node other than its room's"
+    );
+
+    // The first node dies during the calls.
+    let before: Vec<u64> = people
+        .iter()
+        .map(|(_, c)| c.received.load(Relaxed))
+        .collect();
+    let killed = Instant::now();
+    cluster.kill(0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Whose socket went through it: closed now (by the dead node, or by the live node that
+    // forwarded it there). Each of them joins again, through nginx, until the room takes them.
+    let lost: Vec<usize> = (0..people.len())
+        .filter(|i| !people[*i].0.socket_open())
+        .collect();
+    let touched: std::collections::HashSet<usize> = lost.iter().map(|i| seats[*i].0).collect();
+    assert!(!lost.is_empty(), "no socket went through the killed node");
+    let back: Vec<(usize, Arc<Participant>, Arc<Counters>)> =
+        futures::future::join_all(lost.iter().map(|&i| {
+            let (join, seat) = (&join, seats[i]);
+            async move {
+                loop {
+                    assert!(
+                        killed.elapsed() < Duration::from_secs(30),
+                        "never back in the room"
+                    );
+                    match tokio::time::timeout(Duration::from_secs(10), join(seat)).await {
+                        Ok(Ok((p, c))) => return (i, p, c),
+                        _ => tokio::time::sleep(Duration::from_millis(500)).await,
+                    }
+                }
+            }
+        }))
+        .await;
+    for (i, p, c) in back {
+        senders.push(send(&p, &c));
+        people[i] = (p, c);
+    }
+    while !all_see(&people) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(40),
+            "video never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resumed = killed.elapsed();
+    eprintln!(
+        "SIGKILL of a node: {} sockets of {} rooms went through it; every one of their participants had video again {:.1} s after the kill",
+        lost.len(),
+        touched.len(),
+        resumed.as_secs_f64()
+    );
+    assert!(resumed < Duration::from_secs(15), "{resumed:?}");
+    // The other rooms went on: their sockets open, their media still arriving.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let untouched: Vec<usize> = (0..people.len())
+        .filter(|i| !touched.contains(&seats[*i].0))
+        .collect();
+    assert!(
+        !untouched.is_empty(),
+        "every room went through the killed node"
+    );
+    for i in untouched {
+        let (p, c) = &people[i];
+        assert!(p.socket_open(), "an untouched room's socket closed");
+        assert!(
+            c.received.load(Relaxed) > before[i] + 50,
+            "an untouched room's media stopped"
+        );
+    }
+    *until.lock().unwrap() = Instant::now();
+    for s in senders {
+        let _ = s.await;
+    }
+    for (p, _) in people {
+        let _ = p.pc.close().await;
+    }
+    drop(cluster);
 }

@@ -17,11 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use booking::token::{Purpose, Signer};
-use bytes::Bytes;
 use clap::Parser;
-use tests::media::{join, now_us, Counters, Participant};
+use tests::media::{join, send_media, Counters};
 use tests::process::{percentile_ms, stat as proc_stat};
-use webrtc::media_stream::track_local::TrackLocal;
 
 #[derive(Parser)]
 #[command(about = "Load on the media relay with synthetic WebRTC participants")]
@@ -57,59 +55,6 @@ struct Args {
 
 /// The secret the server (or every node) signs links with.
 const SECRET: &str = tests::cluster::SECRET;
-
-/// Sends audio every 20 ms and video frames 30 times a second until `until`.
-async fn send_media(
-    p: Arc<Participant>,
-    counters: Arc<Counters>,
-    epoch: Instant,
-    video_kbps: u64,
-    until: Arc<Mutex<Instant>>,
-) {
-    let frame_bytes = (video_kbps * 1000 / 8 / 30) as usize;
-    let mut seq = [rand::random::<u16>(), rand::random::<u16>()];
-    let mut ts = [rand::random::<u32>(), rand::random::<u32>()];
-    let mut tick = tokio::time::interval(Duration::from_millis(10));
-    let mut n = 0u64;
-    while Instant::now() < *until.lock().unwrap() {
-        tick.tick().await;
-        n += 1;
-        let mut packets: Vec<(usize, usize, bool)> = Vec::new();
-        if n.is_multiple_of(2) {
-            packets.push((0, 160, true));
-            ts[0] = ts[0].wrapping_add(960);
-        }
-        if n.is_multiple_of(3) {
-            let mut left = frame_bytes;
-            while left > 0 {
-                let size = left.min(1100);
-                left -= size;
-                packets.push((1, size, left == 0));
-            }
-            ts[1] = ts[1].wrapping_add(3000);
-        }
-        for (k, size, marker) in packets {
-            let mut payload = vec![0u8; size.max(8)];
-            payload[..8].copy_from_slice(&now_us(epoch).to_be_bytes());
-            let pkt = rtc::rtp::Packet {
-                header: rtc::rtp::header::Header {
-                    version: 2,
-                    marker,
-                    payload_type: p.pts[k],
-                    sequence_number: seq[k],
-                    timestamp: ts[k],
-                    ssrc: p.ssrcs[k],
-                    ..Default::default()
-                },
-                payload: Bytes::from(payload),
-            };
-            seq[k] = seq[k].wrapping_add(1);
-            if p.tracks[k].write_rtp(pkt).await.is_ok() {
-                counters.sent.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
