@@ -34,8 +34,22 @@
   var ws = null, final = false, joined = false, myName = null, peerName = null;
   // Survives a reload: a participant who was in the call goes back in by itself.
   var rejoinKey = 'sportello-in-room-' + code + '-' + role;
-  function remember(name) { try { if (name) sessionStorage.setItem(rejoinKey, name); else sessionStorage.removeItem(rejoinKey); } catch (e) { /* private mode */ } }
+  // With the name, the STUN/TURN servers of the last `ready`: a page that comes back prepares
+  // its connection with them before its socket is open.
+  var serversKey = 'sportello-ice-' + code + '-' + role;
+  function remember(name) {
+    try {
+      if (name) {
+        sessionStorage.setItem(rejoinKey, name);
+        sessionStorage.setItem(serversKey, JSON.stringify(iceServers));
+      } else {
+        sessionStorage.removeItem(rejoinKey);
+        sessionStorage.removeItem(serversKey);
+      }
+    } catch (e) { /* private mode */ }
+  }
   function remembered() { try { return sessionStorage.getItem(rejoinKey); } catch (e) { return null; } }
+  function keptServers() { try { return JSON.parse(sessionStorage.getItem(serversKey)) || []; } catch (e) { return []; } }
   var deadline = 0, timer = null, retry = 0;
 
   function send(m) { m.v = 1; if (ws && ws.readyState === 1) ws.send(JSON.stringify(m)); }
@@ -165,18 +179,22 @@
     root.dataset.connection = state;
   }
 
-  async function startCall() {
+  // The connection to the relay, made and offered at once (ICE gathering starts) and sent to the
+  // relay when the room has the join (`startCall`). A page that comes back into an open room
+  // makes it before its socket is open. `__calling`: `startCall` has taken it.
+  function newConnection() {
     if (pc) { pc.close(); }
     var mine = new RTCPeerConnection({ iceServers: iceServers, iceTransportPolicy: policy });
     pc = mine;
     window.sportelloPc = pc;
-    // The connection to the relay is set up at once (offer, ICE, DTLS) while the camera and
-    // microphone start; they join it as soon as they are ready (replaceTrack, no new offer).
-    var senders = {};
+    mine.__servers = JSON.stringify(iceServers);
+    mine.__offered = false;
+    // The camera and microphone join it as soon as they are ready (replaceTrack, no new offer).
+    mine.__senders = {};
     ['audio', 'video'].forEach(function (kind) {
-      var tr = pc.addTransceiver(kind, { direction: 'sendrecv' });
+      var tr = mine.addTransceiver(kind, { direction: 'sendrecv' });
       tr.sender.__kind = kind;
-      senders[kind] = tr.sender;
+      mine.__senders[kind] = tr.sender;
       if (kind === 'video' && preferH264 && tr.setCodecPreferences && window.RTCRtpReceiver && RTCRtpReceiver.getCapabilities) {
         var caps = RTCRtpReceiver.getCapabilities('video').codecs;
         var h264 = caps.filter(function (c) { return c.mimeType.toLowerCase() === 'video/h264'; });
@@ -185,25 +203,35 @@
         if (h264.length) { tr.setCodecPreferences(h264.concat(others)); }
       }
     });
-    var remote = new MediaStream();
-    document.getElementById('remote').srcObject = remote;
-    pc.ontrack = function (e) {
-      remote.addTrack(e.track);
-    };
-    pc.onicecandidate = function (e) {
-      if (e.candidate) {
+    mine.__remote = new MediaStream();
+    mine.ontrack = function (e) { mine.__remote.addTrack(e.track); };
+    mine.onicecandidate = function (e) {
+      // Those found before the offer leaves are in it.
+      if (e.candidate && mine.__offered && pc === mine) {
         send({ type: 'ice', candidate: e.candidate.candidate, sdp_mid: e.candidate.sdpMid, sdp_mline_index: e.candidate.sdpMLineIndex });
       }
     };
-    pc.onconnectionstatechange = function () {
-      setState(pc.connectionState);
-      mark(pc.connectionState);
-      if (pc.connectionState === 'failed' && joined) { startCall(); }
+    mine.onconnectionstatechange = function () {
+      if (pc !== mine) return;
+      setState(mine.connectionState);
+      mark(mine.connectionState);
+      if (mine.connectionState === 'failed' && joined) { startCall(); }
     };
+    mine.__offer = mine.createOffer().then(function (o) { return mine.setLocalDescription(o); });
+    return mine;
+  }
+
+  // Joins the call: the prepared connection if there is one (made with the same STUN/TURN
+  // servers), else a new one; its offer goes to the relay behind the join.
+  async function startCall() {
+    var mine = pc && !pc.__calling && pc.__servers === JSON.stringify(iceServers) ? pc : newConnection();
+    mine.__calling = true;
+    document.getElementById('remote').srcObject = mine.__remote;
     setState('connecting');
-    var offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    send({ type: 'offer', sdp: pc.localDescription.sdp });
+    await mine.__offer;
+    if (pc !== mine) return;
+    send({ type: 'offer', sdp: mine.localDescription.sdp });
+    mine.__offered = true;
     mark('offer');
     await startPreview();
     if (pc !== mine) return; // replaced while waiting for the camera
@@ -211,7 +239,7 @@
     document.getElementById('local').srcObject = stream;
     ['audio', 'video'].forEach(function (kind) {
       var t = stream.getTracks().find(function (x) { return x.kind === kind; });
-      if (t) senders[kind].replaceTrack(t);
+      if (t) mine.__senders[kind].replaceTrack(t);
     });
   }
 
@@ -279,7 +307,7 @@
     chatSeq = 0;
     chatLog.textContent = '';
     send({ type: 'join', name: myName });
-    if (!pc) startCall();
+    if (!pc || !pc.__calling) startCall();
   }
 
   function endCall() {
@@ -320,6 +348,9 @@
   function onMessage(m) {
     switch (m.type) {
       case 'countdown':
+        // Not open (yet, or again: the appointment moved): a call prepared by a page that came
+        // back waits for the opening, and so does its camera.
+        if (pc && !pc.__calling) { endCall(); stopLocal(); }
         // Counted from the server's time left, not the device's clock.
         deadline = performance.now() + m.ms_left;
         document.getElementById('opens-at').textContent = hhmm(m.opens_at);
@@ -329,7 +360,7 @@
       case 'ready':
         mark('ready');
         retry = 0;
-        if (Array.isArray(m.ice_servers)) iceServers = m.ice_servers;
+        if (Array.isArray(m.ice_servers)) { iceServers = m.ice_servers; if (remembered()) remember(remembered()); }
         if (joined && myName) { join(); break; }
         show('ready');
         if (remembered()) {
@@ -343,14 +374,14 @@
         break;
       case 'waiting':
         mark('in-room');
-        if (!pc) startCall();
+        if (!pc || !pc.__calling) startCall();
         joined = true;
         show('in');
         status(T.waiting[m.waiting_for]);
         break;
       case 'peer_joined':
         mark('in-room');
-        if (!pc) startCall();
+        if (!pc || !pc.__calling) startCall();
         joined = true;
         peerName = m.name;
         document.getElementById('peer-name').textContent = m.name;
@@ -402,6 +433,9 @@
         }
         if (['bad_token', 'wrong_room', 'ended', 'cancelled', 'not_confirmed'].indexOf(m.code) >= 0) {
           remember(null);
+          // A page that came back prepared its call and started its camera: both stop.
+          endCall();
+          stopLocal();
           close(T.errors[m.code]);
         }
         break;
@@ -470,5 +504,13 @@
   }
   window.addEventListener('pagehide', function () { endCall(); stopLocal(); });
   window.sportelloRoom = { send: send };
+  // Back into an open room (a reload): the camera and the connection start while the socket
+  // opens, with the STUN/TURN servers of the last visit (`startCall` makes another if the
+  // socket's differ).
+  if (!root.dataset.msLeft && remembered() && window.RTCPeerConnection) {
+    iceServers = keptServers();
+    startPreview();
+    newConnection();
+  }
   connect();
 })();
