@@ -542,7 +542,13 @@ async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
         return;
     };
     let (store, now, slot) = one_slot(&url, 20).await;
-    let (maildir, smtp_port) = (dir.path().join("mail"), free_port());
+    // The SMTP server's port, held (bound, not listening: connections are refused) until the
+    // server starts, so that no other test's process takes it meanwhile and leaves the nodes
+    // waiting for a greeting instead of failing at once.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let smtp_port = held.local_addr().unwrap().port();
+    let maildir = dir.path().join("mail");
     let smtp = smtp_port.to_string();
     let mut flags = vec!["--smtp-host", "127.0.0.1", "--smtp-port", &smtp];
     flags.extend(["--smtp-security", "none", "--worker-interval", "1"]);
@@ -577,6 +583,7 @@ async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     cluster.kill(0);
+    drop(held);
     let _smtp = tests::smtp::start_smtp(&python, smtp_port, &maildir);
     // The next attempt is 10 s after the first failure.
     delivered_once(&maildir, 6, Duration::from_secs(40)).await;
