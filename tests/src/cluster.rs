@@ -86,6 +86,25 @@ pub fn stop_nginx(mut nginx: std::process::Child) {
         .status();
 }
 
+/// A node's `/healthz` on its administration port (empty if it does not answer).
+pub async fn health(admin: u16) -> String {
+    match reqwest::get(format!("http://127.0.0.1:{admin}/healthz")).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A count of a node's `/healthz` ("rooms served here", "forwarded sockets open now", ...).
+pub fn health_count(health: &str, what: &str) -> Option<u64> {
+    health
+        .split(&format!("{what}: "))
+        .nth(1)?
+        .lines()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Waits until `url` answers (30 s at most).
 pub async fn wait_for(what: &str, url: &str) {
     let started = Instant::now();

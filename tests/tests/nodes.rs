@@ -105,13 +105,6 @@ async fn administrator(store: &Store, http: u16) -> Browser {
     b
 }
 
-async fn health(admin: u16) -> String {
-    match reqwest::get(format!("http://127.0.0.1:{admin}/healthz")).await {
-        Ok(r) => r.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -201,7 +194,7 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
     // One node serves the room; round robin sent the two sockets to two different nodes.
     let mut holder = None;
     for (i, (_, adm)) in ports.iter().enumerate() {
-        let h = health(*adm).await;
+        let h = tests::cluster::health(*adm).await;
         assert!(
             h.contains(&format!("node: {}", ids[i])) && h.contains("rooms: accepting"),
             "{h}"
@@ -211,11 +204,12 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
         }
     }
     let holder = holder.expect("a node serves the room");
-    let forwarded: usize = futures::future::join_all(ports.iter().map(|(_, adm)| health(*adm)))
-        .await
-        .iter()
-        .filter(|h| !h.contains("sockets forwarded to other nodes: 0"))
-        .count();
+    let forwarded: usize =
+        futures::future::join_all(ports.iter().map(|(_, adm)| tests::cluster::health(*adm)))
+            .await
+            .iter()
+            .filter(|h| !h.contains("sockets forwarded to other nodes: 0"))
+            .count();
     assert_eq!(
         forwarded, 1,
         "one socket reached another node and was forwarded"
@@ -239,7 +233,7 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
         .unwrap();
     }
     assert_eq!(next_json(&mut f).await.unwrap()["type"], "ready");
-    let h = health(elsewhere.1).await;
+    let h = tests::cluster::health(elsewhere.1).await;
     assert!(h.contains("rooms served here: 0"), "{h}");
     assert!(!h.contains("sockets forwarded to other nodes: 0"), "{h}");
     drop(f);
@@ -312,13 +306,12 @@ async fn a_rooms_sockets_meet_on_its_node_and_move_when_it_dies() {
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != holder)
-            .map(|(_, (_, adm))| health(*adm)),
+            .map(|(_, (_, adm))| tests::cluster::health(*adm)),
     )
     .await;
-    let rooms_served: usize = serving
+    let rooms_served: u64 = serving
         .iter()
-        .filter_map(|h| h.split("rooms served here: ").nth(1))
-        .filter_map(|n| n.lines().next()?.parse::<usize>().ok())
+        .filter_map(|h| tests::cluster::health_count(h, "rooms served here"))
         .sum();
     assert_eq!(rooms_served, 2, "{serving:?}");
     // The other room went on untouched: both its sockets open, nobody left.
@@ -422,6 +415,33 @@ async fn one_slot(
     (store, now, slot)
 }
 
+/// What the email tests share: a fresh PostgreSQL database with one video slot (`one_slot`),
+/// the test's folder, and the Python that runs the real SMTP server. `None` where PostgreSQL or
+/// aiosmtpd is missing (outside scripts/test: `fresh_database` says so, and fails in CI).
+struct MailTest {
+    dir: tempfile::TempDir,
+    url: String,
+    python: std::path::PathBuf,
+    store: Store,
+    now: chrono::DateTime<chrono::Utc>,
+    slot: chrono::DateTime<chrono::Utc>,
+}
+
+async fn mail_test(seats: i64) -> Option<MailTest> {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database(Db::Postgres, dir.path()).await?;
+    let python = tests::smtp::aiosmtpd_python()?;
+    let (store, now, slot) = one_slot(&url, seats).await;
+    Some(MailTest {
+        dir,
+        url,
+        python,
+        store,
+        now,
+        slot,
+    })
+}
+
 /// Posts the booking form of service 1 for `start` (Unix seconds) as citizen `i`, with a
 /// client that has the form's CSRF cookie; the answer's status.
 async fn post_booking(
@@ -473,15 +493,18 @@ async fn delivered_once(maildir: &std::path::Path, n: usize, within: Duration) {
 // server once, though three workers (one a node) pick from the same outbox.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
-        return;
-    };
-    let Some(python) = tests::smtp::aiosmtpd_python() else {
-        return;
-    };
     const SEATS: i64 = 3;
-    let (store, now, slot) = one_slot(&url, SEATS).await;
+    let Some(MailTest {
+        dir,
+        url,
+        python,
+        store,
+        now,
+        slot,
+    }) = mail_test(SEATS).await
+    else {
+        return;
+    };
     let maildir = dir.path().join("mail");
     let smtp_port = free_port();
     let _smtp = tests::smtp::start_smtp(&python, smtp_port, &maildir);
@@ -534,14 +557,17 @@ async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
 // server comes back: every email reaches it once, sent by the nodes still alive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
+    let Some(MailTest {
+        dir,
+        url,
+        python,
+        store,
+        now,
+        slot,
+    }) = mail_test(20).await
+    else {
         return;
     };
-    let Some(python) = tests::smtp::aiosmtpd_python() else {
-        return;
-    };
-    let (store, now, slot) = one_slot(&url, 20).await;
     // The SMTP server's port, held (bound, not listening: connections are refused) until the
     // server starts, so that no other test's process takes it meanwhile and leaves the nodes
     // waiting for a greeting instead of failing at once.
@@ -596,14 +622,17 @@ async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
 // while the first might still be sending it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_claimed_by_a_node_killed_mid_send_goes_once_its_claim_runs_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(url) = fresh_database(Db::Postgres, dir.path()).await else {
+    let Some(MailTest {
+        dir,
+        url,
+        python,
+        store,
+        now,
+        slot,
+    }) = mail_test(2).await
+    else {
         return;
     };
-    let Some(python) = tests::smtp::aiosmtpd_python() else {
-        return;
-    };
-    let (store, now, slot) = one_slot(&url, 2).await;
     // A relay that accepts the connection and never says a word.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let silent_port = silent.local_addr().unwrap().port().to_string();
@@ -789,12 +818,9 @@ async fn fifty_rooms_spread_over_three_nodes_and_survive_one_nodes_death() {
     // Where the rooms are: spread over the three nodes, each relaying its own rooms only.
     let mut total = (0, 0);
     for (i, (_, (_, adm))) in cluster.nodes.iter().enumerate() {
-        let h = health(*adm).await;
-        let count = |what: &str| -> u64 {
-            h.split(&format!("{what}: "))
-                .nth(1)
-                .and_then(|n| n.lines().next()?.parse().ok())
-                .unwrap_or_else(|| panic!("{what} in {h}"))
+        let h = tests::cluster::health(*adm).await;
+        let count = |what: &str| {
+            tests::cluster::health_count(&h, what).unwrap_or_else(|| panic!("{what} in {h}"))
         };
         let (here, forwarding) = (
             count("rooms served here"),

@@ -360,7 +360,11 @@
       case 'ready':
         mark('ready');
         retry = 0;
-        if (Array.isArray(m.ice_servers)) { iceServers = m.ice_servers; if (remembered()) remember(remembered()); }
+        if (Array.isArray(m.ice_servers)) {
+          iceServers = m.ice_servers;
+          // The fresh servers replace the kept ones, for the next time the page comes back.
+          if (remembered()) remember(remembered());
+        }
         if (joined && myName) { join(); break; }
         show('ready');
         if (remembered()) {

@@ -262,7 +262,8 @@ pub fn is_forwarded(st: &AppState, headers: &axum::http::HeaderMap, id: i64) -> 
 }
 
 impl Cluster {
-    /// Forwards a browser's socket of room `code` to the node at `url` (see `forward`), counted.
+    /// Forwards a browser's socket of room `code` to the node at `url` (`copy_both_ways`),
+    /// counted in `/healthz`.
     pub async fn forward(
         self: Arc<Self>,
         browser: WebSocket,
@@ -273,7 +274,7 @@ impl Cluster {
         use std::sync::atomic::Ordering::Relaxed;
         self.forwarded.fetch_add(1, Relaxed);
         self.forwarding.fetch_add(1, Relaxed);
-        forward(browser, &url, &code, token).await;
+        copy_both_ways(browser, &url, &code, token).await;
         self.forwarding.fetch_sub(1, Relaxed);
     }
 }
@@ -282,7 +283,7 @@ impl Cluster {
 /// either side closes. If that node does not answer, the browser's socket is closed with 1013
 /// ("try again later"): the page reconnects, and once the lease runs out the room is placed on
 /// a live node.
-async fn forward(browser: WebSocket, url: &str, code: &str, token: String) {
+async fn copy_both_ways(browser: WebSocket, url: &str, code: &str, token: String) {
     let target = format!(
         "{}/ws/stanza/{}",
         url.trim_end_matches('/').replacen("http", "ws", 1),

@@ -1,6 +1,7 @@
 //! The catalogue as the rest of the store and the web pages see it: offices, services,
 //! calendars with their rules, and operators, answered from an in-memory copy that is read again
-//! after a few seconds or as soon as a local edit drops it.
+//! after a few seconds, or at once when an edit drops it (here, or in another process on the
+//! same PostgreSQL: `events`).
 //!
 //! It exists so that every page and every booking can ask "which office, which service, which
 //! rules" without a query each time. It owns the cache and the lookups by id. It reads only

@@ -321,25 +321,17 @@ async fn through_nodes(
     let admin = format!("http://127.0.0.1:{}", cluster.nodes[0].1 .1);
     // Where the rooms are while the media flows: the busiest of the samples taken every second.
     let admins: Vec<u16> = cluster.nodes.iter().map(|(_, (_, adm))| *adm).collect();
-    let busiest = Arc::new(Mutex::new((0usize, Vec::<String>::new())));
+    let busiest = Arc::new(Mutex::new((0u64, Vec::<String>::new())));
     let probe = {
         let busiest = busiest.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 let mut lines = Vec::new();
-                let mut rooms = 0;
+                let mut rooms = 0u64;
                 for adm in &admins {
-                    let url = format!("http://127.0.0.1:{adm}/healthz");
-                    let h = match reqwest::get(url).await {
-                        Ok(r) => r.text().await.unwrap_or_default(),
-                        Err(e) => e.to_string(),
-                    };
-                    rooms += h
-                        .split("rooms served here: ")
-                        .nth(1)
-                        .and_then(|n| n.lines().next()?.parse::<usize>().ok())
-                        .unwrap_or(0);
+                    let h = tests::cluster::health(*adm).await;
+                    rooms += tests::cluster::health_count(&h, "rooms served here").unwrap_or(0);
                     lines.push(h.lines().skip(1).collect::<Vec<_>>().join(", "));
                 }
                 let mut b = busiest.lock().unwrap();
