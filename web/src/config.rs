@@ -1502,6 +1502,13 @@ mod value_tests {
         for n in ["0", "1001", "many"] {
             assert!(Config::try_parse_from(["sportello", "--smtp-concurrency", n]).is_err());
         }
+        for n in ["0", "601", "-1", "20s"] {
+            assert!(Config::try_parse_from(["sportello", "--smtp-timeout-seconds", n]).is_err());
+        }
+        assert_eq!(
+            parse(&["--smtp-timeout-seconds", "600"]).smtp_timeout_seconds,
+            Some(600)
+        );
         assert!(Config::try_parse_from(["sportello", "--log-format", "xml"]).is_err());
         let f: Config = toml::from_str("tls = \"files\"\nsmtp_security = \"none\"").unwrap();
         assert_eq!(f.tls_mode(), TlsMode::Files);
