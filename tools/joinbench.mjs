@@ -10,16 +10,29 @@
 // (Debian `janus`, its VideoRoom plugin and its own client janus.js) on the same two browsers,
 // both pages asking for 640×480 video; each page navigates from a blank page to the room at the
 // same moment. Janus's ICE needs the network namespace of tools/netns.sh (root).
+// --rooms 2 (with --janus): two rooms at once, four browsers, every page navigating at the same
+// moment. --cpu (with --janus): instead of the join, the server's CPU time per forwarded packet in
+// a call, Sportello and Janus alternately on the same browsers: after the pages decode, 10 s of
+// call, then a window of 20 s; the CPU time is the server process's (/proc/PID/stat, user +
+// system), the packets are those the pages received from it (every inbound RTP stream), so the
+// same count for both servers.
 // Build first (cargo build --release --bin sportello).
 // Usage: SPORTELLO_BIN=target/release/sportello node tools/joinbench.mjs [rounds]
-//        SPORTELLO_BIN=target/release/sportello tools/netns.sh node tools/joinbench.mjs --janus [rounds]
-import { rmSync } from 'node:fs';
+//        SPORTELLO_BIN=target/release/sportello tools/netns.sh node tools/joinbench.mjs --janus [--rooms 2] [--cpu] [rounds]
+import { readFileSync, rmSync } from 'node:fs';
 import { freePort, launchBrowser } from '../tests/e2e/helpers.mjs';
-import { decoded, enter, received, roomOpenNow } from '../tests/e2e/call-helpers.mjs';
+import { decoded, enter, received, roomsOpenNow } from '../tests/e2e/call-helpers.mjs';
 import { startJanus } from './janus/janus.mjs';
 
-const withJanus = process.argv.includes('--janus');
-const rounds = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) || 10);
+const args = process.argv.slice(2);
+const withJanus = args.includes('--janus');
+const cpu = args.includes('--cpu');
+const roomCount = args.includes('--rooms') ? Number(args[args.indexOf('--rooms') + 1]) : 1;
+const rounds = Number(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--rooms') || 10);
+if ((roomCount !== 1 || cpu) && !withJanus) throw new Error('--rooms and --cpu go with --janus');
+if (!(roomCount >= 1 && roomCount <= 2)) throw new Error('--rooms: 1 or 2');
+const WARM_UP_MS = 10000;
+const WINDOW_MS = 20000;
 const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--worker-interval', '3600'];
 
 // The page's own steps (room.js's performance marks), ms after navigation start, the first of
@@ -86,21 +99,27 @@ const VGA = () => {
   navigator.mediaDevices.getUserMedia = (c) => gum(c && c.video ? { ...c, video: { width: { exact: 640 }, height: { exact: 480 } } } : c);
 };
 
-const a = await launchBrowser();
-const b = await launchBrowser();
-const { server, dir, paths } = await roomOpenNow(a, MEDIA);
+// Two browsers a room: the citizen's and the operator's.
+const browsers = [];
+for (let i = 0; i < 2 * roomCount; i++) browsers.push(await launchBrowser());
+const { server, dir, rooms } = await roomsOpenNow(browsers[0], MEDIA, roomCount);
 const janus = withJanus ? await startJanus(await freePort(), await freePort()) : null;
 try {
-  const contexts = [await a.newContext(), await b.newContext()];
-  if (withJanus) for (const c of contexts) await c.addInitScript(VGA);
-  const citizen = await contexts[0].newPage();
-  const operator = await contexts[1].newPage();
-  await enter(citizen, `${server.base}${paths.citizen}`);
-  await enter(operator, `${server.base}${paths.operator}`);
-  while ((await decoded(citizen)) < 30 || (await decoded(operator)) < 30) await new Promise((r) => setTimeout(r, 200));
+  const pages = [];
+  for (const b of browsers) {
+    const context = await b.newContext();
+    if (withJanus) await context.addInitScript(VGA);
+    pages.push(await context.newPage());
+  }
+  // Page 2k is room k's citizen, 2k + 1 its operator.
+  const ourUrls = rooms.flatMap((r) => [`${server.base}${r.paths.citizen}`, `${server.base}${r.paths.operator}`]);
+  const janusUrls = rooms.flatMap((_, k) => [`${janus?.url}?room=${1234 + k}`, `${janus?.url}?room=${1234 + k}`]);
+  for (const [k, page] of pages.entries()) await enter(page, ourUrls[k]);
+  for (const page of pages) while ((await decoded(page)) < 30) await new Promise((r) => setTimeout(r, 200));
 
-  if (withJanus) await compareWithJanus(citizen, operator, server, paths, janus);
-  else await cases(citizen, operator);
+  if (withJanus && cpu) await cpuWithJanus(pages, ourUrls, janusUrls, server, janus);
+  else if (withJanus) await compareWithJanus(pages, ourUrls, janusUrls);
+  else await cases(pages[0], pages[1]);
   for (const [name, list] of Object.entries(steps)) {
     const names = [...new Set(list.flatMap((x) => Object.keys(x)))];
     const line = names.map((n) => [n, median(list.filter((x) => n in x).map((x) => x[n]))]).sort((x, y) => x[1] - y[1]).map(([n, t]) => `${n} ${t.toFixed(0)}`).join(', ');
@@ -108,33 +127,84 @@ try {
   }
 } finally {
   if (janus) await janus.stop();
-  await a.close();
-  await b.close();
+  for (const b of browsers) await b.close();
   await server.stop({ keep: true });
   rmSync(dir, { recursive: true, force: true });
 }
 
-// Both arrive together, round by round: Sportello, then Janus, on the same two pages.
-async function compareWithJanus(citizen, operator, server, paths, janus) {
+function pause() {
+  return new Promise((r) => setTimeout(r, 1000));
+}
+async function blank(pages) {
+  await Promise.all(pages.map((p) => p.goto('about:blank')));
+  await pause();
+}
+
+// Both arrive together, round by round: Sportello, then Janus, on the same pages.
+async function compareWithJanus(pages, ourUrls, janusUrls) {
   const ours = [];
   const theirs = [];
-  const pause = () => new Promise((r) => setTimeout(r, 1000));
-  const blank = async () => { await Promise.all([citizen.goto('about:blank'), operator.goto('about:blank')]); await pause(); };
+  const n = pages.length;
   for (let i = 0; i < rounds; i++) {
-    await blank();
-    ours.push(...(await Promise.all([reloadToFrame(citizen, 'sportello', `${server.base}${paths.citizen}`), reloadToFrame(operator, 'sportello', `${server.base}${paths.operator}`)])));
+    await blank(pages);
+    ours.push(...(await Promise.all(pages.map((p, k) => reloadToFrame(p, 'sportello', ourUrls[k])))));
     await pause();
-    await blank();
-    theirs.push(...(await Promise.all([reloadToFrame(citizen, 'janus', janus.url), reloadToFrame(operator, 'janus', janus.url)])));
+    await blank(pages);
+    theirs.push(...(await Promise.all(pages.map((p, k) => reloadToFrame(p, 'janus', janusUrls[k])))));
     await pause();
   }
-  show('both arrive together, Sportello, navigation to first remote frame (each page)', ours);
-  show('both arrive together, Janus, navigation to first remote frame (each page)', theirs);
+  const rooms = `${n / 2} room${n > 2 ? 's' : ''}`;
+  show(`both arrive together, ${rooms}, Sportello, navigation to first remote frame (each page)`, ours);
+  show(`both arrive together, ${rooms}, Janus, navigation to first remote frame (each page)`, theirs);
   const ratios = [];
-  for (let i = 0; i < rounds; i++) ratios.push(median(ours.slice(2 * i, 2 * i + 2)) / median(theirs.slice(2 * i, 2 * i + 2)));
-  console.log(`joinbench: Sportello / Janus per round: median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} over ${ratios.length}`);
-  const size = await operator.evaluate(() => { const v = document.querySelector('video'); return v ? `${v.videoWidth}×${v.videoHeight}` : '?'; });
+  for (let i = 0; i < rounds; i++) ratios.push(median(ours.slice(n * i, n * i + n)) / median(theirs.slice(n * i, n * i + n)));
+  console.log(`joinbench: ${rooms}, Sportello / Janus per round: median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} over ${ratios.length}`);
+  const size = await pages[1].evaluate(() => { const v = document.querySelector('video'); return v ? `${v.videoWidth}×${v.videoHeight}` : '?'; });
   console.log(`joinbench: the last Janus page showed ${size} video`);
+}
+
+// A process's CPU time so far, in seconds (user + system, /proc/PID/stat).
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+// RTP packets the page received on its current connection, every stream (Janus's page: its
+// subscriber connection, the one carrying the other's media).
+async function packetsIn(page) {
+  return page.evaluate(async () => {
+    let n = 0;
+    if (window.sportelloPc) (await window.sportelloPc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp') n += s.packetsReceived || 0; });
+    return n;
+  });
+}
+
+// CPU per forwarded packet, round by round: Sportello, then Janus, on the same pages.
+async function cpuWithJanus(pages, ourUrls, janusUrls, server, janus) {
+  const per = { sportello: [], janus: [] };
+  const rates = { sportello: [], janus: [] };
+  for (let i = 0; i < rounds; i++) {
+    for (const [name, urls, pid] of [['sportello', ourUrls, server.pid], ['janus', janusUrls, janus.pid]]) {
+      await blank(pages);
+      await Promise.all(pages.map((p, k) => reloadToFrame(p, undefined, urls[k])));
+      await new Promise((r) => setTimeout(r, WARM_UP_MS));
+      const c0 = cpuSeconds(pid);
+      const p0 = (await Promise.all(pages.map(packetsIn))).reduce((a, b) => a + b, 0);
+      await new Promise((r) => setTimeout(r, WINDOW_MS));
+      const c1 = cpuSeconds(pid);
+      const p1 = (await Promise.all(pages.map(packetsIn))).reduce((a, b) => a + b, 0);
+      per[name].push(((c1 - c0) * 1e6) / (p1 - p0));
+      rates[name].push(((p1 - p0) * 1000) / WINDOW_MS);
+    }
+    console.log(`joinbench: round ${i + 1}: Sportello ${per.sportello[i].toFixed(1)} µs/packet at ${rates.sportello[i].toFixed(0)} packets/s, Janus ${per.janus[i].toFixed(1)} µs/packet at ${rates.janus[i].toFixed(0)} packets/s`);
+  }
+  const rooms = `${pages.length / 2} room${pages.length > 2 ? 's' : ''}`;
+  for (const name of ['sportello', 'janus']) {
+    const xs = per[name];
+    console.log(`joinbench: ${rooms}, ${name} CPU per forwarded packet: median ${median(xs).toFixed(1)} µs, range ${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)} µs; packets/s median ${median(rates[name]).toFixed(0)}`);
+  }
+  const ratios = per.sportello.map((x, i) => x / per.janus[i]);
+  console.log(`joinbench: ${rooms}, CPU per packet Sportello / Janus per round: median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} over ${ratios.length}`);
 }
 
 // The three cases on Sportello alone.

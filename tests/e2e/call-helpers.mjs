@@ -65,13 +65,42 @@ export async function bothDecode(citizen, operator) {
 // on its data with the clock at the appointment's start (the room open), with `media` flags:
 // the server, its data folder, the room's paths (`citizen`, `operator`) and the start.
 export async function roomOpenNow(browser, media) {
+  const { server, dir, rooms, start } = await roomsOpenNow(browser, media, 1);
+  return { server, dir, paths: rooms[0].paths, code: rooms[0].code, start };
+}
+
+// As roomOpenNow, with `n` video appointments that start at the same time, each with a service
+// of its own (the demo's services have one seat a slot): `rooms` holds each one's `paths` and
+// `code`. One room is Edilizia privata's first free video slot.
+export async function roomsOpenNow(browser, media, n) {
   let server = await startServer(media);
   const dir = server.dir;
-  const { code, start } = await bookVideo(await (await browser.newContext()).newPage(), server);
+  const page = await (await browser.newContext()).newPage();
+  const codes = [];
+  let start;
+  if (n === 1) {
+    const booked = await bookVideo(page, server);
+    codes.push(booked.code);
+    start = booked.start;
+  } else {
+    // Each service's free video starts (1, the mayor's, confirms by hand: left out); the first
+    // start that `n` services share.
+    const services = [];
+    for (let id = 2; id <= 12; id++) {
+      const r = await fetch(`${server.base}/api/servizi/${id}/orari`);
+      if (r.ok) services.push([id, (await r.json()).filter((s) => s.modes.includes('video')).map((s) => s.start)]);
+    }
+    const at = [...new Set(services.flatMap(([, starts]) => starts))].sort().find((t) => services.filter(([, starts]) => starts.includes(t)).length >= n);
+    if (!at) throw new Error(`no start that ${n} services offer for video`);
+    for (const [id] of services.filter(([, starts]) => starts.includes(at)).slice(0, n)) {
+      codes.push((await bookVideo(page, server, (s) => s.start === at, { service: id })).code);
+    }
+    start = new Date(at);
+  }
   await server.stop({ keep: true });
-  const paths = roomPaths(dir, code);
+  const rooms = codes.map((code) => ({ code, paths: roomPaths(dir, code) }));
   server = await startServer([...media, '--start-clock-at', start.toISOString()], dir);
-  return { server, dir, paths, code, start };
+  return { server, dir, rooms, start };
 }
 
 // Video frames decoded and packets received from the other side on the page's current peer

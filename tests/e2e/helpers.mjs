@@ -71,6 +71,7 @@ export async function startServer(extraArgs = [], reuseDir = null) {
     base,
     admin,
     dir,
+    pid: child.pid,
     async stop({ keep = false } = {}) {
       if (child.exitCode === null) {
         child.kill('SIGTERM');

@@ -4,7 +4,8 @@
 // bench reads its decoded frames as it does on Sportello's page.
 (function () {
   'use strict';
-  var ROOM = 1234;
+  // The room: ?room=1235 for the second of joinbench's two rooms.
+  var ROOM = Number(new URLSearchParams(location.search).get('room')) || 1234;
   var janus;
   var publisher;
   var subscribed = {};
