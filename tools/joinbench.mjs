@@ -42,7 +42,12 @@ async function keepSteps(name, page, frameMs, packetMs) {
   const marks = await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('sportello:')).map((m) => [m.name.slice(10), m.startTime])).catch(() => []);
   const first = {};
   for (const [n, t] of marks) if (!(n in first)) first[n] = t;
-  const nav = await page.evaluate(() => { const n = performance.getEntriesByType('navigation')[0]; return n ? { response: n.responseStart, html: n.responseEnd, 'dom interactive': n.domInteractive } : {}; }).catch(() => ({}));
+  const nav = await page.evaluate(() => {
+    const n = performance.getEntriesByType('navigation')[0];
+    const out = n ? { response: n.responseStart, html: n.responseEnd, 'dom interactive': n.domInteractive } : {};
+    for (const p of performance.getEntriesByType('paint')) out[p.name] = p.startTime;
+    return out;
+  }).catch(() => ({}));
   Object.assign(first, nav);
   first.frame = frameMs;
   if (packetMs !== undefined) first['video packet'] = packetMs;

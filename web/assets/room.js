@@ -56,6 +56,7 @@
   // The steps of joining, as performance marks ("sportello:ready", …): for anyone (or any
   // benchmark) who wants to see where the time goes.
   function mark(step) { try { performance.mark('sportello:' + step); } catch (e) { /* old browser */ } }
+  mark('script');
 
   function tick() {
     clearTimeout(timer);
@@ -454,6 +455,7 @@
   }
 
   function connect() {
+    mark('socket-asked');
     var scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
     ws = new WebSocket(scheme + location.host + '/ws/stanza/' + encodeURIComponent(code));
     ws.onopen = function () { mark('socket'); send({ type: 'hello', token: token }); };
