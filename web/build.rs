@@ -47,7 +47,7 @@ const FILES: &[(&str, &str)] = &[
     ),
     ("bootstrap-italia/svg/sprites.svg", "image/svg+xml"),
     (
-        "bootstrap-italia/css/bootstrap-italia.min.css",
+        "bootstrap-italia/css/bootstrap-italia.used.css",
         "text/css; charset=utf-8",
     ),
     ("sportello.css", "text/css; charset=utf-8"),
