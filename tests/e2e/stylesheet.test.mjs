@@ -1,8 +1,8 @@
 // The pages load Bootstrap Italia cut down to the rules they use (tools/purge-css.mjs). Two
 // checks that the cut is safe: the file served is what the tool makes from today's templates,
 // scripts and code (a class added without running the tool fails here), and every page reached
-// from the citizen's home, a room (both roles) and the console, at 360 and 1280 px, is the
-// same, pixel for pixel, with the full stylesheet as with the cut one.
+// from the citizen's home, a room (both roles) and the console, and two error pages, at 360 and
+// 1280 px, is the same, pixel for pixel, with the full stylesheet as with the cut one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -44,6 +44,9 @@ test('every page looks the same with the cut stylesheet as with the full one, at
       }
     }
     assert.ok(seen.size >= 30, `pages reached: ${[...seen].join(' ')}`);
+    // And the answers no link leads to: a page that does not exist, a room link that is not one.
+    seen.add('/non-esiste');
+    seen.add('/stanza/non-un-link');
 
     const full = readFileSync(FULL);
     const differ = [];
