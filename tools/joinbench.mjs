@@ -19,6 +19,7 @@
 // Build first (cargo build --release --bin sportello).
 // Usage: SPORTELLO_BIN=target/release/sportello node tools/joinbench.mjs [rounds]
 //        SPORTELLO_BIN=target/release/sportello tools/netns.sh node tools/joinbench.mjs --janus [--rooms 2] [--cpu] [rounds]
+// Either: --media-udp 127.0.0.1:47000 (the relay on one shared port; a port per connection by default).
 import { readFileSync, rmSync } from 'node:fs';
 import { freePort, launchBrowser } from '../tests/e2e/helpers.mjs';
 import { decoded, enter, received, roomsOpenNow } from '../tests/e2e/call-helpers.mjs';
@@ -27,13 +28,17 @@ import { startJanus } from './janus/janus.mjs';
 const args = process.argv.slice(2);
 const withJanus = args.includes('--janus');
 const cpu = args.includes('--cpu');
-const roomCount = args.includes('--rooms') ? Number(args[args.indexOf('--rooms') + 1]) : 1;
-const rounds = Number(args.find((a, i) => !a.startsWith('--') && args[i - 1] !== '--rooms') || 10);
+const option = (name, otherwise) => (args.includes(name) ? args[args.indexOf(name) + 1] : otherwise);
+const roomCount = Number(option('--rooms', 1));
+// The relay's UDP address: port 0, a port per connection; e.g. 127.0.0.1:47000, one shared port
+// (what docs/deploy.md recommends).
+const mediaUdp = option('--media-udp', '127.0.0.1:0');
+const rounds = Number(args.find((a, i) => !a.startsWith('--') && !['--rooms', '--media-udp'].includes(args[i - 1])) || 10);
 if ((roomCount !== 1 || cpu) && !withJanus) throw new Error('--rooms and --cpu go with --janus');
 if (!(roomCount >= 1 && roomCount <= 2)) throw new Error('--rooms: 1 or 2');
 const WARM_UP_MS = 10000;
 const WINDOW_MS = 20000;
-const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--worker-interval', '3600'];
+const MEDIA = ['--media-udp', mediaUdp, '--media-tcp', 'off', '--worker-interval', '3600'];
 
 // The page's own steps (room.js's performance marks), ms after navigation start, the first of
 // each; kept per case to show where the time goes.
