@@ -442,6 +442,36 @@ async fn mail_test(seats: i64) -> Option<MailTest> {
     })
 }
 
+impl MailTest {
+    /// `n` nodes on the test's database, with the clock at its `now`, sending through the SMTP
+    /// server on `smtp_port` (plain), with `extra` flags.
+    async fn nodes(&self, n: usize, smtp_port: u16, extra: &[&str]) -> tests::cluster::Cluster {
+        let smtp = smtp_port.to_string();
+        let mut flags = vec![
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            &smtp,
+            "--smtp-security",
+            "none",
+        ];
+        flags.extend(extra);
+        flags.extend(tests::cluster::LOAD_FLAGS);
+        let bin = tests::faults::test_binary();
+        let clock = self.now.to_rfc3339();
+        tests::cluster::Cluster::start(&bin, &self.url, n, &clock, self.dir.path(), &flags).await
+    }
+
+    /// Citizen `i` books the slot through `base`: the form, then the post; the answer's status.
+    async fn book(&self, base: &str, i: usize) -> u16 {
+        let client = browser_client().build().unwrap();
+        let start = self.slot.timestamp().to_string();
+        let form = format!("{base}/servizi/1/prenota?inizio={start}");
+        let csrf = form_csrf(&client, &form).await.unwrap();
+        post_booking(&client, base, &csrf, &start, i).await
+    }
+}
+
 /// Posts the booking form of service 1 for `start` (Unix seconds) as citizen `i`, with a
 /// client that has the form's CSRF cookie; the answer's status.
 async fn post_booking(
@@ -494,37 +524,17 @@ async fn delivered_once(maildir: &std::path::Path, n: usize, within: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
     const SEATS: i64 = 3;
-    let Some(MailTest {
-        dir,
-        url,
-        python,
-        store,
-        now,
-        slot,
-    }) = mail_test(SEATS).await
-    else {
+    let Some(t) = mail_test(SEATS).await else {
         return;
     };
-    let maildir = dir.path().join("mail");
+    let maildir = t.dir.path().join("mail");
     let smtp_port = free_port();
-    let _smtp = tests::smtp::start_smtp(&python, smtp_port, &maildir);
-    let smtp = smtp_port.to_string();
-    let mut flags = vec![
-        "--smtp-host",
-        "127.0.0.1",
-        "--smtp-port",
-        &smtp,
-        "--smtp-security",
-        "none",
-    ];
-    flags.extend(tests::cluster::LOAD_FLAGS);
-    let bin = tests::faults::test_binary();
-    let clock = now.to_rfc3339();
-    let cluster = tests::cluster::Cluster::start(&bin, &url, 3, &clock, dir.path(), &flags).await;
+    let _smtp = tests::smtp::start_smtp(&t.python, smtp_port, &maildir);
+    let cluster = t.nodes(3, smtp_port, &[]).await;
     let base = cluster.base.clone();
 
     // 24 citizens, each with its form (and CSRF cookie) from some node, post at once.
-    let start = slot.timestamp().to_string();
+    let start = t.slot.timestamp().to_string();
     let mut racers = Vec::new();
     for i in 0..24 {
         let client = browser_client().build().unwrap();
@@ -545,7 +555,7 @@ async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
         (SEATS as usize, 24 - SEATS as usize),
         "{answers:?}"
     );
-    assert!(store.overbooked_slots().await.unwrap().is_empty());
+    assert!(t.store.overbooked_slots().await.unwrap().is_empty());
 
     // One verification email a booking, each sent once.
     delivered_once(&maildir, booked, Duration::from_secs(20)).await;
@@ -557,15 +567,7 @@ async fn bookings_race_through_three_nodes_and_each_email_goes_once() {
 // server comes back: every email reaches it once, sent by the nodes still alive.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
-    let Some(MailTest {
-        dir,
-        url,
-        python,
-        store,
-        now,
-        slot,
-    }) = mail_test(20).await
-    else {
+    let Some(t) = mail_test(20).await else {
         return;
     };
     // The SMTP server's port, held (bound, not listening: connections are refused) until the
@@ -574,29 +576,18 @@ async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
     let held = tokio::net::TcpSocket::new_v4().unwrap();
     held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let smtp_port = held.local_addr().unwrap().port();
-    let maildir = dir.path().join("mail");
-    let smtp = smtp_port.to_string();
-    let mut flags = vec!["--smtp-host", "127.0.0.1", "--smtp-port", &smtp];
-    flags.extend(["--smtp-security", "none", "--worker-interval", "1"]);
-    flags.extend(tests::cluster::LOAD_FLAGS);
-    let bin = tests::faults::test_binary();
-    let clock = now.to_rfc3339();
-    let mut cluster =
-        tests::cluster::Cluster::start(&bin, &url, 3, &clock, dir.path(), &flags).await;
+    let maildir = t.dir.path().join("mail");
+    let mut cluster = t.nodes(3, smtp_port, &["--worker-interval", "1"]).await;
     let base = cluster.base.clone();
     // Six bookings through the nodes: six verification emails, tried and not sent.
-    let start = slot.timestamp().to_string();
     for i in 0..6 {
-        let client = browser_client().build().unwrap();
-        let form = format!("{base}/servizi/1/prenota?inizio={start}");
-        let csrf = form_csrf(&client, &form).await.unwrap();
-        assert_eq!(post_booking(&client, &base, &csrf, &start, i).await, 303);
+        assert_eq!(t.book(&base, i).await, 303);
     }
     let tried = Instant::now();
     loop {
-        let backlog = store.outbox_backlog(now).await.unwrap();
+        let backlog = t.store.outbox_backlog(t.now).await.unwrap();
         let attempted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE attempts > 0")
-            .fetch_one(store.pool())
+            .fetch_one(t.store.pool())
             .await
             .unwrap();
         if attempted == 6 {
@@ -610,7 +601,7 @@ async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
     }
     cluster.kill(0);
     drop(held);
-    let _smtp = tests::smtp::start_smtp(&python, smtp_port, &maildir);
+    let _smtp = tests::smtp::start_smtp(&t.python, smtp_port, &maildir);
     // The next attempt is 10 s after the first failure.
     delivered_once(&maildir, 6, Duration::from_secs(40)).await;
     drop(cluster);
@@ -622,20 +613,12 @@ async fn emails_held_back_by_an_smtp_outage_go_once_after_a_node_dies() {
 // while the first might still be sending it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_claimed_by_a_node_killed_mid_send_goes_once_its_claim_runs_out() {
-    let Some(MailTest {
-        dir,
-        url,
-        python,
-        store,
-        now,
-        slot,
-    }) = mail_test(2).await
-    else {
+    let Some(t) = mail_test(2).await else {
         return;
     };
     // A relay that accepts the connection and never says a word.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let silent_port = silent.local_addr().unwrap().port().to_string();
+    let silent_port = silent.local_addr().unwrap().port();
     let (accepted, accepts) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut held = Vec::new();
@@ -645,26 +628,15 @@ async fn an_email_claimed_by_a_node_killed_mid_send_goes_once_its_claim_runs_out
         }
     });
     let timeout = 1;
-    let node_flags = |smtp: &str| -> Vec<String> {
-        let mut f: Vec<String> = ["--smtp-host", "127.0.0.1", "--smtp-port", smtp]
-            .into_iter()
-            .chain(["--smtp-security", "none", "--worker-interval", "1"])
-            .chain(["--smtp-timeout-seconds", &timeout.to_string()])
-            .map(String::from)
-            .collect();
-        f.extend(tests::cluster::LOAD_FLAGS.map(String::from));
-        f
-    };
-    let bin = tests::faults::test_binary();
-    let clock = now.to_rfc3339();
-    let flags = node_flags(&silent_port);
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let mut first = tests::cluster::Cluster::start(&bin, &url, 1, &clock, dir.path(), &flags).await;
-    let client = browser_client().build().unwrap();
-    let (base, start) = (first.base.clone(), slot.timestamp().to_string());
-    let form = format!("{base}/servizi/1/prenota?inizio={start}");
-    let csrf = form_csrf(&client, &form).await.unwrap();
-    assert_eq!(post_booking(&client, &base, &csrf, &start, 0).await, 303);
+    let timeout_flag = timeout.to_string();
+    let flags = [
+        "--worker-interval",
+        "1",
+        "--smtp-timeout-seconds",
+        &timeout_flag,
+    ];
+    let mut first = t.nodes(1, silent_port, &flags).await;
+    assert_eq!(t.book(&first.base, 0).await, 303);
     // The node claims the verification email and opens a session with the relay: it dies
     // while waiting for the greeting.
     let connected = accepts
@@ -678,11 +650,9 @@ async fn an_email_claimed_by_a_node_killed_mid_send_goes_once_its_claim_runs_out
     let killed = Instant::now();
 
     // Another node, with a relay that works, on the same database.
-    let (maildir, smtp_port) = (dir.path().join("mail"), free_port());
-    let _smtp = tests::smtp::start_smtp(&python, smtp_port, &maildir);
-    let flags = node_flags(&smtp_port.to_string());
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let second = tests::cluster::Cluster::start(&bin, &url, 1, &clock, dir.path(), &flags).await;
+    let (maildir, smtp_port) = (t.dir.path().join("mail"), free_port());
+    let _smtp = tests::smtp::start_smtp(&t.python, smtp_port, &maildir);
+    let second = t.nodes(1, smtp_port, &flags).await;
     let lease = booking::outbox::claim_lease(Duration::from_secs(timeout))
         .to_std()
         .unwrap();
@@ -707,7 +677,7 @@ async fn an_email_claimed_by_a_node_killed_mid_send_goes_once_its_claim_runs_out
         "sent after {waited:?}, before the dead node's claim of {lease:?} ran out"
     );
     assert!(
-        store.outbox_backlog(now).await.unwrap().0 == 0,
+        t.store.outbox_backlog(t.now).await.unwrap().0 == 0,
         "nothing left unsent"
     );
     drop((first, second));
