@@ -583,15 +583,34 @@ impl Server {
         }
     }
 
+    /// Books a slot and follows its verification link, as `book` and `verify` do, and returns the
+    /// id of the confirmed appointment. Panics if either step is refused.
+    pub async fn confirmed(
+        &self,
+        service: i64,
+        start: DateTime<Utc>,
+        mode: &str,
+        email: &str,
+    ) -> i64 {
+        self.confirm(self.book(service, start, mode, email).await)
+            .await
+    }
+
+    /// Follows the verification link of what `book` or `book_as` booked; panics if the booking
+    /// or its verification was refused.
+    pub async fn confirm(&self, booked: Result<i64, Page>) -> i64 {
+        let id = match booked {
+            Ok(id) => id,
+            Err(p) => panic!("booking refused ({}): {}", p.status, p.body),
+        };
+        let p = self.verify(id).await;
+        assert_eq!(p.status, StatusCode::SEE_OTHER, "verification of {id}");
+        id
+    }
+
     /// Books and confirms a video appointment, returning its id.
     pub async fn video_appointment(&self, start: DateTime<Utc>, email: &str) -> i64 {
-        let id = self
-            .book(demo::EDILIZIA, start, "video", email)
-            .await
-            .expect("book video");
-        let p = self.verify(id).await;
-        assert_eq!(p.status, StatusCode::SEE_OTHER, "verify");
-        id
+        self.confirmed(demo::EDILIZIA, start, "video", email).await
     }
 
     pub fn room_token(&self, id: i64, operator: bool) -> String {

@@ -359,11 +359,8 @@ on_both_databases!(
             .unwrap_err();
         assert_eq!(again.status, StatusCode::CONFLICT);
         assert!(again.body.contains("Questa persona"));
-        let tari = s
-            .book(demo::TARI, s.next(Tue, 9, 0), "phone", "maria@example.it")
-            .await
-            .unwrap();
-        s.verify(tari).await;
+        s.confirmed(demo::TARI, s.next(Tue, 9, 0), "phone", "maria@example.it")
+            .await;
         let again = s
             .book(demo::TARI, s.next(Tue, 9, 15), "phone", "MARIA@example.it")
             .await
@@ -455,10 +452,8 @@ on_both_databases!(
 on_both_databases!(reminders_go_out_once_each, |s: Server| async move {
     let start = s.next(Wed, 9, 0);
     let id = s
-        .book(demo::EDILIZIA, start, "video", "paolo@example.it")
-        .await
-        .unwrap();
-    s.verify(id).await;
+        .confirmed(demo::EDILIZIA, start, "video", "paolo@example.it")
+        .await;
     let count = |kind: &'static str| {
         let s = &s;
         async move { s.emails(id).await.iter().filter(|m| m.kind == kind).count() }
@@ -1017,10 +1012,8 @@ async fn a_phone_appointment_needs_a_phone_number() {
 
     // A video appointment booked without a number: the office may not move it to the phone.
     let id = s
-        .book(demo::TARI, s.next(Tue, 9, 15), "video", "v@example.it")
-        .await
-        .unwrap();
-    s.verify(id).await;
+        .confirmed(demo::TARI, s.next(Tue, 9, 15), "video", "v@example.it")
+        .await;
     let before = s.state.store.appointment(id).await.unwrap();
     let office = s.office_of(demo::TARI).await;
     let op = s.staff(staff::Role::Operator, &[office]).await;

@@ -12,10 +12,8 @@ async fn every_email_cancels_in_one_step_and_the_booking_page_adds_to_a_calendar
     let s = Server::start(Db::Sqlite).await.unwrap();
     let start = s.next(Tue, 9, 0);
     let id = s
-        .book(demo::TARI, start, "phone", "calendario@example.it")
-        .await
-        .unwrap();
-    s.verify(id).await;
+        .confirmed(demo::TARI, start, "phone", "calendario@example.it")
+        .await;
     let confirmed = s.email_of_kind(id, "confirmed").await;
     let cancel = link_in(&confirmed.text, "/annulla").expect("a cancellation link");
     let manage = link_in(&confirmed.text, "/prenotazione/").expect("the booking's link");
@@ -96,10 +94,8 @@ async fn reminders_and_moves_carry_the_cancellation_link_too() {
     let s = Server::start(Db::Sqlite).await.unwrap();
     let start = s.next(Tue, 9, 0);
     let id = s
-        .book(demo::TARI, start, "phone", "promemoria@example.it")
-        .await
-        .unwrap();
-    s.verify(id).await;
+        .confirmed(demo::TARI, start, "phone", "promemoria@example.it")
+        .await;
     let later = s.next(Tue, 9, 15);
     s.reschedule(id, later).await;
     s.clock.set(later - chrono::Duration::hours(23));

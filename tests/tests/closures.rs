@@ -37,22 +37,18 @@ on_both_databases!(
         let mut hit = Vec::new();
         for (i, minute) in [0, 0, 20].into_iter().enumerate() {
             let id = s
-                .book(
+                .confirmed(
                     cie,
                     nine + chrono::Duration::minutes(minute),
                     "in_person",
                     &format!("chiusura{i}@example.it"),
                 )
-                .await
-                .unwrap();
-            s.verify(id).await;
+                .await;
             hit.push(id);
         }
         let elsewhere = s
-            .book(demo::TARI, s.next(Tue, 9, 0), "phone", "altro@example.it")
-            .await
-            .unwrap();
-        s.verify(elsewhere).await;
+            .confirmed(demo::TARI, s.next(Tue, 9, 0), "phone", "altro@example.it")
+            .await;
         let office = s.office_of(cie).await;
         let config = format!("/ufficio/config/uffici/{office}");
         let add = format!("{config}/chiusure");

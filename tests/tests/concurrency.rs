@@ -199,10 +199,8 @@ async fn office_actions_race(s: Server) {
             chrono::DateTime::from_timestamp(slot["start_ts"].as_i64().unwrap(), 0).unwrap();
         let mode = slot["modes"][0].as_str().unwrap();
         let id = s
-            .book(demo::SINDACO, start, mode, &format!("corsa{i}@example.it"))
-            .await
-            .unwrap();
-        s.verify(id).await;
+            .confirmed(demo::SINDACO, start, mode, &format!("corsa{i}@example.it"))
+            .await;
         let store = &s.state.store;
         let now = s.clock_now();
         let (a, r, c) = (

@@ -10,10 +10,8 @@ on_both_databases!(
     an_operator_finds_an_appointment_by_any_of_its_keys,
     |s: Server| async move {
         let id = s
-            .book(demo::TARI, s.next(Tue, 9, 0), "phone", "cercami@example.it")
-            .await
-            .unwrap();
-        s.verify(id).await;
+            .confirmed(demo::TARI, s.next(Tue, 9, 0), "phone", "cercami@example.it")
+            .await;
         let a = s.state.store.appointment(id).await.unwrap();
         let office = s.office_of(demo::TARI).await;
         let other = s.office_of(demo::EDILIZIA).await;

@@ -32,20 +32,16 @@ on_both_databases!(
     a_lost_email_is_sent_again_as_one_list_and_tells_a_stranger_nothing,
     |s: Server| async move {
         let first = s
-            .book(demo::TARI, s.next(Tue, 9, 0), "phone", "Persa@Example.it")
-            .await
-            .unwrap();
-        s.verify(first).await;
+            .confirmed(demo::TARI, s.next(Tue, 9, 0), "phone", "Persa@Example.it")
+            .await;
         let second = s
-            .book(
+            .confirmed(
                 demo::EDILIZIA,
                 s.next(Wed, 9, 0),
                 "video",
                 "persa@example.it",
             )
-            .await
-            .unwrap();
-        s.verify(second).await;
+            .await;
         let gone = s
             .book(
                 demo::CARTA_IDENTITA,

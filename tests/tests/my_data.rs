@@ -23,10 +23,8 @@ on_both_databases!(
     a_person_sees_downloads_and_erases_their_data_by_email_link,
     |s: Server| async move {
         let id = s
-            .book(demo::TARI, s.next(Tue, 9, 0), "phone", "dati@example.it")
-            .await
-            .unwrap();
-        s.verify(id).await;
+            .confirmed(demo::TARI, s.next(Tue, 9, 0), "phone", "dati@example.it")
+            .await;
         let mails = s.state.store.mailbox(100).await.unwrap().len();
 
         // The same answer for an unknown address, and no email.
@@ -123,11 +121,8 @@ on_both_databases!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_for_one_address_are_limited_a_day() {
     let s = Server::start(Db::Sqlite).await.unwrap();
-    let id = s
-        .book(demo::TARI, s.next(Tue, 9, 0), "phone", "tante@example.it")
-        .await
-        .unwrap();
-    s.verify(id).await;
+    s.confirmed(demo::TARI, s.next(Tue, 9, 0), "phone", "tante@example.it")
+        .await;
     let csrf = s.csrf("/i-miei-dati").await;
     for i in 0..5 {
         let p = s

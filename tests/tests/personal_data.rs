@@ -17,33 +17,28 @@ on_both_databases!(
             "{anna}{}",
             booking::fiscal::check_char(anna.as_bytes()) as char
         );
-        let first = s
-            .book_as(
-                demo::TARI,
-                s.next(Tue, 9, 0),
-                "phone",
-                "anna@example.it",
-                &anna,
-            )
-            .await
-            .unwrap();
-        s.verify(first).await;
-        let second = s
-            .book_as(
+        let both = [
+            (demo::TARI, s.next(Tue, 9, 0), "phone", "anna@example.it"),
+            (
                 demo::CARTA_IDENTITA,
                 s.next(Tue, 9, 10),
                 "in_person",
                 "famiglia@example.it",
-                &anna,
-            )
-            .await
-            .unwrap();
-        s.verify(second).await;
+            ),
+        ];
+        let mut ids = Vec::new();
+        for (service, start, mode, email) in both {
+            ids.push(
+                s.confirm(s.book_as(service, start, mode, email, &anna).await)
+                    .await,
+            );
+        }
+        let [first, second] = ids[..] else {
+            unreachable!()
+        };
         let other = s
-            .book(demo::TARI, s.next(Tue, 9, 30), "phone", "altro@example.it")
-            .await
-            .unwrap();
-        s.verify(other).await;
+            .confirmed(demo::TARI, s.next(Tue, 9, 30), "phone", "altro@example.it")
+            .await;
         s.tick().await;
         let sent = s.state.store.mailbox(100).await.unwrap().len();
 

@@ -14,10 +14,9 @@ use booking::audit::Entry as AuditEntry;
 
 use super::context::*;
 use super::form::{
-    CalendarForm, CalendarForms, ExceptionForm, ItemForm, Label, OfficeForm, OfficeForms,
-    OperatorsForm, Problems, RuleForm,
+    CalendarForm, CalendarForms, ExceptionForm, ItemForm, Label, OperatorsForm, Problems, RuleForm,
 };
-use super::offices::render_office;
+use super::offices::office_refused;
 use crate::error::{AppError, Result};
 use crate::extract::{parse_id, Id, Param};
 use crate::i18n::Lang;
@@ -59,13 +58,11 @@ pub async fn create_calendar(Edit(st, s, office, f): Edit<CalendarForm>) -> Resu
     let c = match f.check(0, office) {
         Ok(c) => c,
         Err(p) => {
-            let forms = OfficeForms {
-                office: OfficeForm::of(&st.store.office(office).await?),
-                calendar: f,
-                calendar_problems: p,
-                ..OfficeForms::default()
-            };
-            return render_office(&st, s, office, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return office_refused(&st, s, office, |forms| {
+                forms.calendar = f;
+                forms.calendar_problems = p;
+            })
+            .await
         }
     };
     let entry = s.audit(
@@ -95,6 +92,22 @@ pub async fn show_calendar(Console(st, s): Console, Param(Id(id)): Param<Id>) ->
         ..CalendarForms::default()
     };
     render_calendar(&st, s, id, forms, StatusCode::OK).await
+}
+
+/// The calendar's page again after one of its forms was refused: `refused` puts that form, as
+/// typed, and its problems in place of the blank one.
+async fn calendar_refused(
+    st: &AppState,
+    s: Staff,
+    c: &CalendarSettings,
+    refused: impl FnOnce(&mut CalendarForms),
+) -> Result<Response> {
+    let mut forms = CalendarForms {
+        settings: CalendarForm::of(c),
+        ..CalendarForms::default()
+    };
+    refused(&mut forms);
+    render_calendar(st, s, c.id, forms, StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
 async fn render_calendar(
@@ -228,12 +241,11 @@ pub async fn save_calendar(Edit(st, s, id, f): Edit<CalendarForm>) -> Result<Res
     let new = match f.check(c.id, c.office_id) {
         Ok(new) => new,
         Err(p) => {
-            let forms = CalendarForms {
-                settings: f,
-                settings_problems: p,
-                ..CalendarForms::default()
-            };
-            return render_calendar(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return calendar_refused(&st, s, &c, |forms| {
+                forms.settings = f;
+                forms.settings_problems = p;
+            })
+            .await
         }
     };
     let detail = format!(
@@ -293,13 +305,11 @@ pub async fn add_rule(Edit(st, s, id, f): Edit<RuleForm>) -> Result<Response> {
     let r = match f.check() {
         Ok(r) => r,
         Err(p) => {
-            let forms = CalendarForms {
-                settings: CalendarForm::of(&c),
-                rule: f,
-                rule_problems: p,
-                ..CalendarForms::default()
-            };
-            return render_calendar(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return calendar_refused(&st, s, &c, |forms| {
+                forms.rule = f;
+                forms.rule_problems = p;
+            })
+            .await
         }
     };
     let detail = format!(
@@ -327,13 +337,11 @@ pub async fn add_exception(Edit(st, s, id, f): Edit<ExceptionForm>) -> Result<Re
     let e = match f.check() {
         Ok(e) => e,
         Err(p) => {
-            let forms = CalendarForms {
-                settings: CalendarForm::of(&c),
-                exception: f,
-                exception_problems: p,
-                ..CalendarForms::default()
-            };
-            return render_calendar(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return calendar_refused(&st, s, &c, |forms| {
+                forms.exception = f;
+                forms.exception_problems = p;
+            })
+            .await
         }
     };
     let audit = entry(

@@ -13,8 +13,8 @@ use booking::store::closures::Closure;
 use booking::Actor;
 
 use super::context::*;
-use super::form::{ClosureForm, OfficeForm, OfficeForms};
-use super::offices::render_office;
+use super::form::ClosureForm;
+use super::offices::office_refused;
 use crate::closure_line::closure_line;
 use crate::error::Result;
 use crate::extract::{Id, NoFields, Param};
@@ -41,13 +41,11 @@ async fn add_closure(Edit(st, s, office, f): Edit<ClosureForm>) -> Result<Respon
     let c = match f.check(office, &calendars, today) {
         Ok(c) => c,
         Err(p) => {
-            let forms = OfficeForms {
-                office: OfficeForm::of(&st.store.office(office).await?),
-                closure: f,
-                closure_problems: p,
-                ..OfficeForms::default()
-            };
-            return render_office(&st, s, office, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return office_refused(&st, s, office, |forms| {
+                forms.closure = f;
+                forms.closure_problems = p;
+            })
+            .await
         }
     };
     let entry = s.audit(

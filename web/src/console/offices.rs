@@ -117,6 +117,22 @@ pub async fn show_office(Console(st, s): Console, Param(Id(id)): Param<Id>) -> R
     render_office(&st, s, id, forms, StatusCode::OK).await
 }
 
+/// The office's page again after one of its forms was refused: `refused` puts that form, as
+/// typed, and its problems in place of the blank one.
+pub async fn office_refused(
+    st: &AppState,
+    s: Staff,
+    id: i64,
+    refused: impl FnOnce(&mut OfficeForms),
+) -> Result<Response> {
+    let mut forms = OfficeForms {
+        office: OfficeForm::of(&st.store.office(id).await?),
+        ..OfficeForms::default()
+    };
+    refused(&mut forms);
+    render_office(st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await
+}
+
 pub async fn render_office(
     st: &AppState,
     s: Staff,
@@ -205,12 +221,11 @@ pub async fn save_office(Edit(st, s, id, f): Edit<OfficeForm>) -> Result<Respons
     let input = match f.check() {
         Ok(input) => input,
         Err(p) => {
-            let forms = OfficeForms {
-                office: f,
-                office_problems: p,
-                ..OfficeForms::default()
-            };
-            return render_office(&st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return office_refused(&st, s, id, |forms| {
+                forms.office = f;
+                forms.office_problems = p;
+            })
+            .await
         }
     };
     let entry = s.audit(

@@ -7,8 +7,8 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::context::*;
-use super::form::{OfficeForms, Problems, ServiceForm};
-use super::offices::render_office;
+use super::form::{Problems, ServiceForm};
+use super::offices::office_refused;
 use crate::error::Result;
 use crate::extract::{Id, Param};
 use crate::state::AppState;
@@ -29,13 +29,11 @@ pub async fn create_service(Edit(st, s, office, f): Edit<ServiceForm>) -> Result
     let input = match f.check(office) {
         Ok(input) => input,
         Err(p) => {
-            let forms = OfficeForms {
-                office: super::form::OfficeForm::of(&st.store.office(office).await?),
-                service: f,
-                service_problems: p,
-                ..OfficeForms::default()
-            };
-            return render_office(&st, s, office, forms, StatusCode::UNPROCESSABLE_ENTITY).await;
+            return office_refused(&st, s, office, |forms| {
+                forms.service = f;
+                forms.service_problems = p;
+            })
+            .await
         }
     };
     let entry = s.audit(
