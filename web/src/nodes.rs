@@ -299,7 +299,8 @@ async fn copy_both_ways(browser: WebSocket, url: &str, code: &str, token: String
     let upstream = match request {
         Ok(r) => tokio::time::timeout(
             std::time::Duration::from_secs(5),
-            tokio_tungstenite::connect_async(r),
+            // No Nagle delay on a forwarded room socket: its messages are small and each waits.
+            tokio_tungstenite::connect_async_with_config(r, None, true),
         )
         .await
         .ok()

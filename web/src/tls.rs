@@ -117,6 +117,9 @@ pub async fn serve(
             // Over the caps: closed at once, costing nothing more.
             return;
         };
+        // Small writes go out at once: a room's signaling messages, and a TLS record that
+        // follows another, would otherwise wait for the peer's delayed ACK (up to 40 ms).
+        let _ = stream.set_nodelay(true);
         let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
         let watcher = graceful.watcher();
         let header_timeout = limits.header_timeout;
