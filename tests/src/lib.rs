@@ -48,6 +48,16 @@ pub mod demo {
     pub const CARTA_IDENTITA: i64 = 11;
 }
 
+/// Days a query parameter may name that every page must survive (the first page shown, no
+/// panic): chrono's limits, the last four-digit year, year zero, a day that does not exist.
+pub const FAR_DAYS: [&str; 5] = [
+    "-262143-01-01",
+    "+262142-12-31",
+    "9999-12-31",
+    "0000-01-01",
+    "2026-02-30",
+];
+
 /// The tests' "today": `SPORTELLO_TEST_NOW` (an RFC 3339 instant) when set, else Monday
 /// 23 November 2026, 11:00 in Rome. `scripts/test` runs the suite under several of them (a
 /// Friday evening, a Sunday before a holiday, the eve of a DST change), so every test takes its
