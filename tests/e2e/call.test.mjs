@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { launchBrowser, violations } from './helpers.mjs';
+import { freePort, launchBrowser, startServer, violations } from './helpers.mjs';
 import { enter, roomOpenNow, until } from './call-helpers.mjs';
 
 // The relay's sockets on loopback, in a port range of their own (as a firewall would open).
@@ -41,14 +41,19 @@ async function stats(page) {
 
 
 // A confirmed video appointment whose room is open now (the server's clock is moved to its
-// start), with both participants in the call.
-async function call(media, citizenQuery = '') {
+// start), with both participants in the call. With `https`, the server then serves the room
+// over TLS with its development certificate, as by default.
+async function call(media, citizenQuery = '', { https = false } = {}) {
   const citizenBrowser = await launchBrowser();
   const operatorBrowser = await launchBrowser();
-  const { server, dir, paths } = await roomOpenNow(citizenBrowser, media);
+  let { server, dir, paths, start } = await roomOpenNow(citizenBrowser, media);
+  if (https) {
+    await server.stop({ keep: true });
+    server = await startServer([...media, '--https-listen', `127.0.0.1:${await freePort()}`, '--start-clock-at', start.toISOString()], dir);
+  }
   const [citizenPath, operatorPath] = [paths.citizen, paths.operator];
-  const citizen = await (await citizenBrowser.newContext({ viewport: { width: 360, height: 740 } })).newPage();
-  const operator = await (await operatorBrowser.newContext()).newPage();
+  const citizen = await (await citizenBrowser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 360, height: 740 } })).newPage();
+  const operator = await (await operatorBrowser.newContext({ ignoreHTTPSErrors: true })).newPage();
   citizen.setDefaultTimeout(15000);
   operator.setDefaultTimeout(15000);
   await enter(citizen, `${server.base}${citizenPath}${citizenQuery}`);
@@ -212,6 +217,27 @@ test('on one shared UDP port, H.264 from a browser that prefers it (as iOS Safar
     const first = (await stats(c.operator)).video.framesDecoded;
     await new Promise((r) => setTimeout(r, 1500));
     assert.ok((await stats(c.operator)).video.framesDecoded > first, 'and keeps decoding it');
+  } finally {
+    await c.close();
+  }
+});
+
+test('over HTTPS each browser loads the room and opens its socket on one HTTP/2 connection', async () => {
+  const c = await call(MEDIA, '', { https: true });
+  try {
+    await bothDecode(c.citizen, c.operator);
+    for (const page of [c.citizen, c.operator]) {
+      assert.ok(page.url().startsWith('https://'), page.url());
+      // The page and its script came over HTTP/2.
+      const protocols = await page.evaluate(() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).filter((e) => e.name.startsWith(location.origin)).map((e) => [e.name, e.nextHopProtocol]));
+      assert.ok(protocols.length >= 3, JSON.stringify(protocols));
+      for (const [name, protocol] of protocols) assert.equal(protocol, 'h2', name);
+    }
+    // Both room sockets opened as WebSockets over HTTP/2 (RFC 8441: a CONNECT stream on the
+    // page's connection), none by an HTTP/1.1 upgrade.
+    const metrics = await (await fetch(`${c.server.admin}/metrics`)).text();
+    assert.match(metrics, /^sportello_http_requests_total\{route="room_socket",method="CONNECT",status="2xx"\} 2$/m);
+    assert.doesNotMatch(metrics, /route="room_socket",method="GET"/);
   } finally {
     await c.close();
   }

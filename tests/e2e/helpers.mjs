@@ -40,15 +40,18 @@ export function binary() {
 // a free port unless `args` has `--listen`, and its public URL is its own address unless `args`
 // has `--public-url` (a proxy's). `base` is the server's own address, `admin` its administration
 // listener (the local mailbox at /posta, /metrics), on a free port unless `args` has
-// `--admin-listen`. A new data folder gets the demo comune (--demo).
+// `--admin-listen`. A new data folder gets the demo comune (--demo). Plain HTTP, unless `args`
+// has `--https-listen`: then HTTPS with the development certificate, and `base` is that address
+// (pages need `ignoreHTTPSErrors`).
 export async function startServer(extraArgs = [], reuseDir = null) {
   const bin = binary();
   const listen = extraArgs.includes('--listen') ? extraArgs[extraArgs.indexOf('--listen') + 1] : `127.0.0.1:${await freePort()}`;
   const adminListen = extraArgs.includes('--admin-listen') ? extraArgs[extraArgs.indexOf('--admin-listen') + 1] : `127.0.0.1:${await freePort()}`;
   const dir = reuseDir || mkdtempSync(join(tmpdir(), 'sportello-e2e-'));
-  const base = `http://${listen}`;
+  const https = extraArgs.includes('--https-listen');
+  const base = https ? `https://${extraArgs[extraArgs.indexOf('--https-listen') + 1]}` : `http://${listen}`;
   const admin = `http://${adminListen}`;
-  const child = spawn(bin, ['--tls', 'off', ...(extraArgs.includes('--listen') ? [] : ['--listen', listen]), ...(extraArgs.includes('--admin-listen') ? [] : ['--admin-listen', adminListen]), '--data-dir', dir, '--demo', ...(extraArgs.includes('--public-url') ? [] : ['--public-url', base]), ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...(extraArgs.includes('--start-clock-at') ? [] : ['--start-clock-at', TEST_NOW.toISOString()]), ...extraArgs], {
+  const child = spawn(bin, [...(https ? ['--tls', 'dev'] : ['--tls', 'off']), ...(extraArgs.includes('--listen') ? [] : ['--listen', listen]), ...(extraArgs.includes('--admin-listen') ? [] : ['--admin-listen', adminListen]), '--data-dir', dir, '--demo', ...(extraArgs.includes('--public-url') ? [] : ['--public-url', base]), ...(extraArgs.includes('--worker-interval') ? [] : ['--worker-interval', '1']), ...(extraArgs.includes('--start-clock-at') ? [] : ['--start-clock-at', TEST_NOW.toISOString()]), ...extraArgs], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RUST_LOG: process.env.SPORTELLO_LOG || 'warn' },
   });
@@ -60,7 +63,8 @@ export async function startServer(extraArgs = [], reuseDir = null) {
   const deadline = Date.now() + 30000;
   for (;;) {
     try {
-      const r = await fetch(`${base}/healthz`);
+      // The plain listener answers /healthz itself (with HTTPS it redirects everything else).
+      const r = await fetch(`http://${listen}/healthz`);
       if (r.ok) break;
     } catch { /* not up yet */ }
     if (child.exitCode !== null) throw new Error(`sportello exited: ${stderr}`);

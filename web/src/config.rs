@@ -225,6 +225,11 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_HEADER_TIMEOUT_SECONDS")]
     pub header_timeout_seconds: Option<u64>,
 
+    /// Seconds an HTTP/2 connection may carry nothing either way before it is closed (HTTP/1.1
+    /// connections close by the header timeout) [default: 60].
+    #[arg(long, env = "SPORTELLO_IDLE_TIMEOUT_SECONDS")]
+    pub idle_timeout_seconds: Option<u64>,
+
     /// Connections open at once, in all [default: 10000].
     #[arg(long, env = "SPORTELLO_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -791,6 +796,7 @@ impl Config {
             trusted_proxies,
             log_format,
             header_timeout_seconds,
+            idle_timeout_seconds,
             max_connections,
             max_connections_per_client,
             reminder_hours,
@@ -895,6 +901,9 @@ impl Config {
         Ok(crate::tls::Limits {
             header_timeout: std::time::Duration::from_secs(
                 self.header_timeout_seconds.unwrap_or(10).max(1),
+            ),
+            idle_timeout: std::time::Duration::from_secs(
+                self.idle_timeout_seconds.unwrap_or(60).max(1),
             ),
             max_connections: self.max_connections.unwrap_or(10_000).max(1),
             max_per_client: self.max_connections_per_client.unwrap_or(200).max(1),
@@ -1232,6 +1241,7 @@ mod value_tests {
         ("trusted_proxies", "\"127.0.0.1\""),
         ("log_format", "\"json\""),
         ("header_timeout_seconds", "7"),
+        ("idle_timeout_seconds", "90"),
         ("max_connections", "100"),
         ("max_connections_per_client", "10"),
         ("reminder_hours", "48"),
@@ -1424,6 +1434,10 @@ mod value_tests {
         says(
             "header_timeout_seconds",
             conn.header_timeout.as_secs().to_string(),
+        );
+        says(
+            "idle_timeout_seconds",
+            conn.idle_timeout.as_secs().to_string(),
         );
         says("max_connections", conn.max_connections.to_string());
         says(

@@ -96,7 +96,8 @@ impl RouteGroup {
     }
 }
 
-const METHODS: [&str; 4] = ["GET", "HEAD", "POST", "other"];
+/// CONNECT is how a room socket opens over HTTP/2 (RFC 8441); GET, over HTTP/1.1.
+const METHODS: [&str; 5] = ["GET", "HEAD", "POST", "CONNECT", "other"];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// Upper bounds of the duration histogram's buckets, in seconds (`+Inf` follows).
 const BUCKETS: [f64; 11] = [
@@ -109,7 +110,8 @@ fn method_index(m: &Method) -> usize {
         Method::GET => 0,
         Method::HEAD => 1,
         Method::POST => 2,
-        _ => 3,
+        Method::CONNECT => 3,
+        _ => 4,
     }
 }
 

@@ -23,7 +23,8 @@ use crate::views::{Countdown, RoomPage};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/stanza/{token}", get(show_room))
-        .route("/ws/stanza/{code}", get(open_socket))
+        // GET upgrades over HTTP/1.1, CONNECT opens it over HTTP/2 (RFC 8441).
+        .route("/ws/stanza/{code}", get(open_socket).connect(open_socket))
 }
 
 /// Sizes that keep an idle socket small: frames and messages are bounded by the protocol.

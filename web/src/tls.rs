@@ -1,10 +1,13 @@
 //! Serving connections: the router over rustls or plain HTTP through one accept loop with
 //! header timeouts and connection caps, and the plain-HTTP listener that only redirects to HTTPS.
+//! Over TLS a browser may choose HTTP/2 (ALPN): the page, its assets and the room's WebSocket
+//! (RFC 8441) then share one connection, so joining costs no new TCP and TLS handshakes.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -35,6 +38,9 @@ pub struct Https;
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub header_timeout: Duration,
+    /// How long an HTTP/2 connection may carry nothing either way before it is closed. Keep it
+    /// longer than the room socket's heartbeat (15 s), so an open room keeps its connection.
+    pub idle_timeout: Duration,
     pub max_connections: usize,
     pub max_per_client: usize,
     /// Reverse proxies: every client comes through them, so the per-client cap does not apply.
@@ -111,6 +117,12 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        // WebSockets over HTTP/2 (RFC 8441): the room's socket on the page's own connection.
+        .enable_connect_protocol()
+        .max_concurrent_streams(H2_STREAMS);
     let builder = Arc::new(builder);
     let serve_one = |stream: tokio::net::TcpStream, peer: std::net::SocketAddr| {
         let Some(place) = open.take(peer.ip(), &limits) else {
@@ -123,6 +135,7 @@ pub async fn serve(
         let (acceptor, app, builder) = (acceptor.clone(), app.clone(), builder.clone());
         let watcher = graceful.watcher();
         let header_timeout = limits.header_timeout;
+        let idle_timeout = limits.idle_timeout;
         tokio::spawn(async move {
             let _place = place;
             // The peer's address, as `ConnectInfo` gives it.
@@ -136,9 +149,21 @@ pub async fn serve(
                     let Ok(Ok(tls)) = handshake.await else {
                         return;
                     };
+                    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                    let (tls, quiet) = Watched::new(tls);
                     let service = TowerToHyperService::new(app.layer(axum::Extension(Https)));
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-                    let _ = watcher.watch(conn).await;
+                    let conn = watcher.watch(conn);
+                    if h2 {
+                        // HTTP/1 closes an idle connection by its header timeout; HTTP/2 has
+                        // none, so a connection silent both ways that long is closed here.
+                        tokio::select! {
+                            _ = conn => {}
+                            _ = quiet.for_at_least(idle_timeout) => {}
+                        }
+                    } else {
+                        let _ = conn.await;
+                    }
                 }
                 None => {
                     let service = TowerToHyperService::new(app);
@@ -191,6 +216,111 @@ pub async fn serve(
 /// How long a stopping server, no longer accepting, lets the connections it has just taken
 /// send their first request before it closes those without one.
 const SETTLE: Duration = Duration::from_millis(200);
+
+/// Streams one HTTP/2 connection may have open at once (requests and room sockets).
+const H2_STREAMS: u32 = 100;
+
+/// A connection's stream, noting when bytes last went either way.
+struct Watched<T> {
+    inner: T,
+    last: Arc<Quiet>,
+}
+
+/// When a watched connection last carried bytes.
+struct Quiet {
+    start: tokio::time::Instant,
+    /// Milliseconds from `start`.
+    last_ms: AtomicU64,
+}
+
+impl<T> Watched<T> {
+    fn new(inner: T) -> (Self, Arc<Quiet>) {
+        let quiet = Arc::new(Quiet {
+            start: tokio::time::Instant::now(),
+            last_ms: AtomicU64::new(0),
+        });
+        let last = quiet.clone();
+        (Watched { inner, last }, quiet)
+    }
+}
+
+impl Quiet {
+    fn touch(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Resolves once the connection has carried nothing for `idle`.
+    async fn for_at_least(&self, idle: Duration) {
+        loop {
+            let last = self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let due = last + idle;
+            if tokio::time::Instant::now() >= due {
+                return;
+            }
+            tokio::time::sleep_until(due).await;
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.last.touch();
+        }
+        r
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.last.touch();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.last.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// How long a stopping server waits for the requests in flight.
 pub const DRAIN: Duration = Duration::from_secs(10);

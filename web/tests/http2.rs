@@ -1,0 +1,149 @@
+//! HTTP/2 over TLS (ALPN h2), as browsers choose it: pages over one connection, the room's
+//! WebSocket as an RFC 8441 CONNECT stream on it, and a connection that carries nothing for
+//! `--idle-timeout-seconds` closed (HTTP/2 has no header timeout to do it). Checked with
+//! hyper's own HTTP/2 client over rustls, trusting the development certificate.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode, Version};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio_rustls::rustls::{self, pki_types::CertificateDer, pki_types::ServerName};
+
+mod common;
+use common::{free_port, Server};
+
+/// A TLS connection to `port` offering `alpn`, trusting the certificate in `pem`.
+async fn tls(
+    port: u16,
+    pem: &[u8],
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+/// An HTTP/2 session to `port`; the second half resolves when the server closes it.
+async fn h2(
+    port: u16,
+    pem: &[u8],
+) -> (
+    hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    tokio::task::JoinHandle<Instant>,
+) {
+    let stream = tls(port, pem, &[b"h2", b"http/1.1"]).await;
+    assert_eq!(stream.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()));
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    let closed = tokio::spawn(async move {
+        let _ = conn.await;
+        Instant::now()
+    });
+    (send, closed)
+}
+
+fn get(path: &str) -> Request<Empty<Bytes>> {
+    Request::get(format!("https://localhost{path}"))
+        .body(Empty::new())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http2_pages_share_a_connection_the_room_socket_opens_on_it_and_an_idle_one_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, https) = (free_port(), free_port());
+    let _server = Server::start(
+        dir.path(),
+        http,
+        &[
+            "--listen",
+            &format!("127.0.0.1:{http}"),
+            "--https-listen",
+            &format!("127.0.0.1:{https}"),
+            "--idle-timeout-seconds",
+            "2",
+        ],
+    );
+    let pem = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
+
+    // Several pages on one connection, answered over HTTP/2 with the usual headers.
+    let (mut send, closed) = h2(https, &pem).await;
+    for path in ["/", "/servizi/11", "/static/room.js"] {
+        let r = send.send_request(get(path)).await.unwrap();
+        assert_eq!(r.version(), Version::HTTP_2, "{path}");
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert!(!r.into_body().collect().await.unwrap().to_bytes().is_empty());
+    }
+    let last_request = Instant::now();
+    // Then nothing either way: closed after the idle timeout, not before.
+    let closed_at = tokio::time::timeout(Duration::from_secs(15), closed)
+        .await
+        .expect("an idle HTTP/2 connection is closed")
+        .unwrap();
+    let idle = closed_at - last_request;
+    assert!(
+        idle >= Duration::from_millis(1900) && idle < Duration::from_secs(6),
+        "closed after {idle:?}"
+    );
+
+    // The room's socket: an extended CONNECT (RFC 8441) is accepted as a WebSocket (200, no
+    // 101 in HTTP/2), on a connection that keeps serving pages beside it.
+    let (mut send, _closed) = h2(https, &pem).await;
+    let mut connect = Request::builder()
+        .method(Method::CONNECT)
+        .uri(format!("https://localhost:{https}/ws/stanza/NON-ESISTE"))
+        .header("sec-websocket-version", "13")
+        .body(Empty::new())
+        .unwrap();
+    connect
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let r = send.send_request(connect).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = send.send_request(get("/healthz")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // A CONNECT that is not a WebSocket's is refused, and the server keeps serving.
+    let r = send
+        .send_request(
+            Request::builder()
+                .method(Method::CONNECT)
+                .uri(format!("https://localhost:{https}/ws/stanza/NON-ESISTE"))
+                .header("sec-websocket-version", "13")
+                .body(Empty::new())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+
+    // A client that offers only HTTP/1.1 still gets it.
+    let old = tls(https, &pem, &[b"http/1.1"]).await;
+    assert_eq!(
+        old.get_ref().1.alpn_protocol(),
+        Some(b"http/1.1".as_slice())
+    );
+}
