@@ -20,7 +20,15 @@
 // Usage: SPORTELLO_BIN=target/release/sportello node tools/joinbench.mjs [rounds]
 //        SPORTELLO_BIN=target/release/sportello tools/netns.sh node tools/joinbench.mjs --janus [--rooms 2] [--cpu] [rounds]
 // Either: --media-udp 127.0.0.1:47000 (the relay on one shared port; a port per connection by default).
+// Either: --rtt MS (without --janus): the pages reach the server's web listener through a TCP
+// proxy in this process that holds every byte MS/2 each way and a new connection MS before its
+// first byte goes on (TCP's own handshake): a phone network's round trip, for the page and its
+// socket (the media go direct).
+// Either: --https (the server over TLS with its development certificate, as by default, instead
+// of plain HTTP: the browser may then use HTTP/2, and open the room's socket on the page's
+// connection).
 import { readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { freePort, launchBrowser } from '../tests/e2e/helpers.mjs';
 import { decoded, enter, received, roomsOpenNow } from '../tests/e2e/call-helpers.mjs';
 import { startJanus } from './janus/janus.mjs';
@@ -33,12 +41,19 @@ const roomCount = Number(option('--rooms', 1));
 // The relay's UDP address: port 0, a port per connection; e.g. 127.0.0.1:47000, one shared port
 // (what docs/deploy.md recommends).
 const mediaUdp = option('--media-udp', '127.0.0.1:0');
-const rounds = Number(args.find((a, i) => !a.startsWith('--') && !['--rooms', '--media-udp'].includes(args[i - 1])) || 10);
+const rounds = Number(args.find((a, i) => !a.startsWith('--') && !['--rooms', '--media-udp', '--rtt'].includes(args[i - 1])) || 10);
+if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`rounds: ${rounds}`);
+const rtt = Number(option('--rtt', 0));
+if (rtt && withJanus) throw new Error('--rtt goes without --janus');
 if ((roomCount !== 1 || cpu) && !withJanus) throw new Error('--rooms and --cpu go with --janus');
 if (!(roomCount >= 1 && roomCount <= 2)) throw new Error('--rooms: 1 or 2');
 const WARM_UP_MS = 10000;
 const WINDOW_MS = 20000;
-const MEDIA = ['--media-udp', mediaUdp, '--media-tcp', 'off', '--worker-interval', '3600'];
+const https = args.includes('--https');
+// The development certificate is trusted by nobody: the tool's own requests (booking through
+// the API) and the pages accept it, on loopback only.
+if (https) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+const MEDIA = ['--media-udp', mediaUdp, '--media-tcp', 'off', '--worker-interval', '3600', ...(https ? ['--https-listen', `127.0.0.1:${await freePort()}`] : [])];
 
 // The page's own steps (room.js's performance marks), ms after navigation start, the first of
 // each; kept per case to show where the time goes.
@@ -117,12 +132,13 @@ const janus = withJanus ? await startJanus(await freePort(), await freePort()) :
 try {
   const pages = [];
   for (const b of browsers) {
-    const context = await b.newContext();
+    const context = await b.newContext({ ignoreHTTPSErrors: true });
     if (withJanus) await context.addInitScript(VGA);
     pages.push(await context.newPage());
   }
   // Page 2k is room k's citizen, 2k + 1 its operator.
-  const ourUrls = rooms.flatMap((r) => [`${server.base}${r.paths.citizen}`, `${server.base}${r.paths.operator}`]);
+  const base = rtt ? await delayingProxy(server.base, rtt) : server.base;
+  const ourUrls = rooms.flatMap((r) => [`${base}${r.paths.citizen}`, `${base}${r.paths.operator}`]);
   const janusUrls = rooms.flatMap((_, k) => [`${janus?.url}?room=${1234 + k}`, `${janus?.url}?room=${1234 + k}`]);
   for (const [k, page] of pages.entries()) await enter(page, ourUrls[k]);
   for (const page of pages) while ((await decoded(page)) < 30) await new Promise((r) => setTimeout(r, 200));
@@ -140,6 +156,30 @@ try {
   for (const b of browsers) await b.close();
   await server.stop({ keep: true });
   rmSync(dir, { recursive: true, force: true });
+}
+
+// A TCP proxy in front of `base` (its scheme and host kept, another port) that delays each way
+// by rtt/2 and a new connection's first byte by one more rtt; resolves with its base URL.
+async function delayingProxy(base, rttMs) {
+  const target = new URL(base);
+  const oneWay = rttMs / 2;
+  const later = (f) => setTimeout(f, oneWay);
+  const proxy = net.createServer((client) => {
+    client.setNoDelay(true);
+    const upstream = net.connect(Number(target.port), target.hostname);
+    upstream.setNoDelay(true);
+    const opened = Date.now() + rttMs;
+    // Bytes from the client wait for "the handshake" first, then go on oneWay later, in order.
+    client.on('data', (d) => setTimeout(() => upstream.write(d), Math.max(0, opened - Date.now()) + oneWay));
+    upstream.on('data', (d) => later(() => client.write(d)));
+    client.on('end', () => later(() => upstream.end()));
+    upstream.on('end', () => later(() => client.end()));
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise((r) => proxy.listen(0, '127.0.0.1', r));
+  proxy.unref();
+  return `${target.protocol}//127.0.0.1:${proxy.address().port}`;
 }
 
 function pause() {
