@@ -180,6 +180,9 @@ test('citizen and operator see and hear each other through the relay', async () 
     await until('the operator to decode the citizen again', async () =>
       (await stats(operator)).video.framesDecoded > operatorFrames + 30);
     assert.match(await operator.locator('#room-status').textContent(), /Maria Rossi è entrato nella stanza/);
+    // It sent its join behind its hello, without waiting a round trip for the server's `ready`.
+    const marks = await citizen.evaluate(() => Object.fromEntries(performance.getEntriesByType('mark').map((m) => [m.name, m.startTime])));
+    assert.ok(marks['sportello:join'] < marks['sportello:ready'], JSON.stringify(marks));
     // The reloaded page has the call's messages again, in order.
     await until("the citizen's messages after the reload", async () => (await lines(citizen)).length === 3);
     assert.deepEqual(await lines(citizen), before);

@@ -32,6 +32,9 @@
   }
 
   var ws = null, final = false, joined = false, myName = null, peerName = null;
+  // This socket carries our join (sent behind the hello by a page that came back, or after
+  // `ready`); each new socket starts without.
+  var joinSent = false;
   // Survives a reload: a participant who was in the call goes back in by itself.
   var rejoinKey = 'sportello-in-room-' + code + '-' + role;
   // With the name, the STUN/TURN servers of the last `ready`: a page that comes back prepares
@@ -47,6 +50,15 @@
         sessionStorage.removeItem(serversKey);
       }
     } catch (e) { /* private mode */ }
+  }
+  // Whether kept TURN credentials (username "EXPIRY:…", EXPIRY in Unix seconds) still have a
+  // minute to run: only then does a page that came back call with them before `ready`.
+  function serversLast(servers) {
+    var now = Date.now() / 1000;
+    return servers.every(function (s) {
+      var expiry = s && typeof s.username === 'string' ? Number(s.username.split(':')[0]) : NaN;
+      return !(s && s.username) || (isFinite(expiry) && expiry > now + 60);
+    });
   }
   function remembered() { try { return sessionStorage.getItem(rejoinKey); } catch (e) { return null; } }
   function keptServers() { try { return JSON.parse(sessionStorage.getItem(serversKey)) || []; } catch (e) { return []; } }
@@ -305,6 +317,8 @@
   // Enters the room, and sets up the call at once rather than after the server's answer: the
   // server reads the socket in order, so the offer behind the join finds it done.
   function join() {
+    joinSent = true;
+    mark('join');
     chatSeq = 0;
     chatLog.textContent = '';
     send({ type: 'join', name: myName });
@@ -349,9 +363,10 @@
   function onMessage(m) {
     switch (m.type) {
       case 'countdown':
-        // Not open (yet, or again: the appointment moved): a call prepared by a page that came
-        // back waits for the opening, and so does its camera.
-        if (pc && !pc.__calling) { endCall(); stopLocal(); }
+        // Not open (yet, or again: the appointment moved): a call prepared (or sent behind the
+        // hello) by a page that came back waits for the opening, and so does its camera.
+        if (pc && (!pc.__calling || !joined)) { endCall(); stopLocal(); }
+        joinSent = false;
         // Counted from the server's time left, not the device's clock.
         deadline = performance.now() + m.ms_left;
         document.getElementById('opens-at').textContent = hhmm(m.opens_at);
@@ -366,6 +381,8 @@
           // The fresh servers replace the kept ones, for the next time the page comes back.
           if (remembered()) remember(remembered());
         }
+        // The join went behind the hello (a page that came back): the call is on its way.
+        if (joinSent) { show('ready'); break; }
         if (joined && myName) { join(); break; }
         show('ready');
         if (remembered()) {
@@ -458,7 +475,19 @@
     mark('socket-asked');
     var scheme = location.protocol === 'https:' ? 'wss://' : 'ws://';
     ws = new WebSocket(scheme + location.host + '/ws/stanza/' + encodeURIComponent(code));
-    ws.onopen = function () { mark('socket'); send({ type: 'hello', token: token }); };
+    ws.onopen = function () {
+      mark('socket');
+      joinSent = false;
+      send({ type: 'hello', token: token });
+      // A page that came back into an open room sends its join and offer behind the hello,
+      // without waiting a round trip for `ready`: the server reads the socket in order, and
+      // refuses both (not_ready) if the room turned out not to be open.
+      if (comingBack && pc && !pc.__calling && serversLast(keptServers())) {
+        myName = remembered();
+        join();
+      }
+      comingBack = false;
+    };
     ws.onmessage = function (e) {
       try { onMessage(JSON.parse(e.data)); } catch (err) { /* ignore what we cannot read */ }
     };
@@ -513,10 +542,12 @@
   // Back into an open room (a reload): the camera and the connection start while the socket
   // opens, with the STUN/TURN servers of the last visit (`startCall` makes another if the
   // socket's differ).
+  var comingBack = false;
   if (!root.dataset.msLeft && remembered() && window.RTCPeerConnection) {
     iceServers = keptServers();
     startPreview();
     newConnection();
+    comingBack = true;
   }
   connect();
 })();
