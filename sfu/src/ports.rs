@@ -77,10 +77,14 @@ mod tests {
     use super::*;
 
     fn free_base() -> u16 {
-        // Ten consecutive ports free now, above the ephemeral range's usual start.
+        // Ten consecutive ports free now for UDP and TCP, below Linux's ephemeral range (from
+        // 32768), where another test's outgoing connection could take one meanwhile.
         loop {
-            let base = 20000 + (rand::random::<u16>() % 20000);
-            if (base..base + 10).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            let base = 20000 + (rand::random::<u16>() % 12000);
+            if (base..base + 10).all(|p| {
+                UdpSocket::bind(("127.0.0.1", p)).is_ok()
+                    && TcpListener::bind(("127.0.0.1", p)).is_ok()
+            }) {
                 return base;
             }
         }
