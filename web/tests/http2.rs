@@ -147,3 +147,62 @@ async fn over_http2_pages_share_a_connection_the_room_socket_opens_on_it_and_an_
         Some(b"http/1.1".as_slice())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_a_room_socket_on_http2_with_1012_and_the_server_exits() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (http, https) = (free_port(), free_port());
+    // Not `common::Server`: this test stops the process itself and reads how it ended.
+    let mut server = common::spawn(
+        dir.path(),
+        http,
+        &[
+            "--listen",
+            &format!("127.0.0.1:{http}"),
+            "--https-listen",
+            &format!("127.0.0.1:{https}"),
+        ],
+        "error",
+        std::process::Stdio::null(),
+    );
+    let pem = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
+    let (mut send, _closed) = h2(https, &pem).await;
+    let mut connect = Request::builder()
+        .method(Method::CONNECT)
+        .uri(format!("https://localhost:{https}/ws/stanza/SP-AAAA-BBBB"))
+        .header("sec-websocket-version", "13")
+        .body(Empty::new())
+        .unwrap();
+    connect
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let r = send.send_request(connect).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut socket = TokioIo::new(hyper::upgrade::on(r).await.unwrap());
+
+    let stopped = Instant::now();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    // The room socket, a stream of the HTTP/2 connection, is closed with 1012 (service
+    // restart): the page reconnects by itself.
+    let mut frame = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut frame))
+        .await
+        .expect("a close frame in time")
+        .unwrap();
+    assert!(n >= 4, "a close frame");
+    assert_eq!(frame[0] & 0x0f, 0x8, "opcode close");
+    assert_eq!(u16::from_be_bytes([frame[2], frame[3]]), 1012);
+    // And the process ends cleanly, without waiting out the drain time for that connection.
+    let status = common::exits_within(&mut server, Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        stopped.elapsed()
+    );
+}
