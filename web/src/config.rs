@@ -630,6 +630,18 @@ impl Config {
                 "smtp_timeout_seconds must be between 1 and 600, not {n}"
             );
         }
+        // An HTTP/2 connection carrying an open room closes if nothing goes over it for the idle
+        // timeout: the room's heartbeat must come sooner.
+        let (idle, beat) = (
+            self.connection_limits()?.idle_timeout,
+            self.room_settings().heartbeat,
+        );
+        anyhow::ensure!(
+            idle > beat,
+            "idle_timeout_seconds ({}) must be longer than room_heartbeat_seconds ({})",
+            idle.as_secs(),
+            beat.as_secs()
+        );
         self.town()?;
         self.oidc()?;
         Ok(())
@@ -1666,6 +1678,11 @@ mod value_tests {
             ("smtp_concurrency = -3\n", "smtp_concurrency"),
             ("smtp_timeout_seconds = 0\n", "smtp_timeout_seconds"),
             ("smtp_timeout_seconds = 86400\n", "smtp_timeout_seconds"),
+            ("idle_timeout_seconds = 15\n", "must be longer than room_heartbeat_seconds (15)"),
+            (
+                "idle_timeout_seconds = 30\nroom_heartbeat_seconds = 40\n",
+                "idle_timeout_seconds (30)",
+            ),
             ("node_url = \"10.0.0.2:8080\"\n", "node_url must be an address"),
             ("node_url = \"http://10.0.0.2:8080\"\n", "one PostgreSQL database"),
             ("node_id = \"n1\"\n", "node_id needs node_url"),

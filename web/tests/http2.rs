@@ -85,6 +85,9 @@ async fn over_http2_pages_share_a_connection_the_room_socket_opens_on_it_and_an_
             &format!("127.0.0.1:{https}"),
             "--idle-timeout-seconds",
             "2",
+            // The idle timeout must be longer than the room's heartbeat.
+            "--room-heartbeat-seconds",
+            "1",
         ],
     );
     let pem = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
@@ -205,4 +208,58 @@ async fn sigterm_closes_a_room_socket_on_http2_with_1012_and_the_server_exits() 
         "{:?}",
         stopped.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_room_keeps_its_http2_connection_past_the_idle_timeout_by_its_heartbeat() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::{protocol::Role, Message};
+    let dir = tempfile::tempdir().unwrap();
+    let (http, https) = (free_port(), free_port());
+    let _server = Server::start(
+        dir.path(),
+        http,
+        &[
+            "--listen",
+            &format!("127.0.0.1:{http}"),
+            "--https-listen",
+            &format!("127.0.0.1:{https}"),
+            "--idle-timeout-seconds",
+            "2",
+            "--room-heartbeat-seconds",
+            "1",
+            "--room-hello-seconds",
+            "30",
+        ],
+    );
+    let pem = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
+    let (mut send, closed) = h2(https, &pem).await;
+    let mut connect = Request::builder()
+        .method(Method::CONNECT)
+        .uri(format!("https://localhost:{https}/ws/stanza/SP-AAAA-BBBB"))
+        .header("sec-websocket-version", "13")
+        .body(Empty::new())
+        .unwrap();
+    connect
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let r = send.send_request(connect).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let io = TokioIo::new(hyper::upgrade::on(r).await.unwrap());
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(io, Role::Client, None).await;
+    // Three idle timeouts long, the socket answers the server's pings (the browser does) and
+    // sends nothing else; the pings keep the connection open.
+    let mut pings = 0;
+    let _ = tokio::time::timeout(Duration::from_secs(6), async {
+        while let Some(Ok(m)) = ws.next().await {
+            if matches!(m, Message::Ping(_)) {
+                pings += 1;
+            }
+        }
+    })
+    .await;
+    assert!(pings >= 4, "{pings} pings");
+    assert!(!closed.is_finished(), "the connection was closed");
+    let r = send.send_request(get("/healthz")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }
