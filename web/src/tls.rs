@@ -122,7 +122,13 @@ pub async fn serve(
         .timer(TokioTimer::new())
         // WebSockets over HTTP/2 (RFC 8441): the room's socket on the page's own connection.
         .enable_connect_protocol()
-        .max_concurrent_streams(H2_STREAMS);
+        .max_concurrent_streams(H2_STREAMS)
+        // What one connection may make the server hold: request bodies are at most 16 KiB and
+        // room messages smaller, so small receive windows cost nothing; and at most 64 KiB
+        // waiting per stream for a client that does not read.
+        .initial_stream_window_size(64 * 1024)
+        .initial_connection_window_size(256 * 1024)
+        .max_send_buf_size(64 * 1024);
     let builder = Arc::new(builder);
     let serve_one = |stream: tokio::net::TcpStream, peer: std::net::SocketAddr| {
         let Some(place) = open.take(peer.ip(), &limits) else {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -44,14 +44,20 @@ async fn tls(
         .unwrap()
 }
 
-/// An HTTP/2 session to `port`; the second half resolves when the server closes it.
-async fn h2(
+/// An HTTP/2 session to `port` sending bodies of type `B`; the second half resolves when the
+/// server closes it.
+async fn h2<B>(
     port: u16,
     pem: &[u8],
 ) -> (
-    hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+    hyper::client::conn::http2::SendRequest<B>,
     tokio::task::JoinHandle<Instant>,
-) {
+)
+where
+    B: hyper::body::Body + Unpin + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let stream = tls(port, pem, &[b"h2", b"http/1.1"]).await;
     assert_eq!(stream.get_ref().1.alpn_protocol(), Some(b"h2".as_slice()));
     let (send, conn) =
@@ -93,7 +99,7 @@ async fn over_http2_pages_share_a_connection_the_room_socket_opens_on_it_and_an_
     let pem = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
 
     // Several pages on one connection, answered over HTTP/2 with the usual headers.
-    let (mut send, closed) = h2(https, &pem).await;
+    let (mut send, closed) = h2::<Empty<Bytes>>(https, &pem).await;
     for path in ["/", "/servizi/11", "/static/room.js"] {
         let r = send.send_request(get(path)).await.unwrap();
         assert_eq!(r.version(), Version::HTTP_2, "{path}");
@@ -115,7 +121,7 @@ async fn over_http2_pages_share_a_connection_the_room_socket_opens_on_it_and_an_
 
     // The room's socket: an extended CONNECT (RFC 8441) is accepted as a WebSocket (200, no
     // 101 in HTTP/2), on a connection that keeps serving pages beside it.
-    let (mut send, _closed) = h2(https, &pem).await;
+    let (mut send, _closed) = h2::<Empty<Bytes>>(https, &pem).await;
     let mut connect = Request::builder()
         .method(Method::CONNECT)
         .uri(format!("https://localhost:{https}/ws/stanza/NON-ESISTE"))
@@ -142,6 +148,25 @@ async fn over_http2_pages_share_a_connection_the_room_socket_opens_on_it_and_an_
         .await
         .unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
+
+    // A body far over the limit (and over the stream's window) is refused as over HTTP/1.1,
+    // and the connection goes on serving.
+    let (mut post, _closed) = h2::<Full<Bytes>>(https, &pem).await;
+    let huge = Request::post("https://localhost/servizi/11/prenota")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(vec![b'x'; 1024 * 1024])))
+        .unwrap();
+    let r = post.send_request(huge).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let r = post
+        .send_request(
+            Request::get("https://localhost/healthz")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 
     // A client that offers only HTTP/1.1 still gets it.
     let old = tls(https, &pem, &[b"http/1.1"]).await;
@@ -170,7 +195,7 @@ async fn sigterm_closes_a_room_socket_on_http2_with_1012_and_the_server_exits() 
         std::process::Stdio::null(),
     );
     let pem = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
-    let (mut send, _closed) = h2(https, &pem).await;
+    let (mut send, _closed) = h2::<Empty<Bytes>>(https, &pem).await;
     let mut connect = Request::builder()
         .method(Method::CONNECT)
         .uri(format!("https://localhost:{https}/ws/stanza/SP-AAAA-BBBB"))
@@ -233,7 +258,7 @@ async fn an_open_room_keeps_its_http2_connection_past_the_idle_timeout_by_its_he
         ],
     );
     let pem = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
-    let (mut send, closed) = h2(https, &pem).await;
+    let (mut send, closed) = h2::<Empty<Bytes>>(https, &pem).await;
     let mut connect = Request::builder()
         .method(Method::CONNECT)
         .uri(format!("https://localhost:{https}/ws/stanza/SP-AAAA-BBBB"))
