@@ -77,26 +77,52 @@ fn get(path: &str) -> Request<Empty<Bytes>> {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn over_http2_pages_share_a_connection_the_room_socket_opens_on_it_and_an_idle_one_closes() {
+/// The binary serving HTTPS with its development certificate (and `more` arguments): the
+/// process, its HTTPS port, the certificate (PEM) and the data folder.
+fn start_tls(more: &[&str]) -> (std::process::Child, u16, Vec<u8>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let (http, https) = (free_port(), free_port());
-    let _server = Server::start(
+    let (listen, https_listen) = (format!("127.0.0.1:{http}"), format!("127.0.0.1:{https}"));
+    let mut args = vec!["--listen", &listen, "--https-listen", &https_listen];
+    args.extend_from_slice(more);
+    let child = common::spawn(
         dir.path(),
         http,
-        &[
-            "--listen",
-            &format!("127.0.0.1:{http}"),
-            "--https-listen",
-            &format!("127.0.0.1:{https}"),
-            "--idle-timeout-seconds",
-            "2",
-            // The idle timeout must be longer than the room's heartbeat.
-            "--room-heartbeat-seconds",
-            "1",
-        ],
+        &args,
+        "error",
+        std::process::Stdio::null(),
     );
     let pem = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
+    (child, https, pem, dir)
+}
+
+/// A room socket's opening over HTTP/2 (RFC 8441): CONNECT with `:protocol` `websocket` when
+/// `websocket`, else a plain CONNECT.
+fn room_socket(https: u16, code: &str, websocket: bool) -> Request<Empty<Bytes>> {
+    let mut connect = Request::builder()
+        .method(Method::CONNECT)
+        .uri(format!("https://localhost:{https}/ws/stanza/{code}"))
+        .header("sec-websocket-version", "13")
+        .body(Empty::new())
+        .unwrap();
+    if websocket {
+        connect
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+    }
+    connect
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http2_pages_share_a_connection_the_room_socket_opens_on_it_and_an_idle_one_closes() {
+    // The idle timeout must be longer than the room's heartbeat.
+    let (child, https, pem, _dir) = start_tls(&[
+        "--idle-timeout-seconds",
+        "2",
+        "--room-heartbeat-seconds",
+        "1",
+    ]);
+    let _server = Server(child);
 
     // Several pages on one connection, answered over HTTP/2 with the usual headers.
     let (mut send, closed) = h2::<Empty<Bytes>>(https, &pem).await;
@@ -122,29 +148,16 @@ async fn over_http2_pages_share_a_connection_the_room_socket_opens_on_it_and_an_
     // The room's socket: an extended CONNECT (RFC 8441) is accepted as a WebSocket (200, no
     // 101 in HTTP/2), on a connection that keeps serving pages beside it.
     let (mut send, _closed) = h2::<Empty<Bytes>>(https, &pem).await;
-    let mut connect = Request::builder()
-        .method(Method::CONNECT)
-        .uri(format!("https://localhost:{https}/ws/stanza/NON-ESISTE"))
-        .header("sec-websocket-version", "13")
-        .body(Empty::new())
+    let r = send
+        .send_request(room_socket(https, "NON-ESISTE", true))
+        .await
         .unwrap();
-    connect
-        .extensions_mut()
-        .insert(hyper::ext::Protocol::from_static("websocket"));
-    let r = send.send_request(connect).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let r = send.send_request(get("/healthz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // A CONNECT that is not a WebSocket's is refused, and the server keeps serving.
     let r = send
-        .send_request(
-            Request::builder()
-                .method(Method::CONNECT)
-                .uri(format!("https://localhost:{https}/ws/stanza/NON-ESISTE"))
-                .header("sec-websocket-version", "13")
-                .body(Empty::new())
-                .unwrap(),
-        )
+        .send_request(room_socket(https, "NON-ESISTE", false))
         .await
         .unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
@@ -179,33 +192,13 @@ async fn over_http2_pages_share_a_connection_the_room_socket_opens_on_it_and_an_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_closes_a_room_socket_on_http2_with_1012_and_the_server_exits() {
     use tokio::io::AsyncReadExt;
-    let dir = tempfile::tempdir().unwrap();
-    let (http, https) = (free_port(), free_port());
     // Not `common::Server`: this test stops the process itself and reads how it ended.
-    let mut server = common::spawn(
-        dir.path(),
-        http,
-        &[
-            "--listen",
-            &format!("127.0.0.1:{http}"),
-            "--https-listen",
-            &format!("127.0.0.1:{https}"),
-        ],
-        "error",
-        std::process::Stdio::null(),
-    );
-    let pem = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
+    let (mut server, https, pem, _dir) = start_tls(&[]);
     let (mut send, _closed) = h2::<Empty<Bytes>>(https, &pem).await;
-    let mut connect = Request::builder()
-        .method(Method::CONNECT)
-        .uri(format!("https://localhost:{https}/ws/stanza/SP-AAAA-BBBB"))
-        .header("sec-websocket-version", "13")
-        .body(Empty::new())
+    let r = send
+        .send_request(room_socket(https, "SP-AAAA-BBBB", true))
+        .await
         .unwrap();
-    connect
-        .extensions_mut()
-        .insert(hyper::ext::Protocol::from_static("websocket"));
-    let r = send.send_request(connect).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let mut socket = TokioIo::new(hyper::upgrade::on(r).await.unwrap());
 
@@ -239,36 +232,20 @@ async fn sigterm_closes_a_room_socket_on_http2_with_1012_and_the_server_exits() 
 async fn an_open_room_keeps_its_http2_connection_past_the_idle_timeout_by_its_heartbeat() {
     use futures_util::StreamExt;
     use tokio_tungstenite::tungstenite::{protocol::Role, Message};
-    let dir = tempfile::tempdir().unwrap();
-    let (http, https) = (free_port(), free_port());
-    let _server = Server::start(
-        dir.path(),
-        http,
-        &[
-            "--listen",
-            &format!("127.0.0.1:{http}"),
-            "--https-listen",
-            &format!("127.0.0.1:{https}"),
-            "--idle-timeout-seconds",
-            "2",
-            "--room-heartbeat-seconds",
-            "1",
-            "--room-hello-seconds",
-            "30",
-        ],
-    );
-    let pem = std::fs::read(dir.path().join("dev-cert.pem")).unwrap();
+    let (child, https, pem, _dir) = start_tls(&[
+        "--idle-timeout-seconds",
+        "2",
+        "--room-heartbeat-seconds",
+        "1",
+        "--room-hello-seconds",
+        "30",
+    ]);
+    let _server = Server(child);
     let (mut send, closed) = h2::<Empty<Bytes>>(https, &pem).await;
-    let mut connect = Request::builder()
-        .method(Method::CONNECT)
-        .uri(format!("https://localhost:{https}/ws/stanza/SP-AAAA-BBBB"))
-        .header("sec-websocket-version", "13")
-        .body(Empty::new())
+    let r = send
+        .send_request(room_socket(https, "SP-AAAA-BBBB", true))
+        .await
         .unwrap();
-    connect
-        .extensions_mut()
-        .insert(hyper::ext::Protocol::from_static("websocket"));
-    let r = send.send_request(connect).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let io = TokioIo::new(hyper::upgrade::on(r).await.unwrap());
     let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(io, Role::Client, None).await;
