@@ -38,8 +38,8 @@ pub struct Https;
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub header_timeout: Duration,
-    /// How long an HTTP/2 connection may carry nothing either way before it is closed. Keep it
-    /// longer than the room socket's heartbeat (15 s), so an open room keeps its connection.
+    /// How long an HTTP/2 connection may carry nothing either way before it is closed; longer
+    /// than the room socket's heartbeat (`Config::check`), so an open room keeps its connection.
     pub idle_timeout: Duration,
     pub max_connections: usize,
     pub max_per_client: usize,
