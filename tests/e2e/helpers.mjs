@@ -15,12 +15,22 @@ export const CHROMIUM_FLAGS = [
   '--allow-loopback-in-peer-connection',
 ];
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
+// A free TCP port on loopback, from 20000–31999: below Linux's ephemeral range (32768 on), so
+// that no listener on port 0 (a server's media sockets) can take it between this answer and the
+// server's bind. Each test process starts at its own place in the range and never hands out a
+// port twice.
+let nextPort = (process.pid * 7919) % 12000;
+export async function freePort() {
+  for (let tries = 0; tries < 12000; tries++) {
+    const port = 20000 + (nextPort++ % 12000);
+    const free = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port in 20000..32000');
 }
 
 // The tests' "today": SPORTELLO_TEST_NOW (an ISO instant) or Monday 23 November 2026, 11:00 in

@@ -25,12 +25,23 @@ pub mod media;
 pub mod seed;
 pub mod smtp;
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback, from 20000–31999: below Linux's ephemeral range (32768 on), so
+/// that no listener on port 0 (a server's media sockets, a test's own listener) can take it
+/// between this answer and the server's bind. Each process starts at its own place in the range
+/// and never hands out a port twice.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -878,12 +889,7 @@ pub mod process {
             data_dir: &std::path::Path,
             extra: &[&str],
         ) -> anyhow::Result<ServerProcess> {
-            let free = || -> std::io::Result<u16> {
-                Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-                    .local_addr()?
-                    .port())
-            };
-            let (port, admin) = (free()?, free()?);
+            let (port, admin) = (crate::free_port(), crate::free_port());
             let child = std::process::Command::new(bin)
                 .args([
                     "--tls",
