@@ -930,11 +930,7 @@ async fn metrics_count_requests_by_route_group_bookings_and_emails_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_email_counts_as_failed_and_stays_queued() {
     // An SMTP port where nothing listens.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let s = Server::start_with(
         Db::Sqlite,
         Options {
