@@ -22,8 +22,8 @@ function nginxConfig(dir, { https, http, app }) {
   };
   replace('listen 80;', `listen 127.0.0.1:${http};`);
   replace('listen [::]:80;', '');
-  replace('listen 443 ssl;', `listen 127.0.0.1:${https} ssl;`);
-  replace('listen [::]:443 ssl;', '');
+  replace('listen 443 ssl http2;', `listen 127.0.0.1:${https} ssl http2;`);
+  replace('listen [::]:443 ssl http2;', '');
   replace('server 127.0.0.1:8080;', apps.map((p) => `server 127.0.0.1:${p};`).join('\n    '));
   replace('/etc/letsencrypt/live/prenotazioni.comune.example.it/fullchain.pem', join(dir, 'cert.pem'));
   replace('/etc/letsencrypt/live/prenotazioni.comune.example.it/privkey.pem', join(dir, 'key.pem'));

@@ -120,12 +120,20 @@ test('through a real nginx: booking, email links, Secure cookies, hidden pages a
     await operator.getByRole('button', { name: 'Riaggancia' }).click();
     await citizen.getByText('Edilizia privata è uscita dalla stanza.').waitFor();
 
-    // nginx served the room pages and upgraded their sockets (HTTP 101, logged when they close).
+    // Pages and assets came through nginx over HTTP/2.
+    for (const [who, page] of [['citizen', citizen], ['operator', operator]]) {
+      const protocols = await page.evaluate(() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource')).filter((e) => e.name.startsWith(location.origin)).map((e) => [e.name, e.nextHopProtocol]));
+      assert.ok(protocols.length >= 3, `${who}: ${JSON.stringify(protocols)}`);
+      for (const [name, protocol] of protocols) assert.equal(protocol, 'h2', `${who}: ${name}`);
+    }
+
+    // nginx served the room pages over HTTP/2 and upgraded their sockets on HTTP/1.1 (101,
+    // logged when they close).
     await citizen.close();
     await operator.close();
     await until('nginx to log both room sockets', async () =>
       (nginx.log().match(/"GET \/ws\/stanza\/\S+ HTTP\/1\.1" 101 /g) || []).length >= 2, 5000);
-    assert.match(nginx.log(), /"GET \/stanza\/\S+ HTTP\/1\.1" 200 /);
+    assert.match(nginx.log(), /"GET \/stanza\/\S+ HTTP\/2\.0" 200 /);
   } finally {
     for (const b of browsers) await b.close();
     if (server) {

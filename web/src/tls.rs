@@ -116,7 +116,9 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout);
+        .header_read_timeout(limits.header_timeout)
+        // The request line and headers must fit here (431 beyond), not hyper's 400 KiB.
+        .max_buf_size(H1_BUFFER);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -128,7 +130,14 @@ pub async fn serve(
         // waiting per stream for a client that does not read.
         .initial_stream_window_size(64 * 1024)
         .initial_connection_window_size(256 * 1024)
-        .max_send_buf_size(64 * 1024);
+        .max_send_buf_size(64 * 1024)
+        // A request's headers: at most 16 KiB (answered 431 beyond).
+        .max_header_list_size(H2_HEADERS)
+        // "Rapid reset" (CVE-2023-44487): a client that cancels more than this many requests
+        // before they are even taken is sent GOAWAY and its connection closed.
+        .max_pending_accept_reset_streams(H2_EARLY_RESETS)
+        // And a client whose streams the server itself had to reset this many times.
+        .max_local_error_reset_streams(Some(H2_ERROR_RESETS));
     let builder = Arc::new(builder);
     let serve_one = |stream: tokio::net::TcpStream, peer: std::net::SocketAddr| {
         let Some(place) = open.take(peer.ip(), &limits) else {
@@ -225,6 +234,18 @@ const SETTLE: Duration = Duration::from_millis(200);
 
 /// Streams one HTTP/2 connection may have open at once (requests and room sockets).
 const H2_STREAMS: u32 = 100;
+
+/// The read buffer of an HTTP/1.1 connection: the most a request line and its headers take.
+const H1_BUFFER: usize = 32 * 1024;
+
+/// The largest header list (names and values) of one HTTP/2 request.
+const H2_HEADERS: u32 = 16 * 1024;
+
+/// Requests one HTTP/2 connection may cancel before the server takes them, at one time.
+const H2_EARLY_RESETS: usize = 20;
+
+/// Streams of one HTTP/2 connection the server may reset for the client's errors.
+const H2_ERROR_RESETS: usize = 200;
 
 /// A connection's stream, noting when bytes last went either way.
 struct Watched<T> {

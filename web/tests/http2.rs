@@ -1,7 +1,9 @@
 //! HTTP/2 over TLS (ALPN h2), as browsers choose it: pages over one connection, the room's
 //! WebSocket as an RFC 8441 CONNECT stream on it, and a connection that carries nothing for
-//! `--idle-timeout-seconds` closed (HTTP/2 has no header timeout to do it). Checked with
-//! hyper's own HTTP/2 client over rustls, trusting the development certificate.
+//! `--idle-timeout-seconds` closed (HTTP/2 has no header timeout to do it); and the hostile
+//! clients HTTP/2 makes possible (oversized header blocks, requests cancelled in a flood).
+//! Checked with hyper's own HTTP/2 client (and its `h2` layer) over rustls, trusting the
+//! development certificate.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -263,5 +265,149 @@ async fn an_open_room_keeps_its_http2_connection_past_the_idle_timeout_by_its_he
     assert!(pings >= 4, "{pings} pings");
     assert!(!closed.is_finished(), "the connection was closed");
     let r = send.send_request(get("/healthz")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// An HTTP/2 session on the `h2` layer itself, which lets a client cancel its own requests;
+/// the second half resolves, with how the connection ended, when it ends.
+async fn raw_h2(
+    port: u16,
+    pem: &[u8],
+) -> (
+    h2::client::SendRequest<Bytes>,
+    tokio::task::JoinHandle<Result<(), h2::Error>>,
+) {
+    let stream = tls(port, pem, &[b"h2"]).await;
+    let (send, conn) = h2::client::handshake(stream).await.unwrap();
+    (send, tokio::spawn(conn))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_over_the_limit_are_refused_with_431_over_http1_and_http2() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (child, https, pem, _dir) = start_tls(&[]);
+    let _server = Server(child);
+    let cookie = |kib: usize| format!("a={}", "x".repeat(kib * 1024));
+
+    // HTTP/2: 20 KiB of cookie is over the 16 KiB limit; the stream is answered 431 and the
+    // connection goes on serving.
+    let (mut send, _closed) = h2::<Empty<Bytes>>(https, &pem).await;
+    let big = Request::get("https://localhost/")
+        .header("cookie", cookie(20))
+        .body(Empty::new())
+        .unwrap();
+    let r = send.send_request(big).await.unwrap();
+    assert_eq!(r.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let r = send.send_request(get("/healthz")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // A header block of 1 MiB is not buffered: that connection is closed.
+    let (mut send, closed) = h2::<Empty<Bytes>>(https, &pem).await;
+    let huge = Request::get("https://localhost/")
+        .header("cookie", cookie(1024))
+        .body(Empty::new())
+        .unwrap();
+    let answer = send.send_request(huge).await;
+    assert!(
+        answer.as_ref().map_or(true, |r| r.status()
+            == StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE),
+        "{answer:?}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), closed)
+        .await
+        .expect("the connection is closed")
+        .unwrap();
+
+    // HTTP/1.1: a request whose headers do not fit in 32 KiB is answered 431.
+    let mut old = tls(https, &pem, &[b"http/1.1"]).await;
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: localhost\r\nCookie: {}\r\n\r\n",
+        cookie(40)
+    );
+    // The server may answer and close before it has read all of it.
+    let _ = old.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), old.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    // Headers within the limits are served as ever, on both.
+    let (mut send, _closed) = h2::<Empty<Bytes>>(https, &pem).await;
+    let fine = Request::get("https://localhost/healthz")
+        .header("cookie", cookie(12))
+        .body(Empty::new())
+        .unwrap();
+    assert_eq!(
+        send.send_request(fine).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let mut old = tls(https, &pem, &[b"http/1.1"]).await;
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: localhost\r\nCookie: {}\r\nConnection: close\r\n\r\n",
+        cookie(24)
+    );
+    old.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    old.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+/// Sends `n` requests on `send`, each cancelled (RST_STREAM) as soon as it is sent, without
+/// waiting for the server; how many went out before the connection refused more. The caller
+/// keeps `send`: a client that drops it closes the connection itself.
+async fn cancelled_requests(send: &h2::client::SendRequest<Bytes>, n: usize) -> usize {
+    for sent in 0..n {
+        let Ok(mut send) = send.clone().ready().await else {
+            return sent;
+        };
+        let request = Request::get("https://localhost/").body(()).unwrap();
+        let Ok((_answer, mut stream)) = send.send_request(request, false) else {
+            return sent;
+        };
+        stream.send_reset(h2::Reason::CANCEL);
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_cancelled_requests_over_http2_closes_that_connection_and_others_are_served() {
+    let (child, https, pem, _dir) = start_tls(&[]);
+    let _server = Server(child);
+
+    // A few cancelled requests (a person leaving a page while it loads) cost nothing: the
+    // connection goes on.
+    let (send, _ended) = raw_h2(https, &pem).await;
+    assert_eq!(cancelled_requests(&send, 10).await, 10);
+    let mut send = send.ready().await.unwrap();
+    let (answer, _) = send
+        .send_request(
+            Request::get("https://localhost/healthz").body(()).unwrap(),
+            true,
+        )
+        .unwrap();
+    assert_eq!(answer.await.unwrap().status(), StatusCode::OK);
+
+    // "Rapid reset" (CVE-2023-44487): 200 requests cancelled at once, so that the server
+    // would start work for requests that no longer count against any limit. The server sends
+    // GOAWAY (ENHANCE_YOUR_CALM) and closes that connection; a connection left open would fail
+    // here by the timeout.
+    let (send, ended) = raw_h2(https, &pem).await;
+    cancelled_requests(&send, 200).await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), ended)
+        .await
+        .expect("the flooding connection is closed")
+        .unwrap();
+    let e = ended.expect_err("closed by the server, not by the client");
+    // The client is still writing when the server closes: it reads the GOAWAY, or its next
+    // write finds the connection gone.
+    assert!(
+        (e.is_go_away() && e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM)) || e.is_io(),
+        "{e}"
+    );
+
+    // The server goes on serving everyone else.
+    let (mut other, _closed) = h2::<Empty<Bytes>>(https, &pem).await;
+    let r = other.send_request(get("/healthz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
