@@ -205,6 +205,12 @@ impl Setup {
         })
     }
 
+    /// Runs the connection on `reactor`, its room's.
+    pub(crate) fn on_reactor(mut self, reactor: tokio::runtime::Handle) -> Setup {
+        self.runtime = self.runtime.on_reactor(reactor);
+        self
+    }
+
     /// The switch that moves the connection's timers to the shared tick (for its handler to
     /// set while the connection is connected).
     pub(crate) fn tick_switch(&self) -> Arc<AtomicBool> {

@@ -31,11 +31,12 @@
 //!   fragment and remote address.
 //! - `send_retry`: sending on a socket registered for reads only, for `runtime` and `mux`.
 //! - `ports`: a configured port range handed out to connections instead of shared ports.
+//! - `reactors`: the threads that run the connections, a room's two on the same one.
 //! - `stats`: per-room counters for the Prometheus endpoint.
 //! - `error`: the relay's error type.
 //!
 //! Dependencies go one way, with `relay` on top: it uses `connection`, `forward`, `side`,
-//! `ports`, `mux` and `stats`; `connection` uses `interceptors`, `runtime` and `mux`; `forward`
+//! `ports`, `reactors`, `mux` and `stats`; `connection` uses `interceptors`, `runtime` and `mux`; `forward`
 //! uses `rewrite`; `runtime` uses `mux` and `interceptors`; `runtime` and `mux` share
 //! `send_retry`. Only `relay` knows about rooms.
 
@@ -45,6 +46,7 @@ pub mod forward;
 pub mod interceptors;
 pub mod mux;
 pub mod ports;
+pub mod reactors;
 pub mod relay;
 pub mod rewrite;
 pub mod runtime;

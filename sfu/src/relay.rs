@@ -46,8 +46,9 @@ pub struct Config {
     pub tcp_addrs: Vec<String>,
     /// Public address to announce instead of the host's (a server behind 1:1 NAT).
     pub nat_ips: Vec<String>,
-    /// Single-threaded reactors that run the connections' drivers (0: tokio's own workers).
-    /// One saves the cross-thread wake-ups a packet otherwise costs (~20 % of its CPU).
+    /// Single-threaded reactors that run the connections' drivers (0: tokio's own workers),
+    /// both of a room's on the same one. One saves the cross-thread wake-ups a packet otherwise
+    /// costs (~20 % of its CPU); more spread the rooms over more cores.
     pub reactor_threads: usize,
     /// Ports for the connections' sockets (each connection takes one port of the range on
     /// every UDP and TCP address, whose own ports are then ignored); `None`: any free port.
@@ -107,6 +108,8 @@ struct RoomMedia {
     pending: std::sync::atomic::AtomicUsize,
     /// Continuity of each outgoing stream, per receiving side and kind.
     rewriters: Mutex<HashMap<(Side, usize), Rewriter>>,
+    /// The reactor that runs both connections and their tasks, when the relay has reactors.
+    seat: Option<crate::reactors::Seat>,
 }
 
 pub struct Relay {
@@ -115,6 +118,7 @@ pub struct Relay {
     /// One shared UDP and/or TCP port for every connection, when the configured addresses name
     /// a port and no range is given.
     mux: Option<Arc<crate::mux::Mux>>,
+    reactors: Option<Arc<crate::reactors::Reactors>>,
     rooms: Mutex<HashMap<i64, Arc<RoomMedia>>>,
     pub stats: Arc<Stats>,
 }
@@ -127,6 +131,14 @@ fn pli(media_ssrc: u32) -> Vec<Box<dyn rtc::rtcp::Packet>> {
 }
 
 impl RoomMedia {
+    /// Runs `task` where the room's connections run.
+    fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        match &self.seat {
+            Some(seat) => drop(seat.handle().spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
+    }
+
     fn participant(&self, side: Side) -> Option<Arc<Participant>> {
         self.participants.lock().expect("participants lock")[side.index()].clone()
     }
@@ -198,7 +210,10 @@ impl PeerConnectionEventHandler for Handler {
         if kind == RtpCodecKind::Video {
             *me.video_in.lock().expect("video lock") = Some((track.clone(), ssrc));
         }
-        tokio::spawn(forward_track(
+        let Some(room) = self.room.upgrade() else {
+            return;
+        };
+        room.spawn(forward_track(
             track,
             ssrc,
             kind,
@@ -361,6 +376,7 @@ impl Relay {
         Arc::new(Relay {
             ports,
             mux,
+            reactors: crate::reactors::Reactors::start(config.reactor_threads),
             config,
             rooms: Mutex::new(HashMap::new()),
             stats: Arc::new(Stats::default()),
@@ -429,8 +445,16 @@ impl Relay {
             .lock()
             .expect("rooms lock")
             .entry(room)
-            .or_default()
+            .or_insert_with(|| self.new_room())
             .clone()
+    }
+
+    /// A room with nobody in it yet, seated on the reactor with the fewest rooms.
+    fn new_room(&self) -> Arc<RoomMedia> {
+        Arc::new(RoomMedia {
+            seat: self.reactors.as_ref().map(|r| r.seat()),
+            ..RoomMedia::default()
+        })
     }
 
     /// Answers a participant's offer with a new connection (replacing any previous one of the
@@ -447,7 +471,10 @@ impl Relay {
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| Error::BadSdp(e.to_string()))?;
         let room = {
             let mut rooms = self.rooms.lock().expect("rooms lock");
-            let r = rooms.entry(room_id).or_default().clone();
+            let r = rooms
+                .entry(room_id)
+                .or_insert_with(|| self.new_room())
+                .clone();
             r.pending.fetch_add(1, Ordering::SeqCst);
             r
         };
@@ -472,7 +499,10 @@ impl Relay {
     ) -> Result<String, Error> {
         let counters = self.stats.room(room_id);
 
-        let setup = Setup::new(self.mux.as_ref())?;
+        let mut setup = Setup::new(self.mux.as_ref())?;
+        if let Some(seat) = &room.seat {
+            setup = setup.on_reactor(seat.handle());
+        }
         let handler = Arc::new(Handler {
             room: Arc::downgrade(&room),
             side,
@@ -506,6 +536,7 @@ impl Relay {
             room = room_id,
             side = side.index(),
             owner,
+            reactor = room.seat.as_ref().map(|s| s.index()),
             ?pts,
             "answered an offer"
         );
@@ -513,7 +544,7 @@ impl Relay {
 
         // Keyframe requests and NACKs from this receiver go to the other side's sender.
         for track in participant.out.clone() {
-            tokio::spawn(pass_feedback(
+            room.spawn(pass_feedback(
                 track,
                 Arc::downgrade(&participant),
                 Arc::downgrade(&room),
@@ -522,7 +553,7 @@ impl Relay {
             ));
         }
         // Loss and round-trip time, read from the connection's own statistics every 2 s.
-        tokio::spawn(sample_link(
+        room.spawn(sample_link(
             Arc::downgrade(&participant),
             side,
             counters.clone(),
@@ -602,6 +633,11 @@ impl Relay {
             rooms.remove(&room_id);
             self.stats.remove(room_id);
         }
+    }
+
+    /// Rooms on each reactor, in order (none without reactors).
+    pub fn reactor_rooms(&self) -> Vec<usize> {
+        self.reactors.as_ref().map_or_else(Vec::new, |r| r.rooms())
     }
 
     /// Open peer connections, and rooms with at least one.

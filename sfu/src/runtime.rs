@@ -13,7 +13,8 @@
 //! connected peer asks to be woken every 200 ms, each at its own phase; on the tick, every
 //! connection's ICE, NACK, feedback and report timers are served by one wake-up of the relay
 //! thread. While connecting (ICE checks, DTLS handshake) timers are exact.
-//! Everything else (tasks, the reactor pool, TCP) is the crate's `TokioRuntime`.
+//! A connection's driver and tasks run on its room's reactor (`reactors`) when the relay has
+//! reactors; everything else (TCP, name resolution) is the crate's `TokioRuntime`.
 
 use std::future::Future;
 use std::io::{self, IoSliceMut};
@@ -40,6 +41,9 @@ pub struct RelayRuntime {
     shared: Option<Arc<Endpoint>>,
     /// Set while the connection is connected: its timers then wait for the shared tick.
     on_tick: Arc<AtomicBool>,
+    /// The room's reactor, which runs the connection's driver and tasks (`reactors`); none:
+    /// the crate's own choice.
+    reactor: Option<tokio::runtime::Handle>,
 }
 
 impl RelayRuntime {
@@ -49,6 +53,12 @@ impl RelayRuntime {
             shared: Some(endpoint),
             ..RelayRuntime::default()
         }
+    }
+
+    /// Runs the connection's driver and tasks on `reactor` (its room's).
+    pub fn on_reactor(mut self, reactor: tokio::runtime::Handle) -> RelayRuntime {
+        self.reactor = Some(reactor);
+        self
     }
 
     /// The switch that moves this connection's timers to the shared tick (set it when the
@@ -68,7 +78,10 @@ impl std::fmt::Debug for RelayRuntime {
 
 impl Runtime for RelayRuntime {
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) -> Box<dyn JoinHandle> {
-        TokioRuntime.spawn(future)
+        match &self.reactor {
+            Some(reactor) => Box::new(Task(reactor.spawn(future))),
+            None => TokioRuntime.spawn(future),
+        }
     }
 
     fn spawn_reactor(
@@ -76,7 +89,10 @@ impl Runtime for RelayRuntime {
         reactor_pool_size: usize,
         future: Pin<Box<dyn Future<Output = ()> + Send>>,
     ) -> Box<dyn JoinHandle> {
-        TokioRuntime.spawn_reactor(reactor_pool_size, future)
+        match &self.reactor {
+            Some(reactor) => Box::new(Task(reactor.spawn(future))),
+            None => TokioRuntime.spawn_reactor(reactor_pool_size, future),
+        }
     }
 
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
@@ -145,6 +161,21 @@ impl Runtime for RelayRuntime {
 
     fn name(&self) -> &'static str {
         "tokio (read-only socket wake-ups)"
+    }
+}
+
+/// A task on the room's reactor; detached when dropped, as the crate expects.
+struct Task(tokio::task::JoinHandle<()>);
+
+impl JoinHandle for Task {
+    fn detach(&self) {}
+
+    fn abort(&self) {
+        self.0.abort();
+    }
+
+    fn is_finished(&self) -> bool {
+        self.0.is_finished()
     }
 }
 

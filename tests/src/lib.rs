@@ -162,6 +162,8 @@ pub struct Options {
     pub turn: Option<(String, String)>,
     /// The town's patron saint's day ("DD/MM Name").
     pub patron_saint: Option<String>,
+    /// The relay's UDP addresses and reactor threads (`--media-udp`, `--media-reactors`).
+    pub media: Option<(String, usize)>,
 }
 
 pub struct Server {
@@ -235,6 +237,8 @@ impl Server {
             turn_secret: opts.turn.as_ref().map(|t| t.0.clone()),
             turn_urls: opts.turn.as_ref().map(|t| t.1.clone()),
             patron_saint: opts.patron_saint.clone(),
+            media_udp: opts.media.as_ref().map(|m| m.0.clone()),
+            media_reactors: opts.media.as_ref().map(|m| m.1),
             // The tests run over the demo comune.
             demo: Some(true),
             ..Config::default()

@@ -328,6 +328,16 @@ pub async fn metrics(State(st): State<AppState>) -> Result<Response, AppError> {
         );
     }
     st.relay.stats.prometheus(&mut out);
+    let _ = writeln!(
+        out,
+        "# HELP sportello_relay_reactor_rooms Rooms whose media each reactor thread runs\n# TYPE sportello_relay_reactor_rooms gauge"
+    );
+    for (i, rooms) in st.relay.reactor_rooms().into_iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "sportello_relay_reactor_rooms{{reactor=\"{i}\"}} {rooms}"
+        );
+    }
     let (sockets, rooms) = st.hub.counts();
     gauge(
         &mut out,

@@ -1,0 +1,112 @@
+//! The media relay with two reactor threads (`--media-reactors 2`): real WebRTC participants
+//! (`tests::media`) in two rooms at once. Each room's two connections run on one reactor, the
+//! rooms on different ones, and media flows both ways in each; a room that empties gives its
+//! place back.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tests::media::{join, send_media, Counters};
+use tests::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_rooms_run_on_two_reactors_and_each_forwards_both_ways() {
+    let s = Server::start_with(
+        Db::Sqlite,
+        Options {
+            media: Some(("127.0.0.1:0".into(), 2)),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Two video appointments at the same time (two operators' calendars: the demo service
+    // takes one call at a time, so the second is the next slot on the same morning).
+    let start = next_after(test_now(), Wed, 9, 0);
+    let rooms = [
+        s.video_appointment(start, "anna@example.it").await,
+        s.video_appointment(start + chrono::Duration::minutes(30), "bruno@example.it")
+            .await,
+    ];
+    // Both rooms open: the second lets its citizen in 5 minutes before its start.
+    s.clock.set(start + chrono::Duration::minutes(28));
+    assert_eq!(s.state.relay.reactor_rooms(), vec![0, 0]);
+
+    let epoch = Instant::now();
+    let mut people = Vec::new();
+    let mut counters = Vec::new();
+    for id in rooms {
+        let code = s.state.store.appointment(id).await.unwrap().code;
+        let ws = format!("{}/ws/stanza/{code}", s.base.replace("http://", "ws://"));
+        let room = Arc::new(Counters::default());
+        for operator in [false, true] {
+            let p = join(
+                &ws,
+                &s.room_token(id, operator),
+                "Prova",
+                room.clone(),
+                epoch,
+            )
+            .await
+            .unwrap();
+            people.push(Arc::new(p));
+        }
+        counters.push(room);
+    }
+    // One room on each reactor.
+    assert_eq!(s.state.relay.reactor_rooms(), vec![1, 1]);
+    let metrics = reqwest::get(format!("{}/metrics", s.admin_base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for reactor in ["0", "1"] {
+        let line = format!("sportello_relay_reactor_rooms{{reactor=\"{reactor}\"}} 1");
+        assert!(metrics.lines().any(|l| l == line), "{metrics}");
+    }
+
+    // Three seconds of audio and video from everyone.
+    let until = Arc::new(Mutex::new(Instant::now() + Duration::from_secs(3)));
+    let senders: Vec<_> = people
+        .iter()
+        .zip([0, 0, 1, 1])
+        .map(|(p, room)| {
+            tokio::spawn(send_media(
+                p.clone(),
+                counters[room].clone(),
+                epoch,
+                500,
+                until.clone(),
+            ))
+        })
+        .collect();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (i, c) in counters.iter().enumerate() {
+        let sent = c.sent.load(std::sync::atomic::Ordering::Relaxed);
+        let received = c.received.load(std::sync::atomic::Ordering::Relaxed);
+        // Both sides sent for 3 s, and what each received came through the relay.
+        assert!(sent > 100, "room {i}: {sent} sent");
+        assert!(
+            received * 10 >= sent * 9,
+            "room {i}: {received} of {sent} packets arrived"
+        );
+    }
+
+    // Everyone leaves: the rooms are forgotten and give their places back.
+    for p in people {
+        Arc::into_inner(p).unwrap().leave().await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.state.relay.reactor_rooms() != vec![0, 0] {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            s.state.relay.reactor_rooms()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
