@@ -317,7 +317,8 @@ pub struct Config {
     pub node_id: Option<String>,
 
     /// Single-threaded reactors that run the media connections (0: share tokio's workers);
-    /// one saves the cross-thread wake-ups a packet otherwise costs [default: 1].
+    /// one saves the cross-thread wake-ups a packet otherwise costs; a room's two connections
+    /// always share one, and new rooms go to the one with the fewest [default: 1].
     #[arg(long, env = "SPORTELLO_MEDIA_REACTORS")]
     pub media_reactors: Option<usize>,
 
