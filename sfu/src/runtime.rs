@@ -102,14 +102,17 @@ impl Runtime for RelayRuntime {
             return ep.udp_socket(socket.local_addr()?);
         }
         socket.set_nonblocking(true)?;
-        // GRO on receive, GSO on send, as the crate's own sockets.
+        // GSO on send, as the crate's own sockets; GRO on receive only if it cannot be turned
+        // off again (see `gro_off`).
         let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
+        let gro = !gro_off(&socket);
         // SAFETY: the `AsyncFd` owns the socket, whose descriptor stays open and unchanged
         // until the `AsyncFd` is dropped.
         let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE)? };
         Ok(Arc::new(ReadWakeSocket {
             fd,
             state,
+            gro,
             retry: SendRetry::default(),
             ahead: Mutex::default(),
         }))
@@ -184,6 +187,38 @@ fn on_next_tick(deadline: Instant, epoch: Instant) -> Instant {
     crate::interceptors::on_tick(deadline, epoch, crate::interceptors::TICK)
 }
 
+/// Turns UDP GRO off on a connection's own socket; whether it did.
+///
+/// With GRO the kernel may coalesce datagrams of one sender into one read, so every read
+/// buffer must hold 64 of them: the crate keeps two such buffers per connection and this
+/// module a third, about 96 KB each. Browsers do not send with GSO and RTP packets of one
+/// stream differ in size, so on a connection's own socket GRO merges next to nothing, and
+/// reads of one datagram need 2,000 bytes, as on the shared port's socket (`mux`), which
+/// reads one datagram at a time.
+fn gro_off(socket: &std::net::UdpSocket) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let off: libc::c_int = 0;
+        // SAFETY: a valid descriptor, and an option value of the size given.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_UDP,
+                libc::UDP_GRO,
+                (&off as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        r == 0
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = socket;
+        false
+    }
+}
+
 /// A UDP socket whose registration asks the reactor for readability only.
 ///
 /// Each read asks the kernel for two datagrams. Two: the second waits for the next read.
@@ -193,6 +228,8 @@ fn on_next_tick(deadline: Instant, epoch: Instant) -> Instant {
 struct ReadWakeSocket {
     fd: AsyncFd<std::net::UdpSocket>,
     state: UdpSocketState,
+    /// Whether the kernel may hand over several datagrams coalesced in one read.
+    gro: bool,
     retry: SendRetry,
     ahead: Mutex<ReadAhead>,
 }
@@ -222,7 +259,11 @@ impl AsyncUdpSocket for ReadWakeSocket {
     }
 
     fn max_gro_segments(&self) -> usize {
-        self.state.gro_segments()
+        if self.gro {
+            self.state.gro_segments()
+        } else {
+            1
+        }
     }
 
     fn poll_send(&self, cx: &mut Context<'_>, transmit: &Transmit<'_>) -> Poll<io::Result<usize>> {
@@ -342,6 +383,42 @@ mod tests {
         socket
             .poll_recv(&mut cx, &mut [IoSliceMut::new(&mut buf)], &mut meta)
             .is_pending()
+    }
+
+    #[tokio::test]
+    async fn a_connection_s_own_socket_reads_one_datagram_at_a_time_even_from_gso() {
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = std_socket.local_addr().unwrap();
+        let socket = RelayRuntime::default().wrap_udp_socket(std_socket).unwrap();
+        // GRO is off, so the crate's read buffers hold one datagram, not 64.
+        assert_eq!(socket.max_gro_segments(), 1);
+
+        // A sender that coalesces four datagrams of 1,000 bytes into one send (GSO), which a
+        // socket with GRO on would read as one 4,000-byte buffer.
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let from = peer.local_addr().unwrap();
+        let state = UdpSocketState::new(UdpSockRef::from(&peer)).unwrap();
+        let burst: Vec<u8> = (0..4u8).flat_map(|i| vec![i; 1000]).collect();
+        let segment_size = (state.max_gso_segments() > 1).then_some(1000);
+        let sends = if segment_size.is_some() { 1 } else { 4 };
+        for chunk in burst.chunks(burst.len() / sends) {
+            let transmit = Transmit {
+                destination: to,
+                ecn: None,
+                contents: chunk,
+                segment_size,
+                src_ip: None,
+            };
+            state.try_send(UdpSockRef::from(&peer), &transmit).unwrap();
+        }
+        for i in 0..4u8 {
+            let (got, sender) = recv(&*socket).await;
+            assert_eq!(sender, from);
+            // A coalesced read would be longer, or hold the next datagram's bytes.
+            assert_eq!(got.len(), 1000, "datagram {i}");
+            assert!(got.iter().all(|b| *b == i), "datagram {i}");
+        }
+        assert!(waits(&*socket));
     }
 
     #[tokio::test]
