@@ -50,13 +50,12 @@ pub fn start(mut cmd: Command, port: u16, log: &str, stdout: Stdio) -> Child {
         cmd.arg("--admin-listen")
             .arg(format!("127.0.0.1:{}", free_port()));
     }
-    let child = cmd
+    let mut child = cmd
         .env("RUST_LOG", log)
         .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()
         .expect("the sportello binary");
-    let mut child = child;
     let deadline = Instant::now() + Duration::from_secs(30);
     while get(port, "/healthz").is_none_or(|r| !r.ends_with("ok")) {
         if let Some(status) = child.try_wait().unwrap() {
