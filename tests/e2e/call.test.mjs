@@ -153,6 +153,8 @@ test('citizen and operator see and hear each other through the relay', async () 
     const citizenLink = operator.locator('#chat-log li', { hasText: 'phishing.example' });
     await citizenLink.waitFor();
     assert.equal(await citizenLink.locator('a').count(), 0, "a citizen's address is no link");
+    // The sender's own line comes back from the server too, maybe after the other side's.
+    await citizen.locator('#chat-log li', { hasText: 'phishing.example' }).waitFor();
     const before = await lines(citizen);
     assert.equal(before.length, 3);
     assert.match(before[0], /^Tu \(\d\d:\d\d\): Cognome: D'Ambrosio/);
