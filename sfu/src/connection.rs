@@ -118,11 +118,16 @@ pub fn codecs() -> Vec<(RTCRtpCodecParameters, RtpCodecKind)> {
 /// A local track of `kind` (Opus or VP8) with this SSRC; a video track retransmits on RTX with
 /// the next SSRC.
 pub fn out_track(kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
+    Arc::new(TrackLocalStaticRTP::new(out_track_spec(kind, ssrc)))
+}
+
+/// What `out_track` is made of, for an `rtc` connection of its own (`direct`).
+pub(crate) fn out_track_spec(kind: RtpCodecKind, ssrc: u32) -> MediaStreamTrack {
     let (mime, clock, channels) = match kind {
         RtpCodecKind::Video => (MIME_TYPE_VP8, 90000, 0),
         _ => (MIME_TYPE_OPUS, 48000, 2),
     };
-    Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+    MediaStreamTrack::new(
         "sportello".to_string(),
         format!("sportello-{kind}"),
         format!("sportello-{kind}"),
@@ -143,7 +148,7 @@ pub fn out_track(kind: RtpCodecKind, ssrc: u32) -> Arc<TrackLocalStaticRTP> {
             },
             ..Default::default()
         }],
-    )))
+    )
 }
 
 /// The connection's outgoing tracks, audio and video (as in `KINDS`), with random SSRCs, added
@@ -163,7 +168,7 @@ pub(crate) async fn out_tracks(
 }
 
 /// How often the relay's ICE agent checks a candidate pair while connecting.
-const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
+pub(crate) const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// What a connection is built from, short of its event handler and its addresses.
 pub(crate) struct Setup {
@@ -386,7 +391,7 @@ pub fn with_start_bitrate(sdp: &str, kbps: u32) -> String {
 }
 
 /// Random ICE characters (RFC 8445's ice-char, here letters and digits).
-fn ice_chars(n: usize) -> String {
+pub(crate) fn ice_chars(n: usize) -> String {
     use rand::Rng;
     rand::thread_rng()
         .sample_iter(&rand::distributions::Alphanumeric)

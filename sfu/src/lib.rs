@@ -41,6 +41,7 @@
 //! `send_retry`. Only `relay` knows about rooms.
 
 pub mod connection;
+pub mod direct;
 mod error;
 pub mod forward;
 pub mod interceptors;
@@ -54,5 +55,5 @@ mod send_retry;
 pub mod side;
 pub mod stats;
 
-pub use relay::{Config, IceCandidate, Relay, RelayEvent};
+pub use relay::{Config, EngineKind, IceCandidate, Relay, RelayEvent};
 pub use side::Side;

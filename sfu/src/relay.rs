@@ -53,6 +53,19 @@ pub struct Config {
     /// Ports for the connections' sockets (each connection takes one port of the range on
     /// every UDP and TCP address, whose own ports are then ignored); `None`: any free port.
     pub ports: Option<(u16, u16)>,
+    /// What drives the connections.
+    pub engine: EngineKind,
+}
+
+/// What drives the relay's connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// The `webrtc` crate's connections, on the reactors (every feature).
+    #[default]
+    Webrtc,
+    /// `rtc` connections driven from the relay's own threads (`direct`): one UDP address,
+    /// no ICE over TCP, no port range.
+    Rtc,
 }
 
 impl Default for Config {
@@ -63,6 +76,7 @@ impl Default for Config {
             nat_ips: vec![],
             reactor_threads: 0,
             ports: None,
+            engine: EngineKind::Webrtc,
         }
     }
 }
@@ -120,10 +134,12 @@ pub struct Relay {
     mux: Option<Arc<crate::mux::Mux>>,
     reactors: Option<Arc<crate::reactors::Reactors>>,
     rooms: Mutex<HashMap<i64, Arc<RoomMedia>>>,
+    /// The rtc engine, which then takes every offer, candidate and leave.
+    direct: Option<crate::direct::Engine>,
     pub stats: Arc<Stats>,
 }
 
-fn pli(media_ssrc: u32) -> Vec<Box<dyn rtc::rtcp::Packet>> {
+pub(crate) fn pli(media_ssrc: u32) -> Vec<Box<dyn rtc::rtcp::Packet>> {
     vec![Box::new(PictureLossIndication {
         sender_ssrc: 0,
         media_ssrc,
@@ -357,7 +373,29 @@ async fn sample_link(alive: Weak<Participant>, side: Side, counters: Arc<RoomCou
 }
 
 impl Relay {
-    pub fn new(config: Config) -> Arc<Relay> {
+    /// The relay as configured; the rtc engine binds its sockets now, and says here what it
+    /// cannot do.
+    pub fn new(config: Config) -> Result<Arc<Relay>, Error> {
+        let stats = Arc::new(Stats::default());
+        if config.engine == EngineKind::Rtc {
+            let direct = crate::direct::Engine::start(
+                &config.udp_addrs,
+                &config.tcp_addrs,
+                config.ports,
+                config.nat_ips.clone(),
+                config.reactor_threads,
+                stats.clone(),
+            )?;
+            return Ok(Arc::new(Relay {
+                ports: None,
+                mux: None,
+                reactors: None,
+                config,
+                rooms: Mutex::new(HashMap::new()),
+                direct: Some(direct),
+                stats,
+            }));
+        }
         let ports = config
             .ports
             .and_then(|(a, b)| crate::ports::PortRange::new(a, b));
@@ -373,14 +411,15 @@ impl Relay {
         );
         let mux = (ports.is_none() && (udp.is_some() || tcp.is_some()))
             .then(|| crate::mux::Mux::new(udp, tcp));
-        Arc::new(Relay {
+        Ok(Arc::new(Relay {
             ports,
             mux,
             reactors: crate::reactors::Reactors::start(config.reactor_threads),
             config,
             rooms: Mutex::new(HashMap::new()),
-            stats: Arc::new(Stats::default()),
-        })
+            direct: None,
+            stats,
+        }))
     }
 
     /// The addresses a new connection binds: as configured, or on the next free port of the
@@ -468,6 +507,11 @@ impl Relay {
         sdp: String,
         events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
     ) -> Result<String, Error> {
+        if let Some(direct) = &self.direct {
+            return direct
+                .offer(room_id, side, owner, sdp, events, &self.stats)
+                .await;
+        }
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| Error::BadSdp(e.to_string()))?;
         let room = {
             let mut rooms = self.rooms.lock().expect("rooms lock");
@@ -581,6 +625,9 @@ impl Relay {
 
     /// A remote ICE candidate (trickle ICE) for a participant's current connection.
     pub async fn candidate(&self, room: i64, side: Side, c: IceCandidate) -> Result<(), Error> {
+        if let Some(direct) = &self.direct {
+            return direct.candidate(room, side, c, &self.stats).await;
+        }
         // Looked up, not created: a stray candidate must not leave an empty room behind.
         let r = self.rooms.lock().expect("rooms lock").get(&room).cloned();
         let s = r
@@ -603,6 +650,9 @@ impl Relay {
     /// A participant's signaling connection `owner` left: its peer connection is closed (unless
     /// a newer connection already replaced it), and the room forgotten when empty.
     pub async fn leave(&self, room_id: i64, side: Side, owner: u64) {
+        if let Some(direct) = &self.direct {
+            return direct.leave(room_id, side, owner, &self.stats).await;
+        }
         let room = self.room(room_id);
         let old = {
             let mut participants = room.participants.lock().expect("participants lock");
@@ -637,14 +687,18 @@ impl Relay {
 
     /// Rooms on each reactor, in order (none without reactors).
     pub fn reactor_rooms(&self) -> Vec<usize> {
+        if let Some(direct) = &self.direct {
+            return direct.worker_rooms();
+        }
         self.reactors.as_ref().map_or_else(Vec::new, |r| r.rooms())
     }
 
     /// Open peer connections, and rooms with at least one.
     pub fn counts(&self) -> (u64, usize) {
-        (
-            self.stats.connections.load(Ordering::Relaxed),
-            self.rooms.lock().expect("rooms lock").len(),
-        )
+        let rooms = match &self.direct {
+            Some(direct) => direct.rooms(),
+            None => self.rooms.lock().expect("rooms lock").len(),
+        };
+        (self.stats.connections.load(Ordering::Relaxed), rooms)
     }
 }

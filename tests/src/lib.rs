@@ -164,6 +164,8 @@ pub struct Options {
     pub patron_saint: Option<String>,
     /// The relay's UDP addresses and reactor threads (`--media-udp`, `--media-reactors`).
     pub media: Option<(String, usize)>,
+    /// What drives the relay's connections (`--media-engine`) [default: webrtc].
+    pub media_engine: Option<web::config::MediaEngine>,
 }
 
 pub struct Server {
@@ -239,6 +241,7 @@ impl Server {
             patron_saint: opts.patron_saint.clone(),
             media_udp: opts.media.as_ref().map(|m| m.0.clone()),
             media_reactors: opts.media.as_ref().map(|m| m.1),
+            media_engine: opts.media_engine,
             // The tests run over the demo comune.
             demo: Some(true),
             ..Config::default()

@@ -1,7 +1,7 @@
-//! The media relay with two reactor threads (`--media-reactors 2`): real WebRTC participants
-//! (`tests::media`) in two rooms at once. Each room's two connections run on one reactor, the
-//! rooms on different ones, and media flows both ways in each; a room that empties gives its
-//! place back.
+//! The media relay with two reactor threads (`--media-reactors 2`), on each engine
+//! (`--media-engine webrtc` and `rtc`): real WebRTC participants (`tests::media`) in two rooms
+//! at once. Each room's two connections run on one reactor, the rooms on different ones, and
+//! media flows both ways in each; a room that empties gives its place back.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,12 +9,24 @@ use std::time::{Duration, Instant};
 use tests::media::{join, send_media, Counters};
 use tests::*;
 
+use web::config::MediaEngine;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_rooms_run_on_two_reactors_and_each_forwards_both_ways() {
+    two_rooms_on_two_reactors(MediaEngine::Webrtc).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_rtc_engine_two_rooms_run_on_two_workers_and_each_forwards_both_ways() {
+    two_rooms_on_two_reactors(MediaEngine::Rtc).await;
+}
+
+async fn two_rooms_on_two_reactors(engine: MediaEngine) {
     let s = Server::start_with(
         Db::Sqlite,
         Options {
             media: Some(("127.0.0.1:0".into(), 2)),
+            media_engine: Some(engine),
             ..Options::default()
         },
     )

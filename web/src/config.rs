@@ -27,6 +27,18 @@ pub enum TlsMode {
     Off,
 }
 
+/// What drives the relay's media connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaEngine {
+    /// The `webrtc` crate's connections: every feature (ICE over TCP, port ranges, any
+    /// address).
+    Webrtc,
+    /// `rtc` connections driven from the relay's own threads: lighter per packet; one
+    /// specific UDP address (media_udp), media_tcp off, no media_ports.
+    Rtc,
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -321,6 +333,11 @@ pub struct Config {
     /// always share one, and new rooms go to the one with the fewest [default: 1].
     #[arg(long, env = "SPORTELLO_MEDIA_REACTORS")]
     pub media_reactors: Option<usize>,
+
+    /// What drives the media connections: webrtc or rtc (see docs/deploy.md) [default:
+    /// webrtc].
+    #[arg(long, env = "SPORTELLO_MEDIA_ENGINE")]
+    pub media_engine: Option<MediaEngine>,
 
     /// STUN/TURN servers handed to the browsers, as JSON, e.g.
     /// [{"urls":["turn:turn.comune.it:3478"],"username":"u","credential":"p"}] [default: none].
@@ -834,6 +851,7 @@ impl Config {
             node_url,
             node_id,
             media_reactors,
+            media_engine,
             ice_servers,
             turn_secret,
             turn_urls,
@@ -1045,12 +1063,22 @@ impl Config {
                 .filter(|x| !x.is_empty())
                 .collect()
         };
+        let engine = self.media_engine.unwrap_or(MediaEngine::Webrtc);
+        // The rtc engine has no ICE over TCP: by default, none is asked of it.
+        let tcp_default = match engine {
+            MediaEngine::Webrtc => "0.0.0.0:0",
+            MediaEngine::Rtc => "off",
+        };
         sfu::Config {
             udp_addrs: list(&self.media_udp, "0.0.0.0:0"),
-            tcp_addrs: list(&self.media_tcp, "0.0.0.0:0"),
+            tcp_addrs: list(&self.media_tcp, tcp_default),
             nat_ips: self.media_public_ip.clone().into_iter().collect(),
             reactor_threads: self.media_reactors.unwrap_or(1),
             ports: self.media_port_range(),
+            engine: match engine {
+                MediaEngine::Webrtc => sfu::EngineKind::Webrtc,
+                MediaEngine::Rtc => sfu::EngineKind::Rtc,
+            },
         }
     }
 
@@ -1272,6 +1300,7 @@ mod value_tests {
         ("media_ports", "\"40000-40199\""),
         ("media_public_ip", "\"203.0.113.7\""),
         ("media_reactors", "2"),
+        ("media_engine", "\"rtc\""),
         ("ice_servers", "\"[]\""),
         ("turn_secret", "\"s3cret\""),
         ("turn_urls", "\"turn:turn.comune.example.it:3478\""),

@@ -159,7 +159,7 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         clock: clock.clone(),
         ice: Arc::new(cfg.ice_servers()?),
     };
-    let relay = sfu::Relay::new(cfg.relay_config());
+    let relay = sfu::Relay::new(cfg.relay_config())?;
     let media: Arc<dyn signaling::Media> = Arc::new(RelayMedia(relay.clone()));
     let hub = signaling::Hub::new(Arc::new(directory), Some(media), cfg.room_settings());
     // A cancelled, moved or closed appointment's room looks again at once, whichever process

@@ -1,0 +1,256 @@
+//! The relay's second engine: `rtc` connections driven straight from the relay's own threads,
+//! without the `webrtc` crate's tasks, channels and sockets around them (`media_engine = rtc`).
+//!
+//! Each worker thread (`worker`) owns one UDP socket and every connection of the rooms placed
+//! on it, both of a room's on the same one; a new room goes to the worker with the fewest. A
+//! packet is read in a batch (`udp`: `recvmmsg`), decrypted, forwarded through `forward`,
+//! encrypted and sent in a batch (`sendmmsg`) on the same thread, with no task, channel or
+//! lock on the way. The rest of the relay talks to a worker with commands (an offer, a
+//! candidate, a leave), each answered when done.
+//!
+//! What it does not do (yet), where the `webrtc` engine does: ICE over TCP, a port range, an
+//! unspecified bind address (the socket's own address is the host candidate, so it needs a
+//! specific one: `127.0.0.1:47000`, `10.0.0.5:3478`). `Engine::start` refuses those.
+//! Candidates go in the answer (with end-of-candidates), none are trickled.
+
+mod udp;
+mod worker;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::connection::Announce;
+use crate::error::Error;
+use crate::relay::{IceCandidate, RelayEvent};
+use crate::side::Side;
+use crate::stats::Stats;
+use worker::{Command, Worker};
+
+struct Handle {
+    commands: std::sync::mpsc::Sender<Command>,
+    wake: Arc<udp::Wake>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    rooms: AtomicUsize,
+}
+
+/// Where a room's commands go, and how many are on their way.
+struct Placed {
+    worker: usize,
+    in_flight: usize,
+}
+
+pub struct Engine {
+    workers: Vec<Handle>,
+    rooms: Mutex<HashMap<i64, Placed>>,
+}
+
+impl Engine {
+    /// `threads` workers (at least one), worker `i` on `udp`'s port + `i` (or any free port
+    /// when it is 0).
+    pub fn start(
+        udp: &[String],
+        tcp: &[String],
+        ports: Option<(u16, u16)>,
+        nat_ips: Vec<String>,
+        threads: usize,
+        stats: Arc<Stats>,
+    ) -> Result<Engine, Error> {
+        let refuse = |why: &str| Error::WebRtc(format!("media_engine rtc: {why}"));
+        if ports.is_some() {
+            return Err(refuse("no port range (media_ports); use one media_udp address"));
+        }
+        if !tcp.is_empty() {
+            return Err(refuse("no ICE over TCP yet; set media_tcp to off"));
+        }
+        let [addr] = udp else {
+            return Err(refuse("exactly one media_udp address"));
+        };
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| refuse("media_udp must be an IP address and port"))?;
+        if addr.ip().is_unspecified() {
+            return Err(refuse(
+                "media_udp needs a specific address (e.g. 10.0.0.5:3478), not 0.0.0.0",
+            ));
+        }
+        let mut workers = Vec::new();
+        for i in 0..threads.max(1) {
+            let mut at = addr;
+            if addr.port() != 0 {
+                at.set_port(addr.port() + i as u16);
+            }
+            let socket =
+                udp::bind(at).map_err(|e| Error::WebRtc(format!("media address {at}: {e}")))?;
+            let wake = Arc::new(udp::Wake::new().map_err(|e| Error::WebRtc(e.to_string()))?);
+            let (tx, rx) = std::sync::mpsc::channel();
+            let announce = Announce {
+                nat_ips: nat_ips.clone(),
+                udp_port: None,
+                tcp_port: None,
+            };
+            let worker = Worker::new(socket, announce, rx, wake.clone(), stats.clone())
+                .map_err(|e| Error::WebRtc(e.to_string()))?;
+            let thread = std::thread::Builder::new()
+                .name(format!("sfu-rtc-{i}"))
+                .spawn(move || worker.run())
+                .map_err(|e| Error::WebRtc(e.to_string()))?;
+            workers.push(Handle {
+                commands: tx,
+                wake,
+                thread: Some(thread),
+                rooms: AtomicUsize::new(0),
+            });
+        }
+        Ok(Engine {
+            workers,
+            rooms: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The worker of `room` (placed on the emptiest one if new), with one more command on
+    /// its way; `None` when `create` is false and the room is not placed.
+    fn place(&self, room: i64, create: bool) -> Option<usize> {
+        let mut rooms = self.rooms.lock().expect("rooms lock");
+        if !create && !rooms.contains_key(&room) {
+            return None;
+        }
+        let placed = rooms.entry(room).or_insert_with(|| {
+            let worker = (0..self.workers.len())
+                .min_by_key(|i| self.workers[*i].rooms.load(Ordering::Relaxed))
+                .unwrap_or(0);
+            self.workers[worker].rooms.fetch_add(1, Ordering::Relaxed);
+            Placed {
+                worker,
+                in_flight: 0,
+            }
+        });
+        placed.in_flight += 1;
+        Some(placed.worker)
+    }
+
+    /// A command for `room` is done; the room is forgotten when the worker says it is empty
+    /// and nothing else is on its way (the worker runs commands in order, so its answer to
+    /// the last one is the room's state now).
+    fn done(&self, room: i64, empty: bool, stats: &Stats) {
+        let mut rooms = self.rooms.lock().expect("rooms lock");
+        let Some(placed) = rooms.get_mut(&room) else {
+            return;
+        };
+        placed.in_flight -= 1;
+        if placed.in_flight == 0 && empty {
+            let worker = placed.worker;
+            rooms.remove(&room);
+            self.workers[worker].rooms.fetch_sub(1, Ordering::Relaxed);
+            stats.remove(room);
+        }
+    }
+
+    fn send(&self, worker: usize, c: Command) -> bool {
+        let w = &self.workers[worker];
+        let sent = w.commands.send(c).is_ok();
+        w.wake.wake();
+        sent
+    }
+
+    pub async fn offer(
+        &self,
+        room: i64,
+        side: Side,
+        owner: u64,
+        sdp: String,
+        events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
+        stats: &Stats,
+    ) -> Result<String, Error> {
+        let worker = self.place(room, true).expect("placed");
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = Command::Offer {
+            room,
+            side,
+            owner,
+            sdp,
+            events,
+            reply,
+        };
+        let (result, empty) = if self.send(worker, command) {
+            answer
+                .await
+                .unwrap_or_else(|_| (Err(Error::WebRtc("the media worker stopped".into())), true))
+        } else {
+            (Err(Error::WebRtc("the media worker stopped".into())), true)
+        };
+        self.done(room, empty, stats);
+        result
+    }
+
+    pub async fn candidate(
+        &self,
+        room: i64,
+        side: Side,
+        candidate: IceCandidate,
+        stats: &Stats,
+    ) -> Result<(), Error> {
+        let Some(worker) = self.place(room, false) else {
+            return Err(Error::NoConnection);
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = Command::Candidate {
+            room,
+            side,
+            candidate,
+            reply,
+        };
+        let (result, empty) = if self.send(worker, command) {
+            answer.await.unwrap_or((Err(Error::NoConnection), true))
+        } else {
+            (Err(Error::NoConnection), true)
+        };
+        self.done(room, empty, stats);
+        result
+    }
+
+    pub async fn leave(&self, room: i64, side: Side, owner: u64, stats: &Stats) {
+        let Some(worker) = self.place(room, false) else {
+            return;
+        };
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let command = Command::Leave {
+            room,
+            side,
+            owner,
+            reply,
+        };
+        let empty = if self.send(worker, command) {
+            answer.await.map_or(true, |(_, e)| e)
+        } else {
+            true
+        };
+        self.done(room, empty, stats);
+    }
+
+    /// Rooms on each worker, in order.
+    pub fn worker_rooms(&self) -> Vec<usize> {
+        self.workers
+            .iter()
+            .map(|w| w.rooms.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Rooms placed now.
+    pub fn rooms(&self) -> usize {
+        self.rooms.lock().expect("rooms lock").len()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        for w in &mut self.workers {
+            let _ = w.commands.send(Command::Stop);
+            w.wake.wake();
+            if let Some(t) = w.thread.take() {
+                let _ = t.join();
+            }
+        }
+    }
+}

@@ -1,0 +1,707 @@
+//! One worker thread: a UDP socket, the `rtc` connections of the rooms placed on it, and the
+//! loop that drives them — datagrams and time in, datagrams and events out.
+//!
+//! Each turn of the loop takes the commands waiting (offers, candidates, leaves), serves the
+//! connections' timers that are due, reads up to a batch of datagrams, hands each to the
+//! connection it belongs to (by the sender's address, or for a first STUN request by the ICE
+//! username fragment it names), forwards the media that comes out to the other side of the
+//! room through `forward`, and sends every datagram produced in one batch. Then it waits for
+//! the socket, a command or the next timer, whichever comes first.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rtc::media_stream::{MediaStreamTrack, MediaStreamTrackId};
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+
+use super::udp::{self, RecvBatch, Wake};
+use crate::connection::{kind_index, Announce, KINDS};
+use crate::error::{rtc_err, Error};
+use crate::forward::{self, Outgoing};
+use crate::relay::{IceCandidate, RelayEvent};
+use crate::rewrite::Rewriter;
+use crate::side::Side;
+use crate::stats::{RoomCounters, Stats};
+
+/// What the rest of the relay asks of a worker.
+pub(crate) enum Command {
+    Offer {
+        room: i64,
+        side: Side,
+        owner: u64,
+        sdp: String,
+        events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
+        reply: tokio::sync::oneshot::Sender<(Result<String, Error>, bool)>,
+    },
+    Candidate {
+        room: i64,
+        side: Side,
+        candidate: IceCandidate,
+        reply: tokio::sync::oneshot::Sender<(Result<(), Error>, bool)>,
+    },
+    Leave {
+        room: i64,
+        side: Side,
+        owner: u64,
+        reply: tokio::sync::oneshot::Sender<((), bool)>,
+    },
+    /// Ends the thread, closing every connection.
+    Stop,
+}
+
+/// An incoming track of a participant: what its packets are forwarded as.
+struct Incoming {
+    kind: RtpCodecKind,
+    /// The codec's MIME type in lowercase, as `forward` wants it.
+    mime: String,
+    asked_keyframe: bool,
+}
+
+/// One participant's connection.
+struct Peer {
+    pc: RTCPeerConnection,
+    room: i64,
+    side: Side,
+    owner: u64,
+    ufrag: String,
+    /// The browser addresses routed to this connection.
+    addrs: Vec<SocketAddr>,
+    events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
+    counters: Arc<RoomCounters>,
+    /// The outgoing tracks' senders, SSRCs and track ids, by `kind_index`.
+    out: [RTCRtpSenderId; 2],
+    out_ssrc: [u32; 2],
+    out_ids: [MediaStreamTrackId; 2],
+    payload_types: HashMap<String, u8>,
+    incoming: HashMap<MediaStreamTrackId, Incoming>,
+    /// The participant's own video, to ask it for keyframes.
+    video_in: Option<(RTCRtpReceiverId, u32)>,
+    created: Instant,
+}
+
+#[derive(Default)]
+struct Room {
+    peers: [Option<usize>; 2],
+    /// Continuity of each outgoing stream, per receiving side and kind.
+    rewriters: HashMap<(Side, usize), Rewriter>,
+}
+
+pub(crate) struct Worker {
+    socket: UdpSocket,
+    local: SocketAddr,
+    announce: Announce,
+    commands: std::sync::mpsc::Receiver<Command>,
+    wake: Arc<Wake>,
+    stats: Arc<Stats>,
+    peers: Vec<Option<Peer>>,
+    rooms: HashMap<i64, Room>,
+    by_addr: HashMap<SocketAddr, usize>,
+    by_ufrag: HashMap<String, usize>,
+    /// Datagrams to send at the end of this turn.
+    out: Vec<(SocketAddr, BytesMut)>,
+    /// Messages read from a connection, being handled (kept to reuse the allocation).
+    reads: Vec<RTCMessage>,
+    next_sample: Instant,
+}
+
+/// How often each link's loss and round-trip time are read into the room's counters.
+const SAMPLE_EVERY: Duration = Duration::from_secs(2);
+
+impl Worker {
+    pub(crate) fn new(
+        socket: UdpSocket,
+        announce: Announce,
+        commands: std::sync::mpsc::Receiver<Command>,
+        wake: Arc<Wake>,
+        stats: Arc<Stats>,
+    ) -> std::io::Result<Worker> {
+        Ok(Worker {
+            local: socket.local_addr()?,
+            socket,
+            announce,
+            commands,
+            wake,
+            stats,
+            peers: Vec::new(),
+            rooms: HashMap::new(),
+            by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            out: Vec::new(),
+            reads: Vec::new(),
+            next_sample: Instant::now() + SAMPLE_EVERY,
+        })
+    }
+
+    /// The loop, until `Command::Stop` or the relay is gone.
+    pub(crate) fn run(mut self) {
+        let mut batch = RecvBatch::new();
+        loop {
+            loop {
+                match self.commands.try_recv() {
+                    Ok(Command::Stop) | Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        self.stop();
+                        return;
+                    }
+                    Ok(c) => self.command(c),
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                }
+            }
+            let now = Instant::now();
+            let mut next: Option<Instant> = None;
+            for key in 0..self.peers.len() {
+                let Some(p) = self.peers[key].as_mut() else {
+                    continue;
+                };
+                if let Some(due) = p.pc.poll_timeout() {
+                    if due <= now {
+                        let _ = p.pc.handle_timeout(now);
+                        self.drain(key, now);
+                    }
+                }
+                if let Some(due) = self.peers[key].as_mut().and_then(|p| p.pc.poll_timeout()) {
+                    next = Some(next.map_or(due, |n| n.min(due)));
+                }
+            }
+            if now >= self.next_sample {
+                self.sample(now);
+                self.next_sample = now + SAMPLE_EVERY;
+            }
+            self.flush();
+
+            // Datagrams: as long as the socket has them, batch after batch.
+            let mut read_any = false;
+            loop {
+                match batch.read(&self.socket) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        read_any = true;
+                        let now = Instant::now();
+                        for i in 0..n {
+                            let (from, datagram) = batch.get(i);
+                            if let Some(from) = from {
+                                self.datagram(from, datagram, now);
+                            }
+                        }
+                        self.flush();
+                        if n < udp::BATCH {
+                            break;
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            }
+            if read_any {
+                // Timers and commands again before waiting.
+                continue;
+            }
+            let timeout = next
+                .map(|n| n.saturating_duration_since(Instant::now()))
+                .map(|t| t.min(self.next_sample - now.min(self.next_sample)));
+            udp::wait(
+                &self.socket,
+                &self.wake,
+                Some(timeout.unwrap_or(SAMPLE_EVERY)),
+            );
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.out.is_empty() {
+            return;
+        }
+        udp::send_all(&self.socket, &self.out);
+        self.out.clear();
+    }
+
+    /// One datagram from `from`: to the connection it belongs to, if any.
+    fn datagram(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) {
+        let key = match self.by_addr.get(&from) {
+            Some(k) => *k,
+            None => {
+                let Some(k) = crate::mux::stun_request_ufrag(datagram)
+                    .and_then(|u| self.by_ufrag.get(u))
+                    .copied()
+                else {
+                    return;
+                };
+                self.by_addr.insert(from, k);
+                if let Some(p) = self.peers[k].as_mut() {
+                    p.addrs.push(from);
+                }
+                k
+            }
+        };
+        let Some(p) = self.peers[key].as_mut() else {
+            return;
+        };
+        let _ = p.pc.handle_read(TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: self.local,
+                peer_addr: from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(datagram),
+        });
+        self.drain(key, now);
+    }
+
+    /// Takes what connection `key` has for the relay after an input: its events, the media
+    /// and feedback it read (forwarded to the other side), its datagrams.
+    fn drain(&mut self, key: usize, now: Instant) {
+        let mut connected_now = false;
+        {
+            let Some(p) = self.peers[key].as_mut() else {
+                return;
+            };
+            while let Some(e) = p.pc.poll_event() {
+                match e {
+                    RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                        tracing::debug!(side = p.side.index(), %state, "connection state");
+                        let _ = p.events.send(RelayEvent::State(state.to_string()));
+                        connected_now |= state == RTCPeerConnectionState::Connected;
+                    }
+                    RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
+                        let Some(receiver) = p.pc.rtp_receiver(init.receiver_id) else {
+                            continue;
+                        };
+                        let track = receiver.track();
+                        let kind = track.kind();
+                        let mime = track
+                            .codec(init.ssrc)
+                            .map(|c| c.mime_type.to_lowercase())
+                            .unwrap_or_default();
+                        tracing::debug!(side = p.side.index(), %kind, ssrc = init.ssrc, "receiving a track");
+                        if kind == RtpCodecKind::Video {
+                            p.video_in = Some((init.receiver_id, init.ssrc));
+                        }
+                        p.incoming.insert(
+                            init.track_id,
+                            Incoming {
+                                kind,
+                                mime,
+                                asked_keyframe: false,
+                            },
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if connected_now {
+            // A receiver that just connected needs a keyframe to show anything.
+            if let Some(other) = self.other(key) {
+                self.request_keyframe(other, now);
+            }
+        }
+        let mut reads = std::mem::take(&mut self.reads);
+        if let Some(p) = self.peers[key].as_mut() {
+            while let Some(TaggedRTCMessage { message, .. }) = p.pc.poll_read() {
+                reads.push(message);
+            }
+        }
+        for m in reads.drain(..) {
+            match m {
+                RTCMessage::RtpPacket(track, packet) => self.forward(key, &track, packet, now),
+                RTCMessage::RtcpPacket(track, packets) => self.feedback(key, &track, &packets, now),
+                _ => {}
+            }
+        }
+        self.reads = reads;
+        self.take_writes(key);
+    }
+
+    fn take_writes(&mut self, key: usize) {
+        if let Some(p) = self.peers[key].as_mut() {
+            while let Some(d) = p.pc.poll_write() {
+                self.out.push((d.transport.peer_addr, d.message));
+            }
+        }
+    }
+
+    /// The connection of the other side of `key`'s room, if it has one.
+    fn other(&self, key: usize) -> Option<usize> {
+        let p = self.peers[key].as_ref()?;
+        self.rooms.get(&p.room)?.peers[p.side.other().index()]
+    }
+
+    /// One packet of `key`'s incoming `track`, to the other side.
+    fn forward(&mut self, key: usize, track: &MediaStreamTrackId, packet: rtc::rtp::Packet, now: Instant) {
+        let other = self.other(key);
+        let Some(p) = self.peers[key].as_mut() else {
+            return;
+        };
+        let Some(incoming) = p.incoming.get_mut(track) else {
+            return;
+        };
+        let (kind, side, room, counters) = (incoming.kind, p.side, p.room, p.counters.clone());
+        let mime = incoming.mime.clone();
+        if kind == RtpCodecKind::Video && !incoming.asked_keyframe {
+            incoming.asked_keyframe = true;
+            let ssrc = packet.header.ssrc;
+            if let Some((receiver, _)) = p.video_in {
+                if let Some(mut r) = p.pc.rtp_receiver(receiver) {
+                    let _ = r.write_rtcp(now, crate::relay::pli(ssrc));
+                }
+            }
+        }
+        let Some(other) = other else {
+            return;
+        };
+        let k = kind_index(kind);
+        let Some(room) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let Some(to) = self.peers[other].as_mut() else {
+            return;
+        };
+        let continuity = room
+            .rewriters
+            .entry((side.other(), k))
+            .or_insert_with(|| forward::continuity(kind));
+        let out = Outgoing {
+            payload_types: &to.payload_types,
+            ssrc: to.out_ssrc[k],
+        };
+        let Some(packet) = forward::forward(packet, &mime, &out, continuity) else {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let bytes = packet.payload.len() as u64;
+        let written = to
+            .pc
+            .rtp_sender(to.out[k])
+            .map(|mut s| s.write_rtp(now, packet));
+        if matches!(written, Some(Ok(()))) {
+            counters.packets.fetch_add(1, Ordering::Relaxed);
+            counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+        } else {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        self.take_writes(other);
+    }
+
+    /// What `key`'s browser says about one of its outgoing tracks, as a receiver: a keyframe
+    /// request goes to the other side's sender; NACKs are counted (the connection's NACK
+    /// responder answers them itself).
+    fn feedback(
+        &mut self,
+        key: usize,
+        track: &MediaStreamTrackId,
+        packets: &[Box<dyn rtc::rtcp::Packet>],
+        now: Instant,
+    ) {
+        let Some(p) = self.peers[key].as_ref() else {
+            return;
+        };
+        if !p.out_ids.contains(track) {
+            return;
+        }
+        let mut keyframe = false;
+        for packet in packets {
+            let a = packet.as_any();
+            if a.is::<PictureLossIndication>() || a.is::<FullIntraRequest>() {
+                keyframe = true;
+            }
+            if a.is::<TransportLayerNack>() {
+                p.counters.nacks.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if keyframe {
+            if let Some(other) = self.other(key) {
+                self.request_keyframe(other, now);
+            }
+        }
+    }
+
+    /// Asks connection `key`'s browser (a sender) for a keyframe.
+    fn request_keyframe(&mut self, key: usize, now: Instant) {
+        let Some(p) = self.peers[key].as_mut() else {
+            return;
+        };
+        let Some((receiver, ssrc)) = p.video_in else {
+            return;
+        };
+        if let Some(mut r) = p.pc.rtp_receiver(receiver) {
+            if r.write_rtcp(now, crate::relay::pli(ssrc)).is_ok() {
+                p.counters.plis.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.take_writes(key);
+    }
+
+    /// Each link's loss and round-trip time, from its connection's own statistics.
+    fn sample(&mut self, now: Instant) {
+        for p in self.peers.iter_mut().flatten() {
+            let report = p
+                .pc
+                .get_stats(now, rtc::statistics::StatsSelector::None);
+            let lost: i64 = report
+                .inbound_rtp_streams()
+                .map(|r| r.received_rtp_stream_stats.packets_lost)
+                .sum();
+            let i = p.side.index();
+            p.counters.lost[i].store(lost.max(0) as u64, Ordering::Relaxed);
+            let rtt = report
+                .iter()
+                .filter_map(|e| match e {
+                    rtc::statistics::report::RTCStatsReportEntry::IceCandidatePair(c)
+                        if c.current_round_trip_time > 0.0 =>
+                    {
+                        Some(c.current_round_trip_time)
+                    }
+                    _ => None,
+                })
+                .fold(0.0f64, f64::max);
+            p.counters.rtt_us[i].store((rtt * 1e6) as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn room_empty(&self, room: i64) -> bool {
+        self.rooms
+            .get(&room)
+            .is_none_or(|r| r.peers.iter().all(Option::is_none))
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Offer {
+                room,
+                side,
+                owner,
+                sdp,
+                events,
+                reply,
+            } => {
+                let result = self.offer(room, side, owner, sdp, events);
+                if result.is_err() && self.room_empty(room) {
+                    self.rooms.remove(&room);
+                }
+                let _ = reply.send((result, self.room_empty(room)));
+            }
+            Command::Candidate {
+                room,
+                side,
+                candidate,
+                reply,
+            } => {
+                let result = self.candidate(room, side, candidate);
+                let _ = reply.send((result, self.room_empty(room)));
+            }
+            Command::Leave {
+                room,
+                side,
+                owner,
+                reply,
+            } => {
+                let key = self
+                    .rooms
+                    .get(&room)
+                    .and_then(|r| r.peers[side.index()])
+                    .filter(|k| self.peers[*k].as_ref().is_some_and(|p| p.owner == owner));
+                if let Some(key) = key {
+                    self.close(key);
+                }
+                if self.room_empty(room) {
+                    self.rooms.remove(&room);
+                }
+                let _ = reply.send(((), self.room_empty(room)));
+            }
+            Command::Stop => {}
+        }
+        self.flush();
+    }
+
+    fn candidate(&mut self, room: i64, side: Side, c: IceCandidate) -> Result<(), Error> {
+        let key = self
+            .rooms
+            .get(&room)
+            .and_then(|r| r.peers[side.index()])
+            .ok_or(Error::NoConnection)?;
+        if c.candidate.len() > 1024 {
+            return Err(Error::BadCandidate("too long".into()));
+        }
+        let p = self.peers[key].as_mut().ok_or(Error::NoConnection)?;
+        p.pc.add_remote_candidate(RTCIceCandidateInit {
+            candidate: c.candidate,
+            sdp_mid: c.sdp_mid,
+            sdp_mline_index: c.sdp_mline_index,
+            username_fragment: None,
+            url: None,
+        })
+        .map_err(|e| Error::BadCandidate(e.to_string()))?;
+        self.drain(key, Instant::now());
+        Ok(())
+    }
+
+    /// A new connection for `side` of `room`, answering `sdp`; the one it replaces is closed.
+    fn offer(
+        &mut self,
+        room: i64,
+        side: Side,
+        owner: u64,
+        sdp: String,
+        events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
+    ) -> Result<String, Error> {
+        let offer = RTCSessionDescription::offer(sdp).map_err(|e| Error::BadSdp(e.to_string()))?;
+        let now = Instant::now();
+        let (ufrag, pwd) = (
+            crate::connection::ice_chars(16),
+            crate::connection::ice_chars(32),
+        );
+        let mut media = MediaEngine::default();
+        for (c, kind) in crate::connection::codecs() {
+            media.register_codec(c, kind).map_err(rtc_err)?;
+        }
+        let registry = crate::interceptors::registry(&mut media).map_err(rtc_err)?;
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+            .with_ice_connection_attempts(Some(crate::connection::ICE_CHECK_INTERVAL), Some(60))
+            .with_ice_credentials(ufrag.clone(), pwd)
+            .build();
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_setting_engine(settings)
+            .with_media_engine(media)
+            .with_interceptor_registry(registry)
+            .build(now)
+            .map_err(rtc_err)?;
+        let ssrcs = [rand::random::<u32>(), rand::random::<u32>()];
+        let mut out = Vec::with_capacity(2);
+        let mut out_ids = Vec::with_capacity(2);
+        for (k, kind) in KINDS.into_iter().enumerate() {
+            let track: MediaStreamTrack = crate::connection::out_track_spec(kind, ssrcs[k]);
+            out_ids.push(track.track_id().clone());
+            out.push(pc.add_track(track).map_err(rtc_err)?);
+        }
+        pc.add_local_candidate(host_candidate(self.local))
+            .map_err(rtc_err)?;
+        pc.add_local_candidate(RTCIceCandidateInit::default())
+            .map_err(rtc_err)?;
+        pc.set_remote_description(now, offer)
+            .map_err(|e| Error::BadSdp(e.to_string()))?;
+        let answer = pc.create_answer(None).map_err(rtc_err)?;
+        pc.set_local_description(now, answer).map_err(rtc_err)?;
+        let local = pc
+            .local_description()
+            .ok_or_else(|| rtc_err("no local description"))?;
+        let mut payload_types = HashMap::new();
+        for id in out.iter() {
+            if let Some(mut s) = pc.rtp_sender(*id) {
+                for c in &s.get_parameters().rtp_parameters.codecs {
+                    payload_types
+                        .entry(c.rtp_codec.mime_type.to_lowercase())
+                        .or_insert(c.payload_type);
+                }
+            }
+        }
+        tracing::debug!(room, side = side.index(), owner, ?payload_types, "answered an offer");
+
+        let peer = Peer {
+            pc,
+            room,
+            side,
+            owner,
+            ufrag: ufrag.clone(),
+            addrs: Vec::new(),
+            events,
+            counters: self.stats.room(room),
+            out: [out[0], out[1]],
+            out_ssrc: ssrcs,
+            out_ids: [out_ids[0].clone(), out_ids[1].clone()],
+            payload_types,
+            incoming: HashMap::new(),
+            video_in: None,
+            created: now,
+        };
+        let key = match self.peers.iter().position(Option::is_none) {
+            Some(k) => {
+                self.peers[k] = Some(peer);
+                k
+            }
+            None => {
+                self.peers.push(Some(peer));
+                self.peers.len() - 1
+            }
+        };
+        self.by_ufrag.insert(ufrag, key);
+        let old = self.rooms.entry(room).or_default().peers[side.index()].replace(key);
+        self.stats.connections.fetch_add(1, Ordering::Relaxed);
+        if let Some(old) = old {
+            self.close(old);
+        }
+        self.drain(key, now);
+        Ok(crate::connection::with_start_bitrate(
+            &self.announce.sdp(&local.sdp),
+            crate::connection::START_BITRATE_KBPS,
+        ))
+    }
+
+    /// Closes connection `key` and forgets it (its room keeps its place for the other side).
+    fn close(&mut self, key: usize) {
+        let Some(mut p) = self.peers[key].take() else {
+            return;
+        };
+        let _ = p.pc.close();
+        while let Some(d) = p.pc.poll_write() {
+            self.out.push((d.transport.peer_addr, d.message));
+        }
+        let _ = p.events.send(RelayEvent::State("closed".into()));
+        for a in &p.addrs {
+            self.by_addr.remove(a);
+        }
+        self.by_ufrag.remove(&p.ufrag);
+        if let Some(r) = self.rooms.get_mut(&p.room) {
+            if r.peers[p.side.index()] == Some(key) {
+                r.peers[p.side.index()] = None;
+            }
+        }
+        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
+        tracing::debug!(
+            age_ms = p.created.elapsed().as_millis() as u64,
+            "peer connection closed"
+        );
+    }
+
+    fn stop(&mut self) {
+        for key in 0..self.peers.len() {
+            self.close(key);
+        }
+        self.flush();
+    }
+}
+
+/// The worker's socket address as a host candidate.
+fn host_candidate(local: SocketAddr) -> RTCIceCandidateInit {
+    RTCIceCandidateInit {
+        candidate: format!(
+            "candidate:1 1 udp 2130706431 {} {} typ host",
+            local.ip(),
+            local.port()
+        ),
+        sdp_mid: Some("0".into()),
+        sdp_mline_index: Some(0),
+        ..Default::default()
+    }
+}
