@@ -20,6 +20,9 @@ pub(crate) struct RecvBatch {
     bufs: Vec<[u8; DATAGRAM]>,
     names: Vec<libc::sockaddr_storage>,
     lens: Vec<usize>,
+    /// The call's headers, pointed at the buffers above anew before each call.
+    iovs: Vec<libc::iovec>,
+    msgs: Vec<libc::mmsghdr>,
 }
 
 impl RecvBatch {
@@ -29,26 +32,26 @@ impl RecvBatch {
             // SAFETY: an all-zero sockaddr_storage is a valid (unspecified) address.
             names: vec![unsafe { std::mem::zeroed() }; BATCH],
             lens: vec![0; BATCH],
+            iovs: Vec::with_capacity(BATCH),
+            // SAFETY: zeroed mmsghdr is valid; every pointer is set before a call.
+            msgs: vec![unsafe { std::mem::zeroed() }; BATCH],
         }
     }
 
     /// Reads what is waiting on `socket`, up to `BATCH` datagrams, without blocking; how many.
     pub(crate) fn read(&mut self, socket: &UdpSocket) -> io::Result<usize> {
-        let mut iovs: Vec<libc::iovec> = self
-            .bufs
-            .iter_mut()
-            .map(|b| libc::iovec {
-                iov_base: b.as_mut_ptr().cast(),
-                iov_len: DATAGRAM,
-            })
-            .collect();
-        // SAFETY: zeroed mmsghdr is valid; every pointer set below outlives the call.
-        let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; BATCH];
+        self.iovs.clear();
+        self.iovs.extend(self.bufs.iter_mut().map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: DATAGRAM,
+        }));
+        let msgs = &mut self.msgs;
         for (i, m) in msgs.iter_mut().enumerate() {
             m.msg_hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
             m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
-            m.msg_hdr.msg_iov = &mut iovs[i];
+            m.msg_hdr.msg_iov = &mut self.iovs[i];
             m.msg_hdr.msg_iovlen = 1;
+            m.msg_len = 0;
         }
         // SAFETY: `msgs` points at BATCH valid headers, buffers and address slots.
         let n = unsafe {

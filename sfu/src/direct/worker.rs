@@ -8,13 +8,14 @@
 //! room through `forward`, and sends every datagram produced in one batch. Then it waits for
 //! the socket, a command or the next timer, whichever comes first.
 
-use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
+// Maps looked up for every packet: foldhash, seeded per process.
+use foldhash::{HashMap, HashMapExt};
 use rtc::media_stream::{MediaStreamTrack, MediaStreamTrackId};
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
@@ -91,11 +92,15 @@ struct Peer {
     out: [RTCRtpSenderId; 2],
     out_ssrc: [u32; 2],
     out_ids: [MediaStreamTrackId; 2],
-    payload_types: HashMap<String, u8>,
+    payload_types: std::collections::HashMap<String, u8>,
     incoming: HashMap<MediaStreamTrackId, Incoming>,
     /// The participant's own video, to ask it for keyframes.
     video_in: Option<(RTCRtpReceiverId, u32)>,
     created: Instant,
+    /// When the connection's timers are next due, as of its last input.
+    deadline: Option<Instant>,
+    /// Had input since `deadline` was last read.
+    dirty: bool,
 }
 
 #[derive(Default)]
@@ -120,6 +125,8 @@ pub(crate) struct Worker {
     out: Vec<(SocketAddr, BytesMut)>,
     /// Messages read from a connection, being handled (kept to reuse the allocation).
     reads: Vec<RTCMessage>,
+    /// Connections with input since their deadline was read.
+    dirty: Vec<usize>,
     next_sample: Instant,
 }
 
@@ -147,6 +154,7 @@ impl Worker {
             by_ufrag: HashMap::new(),
             out: Vec::new(),
             reads: Vec::new(),
+            dirty: Vec::new(),
             next_sample: Instant::now() + SAMPLE_EVERY,
         })
     }
@@ -165,20 +173,15 @@ impl Worker {
                     Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 }
             }
+            self.refresh_deadlines();
             let now = Instant::now();
-            let mut next: Option<Instant> = None;
             for key in 0..self.peers.len() {
                 let Some(p) = self.peers[key].as_mut() else {
                     continue;
                 };
-                if let Some(due) = p.pc.poll_timeout() {
-                    if due <= now {
-                        let _ = p.pc.handle_timeout(now);
-                        self.drain(key, now);
-                    }
-                }
-                if let Some(due) = self.peers[key].as_mut().and_then(|p| p.pc.poll_timeout()) {
-                    next = Some(next.map_or(due, |n| n.min(due)));
+                if p.deadline.is_some_and(|due| due <= now) {
+                    let _ = p.pc.handle_timeout(now);
+                    self.drain(key, now);
                 }
             }
             if now >= self.next_sample {
@@ -214,6 +217,8 @@ impl Worker {
                 // Timers and commands again before waiting.
                 continue;
             }
+            self.refresh_deadlines();
+            let next = self.peers.iter().flatten().filter_map(|p| p.deadline).min();
             let timeout = next
                 .map(|n| n.saturating_duration_since(Instant::now()))
                 .map(|t| t.min(self.next_sample - now.min(self.next_sample)));
@@ -222,6 +227,16 @@ impl Worker {
                 &self.wake,
                 Some(timeout.unwrap_or(SAMPLE_EVERY)),
             );
+        }
+    }
+
+    /// Reads again the deadline of each connection that had input.
+    fn refresh_deadlines(&mut self) {
+        for key in self.dirty.drain(..) {
+            if let Some(p) = self.peers[key].as_mut() {
+                p.deadline = p.pc.poll_timeout();
+                p.dirty = false;
+            }
         }
     }
 
@@ -332,10 +347,16 @@ impl Worker {
         self.take_writes(key);
     }
 
+    /// Connection `key`'s datagrams, to send at the end of the turn; its deadline is read
+    /// again before the loop waits.
     fn take_writes(&mut self, key: usize) {
         if let Some(p) = self.peers[key].as_mut() {
             while let Some(d) = p.pc.poll_write() {
                 self.out.push((d.transport.peer_addr, d.message));
+            }
+            if !p.dirty {
+                p.dirty = true;
+                self.dirty.push(key);
             }
         }
     }
@@ -347,7 +368,13 @@ impl Worker {
     }
 
     /// One packet of `key`'s incoming `track`, to the other side.
-    fn forward(&mut self, key: usize, track: &MediaStreamTrackId, packet: rtc::rtp::Packet, now: Instant) {
+    fn forward(
+        &mut self,
+        key: usize,
+        track: &MediaStreamTrackId,
+        packet: rtc::rtp::Packet,
+        now: Instant,
+    ) {
         let other = self.other(key);
         let Some(p) = self.peers[key].as_mut() else {
             return;
@@ -355,9 +382,8 @@ impl Worker {
         let Some(incoming) = p.incoming.get_mut(track) else {
             return;
         };
-        let (kind, side, room, counters) = (incoming.kind, p.side, p.room, p.counters.clone());
-        let mime = incoming.mime.clone();
-        if kind == RtpCodecKind::Video && !incoming.asked_keyframe {
+        if incoming.kind == RtpCodecKind::Video && !incoming.asked_keyframe {
+            // The first video packet: ask for a keyframe, so that the other side can start.
             incoming.asked_keyframe = true;
             let ssrc = packet.header.ssrc;
             if let Some((receiver, _)) = p.video_in {
@@ -369,22 +395,27 @@ impl Worker {
         let Some(other) = other else {
             return;
         };
+        let Ok([Some(from), Some(to)]) = self.peers.get_disjoint_mut([key, other]) else {
+            return;
+        };
+        let Some(incoming) = from.incoming.get(track) else {
+            return;
+        };
+        let Some(room) = self.rooms.get_mut(&from.room) else {
+            return;
+        };
+        let kind = incoming.kind;
         let k = kind_index(kind);
-        let Some(room) = self.rooms.get_mut(&room) else {
-            return;
-        };
-        let Some(to) = self.peers[other].as_mut() else {
-            return;
-        };
         let continuity = room
             .rewriters
-            .entry((side.other(), k))
+            .entry((from.side.other(), k))
             .or_insert_with(|| forward::continuity(kind));
         let out = Outgoing {
             payload_types: &to.payload_types,
             ssrc: to.out_ssrc[k],
         };
-        let Some(packet) = forward::forward(packet, &mime, &out, continuity) else {
+        let counters = &from.counters;
+        let Some(packet) = forward::forward(packet, &incoming.mime, &out, continuity) else {
             counters.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -606,7 +637,7 @@ impl Worker {
         let local = pc
             .local_description()
             .ok_or_else(|| rtc_err("no local description"))?;
-        let mut payload_types = HashMap::new();
+        let mut payload_types = std::collections::HashMap::new();
         for id in out.iter() {
             if let Some(mut s) = pc.rtp_sender(*id) {
                 for c in &s.get_parameters().rtp_parameters.codecs {
@@ -634,6 +665,8 @@ impl Worker {
             incoming: HashMap::new(),
             video_in: None,
             created: now,
+            deadline: None,
+            dirty: false,
         };
         let key = match self.peers.iter().position(Option::is_none) {
             Some(k) => {
