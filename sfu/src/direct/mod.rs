@@ -8,9 +8,13 @@
 //! lock on the way. The rest of the relay talks to a worker with commands (an offer, a
 //! candidate, a leave), each answered when done.
 //!
-//! What it does not do (yet), where the `webrtc` engine does: ICE over TCP, a port range, an
-//! unspecified bind address (the socket's own address is the host candidate, so it needs a
-//! specific one: `127.0.0.1:47000`, `10.0.0.5:3478`). `Engine::start` refuses those.
+//! A port range (`media_ports`) gives worker `i` its `i`-th port: one port per worker, not per
+//! connection, so the firewall opens the same range as for the `webrtc` engine.
+//!
+//! What it does not do (yet), where the `webrtc` engine does: ICE over TCP, an unspecified
+//! bind address (the socket's own address is the host candidate, so it needs a specific one:
+//! `127.0.0.1:47000`, `10.0.0.5:3478`). `Engine::start` refuses those with a message that
+//! says so.
 //! Candidates go in the answer (with end-of-candidates), none are trickled.
 
 mod udp;
@@ -47,8 +51,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// `threads` workers (at least one), worker `i` on `udp`'s port + `i` (or any free port
-    /// when it is 0).
+    /// `threads` workers (at least one), worker `i` on the `i`-th port of `ports`, or else on
+    /// `udp`'s port + `i` (any free port when it is 0).
     pub fn start(
         udp: &[String],
         tcp: &[String],
@@ -58,9 +62,6 @@ impl Engine {
         stats: Arc<Stats>,
     ) -> Result<Engine, Error> {
         let refuse = |why: &str| Error::WebRtc(format!("media_engine rtc: {why}"));
-        if ports.is_some() {
-            return Err(refuse("no port range (media_ports); use one media_udp address"));
-        }
         if !tcp.is_empty() {
             return Err(refuse("no ICE over TCP yet; set media_tcp to off"));
         }
@@ -75,11 +76,20 @@ impl Engine {
                 "media_udp needs a specific address (e.g. 10.0.0.5:3478), not 0.0.0.0",
             ));
         }
+        let threads = threads.max(1);
+        if let Some((first, last)) = ports {
+            if (last - first) as usize + 1 < threads {
+                return Err(refuse("media_ports has fewer ports than media_reactors"));
+            }
+        }
         let mut workers = Vec::new();
-        for i in 0..threads.max(1) {
+        for i in 0..threads {
+            // Worker i's port: the range's i-th, or the address's port + i, or any.
             let mut at = addr;
-            if addr.port() != 0 {
-                at.set_port(addr.port() + i as u16);
+            match ports {
+                Some((first, _)) => at.set_port(first + i as u16),
+                None if addr.port() != 0 => at.set_port(addr.port() + i as u16),
+                None => {}
             }
             let socket =
                 udp::bind(at).map_err(|e| Error::WebRtc(format!("media address {at}: {e}")))?;
