@@ -264,3 +264,82 @@ impl Drop for Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(
+        udp: &str,
+        tcp: &[&str],
+        ports: Option<(u16, u16)>,
+        threads: usize,
+    ) -> Result<Engine, Error> {
+        Engine::start(
+            &[udp.to_string()],
+            &tcp.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            ports,
+            vec![],
+            threads,
+            Arc::new(Stats::default()),
+        )
+    }
+
+    #[test]
+    fn what_it_cannot_do_is_refused_with_a_reason() {
+        let said = |r: Result<Engine, Error>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(said(start("0.0.0.0:3478", &[], None, 1)).contains("specific address"));
+        assert!(said(start("127.0.0.1:0", &["127.0.0.1:0"], None, 1)).contains("ICE over TCP"));
+        assert!(said(start("127.0.0.1:0", &[], Some((41000, 41000)), 2)).contains("fewer ports"));
+        assert!(said(start("localhost:3478", &[], None, 1)).contains("IP address and port"));
+    }
+
+    #[tokio::test]
+    async fn a_bad_offer_a_stray_candidate_and_a_stray_leave_leave_nothing_behind() {
+        let stats = Stats::default();
+        let engine = start("127.0.0.1:0", &[], None, 2).unwrap();
+        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let offer = engine
+            .offer(
+                7,
+                Side::Citizen,
+                1,
+                "v=0\r\nnonsense\u{0}\r\n".into(),
+                events,
+                &stats,
+            )
+            .await;
+        assert!(matches!(offer, Err(Error::BadSdp(_))), "{offer:?}");
+        assert_eq!(engine.rooms(), 0);
+        assert_eq!(engine.worker_rooms(), vec![0, 0]);
+        let candidate = IceCandidate {
+            candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_mline_index: Some(0),
+        };
+        assert!(matches!(
+            engine.candidate(7, Side::Operator, candidate, &stats).await,
+            Err(Error::NoConnection)
+        ));
+        engine.leave(7, Side::Citizen, 1, &stats).await;
+        assert_eq!(engine.rooms(), 0);
+        assert_eq!(stats.connections.load(Ordering::Relaxed), 0);
+        // Dropped: its threads end (the drop joins them).
+        drop(engine);
+    }
+
+    #[tokio::test]
+    async fn a_port_range_gives_each_worker_its_port() {
+        // Above the test suites' port picker (20000-31999), below the ephemeral ports.
+        let port = 32_000 + (std::process::id() % 380) as u16 * 2;
+        let engine = start("127.0.0.1:0", &[], Some((port, port + 1)), 2).unwrap();
+        for p in [port, port + 1] {
+            assert!(
+                std::net::UdpSocket::bind(("127.0.0.1", p)).is_err(),
+                "port {p} is the worker's"
+            );
+        }
+        drop(engine);
+        assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok());
+    }
+}

@@ -246,7 +246,8 @@ mod tests {
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
         a.send_to(b"one", relay.local_addr().unwrap()).unwrap();
         b.send_to(b"two", relay.local_addr().unwrap()).unwrap();
-        a.send_to(&[7u8; 1500], relay.local_addr().unwrap()).unwrap();
+        a.send_to(&[7u8; 1500], relay.local_addr().unwrap())
+            .unwrap();
         let wake = Wake::new().unwrap();
         let mut batch = RecvBatch::new();
         let mut got = Vec::new();

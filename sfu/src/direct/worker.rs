@@ -485,9 +485,7 @@ impl Worker {
     /// Each link's loss and round-trip time, from its connection's own statistics.
     fn sample(&mut self, now: Instant) {
         for p in self.peers.iter_mut().flatten() {
-            let report = p
-                .pc
-                .get_stats(now, rtc::statistics::StatsSelector::None);
+            let report = p.pc.get_stats(now, rtc::statistics::StatsSelector::None);
             let lost: i64 = report
                 .inbound_rtp_streams()
                 .map(|r| r.received_rtp_stream_stats.packets_lost)
@@ -647,7 +645,13 @@ impl Worker {
                 }
             }
         }
-        tracing::debug!(room, side = side.index(), owner, ?payload_types, "answered an offer");
+        tracing::debug!(
+            room,
+            side = side.index(),
+            owner,
+            ?payload_types,
+            "answered an offer"
+        );
 
         let peer = Peer {
             pc,
