@@ -167,6 +167,16 @@ pub(crate) async fn out_tracks(
     Ok((out, ssrcs))
 }
 
+/// A keyframe request (PLI) for the incoming video stream `media_ssrc`.
+pub(crate) fn pli(media_ssrc: u32) -> Vec<Box<dyn rtc::rtcp::Packet>> {
+    vec![Box::new(
+        rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        },
+    )]
+}
+
 /// How often the relay's ICE agent checks a candidate pair while connecting.
 pub(crate) const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(25);
 

@@ -32,17 +32,26 @@
 //! - `send_retry`: sending on a socket registered for reads only, for `runtime` and `mux`.
 //! - `ports`: a configured port range handed out to connections instead of shared ports.
 //! - `reactors`: the threads that run the connections, a room's two on the same one.
+//! - `direct`: the second engine (`EngineKind::Rtc`): worker threads that drive `rtc`
+//!   connections themselves, datagrams and time in, datagrams and events out, through
+//!   `forward`, with batched UDP reads and sends; `relay` hands it every offer, candidate and
+//!   leave when it is chosen.
 //! - `stats`: per-room counters for the Prometheus endpoint.
+//! - `events`: what the relay tells a participant's signaling socket (`RelayEvent`) and the ICE
+//!   candidates it takes from it, for both engines.
 //! - `error`: the relay's error type.
 //!
 //! Dependencies go one way, with `relay` on top: it uses `connection`, `forward`, `side`,
-//! `ports`, `reactors`, `mux` and `stats`; `connection` uses `interceptors`, `runtime` and `mux`; `forward`
-//! uses `rewrite`; `runtime` uses `mux` and `interceptors`; `runtime` and `mux` share
-//! `send_retry`. Only `relay` knows about rooms.
+//! `ports`, `reactors`, `mux`, `stats`, `events` and `direct`; `direct` uses `connection`,
+//! `interceptors`, `forward`, `mux` (the STUN username), `events` and `stats`; `connection` uses
+//! `interceptors`, `runtime` and `mux`; `forward` uses `rewrite`; `runtime` uses `mux` and
+//! `interceptors`; `runtime` and `mux` share `send_retry`. Only `relay` and `direct` know about
+//! rooms, each for its own engine.
 
 pub mod connection;
 pub mod direct;
 mod error;
+pub mod events;
 pub mod forward;
 pub mod interceptors;
 pub mod mux;

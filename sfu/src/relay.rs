@@ -26,7 +26,7 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState, RTCSessionDescription,
 };
 
-use crate::connection::{self, kind_index, Setup};
+use crate::connection::{self, kind_index, pli, Setup};
 use crate::forward::{self, Outgoing};
 use crate::rewrite::Rewriter;
 use crate::side::Side;
@@ -36,6 +36,7 @@ use crate::stats::{RoomCounters, Stats};
 // generator of the `tests` crate uses `codecs` and `out_track` from here).
 pub use crate::connection::{codecs, out_track, Announce};
 pub use crate::error::Error;
+pub use crate::events::{IceCandidate, RelayEvent};
 
 /// How the relay's connections reach browsers.
 #[derive(Debug, Clone)]
@@ -81,23 +82,6 @@ impl Default for Config {
     }
 }
 
-/// An ICE candidate as browsers write it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct IceCandidate {
-    pub candidate: String,
-    pub sdp_mid: Option<String>,
-    pub sdp_mline_index: Option<u16>,
-}
-
-/// What the relay tells a participant's signaling socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RelayEvent {
-    /// A local candidate for trickle ICE.
-    Candidate(IceCandidate),
-    /// The connection's state: new, connecting, connected, disconnected, failed, closed.
-    State(String),
-}
-
 /// One participant's connection and the two tracks that carry the other side's media to it.
 struct Participant {
     /// The signaling connection this peer connection belongs to.
@@ -137,13 +121,6 @@ pub struct Relay {
     /// The rtc engine, which then takes every offer, candidate and leave.
     direct: Option<crate::direct::Engine>,
     pub stats: Arc<Stats>,
-}
-
-pub(crate) fn pli(media_ssrc: u32) -> Vec<Box<dyn rtc::rtcp::Packet>> {
-    vec![Box::new(PictureLossIndication {
-        sender_ssrc: 0,
-        media_ssrc,
-    })]
 }
 
 impl RoomMedia {

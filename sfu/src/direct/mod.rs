@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::connection::Announce;
 use crate::error::Error;
-use crate::relay::{IceCandidate, RelayEvent};
+use crate::events::{IceCandidate, RelayEvent};
 use crate::side::Side;
 use crate::stats::Stats;
 use worker::{Command, Worker};

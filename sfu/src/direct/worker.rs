@@ -37,8 +37,8 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use super::udp::{self, RecvBatch, Wake};
 use crate::connection::{kind_index, Announce, KINDS};
 use crate::error::{rtc_err, Error};
+use crate::events::{IceCandidate, RelayEvent};
 use crate::forward::{self, Outgoing};
-use crate::relay::{IceCandidate, RelayEvent};
 use crate::rewrite::Rewriter;
 use crate::side::Side;
 use crate::stats::{RoomCounters, Stats};
@@ -388,7 +388,7 @@ impl Worker {
             let ssrc = packet.header.ssrc;
             if let Some((receiver, _)) = p.video_in {
                 if let Some(mut r) = p.pc.rtp_receiver(receiver) {
-                    let _ = r.write_rtcp(now, crate::relay::pli(ssrc));
+                    let _ = r.write_rtcp(now, crate::connection::pli(ssrc));
                 }
             }
         }
@@ -475,7 +475,7 @@ impl Worker {
             return;
         };
         if let Some(mut r) = p.pc.rtp_receiver(receiver) {
-            if r.write_rtcp(now, crate::relay::pli(ssrc)).is_ok() {
+            if r.write_rtcp(now, crate::connection::pli(ssrc)).is_ok() {
                 p.counters.plis.fetch_add(1, Ordering::Relaxed);
             }
         }
