@@ -329,23 +329,7 @@ async fn sample_link(alive: Weak<Participant>, side: Side, counters: Arc<RoomCou
         let report =
             s.pc.get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None)
                 .await;
-        let lost: i64 = report
-            .inbound_rtp_streams()
-            .map(|r| r.received_rtp_stream_stats.packets_lost)
-            .sum();
-        counters.lost[side.index()].store(lost.max(0) as u64, Ordering::Relaxed);
-        let rtt = report
-            .iter()
-            .filter_map(|e| match e {
-                rtc::statistics::report::RTCStatsReportEntry::IceCandidatePair(p)
-                    if p.current_round_trip_time > 0.0 =>
-                {
-                    Some(p.current_round_trip_time)
-                }
-                _ => None,
-            })
-            .fold(0.0f64, f64::max);
-        counters.rtt_us[side.index()].store((rtt * 1e6) as u64, Ordering::Relaxed);
+        counters.record_link(side, &report);
     }
 }
 

@@ -18,6 +18,34 @@ pub struct RoomCounters {
     pub rtt_us: [AtomicU64; 2],
 }
 
+impl RoomCounters {
+    /// `side`'s link as its connection's statistics tell it: packets lost on the way from its
+    /// browser to the relay, and the round-trip time of ICE (the largest of its pairs).
+    pub(crate) fn record_link(
+        &self,
+        side: crate::side::Side,
+        report: &rtc::statistics::report::RTCStatsReport,
+    ) {
+        let lost: i64 = report
+            .inbound_rtp_streams()
+            .map(|r| r.received_rtp_stream_stats.packets_lost)
+            .sum();
+        self.lost[side.index()].store(lost.max(0) as u64, Ordering::Relaxed);
+        let rtt = report
+            .iter()
+            .filter_map(|e| match e {
+                rtc::statistics::report::RTCStatsReportEntry::IceCandidatePair(p)
+                    if p.current_round_trip_time > 0.0 =>
+                {
+                    Some(p.current_round_trip_time)
+                }
+                _ => None,
+            })
+            .fold(0.0f64, f64::max);
+        self.rtt_us[side.index()].store((rtt * 1e6) as u64, Ordering::Relaxed);
+    }
+}
+
 /// Counters of rooms that have ended, so that the process's totals never go down.
 #[derive(Debug, Default)]
 struct Retired {

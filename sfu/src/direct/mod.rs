@@ -164,6 +164,29 @@ impl Engine {
         sent
     }
 
+    /// Sends `room`'s worker the command `make` builds around its reply channel, and waits
+    /// for the answer (`stopped` if the worker is gone); `None` when `create` is false and the
+    /// room is not placed.
+    async fn ask<T>(
+        &self,
+        room: i64,
+        create: bool,
+        stats: &Stats,
+        stopped: impl FnOnce() -> T,
+        make: impl FnOnce(worker::Reply<T>) -> Command,
+    ) -> Option<T> {
+        let worker = self.place(room, create)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let answered = if self.send(worker, make(reply)) {
+            answer.await.ok()
+        } else {
+            None
+        };
+        let (value, empty) = answered.unwrap_or_else(|| (stopped(), true));
+        self.done(room, empty, stats);
+        Some(value)
+    }
+
     pub async fn offer(
         &self,
         room: i64,
@@ -173,25 +196,17 @@ impl Engine {
         events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
         stats: &Stats,
     ) -> Result<String, Error> {
-        let worker = self.place(room, true).expect("placed");
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let command = Command::Offer {
+        let stopped = || Err(Error::WebRtc("the media worker stopped".into()));
+        self.ask(room, true, stats, stopped, |reply| Command::Offer {
             room,
             side,
             owner,
             sdp,
             events,
             reply,
-        };
-        let (result, empty) = if self.send(worker, command) {
-            answer
-                .await
-                .unwrap_or_else(|_| (Err(Error::WebRtc("the media worker stopped".into())), true))
-        } else {
-            (Err(Error::WebRtc("the media worker stopped".into())), true)
-        };
-        self.done(room, empty, stats);
-        result
+        })
+        .await
+        .unwrap_or_else(stopped)
     }
 
     pub async fn candidate(
@@ -201,42 +216,31 @@ impl Engine {
         candidate: IceCandidate,
         stats: &Stats,
     ) -> Result<(), Error> {
-        let Some(worker) = self.place(room, false) else {
-            return Err(Error::NoConnection);
-        };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let command = Command::Candidate {
+        let stopped = || Err(Error::NoConnection);
+        self.ask(room, false, stats, stopped, |reply| Command::Candidate {
             room,
             side,
             candidate,
             reply,
-        };
-        let (result, empty) = if self.send(worker, command) {
-            answer.await.unwrap_or((Err(Error::NoConnection), true))
-        } else {
-            (Err(Error::NoConnection), true)
-        };
-        self.done(room, empty, stats);
-        result
+        })
+        .await
+        .unwrap_or_else(stopped)
     }
 
     pub async fn leave(&self, room: i64, side: Side, owner: u64, stats: &Stats) {
-        let Some(worker) = self.place(room, false) else {
-            return;
-        };
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let command = Command::Leave {
+        self.ask(
             room,
-            side,
-            owner,
-            reply,
-        };
-        let empty = if self.send(worker, command) {
-            answer.await.map_or(true, |(_, e)| e)
-        } else {
-            true
-        };
-        self.done(room, empty, stats);
+            false,
+            stats,
+            || (),
+            |reply| Command::Leave {
+                room,
+                side,
+                owner,
+                reply,
+            },
+        )
+        .await;
     }
 
     /// Rooms on each worker, in order.

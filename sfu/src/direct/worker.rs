@@ -43,6 +43,9 @@ use crate::rewrite::Rewriter;
 use crate::side::Side;
 use crate::stats::{RoomCounters, Stats};
 
+/// Where a command's answer goes, with whether its room is empty after it.
+pub(crate) type Reply<T> = tokio::sync::oneshot::Sender<(T, bool)>;
+
 /// What the rest of the relay asks of a worker.
 pub(crate) enum Command {
     Offer {
@@ -51,19 +54,19 @@ pub(crate) enum Command {
         owner: u64,
         sdp: String,
         events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
-        reply: tokio::sync::oneshot::Sender<(Result<String, Error>, bool)>,
+        reply: Reply<Result<String, Error>>,
     },
     Candidate {
         room: i64,
         side: Side,
         candidate: IceCandidate,
-        reply: tokio::sync::oneshot::Sender<(Result<(), Error>, bool)>,
+        reply: Reply<Result<(), Error>>,
     },
     Leave {
         room: i64,
         side: Side,
         owner: u64,
-        reply: tokio::sync::oneshot::Sender<((), bool)>,
+        reply: Reply<()>,
     },
     /// Ends the thread, closing every connection.
     Stop,
@@ -486,24 +489,7 @@ impl Worker {
     fn sample(&mut self, now: Instant) {
         for p in self.peers.iter_mut().flatten() {
             let report = p.pc.get_stats(now, rtc::statistics::StatsSelector::None);
-            let lost: i64 = report
-                .inbound_rtp_streams()
-                .map(|r| r.received_rtp_stream_stats.packets_lost)
-                .sum();
-            let i = p.side.index();
-            p.counters.lost[i].store(lost.max(0) as u64, Ordering::Relaxed);
-            let rtt = report
-                .iter()
-                .filter_map(|e| match e {
-                    rtc::statistics::report::RTCStatsReportEntry::IceCandidatePair(c)
-                        if c.current_round_trip_time > 0.0 =>
-                    {
-                        Some(c.current_round_trip_time)
-                    }
-                    _ => None,
-                })
-                .fold(0.0f64, f64::max);
-            p.counters.rtt_us[i].store((rtt * 1e6) as u64, Ordering::Relaxed);
+            p.counters.record_link(p.side, &report);
         }
     }
 
