@@ -16,16 +16,24 @@ async fn two_rooms_run_on_two_reactors_and_each_forwards_both_ways() {
     two_rooms_on_two_reactors(MediaEngine::Webrtc).await;
 }
 
+/// On the rtc engine the workers listen on known ports (the address's port and the next one),
+/// and junk from strangers is sprayed at both all through the call: it must not stop or slow
+/// the media.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_rtc_engine_two_rooms_run_on_two_workers_and_each_forwards_both_ways() {
     two_rooms_on_two_reactors(MediaEngine::Rtc).await;
 }
 
 async fn two_rooms_on_two_reactors(engine: MediaEngine) {
+    let port = free_port();
+    let media_udp = match engine {
+        MediaEngine::Rtc => format!("127.0.0.1:{port}"),
+        MediaEngine::Webrtc => "127.0.0.1:0".into(),
+    };
     let s = Server::start_with(
         Db::Sqlite,
         Options {
-            media: Some(("127.0.0.1:0".into(), 2)),
+            media: Some((media_udp, 2)),
             media_engine: Some(engine),
             ..Options::default()
         },
@@ -93,8 +101,23 @@ async fn two_rooms_on_two_reactors(engine: MediaEngine) {
             ))
         })
         .collect();
+    if engine == MediaEngine::Rtc {
+        // The junk goes where the workers listen.
+        for p in [port, port + 1] {
+            assert!(
+                std::net::UdpSocket::bind(("127.0.0.1", p)).is_err(),
+                "worker port {p}"
+            );
+        }
+    }
+    let junk = (engine == MediaEngine::Rtc)
+        .then(|| tokio::spawn(spray_junk([port, port + 1], until.clone())));
     for sender in senders {
         sender.await.unwrap();
+    }
+    if let Some(junk) = junk {
+        let sprayed = junk.await.unwrap();
+        assert!(sprayed > 100, "{sprayed} junk datagrams sent");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (i, c) in counters.iter().enumerate() {
@@ -121,4 +144,35 @@ async fn two_rooms_on_two_reactors(engine: MediaEngine) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Hostile datagrams from an address no participant has, at `ports`, until `until`: random
+/// bytes of every size up to 64 KiB (more than the relay's read buffer), empty ones, a STUN
+/// binding request naming an ICE username nobody was given, and an RTP-looking packet. How
+/// many were sent.
+async fn spray_junk(ports: [u16; 2], until: Arc<Mutex<Instant>>) -> usize {
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut stun = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[7u8; 12]);
+    stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x08]);
+    stun.extend_from_slice(b"nobody:x");
+    let rtp = [
+        0x80, 0x60, 0x00, 0x01, 0, 0, 0, 1, 0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4,
+    ];
+    let mut sent = 0;
+    let mut n: usize = 1;
+    while Instant::now() < *until.lock().unwrap() {
+        n = n.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        let size = [0, 1, 20, 1_200, 2_048, 2_049, 65_000][n % 7];
+        let random: Vec<u8> = (0..size).map(|i| (n >> (i % 56)) as u8).collect();
+        for datagram in [&random[..], &stun[..], &rtp[..]] {
+            for p in ports {
+                if socket.send_to(datagram, ("127.0.0.1", p)).await.is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sent
 }

@@ -269,20 +269,28 @@ impl Worker {
                 k
             }
         };
-        let Some(p) = self.peers[key].as_mut() else {
-            return;
-        };
-        let _ = p.pc.handle_read(TaggedBytesMut {
-            now,
-            transport: TransportContext {
-                local_addr: self.local,
-                peer_addr: from,
-                ecn: None,
-                transport_protocol: TransportProtocol::UDP,
-            },
-            message: BytesMut::from(datagram),
-        });
-        self.drain(key, now);
+        let local = self.local;
+        // A datagram the protocol stack cannot take (a bug of its own on hostile input) costs
+        // its connection, never the worker and the other rooms on it.
+        let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Some(p) = self.peers[key].as_mut() {
+                let _ = p.pc.handle_read(TaggedBytesMut {
+                    now,
+                    transport: TransportContext {
+                        local_addr: local,
+                        peer_addr: from,
+                        ecn: None,
+                        transport_protocol: TransportProtocol::UDP,
+                    },
+                    message: BytesMut::from(datagram),
+                });
+                self.drain(key, now);
+            }
+        }));
+        if handled.is_err() {
+            tracing::error!("a media connection failed on a datagram it could not handle: closed");
+            self.forget(key, "failed");
+        }
     }
 
     /// Takes what connection `key` has for the relay after an input: its events, the media
@@ -683,14 +691,21 @@ impl Worker {
 
     /// Closes connection `key` and forgets it (its room keeps its place for the other side).
     fn close(&mut self, key: usize) {
-        let Some(mut p) = self.peers[key].take() else {
+        if let Some(p) = self.peers[key].as_mut() {
+            let _ = p.pc.close();
+            while let Some(d) = p.pc.poll_write() {
+                self.out.push((d.transport.peer_addr, d.message));
+            }
+        }
+        self.forget(key, "closed");
+    }
+
+    /// Forgets connection `key`, telling its signaling socket `state`.
+    fn forget(&mut self, key: usize, state: &str) {
+        let Some(p) = self.peers[key].take() else {
             return;
         };
-        let _ = p.pc.close();
-        while let Some(d) = p.pc.poll_write() {
-            self.out.push((d.transport.peer_addr, d.message));
-        }
-        let _ = p.events.send(RelayEvent::State("closed".into()));
+        let _ = p.events.send(RelayEvent::State(state.into()));
         for a in &p.addrs {
             self.by_addr.remove(a);
         }
