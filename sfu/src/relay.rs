@@ -58,8 +58,9 @@ pub struct Config {
     pub engine: EngineKind,
 }
 
-/// What drives the relay's connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What drives the relay's connections (`media_engine`: `webrtc` or `rtc`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// The `webrtc` crate's connections, on the reactors (every feature).
     #[default]
@@ -67,6 +68,18 @@ pub enum EngineKind {
     /// `rtc` connections driven from the relay's own threads (`direct`): one UDP address,
     /// no ICE over TCP, no port range.
     Rtc,
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "webrtc" => Ok(EngineKind::Webrtc),
+            "rtc" => Ok(EngineKind::Rtc),
+            other => Err(format!("must be webrtc or rtc, not {other:?}")),
+        }
+    }
 }
 
 impl Default for Config {

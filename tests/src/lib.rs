@@ -165,7 +165,7 @@ pub struct Options {
     /// The relay's UDP addresses and reactor threads (`--media-udp`, `--media-reactors`).
     pub media: Option<(String, usize)>,
     /// What drives the relay's connections (`--media-engine`) [default: webrtc].
-    pub media_engine: Option<web::config::MediaEngine>,
+    pub media_engine: Option<sfu::EngineKind>,
 }
 
 pub struct Server {

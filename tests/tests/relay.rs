@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tests::media::{join, send_media, Counters};
 use tests::*;
 
-use web::config::MediaEngine;
+use sfu::EngineKind as MediaEngine;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_rooms_run_on_two_reactors_and_each_forwards_both_ways() {

@@ -27,18 +27,6 @@ pub enum TlsMode {
     Off,
 }
 
-/// What drives the relay's media connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MediaEngine {
-    /// The `webrtc` crate's connections: every feature (ICE over TCP, port ranges, any
-    /// address).
-    Webrtc,
-    /// `rtc` connections driven from the relay's own threads: lighter per packet; one
-    /// specific UDP address (media_udp), media_tcp off, no media_ports.
-    Rtc,
-}
-
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -337,7 +325,7 @@ pub struct Config {
     /// What drives the media connections: webrtc or rtc (see docs/deploy.md) [default:
     /// webrtc].
     #[arg(long, env = "SPORTELLO_MEDIA_ENGINE")]
-    pub media_engine: Option<MediaEngine>,
+    pub media_engine: Option<sfu::EngineKind>,
 
     /// STUN/TURN servers handed to the browsers, as JSON, e.g.
     /// [{"urls":["turn:turn.comune.it:3478"],"username":"u","credential":"p"}] [default: none].
@@ -1063,11 +1051,11 @@ impl Config {
                 .filter(|x| !x.is_empty())
                 .collect()
         };
-        let engine = self.media_engine.unwrap_or(MediaEngine::Webrtc);
+        let engine = self.media_engine.unwrap_or_default();
         // The rtc engine has no ICE over TCP: by default, none is asked of it.
         let tcp_default = match engine {
-            MediaEngine::Webrtc => "0.0.0.0:0",
-            MediaEngine::Rtc => "off",
+            sfu::EngineKind::Webrtc => "0.0.0.0:0",
+            sfu::EngineKind::Rtc => "off",
         };
         sfu::Config {
             udp_addrs: list(&self.media_udp, "0.0.0.0:0"),
@@ -1075,10 +1063,7 @@ impl Config {
             nat_ips: self.media_public_ip.clone().into_iter().collect(),
             reactor_threads: self.media_reactors.unwrap_or(1),
             ports: self.media_port_range(),
-            engine: match engine {
-                MediaEngine::Webrtc => sfu::EngineKind::Webrtc,
-                MediaEngine::Rtc => sfu::EngineKind::Rtc,
-            },
+            engine,
         }
     }
 
@@ -1366,12 +1351,29 @@ mod value_tests {
             ("tls = \"maybe\"", "unknown variant `maybe`"),
             ("log_format = \"xml\"", "unknown variant `xml`"),
             ("smtp_security = \"ssl\"", "unknown variant `ssl`"),
+            ("media_engine = \"janus\"", "unknown variant `janus`"),
             ("demo = \"yes\"", "demo"),
             ("smtp_port = 70000", "smtp_port"),
         ] {
             let e = toml::from_str::<Config>(text).unwrap_err().to_string();
             assert!(e.contains(says), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn the_media_engine_is_one_of_two_and_rtc_asks_no_ice_tcp_by_default() {
+        let p = |args: &[&str]| {
+            Config::try_parse_from(std::iter::once("sportello").chain(args.iter().copied()))
+        };
+        let e = p(&["--media-engine", "janus"]).unwrap_err().to_string();
+        assert!(e.contains("must be webrtc or rtc"), "{e}");
+        let rtc = p(&["--media-engine", "rtc", "--media-udp", "10.0.0.5:3478"]).unwrap();
+        let relay = rtc.relay_config();
+        assert_eq!(relay.engine, sfu::EngineKind::Rtc);
+        assert!(relay.tcp_addrs.is_empty());
+        let default = p(&[]).unwrap().relay_config();
+        assert_eq!(default.engine, sfu::EngineKind::Webrtc);
+        assert_eq!(default.tcp_addrs, vec!["0.0.0.0:0".to_string()]);
     }
 
     #[test]

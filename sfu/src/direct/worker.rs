@@ -222,13 +222,11 @@ impl Worker {
             }
             self.refresh_deadlines();
             let next = self.peers.iter().flatten().filter_map(|p| p.deadline).min();
-            let timeout = next
-                .map(|n| n.saturating_duration_since(Instant::now()))
-                .map(|t| t.min(self.next_sample - now.min(self.next_sample)));
+            let until = next.map_or(self.next_sample, |n| n.min(self.next_sample));
             udp::wait(
                 &self.socket,
                 &self.wake,
-                Some(timeout.unwrap_or(SAMPLE_EVERY)),
+                Some(until.saturating_duration_since(Instant::now())),
             );
         }
     }
@@ -387,21 +385,16 @@ impl Worker {
         now: Instant,
     ) {
         let other = self.other(key);
-        let Some(p) = self.peers[key].as_mut() else {
-            return;
-        };
-        let Some(incoming) = p.incoming.get_mut(track) else {
+        let Some(incoming) = self.peers[key]
+            .as_mut()
+            .and_then(|p| p.incoming.get_mut(track))
+        else {
             return;
         };
         if incoming.kind == RtpCodecKind::Video && !incoming.asked_keyframe {
             // The first video packet: ask for a keyframe, so that the other side can start.
             incoming.asked_keyframe = true;
-            let ssrc = packet.header.ssrc;
-            if let Some((receiver, _)) = p.video_in {
-                if let Some(mut r) = p.pc.rtp_receiver(receiver) {
-                    let _ = r.write_rtcp(now, crate::connection::pli(ssrc));
-                }
-            }
+            self.request_keyframe(key, now);
         }
         let Some(other) = other else {
             return;
