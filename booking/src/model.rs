@@ -202,7 +202,8 @@ pub struct Calendar {
 
 /// Who an appointment is for and why: the same fields, with the same names, in the booking form
 /// (as typed), in a checked booking and in a stored appointment, for the citizen and the office.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored row's columns of the same names read it (`sqlx::FromRow`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 #[serde(default)]
 pub struct Contact {
     pub given_name: String,

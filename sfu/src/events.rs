@@ -17,3 +17,15 @@ pub enum RelayEvent {
     /// The connection's state: new, connecting, connected, disconnected, failed, closed.
     State(String),
 }
+
+/// A participant's offer, as their signaling socket hands it to the relay.
+#[derive(Debug)]
+pub struct Offer {
+    pub room: i64,
+    pub side: crate::Side,
+    /// The signaling socket that owns the connection; a newer socket of the same side replaces it.
+    pub owner: u64,
+    pub sdp: String,
+    /// Where the connection's local candidates and state changes go.
+    pub events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
+}

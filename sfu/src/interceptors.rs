@@ -47,38 +47,6 @@ const MAX_NACKS_PER_PACKET: u16 = 10;
 /// kept ~1.3 MB per video stream alive: most of a room's memory.
 const SEND_HISTORY: u16 = 256;
 
-/// An interceptor of the relay's chains: packets in, packets out, `Instant` time. (The bounds
-/// the wrappers below need on what they wrap.)
-pub trait Stage:
-    Interceptor
-    + Protocol<
-        TaggedPacket,
-        TaggedPacket,
-        (),
-        Rout = TaggedPacket,
-        Wout = TaggedPacket,
-        Eout = (),
-        Error = Error,
-        Time = Instant,
-    >
-{
-}
-
-impl<T> Stage for T where
-    T: Interceptor
-        + Protocol<
-            TaggedPacket,
-            TaggedPacket,
-            (),
-            Rout = TaggedPacket,
-            Wout = TaggedPacket,
-            Eout = (),
-            Error = Error,
-            Time = Instant,
-        >
-{
-}
-
 /// The first tick at or after `deadline`, ticks counted from `epoch`.
 pub fn on_tick(deadline: Instant, epoch: Instant, tick: Duration) -> Instant {
     let Some(since) = deadline.checked_duration_since(epoch) else {
@@ -95,37 +63,47 @@ pub(crate) fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
+/// What a wrapping stage passes unchanged to the stage it wraps (`self.$inner`): the stage's
+/// message types (`types`) and any of its methods named.
+macro_rules! pass_to {
+    ($inner:tt: $($what:ident),+) => { $(pass_to!(@ $inner $what);)+ };
+    (@ $i:tt types) => {
+        type Rout = TaggedPacket;
+        type Wout = TaggedPacket;
+        type Eout = ();
+        type Error = Error;
+        type Time = Instant;
+    };
+    (@ $i:tt handle_read) => { pass_to!(@ $i handle_read(msg: TaggedPacket) -> Result<(), Error>); };
+    (@ $i:tt poll_read) => { pass_to!(@ $i poll_read() -> Option<TaggedPacket>); };
+    (@ $i:tt handle_write) => { pass_to!(@ $i handle_write(msg: TaggedPacket) -> Result<(), Error>); };
+    (@ $i:tt poll_write) => { pass_to!(@ $i poll_write() -> Option<TaggedPacket>); };
+    (@ $i:tt handle_event) => { pass_to!(@ $i handle_event(evt: ()) -> Result<(), Error>); };
+    (@ $i:tt poll_event) => { pass_to!(@ $i poll_event() -> Option<()>); };
+    (@ $i:tt handle_timeout) => { pass_to!(@ $i handle_timeout(now: Instant) -> Result<(), Error>); };
+    (@ $i:tt poll_timeout) => { pass_to!(@ $i poll_timeout() -> Option<Instant>); };
+    (@ $i:tt close) => { pass_to!(@ $i close() -> Result<(), Error>); };
+    (@ $i:tt bind_local_stream) => { pass_to!(@ $i bind_local_stream(info: &StreamInfo) -> ()); };
+    (@ $i:tt unbind_local_stream) => { pass_to!(@ $i unbind_local_stream(info: &StreamInfo) -> ()); };
+    (@ $i:tt bind_remote_stream) => { pass_to!(@ $i bind_remote_stream(info: &StreamInfo) -> ()); };
+    (@ $i:tt unbind_remote_stream) => { pass_to!(@ $i unbind_remote_stream(info: &StreamInfo) -> ()); };
+    (@ $i:tt $method:ident($($arg:ident: $ty:ty)?) -> $out:ty) => {
+        fn $method(&mut self $(, $arg: $ty)?) -> $out {
+            self.$i.$method($($arg)?)
+        }
+    };
+}
+
 /// An interceptor whose wake-ups are moved to the next shared tick.
 pub struct OnTick<I>(pub I);
 
 impl<I> Protocol<TaggedPacket, TaggedPacket, ()> for OnTick<I>
 where
-    I: Stage,
+    I: Interceptor,
 {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
+    pass_to!(0: types, handle_read, poll_read, handle_write, poll_write, handle_event, poll_event,
+        close);
 
-    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Error> {
-        self.0.handle_read(msg)
-    }
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.0.poll_read()
-    }
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
-        self.0.handle_write(msg)
-    }
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.0.poll_write()
-    }
-    fn handle_event(&mut self, evt: ()) -> Result<(), Error> {
-        self.0.handle_event(evt)
-    }
-    fn poll_event(&mut self) -> Option<()> {
-        self.0.poll_event()
-    }
     fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
         // Another part of the connection may wake the chain between ticks: not for this one.
         match self.poll_timeout() {
@@ -138,27 +116,13 @@ where
             .poll_timeout()
             .map(|deadline| on_tick(deadline, epoch(), TICK))
     }
-    fn close(&mut self) -> Result<(), Error> {
-        self.0.close()
-    }
 }
 
 impl<I> Interceptor for OnTick<I>
 where
-    I: Stage,
+    I: Interceptor,
 {
-    fn bind_local_stream(&mut self, info: &StreamInfo) {
-        self.0.bind_local_stream(info)
-    }
-    fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        self.0.unbind_local_stream(info)
-    }
-    fn bind_remote_stream(&mut self, info: &StreamInfo) {
-        self.0.bind_remote_stream(info)
-    }
-    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
-        self.0.unbind_remote_stream(info)
-    }
+    pass_to!(0: bind_local_stream, unbind_local_stream, bind_remote_stream, unbind_remote_stream);
 }
 
 /// The NACK generator, told when a missing packet arrived again as a retransmission.
@@ -197,13 +161,10 @@ pub fn rtx_original(rtx: &rtc::rtp::Packet, primary_ssrc: u32) -> Option<rtc::rt
 
 impl<I> Protocol<TaggedPacket, TaggedPacket, ()> for RtxAware<I>
 where
-    I: Stage,
+    I: Interceptor,
 {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
+    pass_to!(inner: types, handle_write, poll_write, handle_event, poll_event, handle_timeout,
+        poll_timeout, close);
 
     fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Error> {
         let copy = match &msg.message.packet {
@@ -233,39 +194,14 @@ where
             }
         }
     }
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
-        self.inner.handle_write(msg)
-    }
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.inner.poll_write()
-    }
-    fn handle_event(&mut self, evt: ()) -> Result<(), Error> {
-        self.inner.handle_event(evt)
-    }
-    fn poll_event(&mut self) -> Option<()> {
-        self.inner.poll_event()
-    }
-    fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        self.inner.handle_timeout(now)
-    }
-    fn poll_timeout(&mut self) -> Option<Instant> {
-        self.inner.poll_timeout()
-    }
-    fn close(&mut self) -> Result<(), Error> {
-        self.inner.close()
-    }
 }
 
 impl<I> Interceptor for RtxAware<I>
 where
-    I: Stage,
+    I: Interceptor,
 {
-    fn bind_local_stream(&mut self, info: &StreamInfo) {
-        self.inner.bind_local_stream(info)
-    }
-    fn unbind_local_stream(&mut self, info: &StreamInfo) {
-        self.inner.unbind_local_stream(info)
-    }
+    pass_to!(inner: bind_local_stream, unbind_local_stream);
+
     fn bind_remote_stream(&mut self, info: &StreamInfo) {
         if let Some(rtx) = info.ssrc_rtx {
             self.rtx.insert(rtx, info.ssrc);
@@ -289,11 +225,7 @@ pub struct FeedbackTap {
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
-    type Rout = TaggedPacket;
-    type Wout = TaggedPacket;
-    type Eout = ();
-    type Error = Error;
-    type Time = Instant;
+    pass_to!(read: types);
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {

@@ -64,5 +64,5 @@ mod send_retry;
 pub mod side;
 pub mod stats;
 
-pub use relay::{Config, EngineKind, IceCandidate, Relay, RelayEvent};
+pub use relay::{Config, EngineKind, IceCandidate, Offer, Relay, RelayEvent};
 pub use side::Side;

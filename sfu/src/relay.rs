@@ -36,7 +36,7 @@ use crate::stats::{RoomCounters, Stats};
 // generator of the `tests` crate uses `codecs` and `out_track` from here).
 pub use crate::connection::{codecs, out_track, Announce};
 pub use crate::error::Error;
-pub use crate::events::{IceCandidate, RelayEvent};
+pub use crate::events::{IceCandidate, Offer, RelayEvent};
 
 /// How the relay's connections reach browsers.
 #[derive(Debug, Clone)]
@@ -473,20 +473,11 @@ impl Relay {
     /// Answers a participant's offer with a new connection (replacing any previous one of the
     /// same side: a reload, a network change). Local candidates and state changes arrive on
     /// `events`.
-    pub async fn offer(
-        &self,
-        room_id: i64,
-        side: Side,
-        owner: u64,
-        sdp: String,
-        events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
-    ) -> Result<String, Error> {
+    pub async fn offer(&self, o: Offer) -> Result<String, Error> {
         if let Some(direct) = &self.direct {
-            return direct
-                .offer(room_id, side, owner, sdp, events, &self.stats)
-                .await;
+            return direct.offer(o, &self.stats).await;
         }
-        let offer = RTCSessionDescription::offer(sdp).map_err(|e| Error::BadSdp(e.to_string()))?;
+        let room_id = o.room;
         let room = {
             let mut rooms = self.rooms.lock().expect("rooms lock");
             let r = rooms
@@ -496,9 +487,7 @@ impl Relay {
             r.pending.fetch_add(1, Ordering::SeqCst);
             r
         };
-        let result = self
-            .answer_offer(room.clone(), room_id, side, owner, offer, events)
-            .await;
+        let result = self.answer_offer(room.clone(), o).await;
         room.pending.fetch_sub(1, Ordering::SeqCst);
         if result.is_err() {
             self.forget_if_empty(room_id, &room);
@@ -506,15 +495,10 @@ impl Relay {
         result
     }
 
-    async fn answer_offer(
-        &self,
-        room: Arc<RoomMedia>,
-        room_id: i64,
-        side: Side,
-        owner: u64,
-        offer: RTCSessionDescription,
-        events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
-    ) -> Result<String, Error> {
+    async fn answer_offer(&self, room: Arc<RoomMedia>, o: Offer) -> Result<String, Error> {
+        let (room_id, side, owner) = (o.room, o.side, o.owner);
+        let offer =
+            RTCSessionDescription::offer(o.sdp).map_err(|e| Error::BadSdp(e.to_string()))?;
         let counters = self.stats.room(room_id);
 
         let mut setup = Setup::new(self.mux.as_ref())?;
@@ -524,7 +508,7 @@ impl Relay {
         let handler = Arc::new(Handler {
             room: Arc::downgrade(&room),
             side,
-            events,
+            events: o.events,
             counters: counters.clone(),
             announce: self.announce(),
             on_tick: setup.tick_switch(),

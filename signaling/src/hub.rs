@@ -50,33 +50,40 @@ pub trait Directory: Send + Sync + 'static {
 /// What the relay tells one participant's socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
-    Candidate {
-        candidate: String,
-        sdp_mid: Option<String>,
-        sdp_mline_index: Option<u16>,
-    },
+    Candidate(MediaCandidate),
     State(String),
+}
+
+/// An ICE candidate between a socket and the relay, as browsers write it (empty: the end of
+/// the candidates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaCandidate {
+    pub candidate: String,
+    pub sdp_mid: Option<String>,
+    pub sdp_mline_index: Option<u16>,
+}
+
+/// A participant's offer: whose it is, the SDP, and where the relay's events for it go.
+#[derive(Debug)]
+pub struct MediaOffer {
+    pub room: i64,
+    pub role: Role,
+    /// The socket that owns the media connection.
+    pub conn: u64,
+    pub sdp: String,
+    pub events: mpsc::UnboundedSender<MediaEvent>,
 }
 
 /// The media relay, as the hub sees it: offers in, answers out, candidates both ways. A socket
 /// (`conn`) owns its participant's media connection; a newer socket of the same role replaces it.
 pub trait Media: Send + Sync + 'static {
-    fn offer<'a>(
-        &'a self,
+    fn offer(&self, offer: MediaOffer) -> BoxFuture<'_, Result<String, ErrorCode>>;
+    fn candidate(
+        &self,
         room: i64,
         role: Role,
-        conn: u64,
-        sdp: String,
-        events: mpsc::UnboundedSender<MediaEvent>,
-    ) -> BoxFuture<'a, Result<String, ErrorCode>>;
-    fn candidate<'a>(
-        &'a self,
-        room: i64,
-        role: Role,
-        candidate: String,
-        sdp_mid: Option<String>,
-        sdp_mline_index: Option<u16>,
-    ) -> BoxFuture<'a, Result<(), ErrorCode>>;
+        c: MediaCandidate,
+    ) -> BoxFuture<'_, Result<(), ErrorCode>>;
     fn leave<'a>(&'a self, room: i64, role: Role, conn: u64) -> BoxFuture<'a, ()>;
 }
 
@@ -332,7 +339,7 @@ impl Hub {
                 },
                 event = media_rx.recv() => {
                     let m = match event {
-                        Some(MediaEvent::Candidate { candidate, sdp_mid, sdp_mline_index }) => {
+                        Some(MediaEvent::Candidate(MediaCandidate { candidate, sdp_mid, sdp_mline_index })) => {
                             ServerMessage::Ice { v: VERSION, from: Party::Relay, candidate, sdp_mid, sdp_mline_index }
                         }
                         Some(MediaEvent::State(state)) => ServerMessage::MediaState { v: VERSION, state },
@@ -429,8 +436,12 @@ impl Conn {
                 ..
             } => match self.hub.media.clone() {
                 Some(media) => {
-                    self.media_candidate(media, candidate, sdp_mid, sdp_mline_index)
-                        .await
+                    let c = MediaCandidate {
+                        candidate,
+                        sdp_mid,
+                        sdp_mline_index,
+                    };
+                    self.media_candidate(media, c).await
                 }
                 None => self.signal(|from| ServerMessage::Ice {
                     v: VERSION,
@@ -592,10 +603,14 @@ impl Conn {
         let (Some(t), Some(room)) = (&self.ticket, self.joined) else {
             return vec![Reply::Send(ServerMessage::error(ErrorCode::NotReady))];
         };
-        match media
-            .offer(room, t.role, self.id, sdp, self.media_tx.clone())
-            .await
-        {
+        let offer = MediaOffer {
+            room,
+            role: t.role,
+            conn: self.id,
+            sdp,
+            events: self.media_tx.clone(),
+        };
+        match media.offer(offer).await {
             Ok(answer) => {
                 self.has_media = true;
                 vec![Reply::Send(ServerMessage::Answer {
@@ -608,20 +623,11 @@ impl Conn {
         }
     }
 
-    async fn media_candidate(
-        &mut self,
-        media: Arc<dyn Media>,
-        candidate: String,
-        sdp_mid: Option<String>,
-        sdp_mline_index: Option<u16>,
-    ) -> Vec<Reply> {
+    async fn media_candidate(&mut self, media: Arc<dyn Media>, c: MediaCandidate) -> Vec<Reply> {
         let (Some(t), Some(room)) = (&self.ticket, self.joined) else {
             return vec![Reply::Send(ServerMessage::error(ErrorCode::NotReady))];
         };
-        match media
-            .candidate(room, t.role, candidate, sdp_mid, sdp_mline_index)
-            .await
-        {
+        match media.candidate(room, t.role, c).await {
             Ok(()) => vec![],
             Err(code) => vec![Reply::Send(ServerMessage::error(code))],
         }

@@ -14,4 +14,4 @@ pub mod protocol;
 pub mod room;
 
 pub use gate::{Policy, Role, Schedule, Standing};
-pub use hub::{Directory, Hub, Media, MediaEvent, Settings, Ticket};
+pub use hub::{Directory, Hub, Media, MediaCandidate, MediaEvent, MediaOffer, Settings, Ticket};

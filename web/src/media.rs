@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use sfu::{IceCandidate, Relay, RelayEvent, Side};
+use sfu::{IceCandidate, Offer, Relay, RelayEvent, Side};
 use signaling::hub::BoxFuture;
 use signaling::protocol::ErrorCode;
-use signaling::{Media, MediaEvent, Role};
+use signaling::{Media, MediaCandidate, MediaEvent, MediaOffer, Role};
 use tokio::sync::mpsc;
 
 pub struct RelayMedia(pub Arc<Relay>);
@@ -19,24 +19,24 @@ fn side(role: Role) -> Side {
 }
 
 impl Media for RelayMedia {
-    fn offer<'a>(
-        &'a self,
-        room: i64,
-        role: Role,
-        conn: u64,
-        sdp: String,
-        events: mpsc::UnboundedSender<MediaEvent>,
-    ) -> BoxFuture<'a, Result<String, ErrorCode>> {
+    fn offer(&self, o: MediaOffer) -> BoxFuture<'_, Result<String, ErrorCode>> {
         Box::pin(async move {
+            let MediaOffer {
+                room,
+                role,
+                conn,
+                sdp,
+                events,
+            } = o;
             let (tx, mut rx) = mpsc::unbounded_channel::<RelayEvent>();
             tokio::spawn(async move {
                 while let Some(e) = rx.recv().await {
                     let m = match e {
-                        RelayEvent::Candidate(c) => MediaEvent::Candidate {
+                        RelayEvent::Candidate(c) => MediaEvent::Candidate(MediaCandidate {
                             candidate: c.candidate,
                             sdp_mid: c.sdp_mid,
                             sdp_mline_index: c.sdp_mline_index,
-                        },
+                        }),
                         RelayEvent::State(s) => MediaEvent::State(s),
                     };
                     if events.send(m).is_err() {
@@ -44,38 +44,37 @@ impl Media for RelayMedia {
                     }
                 }
             });
-            self.0
-                .offer(room, side(role), conn, sdp, tx)
-                .await
-                .map_err(|e| {
-                    tracing::info!(room, error = %e, "offer refused");
-                    ErrorCode::BadSdp
-                })
+            let offer = Offer {
+                room,
+                side: side(role),
+                owner: conn,
+                sdp,
+                events: tx,
+            };
+            self.0.offer(offer).await.map_err(|e| {
+                tracing::info!(room, error = %e, "offer refused");
+                ErrorCode::BadSdp
+            })
         })
     }
 
-    fn candidate<'a>(
-        &'a self,
+    fn candidate(
+        &self,
         room: i64,
         role: Role,
-        candidate: String,
-        sdp_mid: Option<String>,
-        sdp_mline_index: Option<u16>,
-    ) -> BoxFuture<'a, Result<(), ErrorCode>> {
+        c: MediaCandidate,
+    ) -> BoxFuture<'_, Result<(), ErrorCode>> {
         Box::pin(async move {
-            if candidate.is_empty() {
+            if c.candidate.is_empty() {
                 return Ok(()); // end of candidates
             }
+            let c = IceCandidate {
+                candidate: c.candidate,
+                sdp_mid: c.sdp_mid,
+                sdp_mline_index: c.sdp_mline_index,
+            };
             self.0
-                .candidate(
-                    room,
-                    side(role),
-                    IceCandidate {
-                        candidate,
-                        sdp_mid,
-                        sdp_mline_index,
-                    },
-                )
+                .candidate(room, side(role), c)
                 .await
                 .map_err(|_| ErrorCode::BadCandidate)
         })

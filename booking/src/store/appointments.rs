@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, FromRow, Row};
 
 use crate::audit::{self, Entry as AuditEntry};
 use crate::email::{Context, Email, Kind};
@@ -72,14 +72,7 @@ pub(super) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
         mode: Mode::parse(&r.try_get::<String, _>("mode")?).ok_or(Error::Corrupt("mode"))?,
         status: Status::parse(&r.try_get::<String, _>("status")?)
             .ok_or(Error::Corrupt("status"))?,
-        contact: Contact {
-            given_name: r.try_get("given_name")?,
-            family_name: r.try_get("family_name")?,
-            email: r.try_get("email")?,
-            phone: r.try_get("phone")?,
-            fiscal_code: r.try_get("fiscal_code")?,
-            reason: r.try_get("reason")?,
-        },
+        contact: Contact::from_row(r)?,
         created_at: from_ts(r.try_get("created_at")?),
         verify_deadline: from_ts(r.try_get("verify_deadline")?),
         sequence: r.try_get("sequence")?,

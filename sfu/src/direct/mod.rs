@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::connection::Announce;
 use crate::error::Error;
-use crate::events::{IceCandidate, RelayEvent};
+use crate::events::{IceCandidate, Offer};
 use crate::side::Side;
 use crate::stats::Stats;
 use worker::{Command, Worker};
@@ -187,22 +187,10 @@ impl Engine {
         Some(value)
     }
 
-    pub async fn offer(
-        &self,
-        room: i64,
-        side: Side,
-        owner: u64,
-        sdp: String,
-        events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
-        stats: &Stats,
-    ) -> Result<String, Error> {
+    pub async fn offer(&self, offer: Offer, stats: &Stats) -> Result<String, Error> {
         let stopped = || Err(Error::WebRtc("the media worker stopped".into()));
-        self.ask(room, true, stats, stopped, |reply| Command::Offer {
-            room,
-            side,
-            owner,
-            sdp,
-            events,
+        self.ask(offer.room, true, stats, stopped, |reply| Command::Offer {
+            offer,
             reply,
         })
         .await
@@ -305,11 +293,13 @@ mod tests {
         let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
         let offer = engine
             .offer(
-                7,
-                Side::Citizen,
-                1,
-                "v=0\r\nnonsense\u{0}\r\n".into(),
-                events,
+                Offer {
+                    room: 7,
+                    side: Side::Citizen,
+                    owner: 1,
+                    sdp: "v=0\r\nnonsense\u{0}\r\n".into(),
+                    events,
+                },
                 &stats,
             )
             .await;

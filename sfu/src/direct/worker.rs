@@ -37,7 +37,7 @@ use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use super::udp::{self, RecvBatch, Wake};
 use crate::connection::{kind_index, Announce, KINDS};
 use crate::error::{rtc_err, Error};
-use crate::events::{IceCandidate, RelayEvent};
+use crate::events::{IceCandidate, Offer, RelayEvent};
 use crate::forward::{self, Outgoing};
 use crate::rewrite::Rewriter;
 use crate::side::Side;
@@ -49,11 +49,7 @@ pub(crate) type Reply<T> = tokio::sync::oneshot::Sender<(T, bool)>;
 /// What the rest of the relay asks of a worker.
 pub(crate) enum Command {
     Offer {
-        room: i64,
-        side: Side,
-        owner: u64,
-        sdp: String,
-        events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
+        offer: Offer,
         reply: Reply<Result<String, Error>>,
     },
     Candidate {
@@ -502,15 +498,9 @@ impl Worker {
 
     fn command(&mut self, c: Command) {
         match c {
-            Command::Offer {
-                room,
-                side,
-                owner,
-                sdp,
-                events,
-                reply,
-            } => {
-                let result = self.offer(room, side, owner, sdp, events);
+            Command::Offer { offer, reply } => {
+                let room = offer.room;
+                let result = self.offer(offer);
                 if result.is_err() && self.room_empty(room) {
                     self.rooms.remove(&room);
                 }
@@ -572,14 +562,14 @@ impl Worker {
     }
 
     /// A new connection for `side` of `room`, answering `sdp`; the one it replaces is closed.
-    fn offer(
-        &mut self,
-        room: i64,
-        side: Side,
-        owner: u64,
-        sdp: String,
-        events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
-    ) -> Result<String, Error> {
+    fn offer(&mut self, o: Offer) -> Result<String, Error> {
+        let Offer {
+            room,
+            side,
+            owner,
+            sdp,
+            events,
+        } = o;
         let offer = RTCSessionDescription::offer(sdp).map_err(|e| Error::BadSdp(e.to_string()))?;
         let now = Instant::now();
         let (ufrag, pwd) = (
