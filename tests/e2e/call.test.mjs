@@ -12,7 +12,7 @@ import { enter, roomOpenNow, until } from './call-helpers.mjs';
 // The relay's sockets on loopback, in a port range of their own (as a firewall would open).
 const PORTS = [40000 + Math.floor(Math.random() * 500) * 20];
 PORTS.push(PORTS[0] + 19);
-// scripts/test runs this file a second time on the rtc engine (every test but ICE-TCP's).
+// scripts/test runs this file a second time on the rtc engine (the tests of media).
 const RTC_ENGINE = process.env.SPORTELLO_MEDIA_ENGINE === 'rtc';
 const MEDIA = ['--media-udp', '127.0.0.1:0', '--media-tcp', 'off', '--media-ports', `${PORTS[0]}-${PORTS[1]}`];
 // Or one UDP port and one TCP port that every connection shares (just above the range).

@@ -166,6 +166,8 @@ pub struct Options {
     pub media: Option<(String, usize)>,
     /// What drives the relay's connections (`--media-engine`) [default: webrtc].
     pub media_engine: Option<sfu::EngineKind>,
+    /// The relay's ICE-TCP address (`--media-tcp`) [default: the engine's].
+    pub media_tcp: Option<String>,
 }
 
 pub struct Server {
@@ -242,6 +244,7 @@ impl Server {
             media_udp: opts.media.as_ref().map(|m| m.0.clone()),
             media_reactors: opts.media.as_ref().map(|m| m.1),
             media_engine: opts.media_engine,
+            media_tcp: opts.media_tcp,
             // The tests run over the demo comune.
             demo: Some(true),
             ..Config::default()

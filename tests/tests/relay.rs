@@ -35,6 +35,8 @@ async fn two_rooms_on_two_reactors(engine: MediaEngine) {
         Options {
             media: Some((media_udp, 2)),
             media_engine: Some(engine),
+            // The rtc engine's workers also take ICE-TCP on the same port numbers.
+            media_tcp: (engine == MediaEngine::Rtc).then(|| format!("127.0.0.1:{port}")),
             ..Options::default()
         },
     )
@@ -110,14 +112,20 @@ async fn two_rooms_on_two_reactors(engine: MediaEngine) {
             );
         }
     }
-    let junk = (engine == MediaEngine::Rtc)
-        .then(|| tokio::spawn(spray_junk([port, port + 1], until.clone())));
+    let junk = (engine == MediaEngine::Rtc).then(|| {
+        (
+            tokio::spawn(spray_junk([port, port + 1], until.clone())),
+            tokio::spawn(junk_streams([port, port + 1], until.clone())),
+        )
+    });
     for sender in senders {
         sender.await.unwrap();
     }
-    if let Some(junk) = junk {
-        let sprayed = junk.await.unwrap();
+    if let Some((datagrams, streams)) = junk {
+        let sprayed = datagrams.await.unwrap();
         assert!(sprayed > 100, "{sprayed} junk datagrams sent");
+        let opened = streams.await.unwrap();
+        assert!(opened > 10, "{opened} junk ICE-TCP streams opened");
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (i, c) in counters.iter().enumerate() {
@@ -144,6 +152,44 @@ async fn two_rooms_on_two_reactors(engine: MediaEngine) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Hostile ICE-TCP streams to the workers' TCP ports at `ports`, until `until`: junk frames,
+/// a STUN request naming an ICE username nobody was given, a frame that announces 65,535
+/// bytes and stops, and streams that say nothing (some kept open to the end). How many were
+/// opened.
+async fn junk_streams(ports: [u16; 2], until: Arc<Mutex<Instant>>) -> usize {
+    use tokio::io::AsyncWriteExt;
+    let mut stun = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[7u8; 12]);
+    stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x08]);
+    stun.extend_from_slice(b"nobody:x");
+    let mut framed_stun = (stun.len() as u16).to_be_bytes().to_vec();
+    framed_stun.extend_from_slice(&stun);
+    let writes: [&[u8]; 4] = [
+        &[0, 5, 1, 2, 3, 4, 5, 0, 0],
+        &framed_stun,
+        &[0xff, 0xff, 1, 2],
+        &[],
+    ];
+    let mut kept = Vec::new();
+    let mut opened = 0;
+    let mut n = 0;
+    while Instant::now() < *until.lock().unwrap() {
+        for p in ports {
+            let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", p)).await else {
+                continue;
+            };
+            opened += 1;
+            n += 1;
+            let _ = s.write_all(writes[n % writes.len()]).await;
+            if n % 3 == 0 {
+                kept.push(s);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    opened
 }
 
 /// Hostile datagrams from an address no participant has, at `ports`, until `until`: random

@@ -290,7 +290,8 @@ pub struct Config {
 
     /// Local addresses for passive ICE-TCP, comma-separated, for networks that block UDP; as
     /// for --media-udp, a port other than 0 is one port shared by every connection
-    /// [default: 0.0.0.0:0]. Set to "off" to disable.
+    /// [default: 0.0.0.0:0; with --media-engine rtc, off unless given a specific address].
+    /// Set to "off" to disable.
     #[arg(long, env = "SPORTELLO_MEDIA_TCP")]
     pub media_tcp: Option<String>,
 
@@ -1052,7 +1053,8 @@ impl Config {
                 .collect()
         };
         let engine = self.media_engine.unwrap_or_default();
-        // The rtc engine has no ICE over TCP: by default, none is asked of it.
+        // The rtc engine listens only on addresses it is given (a specific one each): ICE-TCP
+        // when media_tcp names one.
         let tcp_default = match engine {
             sfu::EngineKind::Webrtc => "0.0.0.0:0",
             sfu::EngineKind::Rtc => "off",

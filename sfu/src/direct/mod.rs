@@ -11,12 +11,16 @@
 //! A port range (`media_ports`) gives worker `i` its `i`-th port: one port per worker, not per
 //! connection, so the firewall opens the same range as for the `webrtc` engine.
 //!
-//! What it does not do (yet), where the `webrtc` engine does: ICE over TCP, an unspecified
-//! bind address (the socket's own address is the host candidate, so it needs a specific one:
-//! `127.0.0.1:47000`, `10.0.0.5:3478`). `Engine::start` refuses those with a message that
-//! says so.
+//! ICE over TCP (`media_tcp`): each worker also listens on a TCP port (the same numbering) and
+//! its connections take frames from the streams browsers open to it (`tcp`), with a passive
+//! candidate after the UDP one.
+//!
+//! What it does not do (yet), where the `webrtc` engine does: an unspecified bind address (the
+//! socket's own address is the host candidate, so it needs a specific one: `127.0.0.1:47000`,
+//! `10.0.0.5:3478`). `Engine::start` refuses it with a message that says so.
 //! Candidates go in the answer (with end-of-candidates), none are trickled.
 
+mod tcp;
 mod udp;
 mod worker;
 
@@ -61,38 +65,61 @@ impl Engine {
         threads: usize,
         stats: Arc<Stats>,
     ) -> Result<Engine, Error> {
-        let refuse = |why: &str| Error::WebRtc(format!("media_engine rtc: {why}"));
-        if !tcp.is_empty() {
-            return Err(refuse("no ICE over TCP yet; set media_tcp to off"));
-        }
-        let [addr] = udp else {
-            return Err(refuse("exactly one media_udp address"));
+        let refuse = |why: String| Error::WebRtc(format!("media_engine rtc: {why}"));
+        // At most one address of each kind, a specific one: it is the host candidate.
+        let one = |list: &[String], what: &str| -> Result<Option<SocketAddr>, Error> {
+            let addr = match list {
+                [] => return Ok(None),
+                [a] => a
+                    .parse::<SocketAddr>()
+                    .map_err(|_| refuse(format!("{what} must be an IP address and port")))?,
+                _ => return Err(refuse(format!("exactly one {what} address"))),
+            };
+            if addr.ip().is_unspecified() {
+                return Err(refuse(format!(
+                    "{what} needs a specific address (e.g. 10.0.0.5:3478), not 0.0.0.0"
+                )));
+            }
+            Ok(Some(addr))
         };
-        let addr: SocketAddr = addr
-            .parse()
-            .map_err(|_| refuse("media_udp must be an IP address and port"))?;
-        if addr.ip().is_unspecified() {
-            return Err(refuse(
-                "media_udp needs a specific address (e.g. 10.0.0.5:3478), not 0.0.0.0",
-            ));
+        let udp = one(udp, "media_udp")?;
+        let tcp = one(tcp, "media_tcp")?;
+        if udp.is_none() && tcp.is_none() {
+            return Err(refuse("media_udp and media_tcp are both off".into()));
         }
         let threads = threads.max(1);
         if let Some((first, last)) = ports {
             if (last - first) as usize + 1 < threads {
-                return Err(refuse("media_ports has fewer ports than media_reactors"));
+                return Err(refuse(
+                    "media_ports has fewer ports than media_reactors".into(),
+                ));
             }
         }
-        let mut workers = Vec::new();
-        for i in 0..threads {
-            // Worker i's port: the range's i-th, or the address's port + i, or any.
+        // Worker i's port: the range's i-th, or the address's port + i, or any.
+        let port_of = |addr: SocketAddr, i: usize| {
             let mut at = addr;
             match ports {
                 Some((first, _)) => at.set_port(first + i as u16),
                 None if addr.port() != 0 => at.set_port(addr.port() + i as u16),
                 None => {}
             }
-            let socket =
-                udp::bind(at).map_err(|e| Error::WebRtc(format!("media address {at}: {e}")))?;
+            at
+        };
+        let mut workers = Vec::new();
+        for i in 0..threads {
+            let socket = udp
+                .map(|a| {
+                    let at = port_of(a, i);
+                    udp::bind(at).map_err(|e| Error::WebRtc(format!("media address {at}: {e}")))
+                })
+                .transpose()?;
+            let listener = tcp
+                .map(|a| {
+                    let at = port_of(a, i);
+                    tcp::Tcp::bind(at)
+                        .map_err(|e| Error::WebRtc(format!("media TCP address {at}: {e}")))
+                })
+                .transpose()?;
             let wake = Arc::new(udp::Wake::new().map_err(|e| Error::WebRtc(e.to_string()))?);
             let (tx, rx) = std::sync::mpsc::channel();
             let announce = Announce {
@@ -100,7 +127,7 @@ impl Engine {
                 udp_port: None,
                 tcp_port: None,
             };
-            let worker = Worker::new(socket, announce, rx, wake.clone(), stats.clone())
+            let worker = Worker::new(socket, listener, announce, rx, wake.clone(), stats.clone())
                 .map_err(|e| Error::WebRtc(e.to_string()))?;
             let thread = std::thread::Builder::new()
                 .name(format!("sfu-rtc-{i}"))
@@ -281,7 +308,14 @@ mod tests {
     fn what_it_cannot_do_is_refused_with_a_reason() {
         let said = |r: Result<Engine, Error>| r.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(said(start("0.0.0.0:3478", &[], None, 1)).contains("specific address"));
-        assert!(said(start("127.0.0.1:0", &["127.0.0.1:0"], None, 1)).contains("ICE over TCP"));
+        assert!(said(start("127.0.0.1:0", &["0.0.0.0:0"], None, 1)).contains("media_tcp needs"));
+        assert!(said(start(
+            "127.0.0.1:0",
+            &["127.0.0.1:1", "127.0.0.2:1"],
+            None,
+            1
+        ))
+        .contains("exactly one media_tcp"));
         assert!(said(start("127.0.0.1:0", &[], Some((41000, 41000)), 2)).contains("fewer ports"));
         assert!(said(start("localhost:3478", &[], None, 1)).contains("IP address and port"));
     }

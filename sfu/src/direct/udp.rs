@@ -1,5 +1,6 @@
 //! The worker's system calls: datagrams read and sent in batches (`recvmmsg`, `sendmmsg`), and
-//! the wake-up that ends its wait when a command arrives (an `eventfd` polled with the socket).
+//! the wake-up that ends its wait when a command arrives (an `eventfd` polled with the socket
+//! and the worker's other descriptors).
 //!
 //! Nothing here knows what a datagram carries.
 
@@ -194,28 +195,42 @@ impl Wake {
     }
 }
 
-/// Waits until `socket` has datagrams, `wake` was rung, or `timeout` passed (rounded up to
-/// the millisecond; `None`: no limit).
-pub(crate) fn wait(socket: &UdpSocket, wake: &Wake, timeout: Option<Duration>) {
-    let mut fds = [
-        libc::pollfd {
-            fd: socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
+/// The entries of a wait's descriptors that `wait` fills itself (the wake-up and the socket);
+/// the caller's own follow them.
+pub(crate) const OWN_FDS: usize = 2;
+
+/// A descriptor to wait for, for reading (and for writing when `write`).
+pub(crate) fn pollfd(fd: RawFd, write: bool) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: if write {
+            libc::POLLIN | libc::POLLOUT
+        } else {
+            libc::POLLIN
         },
-        libc::pollfd {
-            fd: wake.raw(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
+        revents: 0,
+    }
+}
+
+/// Waits until `socket` has datagrams, `wake` was rung, one of the caller's descriptors (in
+/// `fds` after the first `OWN_FDS`, whose `revents` say what is ready) is ready, or `timeout`
+/// passed (rounded up to the millisecond; `None`: no limit).
+pub(crate) fn wait(
+    fds: &mut [libc::pollfd],
+    socket: Option<&UdpSocket>,
+    wake: &Wake,
+    timeout: Option<Duration>,
+) {
+    // A negative descriptor is one poll passes over.
+    fds[0] = pollfd(wake.raw(), false);
+    fds[1] = pollfd(socket.map_or(-1, |s| s.as_raw_fd()), false);
     let ms = timeout.map_or(-1, |t| {
         let us = t.as_micros();
         us.div_ceil(1000).min(i32::MAX as u128) as i32
     });
-    // SAFETY: two valid pollfd entries.
-    unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-    if fds[1].revents != 0 {
+    // SAFETY: `fds` holds valid pollfd entries.
+    unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if fds[0].revents != 0 {
         wake.clear();
     }
 }
@@ -252,7 +267,12 @@ mod tests {
         let mut batch = RecvBatch::new();
         let mut got = Vec::new();
         while got.len() < 3 {
-            wait(&relay, &wake, Some(Duration::from_secs(5)));
+            wait(
+                &mut [pollfd(-1, false); OWN_FDS],
+                Some(&relay),
+                &wake,
+                Some(Duration::from_secs(5)),
+            );
             let n = batch.read(&relay).unwrap();
             for i in 0..n {
                 let (from, d) = batch.get(i);
@@ -291,12 +311,22 @@ mod tests {
             w.wake();
         });
         let start = std::time::Instant::now();
-        wait(&socket, &wake, Some(Duration::from_secs(30)));
+        wait(
+            &mut [pollfd(-1, false); OWN_FDS],
+            Some(&socket),
+            &wake,
+            Some(Duration::from_secs(30)),
+        );
         assert!(start.elapsed() < Duration::from_secs(10));
         t.join().unwrap();
         // Cleared: the next wait runs to its timeout.
         let start = std::time::Instant::now();
-        wait(&socket, &wake, Some(Duration::from_millis(30)));
+        wait(
+            &mut [pollfd(-1, false); OWN_FDS],
+            Some(&socket),
+            &wake,
+            Some(Duration::from_millis(30)),
+        );
         assert!(start.elapsed() >= Duration::from_millis(29));
     }
 }

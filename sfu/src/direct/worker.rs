@@ -5,8 +5,9 @@
 //! connections' timers that are due, reads up to a batch of datagrams, hands each to the
 //! connection it belongs to (by the sender's address, or for a first STUN request by the ICE
 //! username fragment it names), forwards the media that comes out to the other side of the
-//! room through `forward`, and sends every datagram produced in one batch. Then it waits for
-//! the socket, a command or the next timer, whichever comes first.
+//! room through `forward`, and sends every datagram produced in one batch. Frames from ICE-TCP
+//! streams (`tcp`) are routed the same way, by the stream's address. Then it waits for the
+//! socket, the streams, a command or the next timer, whichever comes first.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
@@ -34,6 +35,7 @@ use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
+use super::tcp::Tcp;
 use super::udp::{self, RecvBatch, Wake};
 use crate::connection::{kind_index, Announce, KINDS};
 use crate::error::{rtc_err, Error};
@@ -84,7 +86,7 @@ struct Peer {
     owner: u64,
     ufrag: String,
     /// The browser addresses routed to this connection.
-    addrs: Vec<SocketAddr>,
+    addrs: Vec<Route>,
     events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
     counters: Arc<RoomCounters>,
     /// The outgoing tracks' senders, SSRCs and track ids, by `kind_index`.
@@ -109,19 +111,29 @@ struct Room {
     rewriters: HashMap<(Side, usize), Rewriter>,
 }
 
+/// Where a browser's packets come from: its address, over UDP or an ICE-TCP stream.
+type Route = (SocketAddr, TransportProtocol);
+
 pub(crate) struct Worker {
-    socket: UdpSocket,
-    local: SocketAddr,
+    /// The UDP socket and its address (none when only ICE-TCP is offered).
+    socket: Option<UdpSocket>,
+    local: Option<SocketAddr>,
+    tcp: Option<Tcp>,
+    /// The ICE-TCP listener's address (kept apart: `tcp` is taken while its frames are read).
+    tcp_local: Option<SocketAddr>,
     announce: Announce,
     commands: std::sync::mpsc::Receiver<Command>,
     wake: Arc<Wake>,
     stats: Arc<Stats>,
     peers: Vec<Option<Peer>>,
     rooms: HashMap<i64, Room>,
-    by_addr: HashMap<SocketAddr, usize>,
+    by_addr: HashMap<Route, usize>,
     by_ufrag: HashMap<String, usize>,
-    /// Datagrams to send at the end of this turn.
+    /// Datagrams to send at the end of this turn, and frames for ICE-TCP streams.
     out: Vec<(SocketAddr, BytesMut)>,
+    out_tcp: Vec<(SocketAddr, BytesMut)>,
+    /// What the loop waits for (`udp::wait`'s own entries, then the ICE-TCP streams').
+    fds: Vec<libc::pollfd>,
     /// Messages read from a connection, being handled (kept to reuse the allocation).
     reads: Vec<RTCMessage>,
     /// Connections with input since their deadline was read.
@@ -134,15 +146,18 @@ const SAMPLE_EVERY: Duration = Duration::from_secs(2);
 
 impl Worker {
     pub(crate) fn new(
-        socket: UdpSocket,
+        socket: Option<UdpSocket>,
+        tcp: Option<Tcp>,
         announce: Announce,
         commands: std::sync::mpsc::Receiver<Command>,
         wake: Arc<Wake>,
         stats: Arc<Stats>,
     ) -> std::io::Result<Worker> {
         Ok(Worker {
-            local: socket.local_addr()?,
+            local: socket.as_ref().map(UdpSocket::local_addr).transpose()?,
             socket,
+            tcp_local: tcp.as_ref().map(Tcp::local),
+            tcp,
             announce,
             commands,
             wake,
@@ -152,6 +167,8 @@ impl Worker {
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
             out: Vec::new(),
+            out_tcp: Vec::new(),
+            fds: Vec::new(),
             reads: Vec::new(),
             dirty: Vec::new(),
             next_sample: Instant::now() + SAMPLE_EVERY,
@@ -191,8 +208,8 @@ impl Worker {
 
             // Datagrams: as long as the socket has them, batch after batch.
             let mut read_any = false;
-            loop {
-                match batch.read(&self.socket) {
+            while let Some(socket) = &self.socket {
+                match batch.read(socket) {
                     Ok(0) => break,
                     Ok(n) => {
                         read_any = true;
@@ -200,7 +217,7 @@ impl Worker {
                         for i in 0..n {
                             let (from, datagram) = batch.get(i);
                             if let Some(from) = from {
-                                self.datagram(from, datagram, now);
+                                self.datagram((from, TransportProtocol::UDP), datagram, now);
                             }
                         }
                         self.flush();
@@ -212,6 +229,7 @@ impl Worker {
                     Err(_) => break,
                 }
             }
+            self.streams();
             if read_any {
                 // Timers and commands again before waiting.
                 continue;
@@ -219,11 +237,42 @@ impl Worker {
             self.refresh_deadlines();
             let next = self.peers.iter().flatten().filter_map(|p| p.deadline).min();
             let until = next.map_or(self.next_sample, |n| n.min(self.next_sample));
+            let mut fds = std::mem::take(&mut self.fds);
+            fds.clear();
+            fds.resize(udp::OWN_FDS, udp::pollfd(-1, false));
+            if let Some(tcp) = &mut self.tcp {
+                tcp.poll_fds(&mut fds);
+            }
             udp::wait(
-                &self.socket,
+                &mut fds,
+                self.socket.as_ref(),
                 &self.wake,
                 Some(until.saturating_duration_since(Instant::now())),
             );
+            if let Some(tcp) = &mut self.tcp {
+                tcp.polled(&fds[udp::OWN_FDS..]);
+            }
+            self.fds = fds;
+        }
+    }
+
+    /// The ICE-TCP streams: new ones taken, frames read and routed, pending bytes written.
+    fn streams(&mut self) {
+        let Some(mut tcp) = self.tcp.take() else {
+            return;
+        };
+        let now = Instant::now();
+        tcp.accept(now);
+        tcp.read(|from, frame| {
+            let route = (from, TransportProtocol::TCP);
+            self.datagram(route, frame, now);
+            self.by_addr.contains_key(&route)
+        });
+        self.tcp = Some(tcp);
+        // What the frames produced, and what a stream could not take before.
+        self.flush();
+        if let Some(tcp) = &mut self.tcp {
+            tcp.write_pending();
         }
     }
 
@@ -238,15 +287,20 @@ impl Worker {
     }
 
     fn flush(&mut self) {
-        if self.out.is_empty() {
-            return;
+        if let (Some(socket), false) = (&self.socket, self.out.is_empty()) {
+            udp::send_all(socket, &self.out);
         }
-        udp::send_all(&self.socket, &self.out);
         self.out.clear();
+        if let (Some(tcp), false) = (&mut self.tcp, self.out_tcp.is_empty()) {
+            for (to, d) in self.out_tcp.drain(..) {
+                tcp.send(to, &d);
+            }
+            tcp.write_pending();
+        }
     }
 
-    /// One datagram from `from`: to the connection it belongs to, if any.
-    fn datagram(&mut self, from: SocketAddr, datagram: &[u8], now: Instant) {
+    /// One datagram (or ICE-TCP frame) from `from`: to the connection it belongs to, if any.
+    fn datagram(&mut self, from: Route, datagram: &[u8], now: Instant) {
         let key = match self.by_addr.get(&from) {
             Some(k) => *k,
             None => {
@@ -263,7 +317,13 @@ impl Worker {
                 k
             }
         };
-        let local = self.local;
+        let local = match from.1 {
+            TransportProtocol::TCP => self.tcp_local,
+            _ => self.local,
+        };
+        let Some(local) = local else {
+            return;
+        };
         // A datagram the protocol stack cannot take (a bug of its own on hostile input) costs
         // its connection, never the worker and the other rooms on it.
         let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -272,9 +332,9 @@ impl Worker {
                     now,
                     transport: TransportContext {
                         local_addr: local,
-                        peer_addr: from,
+                        peer_addr: from.0,
                         ecn: None,
-                        transport_protocol: TransportProtocol::UDP,
+                        transport_protocol: from.1,
                     },
                     message: BytesMut::from(datagram),
                 });
@@ -357,7 +417,7 @@ impl Worker {
     fn take_writes(&mut self, key: usize) {
         if let Some(p) = self.peers[key].as_mut() {
             while let Some(d) = p.pc.poll_write() {
-                self.out.push((d.transport.peer_addr, d.message));
+                out(&mut self.out, &mut self.out_tcp, d);
             }
             if !p.dirty {
                 p.dirty = true;
@@ -601,8 +661,14 @@ impl Worker {
             out_ids.push(track.track_id().clone());
             out.push(pc.add_track(track).map_err(rtc_err)?);
         }
-        pc.add_local_candidate(host_candidate(self.local))
-            .map_err(rtc_err)?;
+        if let Some(local) = self.local {
+            pc.add_local_candidate(host_candidate(local, TransportProtocol::UDP))
+                .map_err(rtc_err)?;
+        }
+        if let Some(tcp) = self.tcp_local {
+            pc.add_local_candidate(host_candidate(tcp, TransportProtocol::TCP))
+                .map_err(rtc_err)?;
+        }
         pc.add_local_candidate(RTCIceCandidateInit::default())
             .map_err(rtc_err)?;
         pc.set_remote_description(now, offer)
@@ -677,7 +743,7 @@ impl Worker {
         if let Some(p) = self.peers[key].as_mut() {
             let _ = p.pc.close();
             while let Some(d) = p.pc.poll_write() {
-                self.out.push((d.transport.peer_addr, d.message));
+                out(&mut self.out, &mut self.out_tcp, d);
             }
         }
         self.forget(key, "closed");
@@ -691,6 +757,9 @@ impl Worker {
         let _ = p.events.send(RelayEvent::State(state.into()));
         for a in &p.addrs {
             self.by_addr.remove(a);
+            if let (TransportProtocol::TCP, Some(tcp)) = (a.1, &mut self.tcp) {
+                tcp.close(a.0);
+            }
         }
         self.by_ufrag.remove(&p.ufrag);
         if let Some(r) = self.rooms.get_mut(&p.room) {
@@ -713,11 +782,28 @@ impl Worker {
     }
 }
 
-/// The worker's socket address as a host candidate.
-fn host_candidate(local: SocketAddr) -> RTCIceCandidateInit {
+/// Where a datagram a connection wrote goes: the UDP batch or an ICE-TCP stream.
+fn out(
+    udp: &mut Vec<(SocketAddr, BytesMut)>,
+    tcp: &mut Vec<(SocketAddr, BytesMut)>,
+    d: TaggedBytesMut,
+) {
+    match d.transport.transport_protocol {
+        TransportProtocol::TCP => tcp.push((d.transport.peer_addr, d.message)),
+        _ => udp.push((d.transport.peer_addr, d.message)),
+    }
+}
+
+/// One of the worker's addresses as a host candidate: its UDP socket, or its ICE-TCP listener
+/// (passive: browsers connect to it; after UDP in preference).
+fn host_candidate(local: SocketAddr, over: TransportProtocol) -> RTCIceCandidateInit {
+    let (foundation, transport, priority, tcptype) = match over {
+        TransportProtocol::TCP => (2, "tcp", 1_518_280_447u32, " tcptype passive"),
+        _ => (1, "udp", 2_130_706_431, ""),
+    };
     RTCIceCandidateInit {
         candidate: format!(
-            "candidate:1 1 udp 2130706431 {} {} typ host",
+            "candidate:{foundation} 1 {transport} {priority} {} {} typ host{tcptype}",
             local.ip(),
             local.port()
         ),
