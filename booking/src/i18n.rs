@@ -18,8 +18,6 @@ use std::sync::OnceLock;
 use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 
-use crate::model::ModeSet;
-
 /// Italian weekday names, Monday first.
 pub const DAYS_IT: [&str; 7] = [
     mark("lunedì"),
@@ -321,14 +319,6 @@ impl Lang {
             "{data}, ore {ora}",
             &[("data", &day), ("ora", &self.time(t, tz))],
         )
-    }
-    /// "In presenza, Videochiamata": a set of modes, in their usual order.
-    pub fn modes(&self, m: ModeSet) -> String {
-        m.modes()
-            .into_iter()
-            .map(|m| m.label(*self))
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 }
 

@@ -47,6 +47,14 @@ impl Mode {
 pub struct ModeSet(pub u8);
 
 impl ModeSet {
+    /// "In presenza, Videochiamata": the set, in the modes' usual order.
+    pub fn label(self, l: crate::i18n::Lang) -> String {
+        self.modes()
+            .into_iter()
+            .map(|m| m.label(l))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
     pub const ALL: ModeSet = ModeSet(7);
     pub fn of(modes: &[Mode]) -> Self {
         ModeSet(modes.iter().fold(0, |a, m| a | m.bit()))

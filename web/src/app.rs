@@ -8,17 +8,23 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue};
-use axum::middleware;
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
 use crate::error::AppError;
+use crate::error::ErrorWords;
+use crate::i18n::Lang;
 use crate::state::AppState;
-use crate::{assets, citizen, console, limits, mailbox, metrics, room, worker};
+use crate::town::Town;
+use crate::views::ErrorPage;
+use crate::{admin, assets, citizen, console, extract, limits, mailbox, metrics, room, worker};
 
 /// Largest request body accepted: forms are small, anything bigger is refused before parsing.
 pub const MAX_BODY: usize = 16 * 1024;
@@ -48,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(citizen::router())
         .merge(console::session_router())
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.limits.clone(),
             limits::limit_posts,
         ));
     let app = served_by_both(
@@ -58,7 +64,7 @@ pub fn router(state: AppState) -> Router {
             .merge(console::router()),
     )
     .layer(middleware::from_fn_with_state(
-        state.clone(),
+        state.metrics.clone(),
         metrics::track,
     ));
     let hsts = state.hsts;
@@ -77,13 +83,13 @@ pub fn router(state: AppState) -> Router {
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
     );
     let app = app.layer(middleware::from_fn_with_state(
-        state.clone(),
+        state.limits.clone(),
         limits::mark_scheme,
     ));
     // Outside every route and layer that may answer with an error.
     let app = app.layer(middleware::from_fn_with_state(
         state.town.clone(),
-        crate::error::error_pages,
+        error_pages,
     ));
     let app = security_headers(app, &csp).with_state(state);
     if hsts {
@@ -115,11 +121,11 @@ pub fn admin_router(state: AppState) -> Router {
     let app = served_by_both(
         Router::new()
             .merge(mailbox::router())
-            .route("/metrics", get(metrics::metrics)),
+            .route("/metrics", get(admin::show_metrics)),
     )
     .layer(middleware::from_fn_with_state(
         state.town.clone(),
-        crate::error::error_pages,
+        error_pages,
     ));
     security_headers(app, &csp).with_state(state)
 }
@@ -216,7 +222,7 @@ pub async fn serve(
         },
     ));
     if let Some(cluster) = state.cluster.clone() {
-        tokio::spawn(cluster.run(state.clone()));
+        tokio::spawn(cluster.run());
     }
     let (hub, draining) = (state.hub.clone(), state.draining.clone());
     let stopping = state.clone();
@@ -228,7 +234,7 @@ pub async fn serve(
         );
         // Another node takes this one's rooms as soon as their pages reconnect.
         if let Some(cluster) = &stopping.cluster {
-            cluster.stop(&stopping).await;
+            cluster.stop().await;
         }
         // Room pages reconnect by themselves, to this server once it is back.
         hub.shutdown();
@@ -379,6 +385,37 @@ pub fn redact_path(path: &str) -> String {
         }
     }
     out.join("/")
+}
+
+/// Renders the page of every error answer (its `ErrorWords`), with the town, like every page.
+pub async fn error_pages(State(town): State<Arc<Town>>, req: Request, next: Next) -> Response {
+    let l = extract::page_lang(req.headers(), extract::is_https(req.extensions()));
+    let mut response = next.run(req).await;
+    let Some(ErrorWords(text)) = response.extensions_mut().remove::<ErrorWords>() else {
+        return response;
+    };
+    let english = Lang::from_code("en").filter(|en| *en != l);
+    let page = ErrorPage {
+        l,
+        status: response.status().as_u16(),
+        message: l.text(&text),
+        message_en: english.map(|en| en.text(&text)),
+    };
+    match extract::render(&page, &town) {
+        Ok(html) => {
+            let (mut parts, _) = response.into_parts();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            Response::from_parts(parts, Body::from(html))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "error page not rendered");
+            response
+        }
+    }
 }
 
 #[cfg(test)]

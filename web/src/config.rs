@@ -582,7 +582,7 @@ impl Config {
             *p = absolute(&base.join(&*p));
         }
         if let Some(logo) = &mut self.town_logo {
-            if !crate::town::is_web_address(logo) {
+            if !crate::contact::is_web_address(logo) {
                 *logo = absolute(&base.join(&*logo)).display().to_string();
             }
         }

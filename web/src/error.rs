@@ -1,21 +1,14 @@
 //! The one error type of the web layer: every failure becomes a page that says what went wrong
 //! in Italian and English, with the right status code. Nothing is changed by a refused request.
 //!
-//! An error becomes an answer with its status and its words (`ErrorWords`); `error_pages`, a
-//! layer around the whole site, turns those words into the HTML page, with the town in its
+//! An error becomes an answer with its status and its words (`ErrorWords`); `app::error_pages`,
+//! a layer around the whole site, turns those words into the HTML page, with the town in its
 //! header and footer like every other page.
 
-use std::sync::Arc;
-
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::i18n::{Lang, Text};
-use crate::town::Town;
-use crate::views::ErrorPage;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -180,7 +173,7 @@ pub fn booking_message(e: &booking::Error) -> Text {
 
 /// What an error answer says, until `error_pages` makes its page of it in the page's language.
 #[derive(Debug, Clone)]
-struct ErrorWords(Text);
+pub(crate) struct ErrorWords(pub(crate) Text);
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
@@ -208,37 +201,6 @@ impl IntoResponse for AppError {
 
 /// Seconds a client is asked to wait when the database is unavailable.
 const RETRY_UNAVAILABLE: u64 = 10;
-
-/// Renders the page of every error answer, with the town (see the module's doc).
-pub async fn error_pages(State(town): State<Arc<Town>>, req: Request, next: Next) -> Response {
-    let l = crate::extract::page_lang(req.headers(), crate::extract::is_https(req.extensions()));
-    let mut response = next.run(req).await;
-    let Some(ErrorWords(text)) = response.extensions_mut().remove::<ErrorWords>() else {
-        return response;
-    };
-    let english = Lang::from_code("en").filter(|en| *en != l);
-    let page = ErrorPage {
-        l,
-        status: response.status().as_u16(),
-        message: l.text(&text),
-        message_en: english.map(|en| en.text(&text)),
-    };
-    match crate::extract::render(&page, &town) {
-        Ok(html) => {
-            let (mut parts, _) = response.into_parts();
-            parts.headers.remove(header::CONTENT_LENGTH);
-            parts.headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            Response::from_parts(parts, Body::from(html))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "error page not rendered");
-            response
-        }
-    }
-}
 
 pub type Result<T> = std::result::Result<T, AppError>;
 

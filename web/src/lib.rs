@@ -8,8 +8,12 @@
 //! router per group of pages (`citizen`, `mailbox`, `room`, `console`); `state` holds what
 //! handlers share; `clock` is the process's one clock (everything below takes `now`);
 //! `directory` and `media` are the small bridges that let `signaling` read bookings and drive
-//! the relay without knowing either. Nothing imports the crate root but for its re-exports.
+//! the relay without knowing either. Nothing imports the crate root but for its re-exports,
+//! and no two files import each other (`tests/tests/structure.rs`): what `state` holds
+//! (`limits`, `metrics`, `nodes`) takes its parts, never the state; the layers and pages that
+//! read the whole state (`app`, `admin`, the page groups) sit above it.
 
+pub mod admin;
 pub mod app;
 pub mod assets;
 pub mod citizen;
@@ -17,6 +21,7 @@ pub mod clock;
 pub mod closure_line;
 pub mod config;
 pub mod console;
+pub mod contact;
 pub mod directory;
 pub mod error;
 pub mod extract;

@@ -15,7 +15,6 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// The limiter of the requests that cost the town something (an email, a held seat, a password
 /// check), per client address.
@@ -78,13 +77,13 @@ impl ClientLimits {
 
 /// Middleware for the whole site: marks each request with its `Scheme`.
 pub async fn mark_scheme(
-    State(st): State<AppState>,
+    State(limits): State<Arc<ClientLimits>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let direct_tls = req.extensions().get::<crate::tls::Https>().is_some();
-    let scheme = st.limits.scheme(peer, req.headers(), direct_tls);
+    let scheme = limits.scheme(peer, req.headers(), direct_tls);
     req.extensions_mut().insert(scheme);
     next.run(req).await
 }
@@ -111,7 +110,7 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAdd
 /// Middleware for a group of pages: its POSTs count against the client's limit; over it, the
 /// answer is 429 with `Retry-After` and a page that says so, and nothing is done.
 pub async fn limit_posts(
-    State(st): State<AppState>,
+    State(limits): State<Arc<ClientLimits>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
     next: Next,
@@ -119,8 +118,8 @@ pub async fn limit_posts(
     if req.method() != Method::POST {
         return next.run(req).await;
     }
-    let client = st.limits.client_ip(peer, req.headers());
-    match st.limits.check(client) {
+    let client = limits.client_ip(peer, req.headers());
+    match limits.check(client) {
         Ok(()) => next.run(req).await,
         Err(seconds) => {
             tracing::warn!(path = %req.uri().path().split('/').take(2).collect::<Vec<_>>().join("/"), "request over the client's limit");

@@ -1,6 +1,6 @@
-//! `/metrics` in the Prometheus text format, on the administration listener only: HTTP requests
-//! (by route group, method and status class, and their durations), bookings, the outbox, the
-//! relay, the room sockets, and the process's CPU, memory and open files.
+//! What `/metrics` (`admin`) says of the HTTP requests — by route group, method and status class,
+//! and their durations — counted by the `track` layer, with the Prometheus text helpers and the
+//! process's CPU, memory and open files.
 //!
 //! Every label takes its values from a small fixed set (a route group, never a raw path; a
 //! status class, never a code), so the number of series cannot grow with traffic. Totals are
@@ -8,15 +8,13 @@
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, Method};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::error::AppError;
-use crate::state::AppState;
+use axum::response::Response;
 
 /// The groups of pages requests are counted by: a fixed set, whatever the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +143,7 @@ impl Metrics {
     }
 
     /// The HTTP and outbox series in the text format.
-    fn write(&self, out: &mut String) {
+    pub(crate) fn write(&self, out: &mut String) {
         let name = "sportello_http_requests_total";
         let _ = writeln!(out, "# HELP {name} HTTP requests answered on the public listener, by route group, method and status class\n# TYPE {name} counter");
         for (g, group) in RouteGroup::ALL.iter().enumerate() {
@@ -205,14 +203,14 @@ impl Metrics {
     }
 }
 
-fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+pub(crate) fn counter(out: &mut String, name: &str, help: &str, value: u64) {
     let _ = writeln!(
         out,
         "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
     );
 }
 
-fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+pub(crate) fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
     let _ = writeln!(
         out,
         "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
@@ -221,12 +219,12 @@ fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display
 
 /// Middleware of the public router: counts each request by its route group, method and status
 /// class, and its duration.
-pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let group = RouteGroup::of(req.extensions().get::<MatchedPath>().map(|m| m.as_str()));
     let method = req.method().clone();
     let started = Instant::now();
     let response = next.run(req).await;
-    st.metrics.observe(
+    metrics.observe(
         group,
         &method,
         response.status().as_u16(),
@@ -235,7 +233,7 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
     response
 }
 
-fn process_figures() -> (f64, u64, u64) {
+pub(crate) fn process_figures() -> (f64, u64, u64) {
     // CPU seconds (user + system) from /proc/self/stat; resident memory and open files.
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -260,107 +258,6 @@ fn process_figures() -> (f64, u64, u64) {
         .map(|d| d.count() as u64)
         .unwrap_or(0);
     (cpu, rss, fds)
-}
-
-/// Prometheus text format (served on the administration listener only).
-pub async fn metrics(State(st): State<AppState>) -> Result<Response, AppError> {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP sportello_build_info The running version\n# TYPE sportello_build_info gauge\nsportello_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
-    gauge(
-        &mut out,
-        "process_start_time_seconds",
-        "When the process started",
-        st.started_at,
-    );
-    st.metrics.write(&mut out);
-    let totals = st.store.totals();
-    for (name, help, value) in [
-        (
-            "sportello_bookings_created_total",
-            "Appointments booked, by citizens (pending until verified) or by the office",
-            &totals.created,
-        ),
-        (
-            "sportello_bookings_confirmed_total",
-            "Appointments confirmed: verified, approved, or booked by the office",
-            &totals.confirmed,
-        ),
-        (
-            "sportello_bookings_cancelled_total",
-            "Appointments cancelled by the citizen or the office",
-            &totals.cancelled,
-        ),
-    ] {
-        counter(&mut out, name, help, value.load(Ordering::Relaxed));
-    }
-    let (queued, oldest) = st.store.outbox_backlog(st.now()).await?;
-    gauge(
-        &mut out,
-        "sportello_outbox_queued",
-        "Emails not sent yet",
-        queued,
-    );
-    gauge(
-        &mut out,
-        "sportello_outbox_oldest_queued_seconds",
-        "How long the oldest email not sent yet has waited",
-        oldest,
-    );
-    let _ = writeln!(
-        out,
-        "# HELP sportello_appointments Appointments in each status\n# TYPE sportello_appointments gauge"
-    );
-    // Every status, 0 included, so that a series does not appear out of nowhere.
-    let counts = st.store.count_by_status().await?;
-    for status in booking::Status::ALL {
-        let n = counts
-            .iter()
-            .find(|(s, _)| *s == status)
-            .map_or(0, |(_, n)| *n);
-        let _ = writeln!(
-            out,
-            "sportello_appointments{{status=\"{}\"}} {n}",
-            status.code()
-        );
-    }
-    st.relay.stats.prometheus(&mut out);
-    let _ = writeln!(
-        out,
-        "# HELP sportello_relay_reactor_rooms Rooms whose media each reactor thread runs\n# TYPE sportello_relay_reactor_rooms gauge"
-    );
-    for (i, rooms) in st.relay.reactor_rooms().into_iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "sportello_relay_reactor_rooms{{reactor=\"{i}\"}} {rooms}"
-        );
-    }
-    let (sockets, rooms) = st.hub.counts();
-    gauge(
-        &mut out,
-        "sportello_room_sockets",
-        "Open room WebSockets",
-        sockets,
-    );
-    gauge(
-        &mut out,
-        "sportello_rooms",
-        "Rooms with someone in them",
-        rooms,
-    );
-    let (cpu, rss, fds) = process_figures();
-    let _ = writeln!(out, "# HELP process_cpu_seconds_total CPU time of the process\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}");
-    gauge(
-        &mut out,
-        "process_resident_memory_bytes",
-        "Resident memory",
-        rss,
-    );
-    gauge(&mut out, "process_open_fds", "Open file descriptors", fds);
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 
 #[cfg(test)]

@@ -28,8 +28,6 @@ use booking::token::Purpose;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 
-use crate::state::AppState;
-
 /// How long a room stays with a node that stopped renewing it (a bound: a node whose
 /// heartbeat is `STALE` old loses its rooms before).
 pub const LEASE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -40,10 +38,15 @@ pub const STALE: std::time::Duration = std::time::Duration::from_secs(5);
 /// The header of a socket forwarded by another node: a token signed for the room's appointment.
 pub const FORWARDED: &str = "x-sportello-forwarded";
 
-/// This node, and the rooms it serves now.
+/// This node, and the rooms it serves now; with the parts of the server it works with.
 pub struct Cluster {
     pub id: String,
     pub url: String,
+    store: booking::Store,
+    hub: Arc<signaling::Hub>,
+    signer: booking::token::Signer,
+    /// Set when the server stops (`AppState::draining`).
+    draining: Arc<std::sync::atomic::AtomicBool>,
     /// Rooms served here: code → (appointment id, open sockets).
     local: Mutex<HashMap<String, (i64, usize)>>,
     /// Sockets this node forwarded to the node holding their room, since it started.
@@ -66,10 +69,20 @@ fn lease() -> chrono::Duration {
 }
 
 impl Cluster {
-    pub fn new(id: String, url: String) -> Arc<Cluster> {
+    pub fn new(
+        (id, url): (String, String),
+        store: booking::Store,
+        hub: Arc<signaling::Hub>,
+        signer: booking::token::Signer,
+        draining: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Arc<Cluster> {
         Arc::new(Cluster {
             id,
             url,
+            store,
+            hub,
+            signer,
+            draining,
             local: Mutex::new(HashMap::new()),
             forwarded: Default::default(),
             forwarding: Default::default(),
@@ -87,8 +100,8 @@ impl Cluster {
     }
 
     /// Keeps `citizens` as the nodes announce, until the process ends.
-    async fn hear_citizens(self: Arc<Self>, st: AppState) {
-        let mut heard = st.store.citizen_changes();
+    async fn hear_citizens(self: Arc<Self>) {
+        let mut heard = self.store.citizen_changes();
         loop {
             match heard.recv().await {
                 Ok((id, waiting)) => {
@@ -110,8 +123,8 @@ impl Cluster {
     /// Announces each coming and going of a citizen in this node's rooms as it happens, and
     /// every `RENEW_EVERY` the rooms whose citizen is in. One task sends them all, so that the
     /// other nodes hear them in the order they happened.
-    async fn announce_citizens(self: Arc<Self>, st: AppState) {
-        let mut changes = st.hub.citizen_changes();
+    async fn announce_citizens(self: Arc<Self>) {
+        let mut changes = self.hub.citizen_changes();
         let mut tick = tokio::time::interval(RENEW_EVERY);
         loop {
             let announce: Vec<(i64, bool)> = tokio::select! {
@@ -122,11 +135,11 @@ impl Cluster {
                 },
                 _ = tick.tick() => {
                     let rooms: Vec<i64> = self.local.lock().expect("rooms lock").values().map(|(id, _)| *id).collect();
-                    rooms.into_iter().filter(|id| st.hub.citizen_waiting(*id)).map(|id| (id, true)).collect()
+                    rooms.into_iter().filter(|id| self.hub.citizen_waiting(*id)).map(|id| (id, true)).collect()
                 }
             };
             for (id, waiting) in announce {
-                if let Err(e) = st.store.announce_citizen(id, waiting).await {
+                if let Err(e) = self.store.announce_citizen(id, waiting).await {
                     tracing::warn!(error = %e, "a waiting citizen not announced to the other nodes");
                 }
             }
@@ -135,11 +148,11 @@ impl Cluster {
 
     /// Where room `code` (appointment `id`) is served: here (and this node now holds it), or
     /// on the node holding its lease.
-    pub async fn place(&self, st: &AppState, code: &str) -> Result<Placement, booking::Error> {
+    pub async fn place(&self, code: &str) -> Result<Placement, booking::Error> {
         if self.local.lock().expect("rooms lock").contains_key(code) {
             return Ok(Placement::Here);
         }
-        if st.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.draining.load(std::sync::atomic::Ordering::Relaxed) {
             // Stopping: a socket that still reaches this node goes to the room's holder, or
             // is told to come back (and the load balancer sends it elsewhere).
             return Ok(Placement::Elsewhere {
@@ -149,7 +162,7 @@ impl Cluster {
         }
         let now = now();
         let stale = chrono::Duration::from_std(STALE).expect("short");
-        st.store
+        self.store
             .place_room(code, &self.id, now, lease(), now - stale)
             .await
     }
@@ -160,12 +173,12 @@ impl Cluster {
     }
 
     /// The server is stopping: it takes no new room, and gives up those it holds.
-    pub async fn stop(&self, st: &AppState) {
-        let _ = st
+    pub async fn stop(&self) {
+        let _ = self
             .store
             .node_heartbeat(&self.id, &self.url, false, now())
             .await;
-        if let Err(e) = st.store.release_rooms(None, &self.id).await {
+        if let Err(e) = self.store.release_rooms(None, &self.id).await {
             tracing::warn!(error = %e, "rooms not released: their leases run out by themselves");
         }
     }
@@ -191,17 +204,11 @@ impl Cluster {
     }
 
     /// Serves a socket of room `code` (appointment `id`) here, holding the room while it is open.
-    pub async fn serve_here(
-        self: Arc<Self>,
-        st: AppState,
-        code: String,
-        id: i64,
-        socket: WebSocket,
-    ) {
+    pub async fn serve_here(self: Arc<Self>, code: String, id: i64, socket: WebSocket) {
         self.enter(&code, id);
-        st.hub.clone().serve(code.clone(), socket).await;
+        self.hub.clone().serve(code.clone(), socket).await;
         if self.leave(&code) {
-            if let Err(e) = st.store.release_rooms(Some(&code), &self.id).await {
+            if let Err(e) = self.store.release_rooms(Some(&code), &self.id).await {
                 tracing::warn!(error = %e, "room lease not released: it runs out by itself");
             }
         }
@@ -209,14 +216,14 @@ impl Cluster {
 
     /// Says the node is alive and renews its rooms, every `RENEW_EVERY`, until the server
     /// stops; then releases them, so that the pages reconnect to a live node at once.
-    pub async fn run(self: Arc<Self>, st: AppState) {
-        tokio::spawn(self.clone().hear_citizens(st.clone()));
-        tokio::spawn(self.clone().announce_citizens(st.clone()));
+    pub async fn run(self: Arc<Self>) {
+        tokio::spawn(self.clone().hear_citizens());
+        tokio::spawn(self.clone().announce_citizens());
         let mut tick = tokio::time::interval(RENEW_EVERY);
         loop {
             tick.tick().await;
-            let draining = st.draining.load(std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = st
+            let draining = self.draining.load(std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = self
                 .store
                 .node_heartbeat(&self.id, &self.url, !draining, now())
                 .await
@@ -224,7 +231,7 @@ impl Cluster {
                 tracing::warn!(error = %e, "node heartbeat not written");
             }
             if draining {
-                let _ = st.store.release_rooms(None, &self.id).await;
+                let _ = self.store.release_rooms(None, &self.id).await;
                 return;
             }
             let rooms: Vec<String> = self
@@ -235,7 +242,7 @@ impl Cluster {
                 .cloned()
                 .collect();
             for code in rooms {
-                match st.store.renew_room(&code, &self.id, now(), lease()).await {
+                match self.store.renew_room(&code, &self.id, now(), lease()).await {
                     Ok(true) => {}
                     // Lost while this node could not write (a pause longer than the lease):
                     // the sockets open here stay, new ones go to the new holder.
@@ -247,21 +254,21 @@ impl Cluster {
     }
 }
 
-/// The token another node sends with a forwarded socket of appointment `id`'s room.
-pub fn forward_token(st: &AppState, id: i64) -> String {
-    st.signer.sign(Purpose::Forward, id)
-}
-
-/// Whether a socket comes from another node of the service, for appointment `id`'s room.
-pub fn is_forwarded(st: &AppState, headers: &axum::http::HeaderMap, id: i64) -> bool {
-    headers
-        .get(FORWARDED)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| st.signer.verify(Purpose::Forward, t).ok())
-        == Some(id)
-}
-
 impl Cluster {
+    /// The token another node sends with a forwarded socket of appointment `id`'s room.
+    pub fn forward_token(&self, id: i64) -> String {
+        self.signer.sign(Purpose::Forward, id)
+    }
+
+    /// Whether a socket comes from another node of the service, for appointment `id`'s room.
+    pub fn is_forwarded(&self, headers: &axum::http::HeaderMap, id: i64) -> bool {
+        headers
+            .get(FORWARDED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| self.signer.verify(Purpose::Forward, t).ok())
+            == Some(id)
+    }
+
     /// Forwards a browser's socket of room `code` to the node at `url` (`copy_both_ways`),
     /// counted in `/healthz`.
     pub async fn forward(
@@ -287,7 +294,8 @@ async fn copy_both_ways(browser: WebSocket, url: &str, code: &str, token: String
     let target = format!(
         "{}/ws/stanza/{}",
         url.trim_end_matches('/').replacen("http", "ws", 1),
-        crate::extract::urlencode(code)
+        // A stored appointment's code (`room` looked it up): letters, digits and dashes.
+        code
     );
     let request = target.into_client_request().map(|mut r| {
         if let Ok(v) = token.parse() {

@@ -8,8 +8,8 @@
 
 use sha2::Digest;
 
+use crate::contact::Contact;
 use crate::i18n::Lang;
-use crate::town::Contact;
 
 /// Largest file accepted for a notice: a long text, not a document archive.
 const MAX_FILE_BYTES: usize = 64 * 1024;

@@ -16,7 +16,6 @@ use crate::citizen::links::appointment_view;
 use crate::directory::token_role;
 use crate::error::{AppError, Result};
 use crate::extract::Link;
-use crate::nodes;
 use crate::state::AppState;
 use crate::views::{Countdown, RoomPage};
 
@@ -48,19 +47,19 @@ async fn open_socket(
     let Ok(a) = st.store.appointment_by_code(&code).await else {
         return ws.on_upgrade(move |socket| st.hub.clone().serve(code, socket));
     };
-    if !nodes::is_forwarded(&st, &headers, a.id) {
-        match cluster.place(&st, &code).await {
+    if !cluster.is_forwarded(&headers, a.id) {
+        match cluster.place(&code).await {
             Ok(Placement::Here) => {}
             Ok(Placement::Elsewhere { node, url }) => {
                 tracing::debug!(room_node = %node, "room served by another node: forwarded");
-                let token = nodes::forward_token(&st, a.id);
+                let token = cluster.forward_token(a.id);
                 return ws.on_upgrade(move |socket| cluster.forward(socket, url, code, token));
             }
             // The database is not there: served here, as one node would.
             Err(e) => tracing::warn!(error = %e, "room not placed: served here"),
         }
     }
-    ws.on_upgrade(move |socket| cluster.serve_here(st, code, a.id, socket))
+    ws.on_upgrade(move |socket| cluster.serve_here(code, a.id, socket))
 }
 
 /// The join link: countdown, then "enter the room", then waiting for the other side.

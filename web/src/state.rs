@@ -180,6 +180,16 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
         }
     });
     cfg.check_media_ports()?;
+    let draining: Arc<std::sync::atomic::AtomicBool> = Default::default();
+    let cluster = cfg.node()?.map(|node| {
+        crate::nodes::Cluster::new(
+            node,
+            store.clone(),
+            hub.clone(),
+            signer.clone(),
+            draining.clone(),
+        )
+    });
     Ok(AppState {
         mailer: Arc::new(mailer),
         clock,
@@ -203,10 +213,8 @@ pub async fn build_state(cfg: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<
                 POW_LIFETIME_SECONDS,
             ))
         }),
-        cluster: cfg
-            .node()?
-            .map(|(id, url)| crate::nodes::Cluster::new(id, url)),
-        draining: Default::default(),
+        cluster,
+        draining,
         metrics: Default::default(),
         limits: crate::limits::ClientLimits::new(
             cfg.rate_limits().0,

@@ -25,7 +25,7 @@ use crate::slots::{self, CalendarRules, Slot};
 use crate::validate::ValidBooking;
 use crate::Error;
 
-use super::{from_ts, random_id, ts, Backend, Store, Totals};
+use super::{from_ts, person_key, random_id, ts, Backend, Store, Totals};
 
 /// Who made a change: the citizen through their link, or the office.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -803,18 +803,5 @@ impl Store {
             }
         }
         Ok(bad)
-    }
-}
-
-/// The person behind an address, for the limits on unverified bookings: lower case, and a
-/// `+tag` of the local part removed (`a+1@x.it` and `a+2@x.it` are one person).
-pub fn person_key(email: &str) -> String {
-    let email = email.trim().to_lowercase();
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            let local = local.split('+').next().unwrap_or(local);
-            format!("{local}@{domain}")
-        }
-        None => email,
     }
 }

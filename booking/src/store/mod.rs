@@ -140,6 +140,19 @@ impl Totals {
     }
 }
 
+/// The person behind an address, for the limits on unverified bookings: lower case, and a
+/// `+tag` of the local part removed (`a+1@x.it` and `a+2@x.it` are one person).
+pub fn person_key(email: &str) -> String {
+    let email = email.trim().to_lowercase();
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let local = local.split('+').next().unwrap_or(local);
+            format!("{local}@{domain}")
+        }
+        None => email,
+    }
+}
+
 // How the database stores instants (Unix seconds) and chooses ids (random, positive BIGINTs):
 // the store's parts and staff's tables alike.
 /// An instant as stored.

@@ -98,7 +98,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<i64>, Error> {
         let email_norm = email.trim().to_lowercase();
-        let person = super::appointments::person_key(&email_norm);
+        let person = super::person_key(&email_norm);
         let mut tx = self.write().await?;
         let (recent,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM data_request WHERE person_key = $1 AND created_at > $2",
@@ -178,7 +178,7 @@ impl Store {
         let mut tx = self.write().await?;
         let person = match email.trim() {
             "" => String::new(),
-            e => super::appointments::person_key(e),
+            e => super::person_key(e),
         };
         sqlx::query("DELETE FROM waitlist_entry WHERE (person_key = $1 AND $1 <> '') OR (fiscal_code = $2 AND $2 <> '')")
             .bind(&person)

@@ -18,7 +18,7 @@ use crate::email;
 use crate::i18n::Lang;
 use crate::model::{Contact, Mode, ModeSet};
 use crate::slots::WeekdaySet;
-use crate::store::appointments::person_key;
+use crate::store::person_key;
 use crate::validate::ValidBooking;
 use crate::{Actor, Error};
 

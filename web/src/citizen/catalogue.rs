@@ -53,7 +53,7 @@ fn service_card(l: Lang, s: &Service) -> ServiceCard {
         title: s.title.clone(),
         description: s.description.clone(),
         max_minutes: s.max_minutes,
-        modes: l.modes(s.modes),
+        modes: s.modes.label(l),
     }
 }
 
@@ -95,7 +95,7 @@ pub(crate) fn day_views(st: &AppState, l: Lang, slots: &[Slot]) -> Vec<DayView> 
     let mut days: BTreeMap<NaiveDate, Vec<SlotView>> = BTreeMap::new();
     for s in slots {
         let time = l.time(s.start, st.tz);
-        let modes = l.modes(s.modes);
+        let modes = s.modes.label(l);
         let free = s.free();
         let label = format!(
             "{}, {} {} · {} · {} {}",

@@ -145,7 +145,7 @@ async fn render_calendar(
             slot: r.slot_minutes,
             buffer: r.buffer_minutes,
             capacity: r.capacity,
-            modes: l.modes(r.modes),
+            modes: r.modes.label(l),
             validity: match (r.valid_from, r.valid_to) {
                 (None, None) => String::new(),
                 (a, b) => format!(

@@ -29,7 +29,7 @@ pub async fn waiting_lines(st: &AppState, l: Lang, service_id: i64) -> Result<Ve
             WaitingLine {
                 name: r.contact.full_name(),
                 email: r.contact.email.clone(),
-                modes: l.modes(r.modes),
+                modes: r.modes.label(l),
                 days: match r.only_day {
                     Some(d) => l.day(d),
                     None => r
