@@ -65,8 +65,8 @@ pub enum EngineKind {
     /// The `webrtc` crate's connections, on the reactors (every feature).
     #[default]
     Webrtc,
-    /// `rtc` connections driven from the relay's own threads (`direct`): a specific UDP
-    /// and/or TCP address, a port per thread.
+    /// `rtc` connections driven from the relay's own threads (`direct`): one UDP and one TCP
+    /// address (IPv4 `0.0.0.0` or a specific one), a port of each per thread.
     Rtc,
 }
 

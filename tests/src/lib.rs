@@ -26,7 +26,7 @@ mod ports;
 pub mod seed;
 pub mod smtp;
 
-pub use ports::free_port;
+pub use ports::{free_port, free_ports};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {

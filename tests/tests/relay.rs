@@ -13,7 +13,7 @@ use sfu::EngineKind as MediaEngine;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_rooms_run_on_two_reactors_and_each_forwards_both_ways() {
-    two_rooms_on_two_reactors(MediaEngine::Webrtc).await;
+    two_rooms_on_two_reactors(MediaEngine::Webrtc, "127.0.0.1").await;
 }
 
 /// On the rtc engine the workers listen on known ports (the address's port and the next one),
@@ -21,14 +21,22 @@ async fn two_rooms_run_on_two_reactors_and_each_forwards_both_ways() {
 /// the media.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_the_rtc_engine_two_rooms_run_on_two_workers_and_each_forwards_both_ways() {
-    two_rooms_on_two_reactors(MediaEngine::Rtc).await;
+    two_rooms_on_two_reactors(MediaEngine::Rtc, "127.0.0.1").await;
 }
 
-async fn two_rooms_on_two_reactors(engine: MediaEngine) {
-    let port = free_port();
+/// The same with the rtc engine's sockets on every address (`0.0.0.0`): each connection is
+/// offered every address of the machine, and answered from the one its browser wrote to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_rtc_engine_on_every_address_the_media_goes_through_too() {
+    two_rooms_on_two_reactors(MediaEngine::Rtc, "0.0.0.0").await;
+}
+
+async fn two_rooms_on_two_reactors(engine: MediaEngine, ip: &str) {
+    // Worker i listens on port + i.
+    let port = free_ports(2);
     let media_udp = match engine {
-        MediaEngine::Rtc => format!("127.0.0.1:{port}"),
-        MediaEngine::Webrtc => "127.0.0.1:0".into(),
+        MediaEngine::Rtc => format!("{ip}:{port}"),
+        MediaEngine::Webrtc => format!("{ip}:0"),
     };
     let s = Server::start_with(
         Db::Sqlite,
@@ -36,7 +44,7 @@ async fn two_rooms_on_two_reactors(engine: MediaEngine) {
             media: Some((media_udp, 2)),
             media_engine: Some(engine),
             // The rtc engine's workers also take ICE-TCP on the same port numbers.
-            media_tcp: (engine == MediaEngine::Rtc).then(|| format!("127.0.0.1:{port}")),
+            media_tcp: (engine == MediaEngine::Rtc).then(|| format!("{ip}:{port}")),
             ..Options::default()
         },
     )

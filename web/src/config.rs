@@ -290,8 +290,7 @@ pub struct Config {
 
     /// Local addresses for passive ICE-TCP, comma-separated, for networks that block UDP; as
     /// for --media-udp, a port other than 0 is one port shared by every connection
-    /// [default: 0.0.0.0:0; with --media-engine rtc, off unless given a specific address].
-    /// Set to "off" to disable.
+    /// [default: 0.0.0.0:0]. Set to "off" to disable.
     #[arg(long, env = "SPORTELLO_MEDIA_TCP")]
     pub media_tcp: Option<String>,
 
@@ -1053,15 +1052,9 @@ impl Config {
                 .collect()
         };
         let engine = self.media_engine.unwrap_or_default();
-        // The rtc engine listens only on addresses it is given (a specific one each): ICE-TCP
-        // when media_tcp names one.
-        let tcp_default = match engine {
-            sfu::EngineKind::Webrtc => "0.0.0.0:0",
-            sfu::EngineKind::Rtc => "off",
-        };
         sfu::Config {
             udp_addrs: list(&self.media_udp, "0.0.0.0:0"),
-            tcp_addrs: list(&self.media_tcp, tcp_default),
+            tcp_addrs: list(&self.media_tcp, "0.0.0.0:0"),
             nat_ips: self.media_public_ip.clone().into_iter().collect(),
             reactor_threads: self.media_reactors.unwrap_or(1),
             ports: self.media_port_range(),
@@ -1363,19 +1356,20 @@ mod value_tests {
     }
 
     #[test]
-    fn the_media_engine_is_one_of_two_and_rtc_asks_no_ice_tcp_by_default() {
+    fn the_media_engine_is_one_of_two_with_the_same_defaults() {
         let p = |args: &[&str]| {
             Config::try_parse_from(std::iter::once("sportello").chain(args.iter().copied()))
         };
         let e = p(&["--media-engine", "janus"]).unwrap_err().to_string();
         assert!(e.contains("must be webrtc or rtc"), "{e}");
-        let rtc = p(&["--media-engine", "rtc", "--media-udp", "10.0.0.5:3478"]).unwrap();
-        let relay = rtc.relay_config();
-        assert_eq!(relay.engine, sfu::EngineKind::Rtc);
-        assert!(relay.tcp_addrs.is_empty());
+        let rtc = p(&["--media-engine", "rtc"]).unwrap().relay_config();
+        assert_eq!(rtc.engine, sfu::EngineKind::Rtc);
         let default = p(&[]).unwrap().relay_config();
         assert_eq!(default.engine, sfu::EngineKind::Webrtc);
-        assert_eq!(default.tcp_addrs, vec!["0.0.0.0:0".to_string()]);
+        for relay in [rtc, default] {
+            assert_eq!(relay.udp_addrs, vec!["0.0.0.0:0".to_string()]);
+            assert_eq!(relay.tcp_addrs, vec!["0.0.0.0:0".to_string()]);
+        }
     }
 
     #[test]

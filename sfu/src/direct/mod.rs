@@ -15,10 +15,11 @@
 //! its connections take frames from the streams browsers open to it (`tcp`), with a passive
 //! candidate after the UDP one.
 //!
-//! What it does not do (yet), where the `webrtc` engine does: an unspecified bind address (the
-//! socket's own address is the host candidate, so it needs a specific one: `127.0.0.1:47000`,
-//! `10.0.0.5:3478`). `Engine::start` refuses it with a message that says so.
-//! Candidates go in the answer (with end-of-candidates), none are trickled.
+//! On a specific address (`10.0.0.5:3478`) that address is the host candidate. On every IPv4
+//! address (`0.0.0.0`) each of the machine's addresses is one (`udp::host_addresses`), each
+//! datagram says which it came to and its answer leaves from that one (`IP_PKTINFO`); every
+//! IPv6 address (`[::]`) is refused, with a message that says so. Candidates go in the answer
+//! (with end-of-candidates), none are trickled.
 
 mod tcp;
 mod udp;
@@ -75,9 +76,10 @@ impl Engine {
                     .map_err(|_| refuse(format!("{what} must be an IP address and port")))?,
                 _ => return Err(refuse(format!("exactly one {what} address"))),
             };
-            if addr.ip().is_unspecified() {
+            if addr.is_ipv6() && addr.ip().is_unspecified() {
                 return Err(refuse(format!(
-                    "{what} needs a specific address (e.g. 10.0.0.5:3478), not 0.0.0.0"
+                    "{what}: every IPv6 address ([::]) is not supported; give 0.0.0.0 (every \
+                     IPv4 address) or a specific address"
                 )));
             }
             Ok(Some(addr))
@@ -307,8 +309,8 @@ mod tests {
     #[test]
     fn what_it_cannot_do_is_refused_with_a_reason() {
         let said = |r: Result<Engine, Error>| r.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(said(start("0.0.0.0:3478", &[], None, 1)).contains("specific address"));
-        assert!(said(start("127.0.0.1:0", &["0.0.0.0:0"], None, 1)).contains("media_tcp needs"));
+        assert!(said(start("[::]:3478", &[], None, 1)).contains("[::]"));
+        assert!(said(start("127.0.0.1:0", &["[::]:0"], None, 1)).contains("media_tcp: every IPv6"));
         assert!(said(start(
             "127.0.0.1:0",
             &["127.0.0.1:1", "127.0.0.2:1"],

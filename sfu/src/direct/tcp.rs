@@ -25,6 +25,8 @@ const MAX_PENDING: usize = 1 << 20;
 
 struct Stream {
     sock: TcpStream,
+    /// The address the browser connected to (one of the machine's, on a listener on all).
+    local: SocketAddr,
     frames: TcpFrameDecoder,
     /// Framed bytes the socket did not take yet.
     pending: Vec<u8>,
@@ -100,10 +102,12 @@ impl Tcp {
                         continue; // dropped: closed
                     }
                     let _ = sock.set_nodelay(true);
+                    let local = sock.local_addr().unwrap_or(self.local);
                     self.streams.insert(
                         from,
                         Stream {
                             sock,
+                            local,
                             frames: TcpFrameDecoder::new(),
                             pending: Vec::new(),
                             opened: now,
@@ -120,9 +124,10 @@ impl Tcp {
         }
     }
 
-    /// Reads every ready stream and gives each whole frame to `frame`, with its sender; the
-    /// answer says whether a connection took it. A stream that ended or failed is closed.
-    pub(crate) fn read(&mut self, mut frame: impl FnMut(SocketAddr, &[u8]) -> bool) {
+    /// Reads every ready stream and gives each whole frame to `frame`, with its sender and the
+    /// address it came to; the answer says whether a connection took it. A stream that ended
+    /// or failed is closed.
+    pub(crate) fn read(&mut self, mut frame: impl FnMut(SocketAddr, SocketAddr, &[u8]) -> bool) {
         let mut buf = [0u8; 16 * 1024];
         let mut closed = Vec::new();
         for (addr, s) in self.streams.iter_mut() {
@@ -139,7 +144,7 @@ impl Tcp {
                         s.frames.extend_from_slice(&buf[..n]);
                         while let Some(f) = s.frames.next_packet() {
                             // A stream whose connection is gone is closed like a stray one.
-                            s.routed = frame(*addr, &f);
+                            s.routed = frame(*addr, s.local, &f);
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -211,13 +216,15 @@ mod tests {
     use super::*;
 
     fn turn(t: &mut Tcp, frames: &mut Vec<(SocketAddr, Vec<u8>)>, take: bool) {
+        let t_local = t.local();
         let mut fds = Vec::new();
         t.poll_fds(&mut fds);
         // SAFETY: valid pollfd entries.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 200) };
         t.polled(&fds);
         t.accept(Instant::now());
-        t.read(|from, f| {
+        t.read(|from, local, f| {
+            assert_eq!(local, t_local, "the stream's own address");
             frames.push((from, f.to_vec()));
             take
         });

@@ -1,11 +1,12 @@
-//! The worker's system calls: datagrams read and sent in batches (`recvmmsg`, `sendmmsg`), and
-//! the wake-up that ends its wait when a command arrives (an `eventfd` polled with the socket
-//! and the worker's other descriptors).
+//! The worker's system calls: datagrams read and sent in batches (`recvmmsg`, `sendmmsg`; on a
+//! socket bound to every address, with the address each came to and leaves from, `IP_PKTINFO`),
+//! the machine's addresses, and the wake-up that ends its wait when a command arrives (an
+//! `eventfd` polled with the socket and the worker's other descriptors).
 //!
 //! Nothing here knows what a datagram carries.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
@@ -16,11 +17,18 @@ pub(crate) const BATCH: usize = 32;
 /// The largest datagram read whole (browsers keep RTP under ~1,200 bytes; DTLS records too).
 const DATAGRAM: usize = 2048;
 
-/// Buffers for one `recvmmsg`: the datagrams and their senders' addresses.
+/// Room for the control messages of one datagram: its destination address (`IP_PKTINFO`).
+const CONTROL: usize = 64;
+
+/// Buffers for one `recvmmsg`: the datagrams, their senders' addresses and, on a socket bound to
+/// every address (`bind` on `0.0.0.0`), the address each was sent to.
 pub(crate) struct RecvBatch {
     bufs: Vec<[u8; DATAGRAM]>,
     names: Vec<libc::sockaddr_storage>,
     lens: Vec<usize>,
+    /// Control messages, as u64s for their alignment.
+    controls: Vec<[u64; CONTROL / 8]>,
+    dsts: Vec<Option<Ipv4Addr>>,
     /// The call's headers, pointed at the buffers above anew before each call.
     iovs: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
@@ -33,6 +41,8 @@ impl RecvBatch {
             // SAFETY: an all-zero sockaddr_storage is a valid (unspecified) address.
             names: vec![unsafe { std::mem::zeroed() }; BATCH],
             lens: vec![0; BATCH],
+            controls: vec![[0; CONTROL / 8]; BATCH],
+            dsts: vec![None; BATCH],
             iovs: Vec::with_capacity(BATCH),
             // SAFETY: zeroed mmsghdr is valid; every pointer is set before a call.
             msgs: vec![unsafe { std::mem::zeroed() }; BATCH],
@@ -52,6 +62,8 @@ impl RecvBatch {
             m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as u32;
             m.msg_hdr.msg_iov = &mut self.iovs[i];
             m.msg_hdr.msg_iovlen = 1;
+            m.msg_hdr.msg_control = self.controls[i].as_mut_ptr().cast();
+            m.msg_hdr.msg_controllen = CONTROL as _;
             m.msg_len = 0;
         }
         // SAFETY: `msgs` points at BATCH valid headers, buffers and address slots.
@@ -69,14 +81,37 @@ impl RecvBatch {
         }
         for (i, m) in msgs.iter().take(n as usize).enumerate() {
             self.lens[i] = m.msg_len as usize;
+            self.dsts[i] = packet_destination(&m.msg_hdr);
         }
         Ok(n as usize)
     }
 
-    /// Datagram `i` of the last read and who sent it.
-    pub(crate) fn get(&self, i: usize) -> (Option<SocketAddr>, &[u8]) {
-        (from_storage(&self.names[i]), &self.bufs[i][..self.lens[i]])
+    /// Datagram `i` of the last read, who sent it, and the address it was sent to (known on a
+    /// socket bound to every address).
+    pub(crate) fn get(&self, i: usize) -> (Option<SocketAddr>, Option<Ipv4Addr>, &[u8]) {
+        (
+            from_storage(&self.names[i]),
+            self.dsts[i],
+            &self.bufs[i][..self.lens[i]],
+        )
     }
+}
+
+/// The destination address `IP_PKTINFO` gave a received datagram, if any.
+fn packet_destination(h: &libc::msghdr) -> Option<Ipv4Addr> {
+    // SAFETY: `h` is a header recvmmsg filled: its control buffer holds `msg_controllen` bytes
+    // of well-formed control messages, walked with the kernel's own macros.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
+                let info = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>());
+                return Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)));
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    None
 }
 
 fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
@@ -103,60 +138,144 @@ fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-/// Sends `datagrams` with as few `sendmmsg` calls as it takes; how many were refused (a full
-/// socket buffer drops the rest of the batch, as a full network would).
-pub(crate) fn send_all(socket: &UdpSocket, datagrams: &[(SocketAddr, BytesMut)]) -> usize {
-    let mut refused = 0;
-    for chunk in datagrams.chunks(BATCH) {
-        let names: Vec<socket2::SockAddr> = chunk
-            .iter()
-            .map(|(to, _)| socket2::SockAddr::from(*to))
-            .collect();
-        let mut iovs: Vec<libc::iovec> = chunk
-            .iter()
-            .map(|(_, d)| libc::iovec {
+/// A datagram to send: to whom, from which of the machine's addresses (used on a socket bound
+/// to every address, so that the answer leaves from the address the browser wrote to), what.
+pub(crate) type Outgoing = (SocketAddr, IpAddr, BytesMut);
+
+/// Buffers for `sendmmsg`, kept from one send to the next.
+#[derive(Default)]
+pub(crate) struct SendBatch {
+    names: Vec<socket2::SockAddr>,
+    iovs: Vec<libc::iovec>,
+    controls: Vec<[u64; CONTROL / 8]>,
+    msgs: Vec<libc::mmsghdr>,
+}
+
+// SAFETY: the raw pointers in the buffers are only set and used within `send_all`, on the thread
+// that owns the batch.
+unsafe impl Send for SendBatch {}
+
+impl SendBatch {
+    /// Sends `datagrams` with as few `sendmmsg` calls as it takes, each from its address when
+    /// `pick_source` (the socket is bound to every address); how many were refused (a full
+    /// socket buffer drops the rest of the batch, as a full network would).
+    pub(crate) fn send_all(
+        &mut self,
+        socket: &UdpSocket,
+        datagrams: &[Outgoing],
+        pick_source: bool,
+    ) -> usize {
+        let mut refused = 0;
+        for chunk in datagrams.chunks(BATCH) {
+            self.names.clear();
+            self.names
+                .extend(chunk.iter().map(|(to, _, _)| socket2::SockAddr::from(*to)));
+            self.iovs.clear();
+            self.iovs.extend(chunk.iter().map(|(_, _, d)| libc::iovec {
                 iov_base: d.as_ptr() as *mut libc::c_void,
                 iov_len: d.len(),
-            })
-            .collect();
-        // SAFETY: zeroed mmsghdr is valid; every pointer set below outlives the call.
-        let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; chunk.len()];
-        for (i, m) in msgs.iter_mut().enumerate() {
-            m.msg_hdr.msg_name = names[i].as_ptr() as *mut libc::c_void;
-            m.msg_hdr.msg_namelen = names[i].len();
-            m.msg_hdr.msg_iov = &mut iovs[i];
-            m.msg_hdr.msg_iovlen = 1;
-        }
-        let mut sent = 0;
-        while sent < msgs.len() {
-            // SAFETY: the headers from `sent` on are valid and point at live buffers.
-            let n = unsafe {
-                libc::sendmmsg(
-                    socket.as_raw_fd(),
-                    msgs[sent..].as_mut_ptr(),
-                    (msgs.len() - sent) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if n <= 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
+            }));
+            self.controls
+                .resize(chunk.len().max(self.controls.len()), [0; CONTROL / 8]);
+            self.msgs.clear();
+            for (i, (_, from, _)) in chunk.iter().enumerate() {
+                // SAFETY: zeroed mmsghdr is valid; every pointer set here outlives the call.
+                let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                m.msg_hdr.msg_name = self.names[i].as_ptr() as *mut libc::c_void;
+                m.msg_hdr.msg_namelen = self.names[i].len();
+                m.msg_hdr.msg_iov = &mut self.iovs[i];
+                m.msg_hdr.msg_iovlen = 1;
+                if let (true, IpAddr::V4(from)) = (pick_source, from) {
+                    set_source(&mut m.msg_hdr, &mut self.controls[i], *from);
+                }
+                self.msgs.push(m);
+            }
+            let msgs = &mut self.msgs;
+            let mut sent = 0;
+            while sent < msgs.len() {
+                // SAFETY: the headers from `sent` on are valid and point at live buffers.
+                let n = unsafe {
+                    libc::sendmmsg(
+                        socket.as_raw_fd(),
+                        msgs[sent..].as_mut_ptr(),
+                        (msgs.len() - sent) as u32,
+                        libc::MSG_DONTWAIT,
+                    )
+                };
+                if n <= 0 {
+                    let e = io::Error::last_os_error();
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    // One datagram the kernel refuses (an unreachable address) must not hold
+                    // back the others: skip it and go on, unless the buffer is full.
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        refused += msgs.len() - sent;
+                        break;
+                    }
+                    refused += 1;
+                    sent += 1;
                     continue;
                 }
-                // One datagram the kernel refuses (an unreachable address) must not hold
-                // back the others: skip it and go on, unless the buffer is full.
-                if e.kind() == io::ErrorKind::WouldBlock {
-                    refused += msgs.len() - sent;
-                    break;
-                }
-                refused += 1;
-                sent += 1;
-                continue;
+                sent += n as usize;
             }
-            sent += n as usize;
         }
+        refused
     }
-    refused
+}
+
+/// Asks the kernel to send the datagram of `h` from `from` (`IP_PKTINFO`), in `control`.
+fn set_source(h: &mut libc::msghdr, control: &mut [u64; CONTROL / 8], from: Ipv4Addr) {
+    // SAFETY: `control` has room for one in_pktinfo message (CMSG_SPACE(12) = 32 bytes on
+    // 64-bit Linux, below CONTROL), and is aligned for cmsghdr.
+    unsafe {
+        let space = libc::CMSG_SPACE(std::mem::size_of::<libc::in_pktinfo>() as u32);
+        h.msg_control = control.as_mut_ptr().cast();
+        h.msg_controllen = space as _;
+        let c = libc::CMSG_FIRSTHDR(h);
+        (*c).cmsg_level = libc::IPPROTO_IP;
+        (*c).cmsg_type = libc::IP_PKTINFO;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::in_pktinfo>() as u32) as _;
+        let info = libc::in_pktinfo {
+            ipi_ifindex: 0,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(from).to_be(),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        };
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>(), info);
+    }
+}
+
+/// The machine's IPv4 addresses on interfaces that are up, for the host candidates of a socket
+/// bound to every address: all but loopback, or loopback alone when there is nothing else.
+pub(crate) fn host_addresses() -> Vec<Ipv4Addr> {
+    let mut found = Vec::new();
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list`, walked while it lives and freed once.
+    unsafe {
+        if libc::getifaddrs(&mut list) != 0 {
+            return vec![Ipv4Addr::LOCALHOST];
+        }
+        let mut i = list;
+        while !i.is_null() {
+            let a = (*i).ifa_addr;
+            let up = (*i).ifa_flags & libc::IFF_UP as u32 != 0;
+            if up && !a.is_null() && (*a).sa_family as i32 == libc::AF_INET {
+                let sin = &*a.cast::<libc::sockaddr_in>();
+                found.push(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            }
+            i = (*i).ifa_next;
+        }
+        libc::freeifaddrs(list);
+    }
+    let mut outside: Vec<Ipv4Addr> = found.iter().copied().filter(|a| !a.is_loopback()).collect();
+    outside.dedup();
+    if outside.is_empty() {
+        vec![Ipv4Addr::LOCALHOST]
+    } else {
+        outside
+    }
 }
 
 /// What ends the worker's wait early: a command for it.
@@ -245,6 +364,23 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     // Best effort: the kernel caps them at net.core.[rw]mem_max.
     let _ = socket.set_recv_buffer_size(4 << 20);
     let _ = socket.set_send_buffer_size(4 << 20);
+    if addr.ip().is_unspecified() {
+        // Which of the machine's addresses each datagram came to (see `RecvBatch::get`).
+        let on: libc::c_int = 1;
+        // SAFETY: a valid option value for IP_PKTINFO on this socket.
+        let r = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_PKTINFO,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
@@ -275,7 +411,8 @@ mod tests {
             );
             let n = batch.read(&relay).unwrap();
             for i in 0..n {
-                let (from, d) = batch.get(i);
+                let (from, to, d) = batch.get(i);
+                assert_eq!(to, None, "a socket on one address is not told it");
                 got.push((from.unwrap(), d.to_vec()));
             }
         }
@@ -288,17 +425,60 @@ mod tests {
             io::ErrorKind::WouldBlock
         );
 
-        let back: Vec<(SocketAddr, BytesMut)> = got
+        let back: Vec<Outgoing> = got
             .iter()
-            .map(|(from, d)| (*from, BytesMut::from(&d[..])))
+            .map(|(from, d)| (*from, from.ip(), BytesMut::from(&d[..])))
             .collect();
-        assert_eq!(send_all(&relay, &back), 0);
+        assert_eq!(SendBatch::default().send_all(&relay, &back, false), 0);
         let mut buf = [0u8; 2048];
         a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         assert_eq!(a.recv(&mut buf).unwrap(), 3);
         assert_eq!(b.recv(&mut buf).unwrap(), 3);
         assert_eq!(a.recv(&mut buf).unwrap(), 1500);
+    }
+
+    #[test]
+    fn on_every_address_each_datagram_says_where_it_came_and_the_answer_leaves_from_there() {
+        let relay = bind("0.0.0.0:0".parse().unwrap()).unwrap();
+        let port = relay.local_addr().unwrap().port();
+        let wake = Wake::new().unwrap();
+        let mut batch = RecvBatch::new();
+        let mut out = SendBatch::default();
+        // Loopback, and the machine's other addresses when it has some.
+        let mut addresses = vec![Ipv4Addr::LOCALHOST];
+        addresses.extend(host_addresses().into_iter().filter(|a| !a.is_loopback()));
+        for ip in addresses {
+            let browser = UdpSocket::bind((ip, 0)).unwrap();
+            browser.send_to(b"check", (ip, port)).unwrap();
+            let (from, to) = loop {
+                wait(
+                    &mut [pollfd(-1, false); OWN_FDS],
+                    Some(&relay),
+                    &wake,
+                    Some(Duration::from_secs(5)),
+                );
+                if let Ok(1) = batch.read(&relay) {
+                    let (from, to, d) = batch.get(0);
+                    assert_eq!(d, b"check");
+                    break (from.unwrap(), to);
+                }
+            };
+            assert_eq!(to, Some(ip), "the datagram's destination");
+            let answer = [(from, IpAddr::V4(ip), BytesMut::from(&b"answer"[..]))];
+            assert_eq!(out.send_all(&relay, &answer, true), 0);
+            let mut buf = [0u8; 64];
+            browser
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let (n, source) = browser.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"answer");
+            assert_eq!(
+                source,
+                SocketAddr::new(IpAddr::V4(ip), port),
+                "left from there"
+            );
+        }
     }
 
     #[test]

@@ -118,9 +118,12 @@ pub(crate) struct Worker {
     /// The UDP socket and its address (none when only ICE-TCP is offered).
     socket: Option<UdpSocket>,
     local: Option<SocketAddr>,
+    /// The socket is bound to every address (`0.0.0.0`): each datagram says which it came to,
+    /// and the answer leaves from that one.
+    every_address: bool,
     tcp: Option<Tcp>,
-    /// The ICE-TCP listener's address (kept apart: `tcp` is taken while its frames are read).
-    tcp_local: Option<SocketAddr>,
+    /// The host candidates of every connection: UDP, then ICE-TCP (passive).
+    candidates: Vec<(SocketAddr, TransportProtocol)>,
     announce: Announce,
     commands: std::sync::mpsc::Receiver<Command>,
     wake: Arc<Wake>,
@@ -130,7 +133,8 @@ pub(crate) struct Worker {
     by_addr: HashMap<Route, usize>,
     by_ufrag: HashMap<String, usize>,
     /// Datagrams to send at the end of this turn, and frames for ICE-TCP streams.
-    out: Vec<(SocketAddr, BytesMut)>,
+    out: Vec<udp::Outgoing>,
+    send: udp::SendBatch,
     out_tcp: Vec<(SocketAddr, BytesMut)>,
     /// What the loop waits for (`udp::wait`'s own entries, then the ICE-TCP streams').
     fds: Vec<libc::pollfd>,
@@ -153,10 +157,34 @@ impl Worker {
         wake: Arc<Wake>,
         stats: Arc<Stats>,
     ) -> std::io::Result<Worker> {
+        let local = socket.as_ref().map(UdpSocket::local_addr).transpose()?;
+        // A socket on every address offers each of the machine's.
+        let on = |a: SocketAddr, over: TransportProtocol| -> Vec<(SocketAddr, TransportProtocol)> {
+            if a.ip().is_unspecified() {
+                udp::host_addresses()
+                    .into_iter()
+                    .map(|ip| (SocketAddr::new(ip.into(), a.port()), over))
+                    .collect()
+            } else {
+                vec![(a, over)]
+            }
+        };
+        let mut candidates = Vec::new();
+        candidates.extend(
+            local
+                .map(|a| on(a, TransportProtocol::UDP))
+                .unwrap_or_default(),
+        );
+        candidates.extend(
+            tcp.as_ref()
+                .map(|t| on(t.local(), TransportProtocol::TCP))
+                .unwrap_or_default(),
+        );
         Ok(Worker {
-            local: socket.as_ref().map(UdpSocket::local_addr).transpose()?,
+            every_address: local.is_some_and(|a| a.ip().is_unspecified()),
+            local,
             socket,
-            tcp_local: tcp.as_ref().map(Tcp::local),
+            candidates,
             tcp,
             announce,
             commands,
@@ -167,6 +195,7 @@ impl Worker {
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
             out: Vec::new(),
+            send: udp::SendBatch::default(),
             out_tcp: Vec::new(),
             fds: Vec::new(),
             reads: Vec::new(),
@@ -215,10 +244,15 @@ impl Worker {
                         read_any = true;
                         let now = Instant::now();
                         for i in 0..n {
-                            let (from, datagram) = batch.get(i);
-                            if let Some(from) = from {
-                                self.datagram((from, TransportProtocol::UDP), datagram, now);
+                            let (from, to, datagram) = batch.get(i);
+                            let (Some(from), Some(mut local)) = (from, self.local) else {
+                                continue;
+                            };
+                            if let Some(to) = to {
+                                local.set_ip(to.into());
                             }
+                            let route = (from, TransportProtocol::UDP);
+                            self.datagram(route, local, datagram, now);
                         }
                         self.flush();
                         if n < udp::BATCH {
@@ -263,9 +297,9 @@ impl Worker {
         };
         let now = Instant::now();
         tcp.accept(now);
-        tcp.read(|from, frame| {
+        tcp.read(|from, local, frame| {
             let route = (from, TransportProtocol::TCP);
-            self.datagram(route, frame, now);
+            self.datagram(route, local, frame, now);
             self.by_addr.contains_key(&route)
         });
         self.tcp = Some(tcp);
@@ -288,7 +322,7 @@ impl Worker {
 
     fn flush(&mut self) {
         if let (Some(socket), false) = (&self.socket, self.out.is_empty()) {
-            udp::send_all(socket, &self.out);
+            self.send.send_all(socket, &self.out, self.every_address);
         }
         self.out.clear();
         if let (Some(tcp), false) = (&mut self.tcp, self.out_tcp.is_empty()) {
@@ -299,8 +333,9 @@ impl Worker {
         }
     }
 
-    /// One datagram (or ICE-TCP frame) from `from`: to the connection it belongs to, if any.
-    fn datagram(&mut self, from: Route, datagram: &[u8], now: Instant) {
+    /// One datagram (or ICE-TCP frame) from `from` to `local`: to the connection it belongs to,
+    /// if any.
+    fn datagram(&mut self, from: Route, local: SocketAddr, datagram: &[u8], now: Instant) {
         let key = match self.by_addr.get(&from) {
             Some(k) => *k,
             None => {
@@ -316,13 +351,6 @@ impl Worker {
                 }
                 k
             }
-        };
-        let local = match from.1 {
-            TransportProtocol::TCP => self.tcp_local,
-            _ => self.local,
-        };
-        let Some(local) = local else {
-            return;
         };
         // A datagram the protocol stack cannot take (a bug of its own on hostile input) costs
         // its connection, never the worker and the other rooms on it.
@@ -661,12 +689,8 @@ impl Worker {
             out_ids.push(track.track_id().clone());
             out.push(pc.add_track(track).map_err(rtc_err)?);
         }
-        if let Some(local) = self.local {
-            pc.add_local_candidate(host_candidate(local, TransportProtocol::UDP))
-                .map_err(rtc_err)?;
-        }
-        if let Some(tcp) = self.tcp_local {
-            pc.add_local_candidate(host_candidate(tcp, TransportProtocol::TCP))
+        for (i, (at, over)) in self.candidates.iter().enumerate() {
+            pc.add_local_candidate(host_candidate(i + 1, *at, *over))
                 .map_err(rtc_err)?;
         }
         pc.add_local_candidate(RTCIceCandidateInit::default())
@@ -782,24 +806,26 @@ impl Worker {
     }
 }
 
-/// Where a datagram a connection wrote goes: the UDP batch or an ICE-TCP stream.
-fn out(
-    udp: &mut Vec<(SocketAddr, BytesMut)>,
-    tcp: &mut Vec<(SocketAddr, BytesMut)>,
-    d: TaggedBytesMut,
-) {
-    match d.transport.transport_protocol {
-        TransportProtocol::TCP => tcp.push((d.transport.peer_addr, d.message)),
-        _ => udp.push((d.transport.peer_addr, d.message)),
+/// Where a datagram a connection wrote goes: the UDP batch (from the address of the connection's
+/// candidate) or an ICE-TCP stream.
+fn out(udp: &mut Vec<udp::Outgoing>, tcp: &mut Vec<(SocketAddr, BytesMut)>, d: TaggedBytesMut) {
+    let t = d.transport;
+    match t.transport_protocol {
+        TransportProtocol::TCP => tcp.push((t.peer_addr, d.message)),
+        _ => udp.push((t.peer_addr, t.local_addr.ip(), d.message)),
     }
 }
 
 /// One of the worker's addresses as a host candidate: its UDP socket, or its ICE-TCP listener
 /// (passive: browsers connect to it; after UDP in preference).
-fn host_candidate(local: SocketAddr, over: TransportProtocol) -> RTCIceCandidateInit {
-    let (foundation, transport, priority, tcptype) = match over {
-        TransportProtocol::TCP => (2, "tcp", 1_518_280_447u32, " tcptype passive"),
-        _ => (1, "udp", 2_130_706_431, ""),
+fn host_candidate(
+    foundation: usize,
+    local: SocketAddr,
+    over: TransportProtocol,
+) -> RTCIceCandidateInit {
+    let (transport, priority, tcptype) = match over {
+        TransportProtocol::TCP => ("tcp", 1_518_280_447u32, " tcptype passive"),
+        _ => ("udp", 2_130_706_431, ""),
     };
     RTCIceCandidateInit {
         candidate: format!(
