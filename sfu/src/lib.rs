@@ -1,6 +1,8 @@
-//! The media relay: one WebRTC peer connection per participant (the `webrtc` crate), forwarding
-//! the citizen's audio and video to the operator and back, so that all media goes through the
-//! server and neither side ever sees the other's address.
+//! The media relay: one WebRTC peer connection per participant, forwarding the citizen's audio
+//! and video to the operator and back, so that all media goes through the server and neither
+//! side ever sees the other's address. Two engines drive the connections (`EngineKind`): by
+//! default `direct`, the `rtc` crate's connections on the relay's own threads; or the `webrtc`
+//! crate's, on its tasks and sockets (`relay`, `runtime`, `mux`, `ports`, `reactors`).
 //!
 //! Each connection offers the browser one outgoing audio and one outgoing video track from the
 //! start; they carry the other side's media as soon as it arrives, so nobody renegotiates when
@@ -32,10 +34,10 @@
 //! - `send_retry`: sending on a socket registered for reads only, for `runtime` and `mux`.
 //! - `ports`: a configured port range handed out to connections instead of shared ports.
 //! - `reactors`: the threads that run the connections, a room's two on the same one.
-//! - `direct`: the second engine (`EngineKind::Rtc`): worker threads that drive `rtc`
+//! - `direct`: the default engine (`EngineKind::Rtc`): worker threads that drive `rtc`
 //!   connections themselves, datagrams and time in, datagrams and events out, through
-//!   `forward`, with batched UDP reads and sends; `relay` hands it every offer, candidate and
-//!   leave when it is chosen.
+//!   `forward`, with batched UDP reads and sends and ICE-TCP; `relay` hands it every offer,
+//!   candidate and leave when it is chosen.
 //! - `stats`: per-room counters for the Prometheus endpoint.
 //! - `events`: what the relay tells a participant's signaling socket (`RelayEvent`) and the ICE
 //!   candidates it takes from it, for both engines.

@@ -62,11 +62,13 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
-    /// The `webrtc` crate's connections, on the reactors (every feature).
-    #[default]
+    /// The `webrtc` crate's connections, on the reactors: also IPv6 on every address (`[::]`)
+    /// and a port per connection.
     Webrtc,
     /// `rtc` connections driven from the relay's own threads (`direct`): one UDP and one TCP
-    /// address (IPv4 `0.0.0.0` or a specific one), a port of each per thread.
+    /// address (IPv4 `0.0.0.0` or a specific one), a port of each per thread. It costs less per
+    /// packet and per room (`docs/deploy.md`, section 3).
+    #[default]
     Rtc,
 }
 

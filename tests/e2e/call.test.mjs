@@ -12,10 +12,10 @@ import { enter, roomOpenNow, until } from './call-helpers.mjs';
 // The relay's sockets on loopback, in a port range of their own (as a firewall would open).
 const PORTS = [40000 + Math.floor(Math.random() * 500) * 20];
 PORTS.push(PORTS[0] + 19);
-// scripts/test runs this file a second time on the rtc engine (the tests of media).
-const RTC_ENGINE = process.env.SPORTELLO_MEDIA_ENGINE === 'rtc';
-// On the rtc engine, on every address (0.0.0.0), as by default: each datagram's own address
-// answers it (the webrtc engine's and the rtc engine's loopback sockets are tested elsewhere).
+// scripts/test runs this file a second time on the webrtc engine (the tests of media).
+const RTC_ENGINE = process.env.SPORTELLO_MEDIA_ENGINE !== 'webrtc';
+// On the rtc engine (the default), on every address (0.0.0.0) as by default: each datagram's own
+// address answers it (the rtc engine on one address is tested by tests/tests/relay.rs).
 const MEDIA = ['--media-udp', RTC_ENGINE ? '0.0.0.0:0' : '127.0.0.1:0', '--media-tcp', 'off', '--media-ports', `${PORTS[0]}-${PORTS[1]}`];
 // Or one UDP port and one TCP port that every connection shares (just above the range).
 const SHARED_UDP = PORTS[1] + 1;

@@ -322,8 +322,7 @@ pub struct Config {
     #[arg(long, env = "SPORTELLO_MEDIA_REACTORS")]
     pub media_reactors: Option<usize>,
 
-    /// What drives the media connections: webrtc or rtc (see docs/deploy.md) [default:
-    /// webrtc].
+    /// What drives the media connections: rtc or webrtc (see docs/deploy.md) [default: rtc].
     #[arg(long, env = "SPORTELLO_MEDIA_ENGINE")]
     pub media_engine: Option<sfu::EngineKind>,
 
@@ -1362,11 +1361,11 @@ mod value_tests {
         };
         let e = p(&["--media-engine", "janus"]).unwrap_err().to_string();
         assert!(e.contains("must be webrtc or rtc"), "{e}");
-        let rtc = p(&["--media-engine", "rtc"]).unwrap().relay_config();
-        assert_eq!(rtc.engine, sfu::EngineKind::Rtc);
+        let webrtc = p(&["--media-engine", "webrtc"]).unwrap().relay_config();
+        assert_eq!(webrtc.engine, sfu::EngineKind::Webrtc);
         let default = p(&[]).unwrap().relay_config();
-        assert_eq!(default.engine, sfu::EngineKind::Webrtc);
-        for relay in [rtc, default] {
+        assert_eq!(default.engine, sfu::EngineKind::Rtc);
+        for relay in [webrtc, default] {
             assert_eq!(relay.udp_addrs, vec!["0.0.0.0:0".to_string()]);
             assert_eq!(relay.tcp_addrs, vec!["0.0.0.0:0".to_string()]);
         }
