@@ -180,8 +180,34 @@ impl Worker {
                 .map(|t| on(t.local(), TransportProtocol::TCP))
                 .unwrap_or_default(),
         );
+        let offered: Vec<String> = candidates
+            .iter()
+            .map(|(a, over)| {
+                format!(
+                    "{a} {}",
+                    if *over == TransportProtocol::TCP {
+                        "tcp"
+                    } else {
+                        "udp"
+                    }
+                )
+            })
+            .collect();
+        tracing::info!(candidates = %offered.join(", "), "media reactor listening");
+        // On every address with none but loopback found: surely not what was meant.
+        let every_address = local.is_some_and(|a| a.ip().is_unspecified());
+        if every_address
+            && candidates.iter().all(|(a, _)| a.ip().is_loopback())
+            && announce.nat_ips.is_empty()
+        {
+            tracing::warn!(
+                "the machine has no address but loopback: only its own browsers can reach the \
+                 media relay (set media_udp and media_tcp to an address they reach, or \
+                 media_public_ip)"
+            );
+        }
         Ok(Worker {
-            every_address: local.is_some_and(|a| a.ip().is_unspecified()),
+            every_address,
             local,
             socket,
             candidates,
