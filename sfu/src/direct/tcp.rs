@@ -279,4 +279,46 @@ mod tests {
         let mut b = [0u8; 1];
         assert_eq!(junk.read(&mut b).unwrap_or(0), 0, "closed by the relay");
     }
+
+    #[test]
+    fn a_flood_of_streams_stops_at_the_limit_and_a_reader_that_never_reads_is_not_queued_past_its_cap(
+    ) {
+        let mut t = Tcp::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut frames = Vec::new();
+        let mut flood = Vec::new();
+        for i in 0..MAX_STREAMS + 20 {
+            flood.push(TcpStream::connect(t.local()).unwrap());
+            // Taken as they come, as the worker's loop does (the listen queue is short).
+            if i % 32 == 31 {
+                turn(&mut t, &mut frames, true);
+            }
+        }
+        for _ in 0..3 {
+            turn(&mut t, &mut frames, true);
+        }
+        assert_eq!(
+            t.streams(),
+            MAX_STREAMS,
+            "the streams past the limit are closed"
+        );
+        drop(flood);
+        while t.streams() > 0 {
+            turn(&mut t, &mut frames, true);
+        }
+
+        // A browser that stops reading: what waits for it stays under MAX_PENDING.
+        let silent = TcpStream::connect(t.local()).unwrap();
+        while t.streams() == 0 {
+            turn(&mut t, &mut frames, true);
+        }
+        let me = silent.local_addr().unwrap();
+        // Far more than the kernel's socket buffers hold, so that the cap is what stops it.
+        for _ in 0..(16 * MAX_PENDING / 1200) {
+            t.send(me, &[0u8; 1200]);
+            t.write_pending();
+        }
+        let waiting: usize = t.streams.values().map(|s| s.pending.len()).sum();
+        assert!(waiting <= MAX_PENDING, "{waiting} bytes waiting");
+        assert_eq!(t.streams(), 1, "the slow stream itself stays");
+    }
 }
