@@ -1,4 +1,5 @@
-//! Counters of what the relay forwards, per room, for the Prometheus endpoint.
+//! Counters of what the relay forwards, per room, and how long datagrams spend in it, for the
+//! Prometheus endpoint.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -57,11 +58,68 @@ struct Retired {
     lost: AtomicU64,
 }
 
+/// Upper bounds of the transit histogram's buckets, in microseconds (`+Inf` follows): fine below
+/// the 2 ms a relay may add, coarse above.
+pub const TRANSIT_BOUNDS_US: [u64; 15] = [
+    50, 100, 200, 300, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 20_000, 50_000, 100_000,
+];
+
+/// How long datagrams spent in the relay: from the kernel taking each off the network to the
+/// end of the send that carries what it produced. A histogram over `TRANSIT_BOUNDS_US`.
+#[derive(Debug, Default)]
+pub struct Transit {
+    /// Per bucket (not cumulative), the last one `+Inf`.
+    counts: [AtomicU64; TRANSIT_BOUNDS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Transit {
+    /// Adds the transit times of one batch, in microseconds.
+    pub fn record(&self, times_us: impl IntoIterator<Item = u64>) {
+        let mut counts = [0u64; TRANSIT_BOUNDS_US.len() + 1];
+        let mut sum = 0;
+        for t in times_us {
+            counts[TRANSIT_BOUNDS_US.partition_point(|b| *b < t)] += 1;
+            sum += t;
+        }
+        for (to, n) in self.counts.iter().zip(counts) {
+            if n > 0 {
+                to.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        self.sum_us.fetch_add(sum, Ordering::Relaxed);
+    }
+
+    fn prometheus(&self, out: &mut String) {
+        let name = "sportello_relay_transit_seconds";
+        let _ = writeln!(out, "# HELP {name} Time a datagram spends in the relay, from the kernel receiving it to the end of the send that carries what it produced (rtc engine, UDP)\n# TYPE {name} histogram");
+        let mut cumulative = 0;
+        for (i, n) in self.counts.iter().enumerate() {
+            cumulative += n.load(Ordering::Relaxed);
+            match TRANSIT_BOUNDS_US.get(i) {
+                Some(b) => {
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{le=\"{}\"}} {cumulative}",
+                        *b as f64 / 1e6
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+                }
+            }
+        }
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Stats {
     rooms: Mutex<HashMap<i64, Arc<RoomCounters>>>,
     retired: Retired,
     pub connections: AtomicU64,
+    pub transit: Transit,
 }
 
 impl Stats {
@@ -189,6 +247,7 @@ impl Stats {
             "# HELP sportello_relay_peer_connections Open peer connections\n# TYPE sportello_relay_peer_connections gauge\nsportello_relay_peer_connections {}",
             self.connections.load(Ordering::Relaxed)
         );
+        self.transit.prometheus(out);
     }
 }
 
@@ -218,5 +277,28 @@ mod tests {
         );
         assert!(out.contains("sportello_relay_rooms 1\n"), "{out}");
         assert!(!out.contains("room="), "{out}");
+    }
+
+    #[test]
+    fn transit_times_land_in_their_buckets_cumulatively() {
+        let stats = Stats::default();
+        // 50 µs is in the first bucket (le is inclusive), 51 in the second; 2 ms in le=0.002;
+        // 1 s beyond the last bound.
+        stats.transit.record([50, 51, 2_000, 1_000_000]);
+        stats.transit.record([]);
+        let mut out = String::new();
+        stats.prometheus(&mut out);
+        for line in [
+            "sportello_relay_transit_seconds_bucket{le=\"0.00005\"} 1\n",
+            "sportello_relay_transit_seconds_bucket{le=\"0.0001\"} 2\n",
+            "sportello_relay_transit_seconds_bucket{le=\"0.0015\"} 2\n",
+            "sportello_relay_transit_seconds_bucket{le=\"0.002\"} 3\n",
+            "sportello_relay_transit_seconds_bucket{le=\"0.1\"} 3\n",
+            "sportello_relay_transit_seconds_bucket{le=\"+Inf\"} 4\n",
+            "sportello_relay_transit_seconds_sum 1.002101\n",
+            "sportello_relay_transit_seconds_count 4\n",
+        ] {
+            assert!(out.contains(line), "{line} in {out}");
+        }
     }
 }

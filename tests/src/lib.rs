@@ -969,4 +969,67 @@ pub mod process {
             .unwrap_or(0) as f64
             / 1000.0
     }
+
+    /// The cumulative buckets of histogram `name` in a Prometheus text (`/metrics`): (upper
+    /// bound, count), in order, `+Inf` last.
+    pub fn histogram(metrics: &str, name: &str) -> Vec<(f64, u64)> {
+        let prefix = format!("{name}_bucket{{le=\"");
+        metrics
+            .lines()
+            .filter_map(|l| {
+                let (le, count) = l.strip_prefix(&prefix)?.split_once("\"} ")?;
+                Some((le.parse().ok()?, count.parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// The q-quantile (0..=1) of what a histogram counted between two readings of it, linear
+    /// within the bucket it falls in (as Prometheus' `histogram_quantile`); `None` when it
+    /// counted nothing. A quantile in the `+Inf` bucket is the last finite bound.
+    pub fn histogram_quantile(before: &[(f64, u64)], after: &[(f64, u64)], q: f64) -> Option<f64> {
+        let count = |i: usize| {
+            let b = before.get(i).map_or(0, |b| b.1);
+            after[i].1.saturating_sub(b)
+        };
+        let total = count(after.len().checked_sub(1)?);
+        if total == 0 {
+            return None;
+        }
+        let rank = q * total as f64;
+        let mut lower = (0.0, 0u64);
+        for (i, (le, _)) in after.iter().enumerate() {
+            let c = count(i);
+            if c as f64 >= rank {
+                if le.is_infinite() {
+                    return Some(lower.0);
+                }
+                let within = (rank - lower.1 as f64) / (c - lower.1).max(1) as f64;
+                return Some(lower.0 + (le - lower.0) * within);
+            }
+            lower = (*le, c);
+        }
+        Some(lower.0)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_quantile_of_what_a_histogram_counted_between_two_readings() {
+            let text = |a: u64, b: u64, c: u64| {
+                format!("x_bucket{{le=\"0.001\"}} {a}\nx_bucket{{le=\"0.002\"}} {b}\nx_bucket{{le=\"+Inf\"}} {c}\nx_count {c}\n")
+            };
+            let before = histogram(&text(10, 10, 10), "x");
+            assert_eq!(before, vec![(0.001, 10), (0.002, 10), (f64::INFINITY, 10)]);
+            // Since then: 50 at most 1 ms, 40 between 1 and 2 ms, 10 beyond.
+            let after = histogram(&text(60, 100, 110), "x");
+            let q = |q| histogram_quantile(&before, &after, q).unwrap();
+            assert!((q(0.25) - 0.0005).abs() < 1e-9, "{}", q(0.25));
+            assert!((q(0.7) - 0.0015).abs() < 1e-9, "{}", q(0.7));
+            assert_eq!(q(0.99), 0.002, "beyond the last bound: that bound");
+            assert_eq!(histogram_quantile(&after, &after, 0.5), None);
+            assert_eq!(histogram_quantile(&[], &[], 0.5), None);
+        }
+    }
 }

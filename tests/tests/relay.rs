@@ -85,12 +85,7 @@ async fn two_rooms_on_two_reactors(engine: MediaEngine, ip: &str) {
     }
     // One room on each reactor.
     assert_eq!(s.state.relay.reactor_rooms(), vec![1, 1]);
-    let metrics = reqwest::get(format!("{}/metrics", s.admin_base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.admin_get("/metrics").await.body;
     for reactor in ["0", "1"] {
         let line = format!("sportello_relay_reactor_rooms{{reactor=\"{reactor}\"}} 1");
         assert!(metrics.lines().any(|l| l == line), "{metrics}");
@@ -145,6 +140,19 @@ async fn two_rooms_on_two_reactors(engine: MediaEngine, ip: &str) {
             received * 10 >= sent * 9,
             "room {i}: {received} of {sent} packets arrived"
         );
+    }
+    // The rtc engine counts how long each datagram it read spent in it: every media packet
+    // (and the junk) at least once; the webrtc engine does not measure it.
+    let metrics = s.admin_get("/metrics").await.body;
+    let transit = tests::process::histogram(&metrics, "sportello_relay_transit_seconds");
+    let counted = transit.last().map_or(0, |b| b.1);
+    let sent: u64 = counters
+        .iter()
+        .map(|c| c.sent.load(std::sync::atomic::Ordering::Relaxed))
+        .sum();
+    match engine {
+        MediaEngine::Rtc => assert!(counted >= sent, "{counted} of {sent}: {metrics}"),
+        MediaEngine::Webrtc => assert_eq!(counted, 0, "{metrics}"),
     }
 
     // Everyone leaves: the rooms are forgotten and give their places back.

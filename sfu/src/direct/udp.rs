@@ -1,5 +1,6 @@
 //! The worker's system calls: datagrams read and sent in batches (`recvmmsg`, `sendmmsg`; on a
-//! socket bound to every address, with the address each came to and leaves from, `IP_PKTINFO`),
+//! socket bound to every address, with the address each came to and leaves from, `IP_PKTINFO`;
+//! each read with the time the kernel received it, `SO_TIMESTAMPNS`),
 //! the machine's addresses, and the wake-up that ends its wait when a command arrives (an
 //! `eventfd` polled with the socket and the worker's other descriptors).
 //!
@@ -8,7 +9,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
 
@@ -17,8 +18,9 @@ pub(crate) const BATCH: usize = 32;
 /// The largest datagram read whole (browsers keep RTP under ~1,200 bytes; DTLS records too).
 const DATAGRAM: usize = 2048;
 
-/// Room for the control messages of one datagram: its destination address (`IP_PKTINFO`).
-const CONTROL: usize = 64;
+/// Room for the control messages of one datagram: its destination address (`IP_PKTINFO`, 32
+/// bytes) and when it was received (`SCM_TIMESTAMPNS`, 32 bytes), with room to spare.
+const CONTROL: usize = 128;
 
 /// Buffers for one `recvmmsg`: the datagrams, their senders' addresses and, on a socket bound to
 /// every address (`bind` on `0.0.0.0`), the address each was sent to.
@@ -29,6 +31,8 @@ pub(crate) struct RecvBatch {
     /// Control messages, as u64s for their alignment.
     controls: Vec<[u64; CONTROL / 8]>,
     dsts: Vec<Option<Ipv4Addr>>,
+    /// When the kernel received each datagram (the system clock).
+    stamps: Vec<Option<SystemTime>>,
     /// The call's headers, pointed at the buffers above anew before each call.
     iovs: Vec<libc::iovec>,
     msgs: Vec<libc::mmsghdr>,
@@ -43,6 +47,7 @@ impl RecvBatch {
             lens: vec![0; BATCH],
             controls: vec![[0; CONTROL / 8]; BATCH],
             dsts: vec![None; BATCH],
+            stamps: vec![None; BATCH],
             iovs: Vec::with_capacity(BATCH),
             // SAFETY: zeroed mmsghdr is valid; every pointer is set before a call.
             msgs: vec![unsafe { std::mem::zeroed() }; BATCH],
@@ -81,7 +86,7 @@ impl RecvBatch {
         }
         for (i, m) in msgs.iter().take(n as usize).enumerate() {
             self.lens[i] = m.msg_len as usize;
-            self.dsts[i] = packet_destination(&m.msg_hdr);
+            (self.dsts[i], self.stamps[i]) = control_messages(&m.msg_hdr);
         }
         Ok(n as usize)
     }
@@ -95,23 +100,40 @@ impl RecvBatch {
             &self.bufs[i][..self.lens[i]],
         )
     }
+
+    /// When the kernel received the datagrams of the last read, on the system clock (none for
+    /// a datagram it did not stamp).
+    pub(crate) fn received(&self, n: usize) -> &[Option<SystemTime>] {
+        &self.stamps[..n]
+    }
 }
 
-/// The destination address `IP_PKTINFO` gave a received datagram, if any.
-fn packet_destination(h: &libc::msghdr) -> Option<Ipv4Addr> {
+/// What the kernel said of a received datagram: the address it was sent to (`IP_PKTINFO`, on a
+/// socket bound to every address) and when it was received (`SCM_TIMESTAMPNS`).
+fn control_messages(h: &libc::msghdr) -> (Option<Ipv4Addr>, Option<SystemTime>) {
+    let (mut to, mut at) = (None, None);
     // SAFETY: `h` is a header recvmmsg filled: its control buffer holds `msg_controllen` bytes
     // of well-formed control messages, walked with the kernel's own macros.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(h);
         while !c.is_null() {
-            if (*c).cmsg_level == libc::IPPROTO_IP && (*c).cmsg_type == libc::IP_PKTINFO {
-                let info = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>());
-                return Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)));
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::IPPROTO_IP, libc::IP_PKTINFO) => {
+                    let info =
+                        std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>());
+                    to = Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)));
+                }
+                (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) => {
+                    let t = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                    at = SystemTime::UNIX_EPOCH
+                        .checked_add(Duration::new(t.tv_sec as u64, t.tv_nsec as u32));
+                }
+                _ => {}
             }
             c = libc::CMSG_NXTHDR(h, c);
         }
     }
-    None
+    (to, at)
 }
 
 fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
@@ -364,26 +386,34 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     // Best effort: the kernel caps them at net.core.[rw]mem_max.
     let _ = socket.set_recv_buffer_size(4 << 20);
     let _ = socket.set_send_buffer_size(4 << 20);
+    // When each datagram was received (see `RecvBatch::received`).
+    turn_on(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)?;
     if addr.ip().is_unspecified() {
         // Which of the machine's addresses each datagram came to (see `RecvBatch::get`).
-        let on: libc::c_int = 1;
-        // SAFETY: a valid option value for IP_PKTINFO on this socket.
-        let r = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::IPPROTO_IP,
-                libc::IP_PKTINFO,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        turn_on(&socket, libc::IPPROTO_IP, libc::IP_PKTINFO)?;
     }
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// Sets a socket option that takes an int to 1.
+fn turn_on(socket: &socket2::Socket, level: libc::c_int, option: libc::c_int) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: an int option value, as `level` and `option` take, from a live int.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            option,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -395,6 +425,7 @@ mod tests {
         let relay = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let a = UdpSocket::bind("127.0.0.1:0").unwrap();
         let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let before = SystemTime::now();
         a.send_to(b"one", relay.local_addr().unwrap()).unwrap();
         b.send_to(b"two", relay.local_addr().unwrap()).unwrap();
         a.send_to(&[7u8; 1500], relay.local_addr().unwrap())
@@ -410,7 +441,13 @@ mod tests {
                 Some(Duration::from_secs(5)),
             );
             let n = batch.read(&relay).unwrap();
-            for i in 0..n {
+            let after = SystemTime::now();
+            for (i, at) in batch.received(n).iter().enumerate() {
+                let at = at.expect("every datagram has the time it was received");
+                assert!(
+                    before <= at && at <= after,
+                    "{before:?} <= {at:?} <= {after:?}"
+                );
                 let (from, to, d) = batch.get(i);
                 assert_eq!(to, None, "a socket on one address is not told it");
                 got.push((from.unwrap(), d.to_vec()));

@@ -5,14 +5,15 @@
 //! connections' timers that are due, reads up to a batch of datagrams, hands each to the
 //! connection it belongs to (by the sender's address, or for a first STUN request by the ICE
 //! username fragment it names), forwards the media that comes out to the other side of the
-//! room through `forward`, and sends every datagram produced in one batch. Frames from ICE-TCP
-//! streams (`tcp`) are routed the same way, by the stream's address. Then it waits for the
-//! socket, the streams, a command or the next timer, whichever comes first.
+//! room through `forward`, and sends every datagram produced in one batch; then it counts how
+//! long each datagram of the batch spent in the relay, from the kernel's receipt to that send.
+//! Frames from ICE-TCP streams (`tcp`) are routed the same way, by the stream's address. Then it
+//! waits for the socket, the streams, a command or the next timer, whichever comes first.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::BytesMut;
 // Maps looked up for every packet: foldhash, seeded per process.
@@ -281,6 +282,7 @@ impl Worker {
                             self.datagram(route, local, datagram, now);
                         }
                         self.flush();
+                        self.record_transit(batch.received(n));
                         if n < udp::BATCH {
                             break;
                         }
@@ -357,6 +359,17 @@ impl Worker {
             }
             tcp.write_pending();
         }
+    }
+
+    /// How long each datagram of a batch spent in the relay, now that what it produced is sent.
+    fn record_transit(&self, received: &[Option<SystemTime>]) {
+        let sent = SystemTime::now();
+        self.stats
+            .transit
+            .record(received.iter().flatten().map(|at| {
+                sent.duration_since(*at)
+                    .map_or(0, |d| d.as_micros().min(u64::MAX as u128) as u64)
+            }));
     }
 
     /// One datagram (or ICE-TCP frame) from `from` to `local`: to the connection it belongs to,

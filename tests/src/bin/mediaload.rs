@@ -7,7 +7,12 @@
 //! video in frames of 30 per second. Every payload carries its send time, so the receiver
 //! measures the relay's added latency. It reports forwarded packets per second, server CPU per
 //! forwarded packet (from /proc), loss, latency, memory per room and join time (socket open to
-//! the first forwarded video packet). With `--cycles N` it instead joins and leaves N times and
+//! the first forwarded video packet). The latency is given twice: end to end as the
+//! participants see it (their own scheduling included, which on a machine they share with the
+//! relay is most of it), and inside the relay, from its transit histogram in `/metrics` (the
+//! kernel's receipt of each datagram to the end of the send it produced; rtc engine). With
+//! `--server-cpus` the server runs on those cores alone; run `mediaload` itself with `taskset`
+//! on the others, so that the relay has its cores as in a deployment. With `--cycles N` it instead joins and leaves N times and
 //! reports the server's open files and memory before and after (leak check).
 
 use std::collections::HashMap;
@@ -51,6 +56,9 @@ struct Args {
     nodes: usize,
     #[arg(long)]
     database_url: Option<String>,
+    /// Pin every thread of the server to these cores (a `taskset` list, e.g. `1`).
+    #[arg(long)]
+    server_cpus: Option<String>,
 }
 
 /// The secret the server (or every node) signs links with.
@@ -92,6 +100,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let server = tests::process::ServerProcess::start(&args.server, dir.path(), &extra).await?;
     let (pid, base, admin) = (server.pid(), server.base.clone(), server.admin_base.clone());
+    if let Some(cpus) = &args.server_cpus {
+        let status = std::process::Command::new("taskset")
+            .args(["-a", "-p", "-c", cpus, &pid.to_string()])
+            .stdout(std::process::Stdio::null())
+            .status()?;
+        anyhow::ensure!(
+            status.success(),
+            "taskset could not pin the server to {cpus}"
+        );
+    }
     let (_, rss0, fds0) = proc_stat(pid);
     let epoch = Instant::now();
     let counters = Arc::new(Counters::default());
@@ -225,6 +243,17 @@ async fn run(
         }
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let transit = || async {
+        let text = reqwest::get(format!("{admin}/metrics"))
+            .await?
+            .text()
+            .await?;
+        anyhow::Ok(tests::process::histogram(
+            &text,
+            "sportello_relay_transit_seconds",
+        ))
+    };
+    let transit0 = transit().await?;
     let (cpu0, _) = usage();
     let (sent0, recv0) = (
         counters.sent.load(Ordering::Relaxed),
@@ -237,6 +266,7 @@ async fn run(
         counters.sent.load(Ordering::Relaxed),
         counters.received.load(Ordering::Relaxed),
     );
+    let transit1 = transit().await?;
     *stop.lock().unwrap() = Instant::now();
     for s in senders {
         let _ = s.await;
@@ -269,6 +299,15 @@ async fn run(
         percentile_ms(&mut lat, 0.5),
         percentile_ms(&mut lat, 0.99)
     );
+    let in_relay = |q| tests::process::histogram_quantile(&transit0, &transit1, q);
+    match (in_relay(0.5), in_relay(0.99)) {
+        (Some(p50), Some(p99)) => println!(
+            "mediaload: time in the relay (kernel receipt to sent, its /metrics) p50 {:.2} ms, p99 {:.2} ms",
+            p50 * 1e3,
+            p99 * 1e3
+        ),
+        _ => println!("mediaload: time in the relay: not counted by this engine"),
+    }
     println!("mediaload: join time (socket open to first forwarded video packet) p50 {:.0} ms, max {:.0} ms", percentile_ms(&mut joins.iter().map(|j| j * 1000).collect::<Vec<_>>(), 0.5), joins.iter().max().copied().unwrap_or(0));
     joins.clear();
     let silent = parts
