@@ -2,7 +2,8 @@
 //! loop that drives them — datagrams and time in, datagrams and events out.
 //!
 //! Each turn of the loop takes the commands waiting (offers, candidates, leaves), serves the
-//! connections' timers that are due, reads up to a batch of datagrams, hands each to the
+//! timers due of a slice of the connections (and samples a slice of their links, every two
+//! seconds), so that no datagram waits long behind them; reads up to a batch of datagrams, hands each to the
 //! connection it belongs to (by the sender's address, or for a first STUN request by the ICE
 //! username fragment it names), forwards the media that comes out to the other side of the
 //! room through `forward`, and sends every datagram produced in one batch; then it counts how
@@ -144,10 +145,24 @@ pub(crate) struct Worker {
     /// Connections with input since their deadline was read.
     dirty: Vec<usize>,
     next_sample: Instant,
+    /// Where the next slice of a sampling under way starts.
+    sampling: Option<usize>,
+    /// Where the next slice of due timers starts.
+    timers_from: usize,
 }
 
 /// How often each link's loss and round-trip time are read into the room's counters.
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
+
+/// Connections sampled before the datagrams waiting are read again. A connection's statistics
+/// take 17–40 µs to gather: all 140 connections of 70 rooms at once held every datagram that
+/// arrived meanwhile for 2.3–5.9 ms, every two seconds.
+const SAMPLE_SLICE: usize = 8;
+
+/// Connections whose due timers are served before the datagrams waiting are read again. Served
+/// all at once, the timers of 70 rooms held the datagrams for up to 0.6–1.7 ms; 16 at a time,
+/// for 0.2 ms at the most (as the sampling's slices).
+const TIMER_SLICE: usize = 16;
 
 impl Worker {
     pub(crate) fn new(
@@ -228,6 +243,8 @@ impl Worker {
             reads: Vec::new(),
             dirty: Vec::new(),
             next_sample: Instant::now() + SAMPLE_EVERY,
+            sampling: None,
+            timers_from: 0,
         })
     }
 
@@ -247,19 +264,12 @@ impl Worker {
             }
             self.refresh_deadlines();
             let now = Instant::now();
-            for key in 0..self.peers.len() {
-                let Some(p) = self.peers[key].as_mut() else {
-                    continue;
-                };
-                if p.deadline.is_some_and(|due| due <= now) {
-                    let _ = p.pc.handle_timeout(now);
-                    self.drain(key, now);
-                }
-            }
             if now >= self.next_sample {
-                self.sample(now);
+                self.sampling = Some(0);
                 self.next_sample = now + SAMPLE_EVERY;
             }
+            // A slice of each, then the datagrams waiting; the rest on the next turns.
+            let more = self.serve_timers(now) | self.sample(now);
             self.flush();
 
             // Datagrams: as long as the socket has them, batch after batch.
@@ -292,7 +302,7 @@ impl Worker {
                 }
             }
             self.streams();
-            if read_any {
+            if read_any || more {
                 // Timers and commands again before waiting.
                 continue;
             }
@@ -609,12 +619,43 @@ impl Worker {
         self.take_writes(key);
     }
 
-    /// Each link's loss and round-trip time, from its connection's own statistics.
-    fn sample(&mut self, now: Instant) {
-        for p in self.peers.iter_mut().flatten() {
+    /// The next `TIMER_SLICE` connections with timers due, from where the last slice stopped;
+    /// whether more are due.
+    fn serve_timers(&mut self, now: Instant) -> bool {
+        let n = self.peers.len();
+        let mut served = 0;
+        for i in 0..n {
+            let key = (self.timers_from + i) % n;
+            let Some(p) = self.peers[key].as_mut() else {
+                continue;
+            };
+            if p.deadline.is_some_and(|due| due <= now) {
+                if served == TIMER_SLICE {
+                    self.timers_from = key;
+                    return true;
+                }
+                let _ = p.pc.handle_timeout(now);
+                self.drain(key, now);
+                served += 1;
+            }
+        }
+        false
+    }
+
+    /// Each link's loss and round-trip time, from its connection's own statistics: the next
+    /// `SAMPLE_SLICE` connections of a sampling under way; whether it has more.
+    fn sample(&mut self, now: Instant) -> bool {
+        let Some(from) = self.sampling else {
+            return false;
+        };
+        let from = from.min(self.peers.len());
+        let to = (from + SAMPLE_SLICE).min(self.peers.len());
+        for p in self.peers[from..to].iter_mut().flatten() {
             let report = p.pc.get_stats(now, rtc::statistics::StatsSelector::None);
             p.counters.record_link(p.side, &report);
         }
+        self.sampling = (to < self.peers.len()).then_some(to);
+        self.sampling.is_some()
     }
 
     fn room_empty(&self, room: i64) -> bool {
