@@ -133,7 +133,11 @@ impl Engine {
                 .map_err(|e| Error::WebRtc(e.to_string()))?;
             let thread = std::thread::Builder::new()
                 .name(format!("sfu-rtc-{i}"))
-                .spawn(move || worker.run())
+                .spawn(move || {
+                    // It says itself whether it may.
+                    let _ = udp::prefer_this_thread(i);
+                    worker.run()
+                })
                 .map_err(|e| Error::WebRtc(e.to_string()))?;
             workers.push(Handle {
                 commands: tx,

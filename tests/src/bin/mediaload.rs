@@ -254,6 +254,7 @@ async fn run(
         ))
     };
     let transit0 = transit().await?;
+    let own0 = proc_stat(std::process::id()).0;
     let (cpu0, _) = usage();
     let (sent0, recv0) = (
         counters.sent.load(Ordering::Relaxed),
@@ -262,6 +263,7 @@ async fn run(
     counters.latency_us.lock().unwrap().clear();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let (cpu1, rss1) = usage();
+    let own1 = proc_stat(std::process::id()).0;
     let (sent1, recv1) = (
         counters.sent.load(Ordering::Relaxed),
         counters.received.load(Ordering::Relaxed),
@@ -298,6 +300,10 @@ async fn run(
         "mediaload: added latency (send to receive through the relay) p50 {:.2} ms, p99 {:.2} ms",
         percentile_ms(&mut lat, 0.5),
         percentile_ms(&mut lat, 0.99)
+    );
+    println!(
+        "mediaload: the participants' own CPU (this process) {:.0} % of one core",
+        100.0 * (own1 - own0) / secs
     );
     let in_relay = |q| tests::process::histogram_quantile(&transit0, &transit1, q);
     match (in_relay(0.5), in_relay(0.99)) {
