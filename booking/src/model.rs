@@ -210,8 +210,8 @@ pub struct Calendar {
 
 /// Who an appointment is for and why: the same fields, with the same names, in the booking form
 /// (as typed), in a checked booking and in a stored appointment, for the citizen and the office.
-/// A stored row's columns of the same names read it (`sqlx::FromRow`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+/// A stored row's columns of the same names read it (`store::appointments`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Contact {
     pub given_name: String,

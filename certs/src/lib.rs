@@ -114,7 +114,7 @@ pub fn development_certificate(dir: &Path, names: &[String]) -> Result<(PathBuf,
     })?;
     let made = rcgen::generate_simple_self_signed(names.to_vec())?;
     write(&cert, made.cert.pem().as_bytes(), false)?;
-    write(&key, made.key_pair.serialize_pem().as_bytes(), true)?;
+    write(&key, made.signing_key.serialize_pem().as_bytes(), true)?;
     write(&names_file, wanted.as_bytes(), false)?;
     tracing::info!(path = %cert.display(), names = %names.join(", "), "made a development certificate");
     Ok((cert, key))

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, FromRow, Row};
+use sqlx::{AnyConnection, Row};
 
 use crate::audit::{self, Entry as AuditEntry};
 use crate::email::{Context, Email, Kind};
@@ -59,6 +59,18 @@ fn booking_code() -> String {
 
 pub(super) const APPOINTMENT_COLUMNS: &str = "id, code, office_id, service_id, calendar_id, operator_id, start_at, end_at, mode, status, given_name, family_name, email, phone, fiscal_code, reason, created_at, verify_deadline, sequence, language";
 
+/// The person's columns of an appointment row, which have the names of `Contact`'s fields.
+fn contact_from(r: &AnyRow) -> Result<Contact, sqlx::Error> {
+    Ok(Contact {
+        given_name: r.try_get("given_name")?,
+        family_name: r.try_get("family_name")?,
+        email: r.try_get("email")?,
+        phone: r.try_get("phone")?,
+        fiscal_code: r.try_get("fiscal_code")?,
+        reason: r.try_get("reason")?,
+    })
+}
+
 pub(super) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
     Ok(Appointment {
         id: r.try_get("id")?,
@@ -72,7 +84,7 @@ pub(super) fn appointment_from(r: &AnyRow) -> Result<Appointment, Error> {
         mode: Mode::parse(&r.try_get::<String, _>("mode")?).ok_or(Error::Corrupt("mode"))?,
         status: Status::parse(&r.try_get::<String, _>("status")?)
             .ok_or(Error::Corrupt("status"))?,
-        contact: Contact::from_row(r)?,
+        contact: contact_from(r)?,
         created_at: from_ts(r.try_get("created_at")?),
         verify_deadline: from_ts(r.try_get("verify_deadline")?),
         sequence: r.try_get("sequence")?,

@@ -40,6 +40,7 @@ pub mod citizens;
 pub mod closures;
 mod events;
 mod finding;
+mod migrations;
 pub mod nodes;
 mod outbox;
 mod reminders;
@@ -51,8 +52,6 @@ pub use appointments::Actor;
 use catalogue::CachedCatalogue;
 pub use outbox::OutboxMessage;
 pub use retention::Swept;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -345,7 +344,7 @@ impl Store {
             .connect(&url)
             .await?;
         let fresh = migrations_applied(&pool, backend).await? == 0;
-        MIGRATOR.run(&pool).await?;
+        migrations::migrator().await?.run(&pool).await?;
         let cache = CachedCatalogue::default();
         let events = events::Events::new();
         if backend == Backend::Postgres {
