@@ -6,6 +6,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use exposition::{counter, gauge, header, Histogram, Kind};
+
 #[derive(Debug, Default)]
 pub struct RoomCounters {
     pub packets: AtomicU64,
@@ -66,51 +68,25 @@ pub const TRANSIT_BOUNDS_US: [u64; 15] = [
 
 /// How long datagrams spent in the relay: from the kernel taking each off the network to the
 /// end of the send that carries what it produced. A histogram over `TRANSIT_BOUNDS_US`.
-#[derive(Debug, Default)]
-pub struct Transit {
-    /// Per bucket (not cumulative), the last one `+Inf`.
-    counts: [AtomicU64; TRANSIT_BOUNDS_US.len() + 1],
-    sum_us: AtomicU64,
+#[derive(Debug)]
+pub struct Transit(Histogram);
+
+impl Default for Transit {
+    fn default() -> Self {
+        Transit(Histogram::new(&TRANSIT_BOUNDS_US))
+    }
 }
 
 impl Transit {
     /// Adds the transit times of one batch, in microseconds.
     pub fn record(&self, times_us: impl IntoIterator<Item = u64>) {
-        let mut counts = [0u64; TRANSIT_BOUNDS_US.len() + 1];
-        let mut sum = 0;
-        for t in times_us {
-            counts[TRANSIT_BOUNDS_US.partition_point(|b| *b < t)] += 1;
-            sum += t;
-        }
-        for (to, n) in self.counts.iter().zip(counts) {
-            if n > 0 {
-                to.fetch_add(n, Ordering::Relaxed);
-            }
-        }
-        self.sum_us.fetch_add(sum, Ordering::Relaxed);
+        self.0.record(times_us);
     }
 
     fn prometheus(&self, out: &mut String) {
         let name = "sportello_relay_transit_seconds";
-        let _ = writeln!(out, "# HELP {name} Time a datagram spends in the relay, from the kernel receiving it to the end of the send that carries what it produced (rtc engine, UDP)\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, n) in self.counts.iter().enumerate() {
-            cumulative += n.load(Ordering::Relaxed);
-            match TRANSIT_BOUNDS_US.get(i) {
-                Some(b) => {
-                    let _ = writeln!(
-                        out,
-                        "{name}_bucket{{le=\"{}\"}} {cumulative}",
-                        *b as f64 / 1e6
-                    );
-                }
-                None => {
-                    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-                }
-            }
-        }
-        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {cumulative}");
+        exposition::header(out, name, "Time a datagram spends in the relay, from the kernel receiving it to the end of the send that carries what it produced (rtc engine, UDP)", Kind::Histogram);
+        self.0.write(out, name, "");
     }
 }
 
@@ -217,17 +193,15 @@ impl Stats {
         .into_iter()
         .enumerate()
         {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                totals[i]
-            );
+            counter(out, name, help, totals[i]);
         }
         let rooms = self.rooms.lock().expect("stats lock");
         let name = "sportello_relay_rtt_seconds_max";
-        let _ = writeln!(
+        header(
             out,
-            "# HELP {name} Longest round-trip time between the relay and a participant now\n# TYPE {name} gauge"
+            name,
+            "Longest round-trip time between the relay and a participant now",
+            Kind::Gauge,
         );
         for (side, who) in ["citizen", "operator"].iter().enumerate() {
             let max = rooms
@@ -237,15 +211,17 @@ impl Stats {
                 .unwrap_or(0);
             let _ = writeln!(out, "{name}{{side=\"{who}\"}} {}", max as f64 / 1e6);
         }
-        let _ = writeln!(
+        gauge(
             out,
-            "# HELP sportello_relay_rooms Rooms with media now\n# TYPE sportello_relay_rooms gauge\nsportello_relay_rooms {}",
-            rooms.len()
+            "sportello_relay_rooms",
+            "Rooms with media now",
+            rooms.len(),
         );
-        let _ = writeln!(
+        gauge(
             out,
-            "# HELP sportello_relay_peer_connections Open peer connections\n# TYPE sportello_relay_peer_connections gauge\nsportello_relay_peer_connections {}",
-            self.connections.load(Ordering::Relaxed)
+            "sportello_relay_peer_connections",
+            "Open peer connections",
+            self.connections.load(Ordering::Relaxed),
         );
         self.transit.prometheus(out);
     }

@@ -8,21 +8,20 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use exposition::{counter, gauge, header, Kind};
 
 use crate::error::AppError;
-use crate::metrics::{counter, gauge, process_figures};
+use crate::metrics::process_figures;
 use crate::state::AppState;
 
 /// Prometheus text format (served on the administration listener only).
 pub async fn show_metrics(State(st): State<AppState>) -> Result<Response, AppError> {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP sportello_build_info The running version\n# TYPE sportello_build_info gauge\nsportello_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
+    let name = "sportello_build_info";
+    header(&mut out, name, "The running version", Kind::Gauge);
+    let _ = writeln!(out, "{name}{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
     gauge(
         &mut out,
         "process_start_time_seconds",
@@ -63,9 +62,11 @@ pub async fn show_metrics(State(st): State<AppState>) -> Result<Response, AppErr
         "How long the oldest email not sent yet has waited",
         oldest,
     );
-    let _ = writeln!(
-        out,
-        "# HELP sportello_appointments Appointments in each status\n# TYPE sportello_appointments gauge"
+    header(
+        &mut out,
+        "sportello_appointments",
+        "Appointments in each status",
+        Kind::Gauge,
     );
     // Every status, 0 included, so that a series does not appear out of nowhere.
     let counts = st.store.count_by_status().await?;
@@ -81,9 +82,11 @@ pub async fn show_metrics(State(st): State<AppState>) -> Result<Response, AppErr
         );
     }
     st.relay.stats.prometheus(&mut out);
-    let _ = writeln!(
-        out,
-        "# HELP sportello_relay_reactor_rooms Rooms whose media each reactor thread runs\n# TYPE sportello_relay_reactor_rooms gauge"
+    header(
+        &mut out,
+        "sportello_relay_reactor_rooms",
+        "Rooms whose media each reactor thread runs",
+        Kind::Gauge,
     );
     for (i, rooms) in st.relay.reactor_rooms().into_iter().enumerate() {
         let _ = writeln!(
@@ -105,7 +108,12 @@ pub async fn show_metrics(State(st): State<AppState>) -> Result<Response, AppErr
         rooms,
     );
     let (cpu, rss, fds) = process_figures();
-    let _ = writeln!(out, "# HELP process_cpu_seconds_total CPU time of the process\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total {cpu}");
+    counter(
+        &mut out,
+        "process_cpu_seconds_total",
+        "CPU time of the process",
+        cpu,
+    );
     gauge(
         &mut out,
         "process_resident_memory_bytes",
@@ -113,5 +121,5 @@ pub async fn show_metrics(State(st): State<AppState>) -> Result<Response, AppErr
         rss,
     );
     gauge(&mut out, "process_open_fds", "Open file descriptors", fds);
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
+    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

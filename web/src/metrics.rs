@@ -1,5 +1,5 @@
 //! What `/metrics` (`admin`) says of the HTTP requests — by route group, method and status class,
-//! and their durations — counted by the `track` layer, with the Prometheus text helpers and the
+//! and their durations — counted by the `track` layer (written with `exposition`), and the
 //! process's CPU, memory and open files.
 //!
 //! Every label takes its values from a small fixed set (a route group, never a raw path; a
@@ -10,6 +10,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use exposition::{counter, header, Histogram, Kind};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
@@ -97,9 +99,11 @@ impl RouteGroup {
 /// CONNECT is how a room socket opens over HTTP/2 (RFC 8441); GET, over HTTP/1.1.
 const METHODS: [&str; 5] = ["GET", "HEAD", "POST", "CONNECT", "other"];
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
-/// Upper bounds of the duration histogram's buckets, in seconds (`+Inf` follows).
-const BUCKETS: [f64; 11] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+/// Upper bounds of the duration histogram's buckets, in microseconds (5 ms to 10 s; `+Inf`
+/// follows).
+const DURATION_BOUNDS_US: [u64; 11] = [
+    5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000,
+    10_000_000,
 ];
 const GROUPS: usize = RouteGroup::ALL.len();
 
@@ -114,17 +118,26 @@ fn method_index(m: &Method) -> usize {
 }
 
 /// The process's counters that the web layer keeps: HTTP requests and the outbox's sends.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     requests: [[[AtomicU64; STATUS_CLASSES.len()]; METHODS.len()]; GROUPS],
-    /// Per group, how many requests took at most each bucket's bound (not cumulative here;
-    /// the last one is above every bound).
-    durations: [[AtomicU64; BUCKETS.len() + 1]; GROUPS],
-    duration_micros: [AtomicU64; GROUPS],
+    /// Per group, how long requests took.
+    durations: [Histogram; GROUPS],
     /// Emails handed to the SMTP server (or the local mailbox).
     pub outbox_sent: AtomicU64,
     /// Attempts that failed (each is tried again later).
     pub outbox_failed: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Default::default(),
+            durations: std::array::from_fn(|_| Histogram::new(&DURATION_BOUNDS_US)),
+            outbox_sent: AtomicU64::new(0),
+            outbox_failed: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Metrics {
@@ -133,19 +146,13 @@ impl Metrics {
         let g = group.index();
         let class = (status / 100).clamp(1, 5) as usize - 1;
         self.requests[g][method_index(method)][class].fetch_add(1, Ordering::Relaxed);
-        let secs = took.as_secs_f64();
-        let bucket = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
-        self.durations[g][bucket].fetch_add(1, Ordering::Relaxed);
-        self.duration_micros[g].fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.durations[g].observe(took.as_micros().try_into().unwrap_or(u64::MAX));
     }
 
     /// The HTTP and outbox series in the text format.
     pub(crate) fn write(&self, out: &mut String) {
         let name = "sportello_http_requests_total";
-        let _ = writeln!(out, "# HELP {name} HTTP requests answered on the public listener, by route group, method and status class\n# TYPE {name} counter");
+        header(out, name, "HTTP requests answered on the public listener, by route group, method and status class", Kind::Counter);
         for (g, group) in RouteGroup::ALL.iter().enumerate() {
             for (m, method) in METHODS.iter().enumerate() {
                 for (c, class) in STATUS_CLASSES.iter().enumerate() {
@@ -161,32 +168,11 @@ impl Metrics {
             }
         }
         let name = "sportello_http_request_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time to answer an HTTP request on the public listener (to the response's head), by route group\n# TYPE {name} histogram");
-        for (g, group) in RouteGroup::ALL.iter().enumerate() {
-            let counts: Vec<u64> = self.durations[g]
-                .iter()
-                .map(|c| c.load(Ordering::Relaxed))
-                .collect();
-            let total: u64 = counts.iter().sum();
-            if total == 0 {
-                continue;
+        header(out, name, "Time to answer an HTTP request on the public listener (to the response's head), by route group", Kind::Histogram);
+        for (group, durations) in RouteGroup::ALL.iter().zip(&self.durations) {
+            if durations.count() > 0 {
+                durations.write(out, name, &format!("route=\"{}\"", group.label()));
             }
-            let route = group.label();
-            let mut cumulative = 0;
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                cumulative += counts[i];
-                let _ = writeln!(
-                    out,
-                    "{name}_bucket{{route=\"{route}\",le=\"{bound}\"}} {cumulative}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {total}"
-            );
-            let sum = self.duration_micros[g].load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(out, "{name}_sum{{route=\"{route}\"}} {sum}");
-            let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {total}");
         }
         counter(
             out,
@@ -201,20 +187,6 @@ impl Metrics {
             self.outbox_failed.load(Ordering::Relaxed),
         );
     }
-}
-
-pub(crate) fn counter(out: &mut String, name: &str, help: &str, value: u64) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-    );
-}
-
-pub(crate) fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-    );
 }
 
 /// Middleware of the public router: counts each request by its route group, method and status
