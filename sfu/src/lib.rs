@@ -32,6 +32,8 @@
 //! - `mux`: one UDP and one TCP port shared by every connection, routed by ICE username
 //!   fragment and remote address.
 //! - `send_retry`: sending on a socket registered for reads only, for `runtime` and `mux`.
+//! - `sockopt`: the socket options `socket2` lacks (UDP GRO, receive timestamps, packet info),
+//!   for `runtime` and `direct`.
 //! - `ports`: a configured port range handed out to connections instead of shared ports.
 //! - `reactors`: the threads that run the connections, a room's two on the same one.
 //! - `direct`: the default engine (`EngineKind::Rtc`): worker threads that drive `rtc`
@@ -47,7 +49,8 @@
 //! `ports`, `reactors`, `mux`, `stats`, `events` and `direct`; `direct` uses `connection`,
 //! `interceptors`, `forward`, `mux` (the STUN username), `events` and `stats`; `connection` uses
 //! `interceptors`, `runtime` and `mux`; `forward` uses `rewrite`; `runtime` uses `mux` and
-//! `interceptors`; `runtime` and `mux` share `send_retry`. Only `relay` and `direct` know about
+//! `interceptors`; `runtime` and `mux` share `send_retry`, `runtime` and `direct` share
+//! `sockopt`. Only `relay` and `direct` know about
 //! rooms, each for its own engine.
 
 pub mod connection;
@@ -64,6 +67,7 @@ pub mod rewrite;
 pub mod runtime;
 mod send_retry;
 pub mod side;
+mod sockopt;
 pub mod stats;
 
 pub use relay::{Config, EngineKind, IceCandidate, Offer, Relay, RelayEvent};

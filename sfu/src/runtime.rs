@@ -198,19 +198,7 @@ fn on_next_tick(deadline: Instant, epoch: Instant) -> Instant {
 fn gro_off(socket: &std::net::UdpSocket) -> bool {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd;
-        let off: libc::c_int = 0;
-        // SAFETY: a valid descriptor, and an option value of the size given.
-        let r = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_UDP,
-                libc::UDP_GRO,
-                (&off as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        r == 0
+        crate::sockopt::set_int(socket, libc::SOL_UDP, libc::UDP_GRO, 0).is_ok()
     }
     #[cfg(not(target_os = "linux"))]
     {

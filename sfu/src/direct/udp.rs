@@ -13,6 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
 
+use crate::sockopt::set_int;
+
 /// Datagrams read in one call at the most.
 pub(crate) const BATCH: usize = 32;
 /// The largest datagram read whole (browsers keep RTP under ~1,200 bytes; DTLS records too).
@@ -387,10 +389,10 @@ pub(crate) fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
     let _ = socket.set_recv_buffer_size(4 << 20);
     let _ = socket.set_send_buffer_size(4 << 20);
     // When each datagram was received (see `RecvBatch::received`).
-    turn_on(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS)?;
+    set_int(&socket, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)?;
     if addr.ip().is_unspecified() {
         // Which of the machine's addresses each datagram came to (see `RecvBatch::get`).
-        turn_on(&socket, libc::IPPROTO_IP, libc::IP_PKTINFO)?;
+        set_int(&socket, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
     }
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
@@ -423,25 +425,6 @@ pub(crate) fn prefer_this_thread(n: usize) -> io::Result<()> {
          RestrictRealtime=no) for steadier media under load"
     );
     Err(e)
-}
-
-/// Sets a socket option that takes an int to 1.
-fn turn_on(socket: &socket2::Socket, level: libc::c_int, option: libc::c_int) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: an int option value, as `level` and `option` take, from a live int.
-    let r = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            option,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
