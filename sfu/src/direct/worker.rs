@@ -273,12 +273,10 @@ impl Worker {
             self.flush();
 
             // Datagrams: as long as the socket has them, batch after batch.
-            let mut read_any = false;
             while let Some(socket) = &self.socket {
                 match batch.read(socket) {
                     Ok(0) => break,
                     Ok(n) => {
-                        read_any = true;
                         let now = Instant::now();
                         for i in 0..n {
                             let (from, to, datagram) = batch.get(i);
@@ -302,10 +300,13 @@ impl Worker {
                 }
             }
             self.streams();
-            if read_any || more {
-                // Timers and commands again before waiting.
+            if more {
+                // The rest of the timers' and samples' slices before waiting.
                 continue;
             }
+            // A timer that the datagrams made due at once, a command or a datagram that came
+            // meanwhile ends the wait below at once: no second pass to find them (at a browser
+            // call's rate, a read that finds nothing on every wake-up).
             self.refresh_deadlines();
             let next = self.peers.iter().flatten().filter_map(|p| p.deadline).min();
             let until = next.map_or(self.next_sample, |n| n.min(self.next_sample));
