@@ -73,10 +73,11 @@ impl Histogram {
     /// Counts many durations at once (one atomic add per bucket touched, not per duration).
     pub fn record(&self, times_us: impl IntoIterator<Item = u64>) {
         let mut counts = vec![0u64; self.counts.len()];
-        let mut sum = 0;
+        let mut sum: u64 = 0;
         for t in times_us {
             counts[self.bucket(t)] += 1;
-            sum += t;
+            // Wraps as the atomic sum does, instead of overflowing on an absurd time.
+            sum = sum.wrapping_add(t);
         }
         for (to, n) in self.counts.iter().zip(counts) {
             if n > 0 {

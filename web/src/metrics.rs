@@ -11,12 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use exposition::{counter, header, Histogram, Kind};
-
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
+use exposition::{counter, header, Histogram, Kind};
 
 /// The groups of pages requests are counted by: a fixed set, whatever the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
