@@ -1,4 +1,5 @@
-//! The worker's system calls: datagrams read and sent in batches (`recvmmsg`, `sendmmsg`; on a
+//! The worker's system calls: datagrams read and sent in batches (`recvmmsg`, `sendmmsg` with
+//! each run of datagrams to one address in one message, UDP GSO; on a
 //! socket bound to every address, with the address each came to and leaves from, `IP_PKTINFO`;
 //! each read with the time the kernel received it, `SO_TIMESTAMPNS`),
 //! the machine's addresses, and the wake-up that ends its wait when a command arrives (an
@@ -166,13 +167,63 @@ fn from_storage(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
 /// to every address, so that the answer leaves from the address the browser wrote to), what.
 pub(crate) type Outgoing = (SocketAddr, IpAddr, BytesMut);
 
+/// Datagrams one send may carry with UDP segmentation offload: the kernel's limit before 6.11
+/// (`UDP_MAX_SEGMENTS`, 128 since).
+const GSO_SEGMENTS: usize = 64;
+/// Bytes one send may carry with it: a UDP datagram's largest payload, headers left aside.
+const GSO_BYTES: usize = 65_000;
+
+/// Where the run of datagrams that can leave in one send starts at `start` ends (UDP GSO):
+/// consecutive datagrams to the same address from the same address, all of the first one's
+/// size but the last, which may be shorter, at most `max` of them and `GSO_BYTES` in all. A
+/// relay's datagrams come in such runs: the packets of one video frame, forwarded to the same
+/// person, are cut to one size by the sender, the last one shorter.
+fn run_end(datagrams: &[Outgoing], start: usize, max: usize) -> usize {
+    let (to, from, first) = &datagrams[start];
+    let size = first.len();
+    let mut total = size;
+    let mut end = start + 1;
+    while size > 0 && end < datagrams.len() && end - start < max {
+        let (t, f, next) = &datagrams[end];
+        if t != to || f != from || next.is_empty() || next.len() > size {
+            break;
+        }
+        if total + next.len() > GSO_BYTES {
+            break;
+        }
+        total += next.len();
+        end += 1;
+        if next.len() < size {
+            break;
+        }
+    }
+    end
+}
+
 /// Buffers for `sendmmsg`, kept from one send to the next.
-#[derive(Default)]
 pub(crate) struct SendBatch {
     names: Vec<socket2::SockAddr>,
     iovs: Vec<libc::iovec>,
     controls: Vec<[u64; CONTROL / 8]>,
     msgs: Vec<libc::mmsghdr>,
+    /// Where each message's datagrams start in the datagrams sent, and how many it carries.
+    runs: Vec<(usize, usize)>,
+    /// Datagrams one message may carry: `GSO_SEGMENTS`, or 1 once the kernel refused segmentation
+    /// offload (an old kernel, a device without checksum offload).
+    segments: usize,
+}
+
+impl Default for SendBatch {
+    fn default() -> SendBatch {
+        SendBatch {
+            names: Vec::new(),
+            iovs: Vec::new(),
+            controls: Vec::new(),
+            msgs: Vec::new(),
+            runs: Vec::new(),
+            segments: GSO_SEGMENTS,
+        }
+    }
 }
 
 // SAFETY: the raw pointers in the buffers are only set and used within `send_all`, on the thread
@@ -180,9 +231,12 @@ pub(crate) struct SendBatch {
 unsafe impl Send for SendBatch {}
 
 impl SendBatch {
-    /// Sends `datagrams` with as few `sendmmsg` calls as it takes, each from its address when
-    /// `pick_source` (the socket is bound to every address); how many were refused (a full
-    /// socket buffer drops the rest of the batch, as a full network would).
+    /// Sends `datagrams` with as few system calls as it takes: up to `BATCH` messages a
+    /// `sendmmsg`, each message a run of datagrams to one address that the kernel cuts apart
+    /// (UDP GSO, `run_end`), each from its address when `pick_source` (the socket is bound to
+    /// every address); how many datagrams were refused (a full socket buffer drops the rest of
+    /// the batch, as a full network would). Where the kernel refuses segmentation offload, the
+    /// batch and every later one go one datagram a message.
     pub(crate) fn send_all(
         &mut self,
         socket: &UdpSocket,
@@ -190,84 +244,154 @@ impl SendBatch {
         pick_source: bool,
     ) -> usize {
         let mut refused = 0;
-        for chunk in datagrams.chunks(BATCH) {
-            self.names.clear();
-            self.names
-                .extend(chunk.iter().map(|(to, _, _)| socket2::SockAddr::from(*to)));
+        let mut start = 0;
+        while start < datagrams.len() {
+            self.runs.clear();
+            let mut end = start;
+            while end < datagrams.len() && self.runs.len() < BATCH {
+                let run_to = run_end(datagrams, end, self.segments);
+                self.runs.push((end, run_to - end));
+                end = run_to;
+            }
+            let chunk = &datagrams[start..end];
             self.iovs.clear();
             self.iovs.extend(chunk.iter().map(|(_, _, d)| libc::iovec {
                 iov_base: d.as_ptr() as *mut libc::c_void,
                 iov_len: d.len(),
             }));
+            self.names.clear();
+            self.names.extend(
+                self.runs
+                    .iter()
+                    .map(|&(first, _)| socket2::SockAddr::from(datagrams[first].0)),
+            );
             self.controls
-                .resize(chunk.len().max(self.controls.len()), [0; CONTROL / 8]);
+                .resize(self.runs.len().max(self.controls.len()), [0; CONTROL / 8]);
             self.msgs.clear();
-            for (i, (_, from, _)) in chunk.iter().enumerate() {
+            for (i, &(first, count)) in self.runs.iter().enumerate() {
+                let (_, from, d) = &datagrams[first];
                 // SAFETY: zeroed mmsghdr is valid; every pointer set here outlives the call.
                 let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
                 m.msg_hdr.msg_name = self.names[i].as_ptr() as *mut libc::c_void;
                 m.msg_hdr.msg_namelen = self.names[i].len();
-                m.msg_hdr.msg_iov = &mut self.iovs[i];
-                m.msg_hdr.msg_iovlen = 1;
-                if let (true, IpAddr::V4(from)) = (pick_source, from) {
-                    set_source(&mut m.msg_hdr, &mut self.controls[i], *from);
-                }
+                m.msg_hdr.msg_iov = &mut self.iovs[first - start];
+                m.msg_hdr.msg_iovlen = count as _;
+                let source = match (pick_source, from) {
+                    (true, IpAddr::V4(from)) => Some(*from),
+                    _ => None,
+                };
+                let segment = (count > 1).then_some(d.len() as u16);
+                set_controls(&mut m.msg_hdr, &mut self.controls[i], source, segment);
                 self.msgs.push(m);
             }
-            let msgs = &mut self.msgs;
             let mut sent = 0;
-            while sent < msgs.len() {
+            while sent < self.msgs.len() {
                 // SAFETY: the headers from `sent` on are valid and point at live buffers.
                 let n = unsafe {
                     libc::sendmmsg(
                         socket.as_raw_fd(),
-                        msgs[sent..].as_mut_ptr(),
-                        (msgs.len() - sent) as u32,
+                        self.msgs[sent..].as_mut_ptr(),
+                        (self.msgs.len() - sent) as u32,
                         libc::MSG_DONTWAIT,
                     )
                 };
-                if n <= 0 {
-                    let e = io::Error::last_os_error();
-                    if e.kind() == io::ErrorKind::Interrupted {
-                        continue;
-                    }
-                    // One datagram the kernel refuses (an unreachable address) must not hold
-                    // back the others: skip it and go on, unless the buffer is full.
-                    if e.kind() == io::ErrorKind::WouldBlock {
-                        refused += msgs.len() - sent;
-                        break;
-                    }
-                    refused += 1;
-                    sent += 1;
+                if n > 0 {
+                    sent += n as usize;
                     continue;
                 }
-                sent += n as usize;
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // One datagram the kernel refuses (an unreachable address) must not hold back
+                // the others: skip it and go on, unless the buffer is full.
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    refused += self.runs[sent..].iter().map(|r| r.1).sum::<usize>();
+                    break;
+                }
+                let (first, count) = self.runs[sent];
+                if count > 1 && refuses_offload(&e) {
+                    // The run again, one datagram a message: if that goes, the offload was to
+                    // blame, and is not asked for again.
+                    let segments = std::mem::replace(&mut self.segments, 1);
+                    let lost = self.send_all(socket, &datagrams[first..first + count], pick_source);
+                    if lost < count {
+                        tracing::info!(
+                            error = %e,
+                            "UDP segmentation offload refused: media datagrams go one a message"
+                        );
+                    } else {
+                        self.segments = segments;
+                    }
+                    refused += lost;
+                    // That reused the buffers: what follows the run is made up again.
+                    end = first + count;
+                    break;
+                }
+                refused += count;
+                sent += 1;
             }
+            start = end;
         }
         refused
     }
 }
 
-/// Asks the kernel to send the datagram of `h` from `from` (`IP_PKTINFO`), in `control`.
-fn set_source(h: &mut libc::msghdr, control: &mut [u64; CONTROL / 8], from: Ipv4Addr) {
-    // SAFETY: `control` has room for one in_pktinfo message (CMSG_SPACE(12) = 32 bytes on
-    // 64-bit Linux, below CONTROL), and is aligned for cmsghdr.
+/// Whether the kernel refused a send for its segmentation offload (an old kernel, a device or
+/// a route that cannot take it), rather than for the address.
+fn refuses_offload(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EIO | libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT)
+    )
+}
+
+/// Fills `control` with what the kernel needs for the message of `h`: the address to send
+/// from (`IP_PKTINFO`) and the size to cut its datagrams at (`UDP_SEGMENT`), either or both.
+fn set_controls(
+    h: &mut libc::msghdr,
+    control: &mut [u64; CONTROL / 8],
+    from: Option<Ipv4Addr>,
+    segment: Option<u16>,
+) {
+    let info_len = std::mem::size_of::<libc::in_pktinfo>() as u32;
+    let segment_len = std::mem::size_of::<u16>() as u32;
+    // SAFETY: CMSG_SPACE only computes.
+    let space = unsafe {
+        from.map_or(0, |_| libc::CMSG_SPACE(info_len))
+            + segment.map_or(0, |_| libc::CMSG_SPACE(segment_len))
+    };
+    if space == 0 {
+        return;
+    }
+    // SAFETY: `control` has room for both messages (32 + 24 bytes on 64-bit Linux, below
+    // CONTROL) and is aligned for cmsghdr; each header is taken from the one before within
+    // `space`.
     unsafe {
-        let space = libc::CMSG_SPACE(std::mem::size_of::<libc::in_pktinfo>() as u32);
+        control.fill(0);
         h.msg_control = control.as_mut_ptr().cast();
         h.msg_controllen = space as _;
-        let c = libc::CMSG_FIRSTHDR(h);
-        (*c).cmsg_level = libc::IPPROTO_IP;
-        (*c).cmsg_type = libc::IP_PKTINFO;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::in_pktinfo>() as u32) as _;
-        let info = libc::in_pktinfo {
-            ipi_ifindex: 0,
-            ipi_spec_dst: libc::in_addr {
-                s_addr: u32::from(from).to_be(),
-            },
-            ipi_addr: libc::in_addr { s_addr: 0 },
-        };
-        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>(), info);
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        if let Some(from) = from {
+            (*c).cmsg_level = libc::IPPROTO_IP;
+            (*c).cmsg_type = libc::IP_PKTINFO;
+            (*c).cmsg_len = libc::CMSG_LEN(info_len) as _;
+            let info = libc::in_pktinfo {
+                ipi_ifindex: 0,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: u32::from(from).to_be(),
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::in_pktinfo>(), info);
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+        if let Some(segment) = segment {
+            (*c).cmsg_level = libc::SOL_UDP;
+            (*c).cmsg_type = libc::UDP_SEGMENT;
+            (*c).cmsg_len = libc::CMSG_LEN(segment_len) as _;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), segment);
+        }
     }
 }
 
@@ -510,6 +634,128 @@ mod tests {
         assert_eq!(a.recv(&mut buf).unwrap(), 1500);
     }
 
+    /// Datagrams of the given sizes to `to` from loopback, each marked with its place in the
+    /// whole list (`first` on) so that the receiver can tell them apart.
+    fn datagrams(to: SocketAddr, sizes: &[usize], first: usize) -> Vec<Outgoing> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| {
+                let mark = ((first + i) as u16).to_be_bytes();
+                let mut d = BytesMut::from(&vec![mark[1]; size][..]);
+                let marked = size.min(2);
+                d[..marked].copy_from_slice(&mark[..marked]);
+                (to, IpAddr::V4(Ipv4Addr::LOCALHOST), d)
+            })
+            .collect()
+    }
+
+    fn runs(d: &[Outgoing], max: usize) -> Vec<std::ops::Range<usize>> {
+        let mut runs = Vec::new();
+        let mut start = 0;
+        while start < d.len() {
+            let end = run_end(d, start, max);
+            runs.push(start..end);
+            start = end;
+        }
+        runs
+    }
+
+    #[test]
+    fn a_frame_to_one_address_is_one_run_and_anything_else_ends_it() {
+        let a: SocketAddr = "127.0.0.1:1000".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2000".parse().unwrap();
+        let mut d = datagrams(a, &[1100, 1100, 1100, 750, 1100], 0);
+        d.extend(datagrams(b, &[1100, 1100], 5));
+        d.extend(datagrams(a, &[1100, 1200, 3, 3], 7));
+        // The same address from another of the machine's addresses.
+        d.push((
+            a,
+            "10.0.0.5".parse().unwrap(),
+            BytesMut::from(&[0u8; 3][..]),
+        ));
+        d.extend(datagrams(a, &[0, 0], 12));
+        assert_eq!(
+            runs(&d, GSO_SEGMENTS),
+            // the frame up to its shorter last packet; a packet, then another address; that
+            // address's two; a longer packet begins a run; another source; empty ones alone.
+            [
+                0..4,
+                4..5,
+                5..7,
+                7..8,
+                8..10,
+                10..11,
+                11..12,
+                12..13,
+                13..14
+            ]
+        );
+        // At most `max` datagrams, and 65,000 bytes, a run.
+        assert_eq!(runs(&datagrams(a, &[5; 5], 0), 2), [0..2, 2..4, 4..5]);
+        assert_eq!(
+            runs(&datagrams(a, &[1100; 60], 0), GSO_SEGMENTS),
+            [0..59, 59..60]
+        );
+        assert_eq!(runs(&d, 1).len(), d.len(), "one a message");
+    }
+
+    /// What `socket` receives within a second, in order.
+    fn received(socket: &UdpSocket) -> Vec<Vec<u8>> {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = socket.recv(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        got
+    }
+
+    #[test]
+    fn runs_leave_one_a_message_and_arrive_as_the_datagrams_they_were() {
+        let relay = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        let mut d = datagrams(to_a, &[1100, 1100, 1100, 1100, 1100, 750], 0);
+        d.extend(datagrams(to_b, &[3], 6));
+        d.extend(datagrams(to_a, &[1100, 1100], 7));
+        // More than a run may carry, and more than one `sendmmsg` takes.
+        d.extend(datagrams(to_b, &[10; 100], 9));
+        let mut out = SendBatch::default();
+        assert_eq!(out.send_all(&relay, &d, false), 0);
+        assert_eq!(out.segments, GSO_SEGMENTS, "the kernel took the runs");
+        let sent_to = |to| -> Vec<Vec<u8>> {
+            d.iter()
+                .filter(|x| x.0 == to)
+                .map(|x| x.2.to_vec())
+                .collect()
+        };
+        assert_eq!(received(&a), sent_to(to_a));
+        assert_eq!(received(&b), sent_to(to_b));
+    }
+
+    #[test]
+    fn a_run_the_kernel_refuses_goes_one_datagram_a_message_from_then_on() {
+        let relay = bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket2::SockRef::from(&a)
+            .set_recv_buffer_size(1 << 20)
+            .unwrap();
+        // 150 datagrams in one message: more than any kernel cuts one into (128 at most).
+        let d = datagrams(a.local_addr().unwrap(), &[10; 150], 0);
+        let mut out = SendBatch {
+            segments: 300,
+            ..SendBatch::default()
+        };
+        assert_eq!(out.send_all(&relay, &d, false), 0, "none lost");
+        assert_eq!(out.segments, 1, "no offload asked for again");
+        let sent: Vec<Vec<u8>> = d.iter().map(|x| x.2.to_vec()).collect();
+        assert_eq!(received(&a), sent);
+    }
+
     #[test]
     fn on_every_address_each_datagram_says_where_it_came_and_the_answer_leaves_from_there() {
         let relay = bind("0.0.0.0:0".parse().unwrap()).unwrap();
@@ -537,19 +783,25 @@ mod tests {
                 }
             };
             assert_eq!(to, Some(ip), "the datagram's destination");
-            let answer = [(from, IpAddr::V4(ip), BytesMut::from(&b"answer"[..]))];
+            // A run of three (one message, cut by the kernel), then one more.
+            let answer: Vec<Outgoing> = [&b"answer"[..], b"answer", b"ans", b"last"]
+                .into_iter()
+                .map(|d| (from, IpAddr::V4(ip), BytesMut::from(d)))
+                .collect();
             assert_eq!(out.send_all(&relay, &answer, true), 0);
             let mut buf = [0u8; 64];
             browser
                 .set_read_timeout(Some(Duration::from_secs(5)))
                 .unwrap();
-            let (n, source) = browser.recv_from(&mut buf).unwrap();
-            assert_eq!(&buf[..n], b"answer");
-            assert_eq!(
-                source,
-                SocketAddr::new(IpAddr::V4(ip), port),
-                "left from there"
-            );
+            for expected in &answer {
+                let (n, source) = browser.recv_from(&mut buf).unwrap();
+                assert_eq!(&buf[..n], &expected.2[..]);
+                assert_eq!(
+                    source,
+                    SocketAddr::new(IpAddr::V4(ip), port),
+                    "left from there"
+                );
+            }
         }
     }
 
