@@ -4,8 +4,8 @@
 //! Each worker thread (`worker`) owns one UDP socket and every connection of the rooms placed
 //! on it, both of a room's on the same one; a new room goes to the worker with the fewest. A
 //! packet is read in a batch (`udp`: `recvmmsg`), decrypted, forwarded through `forward`,
-//! encrypted and sent in a batch (`sendmmsg`) on the same thread, with no task, channel or
-//! lock on the way. The rest of the relay talks to a worker with commands (an offer, a
+//! encrypted and sent in a batch (`sendmmsg`, a frame's packets to one person as one message:
+//! UDP GSO) on the same thread, with no task, channel or lock on the way. The rest of the relay talks to a worker with commands (an offer, a
 //! candidate, a leave), each answered when done.
 //!
 //! A port range (`media_ports`) gives worker `i` its `i`-th port: one port per worker, not per
