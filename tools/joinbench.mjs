@@ -66,6 +66,11 @@ async function keepSteps(name, page, frameMs, packetMs) {
     const n = performance.getEntriesByType('navigation')[0];
     const out = n ? { response: n.responseStart, html: n.responseEnd, 'dom interactive': n.domInteractive } : {};
     for (const p of performance.getEntriesByType('paint')) out[p.name] = p.startTime;
+    // When the page's script and stylesheets had arrived (from the cache or the network).
+    for (const r of performance.getEntriesByType('resource')) {
+      const m = r.name.match(/(room|bootstrap-italia|sportello)[^/]*\.(js|css)/);
+      if (m) out[`${m[1]}.${m[2]} loaded`] = r.responseEnd;
+    }
     return out;
   }).catch(() => ({}));
   Object.assign(first, nav);
