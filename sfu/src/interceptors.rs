@@ -1,8 +1,8 @@
 //! The RTP/RTCP interceptors of every relay connection, and their timing.
 //!
 //! The set is the crate's default one — NACK generator and responder, receiver and sender
-//! reports, transport-wide congestion feedback for the browsers' uplink — plus a tap that hands
-//! receivers' keyframe requests and NACKs to the relay.
+//! reports, transport-wide congestion feedback for the browsers' uplink — plus a tap on the NACK
+//! responder that hands receivers' keyframe requests and NACKs to the relay.
 //!
 //! What differs is *when* their timers fire. Each of them wakes on its own clock (NACK checks
 //! and congestion feedback every 100 ms, reports every second, counted from when each stream
@@ -216,16 +216,18 @@ where
     }
 }
 
-/// Marks keyframe requests and NACKs from receivers for the application, and lets everything
-/// through to the other interceptors as well.
-#[derive(Default)]
-pub struct FeedbackTap {
-    read: VecDeque<TaggedPacket>,
-    write: VecDeque<TaggedPacket>,
-}
+/// Marks keyframe requests and NACKs from receivers for the application, and hands every
+/// message on to the interceptor it wraps. A wrapper rather than a stage of its own: each stage
+/// of the chain moves every packet in and out of a queue of its own, both ways, which cost
+/// ~3 % of the relay's CPU at full load for a stage that only looks at RTCP.
+pub struct FeedbackTap<I>(pub I);
 
-impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
-    pass_to!(read: types);
+impl<I> Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap<I>
+where
+    I: Interceptor,
+{
+    pass_to!(0: types, poll_read, handle_write, poll_write, handle_event, poll_event,
+        handle_timeout, poll_timeout, close);
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
@@ -239,26 +241,15 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for FeedbackTap {
                 msg.message.add(Attribute::DeliverToApplication);
             }
         }
-        self.read.push_back(msg);
-        Ok(())
-    }
-    fn poll_read(&mut self) -> Option<TaggedPacket> {
-        self.read.pop_front()
-    }
-    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
-        self.write.push_back(msg);
-        Ok(())
-    }
-    fn poll_write(&mut self) -> Option<TaggedPacket> {
-        self.write.pop_front()
+        self.0.handle_read(msg)
     }
 }
 
-impl Interceptor for FeedbackTap {
-    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
-    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
-    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+impl<I> Interceptor for FeedbackTap<I>
+where
+    I: Interceptor,
+{
+    pass_to!(0: bind_local_stream, unbind_local_stream, bind_remote_stream, unbind_remote_stream);
 }
 
 /// The interceptors of one connection, with what they need negotiated registered on `media`
@@ -294,7 +285,8 @@ pub fn registry(media: &mut MediaEngine) -> Result<Registry, Error> {
     Ok(Registry::new()
         .with(
             Slot::NackResponder,
-            NackResponderBuilder::new().with_size(SEND_HISTORY).build(),
+            // The responder passes every message read on, marked or not.
+            FeedbackTap(NackResponderBuilder::new().with_size(SEND_HISTORY).build()),
         )
         .with(
             Slot::NackGenerator,
@@ -329,8 +321,7 @@ pub fn registry(media: &mut MediaEngine) -> Result<Registry, Error> {
                     .with_interval(REPORT_INTERVAL)
                     .build(),
             ),
-        )
-        .with(Slot::from(14_000), FeedbackTap::default()))
+        ))
 }
 
 #[cfg(test)]
