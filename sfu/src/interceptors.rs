@@ -344,6 +344,41 @@ mod tests {
     }
 
     #[test]
+    fn the_tap_marks_keyframe_requests_and_nacks_and_the_responder_passes_everything_on() {
+        let mut tap = FeedbackTap(NackResponderBuilder::new().with_size(SEND_HISTORY).build());
+        let message = |packet| TaggedPacket {
+            now: Instant::now(),
+            transport: Default::default(),
+            message: rtc::interceptor::AttributedPacket::new(packet),
+        };
+        let receiver_report: Vec<Box<dyn rtc::rtcp::Packet>> = vec![Box::new(
+            rtc::rtcp::receiver_report::ReceiverReport::default(),
+        )];
+        let nack: Vec<Box<dyn rtc::rtcp::Packet>> = vec![Box::new(TransportLayerNack {
+            sender_ssrc: 1,
+            media_ssrc: 2,
+            nacks: vec![],
+        })];
+        let sent = [
+            (Packet::Rtp(rtc::rtp::Packet::default()), false),
+            (Packet::Rtcp(crate::connection::pli(2)), true),
+            (Packet::Rtcp(receiver_report), false),
+            (Packet::Rtcp(nack), true),
+        ];
+        let wanted: Vec<bool> = sent.iter().map(|(_, w)| *w).collect();
+        for (packet, _) in sent {
+            tap.handle_read(message(packet)).unwrap();
+        }
+        let marked: Vec<bool> = std::iter::from_fn(|| tap.poll_read())
+            .map(|m| m.message.has(&Attribute::DeliverToApplication))
+            .collect();
+        assert_eq!(
+            marked, wanted,
+            "every message read comes out, in order, marked or not"
+        );
+    }
+
+    #[test]
     fn deadlines_move_to_the_next_tick() {
         let epoch = Instant::now();
         let ms = Duration::from_millis;
