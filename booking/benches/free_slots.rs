@@ -76,6 +76,17 @@ fn taken(r: &CalendarRules) -> Vec<HashMap<DateTime<Utc>, u32>> {
     maps
 }
 
+/// The runs behind each percentile line: 1,000 under `cargo bench`, a few under `cargo test
+/// --benches`, which runs each benchmark once to see that it works (criterion's test mode, told
+/// apart by the `--bench` argument `cargo bench` passes).
+fn runs() -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        1000
+    } else {
+        10
+    }
+}
+
 fn percentiles(name: &str, mut samples: Vec<f64>) {
     samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let p = |q: f64| samples[((samples.len() as f64 - 1.0) * q) as usize];
@@ -170,7 +181,7 @@ fn bench(c: &mut Criterion) {
     );
     percentiles(
         "pure engine, whole office",
-        (0..1000)
+        (0..runs())
             .map(|_| {
                 let t0 = Instant::now();
                 std::hint::black_box(office());
@@ -210,7 +221,7 @@ fn bench(c: &mut Criterion) {
     );
     percentiles(
         "SQLite store, whole office",
-        (0..1000)
+        (0..runs())
             .map(|_| {
                 let t0 = Instant::now();
                 std::hint::black_box(through_store());
