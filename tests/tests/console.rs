@@ -1081,6 +1081,117 @@ async fn a_refused_console_form_says_why_next_to_each_field_and_keeps_what_was_t
     assert!(p.body.contains("value=\"Nuova Operatrice\""));
 }
 
+/// Each form of the office's page and of a calendar's page, refused, comes back as typed in its
+/// own place, with its error beside it, while the page's other forms stay as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_refused_form_of_a_configuration_page_comes_back_in_its_own_place() {
+    let s = Server::start(Db::Sqlite).await.unwrap();
+    let admin = s.staff(Role::Admin, &[]).await;
+    let service = s.state.store.service(demo::TARI).await.unwrap();
+    let office = service.office_id;
+    let office_name = s.state.store.office(office).await.unwrap().name;
+    let page = format!("/ufficio/config/uffici/{office}");
+    let calendars = s.state.store.calendars_of(office).await.unwrap().len();
+    let services = s
+        .state
+        .store
+        .services_of(office, false)
+        .await
+        .unwrap()
+        .len();
+    for (action, fields, error) in [
+        (
+            page.clone(),
+            vec![
+                ("name", "Ufficio\u{7} tributi"),
+                ("email", "tributi@comune.it"),
+            ],
+            "id=\"name-error\"",
+        ),
+        (
+            format!("{page}/calendari"),
+            vec![("name", "Sportello\u{7} bis"), ("horizon_days", "60")],
+            "id=\"cal-name-error\"",
+        ),
+        (
+            format!("{page}/servizi"),
+            vec![("title", "Sportello\u{7} bis"), ("max_minutes", "15")],
+            "id=\"title-error\"",
+        ),
+    ] {
+        let p = admin.submit(&page, &action, &fields).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{action}");
+        assert!(p.body.contains(error), "{action}: {error}");
+        assert!(
+            p.body.contains("value=\"Ufficio\u{7} tributi\"")
+                || p.body.contains("value=\"Sportello\u{7} bis\""),
+            "{action}: kept as typed"
+        );
+        // The office's own form still shows its stored name unless it is the one refused.
+        if action != page {
+            assert!(
+                p.body.contains(&format!("value=\"{office_name}\"")),
+                "{action}"
+            );
+        }
+    }
+    assert_eq!(
+        s.state.store.office(office).await.unwrap().name,
+        office_name
+    );
+    assert_eq!(
+        s.state.store.calendars_of(office).await.unwrap().len(),
+        calendars
+    );
+    assert_eq!(
+        s.state
+            .store
+            .services_of(office, false)
+            .await
+            .unwrap()
+            .len(),
+        services
+    );
+
+    let cal = service.calendar_id;
+    let page = format!("/ufficio/config/calendari/{cal}");
+    let before = s.state.store.calendar_settings(cal).await.unwrap();
+    let exceptions = s.state.store.exceptions_of(cal).await.unwrap().len();
+    for (action, fields, error, typed) in [
+        (
+            page.clone(),
+            vec![("name", before.name.as_str()), ("horizon_days", "0")],
+            "id=\"cal-horizon-error\"",
+            "value=\"0\"",
+        ),
+        (
+            format!("{page}/eccezioni"),
+            vec![
+                ("giorno", "31/02/2027"),
+                ("tipo", "chiuso"),
+                ("etichetta", "Festa"),
+            ],
+            "id=\"exc-day-error\"",
+            "value=\"31/02/2027\"",
+        ),
+    ] {
+        let p = admin.submit(&page, &action, &fields).await;
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{action}");
+        assert!(p.body.contains(error), "{action}: {error}");
+        assert!(p.body.contains(typed), "{action}: kept as typed");
+        assert!(
+            p.body.contains(&format!("value=\"{}\"", before.name)),
+            "{action}"
+        );
+    }
+    let after = s.state.store.calendar_settings(cal).await.unwrap();
+    assert_eq!(after.horizon_days, before.horizon_days, "nothing saved");
+    assert_eq!(
+        s.state.store.exceptions_of(cal).await.unwrap().len(),
+        exceptions
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_wrong_passwords_each_count_and_a_quiet_day_starts_again() {
     let s = Server::start(Db::Sqlite).await.unwrap();

@@ -14,7 +14,8 @@ use booking::audit::Entry as AuditEntry;
 
 use super::context::*;
 use super::form::{
-    CalendarForm, CalendarForms, ExceptionForm, ItemForm, Label, OperatorsForm, Problems, RuleForm,
+    CalendarForm, CalendarForms, CalendarRefusal, ExceptionForm, ItemForm, Label, OfficeRefusal,
+    OperatorsForm, Problems, RuleForm,
 };
 use super::offices::office_refused;
 use crate::error::{AppError, Result};
@@ -57,13 +58,7 @@ pub async fn create_calendar(Edit(st, s, office, f): Edit<CalendarForm>) -> Resu
     s.configure(office)?;
     let c = match f.check(0, office) {
         Ok(c) => c,
-        Err(p) => {
-            return office_refused(&st, s, office, |forms| {
-                forms.calendar = f;
-                forms.calendar_problems = p;
-            })
-            .await
-        }
+        Err(p) => return office_refused(&st, s, office, OfficeRefusal::Calendar(f, p)).await,
     };
     let entry = s.audit(
         "calendario_creato",
@@ -94,19 +89,15 @@ pub async fn show_calendar(Console(st, s): Console, Param(Id(id)): Param<Id>) ->
     render_calendar(&st, s, id, forms, StatusCode::OK).await
 }
 
-/// The calendar's page again after one of its forms was refused: `refused` puts that form, as
-/// typed, and its problems in place of the blank one.
+/// The calendar's page again after one of its forms was refused, with that form as typed and
+/// its problems in place of the blank one.
 async fn calendar_refused(
     st: &AppState,
     s: Staff,
     c: &CalendarSettings,
-    refused: impl FnOnce(&mut CalendarForms),
+    refused: CalendarRefusal,
 ) -> Result<Response> {
-    let mut forms = CalendarForms {
-        settings: CalendarForm::of(c),
-        ..CalendarForms::default()
-    };
-    refused(&mut forms);
+    let forms = CalendarForms::refused(CalendarForm::of(c), refused);
     render_calendar(st, s, c.id, forms, StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
@@ -240,13 +231,7 @@ pub async fn save_calendar(Edit(st, s, id, f): Edit<CalendarForm>) -> Result<Res
     s.configure(c.office_id)?;
     let new = match f.check(c.id, c.office_id) {
         Ok(new) => new,
-        Err(p) => {
-            return calendar_refused(&st, s, &c, |forms| {
-                forms.settings = f;
-                forms.settings_problems = p;
-            })
-            .await
-        }
+        Err(p) => return calendar_refused(&st, s, &c, CalendarRefusal::Settings(f, p)).await,
     };
     let detail = format!(
         "orizzonte {} g, preavviso {} g, moderato {}, chiuso nelle festività {}",
@@ -304,13 +289,7 @@ pub async fn add_rule(Edit(st, s, id, f): Edit<RuleForm>) -> Result<Response> {
     let c = configurable(&st, &s, id).await?;
     let r = match f.check() {
         Ok(r) => r,
-        Err(p) => {
-            return calendar_refused(&st, s, &c, |forms| {
-                forms.rule = f;
-                forms.rule_problems = p;
-            })
-            .await
-        }
+        Err(p) => return calendar_refused(&st, s, &c, CalendarRefusal::Rule(f, p)).await,
     };
     let detail = format!(
         "{}–{} ogni {} min, capienza {}",
@@ -336,13 +315,7 @@ pub async fn add_exception(Edit(st, s, id, f): Edit<ExceptionForm>) -> Result<Re
     let c = configurable(&st, &s, id).await?;
     let e = match f.check() {
         Ok(e) => e,
-        Err(p) => {
-            return calendar_refused(&st, s, &c, |forms| {
-                forms.exception = f;
-                forms.exception_problems = p;
-            })
-            .await
-        }
+        Err(p) => return calendar_refused(&st, s, &c, CalendarRefusal::Exception(f, p)).await,
     };
     let audit = entry(
         &st,

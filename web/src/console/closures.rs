@@ -13,7 +13,7 @@ use booking::store::closures::Closure;
 use booking::Actor;
 
 use super::context::*;
-use super::form::ClosureForm;
+use super::form::{ClosureForm, OfficeRefusal};
 use super::offices::office_refused;
 use crate::closure_line::closure_line;
 use crate::error::Result;
@@ -40,13 +40,7 @@ async fn add_closure(Edit(st, s, office, f): Edit<ClosureForm>) -> Result<Respon
     let calendars = st.store.calendars_of(office).await?;
     let c = match f.check(office, &calendars, today) {
         Ok(c) => c,
-        Err(p) => {
-            return office_refused(&st, s, office, |forms| {
-                forms.closure = f;
-                forms.closure_problems = p;
-            })
-            .await
-        }
+        Err(p) => return office_refused(&st, s, office, OfficeRefusal::Closure(f, p)).await,
     };
     let entry = s.audit(
         "chiusura_aggiunta",

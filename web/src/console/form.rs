@@ -761,6 +761,58 @@ impl Default for OfficeForms {
     }
 }
 
+/// One of an office page's forms that was refused, as typed, with what it refused.
+pub enum OfficeRefusal {
+    Office(OfficeForm, Problems),
+    Calendar(CalendarForm, Problems),
+    Service(ServiceForm, Problems),
+    Closure(ClosureForm, Problems),
+}
+
+impl OfficeForms {
+    /// The office's page with `refused` in place of its blank form and the office's details
+    /// (`office`) in theirs.
+    pub fn refused(office: OfficeForm, refused: OfficeRefusal) -> Self {
+        let mut forms = OfficeForms {
+            office,
+            ..OfficeForms::default()
+        };
+        match refused {
+            OfficeRefusal::Office(f, p) => (forms.office, forms.office_problems) = (f, p),
+            OfficeRefusal::Calendar(f, p) => (forms.calendar, forms.calendar_problems) = (f, p),
+            OfficeRefusal::Service(f, p) => (forms.service, forms.service_problems) = (f, p),
+            OfficeRefusal::Closure(f, p) => (forms.closure, forms.closure_problems) = (f, p),
+        }
+        forms
+    }
+}
+
+/// One of a calendar page's forms that was refused, as typed, with what it refused.
+pub enum CalendarRefusal {
+    Settings(CalendarForm, Problems),
+    Rule(RuleForm, Problems),
+    Exception(ExceptionForm, Problems),
+}
+
+impl CalendarForms {
+    /// The calendar's page with `refused` in place of its blank form and the calendar's
+    /// settings (`settings`) in theirs.
+    pub fn refused(settings: CalendarForm, refused: CalendarRefusal) -> Self {
+        let mut forms = CalendarForms {
+            settings,
+            ..CalendarForms::default()
+        };
+        match refused {
+            CalendarRefusal::Settings(f, p) => (forms.settings, forms.settings_problems) = (f, p),
+            CalendarRefusal::Rule(f, p) => (forms.rule, forms.rule_problems) = (f, p),
+            CalendarRefusal::Exception(f, p) => {
+                (forms.exception, forms.exception_problems) = (f, p)
+            }
+        }
+        forms
+    }
+}
+
 impl Default for CalendarForms {
     /// The new rule and new closure forms with their proposed values.
     fn default() -> Self {

@@ -18,7 +18,7 @@ use crate::extract::{Id, Param};
 use crate::state::AppState;
 use crate::views::console::*;
 
-use super::form::{OfficeForm, OfficeForms, Problems};
+use super::form::{OfficeForm, OfficeForms, OfficeRefusal, Problems};
 
 /// This group's pages.
 pub fn router() -> Router<AppState> {
@@ -117,19 +117,16 @@ pub async fn show_office(Console(st, s): Console, Param(Id(id)): Param<Id>) -> R
     render_office(&st, s, id, forms, StatusCode::OK).await
 }
 
-/// The office's page again after one of its forms was refused: `refused` puts that form, as
-/// typed, and its problems in place of the blank one.
+/// The office's page again after one of its forms was refused, with that form as typed and
+/// its problems in place of the blank one.
 pub async fn office_refused(
     st: &AppState,
     s: Staff,
     id: i64,
-    refused: impl FnOnce(&mut OfficeForms),
+    refused: OfficeRefusal,
 ) -> Result<Response> {
-    let mut forms = OfficeForms {
-        office: OfficeForm::of(&st.store.office(id).await?),
-        ..OfficeForms::default()
-    };
-    refused(&mut forms);
+    let office = OfficeForm::of(&st.store.office(id).await?);
+    let forms = OfficeForms::refused(office, refused);
     render_office(st, s, id, forms, StatusCode::UNPROCESSABLE_ENTITY).await
 }
 
@@ -220,13 +217,7 @@ pub async fn save_office(Edit(st, s, id, f): Edit<OfficeForm>) -> Result<Respons
     s.configure(id)?;
     let input = match f.check() {
         Ok(input) => input,
-        Err(p) => {
-            return office_refused(&st, s, id, |forms| {
-                forms.office = f;
-                forms.office_problems = p;
-            })
-            .await
-        }
+        Err(p) => return office_refused(&st, s, id, OfficeRefusal::Office(f, p)).await,
     };
     let entry = s.audit(
         "ufficio_modificato",

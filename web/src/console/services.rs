@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use super::context::*;
-use super::form::{Problems, ServiceForm};
+use super::form::{OfficeRefusal, Problems, ServiceForm};
 use super::offices::office_refused;
 use crate::error::Result;
 use crate::extract::{Id, Param};
@@ -28,13 +28,7 @@ pub async fn create_service(Edit(st, s, office, f): Edit<ServiceForm>) -> Result
     s.configure(office)?;
     let input = match f.check(office) {
         Ok(input) => input,
-        Err(p) => {
-            return office_refused(&st, s, office, |forms| {
-                forms.service = f;
-                forms.service_problems = p;
-            })
-            .await
-        }
+        Err(p) => return office_refused(&st, s, office, OfficeRefusal::Service(f, p)).await,
     };
     let entry = s.audit(
         "servizio_creato",
