@@ -99,9 +99,7 @@ async fn render_accounts(
     s.configuring("gli account sono gestiti da coordinatori e amministratori")?;
     let selected: Vec<i64> = form.uffici.iter().filter_map(|o| o.parse().ok()).collect();
     let page = AccountsPage {
-        l: s.l(),
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("account"),
+        frame: s.frame("account"),
         accounts: account_lines(st, &s).await?,
         roles: role_choices(&s, Role::parse(&form.role).unwrap_or(Role::Operator)),
         offices: office_choices(st, &s, &selected).await?,
@@ -186,9 +184,7 @@ async fn account_page(
 ) -> Result<Response> {
     let selected: Vec<i64> = form.uffici.iter().filter_map(|o| o.parse().ok()).collect();
     let page = AccountPage {
-        l: s.l(),
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("account"),
+        frame: s.frame("account"),
         id: a.id.to_string(),
         title: a.name.clone(),
         email: a.email.clone(),

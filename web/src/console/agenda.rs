@@ -156,9 +156,7 @@ pub async fn show_agenda(
     }
     let shift = |n: i64| (day + Duration::days(n)).to_string();
     let page = AgendaPage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("agenda"),
+        frame: s.frame("agenda"),
         title: if week {
             format!(
                 "{} {} – {}",

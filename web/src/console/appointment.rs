@@ -117,9 +117,7 @@ pub async fn show_appointment(
         .collect();
     let active = a.status.is_active() && a.end > now;
     let page = AppointmentPage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("agenda"),
+        frame: s.frame("agenda"),
         when: l.when(a.start, st.tz),
         day: a.start.with_timezone(&st.tz).date_naive().to_string(),
         contact: a.contact.clone(),

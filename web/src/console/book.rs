@@ -72,9 +72,7 @@ async fn render_book(
         });
     }
     let page = BookOnBehalfPage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("prenota"),
+        frame: s.frame("prenota"),
         services,
         service: service_id.map(|i| i.to_string()).unwrap_or_default(),
         service_title,

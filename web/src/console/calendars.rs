@@ -189,9 +189,7 @@ async fn render_calendar(
         });
     }
     let page = CalendarConfigPage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("config"),
+        frame: s.frame("config"),
         id: c.id.to_string(),
         office_id: c.office_id.to_string(),
         office: st.store.office(c.office_id).await?.name,

@@ -103,9 +103,7 @@ async fn show_closure(
         _ => None,
     };
     let page = ClosurePage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("config"),
+        frame: s.frame("config"),
         office_id: c.office_id.to_string(),
         office: st.store.office(c.office_id).await?.name,
         closure: closure_line(&st, l, &c).await?,

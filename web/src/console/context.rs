@@ -140,6 +140,15 @@ impl Staff {
         }
     }
 
+    /// The frame of a console page with `section` open in the navigation bar.
+    pub fn frame(&self, section: &'static str) -> Frame {
+        Frame {
+            l: self.ui.l,
+            csrf: self.ui.csrf.clone(),
+            nav: self.nav(section),
+        }
+    }
+
     pub fn l(&self) -> Lang {
         self.ui.l
     }

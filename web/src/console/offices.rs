@@ -58,9 +58,7 @@ async fn render_offices(
 ) -> Result<Response> {
     s.configuring("la configurazione è per coordinatori e amministratori")?;
     let page = OfficesConfigPage {
-        l: s.l(),
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("config"),
+        frame: s.frame("config"),
         offices: s
             .offices(st)
             .await?
@@ -157,9 +155,7 @@ pub async fn render_office(
         })
         .collect();
     let page = OfficeConfigPage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("config"),
+        frame: s.frame("config"),
         id: id.to_string(),
         name: o.name,
         archived: o.archived,
@@ -263,9 +259,7 @@ pub async fn confirm_archive(
         });
     }
     let page = ArchiveOfficePage {
-        l: s.l(),
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("config"),
+        frame: s.frame("config"),
         id: id.to_string(),
         name: o.name,
         to_come,

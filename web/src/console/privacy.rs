@@ -117,9 +117,7 @@ async fn show_person(Console(st, s): Console, Query(q): Query<PersonQuery>) -> R
         (Vec::new(), None, None)
     };
     let page = PrivacyPage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("dati"),
+        frame: s.frame("dati"),
         email: q.email.trim().to_string(),
         fiscal_code: q.codice_fiscale.trim().to_string(),
         asked,

@@ -138,9 +138,7 @@ pub async fn show_statistics(
         p.service.map(|i| i.to_string()).unwrap_or_default()
     );
     let page = StatsPage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("statistiche"),
+        frame: s.frame("statistiche"),
         from: p.from.to_string(),
         to: p.to.to_string(),
         offices: offices
@@ -235,9 +233,7 @@ pub async fn show_audit_log(Console(st, s): Console) -> Result<Response> {
     let entries = staff::audit::latest(st.store.pool(), s.p.office_scope(), None, 300).await?;
     let offices = st.store.all_offices().await?;
     let page = AuditPage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("registro"),
+        frame: s.frame("registro"),
         lines: entries
             .into_iter()
             .map(|e| AuditLine {

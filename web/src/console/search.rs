@@ -37,9 +37,7 @@ async fn search(Console(st, s): Console, Query(q): Query<SearchQuery>) -> Result
         }
     }
     let page = SearchPage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("cerca"),
+        frame: s.frame("cerca"),
         searched: !query.trim().is_empty(),
         query,
         rows,

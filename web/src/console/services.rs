@@ -60,9 +60,7 @@ async fn render_service(
     s.configure(sv.office_id)?;
     let l = s.l();
     let page = ServiceConfigPage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("config"),
+        frame: s.frame("config"),
         id: sv.id.to_string(),
         office_id: sv.office_id.to_string(),
         office: st.store.office(sv.office_id).await?.name,

@@ -131,9 +131,7 @@ pub async fn submit_logout(Post(st, s, _): Post<NoFields>) -> Result<Response> {
 
 pub async fn show_password(s: Staff) -> Result<Response> {
     let page = PasswordPage {
-        l: s.l(),
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav(""),
+        frame: s.frame(""),
         forced: s.p.must_change_password,
         error: None,
     };
@@ -182,9 +180,7 @@ pub async fn submit_password(Post(st, s, f): Post<PasswordForm>) -> Result<Respo
         Ok(()) => Ok((s.ui.jar, Redirect::to("/ufficio?esito=password")).into_response()),
         Err(msg) => {
             let page = PasswordPage {
-                l,
-                csrf: s.ui.csrf.clone(),
-                nav: s.nav(""),
+                frame: s.frame(""),
                 forced: s.p.must_change_password,
                 error: Some(msg),
             };

@@ -66,9 +66,7 @@ async fn show(Console(st, s): Console) -> Result<Response> {
         }
     }
     let page = WaitlistConsolePage {
-        l,
-        csrf: s.ui.csrf.clone(),
-        nav: s.nav("attesa"),
+        frame: s.frame("attesa"),
         services,
     };
     s.ui.page(StatusCode::OK, page)

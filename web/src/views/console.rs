@@ -19,6 +19,46 @@ pub struct Nav {
     pub section: &'static str,
 }
 
+/// What every page of a logged-in console has: its language, the form token and the
+/// navigation bar. The pages' templates name them directly (`l`, `csrf`, `nav`): each page
+/// dereferences to its frame.
+pub struct Frame {
+    pub l: Lang,
+    pub csrf: String,
+    pub nav: Nav,
+}
+
+macro_rules! framed {
+    ($($page:ty),* $(,)?) => {$(
+        impl std::ops::Deref for $page {
+            type Target = Frame;
+            fn deref(&self) -> &Frame {
+                &self.frame
+            }
+        }
+    )*};
+}
+
+framed!(
+    PasswordPage,
+    AgendaPage,
+    AppointmentPage,
+    BookOnBehalfPage,
+    StatsPage,
+    AuditPage,
+    OfficesConfigPage,
+    OfficeConfigPage,
+    ClosurePage,
+    ArchiveOfficePage,
+    ServiceConfigPage,
+    WaitlistConsolePage,
+    CalendarConfigPage,
+    AccountsPage,
+    AccountPage,
+    PrivacyPage,
+    SearchPage,
+);
+
 #[derive(Template)]
 #[template(path = "console/login.html")]
 pub struct LoginPage {
@@ -34,9 +74,7 @@ pub struct LoginPage {
 #[derive(Template)]
 #[template(path = "console/password.html")]
 pub struct PasswordPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub forced: bool,
     pub error: Option<String>,
 }
@@ -68,9 +106,7 @@ pub struct DayRows {
 #[derive(Template)]
 #[template(path = "console/agenda.html")]
 pub struct AgendaPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub title: String,
     pub day: String,
     pub week: bool,
@@ -106,9 +142,7 @@ pub struct HistoryLine {
 #[derive(Template)]
 #[template(path = "console/appointment.html")]
 pub struct AppointmentPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub row: AgendaRow,
     pub when: String,
     pub day: String,
@@ -131,9 +165,7 @@ pub struct AppointmentPage {
 #[derive(Template)]
 #[template(path = "console/book.html")]
 pub struct BookOnBehalfPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub services: Vec<Choice>,
     pub service: String,
     pub service_title: String,
@@ -167,9 +199,7 @@ pub struct StatLine {
 #[derive(Template)]
 #[template(path = "console/stats.html")]
 pub struct StatsPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub from: String,
     pub to: String,
     pub offices: Vec<Choice>,
@@ -193,18 +223,14 @@ pub struct AuditLine {
 #[derive(Template)]
 #[template(path = "console/audit.html")]
 pub struct AuditPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub lines: Vec<AuditLine>,
 }
 
 #[derive(Template)]
 #[template(path = "console/offices.html")]
 pub struct OfficesConfigPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub offices: Vec<Choice>,
     /// Archived offices (shown to administrators, who may restore them).
     pub archived: Vec<Choice>,
@@ -217,9 +243,7 @@ pub struct OfficesConfigPage {
 #[derive(Template)]
 #[template(path = "console/office.html")]
 pub struct OfficeConfigPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub id: String,
     /// The office's name as saved.
     pub name: String,
@@ -265,9 +289,7 @@ pub struct HitLine {
 #[derive(Template)]
 #[template(path = "console/closure.html")]
 pub struct ClosurePage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub office_id: String,
     pub office: String,
     pub closure: ClosureLine,
@@ -280,9 +302,7 @@ pub struct ClosurePage {
 #[derive(Template)]
 #[template(path = "console/office_archive.html")]
 pub struct ArchiveOfficePage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub id: String,
     pub name: String,
     /// Active appointments that have not ended: while there are any, it cannot be archived.
@@ -300,9 +320,7 @@ pub struct ToCome {
 #[derive(Template)]
 #[template(path = "console/service.html")]
 pub struct ServiceConfigPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub id: String,
     pub office_id: String,
     pub office: String,
@@ -321,9 +339,7 @@ pub struct ServiceConfigPage {
 #[derive(Template)]
 #[template(path = "console/waitlist.html")]
 pub struct WaitlistConsolePage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub services: Vec<WaitlistGroup>,
 }
 
@@ -367,9 +383,7 @@ pub struct MisfitLine {
 #[derive(Template)]
 #[template(path = "console/calendar.html")]
 pub struct CalendarConfigPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub id: String,
     pub office_id: String,
     pub office: String,
@@ -399,9 +413,7 @@ pub struct AccountLine {
 #[derive(Template)]
 #[template(path = "console/accounts.html")]
 pub struct AccountsPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub accounts: Vec<AccountLine>,
     pub roles: Vec<Choice>,
     pub offices: Vec<Choice>,
@@ -415,9 +427,7 @@ pub struct AccountsPage {
 #[derive(Template)]
 #[template(path = "console/account.html")]
 pub struct AccountPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub id: String,
     /// The account's name as saved.
     pub title: String,
@@ -443,9 +453,7 @@ pub struct PersonLine {
 #[derive(Template)]
 #[template(path = "console/privacy.html")]
 pub struct PrivacyPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     /// The search, as typed.
     pub email: String,
     pub fiscal_code: String,
@@ -463,9 +471,7 @@ pub struct PrivacyPage {
 #[derive(Template)]
 #[template(path = "console/search.html")]
 pub struct SearchPage {
-    pub l: Lang,
-    pub csrf: String,
-    pub nav: Nav,
+    pub frame: Frame,
     pub query: String,
     pub searched: bool,
     pub rows: Vec<AgendaRow>,
