@@ -67,6 +67,15 @@ impl Accounts {
         Accounts { pool }
     }
 
+    /// The account's `columns`, or `Error::NotFound`.
+    async fn account_row(&self, columns: &str, id: i64) -> Result<AnyRow, Error> {
+        sqlx::query(&format!("SELECT {columns} FROM account WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound("account"))
+    }
+
     /// Creates an account with a provisional password (changed at first login) and returns its id
     /// and that password.
     pub async fn create(
@@ -188,11 +197,7 @@ impl Accounts {
         keep_session: &str,
         audit: &Entry,
     ) -> Result<(), Error> {
-        let row = sqlx::query("SELECT password_hash FROM account WHERE id = $1")
-            .bind(p.account_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("account"))?;
+        let row = self.account_row("password_hash", p.account_id).await?;
         let stored: String = row.try_get("password_hash")?;
         if !password::verify_in_turn(current, &stored).await {
             return Err(Error::WeakPassword("wrong_current"));
@@ -363,11 +368,7 @@ impl Accounts {
     }
 
     pub async fn principal(&self, id: i64) -> Result<Principal, Error> {
-        let r = sqlx::query("SELECT id, email, name, role, operator_id, must_change_password FROM account WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("account"))?;
+        let r = self.account_row("id, email, name, role, operator_id, must_change_password", id).await?;
         Ok(Principal {
             account_id: id,
             email: r.try_get("email")?,
@@ -416,11 +417,7 @@ impl Accounts {
     }
 
     pub async fn get(&self, id: i64) -> Result<AccountSummary, Error> {
-        let r = sqlx::query("SELECT id, email, name, role, operator_id, disabled, locked_until FROM account WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("account"))?;
+        let r = self.account_row("id, email, name, role, operator_id, disabled, locked_until", id).await?;
         self.summary(&r, self.offices_of(id).await?)
     }
 

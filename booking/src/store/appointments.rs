@@ -195,24 +195,24 @@ impl Store {
     }
 
     pub async fn appointment(&self, id: i64) -> Result<Appointment, Error> {
-        let row = sqlx::query(&format!(
-            "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::NotFound("appointment"))?;
+        let row = self
+            .one(
+                &format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE id = $1"),
+                id,
+                "appointment",
+            )
+            .await?;
         appointment_from(&row)
     }
 
     pub async fn appointment_by_code(&self, code: &str) -> Result<Appointment, Error> {
-        let row = sqlx::query(&format!(
-            "SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE code = $1"
-        ))
-        .bind(code.to_uppercase())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::NotFound("appointment"))?;
+        let row = self
+            .one(
+                &format!("SELECT {APPOINTMENT_COLUMNS} FROM appointment WHERE code = $1"),
+                code.to_uppercase(),
+                "appointment",
+            )
+            .await?;
         appointment_from(&row)
     }
 

@@ -151,13 +151,7 @@ impl Store {
     }
 
     pub async fn agenda_item(&self, id: i64) -> Result<AgendaItem, Error> {
-        let r = sqlx::query(&format!(
-            "SELECT {APPOINTMENT_COLUMNS}, note, booked_by, cancelled_by, consent_at, consent_version FROM appointment WHERE id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::NotFound("appointment"))?;
+        let r = self.one(&format!("SELECT {APPOINTMENT_COLUMNS}, note, booked_by, cancelled_by, consent_at, consent_version FROM appointment WHERE id = $1"), id, "appointment").await?;
         agenda_item_from(&r)
     }
 
@@ -383,11 +377,7 @@ impl Store {
     }
 
     pub async fn calendar_settings(&self, id: i64) -> Result<CalendarSettings, Error> {
-        let r = sqlx::query("SELECT id, office_id, name, horizon_days, min_notice_days, moderated, closed_on_holidays FROM calendar WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("calendar"))?;
+        let r = self.one("SELECT id, office_id, name, horizon_days, min_notice_days, moderated, closed_on_holidays FROM calendar WHERE id = $1", id, "calendar").await?;
         Ok(CalendarSettings {
             id,
             office_id: r.try_get("office_id")?,

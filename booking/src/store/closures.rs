@@ -111,11 +111,9 @@ impl Store {
     }
 
     pub async fn closure(&self, id: i64) -> Result<Closure, Error> {
-        let r = sqlx::query("SELECT * FROM closure WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("closure"))?;
+        let r = self
+            .one("SELECT * FROM closure WHERE id = $1", id, "closure")
+            .await?;
         closure_from(&r)
     }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use rand::Rng;
-use sqlx::any::AnyPoolOptions;
+use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, AnyPool, Executor, Row, Transaction};
 use tokio::sync::Notify;
 
@@ -305,6 +305,18 @@ async fn migrations_applied(pool: &AnyPool, backend: Backend) -> Result<i64, Err
 }
 
 impl Store {
+    /// The one row `sql` selects for `key` (bound as `$1`), or `Error::NotFound(what)`.
+    async fn one<'q, K>(&self, sql: &'q str, key: K, what: &'static str) -> Result<AnyRow, Error>
+    where
+        K: 'q + Send + sqlx::Encode<'q, Any> + sqlx::Type<Any>,
+    {
+        sqlx::query(sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound(what))
+    }
+
     /// Opens (creating if needed) the database at `url` and brings its schema up to date.
     /// `sqlite://data/sportello.db` or `postgres://user@host/db`. `fresh()` then says whether
     /// the schema was made by this call.

@@ -193,11 +193,9 @@ impl Store {
     }
 
     pub async fn message(&self, id: i64) -> Result<OutboxMessage, Error> {
-        let row = sqlx::query("SELECT * FROM outbox WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("message"))?;
+        let row = self
+            .one("SELECT * FROM outbox WHERE id = $1", id, "message")
+            .await?;
         message_from(&row)
     }
 

@@ -159,11 +159,9 @@ impl Store {
     }
 
     pub async fn waitlist_entry(&self, id: i64) -> Result<WaitEntry, Error> {
-        let r = sqlx::query("SELECT * FROM waitlist_entry WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(Error::NotFound("waitlist"))?;
+        let r = self
+            .one("SELECT * FROM waitlist_entry WHERE id = $1", id, "waitlist")
+            .await?;
         entry_from(&r)
     }
 
