@@ -368,7 +368,12 @@ impl Accounts {
     }
 
     pub async fn principal(&self, id: i64) -> Result<Principal, Error> {
-        let r = self.account_row("id, email, name, role, operator_id, must_change_password", id).await?;
+        let r = self
+            .account_row(
+                "id, email, name, role, operator_id, must_change_password",
+                id,
+            )
+            .await?;
         Ok(Principal {
             account_id: id,
             email: r.try_get("email")?,
@@ -417,7 +422,12 @@ impl Accounts {
     }
 
     pub async fn get(&self, id: i64) -> Result<AccountSummary, Error> {
-        let r = self.account_row("id, email, name, role, operator_id, disabled, locked_until", id).await?;
+        let r = self
+            .account_row(
+                "id, email, name, role, operator_id, disabled, locked_until",
+                id,
+            )
+            .await?;
         self.summary(&r, self.offices_of(id).await?)
     }
 
