@@ -1092,6 +1092,7 @@ async fn each_refused_form_of_a_configuration_page_comes_back_in_its_own_place()
     let office_name = s.state.store.office(office).await.unwrap().name;
     let page = format!("/ufficio/config/uffici/{office}");
     let calendars = s.state.store.calendars_of(office).await.unwrap().len();
+    let mails = s.state.store.mailbox(100).await.unwrap().len();
     let services = s
         .state
         .store
@@ -1189,6 +1190,11 @@ async fn each_refused_form_of_a_configuration_page_comes_back_in_its_own_place()
     assert_eq!(
         s.state.store.exceptions_of(cal).await.unwrap().len(),
         exceptions
+    );
+    assert_eq!(
+        s.state.store.mailbox(100).await.unwrap().len(),
+        mails,
+        "no email went out"
     );
 }
 

@@ -130,22 +130,18 @@ impl<F: DeserializeOwned + Send> FromRequest<AppState> for Edit<F> {
 }
 
 impl Staff {
-    pub fn nav(&self, section: &'static str) -> Nav {
-        Nav {
-            name: self.p.name.clone(),
-            role: self.p.role.label(self.ui.l),
-            configures: self.p.configures_anything(),
-            admin: self.p.is_admin(),
-            section,
-        }
-    }
-
     /// The frame of a console page with `section` open in the navigation bar.
     pub fn frame(&self, section: &'static str) -> Frame {
         Frame {
             l: self.ui.l,
             csrf: self.ui.csrf.clone(),
-            nav: self.nav(section),
+            nav: Nav {
+                name: self.p.name.clone(),
+                role: self.p.role.label(self.ui.l),
+                configures: self.p.configures_anything(),
+                admin: self.p.is_admin(),
+                section,
+            },
         }
     }
 
