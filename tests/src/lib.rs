@@ -25,6 +25,7 @@ pub mod media;
 mod ports;
 pub mod seed;
 pub mod smtp;
+pub mod wire;
 
 pub use ports::{free_port, free_ports};
 

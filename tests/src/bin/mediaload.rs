@@ -10,7 +10,9 @@
 //! the first forwarded video packet). The latency is given twice: end to end as the
 //! participants see it (their own scheduling included, which on a machine they share with the
 //! relay is most of it), and inside the relay, from its transit histogram in `/metrics` (the
-//! kernel's receipt of each datagram to the end of the send it produced; rtc engine). With
+//! kernel's receipt of each datagram to the end of the send it produced; rtc engine), and with
+//! `--wire-seconds N` a third time, on the wire: N seconds of the relay's port captured with
+//! tcpdump, each forwarded packet matched with the one it came from (`tests::wire`). With
 //! `--server-cpus` the server runs on those cores alone; run `mediaload` itself with `taskset`
 //! on the others, so that the relay has its cores as in a deployment. With `--cycles N` it instead joins and leaves N times and
 //! reports the server's open files and memory before and after (leak check).
@@ -59,6 +61,12 @@ struct Args {
     /// Pin every thread of the server to these cores (a `taskset` list, e.g. `1`).
     #[arg(long)]
     server_cpus: Option<String>,
+    /// Also capture the relay's media port for this many seconds at the start of the window
+    /// (Debian's `tcpdump`, as root; `--media-udp` on a loopback address with a port of its
+    /// own) and report the relay's added latency on the wire: an RTP packet's arrival at the
+    /// port to the packet forwarded from it leaving the port, both the kernel's timestamps.
+    #[arg(long, default_value_t = 0)]
+    wire_seconds: u64,
 }
 
 /// The secret the server (or every node) signs links with.
@@ -261,7 +269,17 @@ async fn run(
         counters.received.load(Ordering::Relaxed),
     );
     counters.latency_us.lock().unwrap().clear();
-    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    let wire = if args.wire_seconds > 0 {
+        let seconds = args.wire_seconds.min(args.seconds);
+        let capture = Capture::start(&args.media_udp)?;
+        tokio::time::sleep(Duration::from_secs(seconds)).await;
+        let wire = capture.finish()?;
+        tokio::time::sleep(Duration::from_secs(args.seconds - seconds)).await;
+        Some((seconds, wire))
+    } else {
+        tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+        None
+    };
     let (cpu1, rss1) = usage();
     let own1 = proc_stat(std::process::id()).0;
     let (sent1, recv1) = (
@@ -313,6 +331,23 @@ async fn run(
             p99 * 1e3
         ),
         _ => println!("mediaload: time in the relay: not counted by this engine"),
+    }
+    if let Some((seconds, (lat, dropped))) = wire {
+        match (lat.quantile_ms(0.5), lat.quantile_ms(0.99), lat.quantile_ms(0.999)) {
+            (Some(p50), Some(p99), Some(p999)) => println!(
+                "mediaload: added latency on the wire (tcpdump, {seconds} s: arrival at the relay's port to the forwarded packet leaving it) p50 {p50:.2} ms, p99 {p99:.2} ms, p99.9 {p999:.2} ms, max {:.2} ms; {} of {} packets out matched ({} sent again from the relay's history), {} in; {dropped} dropped by the capture",
+                lat.added_ns.last().copied().unwrap_or(0) as f64 / 1e6,
+                lat.added_ns.len(),
+                lat.outbound,
+                lat.repeats,
+                lat.inbound,
+            ),
+            _ => anyhow::bail!(
+                "the capture matched no forwarded packet ({} in, {} out)",
+                lat.inbound,
+                lat.outbound
+            ),
+        }
     }
     println!("mediaload: join time (socket open to first forwarded video packet) p50 {:.0} ms, max {:.0} ms", percentile_ms(&mut joins.iter().map(|j| j * 1000).collect::<Vec<_>>(), 0.5), joins.iter().max().copied().unwrap_or(0));
     joins.clear();
@@ -403,4 +438,66 @@ async fn through_nodes(
         println!("mediaload: during the calls: {line}");
     }
     outcome
+}
+
+/// `tcpdump` on the relay's media port, into a file in memory (`/dev/shm`) when there is one.
+struct Capture {
+    child: std::process::Child,
+    file: PathBuf,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Capture {
+    fn start(media_udp: &str) -> anyhow::Result<Capture> {
+        let addr: std::net::SocketAddr = media_udp
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--wire-seconds: --media-udp must be an address"))?;
+        anyhow::ensure!(
+            addr.port() != 0 && addr.ip().is_loopback(),
+            "--wire-seconds needs --media-udp on a loopback address with a port, e.g. 127.0.0.1:47000"
+        );
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm")?
+        } else {
+            tempfile::tempdir()?
+        };
+        let file = dir.path().join("wire.pcap");
+        let port = addr.port().to_string();
+        let child = std::process::Command::new("tcpdump")
+            .args(["-i", "lo", "-n", "-s", "0", "-B", "262144", "-Z", "root"])
+            .args(["--time-stamp-precision", "nano", "-w"])
+            .arg(&file)
+            .args(["udp", "port", &port])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                anyhow::anyhow!("--wire-seconds needs tcpdump (apt-get install tcpdump): {e}")
+            })?;
+        // tcpdump says "listening on lo" once it captures.
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(Capture {
+            child,
+            file,
+            port: addr.port(),
+            _dir: dir,
+        })
+    }
+
+    /// Stops the capture; the added latency, and the packets the kernel dropped from it.
+    fn finish(self) -> anyhow::Result<(tests::wire::Latency, u64)> {
+        // SIGINT: tcpdump writes out what it holds and its counts.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        let out = self.child.wait_with_output()?;
+        let said = String::from_utf8_lossy(&out.stderr);
+        let dropped = said
+            .lines()
+            .find(|l| l.contains("dropped by kernel"))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("tcpdump did not capture: {said}"))?;
+        let bytes = std::fs::read(&self.file)?;
+        let seen = tests::wire::rtp_packets(&bytes, self.port).map_err(anyhow::Error::msg)?;
+        Ok((tests::wire::added_latency(&seen), dropped))
+    }
 }
