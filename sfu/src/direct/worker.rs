@@ -164,6 +164,9 @@ const SAMPLE_SLICE: usize = 8;
 /// for 0.2 ms at the most (as the sampling's slices).
 const TIMER_SLICE: usize = 16;
 
+/// What a batch of datagrams produced is sent after this many of them (and at its end).
+const FLUSH_EVERY: usize = 8;
+
 impl Worker {
     pub(crate) fn new(
         socket: Option<UdpSocket>,
@@ -278,19 +281,22 @@ impl Worker {
                     Ok(0) => break,
                     Ok(n) => {
                         let now = Instant::now();
+                        let mut sent = 0;
                         for i in 0..n {
                             let (from, to, datagram) = batch.get(i);
-                            let (Some(from), Some(mut local)) = (from, self.local) else {
-                                continue;
-                            };
-                            if let Some(to) = to {
-                                local.set_ip(to.into());
+                            if let (Some(from), Some(mut local)) = (from, self.local) {
+                                if let Some(to) = to {
+                                    local.set_ip(to.into());
+                                }
+                                let route = (from, TransportProtocol::UDP);
+                                self.datagram(route, local, datagram, now);
                             }
-                            let route = (from, TransportProtocol::UDP);
-                            self.datagram(route, local, datagram, now);
+                            if (i + 1) % FLUSH_EVERY == 0 || i + 1 == n {
+                                self.flush();
+                                self.record_transit(&batch.received(i + 1)[sent..]);
+                                sent = i + 1;
+                            }
                         }
-                        self.flush();
-                        self.record_transit(batch.received(n));
                         if n < udp::BATCH {
                             break;
                         }
