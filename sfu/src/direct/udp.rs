@@ -104,10 +104,10 @@ impl RecvBatch {
         )
     }
 
-    /// When the kernel received the datagrams of the last read, on the system clock (none for
-    /// a datagram it did not stamp).
-    pub(crate) fn received(&self, n: usize) -> &[Option<SystemTime>] {
-        &self.stamps[..n]
+    /// When the kernel received datagrams `which` of the last read, on the system clock (none
+    /// for a datagram it did not stamp).
+    pub(crate) fn received(&self, which: std::ops::Range<usize>) -> &[Option<SystemTime>] {
+        &self.stamps[which]
     }
 }
 
@@ -601,7 +601,7 @@ mod tests {
             );
             let n = batch.read(&relay).unwrap();
             let after = SystemTime::now();
-            for (i, at) in batch.received(n).iter().enumerate() {
+            for (i, at) in batch.received(0..n).iter().enumerate() {
                 let at = at.expect("every datagram has the time it was received");
                 assert!(
                     before <= at && at <= after,

@@ -281,21 +281,21 @@ impl Worker {
                     Ok(0) => break,
                     Ok(n) => {
                         let now = Instant::now();
-                        let mut sent = 0;
-                        for i in 0..n {
-                            let (from, to, datagram) = batch.get(i);
-                            if let (Some(from), Some(mut local)) = (from, self.local) {
+                        for start in (0..n).step_by(FLUSH_EVERY) {
+                            let part = start..(start + FLUSH_EVERY).min(n);
+                            for i in part.clone() {
+                                let (from, to, datagram) = batch.get(i);
+                                let (Some(from), Some(mut local)) = (from, self.local) else {
+                                    continue;
+                                };
                                 if let Some(to) = to {
                                     local.set_ip(to.into());
                                 }
                                 let route = (from, TransportProtocol::UDP);
                                 self.datagram(route, local, datagram, now);
                             }
-                            if (i + 1) % FLUSH_EVERY == 0 || i + 1 == n {
-                                self.flush();
-                                self.record_transit(&batch.received(i + 1)[sent..]);
-                                sent = i + 1;
-                            }
+                            self.flush();
+                            self.record_transit(batch.received(part));
                         }
                         if n < udp::BATCH {
                             break;

@@ -75,6 +75,9 @@ const SECRET: &str = tests::cluster::SECRET;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.wire_seconds > 0 {
+        Capture::port(&args.media_udp)?;
+    }
     tests::process::ServerProcess::require(&args.server)?;
     let rooms = if args.cycles.is_some() { 1 } else { args.rooms };
     let dir = tempfile::tempdir()?;
@@ -443,54 +446,67 @@ async fn through_nodes(
 /// `tcpdump` on the relay's media port, into a file in memory (`/dev/shm`) when there is one.
 struct Capture {
     child: std::process::Child,
+    said: std::io::BufReader<std::process::ChildStderr>,
     file: PathBuf,
     port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl Capture {
+    /// The port to capture: `--media-udp`'s, refused unless on loopback with a port of its own.
+    fn port(media_udp: &str) -> anyhow::Result<u16> {
+        match media_udp.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.port() != 0 && a.ip().is_loopback() => Ok(a.port()),
+            _ => anyhow::bail!(
+                "--wire-seconds needs --media-udp on a loopback address with a port, e.g. 127.0.0.1:47000"
+            ),
+        }
+    }
+
     fn start(media_udp: &str) -> anyhow::Result<Capture> {
-        let addr: std::net::SocketAddr = media_udp
-            .parse()
-            .map_err(|_| anyhow::anyhow!("--wire-seconds: --media-udp must be an address"))?;
-        anyhow::ensure!(
-            addr.port() != 0 && addr.ip().is_loopback(),
-            "--wire-seconds needs --media-udp on a loopback address with a port, e.g. 127.0.0.1:47000"
-        );
+        let port = Capture::port(media_udp)?;
         let dir = if std::path::Path::new("/dev/shm").is_dir() {
             tempfile::tempdir_in("/dev/shm")?
         } else {
             tempfile::tempdir()?
         };
         let file = dir.path().join("wire.pcap");
-        let port = addr.port().to_string();
-        let child = std::process::Command::new("tcpdump")
+        let port_arg = port.to_string();
+        let mut child = std::process::Command::new("tcpdump")
             .args(["-i", "lo", "-n", "-s", "0", "-B", "262144", "-Z", "root"])
             .args(["--time-stamp-precision", "nano", "-w"])
             .arg(&file)
-            .args(["udp", "port", &port])
+            .args(["udp", "port", &port_arg])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .map_err(|e| {
                 anyhow::anyhow!("--wire-seconds needs tcpdump (apt-get install tcpdump): {e}")
             })?;
-        // tcpdump says "listening on lo" once it captures.
-        std::thread::sleep(Duration::from_millis(500));
+        // tcpdump says "listening on lo" once it captures (or why it cannot).
+        let mut said = std::io::BufReader::new(child.stderr.take().expect("piped"));
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut said, &mut first)?;
+        anyhow::ensure!(
+            first.contains("listening on"),
+            "tcpdump did not start capturing: {first}"
+        );
         Ok(Capture {
             child,
+            said,
             file,
-            port: addr.port(),
+            port,
             _dir: dir,
         })
     }
 
     /// Stops the capture; the added latency, and the packets the kernel dropped from it.
-    fn finish(self) -> anyhow::Result<(tests::wire::Latency, u64)> {
+    fn finish(mut self) -> anyhow::Result<(tests::wire::Latency, u64)> {
         // SIGINT: tcpdump writes out what it holds and its counts.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
-        let out = self.child.wait_with_output()?;
-        let said = String::from_utf8_lossy(&out.stderr);
+        let mut said = String::new();
+        std::io::Read::read_to_string(&mut self.said, &mut said)?;
+        self.child.wait()?;
         let dropped = said
             .lines()
             .find(|l| l.contains("dropped by kernel"))
