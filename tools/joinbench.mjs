@@ -58,7 +58,7 @@ const MEDIA = ['--media-udp', mediaUdp, '--media-tcp', 'off', '--worker-interval
 // The page's own steps (room.js's performance marks), ms after navigation start, the first of
 // each; kept per case to show where the time goes.
 const steps = {};
-async function keepSteps(name, page, frameMs, packetMs) {
+async function keepSteps(name, page, frameMs, packetMs, sentMs) {
   const marks = await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('sportello:')).map((m) => [m.name.slice(10), m.startTime])).catch(() => []);
   const first = {};
   for (const [n, t] of marks) if (!(n in first)) first[n] = t;
@@ -76,6 +76,8 @@ async function keepSteps(name, page, frameMs, packetMs) {
   Object.assign(first, nav);
   first.frame = frameMs;
   if (packetMs !== undefined) first['video packet'] = packetMs;
+  // The page's own first video frame leaving (its encoder started).
+  if (sentMs !== undefined) first['frame sent'] = sentMs;
   (steps[name] ||= []).push(first);
 }
 
@@ -86,12 +88,14 @@ async function reloadToFrame(page, name, url) {
   if (url) await page.goto(url, { waitUntil: 'commit' });
   else await page.reload({ waitUntil: 'commit' });
   let packet;
+  let sent;
   for (;;) {
-    const { frames, packets } = await received(page);
+    const { frames, packets, sent: framesSent } = await received(page);
     if (packets > 0 && packet === undefined) packet = Date.now() - t0;
+    if (framesSent > 0 && sent === undefined) sent = Date.now() - t0;
     if (frames > 0) {
       const ms = Date.now() - t0;
-      if (name) await keepSteps(name, page, ms, packet);
+      if (name) await keepSteps(name, page, ms, packet, sent);
       return ms;
     }
     if (Date.now() - t0 > 30000) throw new Error('no frame in 30 s');

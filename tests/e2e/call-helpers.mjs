@@ -104,15 +104,19 @@ export async function roomsOpenNow(browser, media, n) {
 }
 
 // Video frames decoded and packets received from the other side on the page's current peer
-// connection (0 while it has none, or while the page is navigating).
+// connection, and video frames the page sent on it (0 while it has none, or while the page is
+// navigating).
 export async function received(page) {
   return page.evaluate(async () => {
     const pc = window.sportelloPc;
-    const out = { frames: 0, packets: 0 };
+    const out = { frames: 0, packets: 0, sent: 0 };
     if (!pc) return out;
-    (await pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') { out.frames = s.framesDecoded || 0; out.packets = s.packetsReceived || 0; } });
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') { out.frames = s.framesDecoded || 0; out.packets = s.packetsReceived || 0; }
+      if (s.type === 'outbound-rtp' && s.kind === 'video') out.sent += s.framesSent || 0;
+    });
     return out;
-  }).catch(() => ({ frames: 0, packets: 0 }));
+  }).catch(() => ({ frames: 0, packets: 0, sent: 0 }));
 }
 
 // Frames decoded from the other side on the page's current peer connection.
