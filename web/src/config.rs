@@ -27,6 +27,16 @@ pub enum TlsMode {
     Off,
 }
 
+/// What is logged when RUST_LOG is not set: `info`, with the database driver's statements left
+/// out, and the WebRTC protocol stack's own messages (`rtc*`, `webrtc*`, and `quinn_udp` under
+/// the `webrtc` engine) only when they are errors. Below that, the stack writes a few lines on
+/// every call (warnings included, on calls that go well), and its notices about candidates and
+/// malformed packets name the sender's IP address and port: personal data, and, for packets
+/// anyone with a room link can send, a way to fill the disk. The relay says what an
+/// administrator needs in its own words (`sfu` target). `RUST_LOG=info,rtc=info` shows the stack's
+/// lines again, to look into a connection problem.
+pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,rtc=error,webrtc=error,quinn_udp=error";
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -216,7 +226,8 @@ pub struct Config {
     pub trusted_proxies: Option<String>,
 
     /// Log lines as "text" (for people) or "json" (for log collectors) [default: text]. The
-    /// level is RUST_LOG's (default info); requests are logged with their tokens hidden.
+    /// level is RUST_LOG's (default info, the WebRTC stack's own lines only when errors: they
+    /// name addresses); requests are logged with their tokens hidden.
     #[arg(long, env = "SPORTELLO_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
 

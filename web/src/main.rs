@@ -14,7 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     let cfg = Config::load()?;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| "info,sqlx=warn".into());
+        .unwrap_or_else(|_| web::config::DEFAULT_LOG_FILTER.into());
     // JSON lines for log collectors, or text for people.
     if cfg.log_format() == LogFormat::Json {
         tracing_subscriber::fmt()

@@ -140,8 +140,8 @@ pub fn load_average() -> String {
 
 /// One `sportello` process over a data folder and database, on a loopback port with plain HTTP.
 /// It can be killed (SIGKILL, no goodbye) and started again on the same data, port and flags.
-/// Its log (level warn, on its standard output) goes to `server.log` in the data folder. Killed
-/// on drop.
+/// Its log (at the server's own default level, as deployed: RUST_LOG is not passed on) goes to
+/// `server.log` in the data folder. Killed on drop.
 pub struct Sportello {
     child: Option<Child>,
     bin: PathBuf,
@@ -224,7 +224,7 @@ impl Sportello {
         let child = Command::new(&self.bin)
             .args(&self.args)
             .args(["--start-clock-at", &clock.to_rfc3339()])
-            .env("RUST_LOG", "warn,sqlx=error")
+            .env_remove("RUST_LOG")
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()

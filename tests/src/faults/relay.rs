@@ -3,7 +3,9 @@
 //! connection to the relay, `crate::media`) and leaves, again and again. What must hold: every
 //! join connects, and the server's open files and resident memory stay flat — after a warm-up,
 //! they grow by no more than a small bound however many joins follow — and at the end the relay
-//! holds only the operator's connection.
+//! holds only the operator's connection. The server's log, at its default level, has no line
+//! from the WebRTC protocol stack (several a call otherwise, warnings included, some naming the
+//! participants' addresses).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -127,6 +129,14 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
         connections == 1.0 && sockets == 1.0,
         "left open: {connections} relay connections and {sockets} room sockets (only the operator's should be)"
     );
+    let log = server.log_text();
+    let stack: Vec<&str> = log.lines().filter(|l| from_webrtc_stack(l)).collect();
+    anyhow::ensure!(
+        stack.is_empty(),
+        "{} lines from the WebRTC stack in the server's log at its default level, e.g. {:?}",
+        stack.len(),
+        &stack[..stack.len().min(3)]
+    );
 
     let mut f = Figures::new("6. Joins and leaves through the media relay");
     f.add(format!(
@@ -154,5 +164,67 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
     f.add(format!(
         "left open at the end: {connections} relay connection and {sockets} room socket (the operator's)"
     ));
+    f.add(format!(
+        "server log at its default level: {} lines, none from the WebRTC stack",
+        log.lines().count()
+    ));
     Ok(f)
+}
+
+/// Whether a line of the server's text log comes from the WebRTC protocol stack: after the time
+/// and the level (colours aside), its target, a module path ending in `:` (a span's name and
+/// fields may come before it), is in one of the `rtc` or `webrtc` crates.
+fn from_webrtc_stack(line: &str) -> bool {
+    let plain = strip_colours(line);
+    let mut words = plain.split_whitespace().skip(1);
+    let level = words.next().unwrap_or("");
+    matches!(level, "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR")
+        && words
+            .find(|w| w.ends_with(':') && w.contains("::"))
+            .is_some_and(|target| target.starts_with("rtc") || target.starts_with("webrtc"))
+}
+
+/// `line` without its terminal colour codes (ESC `[` … `m`).
+fn strip_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_webrtc_stack;
+
+    /// Lines as the server writes them (colours included), from the stack and from its own code.
+    #[test]
+    fn the_stacks_lines_are_told_from_the_servers_own() {
+        let stack = [
+            "\u{1b}[2m2026-12-06T20:20:42.951894Z\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m \u{1b}[2mrtc_dtls::config\u{1b}[0m\u{1b}[2m:\u{1b}[0m conn.remote_addr is empty",
+            "2026-12-06T20:52:55.650589Z  INFO rtc::peer_connection::transport::ice: Ignoring remote candidate with tcpType active: tcp4 host 192.0.2.2:9",
+            "2026-12-06T20:52:55.650589Z ERROR webrtc::peer_connection::driver: Failed to bind UDP",
+        ];
+        for line in stack {
+            assert!(from_webrtc_stack(line), "{line}");
+        }
+        let own = [
+            "\u{1b}[2m2026-12-06T20:20:43.004230Z\u{1b}[0m \u{1b}[34mDEBUG\u{1b}[0m \u{1b}[2msfu::direct::worker\u{1b}[0m\u{1b}[2m:\u{1b}[0m connection state",
+            "2026-12-06T20:20:42.786181Z  INFO http{method=GET path=/stanza/:token}: tower_http::trace::on_response: finished processing request latency=6 ms status=200",
+            "2026-12-06T20:20:42.786181Z  INFO web::app: listening on 127.0.0.1:8080 (the rtc:: engine)",
+            "",
+        ];
+        for line in own {
+            assert!(!from_webrtc_stack(line), "{line}");
+        }
+    }
 }
