@@ -229,8 +229,11 @@ impl Mailer {
                 match result {
                     Ok(()) => d.sent += 1,
                     Err(e) => {
-                        // The address is not logged: it is personal data.
-                        tracing::warn!(message_id = m.id, kind = %m.kind, error = %e, "email delivery failed, will retry");
+                        // The address is not logged: it is personal data. Nor is it in the
+                        // error as logged, though relays put it in their answers ("450 4.2.0
+                        // <maria@example.it>: Recipient address rejected: Greylisted").
+                        let error = without_addresses(e);
+                        tracing::warn!(message_id = m.id, kind = %m.kind, %error, "email delivery failed, will retry");
                         d.failed += 1;
                     }
                 }
@@ -287,6 +290,39 @@ impl Mailer {
     }
 }
 
+/// `text` with every email address in it (a word with an `@` between a local part and a
+/// domain) replaced by `[address]`.
+fn without_addresses(text: &str) -> String {
+    let local = |c: char| c.is_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c);
+    let domain = |c: char| c.is_alphanumeric() || c == '.' || c == '-';
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '@' {
+            let mut start = i;
+            while start > 0 && local(chars[start - 1]) {
+                start -= 1;
+            }
+            let mut end = i + 1;
+            while end < chars.len() && domain(chars[end]) {
+                end += 1;
+            }
+            if start < i && end > i + 1 {
+                // The local part was already copied: take it back.
+                let copied: usize = chars[start..i].iter().map(|c| c.len_utf8()).sum();
+                out.truncate(out.len() - copied);
+                out.push_str("[address]");
+                i = end;
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
 fn parse_from(from: &str) -> Result<Mailbox, Error> {
     from.parse()
         .map_err(|e| Error::Config(format!("invalid sender address {from:?}: {e}")))
@@ -297,6 +333,28 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+
+    #[test]
+    fn relay_answers_are_logged_without_the_addresses_in_them() {
+        for (answer, logged) in [
+            (
+                "transient error (450): 4.2.0 <maria.rossi@example.it>: Recipient address rejected: Greylisted",
+                "transient error (450): 4.2.0 <[address]>: Recipient address rejected: Greylisted",
+            ),
+            (
+                "permanent error (550): 5.1.1 giò.o'neil+sportello@posta.comune-esempio.it unknown; from noreply@comune.example",
+                "permanent error (550): 5.1.1 [address] unknown; from [address]",
+            ),
+            (
+                "network error: Connection refused (os error 111)",
+                "network error: Connection refused (os error 111)",
+            ),
+            ("@ alone, a@ and @b", "@ alone, a@ and @b"),
+            ("", ""),
+        ] {
+            assert_eq!(without_addresses(answer), logged);
+        }
+    }
 
     #[tokio::test]
     async fn a_pass_sends_at_most_its_share_and_says_when_more_are_due() {

@@ -98,7 +98,9 @@ pub fn received_message_ids(maildir: &Path) -> Vec<String> {
 /// real client (EHLO, MAIL, RCPT, DATA with dot-stuffing, RSET, NOOP, QUIT), takes `delay` to
 /// accept each message (as a busy relay does), answers 451 to every `fail_every`-th message
 /// (the client must try it again), and records what it accepted and how many sessions were
-/// open at once. Unlike aiosmtpd it costs almost no CPU, so a load measures the sender.
+/// open at once. Unlike aiosmtpd it costs almost no CPU, so a load measures the sender. Started
+/// with `greylisting`, it also turns away the first attempt for each recipient as Postfix with
+/// postgrey does, with a 450 that repeats the address.
 pub struct SlowSink {
     pub port: u16,
     state: std::sync::Arc<SinkState>,
@@ -115,6 +117,8 @@ pub struct Accepted {
 #[derive(Default)]
 struct SinkState {
     accepted: std::sync::Mutex<Vec<Accepted>>,
+    /// With greylisting: the recipients already turned away once (`None`: no greylisting).
+    greylisted: Option<std::sync::Mutex<std::collections::HashSet<String>>>,
     data: std::sync::atomic::AtomicUsize,
     open: std::sync::atomic::AtomicUsize,
     most_open: std::sync::atomic::AtomicUsize,
@@ -122,9 +126,26 @@ struct SinkState {
 
 impl SlowSink {
     pub async fn start(delay: Duration, fail_every: Option<usize>) -> std::io::Result<SlowSink> {
+        Self::start_with(delay, fail_every, false).await
+    }
+
+    /// A sink that greylists: each recipient's first `RCPT` is answered
+    /// `450 4.2.0 <address>: Recipient address rejected: Greylisted`, later ones are accepted.
+    pub async fn greylisting() -> std::io::Result<SlowSink> {
+        Self::start_with(Duration::ZERO, None, true).await
+    }
+
+    async fn start_with(
+        delay: Duration,
+        fail_every: Option<usize>,
+        greylisting: bool,
+    ) -> std::io::Result<SlowSink> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
-        let state = std::sync::Arc::new(SinkState::default());
+        let state = std::sync::Arc::new(SinkState {
+            greylisted: greylisting.then(Default::default),
+            ..SinkState::default()
+        });
         let st = state.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -171,6 +192,19 @@ async fn sink_session(
             return Ok(());
         }
         let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        if let (Some(seen), "RCPT") = (&st.greylisted, verb.as_str()) {
+            let to = line
+                .split_once('<')
+                .and_then(|(_, r)| r.split_once('>'))
+                .map_or("", |(a, _)| a)
+                .to_string();
+            if seen.lock().unwrap().insert(to.clone()) {
+                let answer =
+                    format!("450 4.2.0 <{to}>: Recipient address rejected: Greylisted\r\n");
+                w.write_all(answer.as_bytes()).await?;
+                continue;
+            }
+        }
         let answer: &[u8] = match verb.as_str() {
             "EHLO" => b"250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
             "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",

@@ -1,6 +1,7 @@
 //! The faults suite at a size for CI (see `tests::faults`): the real binary (debug) killed
 //! during a booking load, cut off from SMTP and from PostgreSQL, held by slow and silent
-//! connections, flooded with wrong passwords, and put through room joins and leaves. These check
+//! connections, flooded with wrong passwords, greylisted by the SMTP relay, and put through room
+//! joins and leaves. These check
 //! behaviour; the latency bounds are checked at full size by `scripts/faults`.
 //!
 //! The tests sit in a module `faults` so that `scripts/test` can run them once (`--skip faults::`
@@ -87,6 +88,12 @@ mod faults {
             p99_bound: None,
         };
         let f = hostile::login_flood(&test_binary(), &size).await.unwrap();
+        println!("{f}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_greylisted_email_goes_out_on_a_retry_and_its_address_stays_out_of_the_log() {
+        let f = mail::greylisting_relay(&test_binary()).await.unwrap();
         println!("{f}");
     }
 

@@ -312,6 +312,30 @@ pub async fn open_database(url: &str) -> anyhow::Result<sqlx::AnyPool> {
         .await?)
 }
 
+/// Fills an empty database with one video calendar and books, as the office, its first free
+/// slot for `email` (the appointment's confirmation then waits in the outbox).
+pub async fn seed_one_video_appointment(
+    database_url: &str,
+    email: &str,
+) -> anyhow::Result<booking::Appointment> {
+    let store = crate::seed::open_store(database_url, SECRET, booking::Limits::default()).await?;
+    crate::seed::OneService::video_calls(10)
+        .seed(&store)
+        .await?;
+    let slot = store
+        .free_slots(&store.service(1).await?, crate::test_now())
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no video slot"))?;
+    let b = crate::seed::video_booking(1, slot.start, "Rossi", email);
+    let a = store
+        .book(&b, booking::Actor::Office, None, crate::test_now())
+        .await?;
+    store.pool().close().await;
+    Ok(a)
+}
+
 /// Fills an empty database with the suite's office: one service on a busy calendar, open every
 /// day 7:00-20:00 in 5-minute slots of `SEATS` seats each, 60 days ahead, in person, by phone
 /// or by video.

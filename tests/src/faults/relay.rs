@@ -16,7 +16,7 @@ use booking::token::{Purpose, Signer};
 use super::{Figures, Latency, Sportello};
 use crate::media::{join, Counters};
 use crate::process::stat;
-use crate::{fresh_database, test_now, Db};
+use crate::{fresh_database, Db};
 
 pub struct Size {
     /// Joins and leaves in all; figures are taken after `warm_up` of them and at the end.
@@ -46,29 +46,14 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
         .expect("SQLite");
     // One video appointment on a calendar of video calls.
     let signer = Signer::new(super::SECRET.as_bytes());
-    let store = crate::seed::open_store(&url, super::SECRET, booking::Limits::default()).await?;
-    crate::seed::OneService::video_calls(10)
-        .seed(&store)
-        .await?;
-    let slot = store
-        .free_slots(&store.service(1).await?, test_now())
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("no video slot"))?;
-    let b = crate::seed::video_booking(1, slot.start, "Rossi", "maria.rossi@example.it");
-    let a = store
-        .book(&b, booking::Actor::Office, None, test_now())
-        .await?;
-    store.pool().close().await;
-    drop(store);
+    let a = super::seed_one_video_appointment(&url, "maria.rossi@example.it").await?;
 
     // The server's clock at the start of the appointment: the room is open.
     let server = Sportello::start(
         bin,
         dir.path(),
         &url,
-        slot.start,
+        a.start,
         &["--media-udp", "127.0.0.1:0", "--media-tcp", "off"],
     )
     .await?;
