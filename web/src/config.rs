@@ -27,15 +27,37 @@ pub enum TlsMode {
     Off,
 }
 
-/// What is logged when RUST_LOG is not set: `info`, with the database driver's statements left
-/// out, and the WebRTC protocol stack's own messages (`rtc*`, `webrtc*`, and `quinn_udp` under
-/// the `webrtc` engine) only when they are errors. Below that, the stack writes a few lines on
-/// every call (warnings included, on calls that go well), and its notices about candidates and
-/// malformed packets name the sender's IP address and port: personal data, and, for packets
-/// anyone with a room link can send, a way to fill the disk. The relay says what an
-/// administrator needs in its own words (`sfu` target). `RUST_LOG=info,rtc=info` shows the stack's
-/// lines again, to look into a connection problem.
-pub const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn,rtc=error,webrtc=error,quinn_udp=error";
+/// The WebRTC protocol stack's crates (`rtc*`, `webrtc*`, and `quinn_udp` under the `webrtc`
+/// engine). Below errors, the stack writes a few lines on every call (warnings included, on calls
+/// that go well), and its notices about candidates and malformed packets name the sender's IP
+/// address and port: personal data, and, for packets anyone with a room link can send, a way to
+/// fill the disk. The relay says what an administrator needs in its own words (`sfu` target).
+const WEBRTC_STACK: [&str; 3] = ["rtc", "webrtc", "quinn_udp"];
+
+/// The log filter: RUST_LOG's directives (`info` and the database driver's warnings when it is
+/// not set or empty), with the WebRTC stack's crates kept to their errors unless a directive
+/// names them: `RUST_LOG=debug` keeps the stack quiet, `RUST_LOG=info,rtc=info` shows its lines,
+/// to look into a connection problem.
+pub fn log_filter(rust_log: Option<&str>) -> String {
+    let mut filter = match rust_log.map(str::trim) {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => "info,sqlx=warn".to_string(),
+    };
+    let levels = ["trace", "debug", "info", "warn", "error", "off"];
+    let targets: Vec<&str> = filter
+        .split(',')
+        .map(|d| d.split(['=', '[']).next().unwrap_or("").trim())
+        .filter(|t| !t.is_empty() && !levels.contains(&t.to_ascii_lowercase().as_str()))
+        .collect();
+    let quiet: Vec<&str> = WEBRTC_STACK
+        .into_iter()
+        .filter(|stack| !targets.iter().any(|t| t.starts_with(stack)))
+        .collect();
+    for stack in quiet {
+        filter.push_str(&format!(",{stack}=error"));
+    }
+    filter
+}
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
@@ -226,8 +248,8 @@ pub struct Config {
     pub trusted_proxies: Option<String>,
 
     /// Log lines as "text" (for people) or "json" (for log collectors) [default: text]. The
-    /// level is RUST_LOG's (default info, the WebRTC stack's own lines only when errors: they
-    /// name addresses); requests are logged with their tokens hidden.
+    /// level is RUST_LOG's (default info; the WebRTC stack's own lines only when errors, unless
+    /// RUST_LOG names it: they name addresses); requests are logged with their tokens hidden.
     #[arg(long, env = "SPORTELLO_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
 
@@ -1219,6 +1241,43 @@ fn write_private(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
 mod value_tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn the_webrtc_stack_logs_only_its_errors_unless_rust_log_names_it() {
+        for (rust_log, filter) in [
+            (
+                None,
+                "info,sqlx=warn,rtc=error,webrtc=error,quinn_udp=error",
+            ),
+            (
+                Some(" "),
+                "info,sqlx=warn,rtc=error,webrtc=error,quinn_udp=error",
+            ),
+            (Some("info"), "info,rtc=error,webrtc=error,quinn_udp=error"),
+            (
+                Some("DEBUG,web=trace"),
+                "DEBUG,web=trace,rtc=error,webrtc=error,quinn_udp=error",
+            ),
+            (
+                Some("info,rtc=info"),
+                "info,rtc=info,webrtc=error,quinn_udp=error",
+            ),
+            (
+                Some("warn,rtc_ice=debug"),
+                "warn,rtc_ice=debug,webrtc=error,quinn_udp=error",
+            ),
+            (
+                Some("warn,webrtc[peer]=debug"),
+                "warn,webrtc[peer]=debug,rtc=error,quinn_udp=error",
+            ),
+        ] {
+            assert_eq!(log_filter(rust_log), filter, "{rust_log:?}");
+            assert!(
+                tracing_subscriber::EnvFilter::try_new(filter).is_ok(),
+                "{filter}"
+            );
+        }
+    }
 
     fn parse(args: &[&str]) -> Config {
         Config::try_parse_from(std::iter::once("sportello").chain(args.iter().copied())).unwrap()

@@ -13,8 +13,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cfg = Config::load()?;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| web::config::DEFAULT_LOG_FILTER.into());
+    let filter = tracing_subscriber::EnvFilter::try_new(web::config::log_filter(
+        std::env::var("RUST_LOG").ok().as_deref(),
+    ))
+    .unwrap_or_else(|_| web::config::log_filter(None).into());
     // JSON lines for log collectors, or text for people.
     if cfg.log_format() == LogFormat::Json {
         tracing_subscriber::fmt()
