@@ -32,7 +32,7 @@ pub enum TlsMode {
 /// that go well), and its notices about candidates and malformed packets name the sender's IP
 /// address and port: personal data, and, for packets anyone with a room link can send, a way to
 /// fill the disk. The relay says what an administrator needs in its own words (`sfu` target).
-const WEBRTC_STACK: [&str; 3] = ["rtc", "webrtc", "quinn_udp"];
+pub const WEBRTC_STACK: [&str; 3] = ["rtc", "webrtc", "quinn_udp"];
 
 /// The log filter: RUST_LOG's directives (`info` and the database driver's warnings when it is
 /// not set or empty), with the WebRTC stack's crates kept to their errors unless a directive

@@ -158,7 +158,8 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
 
 /// Whether a line of the server's text log comes from the WebRTC protocol stack: after the time
 /// and the level (colours aside), its target, a module path ending in `:` (a span's name and
-/// fields may come before it), is in one of the `rtc` or `webrtc` crates.
+/// fields may come before it), is in one of the crates the server keeps to their errors
+/// (`web::config::WEBRTC_STACK`).
 fn from_webrtc_stack(line: &str) -> bool {
     let plain = strip_colours(line);
     let mut words = plain.split_whitespace().skip(1);
@@ -166,7 +167,11 @@ fn from_webrtc_stack(line: &str) -> bool {
     matches!(level, "TRACE" | "DEBUG" | "INFO" | "WARN" | "ERROR")
         && words
             .find(|w| w.ends_with(':') && w.contains("::"))
-            .is_some_and(|target| target.starts_with("rtc") || target.starts_with("webrtc"))
+            .is_some_and(|target| {
+                web::config::WEBRTC_STACK
+                    .iter()
+                    .any(|stack| target.starts_with(stack))
+            })
 }
 
 /// `line` without its terminal colour codes (ESC `[` … `m`).
@@ -198,6 +203,7 @@ mod tests {
             "\u{1b}[2m2026-12-06T20:20:42.951894Z\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m \u{1b}[2mrtc_dtls::config\u{1b}[0m\u{1b}[2m:\u{1b}[0m conn.remote_addr is empty",
             "2026-12-06T20:52:55.650589Z  INFO rtc::peer_connection::transport::ice: Ignoring remote candidate with tcpType active: tcp4 host 192.0.2.2:9",
             "2026-12-06T20:52:55.650589Z ERROR webrtc::peer_connection::driver: Failed to bind UDP",
+            "2026-12-06T20:52:55.650589Z  WARN quinn_udp::imp: sendmsg error",
         ];
         for line in stack {
             assert!(from_webrtc_stack(line), "{line}");
