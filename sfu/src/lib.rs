@@ -41,13 +41,16 @@
 //!   `forward`, with batched UDP reads and sends and ICE-TCP; `relay` hands it every offer,
 //!   candidate and leave when it is chosen.
 //! - `stats`: per-room counters for the Prometheus endpoint.
+//! - `failure`: when a connection counts as failed (not connected in time, or ICE lost), and
+//!   its report (a warning, a counter), for both engines.
 //! - `events`: what the relay tells a participant's signaling socket (`RelayEvent`) and the ICE
 //!   candidates it takes from it, for both engines.
 //! - `error`: the relay's error type.
 //!
 //! Dependencies go one way, with `relay` on top: it uses `connection`, `forward`, `side`,
-//! `ports`, `reactors`, `mux`, `stats`, `events` and `direct`; `direct` uses `connection`,
-//! `interceptors`, `forward`, `mux` (the STUN username), `events` and `stats`; `connection` uses
+//! `ports`, `reactors`, `mux`, `stats`, `events`, `failure` and `direct`; `direct` uses
+//! `connection`, `interceptors`, `forward`, `mux` (the STUN username), `events`, `failure` and
+//! `stats`; `failure` uses `stats`; `connection` uses
 //! `interceptors`, `runtime` and `mux`; `forward` uses `rewrite`; `runtime` uses `mux` and
 //! `interceptors`; `runtime` and `mux` share `send_retry`, `runtime` and `direct` share
 //! `sockopt`. Only `relay` and `direct` know about
@@ -57,6 +60,7 @@ pub mod connection;
 pub mod direct;
 mod error;
 pub mod events;
+pub mod failure;
 pub mod forward;
 pub mod interceptors;
 pub mod mux;

@@ -27,6 +27,7 @@ use webrtc::peer_connection::{
 };
 
 use crate::connection::{self, kind_index, pli, Setup};
+use crate::failure::{self, Watch};
 use crate::forward::{self, Outgoing};
 use crate::rewrite::Rewriter;
 use crate::side::Side;
@@ -174,6 +175,9 @@ struct Handler {
     on_tick: Arc<std::sync::atomic::AtomicBool>,
     /// Filled right after the connection is built.
     me: Mutex<Weak<Participant>>,
+    /// Whether and how the connection failed (`failure`), and where that is counted.
+    watch: Mutex<Watch>,
+    stats: Arc<Stats>,
 }
 
 #[async_trait::async_trait]
@@ -192,6 +196,9 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
         tracing::debug!(side = self.side.index(), %state, "connection state");
         let _ = self.events.send(RelayEvent::State(state.to_string()));
+        if let Some(f) = self.watch.lock().expect("watch lock").state(state) {
+            failure::report(&self.stats, self.side, f);
+        }
         self.on_tick.store(
             state == RTCPeerConnectionState::Connected,
             Ordering::Relaxed,
@@ -337,6 +344,52 @@ async fn pass_feedback(
 /// Every 2 s, reads `side`'s loss (packets lost on the way from its browser to the relay) and
 /// round-trip time (ICE) from its connection's own statistics into the room's counters, until
 /// the participant's connection is gone.
+/// Closes a participant's connection, no longer in its room.
+async fn close(participant: Arc<Participant>, stats: &Stats) {
+    let _ = participant.pc.close().await;
+    stats.connections.fetch_sub(1, Ordering::Relaxed);
+    tracing::debug!(
+        age_ms = participant.created.elapsed().as_millis() as u64,
+        "peer connection closed"
+    );
+}
+
+/// At the connection's deadline to connect (`failure`): if it has not, it is taken out of its
+/// room and closed as failed, unless a newer one replaced it or its room is gone.
+async fn fail_if_not_connected(
+    handler: Weak<Handler>,
+    participant: Weak<Participant>,
+    room: Weak<RoomMedia>,
+) {
+    tokio::time::sleep(failure::CONNECT_DEADLINE).await;
+    let (Some(handler), Some(participant), Some(room)) =
+        (handler.upgrade(), participant.upgrade(), room.upgrade())
+    else {
+        return;
+    };
+    let Some(f) = handler
+        .watch
+        .lock()
+        .expect("watch lock")
+        .overdue(Instant::now())
+    else {
+        return;
+    };
+    let taken = {
+        let mut participants = room.participants.lock().expect("participants lock");
+        let slot = &mut participants[handler.side.index()];
+        match slot {
+            Some(p) if Arc::ptr_eq(p, &participant) => slot.take(),
+            _ => None,
+        }
+    };
+    if let Some(p) = taken {
+        failure::report(&handler.stats, handler.side, f);
+        let _ = handler.events.send(RelayEvent::State("failed".into()));
+        close(p, &handler.stats).await;
+    }
+}
+
 async fn sample_link(alive: Weak<Participant>, side: Side, counters: Arc<RoomCounters>) {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -515,6 +568,8 @@ impl Relay {
             announce: self.announce(),
             on_tick: setup.tick_switch(),
             me: Mutex::new(Weak::new()),
+            watch: Mutex::new(Watch::new(Instant::now())),
+            stats: self.stats.clone(),
         });
         let (udp, tcp) = self.bind_addrs()?;
         let pc = setup
@@ -562,6 +617,11 @@ impl Relay {
             side,
             counters.clone(),
         ));
+        room.spawn(fail_if_not_connected(
+            Arc::downgrade(&handler),
+            Arc::downgrade(&participant),
+            Arc::downgrade(&room),
+        ));
         let old =
             room.participants.lock().expect("participants lock")[side.index()].replace(participant);
         self.stats.connections.fetch_add(1, Ordering::Relaxed);
@@ -575,12 +635,7 @@ impl Relay {
     }
 
     async fn close_participant(&self, participant: Arc<Participant>) {
-        let _ = participant.pc.close().await;
-        self.stats.connections.fetch_sub(1, Ordering::Relaxed);
-        tracing::debug!(
-            age_ms = participant.created.elapsed().as_millis() as u64,
-            "peer connection closed"
-        );
+        close(participant, &self.stats).await;
     }
 
     /// A remote ICE candidate (trickle ICE) for a participant's current connection.

@@ -95,6 +95,8 @@ pub struct Stats {
     rooms: Mutex<HashMap<i64, Arc<RoomCounters>>>,
     retired: Retired,
     pub connections: AtomicU64,
+    /// Connections that failed (`failure`), since the start.
+    pub connections_failed: AtomicU64,
     pub transit: Transit,
 }
 
@@ -195,6 +197,12 @@ impl Stats {
         {
             counter(out, name, help, totals[i]);
         }
+        counter(
+            out,
+            "sportello_relay_connections_failed_total",
+            "Media connections that failed: not connected in time after their offer, or ICE lost later",
+            self.connections_failed.load(Ordering::Relaxed),
+        );
         let rooms = self.rooms.lock().expect("stats lock");
         let name = "sportello_relay_rtt_seconds_max";
         header(

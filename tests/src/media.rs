@@ -15,6 +15,7 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
@@ -117,72 +118,96 @@ impl Participant {
     }
 }
 
-/// Opens the room socket at `url`, says hello with `token`, joins as `name`, and connects to
-/// the relay (offer, answer, trickle ICE) until the media connection is up.
-pub async fn join(
-    url: &str,
-    token: &str,
-    name: &str,
-    counters: Arc<Counters>,
-    epoch: Instant,
-) -> anyhow::Result<Participant> {
-    let joined_at = Instant::now();
-    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
-    let (mut sink, mut stream) = ws.split();
-    let (ws_tx, mut ws_rx) = mpsc::unbounded_channel::<Value>();
-    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Value>();
-    let (close_ws, mut closing) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = &mut closing => {
-                    let _ = sink.send(Message::Close(None)).await;
-                    // Until the server's close frame (or the end).
-                    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(2), stream.next()).await {
-                        if m.is_close() { break; }
+/// A room socket: what to send on it, what came from it, and how to close it.
+struct Socket {
+    tx: mpsc::UnboundedSender<Value>,
+    rx: mpsc::UnboundedReceiver<Value>,
+    close: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Socket {
+    /// Opens the room socket at `url`, says hello with `token` and joins as `name`.
+    async fn enter(url: &str, token: &str, name: &str) -> anyhow::Result<Socket> {
+        let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let (mut sink, mut stream) = ws.split();
+        let (ws_tx, mut ws_rx) = mpsc::unbounded_channel::<Value>();
+        let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Value>();
+        let (close_ws, mut closing) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = &mut closing => {
+                        let _ = sink.send(Message::Close(None)).await;
+                        // Until the server's close frame (or the end).
+                        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(2), stream.next()).await {
+                            if m.is_close() { break; }
+                        }
+                        break;
                     }
-                    break;
+                    out = ws_rx.recv() => match out {
+                        Some(v) => { if sink.send(Message::text(v.to_string())).await.is_err() { break; } }
+                        None => break,
+                    },
+                    m = stream.next() => match m {
+                        Some(Ok(Message::Text(t))) => { if let Ok(v) = serde_json::from_str::<Value>(&t) { let _ = in_tx.send(v); } }
+                        Some(Ok(_)) => {}
+                        _ => break,
+                    },
                 }
-                out = ws_rx.recv() => match out {
-                    Some(v) => { if sink.send(Message::text(v.to_string())).await.is_err() { break; } }
-                    None => break,
-                },
-                m = stream.next() => match m {
-                    Some(Ok(Message::Text(t))) => { if let Ok(v) = serde_json::from_str::<Value>(&t) { let _ = in_tx.send(v); } }
-                    Some(Ok(_)) => {}
-                    _ => break,
-                },
             }
-        }
-    });
-    ws_tx.send(json!({"type":"hello","v":1,"token":token}))?;
-    let expect = |v: &Value, t: &str| -> anyhow::Result<()> {
-        anyhow::ensure!(v["type"] == t, "expected {t}, got {v}");
-        Ok(())
-    };
-    expect(
-        &in_rx
+        });
+        ws_tx.send(json!({"type":"hello","v":1,"token":token}))?;
+        let ready = in_rx
             .recv()
             .await
-            .ok_or_else(|| anyhow::anyhow!("closed"))?,
-        "ready",
-    )?;
-    ws_tx.send(json!({"type":"join","v":1,"name":name}))?;
+            .ok_or_else(|| anyhow::anyhow!("closed"))?;
+        anyhow::ensure!(ready["type"] == "ready", "expected ready, got {ready}");
+        ws_tx.send(json!({"type":"join","v":1,"name":name}))?;
+        Ok(Socket {
+            tx: ws_tx,
+            rx: in_rx,
+            close: close_ws,
+            task,
+        })
+    }
 
+    /// The relay's answer to the offer sent, within 20 s.
+    async fn answer(&mut self) -> anyhow::Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let m = tokio::time::timeout(
+                deadline.saturating_duration_since(Instant::now()),
+                self.rx.recv(),
+            )
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("closed"))?;
+            match m["type"].as_str() {
+                Some("answer") => return Ok(m["sdp"].as_str().unwrap_or("").to_string()),
+                Some("error") if m["code"] != "bad_candidate" => {
+                    anyhow::bail!("relay refused: {m}")
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A peer connection as the participants make it (the relay's codecs, the default
+/// interceptors, one loopback UDP address), with an audio and a video track and its offer set.
+async fn offering_peer(
+    handler: Arc<dyn PeerConnectionEventHandler>,
+) -> anyhow::Result<(
+    Arc<dyn PeerConnection>,
+    [Arc<TrackLocalStaticRTP>; 2],
+    [u32; 2],
+    String,
+)> {
     let mut me = MediaEngine::default();
     for (c, k) in sfu::relay::codecs() {
         me.register_codec(c, k)?;
     }
     let registry = register_default_interceptors(Registry::new(), &mut me)?;
-    let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
-    let first_video = Arc::new(Mutex::new(None));
-    let handler = Arc::new(Handler {
-        ws_tx: ws_tx.clone(),
-        connected: conn_tx,
-        counters,
-        epoch,
-        first_video: first_video.clone(),
-    });
     let pc: Arc<dyn PeerConnection> = Arc::new(
         PeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
@@ -213,27 +238,40 @@ pub async fn join(
         .await
         .ok_or_else(|| anyhow::anyhow!("no offer"))?
         .sdp;
-    ws_tx.send(json!({"type":"offer","v":1,"sdp":sdp}))?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let m = tokio::time::timeout(
-            deadline.saturating_duration_since(Instant::now()),
-            in_rx.recv(),
-        )
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("closed"))?;
-        match m["type"].as_str() {
-            Some("answer") => {
-                pc.set_remote_description(RTCSessionDescription::answer(
-                    m["sdp"].as_str().unwrap_or("").to_string(),
-                )?)
-                .await?;
-                break;
-            }
-            Some("error") if m["code"] != "bad_candidate" => anyhow::bail!("relay refused: {m}"),
-            _ => {}
-        }
-    }
+    Ok((pc, tracks, ssrcs, sdp))
+}
+
+/// Opens the room socket at `url`, says hello with `token`, joins as `name`, and connects to
+/// the relay (offer, answer, trickle ICE) until the media connection is up.
+pub async fn join(
+    url: &str,
+    token: &str,
+    name: &str,
+    counters: Arc<Counters>,
+    epoch: Instant,
+) -> anyhow::Result<Participant> {
+    let joined_at = Instant::now();
+    let mut socket = Socket::enter(url, token, name).await?;
+    let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
+    let first_video = Arc::new(Mutex::new(None));
+    let handler = Arc::new(Handler {
+        ws_tx: socket.tx.clone(),
+        connected: conn_tx,
+        counters,
+        epoch,
+        first_video: first_video.clone(),
+    });
+    let (pc, tracks, ssrcs, sdp) = offering_peer(handler).await?;
+    socket.tx.send(json!({"type":"offer","v":1,"sdp":sdp}))?;
+    let answer = socket.answer().await?;
+    pc.set_remote_description(RTCSessionDescription::answer(answer)?)
+        .await?;
+    let Socket {
+        tx: ws_tx,
+        rx: mut in_rx,
+        close: close_ws,
+        task,
+    } = socket;
     let pcc = pc.clone();
     tokio::spawn(async move {
         while let Some(m) = in_rx.recv().await {
@@ -274,6 +312,66 @@ pub async fn join(
         close_ws: Some(close_ws),
         _ws_task: task,
     })
+}
+
+/// A participant whose browser offers and then never reaches the relay (as behind a firewall
+/// that lets no UDP and no TCP through to it): its room socket stays open.
+pub struct Vanished {
+    socket: Socket,
+}
+
+struct Silent;
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Silent {}
+
+/// Opens the room socket at `url`, says hello with `token`, joins as `name`, sends a real
+/// offer and waits for the relay's answer; the connection that made the offer is closed before
+/// it sends a single ICE check.
+pub async fn offer_and_vanish(url: &str, token: &str, name: &str) -> anyhow::Result<Vanished> {
+    let mut socket = Socket::enter(url, token, name).await?;
+    let (pc, _, _, sdp) = offering_peer(Arc::new(Silent)).await?;
+    pc.close().await?;
+    socket.tx.send(json!({"type":"offer","v":1,"sdp":sdp}))?;
+    socket.answer().await?;
+    Ok(Vanished { socket })
+}
+
+impl Vanished {
+    /// Waits up to `within` for the relay to say the media connection is in `state`; the
+    /// states it said before, in order.
+    pub async fn media_state(
+        &mut self,
+        state: &str,
+        within: Duration,
+    ) -> anyhow::Result<Vec<String>> {
+        let deadline = Instant::now() + within;
+        let mut before = Vec::new();
+        loop {
+            let m = tokio::time::timeout(
+                deadline.saturating_duration_since(Instant::now()),
+                self.socket.rx.recv(),
+            )
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("no media state {state:?} in {within:?}; before: {before:?}")
+            })?
+            .ok_or_else(|| anyhow::anyhow!("socket closed; media states before: {before:?}"))?;
+            if m["type"] == "media_state" {
+                let s = m["state"].as_str().unwrap_or("").to_string();
+                if s == state {
+                    return Ok(before);
+                }
+                before.push(s);
+            }
+        }
+    }
+
+    /// Closes the room socket with a close frame.
+    pub async fn leave(self) {
+        let _ = self.socket.close.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.socket.task).await;
+    }
 }
 
 /// Sends audio every 20 ms and video frames 30 times a second until `until`.

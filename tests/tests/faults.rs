@@ -1,7 +1,7 @@
 //! The faults suite at a size for CI (see `tests::faults`): the real binary (debug) killed
 //! during a booking load, cut off from SMTP and from PostgreSQL, held by slow and silent
-//! connections, flooded with wrong passwords, greylisted by the SMTP relay, and put through room
-//! joins and leaves. These check
+//! connections, flooded with wrong passwords, greylisted by the SMTP relay, put through room
+//! joins and leaves, and offered a media connection that never connects. These check
 //! behaviour; the latency bounds are checked at full size by `scripts/faults`.
 //!
 //! The tests sit in a module `faults` so that `scripts/test` can run them once (`--skip faults::`
@@ -109,5 +109,16 @@ mod faults {
             .await
             .unwrap();
         println!("{f}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_media_connection_that_never_connects_is_closed_counted_and_logged_on_both_engines() {
+        let bin = test_binary();
+        let (rtc, webrtc) = tokio::join!(
+            relay::never_connected(&bin, "rtc"),
+            relay::never_connected(&bin, "webrtc")
+        );
+        println!("{}", rtc.unwrap());
+        println!("{}", webrtc.unwrap());
     }
 }

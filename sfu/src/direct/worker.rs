@@ -42,6 +42,7 @@ use super::udp::{self, RecvBatch, Wake};
 use crate::connection::{kind_index, Announce, KINDS};
 use crate::error::{rtc_err, Error};
 use crate::events::{IceCandidate, Offer, RelayEvent};
+use crate::failure::{self, Watch};
 use crate::forward::{self, Outgoing};
 use crate::rewrite::Rewriter;
 use crate::side::Side;
@@ -100,6 +101,8 @@ struct Peer {
     /// The participant's own video, to ask it for keyframes.
     video_in: Option<(RTCRtpReceiverId, u32)>,
     created: Instant,
+    /// Whether and how it failed (`failure`).
+    watch: Watch,
     /// When the connection's timers are next due, as of its last input.
     deadline: Option<Instant>,
     /// Had input since `deadline` was last read.
@@ -270,6 +273,7 @@ impl Worker {
             if now >= self.next_sample {
                 self.sampling = Some(0);
                 self.next_sample = now + SAMPLE_EVERY;
+                self.fail_overdue(now);
             }
             // A slice of each, then the datagrams waiting; the rest on the next turns.
             let more = self.serve_timers(now) | self.sample(now);
@@ -444,6 +448,9 @@ impl Worker {
                     RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
                         tracing::debug!(side = p.side.index(), %state, "connection state");
                         let _ = p.events.send(RelayEvent::State(state.to_string()));
+                        if let Some(f) = p.watch.state(state) {
+                            failure::report(&self.stats, p.side, f);
+                        }
                         connected_now |= state == RTCPeerConnectionState::Connected;
                     }
                     RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) => {
@@ -823,6 +830,7 @@ impl Worker {
             incoming: HashMap::new(),
             video_in: None,
             created: now,
+            watch: Watch::new(now),
             deadline: None,
             dirty: false,
         };
@@ -851,13 +859,31 @@ impl Worker {
 
     /// Closes connection `key` and forgets it (its room keeps its place for the other side).
     fn close(&mut self, key: usize) {
+        self.close_as(key, "closed");
+    }
+
+    /// Closes connection `key` and forgets it, telling its signaling socket `state`.
+    fn close_as(&mut self, key: usize, state: &str) {
         if let Some(p) = self.peers[key].as_mut() {
             let _ = p.pc.close();
             while let Some(d) = p.pc.poll_write() {
                 out(&mut self.out, &mut self.out_tcp, d);
             }
         }
-        self.forget(key, "closed");
+        self.forget(key, state);
+    }
+
+    /// Closes the connections that are past their deadline to connect, as failed.
+    fn fail_overdue(&mut self, now: Instant) {
+        for key in 0..self.peers.len() {
+            let Some(p) = self.peers[key].as_mut() else {
+                continue;
+            };
+            if let Some(f) = p.watch.overdue(now) {
+                failure::report(&self.stats, p.side, f);
+                self.close_as(key, "failed");
+            }
+        }
     }
 
     /// Forgets connection `key`, telling its signaling socket `state`.

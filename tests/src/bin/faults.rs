@@ -13,14 +13,16 @@ use tests::Db;
 #[derive(Parser)]
 #[command(
     about = "The faults suite at full size: crash, SMTP outage, PostgreSQL restart, \
-slow and silent connections, login flood, relay joins; prints figures"
+slow and silent connections, login flood, relay joins, greylisting, a media connection that \
+never connects; prints figures"
 )]
 struct Args {
     /// The server binary (cargo build --release --bin sportello).
     #[arg(long, default_value = "target/release/sportello")]
     server: PathBuf,
     /// Scenarios to run, e.g. 1,4 (all when absent): 1 SIGKILL during bookings, 2 SMTP outage,
-    /// 3 PostgreSQL restart, 4 slow and silent connections, 5 login flood, 6 relay joins.
+    /// 3 PostgreSQL restart, 4 slow and silent connections, 5 login flood, 6 relay joins,
+    /// 7 a greylisting SMTP relay, 8 a media connection that never connects (both engines).
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
     /// 1: citizens booking at once, and bookings accepted before the kill.
@@ -150,6 +152,18 @@ async fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let r = relay::joins_and_leaves(bin, &size).await;
         report(6, r.map(Some), t.elapsed());
+    }
+    if run(7) {
+        let t = Instant::now();
+        let r = mail::greylisting_relay(bin).await;
+        report(7, r.map(Some), t.elapsed());
+    }
+    if run(8) {
+        for engine in ["rtc", "webrtc"] {
+            let t = Instant::now();
+            let r = relay::never_connected(bin, engine).await;
+            report(8, r.map(Some), t.elapsed());
+        }
     }
     anyhow::ensure!(failed.is_empty(), "scenarios failed: {failed:?}");
     Ok(())

@@ -1,7 +1,8 @@
 //! The faults suite (issue 12, "Faults, with figures"): the real `sportello` binary killed in
 //! the middle of a booking load, cut off from its SMTP server, from its PostgreSQL, held by
-//! slow and silent connections, flooded with wrong staff passwords, and put through a thousand
-//! room joins; each scenario checks what must survive and measures how it went.
+//! slow and silent connections, flooded with wrong staff passwords, greylisted by its SMTP
+//! relay, put through a thousand room joins, and offered a media connection that never
+//! connects; each scenario checks what must survive and measures how it went.
 //!
 //! Every scenario is one async function taking its sizes, so that the very same code runs small
 //! in the test suite (`tests/tests/faults.rs`, against the debug binary, checking behaviour)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use booking::token::{Purpose, Signer};
 
 use super::{Figures, Latency, Sportello};
-use crate::media::{join, Counters};
+use crate::media::{join, offer_and_vanish, Counters, Participant};
 use crate::process::stat;
 use crate::{fresh_database, Db};
 
@@ -25,6 +25,54 @@ pub struct Size {
     /// How much the open files and the resident memory may grow after the warm-up.
     pub files_bound: usize,
     pub memory_bound_mib: u64,
+}
+
+/// A video room open on a server of its own: one video appointment on a calendar of video
+/// calls, the server's clock at its start, media on a loopback UDP port (and `extra` flags),
+/// the operator in with media up.
+struct Call {
+    _dir: tempfile::TempDir,
+    server: Sportello,
+    /// The room socket's address, and the citizen's room token.
+    ws: String,
+    citizen_token: String,
+    operator: Participant,
+    counters: Arc<Counters>,
+    epoch: Instant,
+}
+
+impl Call {
+    async fn open(bin: &Path, extra: &[&str]) -> anyhow::Result<Call> {
+        let dir = tempfile::tempdir()?;
+        let url = fresh_database(Db::Sqlite, dir.path())
+            .await
+            .expect("SQLite");
+        let signer = Signer::new(super::SECRET.as_bytes());
+        let a = super::seed_one_video_appointment(&url, "maria.rossi@example.it").await?;
+        let mut args = vec!["--media-udp", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let server = Sportello::start(bin, dir.path(), &url, a.start, &args).await?;
+        let ws = format!("ws://127.0.0.1:{}/ws/stanza/{}", server.port, a.code);
+        let counters = Arc::new(Counters::default());
+        let epoch = Instant::now();
+        let operator = join(
+            &ws,
+            &signer.sign(Purpose::RoomOperator, a.id),
+            "Operatore",
+            counters.clone(),
+            epoch,
+        )
+        .await?;
+        Ok(Call {
+            _dir: dir,
+            server,
+            ws,
+            citizen_token: signer.sign(Purpose::RoomCitizen, a.id),
+            operator,
+            counters,
+            epoch,
+        })
+    }
 }
 
 /// One value of the server's `/metrics` (on its administration listener).
@@ -40,45 +88,23 @@ async fn metric(server: &Sportello, name: &str) -> anyhow::Result<f64> {
 
 pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures> {
     anyhow::ensure!(size.warm_up < size.cycles, "warm-up within the cycles");
-    let dir = tempfile::tempdir()?;
-    let url = fresh_database(Db::Sqlite, dir.path())
-        .await
-        .expect("SQLite");
-    // One video appointment on a calendar of video calls.
-    let signer = Signer::new(super::SECRET.as_bytes());
-    let a = super::seed_one_video_appointment(&url, "maria.rossi@example.it").await?;
-
-    // The server's clock at the start of the appointment: the room is open.
-    let server = Sportello::start(
-        bin,
-        dir.path(),
-        &url,
-        a.start,
-        &["--media-udp", "127.0.0.1:0", "--media-tcp", "off"],
-    )
-    .await?;
-    let pid = server.pid();
-    let ws = format!("ws://127.0.0.1:{}/ws/stanza/{}", server.port, a.code);
-    let counters = Arc::new(Counters::default());
-    let epoch = Instant::now();
-    let operator = join(
-        &ws,
-        &signer.sign(Purpose::RoomOperator, a.id),
-        "Operatore",
-        counters.clone(),
-        epoch,
-    )
-    .await?;
+    let call = Call::open(bin, &["--media-tcp", "off"]).await?;
+    let pid = call.server.pid();
     let (_, rss0, fds0) = stat(pid);
-    let citizen_token = signer.sign(Purpose::RoomCitizen, a.id);
     let mut joins = Vec::new();
     let mut warm = (0, 0);
     let started = Instant::now();
     for i in 0..size.cycles {
         let t = Instant::now();
-        let p = join(&ws, &citizen_token, "Cittadina", counters.clone(), epoch)
-            .await
-            .map_err(|e| anyhow::anyhow!("join {}: {e}", i + 1))?;
+        let p = join(
+            &call.ws,
+            &call.citizen_token,
+            "Cittadina",
+            call.counters.clone(),
+            call.epoch,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("join {}: {e}", i + 1))?;
         joins.push(t.elapsed());
         p.leave().await?;
         if i + 1 == size.warm_up {
@@ -91,9 +117,9 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
     let took = started.elapsed();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, rss_end, fds_end) = stat(pid);
-    let connections = metric(&server, "sportello_relay_peer_connections").await?;
-    let sockets = metric(&server, "sportello_room_sockets").await?;
-    operator.leave().await?;
+    let connections = metric(&call.server, "sportello_relay_peer_connections").await?;
+    let sockets = metric(&call.server, "sportello_room_sockets").await?;
+    call.operator.leave().await?;
 
     let (rss_warm, fds_warm) = warm;
     anyhow::ensure!(
@@ -114,7 +140,7 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
         connections == 1.0 && sockets == 1.0,
         "left open: {connections} relay connections and {sockets} room sockets (only the operator's should be)"
     );
-    let log = server.log_text();
+    let log = call.server.log_text();
     let stack: Vec<&str> = log.lines().filter(|l| from_webrtc_stack(l)).collect();
     anyhow::ensure!(
         stack.is_empty(),
@@ -125,7 +151,7 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
 
     let mut f = Figures::new("6. Joins and leaves through the media relay");
     f.add(format!(
-        "{} times a citizen joined a video room (socket, hello, join, WebRTC to the relay) where the operator waits, and left; {:.1} s in all",
+        "{} times a citizen joined a video room (socket, hello, join, WebRTC to the relay) where the call.operator waits, and left; {:.1} s in all",
         size.cycles,
         took.as_secs_f64()
     ));
@@ -134,11 +160,11 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
         Latency::of(&joins)
     ));
     f.add(format!(
-        "server open files: {fds0} with the operator in, {fds_warm} after {} joins, {fds_end} after {} (bound: +{})",
+        "call.server open files: {fds0} with the call.operator in, {fds_warm} after {} joins, {fds_end} after {} (bound: +{})",
         size.warm_up, size.cycles, size.files_bound
     ));
     f.add(format!(
-        "server resident memory: {:.1} MiB with the operator in, {:.1} MiB after {} joins, {:.1} MiB after {} (bound: +{} MiB)",
+        "call.server resident memory: {:.1} MiB with the call.operator in, {:.1} MiB after {} joins, {:.1} MiB after {} (bound: +{} MiB)",
         rss0 as f64 / 1024.0,
         rss_warm as f64 / 1024.0,
         size.warm_up,
@@ -150,8 +176,94 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
         "left open at the end: {connections} relay connection and {sockets} room socket (the operator's)"
     ));
     f.add(format!(
-        "server log at its default level: {} lines, none from the WebRTC stack",
+        "call.server log at its default level: {} lines, none from the WebRTC stack",
         log.lines().count()
+    ));
+    Ok(f)
+}
+
+/// A citizen's browser that offers and never reaches the relay (a firewall letting no media
+/// through), on the media engine `engine` (`rtc` or `webrtc`), while the operator is in the
+/// call: the relay closes that connection as failed at its deadline (`sfu::failure`), tells the
+/// citizen's socket, counts it on `/metrics` and says so in the log at the default level,
+/// naming no address; the operator's connection stays; the citizen's next join connects.
+pub async fn never_connected(bin: &Path, engine: &str) -> anyhow::Result<Figures> {
+    let call = Call::open(bin, &["--media-tcp", "off", "--media-engine", engine]).await?;
+    let mut gone = offer_and_vanish(&call.ws, &call.citizen_token, "Cittadina").await?;
+    let answered = Instant::now();
+    let deadline = sfu::failure::CONNECT_DEADLINE;
+    let before = gone
+        .media_state("failed", deadline + Duration::from_secs(5))
+        .await?;
+    let failed_after = answered.elapsed();
+    anyhow::ensure!(
+        failed_after + Duration::from_millis(500) >= deadline,
+        "failed after {failed_after:?}, before its deadline of {deadline:?}"
+    );
+    let failures = metric(&call.server, "sportello_relay_connections_failed_total").await?;
+    let connections = metric(&call.server, "sportello_relay_peer_connections").await?;
+    anyhow::ensure!(
+        failures == 1.0 && connections == 1.0,
+        "after the failure: {failures} failed connections counted (1 expected), {connections} open (the operator's only expected)"
+    );
+    let log = call.server.log_text();
+    let warned: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("a media connection did not connect in time"))
+        .collect();
+    anyhow::ensure!(
+        warned.len() == 1 && warned[0].contains("WARN") && warned[0].contains("citizen"),
+        "expected one warning naming the citizen's side, got {warned:?}"
+    );
+    anyhow::ensure!(
+        !warned[0].contains("127.0.0.1"),
+        "the warning names an address: {}",
+        warned[0]
+    );
+    gone.leave().await;
+
+    // The citizen tries again, and gets through.
+    let t = Instant::now();
+    let citizen = join(
+        &call.ws,
+        &call.citizen_token,
+        "Cittadina",
+        call.counters,
+        call.epoch,
+    )
+    .await?;
+    let rejoined = t.elapsed();
+    let connections_after = metric(&call.server, "sportello_relay_peer_connections").await?;
+    let failures_after = metric(&call.server, "sportello_relay_connections_failed_total").await?;
+    anyhow::ensure!(
+        connections_after == 2.0 && failures_after == 1.0,
+        "after the citizen's next join: {connections_after} open connections (2 expected), {failures_after} failures counted (still 1 expected)"
+    );
+    citizen.leave().await?;
+    call.operator.leave().await?;
+
+    let mut f = Figures::new(format!(
+        "8. A browser that offers and never reaches the relay ({engine} engine)"
+    ));
+    f.add(format!(
+        "media states told to its socket: {} then failed, {:.1} s after the answer (deadline {} s)",
+        if before.is_empty() {
+            "nothing".to_string()
+        } else {
+            before.join(", ")
+        },
+        failed_after.as_secs_f64(),
+        deadline.as_secs()
+    ));
+    f.add(format!(
+        "/metrics: {failures} failed connection, {connections} open (the operator's); the log's warning: {:?}",
+        strip_colours(warned[0])
+            .split_once(" WARN ")
+            .map_or("", |(_, w)| w)
+    ));
+    f.add(format!(
+        "the citizen's next join connected in {:.0} ms",
+        rejoined.as_secs_f64() * 1e3
     ));
     Ok(f)
 }
