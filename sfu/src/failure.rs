@@ -91,7 +91,7 @@ pub fn report(stats: &Stats, side: Side, failure: Failure) {
         Failure::NeverConnected => tracing::warn!(
             side = who,
             deadline_s = CONNECT_DEADLINE.as_secs(),
-            "a media connection did not connect in time (no ICE or DTLS from the browser): closed"
+            "a media connection did not connect in time (its ICE or DTLS never completed): closed"
         ),
         Failure::Lost => tracing::warn!(side = who, "a media connection failed (ICE lost)"),
     }

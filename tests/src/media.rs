@@ -241,6 +241,21 @@ async fn offering_peer(
     Ok((pc, tracks, ssrcs, sdp))
 }
 
+/// The relay's candidate in `m`, if it is an `ice` message, to `pc` (bundled: the first m-line).
+async fn add_candidate(pc: &Arc<dyn PeerConnection>, m: &Value) {
+    if m["type"] == "ice" {
+        let _ = pc
+            .add_ice_candidate(RTCIceCandidateInit {
+                candidate: m["candidate"].as_str().unwrap_or("").to_string(),
+                sdp_mid: Some("0".into()),
+                sdp_mline_index: Some(0),
+                username_fragment: None,
+                url: None,
+            })
+            .await;
+    }
+}
+
 /// Opens the room socket at `url`, says hello with `token`, joins as `name`, and connects to
 /// the relay (offer, answer, trickle ICE) until the media connection is up.
 pub async fn join(
@@ -275,17 +290,7 @@ pub async fn join(
     let pcc = pc.clone();
     tokio::spawn(async move {
         while let Some(m) = in_rx.recv().await {
-            if m["type"] == "ice" {
-                let _ = pcc
-                    .add_ice_candidate(RTCIceCandidateInit {
-                        candidate: m["candidate"].as_str().unwrap_or("").to_string(),
-                        sdp_mid: Some("0".into()),
-                        sdp_mline_index: Some(0),
-                        username_fragment: None,
-                        url: None,
-                    })
-                    .await;
-            }
+            add_candidate(&pcc, &m).await;
         }
     });
     tokio::time::timeout(Duration::from_secs(20), conn_rx.recv()).await?;
@@ -314,10 +319,23 @@ pub async fn join(
     })
 }
 
-/// A participant whose browser offers and then never reaches the relay (as behind a firewall
-/// that lets no UDP and no TCP through to it): its room socket stays open.
+/// How a participant's media connection is made to fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failing {
+    /// Its browser offers and then never reaches the relay (as behind a firewall that lets no
+    /// UDP and no TCP through to it): the connection that made the offer is closed before it
+    /// sends a single ICE check.
+    Silent,
+    /// Its offer's DTLS fingerprint is not its certificate's (tampered with on the way): ICE
+    /// connects, and the relay must refuse the DTLS handshake.
+    WrongFingerprint,
+}
+
+/// A participant whose media connection fails (`Failing`); its room socket stays open.
 pub struct Vanished {
     socket: Socket,
+    /// The connection, when it goes on trying.
+    pc: Option<Arc<dyn PeerConnection>>,
 }
 
 struct Silent;
@@ -325,16 +343,66 @@ struct Silent;
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Silent {}
 
+/// Trickles its candidates over the room socket, and nothing else.
+struct Trickle(mpsc::UnboundedSender<Value>);
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Trickle {
+    async fn on_ice_candidate(&self, e: RTCPeerConnectionIceEvent) {
+        if let Ok(c) = e.candidate.to_json() {
+            let _ = self.0.send(json!({"type":"ice","v":1,"candidate":c.candidate,"sdp_mid":"0","sdp_mline_index":0}));
+        }
+    }
+}
+
+/// `sdp` with the first byte of each DTLS fingerprint changed.
+fn wrong_fingerprint(sdp: &str) -> String {
+    sdp.lines()
+        .map(|l| match l.strip_prefix("a=fingerprint:") {
+            Some(f) => {
+                let (hash, hex) = f.split_once(' ').unwrap_or((f, ""));
+                let first = if hex.starts_with("00") { "11" } else { "00" };
+                format!("a=fingerprint:{hash} {first}{}", hex.get(2..).unwrap_or(""))
+            }
+            None => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        + "\r\n"
+}
+
 /// Opens the room socket at `url`, says hello with `token`, joins as `name`, sends a real
-/// offer and waits for the relay's answer; the connection that made the offer is closed before
-/// it sends a single ICE check.
-pub async fn offer_and_vanish(url: &str, token: &str, name: &str) -> anyhow::Result<Vanished> {
+/// offer (`how` it fails) and waits for the relay's answer.
+pub async fn offer_and_fail(
+    url: &str,
+    token: &str,
+    name: &str,
+    how: Failing,
+) -> anyhow::Result<Vanished> {
     let mut socket = Socket::enter(url, token, name).await?;
-    let (pc, _, _, sdp) = offering_peer(Arc::new(Silent)).await?;
-    pc.close().await?;
+    let handler: Arc<dyn PeerConnectionEventHandler> = match how {
+        Failing::Silent => Arc::new(Silent),
+        Failing::WrongFingerprint => Arc::new(Trickle(socket.tx.clone())),
+    };
+    let (pc, _, _, sdp) = offering_peer(handler).await?;
+    let sdp = match how {
+        Failing::Silent => {
+            pc.close().await?;
+            sdp
+        }
+        Failing::WrongFingerprint => wrong_fingerprint(&sdp),
+    };
     socket.tx.send(json!({"type":"offer","v":1,"sdp":sdp}))?;
-    socket.answer().await?;
-    Ok(Vanished { socket })
+    let answer = socket.answer().await?;
+    let pc = match how {
+        Failing::Silent => None,
+        Failing::WrongFingerprint => {
+            pc.set_remote_description(RTCSessionDescription::answer(answer)?)
+                .await?;
+            Some(pc)
+        }
+    };
+    Ok(Vanished { socket, pc })
 }
 
 impl Vanished {
@@ -357,6 +425,9 @@ impl Vanished {
                 anyhow::anyhow!("no media state {state:?} in {within:?}; before: {before:?}")
             })?
             .ok_or_else(|| anyhow::anyhow!("socket closed; media states before: {before:?}"))?;
+            if let Some(pc) = &self.pc {
+                add_candidate(pc, &m).await;
+            }
             if m["type"] == "media_state" {
                 let s = m["state"].as_str().unwrap_or("").to_string();
                 if s == state {
@@ -367,8 +438,11 @@ impl Vanished {
         }
     }
 
-    /// Closes the room socket with a close frame.
+    /// Closes its connection, if it has one, and the room socket with a close frame.
     pub async fn leave(self) {
+        if let Some(pc) = &self.pc {
+            let _ = pc.close().await;
+        }
         let _ = self.socket.close.send(());
         let _ = tokio::time::timeout(Duration::from_secs(5), self.socket.task).await;
     }

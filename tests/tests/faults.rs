@@ -11,6 +11,7 @@ mod faults {
     use std::time::Duration;
 
     use tests::faults::{crash, database, hostile, mail, relay, test_binary};
+    use tests::media::Failing;
     use tests::Db;
 
     tests::on_both_databases!(db sigkill_during_bookings_loses_no_booking_and_no_email, sigkill);
@@ -112,13 +113,21 @@ mod faults {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_media_connection_that_never_connects_is_closed_counted_and_logged_on_both_engines() {
+    async fn a_media_connection_silent_or_tampered_is_closed_counted_and_logged_on_both_engines() {
         let bin = test_binary();
-        let (rtc, webrtc) = tokio::join!(
-            relay::never_connected(&bin, "rtc"),
-            relay::never_connected(&bin, "webrtc")
-        );
-        println!("{}", rtc.unwrap());
-        println!("{}", webrtc.unwrap());
+        // Four servers at once: the test waits for their deadlines together.
+        let runs = futures::future::join_all(
+            [
+                ("rtc", Failing::Silent),
+                ("webrtc", Failing::Silent),
+                ("rtc", Failing::WrongFingerprint),
+                ("webrtc", Failing::WrongFingerprint),
+            ]
+            .map(|(engine, how)| relay::never_connected(&bin, engine, how)),
+        )
+        .await;
+        for r in runs {
+            println!("{}", r.unwrap());
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use tests::faults::{self, crash, database, hostile, mail, relay, Figures};
+use tests::media::Failing;
 use tests::Db;
 
 #[derive(Parser)]
@@ -159,9 +160,14 @@ async fn main() -> anyhow::Result<()> {
         report(7, r.map(Some), t.elapsed());
     }
     if run(8) {
-        for engine in ["rtc", "webrtc"] {
+        for (engine, how) in [
+            ("rtc", Failing::Silent),
+            ("webrtc", Failing::Silent),
+            ("rtc", Failing::WrongFingerprint),
+            ("webrtc", Failing::WrongFingerprint),
+        ] {
             let t = Instant::now();
-            let r = relay::never_connected(bin, engine).await;
+            let r = relay::never_connected(bin, engine, how).await;
             report(8, r.map(Some), t.elapsed());
         }
     }

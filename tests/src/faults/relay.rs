@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use booking::token::{Purpose, Signer};
 
 use super::{Figures, Latency, Sportello};
-use crate::media::{join, offer_and_vanish, Counters, Participant};
+use crate::media::{join, offer_and_fail, Counters, Failing, Participant};
 use crate::process::stat;
 use crate::{fresh_database, Db};
 
@@ -187,9 +187,9 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
 /// call: the relay closes that connection as failed at its deadline (`sfu::failure`), tells the
 /// citizen's socket, counts it on `/metrics` and says so in the log at the default level,
 /// naming no address; the operator's connection stays; the citizen's next join connects.
-pub async fn never_connected(bin: &Path, engine: &str) -> anyhow::Result<Figures> {
+pub async fn never_connected(bin: &Path, engine: &str, how: Failing) -> anyhow::Result<Figures> {
     let call = Call::open(bin, &["--media-tcp", "off", "--media-engine", engine]).await?;
-    let mut gone = offer_and_vanish(&call.ws, &call.citizen_token, "Cittadina").await?;
+    let mut gone = offer_and_fail(&call.ws, &call.citizen_token, "Cittadina", how).await?;
     let answered = Instant::now();
     let deadline = sfu::failure::CONNECT_DEADLINE;
     let before = gone
@@ -243,7 +243,7 @@ pub async fn never_connected(bin: &Path, engine: &str) -> anyhow::Result<Figures
     call.operator.leave().await?;
 
     let mut f = Figures::new(format!(
-        "8. A browser that offers and never reaches the relay ({engine} engine)"
+        "8. A media connection that never connects: {how:?} ({engine} engine)"
     ));
     f.add(format!(
         "media states told to its socket: {} then failed, {:.1} s after the answer (deadline {} s)",
