@@ -271,15 +271,23 @@ test('with UDP blocked the call goes over ICE-TCP, both connections on one TCP p
   }
 });
 
-test('a citizen forced through TURN (relay only) still gets the call', async () => {
-  const port = 34000 + Math.floor(Math.random() * 1000);
-  const turn = spawn('turnserver', ['-n', '--listening-ip=127.0.0.1', `--listening-port=${port}`, '--relay-ip=127.0.0.1',
+// coturn on loopback `port`, with the user the tests' `--ice-servers` name (see turnServers).
+function startTurn(port) {
+  return spawn('turnserver', ['-n', '--listening-ip=127.0.0.1', `--listening-port=${port}`, '--relay-ip=127.0.0.1',
     '--min-port=49160', '--max-port=49260', '--lt-cred-mech', '--user=sportello:segreto', '--realm=sportello.test',
     '--no-tls', '--no-dtls', '--no-cli', '--allow-loopback-peers', '--log-file=stdout', '--simple-log'], { stdio: 'ignore' });
-  const servers = JSON.stringify([{ urls: [`turn:127.0.0.1:${port}?transport=udp`], username: 'sportello', credential: 'segreto' }]);
+}
+
+function turnServers(port) {
+  return JSON.stringify([{ urls: [`turn:127.0.0.1:${port}?transport=udp`], username: 'sportello', credential: 'segreto' }]);
+}
+
+test('a citizen forced through TURN (relay only) still gets the call', async () => {
+  const port = 34000 + Math.floor(Math.random() * 1000);
+  const turn = startTurn(port);
   let c = null;
   try {
-    c = await call([...MEDIA, '--ice-servers', servers], '?ice=relay');
+    c = await call([...MEDIA, '--ice-servers', turnServers(port)], '?ice=relay');
     await bothDecode(c.citizen, c.operator);
     const local = await c.citizen.evaluate(async () => {
       const r = await window.sportelloPc.getStats();
@@ -292,6 +300,43 @@ test('a citizen forced through TURN (relay only) still gets the call', async () 
   } finally {
     if (c) await c.close();
     turn.kill();
+  }
+});
+
+test('a citizen whose media cannot reach the relay is told so, and the page tries again until the call goes through', async () => {
+  // The citizen may reach the relay only through a TURN server that is not running at first:
+  // no candidate, so the first connection never connects, and the relay gives up on it at its
+  // deadline (15 s after its answer). The browser alone goes on waiting: with a page that did not
+  // listen to the relay, this test timed out with no second offer 25 s after the first.
+  const port = await freePort();
+  let c = null;
+  let turn = null;
+  try {
+    c = await call([...MEDIA, '--ice-servers', turnServers(port)], '?ice=relay');
+    const offers = () => c.citizen.evaluate(() => performance.getEntriesByName('sportello:offer').map((e) => e.startTime));
+    await until('the first offer', async () => (await offers()).length >= 1 || null);
+    const [first] = await offers();
+    await until('a second offer after the relay gave up', async () => (await offers()).length >= 2 || null, 25000);
+    const [, second] = await offers();
+    // From now on the network lets the call through: the second try, still asking the TURN
+    // server for an address (its requests are sent again for about 40 s), can connect.
+    turn = startTurn(port);
+    const after = (second - first) / 1000;
+    // At the relay's deadline (found within 2 s), not when the browser would give up.
+    assert.ok(after >= 14 && after < 20, `the page offered again ${after.toFixed(1)} s after its first offer`);
+    assert.equal(await c.citizen.evaluate(() => performance.getEntriesByName('sportello:relay-failed').length), 1, 'the relay said the connection failed, once');
+    // The citizen was told what is happening and what to try, where the call's status is.
+    const said = await c.citizen.evaluate(() => window.sportelloStatusLog);
+    assert.ok(said.some((t) => /^La videochiamata non riesce a collegarsi: la rete che stai usando potrebbe bloccarla\. Nuovo tentativo in corso/.test(t)), JSON.stringify(said));
+    // The second try goes through; the status says again what it said before.
+    await bothDecode(c.citizen, c.operator);
+    await until('the status back', async () => !/non riesce a collegarsi/.test(await c.citizen.locator('#room-status').innerText()) || null);
+    assert.match(await c.citizen.locator('#room-status').innerText(), /è entrato nella stanza/);
+    const metrics = await (await fetch(`${c.server.admin}/metrics`)).text();
+    assert.match(metrics, /\nsportello_relay_connections_failed_total 1\n/);
+  } finally {
+    if (c) await c.close();
+    if (turn) turn.kill();
   }
 });
 

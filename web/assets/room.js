@@ -102,6 +102,8 @@
   // for diagnosis and tests; otherwise the browser's own order (VP8 first in Chromium).
   var preferH264 = params.get('video') === 'h264';
   var local = null, pc = null, screen = null;
+  // The status the relay's "failed" replaced, to put back once the call connects.
+  var blockedOver = null;
 
   function warn(text) {
     var w = document.getElementById('media-warning');
@@ -228,6 +230,11 @@
       if (pc !== mine) return;
       setState(mine.connectionState);
       mark(mine.connectionState);
+      // Connected after the relay gave up on an earlier try: what the status said before.
+      if (mine.connectionState === 'connected' && blockedOver !== null) {
+        if (document.getElementById('room-status').textContent === T.blocked) status(blockedOver);
+        blockedOver = null;
+      }
       if (mine.connectionState === 'failed' && joined) { startCall(); }
     };
     mine.__offer = mine.createOffer().then(function (o) { return mine.setLocalDescription(o); });
@@ -431,6 +438,18 @@
         remember(null);
         endCall();
         close(T.replaced);
+        break;
+      case 'media_state':
+        // The relay gave up on this connection (not connected in time, or its ICE lost): a new
+        // one at once, not when the browser gives up too (about 30 s later, or never).
+        if (m.state === 'failed' && joined && pc && pc.__offered) {
+          mark('relay-failed');
+          // Said where the call is, in place of the status until the call connects.
+          var now = document.getElementById('room-status').textContent;
+          if (now !== T.blocked) blockedOver = now;
+          status(T.blocked);
+          startCall();
+        }
         break;
       case 'answer':
         mark('answer');
