@@ -1,6 +1,6 @@
 //! When a participant's media connection counts as failed, and how that is reported: a warning
 //! in the log (which names the side, never an address) and `sportello_relay_connections_failed_
-//! total` on `/metrics`. The same for both engines, so it lives apart from either.
+//! total` on `/metrics`, by `reason`. The same for both engines, so it lives apart from either.
 //!
 //! A connection fails when it is not connected `CONNECT_DEADLINE` after the relay answered its
 //! offer (the browser's checks never reached the relay, or its DTLS handshake never completed:
@@ -9,12 +9,13 @@
 //! connection counts once. `Watch` is the decision, with no clock or I/O of its own; the
 //! engines feed it their connections' states and the time.
 
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rtc::peer_connection::state::RTCPeerConnectionState;
 
 use crate::side::Side;
-use crate::stats::Stats;
 
 /// How long after its offer is answered a connection has to connect. A browser on a slow
 /// mobile network through TURN over TCP connects in a few seconds; the browser's own ICE gives
@@ -24,10 +25,52 @@ pub const CONNECT_DEADLINE: Duration = Duration::from_secs(15);
 /// Why a connection counts as failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// Not connected `CONNECT_DEADLINE` after its offer: the relay closes it.
+    /// Not connected `CONNECT_DEADLINE` after its offer: the relay closes it. Many of these
+    /// point at the network in front of the media ports (a firewall, a wrong public address).
     NeverConnected,
-    /// Connected, then its ICE failed (consent or every pair lost).
+    /// Connected, then its ICE failed (consent or every pair lost): the participant's network
+    /// dropped.
     Lost,
+}
+
+impl Failure {
+    const ALL: [Failure; 2] = [Failure::NeverConnected, Failure::Lost];
+
+    /// Its `reason` label on `/metrics`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Failure::NeverConnected => "never_connected",
+            Failure::Lost => "lost",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Failed connections since the start, by `Failure`.
+#[derive(Debug, Default)]
+pub struct Failures([AtomicU64; 2]);
+
+impl Failures {
+    pub fn count(&self, failure: Failure) -> u64 {
+        self.0[failure.index()].load(Ordering::Relaxed)
+    }
+
+    /// The counter in Prometheus' text format, one series per reason.
+    pub fn prometheus(&self, out: &mut String) {
+        let name = "sportello_relay_connections_failed_total";
+        exposition::header(
+            out,
+            name,
+            "Media connections that failed: never_connected (not connected in time after their offer) or lost (ICE failed later)",
+            exposition::Kind::Counter,
+        );
+        for f in Failure::ALL {
+            let _ = writeln!(out, "{name}{{reason=\"{}\"}} {}", f.label(), self.count(f));
+        }
+    }
 }
 
 /// One connection's way to a failure, fed its states and the time.
@@ -79,10 +122,8 @@ impl Watch {
 }
 
 /// Counts `side`'s failed connection and says so in the log.
-pub fn report(stats: &Stats, side: Side, failure: Failure) {
-    stats
-        .connections_failed
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+pub fn report(failures: &Failures, side: Side, failure: Failure) {
+    failures.0[failure.index()].fetch_add(1, Ordering::Relaxed);
     let who = match side {
         Side::Citizen => "citizen",
         Side::Operator => "operator",
@@ -140,15 +181,19 @@ mod tests {
     }
 
     #[test]
-    fn each_report_counts_one() {
-        let stats = Stats::default();
-        report(&stats, Side::Citizen, Failure::NeverConnected);
-        report(&stats, Side::Operator, Failure::Lost);
+    fn each_report_counts_one_under_its_reason() {
+        let failures = Failures::default();
+        report(&failures, Side::Citizen, Failure::NeverConnected);
+        report(&failures, Side::Operator, Failure::NeverConnected);
+        report(&failures, Side::Operator, Failure::Lost);
         let mut out = String::new();
-        stats.prometheus(&mut out);
-        assert!(
-            out.contains("\nsportello_relay_connections_failed_total 2\n"),
-            "{out}"
-        );
+        failures.prometheus(&mut out);
+        for line in [
+            "# TYPE sportello_relay_connections_failed_total counter\n",
+            "\nsportello_relay_connections_failed_total{reason=\"never_connected\"} 2\n",
+            "\nsportello_relay_connections_failed_total{reason=\"lost\"} 1\n",
+        ] {
+            assert!(out.contains(line), "{line} in {out}");
+        }
     }
 }

@@ -50,7 +50,7 @@
 //! Dependencies go one way, with `relay` on top: it uses `connection`, `forward`, `side`,
 //! `ports`, `reactors`, `mux`, `stats`, `events`, `failure` and `direct`; `direct` uses
 //! `connection`, `interceptors`, `forward`, `mux` (the STUN username), `events`, `failure` and
-//! `stats`; `failure` uses `stats`; `connection` uses
+//! `stats`; `stats` uses `failure`; `connection` uses
 //! `interceptors`, `runtime` and `mux`; `forward` uses `rewrite`; `runtime` uses `mux` and
 //! `interceptors`; `runtime` and `mux` share `send_retry`, `runtime` and `direct` share
 //! `sockopt`. Only `relay` and `direct` know about

@@ -197,7 +197,7 @@ impl PeerConnectionEventHandler for Handler {
         tracing::debug!(side = self.side.index(), %state, "connection state");
         let _ = self.events.send(RelayEvent::State(state.to_string()));
         if let Some(f) = self.watch.lock().expect("watch lock").state(state) {
-            failure::report(&self.stats, self.side, f);
+            failure::report(&self.stats.failures, self.side, f);
         }
         self.on_tick.store(
             state == RTCPeerConnectionState::Connected,
@@ -384,7 +384,7 @@ async fn fail_if_not_connected(
         }
     };
     if let Some(p) = taken {
-        failure::report(&handler.stats, handler.side, f);
+        failure::report(&handler.stats.failures, handler.side, f);
         let _ = handler.events.send(RelayEvent::State("failed".into()));
         close(p, &handler.stats).await;
     }

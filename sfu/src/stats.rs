@@ -95,8 +95,8 @@ pub struct Stats {
     rooms: Mutex<HashMap<i64, Arc<RoomCounters>>>,
     retired: Retired,
     pub connections: AtomicU64,
-    /// Connections that failed (`failure`), since the start.
-    pub connections_failed: AtomicU64,
+    /// Connections that failed, since the start.
+    pub failures: crate::failure::Failures,
     pub transit: Transit,
 }
 
@@ -197,12 +197,7 @@ impl Stats {
         {
             counter(out, name, help, totals[i]);
         }
-        counter(
-            out,
-            "sportello_relay_connections_failed_total",
-            "Media connections that failed: not connected in time after their offer, or ICE lost later",
-            self.connections_failed.load(Ordering::Relaxed),
-        );
+        self.failures.prometheus(out);
         let rooms = self.rooms.lock().expect("stats lock");
         let name = "sportello_relay_rtt_seconds_max";
         header(

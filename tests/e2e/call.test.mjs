@@ -333,7 +333,7 @@ test('a citizen whose media cannot reach the relay is told so, and the page trie
     await until('the status back', async () => !/non riesce a collegarsi/.test(await c.citizen.locator('#room-status').innerText()) || null);
     assert.match(await c.citizen.locator('#room-status').innerText(), /è entrato nella stanza/);
     const metrics = await (await fetch(`${c.server.admin}/metrics`)).text();
-    assert.match(metrics, /\nsportello_relay_connections_failed_total 1\n/);
+    assert.match(metrics, /\nsportello_relay_connections_failed_total\{reason="never_connected"\} 1\n/);
   } finally {
     if (c) await c.close();
     if (turn) turn.kill();

@@ -449,7 +449,7 @@ impl Worker {
                         tracing::debug!(side = p.side.index(), %state, "connection state");
                         let _ = p.events.send(RelayEvent::State(state.to_string()));
                         if let Some(f) = p.watch.state(state) {
-                            failure::report(&self.stats, p.side, f);
+                            failure::report(&self.stats.failures, p.side, f);
                         }
                         connected_now |= state == RTCPeerConnectionState::Connected;
                     }
@@ -880,7 +880,7 @@ impl Worker {
                 continue;
             };
             if let Some(f) = p.watch.overdue(now) {
-                failure::report(&self.stats, p.side, f);
+                failure::report(&self.stats.failures, p.side, f);
                 self.close_as(key, "failed");
             }
         }

@@ -75,6 +75,12 @@ impl Call {
     }
 }
 
+/// Connections the relay gave up on, not connected in time; and connections lost after they
+/// were up.
+const NEVER_CONNECTED: &str =
+    "sportello_relay_connections_failed_total{reason=\"never_connected\"}";
+const LOST: &str = "sportello_relay_connections_failed_total{reason=\"lost\"}";
+
 /// One value of the server's `/metrics` (on its administration listener).
 async fn metric(server: &Sportello, name: &str) -> anyhow::Result<f64> {
     let text = reqwest::get(format!("{}/metrics", server.admin_base))
@@ -200,7 +206,7 @@ pub async fn never_connected(bin: &Path, engine: &str, how: Failing) -> anyhow::
         failed_after + Duration::from_millis(500) >= deadline,
         "failed after {failed_after:?}, before its deadline of {deadline:?}"
     );
-    let failures = metric(&call.server, "sportello_relay_connections_failed_total").await?;
+    let failures = metric(&call.server, NEVER_CONNECTED).await?;
     let connections = metric(&call.server, "sportello_relay_peer_connections").await?;
     anyhow::ensure!(
         failures == 1.0 && connections == 1.0,
@@ -234,10 +240,11 @@ pub async fn never_connected(bin: &Path, engine: &str, how: Failing) -> anyhow::
     .await?;
     let rejoined = t.elapsed();
     let connections_after = metric(&call.server, "sportello_relay_peer_connections").await?;
-    let failures_after = metric(&call.server, "sportello_relay_connections_failed_total").await?;
+    let failures_after = metric(&call.server, NEVER_CONNECTED).await?;
+    let lost = metric(&call.server, LOST).await?;
     anyhow::ensure!(
-        connections_after == 2.0 && failures_after == 1.0,
-        "after the citizen's next join: {connections_after} open connections (2 expected), {failures_after} failures counted (still 1 expected)"
+        connections_after == 2.0 && failures_after == 1.0 && lost == 0.0,
+        "after the citizen's next join: {connections_after} open connections (2 expected), {failures_after} never connected (still 1 expected), {lost} lost (0 expected)"
     );
     citizen.leave().await?;
     call.operator.leave().await?;
