@@ -15,7 +15,7 @@ use tests::Db;
 #[command(
     about = "The faults suite at full size: crash, SMTP outage, PostgreSQL restart, \
 slow and silent connections, login flood, relay joins, greylisting, a media connection that \
-never connects; prints figures"
+never connects, the network gone mid-call; prints figures"
 )]
 struct Args {
     /// The server binary (cargo build --release --bin sportello).
@@ -23,7 +23,8 @@ struct Args {
     server: PathBuf,
     /// Scenarios to run, e.g. 1,4 (all when absent): 1 SIGKILL during bookings, 2 SMTP outage,
     /// 3 PostgreSQL restart, 4 slow and silent connections, 5 login flood, 6 relay joins,
-    /// 7 a greylisting SMTP relay, 8 a media connection that never connects (both engines).
+    /// 7 a greylisting SMTP relay, 8 a media connection that never connects (both engines),
+    /// 9 the network gone mid-call (both engines; iptables, so root).
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
     /// 1: citizens booking at once, and bookings accepted before the kill.
@@ -169,6 +170,13 @@ async fn main() -> anyhow::Result<()> {
             let t = Instant::now();
             let r = relay::never_connected(bin, engine, how).await;
             report(8, r.map(Some), t.elapsed());
+        }
+    }
+    if run(9) {
+        for engine in ["rtc", "webrtc"] {
+            let t = Instant::now();
+            let r = relay::lost(bin, engine).await;
+            report(9, r.map(Some), t.elapsed());
         }
     }
     anyhow::ensure!(failed.is_empty(), "scenarios failed: {failed:?}");

@@ -28,7 +28,7 @@ pub struct Size {
 }
 
 /// A video room open on a server of its own: one video appointment on a calendar of video
-/// calls, the server's clock at its start, media on a loopback UDP port (and `extra` flags),
+/// calls, the server's clock at its start, started with `extra` flags (its media's among them),
 /// the operator in with media up.
 struct Call {
     _dir: tempfile::TempDir,
@@ -49,9 +49,7 @@ impl Call {
             .expect("SQLite");
         let signer = Signer::new(super::SECRET.as_bytes());
         let a = super::seed_one_video_appointment(&url, "maria.rossi@example.it").await?;
-        let mut args = vec!["--media-udp", "127.0.0.1:0"];
-        args.extend_from_slice(extra);
-        let server = Sportello::start(bin, dir.path(), &url, a.start, &args).await?;
+        let server = Sportello::start(bin, dir.path(), &url, a.start, extra).await?;
         let ws = format!("ws://127.0.0.1:{}/ws/stanza/{}", server.port, a.code);
         let counters = Arc::new(Counters::default());
         let epoch = Instant::now();
@@ -72,6 +70,18 @@ impl Call {
             counters,
             epoch,
         })
+    }
+
+    /// The citizen joins the call, media up.
+    async fn citizen_joins(&self) -> anyhow::Result<Participant> {
+        join(
+            &self.ws,
+            &self.citizen_token,
+            "Cittadina",
+            self.counters.clone(),
+            self.epoch,
+        )
+        .await
     }
 }
 
@@ -94,7 +104,7 @@ async fn metric(server: &Sportello, name: &str) -> anyhow::Result<f64> {
 
 pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures> {
     anyhow::ensure!(size.warm_up < size.cycles, "warm-up within the cycles");
-    let call = Call::open(bin, &["--media-tcp", "off"]).await?;
+    let call = Call::open(bin, &["--media-udp", "127.0.0.1:0", "--media-tcp", "off"]).await?;
     let pid = call.server.pid();
     let (_, rss0, fds0) = stat(pid);
     let mut joins = Vec::new();
@@ -102,15 +112,10 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
     let started = Instant::now();
     for i in 0..size.cycles {
         let t = Instant::now();
-        let p = join(
-            &call.ws,
-            &call.citizen_token,
-            "Cittadina",
-            call.counters.clone(),
-            call.epoch,
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("join {}: {e}", i + 1))?;
+        let p = call
+            .citizen_joins()
+            .await
+            .map_err(|e| anyhow::anyhow!("join {}: {e}", i + 1))?;
         joins.push(t.elapsed());
         p.leave().await?;
         if i + 1 == size.warm_up {
@@ -194,7 +199,18 @@ pub async fn joins_and_leaves(bin: &Path, size: &Size) -> anyhow::Result<Figures
 /// citizen's socket, counts it on `/metrics` and says so in the log at the default level,
 /// naming no address; the operator's connection stays; the citizen's next join connects.
 pub async fn never_connected(bin: &Path, engine: &str, how: Failing) -> anyhow::Result<Figures> {
-    let call = Call::open(bin, &["--media-tcp", "off", "--media-engine", engine]).await?;
+    let call = Call::open(
+        bin,
+        &[
+            "--media-udp",
+            "127.0.0.1:0",
+            "--media-tcp",
+            "off",
+            "--media-engine",
+            engine,
+        ],
+    )
+    .await?;
     let mut gone = offer_and_fail(&call.ws, &call.citizen_token, "Cittadina", how).await?;
     let answered = Instant::now();
     let deadline = sfu::failure::CONNECT_DEADLINE;
@@ -230,14 +246,7 @@ pub async fn never_connected(bin: &Path, engine: &str, how: Failing) -> anyhow::
 
     // The citizen tries again, and gets through.
     let t = Instant::now();
-    let citizen = join(
-        &call.ws,
-        &call.citizen_token,
-        "Cittadina",
-        call.counters,
-        call.epoch,
-    )
-    .await?;
+    let citizen = call.citizen_joins().await?;
     let rejoined = t.elapsed();
     let connections_after = metric(&call.server, "sportello_relay_peer_connections").await?;
     let failures_after = metric(&call.server, NEVER_CONNECTED).await?;
@@ -271,6 +280,125 @@ pub async fn never_connected(bin: &Path, engine: &str, how: Failing) -> anyhow::
     f.add(format!(
         "the citizen's next join connected in {:.0} ms",
         rejoined.as_secs_f64() * 1e3
+    ));
+    Ok(f)
+}
+
+/// Packets to and from a UDP port on loopback dropped by iptables, until dropped.
+struct Blackhole(Vec<Vec<String>>);
+
+impl Blackhole {
+    fn port(port: u16) -> anyhow::Result<Blackhole> {
+        let rules: Vec<Vec<String>> = ["--dport", "--sport"]
+            .iter()
+            .map(|dir| {
+                [
+                    "INPUT",
+                    "-i",
+                    "lo",
+                    "-p",
+                    "udp",
+                    dir,
+                    &port.to_string(),
+                    "-j",
+                    "DROP",
+                ]
+                .map(String::from)
+                .to_vec()
+            })
+            .collect();
+        let mut added = Blackhole(Vec::new());
+        for r in rules {
+            let ok = std::process::Command::new("iptables")
+                .arg("-I")
+                .args(&r)
+                .status()?
+                .success();
+            anyhow::ensure!(ok, "iptables -I {} (needs root)", r.join(" "));
+            added.0.push(r);
+        }
+        Ok(added)
+    }
+}
+
+impl Drop for Blackhole {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            let _ = std::process::Command::new("iptables")
+                .arg("-D")
+                .args(r)
+                .status();
+        }
+    }
+}
+
+/// Both people in a call on the media engine `engine`, then every packet to and from the
+/// relay's media port dropped (iptables, so root), as when a network goes away mid-call: the
+/// relay's ICE fails on both connections (consent checks unanswered), each counts once on
+/// `/metrics` as `lost` and is a warning naming its side and no address. About 30 s (the ICE
+/// agent's disconnected and failed timeouts): in the `faults` tool only.
+pub async fn lost(bin: &Path, engine: &str) -> anyhow::Result<Figures> {
+    let port = crate::free_port();
+    let media = format!("127.0.0.1:{port}");
+    let call = Call::open(
+        bin,
+        &[
+            "--media-udp",
+            &media,
+            "--media-tcp",
+            "off",
+            "--media-engine",
+            engine,
+        ],
+    )
+    .await?;
+    let citizen = call.citizen_joins().await?;
+    let dropped = Instant::now();
+    let hole = Blackhole::port(port)?;
+    let mut lost = 0.0;
+    while lost < 2.0 {
+        anyhow::ensure!(
+            dropped.elapsed() < Duration::from_secs(60),
+            "{lost} connections counted as lost 60 s after the network went (2 expected)"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        lost = metric(&call.server, LOST).await?;
+    }
+    let took = dropped.elapsed();
+    drop(hole);
+    let never = metric(&call.server, NEVER_CONNECTED).await?;
+    let log = call.server.log_text();
+    let warned: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains("a media connection failed (ICE lost)"))
+        .map(strip_colours)
+        .collect();
+    anyhow::ensure!(
+        lost == 2.0 && never == 0.0,
+        "{lost} lost (2 expected), {never} never connected (0 expected)"
+    );
+    anyhow::ensure!(
+        warned.len() == 2
+            && warned.iter().any(|l| l.contains("citizen"))
+            && warned.iter().any(|l| l.contains("operator"))
+            && warned.iter().all(|l| !l.contains("127.0.0.1")),
+        "expected a warning for each side, with no address: {warned:?}"
+    );
+    let _ = citizen.leave().await;
+    let _ = call.operator.leave().await;
+    let mut f = Figures::new(format!(
+        "9. The network gone mid-call, both sides ({engine} engine)"
+    ));
+    f.add(format!(
+        "both connections counted as lost {:.1} s after their packets stopped",
+        took.as_secs_f64()
+    ));
+    f.add(format!(
+        "the log's warnings: {:?}",
+        warned
+            .iter()
+            .map(|l| l.split_once(" WARN ").map_or("", |(_, w)| w))
+            .collect::<Vec<_>>()
     ));
     Ok(f)
 }
