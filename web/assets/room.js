@@ -232,7 +232,7 @@
       mark(mine.connectionState);
       // Connected after the relay gave up on an earlier try: what the status said before.
       if (mine.connectionState === 'connected' && blockedOver !== null) {
-        if (document.getElementById('room-status').textContent === T.blocked) status(blockedOver);
+        if (document.getElementById('room-status').textContent === T.blocked[role]) status(blockedOver);
         blockedOver = null;
       }
       if (mine.connectionState === 'failed' && joined) { startCall(); }
@@ -446,8 +446,8 @@
           mark('relay-failed');
           // Said where the call is, in place of the status until the call connects.
           var now = document.getElementById('room-status').textContent;
-          if (now !== T.blocked) blockedOver = now;
-          status(T.blocked);
+          if (now !== T.blocked[role]) blockedOver = now;
+          status(T.blocked[role]);
           startCall();
         }
         break;

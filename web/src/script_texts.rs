@@ -30,7 +30,11 @@ pub fn room(l: Lang) -> String {
         "citizenWaiting": l.t("{nome} è in attesa nella stanza."),
         "replaced": l.t("Hai aperto la stanza in un'altra scheda o finestra: continua da lì."),
         "reconnecting": l.t("Connessione persa, nuovo tentativo in corso…"),
-        "blocked": l.t("La videochiamata non riesce a collegarsi: la rete che stai usando potrebbe bloccarla. Nuovo tentativo in corso; se non basta, prova un'altra rete (ad esempio i dati del telefono invece del Wi-Fi) o contatta l'ufficio."),
+        // What a call that cannot connect may be blocked by, and what to try, by role.
+        "blocked": {
+            "citizen": l.t("La videochiamata non riesce a collegarsi: la rete che stai usando potrebbe bloccarla. Nuovo tentativo in corso; se non basta, prova un'altra rete (ad esempio i dati del telefono invece del Wi-Fi) o contatta l'ufficio."),
+            "operator": l.t("La videochiamata non riesce a collegarsi: la rete dell'ufficio potrebbe bloccarla. Nuovo tentativo in corso; se non basta, segnalalo a chi gestisce la rete o i sistemi informatici del Comune."),
+        },
         "ended": l.t("L'appuntamento è terminato."),
         "noCamera": l.t("Non è stato possibile usare la fotocamera (permesso negato o fotocamera assente): entrerai solo con l'audio."),
         "noMedia": l.t("Non è stato possibile usare né la fotocamera né il microfono: controlla i permessi del browser. Potrai comunque vedere e sentire l'altra persona."),
