@@ -303,7 +303,7 @@ test('a citizen forced through TURN (relay only) still gets the call', async () 
   }
 });
 
-test('a citizen whose media cannot reach the relay is told so, and the page tries again until the call goes through', async () => {
+test('a citizen whose media cannot reach the relay is told so, and the page tries again until the call goes through', async (t) => {
   // The citizen may reach the relay only through a TURN server that is not running at first:
   // no candidate, so the first connection never connects, and the relay gives up on it at its
   // deadline (15 s after its answer). The browser alone goes on waiting: with a page that did not
@@ -324,6 +324,7 @@ test('a citizen whose media cannot reach the relay is told so, and the page trie
     const after = (second - first) / 1000;
     // At the relay's deadline (found within 2 s), not when the browser would give up.
     assert.ok(after >= 14 && after < 20, `the page offered again ${after.toFixed(1)} s after its first offer`);
+    t.diagnostic(`the page offered again ${after.toFixed(1)} s after its first offer`);
     assert.equal(await c.citizen.evaluate(() => performance.getEntriesByName('sportello:relay-failed').length), 1, 'the relay said the connection failed, once');
     // The citizen was told what is happening and what to try, where the call's status is.
     const said = await c.citizen.evaluate(() => window.sportelloStatusLog);
