@@ -342,7 +342,13 @@ impl Hub {
                         Some(MediaEvent::Candidate(MediaCandidate { candidate, sdp_mid, sdp_mline_index })) => {
                             ServerMessage::Ice { v: VERSION, from: Party::Relay, candidate, sdp_mid, sdp_mline_index }
                         }
-                        Some(MediaEvent::State(state)) => ServerMessage::MediaState { v: VERSION, state },
+                        Some(MediaEvent::State(state)) => {
+                            // The other side hears of it too (`room`: of `connected` and `failed`).
+                            if let Some(room) = conn.joined {
+                                self.apply(room, Event::Media { conn: id, state: state.clone() });
+                            }
+                            ServerMessage::MediaState { v: VERSION, state }
+                        }
                         None => continue,
                     };
                     if sink.send(Message::Text(Utf8Bytes::from(m.to_json()))).await.is_err() { break; }

@@ -157,6 +157,12 @@ pub enum ServerMessage {
         v: u32,
         state: String,
     },
+    /// The other participant's media connection to the relay failed (`failed`: they are trying
+    /// again) or is up (`connected`).
+    PeerMedia {
+        v: u32,
+        state: String,
+    },
     /// A chat message of the call, to both sides (its sender too), and again, in order, to
     /// whoever enters while the call's messages are kept. `seq` counts from 1 in the call.
     Chat {

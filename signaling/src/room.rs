@@ -57,6 +57,12 @@ pub enum Event {
         conn: ConnId,
         message: ServerMessage,
     },
+    /// The state of a participant's media connection changed, as the relay says: the other side
+    /// hears of `connected` and `failed`.
+    Media {
+        conn: ConnId,
+        state: String,
+    },
     /// A chat message (checked by `protocol::parse`), sent at `at`.
     Chat {
         conn: ConnId,
@@ -234,6 +240,17 @@ impl Room {
                     None => out.push(Action::Send(conn, ServerMessage::error(ErrorCode::NoPeer))),
                 },
             },
+            Event::Media { conn, state } => {
+                let peer = self
+                    .role_of(conn)
+                    .and_then(|role| self.present(role.other()));
+                if let (Some((peer, _)), "connected" | "failed") = (peer, state.as_str()) {
+                    out.push(Action::Send(
+                        peer,
+                        ServerMessage::PeerMedia { v: VERSION, state },
+                    ));
+                }
+            }
             Event::Chat { conn, text, at } => match self.role_of(conn) {
                 None => out.push(Action::Send(
                     conn,
@@ -289,6 +306,35 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn the_other_side_hears_when_a_media_connection_fails_or_comes_up_and_of_nothing_else() {
+        let media = |conn, state: &str| Event::Media {
+            conn,
+            state: state.into(),
+        };
+        let peer_media = |state: &str| ServerMessage::PeerMedia {
+            v: 1,
+            state: state.into(),
+        };
+        let mut r = Room::default();
+        r.handle(join(1, Role::Citizen, "Maria"));
+        // Nobody to tell yet; a stranger's state is nobody's business.
+        assert_eq!(r.handle(media(1, "failed")), vec![]);
+        r.handle(join(2, Role::Operator, "Op"));
+        assert_eq!(r.handle(media(7, "failed")), vec![]);
+        assert_eq!(
+            r.handle(media(1, "failed")),
+            vec![Action::Send(2, peer_media("failed"))]
+        );
+        for state in ["new", "connecting", "disconnected", "closed"] {
+            assert_eq!(r.handle(media(1, state)), vec![], "{state}");
+        }
+        assert_eq!(
+            r.handle(media(2, "connected")),
+            vec![Action::Send(1, peer_media("connected"))]
+        );
     }
 
     #[test]

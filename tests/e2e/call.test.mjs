@@ -329,10 +329,15 @@ test('a citizen whose media cannot reach the relay is told so, and the page trie
     // The citizen was told what is happening and what to try, where the call's status is.
     const said = await c.citizen.evaluate(() => window.sportelloStatusLog);
     assert.ok(said.some((t) => /^La videochiamata non riesce a collegarsi: la rete che stai usando potrebbe bloccarla\. Nuovo tentativo in corso/.test(t)), JSON.stringify(said));
-    // The second try goes through; the status says again what it said before.
+    // The operator was told too, in the call's status.
+    const operatorSaid = await c.operator.evaluate(() => window.sportelloStatusLog);
+    assert.ok(operatorSaid.some((t) => / non riesce a collegarsi alla videochiamata \(la sua rete potrebbe bloccarla\): sta riprovando\.$/.test(t)), JSON.stringify(operatorSaid));
+    // The second try goes through; on both pages the status says again what it said before.
     await bothDecode(c.citizen, c.operator);
-    await until('the status back', async () => !/non riesce a collegarsi/.test(await c.citizen.locator('#room-status').innerText()) || null);
-    assert.match(await c.citizen.locator('#room-status').innerText(), /è entrato nella stanza/);
+    for (const page of [c.citizen, c.operator]) {
+      await until('the status back', async () => !/non riesce a collegarsi/.test(await page.locator('#room-status').innerText()) || null);
+      assert.match(await page.locator('#room-status').innerText(), /è entrato nella stanza/);
+    }
     const metrics = await (await fetch(`${c.server.admin}/metrics`)).text();
     assert.match(metrics, /\nsportello_relay_connections_failed_total\{reason="never_connected"\} 1\n/);
   } finally {

@@ -451,6 +451,15 @@
           startCall();
         }
         break;
+      case 'peer_media':
+        // The other side's connection to the relay failed (it is trying again), or is up again.
+        var peerSaid = fill(T.peerBlocked, peerName || T.someone);
+        if (m.state === 'failed') {
+          status(peerSaid);
+        } else if (m.state === 'connected' && document.getElementById('room-status').textContent === peerSaid) {
+          status(fill(T.joined, peerName || T.someone));
+        }
+        break;
       case 'answer':
         mark('answer');
         if (pc && m.from === 'relay') pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });

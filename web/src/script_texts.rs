@@ -30,6 +30,7 @@ pub fn room(l: Lang) -> String {
         "citizenWaiting": l.t("{nome} è in attesa nella stanza."),
         "replaced": l.t("Hai aperto la stanza in un'altra scheda o finestra: continua da lì."),
         "reconnecting": l.t("Connessione persa, nuovo tentativo in corso…"),
+        "peerBlocked": l.t("{nome} non riesce a collegarsi alla videochiamata (la sua rete potrebbe bloccarla): sta riprovando."),
         // What a call that cannot connect may be blocked by, and what to try, by role.
         "blocked": {
             "citizen": l.t("La videochiamata non riesce a collegarsi: la rete che stai usando potrebbe bloccarla. Nuovo tentativo in corso; se non basta, prova un'altra rete (ad esempio i dati del telefono invece del Wi-Fi) o contatta l'ufficio."),
