@@ -124,10 +124,7 @@ impl Watch {
 /// Counts `side`'s failed connection and says so in the log.
 pub fn report(failures: &Failures, side: Side, failure: Failure) {
     failures.0[failure.index()].fetch_add(1, Ordering::Relaxed);
-    let who = match side {
-        Side::Citizen => "citizen",
-        Side::Operator => "operator",
-    };
+    let who = side.label();
     match failure {
         Failure::NeverConnected => tracing::warn!(
             side = who,

@@ -341,9 +341,6 @@ async fn pass_feedback(
     }
 }
 
-/// Every 2 s, reads `side`'s loss (packets lost on the way from its browser to the relay) and
-/// round-trip time (ICE) from its connection's own statistics into the room's counters, until
-/// the participant's connection is gone.
 /// Closes a participant's connection, no longer in its room.
 async fn close(participant: Arc<Participant>, stats: &Stats) {
     let _ = participant.pc.close().await;
@@ -390,6 +387,9 @@ async fn fail_if_not_connected(
     }
 }
 
+/// Every 2 s, reads `side`'s loss (packets lost on the way from its browser to the relay) and
+/// round-trip time (ICE) from its connection's own statistics into the room's counters, until
+/// the participant's connection is gone.
 async fn sample_link(alive: Weak<Participant>, side: Side, counters: Arc<RoomCounters>) {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;

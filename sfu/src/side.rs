@@ -21,6 +21,14 @@ impl Side {
         }
     }
 
+    /// Its name in the relay's log lines and `/metrics` labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            Side::Citizen => "citizen",
+            Side::Operator => "operator",
+        }
+    }
+
     /// The side's place in per-side arrays (the room's connections, the statistics' `lost`
     /// and `rtt_us`): 0 for the citizen, 1 for the operator.
     pub fn index(self) -> usize {

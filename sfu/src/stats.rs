@@ -206,7 +206,8 @@ impl Stats {
             "Longest round-trip time between the relay and a participant now",
             Kind::Gauge,
         );
-        for (side, who) in ["citizen", "operator"].iter().enumerate() {
+        for side in [crate::Side::Citizen, crate::Side::Operator] {
+            let (who, side) = (side.label(), side.index());
             let max = rooms
                 .values()
                 .map(|c| c.rtt_us[side].load(Ordering::Relaxed))
@@ -241,6 +242,8 @@ mod tests {
         a.packets.fetch_add(100, Ordering::Relaxed);
         a.rtt_us[0].store(30_000, Ordering::Relaxed);
         stats.room(42).packets.fetch_add(50, Ordering::Relaxed);
+        // The open room's operator: its round-trip time is the one shown, under its side.
+        stats.room(42).rtt_us[1].store(20_000, Ordering::Relaxed);
         assert_eq!(stats.forwarded_packets(), 150);
         stats.remove(41);
         assert_eq!(
@@ -255,6 +258,11 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("sportello_relay_rooms 1\n"), "{out}");
+        assert!(
+            out.contains("sportello_relay_rtt_seconds_max{side=\"citizen\"} 0\n")
+                && out.contains("sportello_relay_rtt_seconds_max{side=\"operator\"} 0.02\n"),
+            "{out}"
+        );
         assert!(!out.contains("room="), "{out}");
     }
 

@@ -46,12 +46,19 @@ struct Handler {
     first_video: Arc<Mutex<Option<Instant>>>,
 }
 
+/// A local candidate to the relay over the room socket `ws` (bundled: the first m-line).
+fn trickle(ws: &mpsc::UnboundedSender<Value>, e: RTCPeerConnectionIceEvent) {
+    if let Ok(c) = e.candidate.to_json() {
+        let _ = ws.send(
+            json!({"type":"ice","v":1,"candidate":c.candidate,"sdp_mid":"0","sdp_mline_index":0}),
+        );
+    }
+}
+
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Handler {
     async fn on_ice_candidate(&self, e: RTCPeerConnectionIceEvent) {
-        if let Ok(c) = e.candidate.to_json() {
-            let _ = self.ws_tx.send(json!({"type":"ice","v":1,"candidate":c.candidate,"sdp_mid":"0","sdp_mline_index":0}));
-        }
+        trickle(&self.ws_tx, e);
     }
     async fn on_connection_state_change(&self, s: RTCPeerConnectionState) {
         if s == RTCPeerConnectionState::Connected {
@@ -349,9 +356,7 @@ struct Trickle(mpsc::UnboundedSender<Value>);
 #[async_trait::async_trait]
 impl PeerConnectionEventHandler for Trickle {
     async fn on_ice_candidate(&self, e: RTCPeerConnectionIceEvent) {
-        if let Ok(c) = e.candidate.to_json() {
-            let _ = self.0.send(json!({"type":"ice","v":1,"candidate":c.candidate,"sdp_mid":"0","sdp_mline_index":0}));
-        }
+        trickle(&self.0, e);
     }
 }
 
