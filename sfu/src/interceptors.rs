@@ -2,7 +2,9 @@
 //!
 //! The set is the crate's default one — NACK generator and responder, receiver and sender
 //! reports, transport-wide congestion feedback for the browsers' uplink — plus a tap on the NACK
-//! responder that hands receivers' keyframe requests and NACKs to the relay.
+//! responder that hands receivers' keyframe requests and NACKs to the relay. The `webrtc`
+//! engine gives `registry` to each connection; the `rtc` engine drives the chain itself
+//! (`set`, in `direct::media`) and gives `rtc` only a `Mirror`.
 //!
 //! What differs is *when* their timers fire. Each of them wakes on its own clock (NACK checks
 //! and congestion feedback every 100 ms, reports every second, counted from when each stream
@@ -123,6 +125,74 @@ where
     I: Interceptor,
 {
     pass_to!(0: bind_local_stream, unbind_local_stream, bind_remote_stream, unbind_remote_stream);
+}
+
+/// A stream `rtc` bound or unbound in its chain (`Mirror`): whether it is one of the relay's own
+/// (local), and its description.
+#[derive(Debug, Clone)]
+pub struct Bind {
+    pub bound: bool,
+    pub local: bool,
+    pub info: StreamInfo,
+}
+
+/// Where `Mirror` leaves what `rtc` bound, for the relay's own chain to bind the same.
+pub type Binds = std::sync::Arc<std::sync::Mutex<Vec<Bind>>>;
+
+/// `rtc`'s whole chain when the relay drives its own (`direct::media`): passes every message on
+/// untouched and records every stream `rtc` binds and unbinds.
+pub struct Mirror {
+    inner: rtc::interceptor::NoopInterceptor,
+    binds: Binds,
+}
+
+impl Mirror {
+    /// A mirror, and where it leaves the streams bound.
+    pub fn new() -> (Mirror, Binds) {
+        let binds = Binds::default();
+        let inner = rtc::interceptor::NoopInterceptor::new();
+        (
+            Mirror {
+                inner,
+                binds: binds.clone(),
+            },
+            binds,
+        )
+    }
+
+    fn record(&mut self, bound: bool, local: bool, info: &StreamInfo) {
+        if let Ok(mut binds) = self.binds.lock() {
+            binds.push(Bind {
+                bound,
+                local,
+                info: info.clone(),
+            });
+        }
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for Mirror {
+    pass_to!(inner: types, handle_read, poll_read, handle_write, poll_write, handle_event,
+        poll_event, handle_timeout, poll_timeout, close);
+}
+
+impl Interceptor for Mirror {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        self.record(true, true, info);
+        self.inner.bind_local_stream(info)
+    }
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.record(false, true, info);
+        self.inner.unbind_local_stream(info)
+    }
+    fn bind_remote_stream(&mut self, info: &StreamInfo) {
+        self.record(true, false, info);
+        self.inner.bind_remote_stream(info)
+    }
+    fn unbind_remote_stream(&mut self, info: &StreamInfo) {
+        self.record(false, false, info);
+        self.inner.unbind_remote_stream(info)
+    }
 }
 
 /// The NACK generator, told when a missing packet arrived again as a retransmission.
@@ -255,6 +325,13 @@ where
 /// The interceptors of one connection, with what they need negotiated registered on `media`
 /// (its codecs first: feedback is added to the codecs already there).
 pub fn registry(media: &mut MediaEngine) -> Result<Registry, Error> {
+    negotiate(media)?;
+    Ok(set())
+}
+
+/// What the interceptors need negotiated with the browser, registered on `media`: NACK and
+/// keyframe requests for video, the header extensions, transport-wide congestion feedback.
+pub fn negotiate(media: &mut MediaEngine) -> Result<(), Error> {
     for (typ, parameter) in [("nack", ""), ("nack", "pli")] {
         media.register_feedback(
             RTCPFeedback {
@@ -282,7 +359,12 @@ pub fn registry(media: &mut MediaEngine) -> Result<Registry, Error> {
             None,
         )?;
     }
-    Ok(Registry::new()
+    Ok(())
+}
+
+/// The interceptors of one connection, as a registry to build them from.
+pub fn set() -> Registry {
+    Registry::new()
         .with(
             Slot::NackResponder,
             // The responder passes every message read on, marked or not.
@@ -321,7 +403,7 @@ pub fn registry(media: &mut MediaEngine) -> Result<Registry, Error> {
                     .with_interval(REPORT_INTERVAL)
                     .build(),
             ),
-        ))
+        )
 }
 
 #[cfg(test)]

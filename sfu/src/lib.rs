@@ -38,8 +38,9 @@
 //! - `reactors`: the threads that run the connections, a room's two on the same one.
 //! - `direct`: the default engine (`EngineKind::Rtc`): worker threads that drive `rtc`
 //!   connections themselves, datagrams and time in, datagrams and events out, through
-//!   `forward`, with batched UDP reads and sends and ICE-TCP; `relay` hands it every offer,
-//!   candidate and leave when it is chosen.
+//!   `forward`, with batched UDP reads and sends and ICE-TCP; `rtc` does ICE and DTLS, and the
+//!   relay's own media path (`direct::media`) SRTP, SRTCP and the interceptors; `relay` hands
+//!   it every offer, candidate and leave when it is chosen.
 //! - `stats`: per-room counters for the Prometheus endpoint.
 //! - `failure`: when a connection counts as failed (not connected in time, or ICE lost), and
 //!   its report (a warning, a counter), for both engines.

@@ -33,20 +33,30 @@ impl RoomCounters {
             .inbound_rtp_streams()
             .map(|r| r.received_rtp_stream_stats.packets_lost)
             .sum();
-        self.lost[side.index()].store(lost.max(0) as u64, Ordering::Relaxed);
-        let rtt = report
-            .iter()
-            .filter_map(|e| match e {
-                rtc::statistics::report::RTCStatsReportEntry::IceCandidatePair(p)
-                    if p.current_round_trip_time > 0.0 =>
-                {
-                    Some(p.current_round_trip_time)
-                }
-                _ => None,
-            })
-            .fold(0.0f64, f64::max);
+        self.record(side, lost.max(0) as u64, round_trip(report));
+    }
+
+    /// `side`'s link: packets lost on its uplink so far, and its round-trip time in seconds.
+    pub(crate) fn record(&self, side: crate::side::Side, lost: u64, rtt: f64) {
+        self.lost[side.index()].store(lost, Ordering::Relaxed);
         self.rtt_us[side.index()].store((rtt * 1e6) as u64, Ordering::Relaxed);
     }
+}
+
+/// The round-trip time of a connection's ICE candidate pairs (the longest, if several have one),
+/// in seconds; 0 if none has.
+pub(crate) fn round_trip(report: &rtc::statistics::report::RTCStatsReport) -> f64 {
+    report
+        .iter()
+        .filter_map(|e| match e {
+            rtc::statistics::report::RTCStatsReportEntry::IceCandidatePair(p)
+                if p.current_round_trip_time > 0.0 =>
+            {
+                Some(p.current_round_trip_time)
+            }
+            _ => None,
+        })
+        .fold(0.0f64, f64::max)
 }
 
 /// Counters of rooms that have ended, so that the process's totals never go down.

@@ -391,6 +391,9 @@ test('with 3 % of packets lost each way, NACKs are answered with retransmissions
     const metrics = await (await fetch(`${c.server.admin}/metrics`)).text();
     const nacks = [...metrics.matchAll(/^sportello_relay_nacks_total (\d+)$/gm)].map((m) => Number(m[1]));
     assert.ok(nacks.length === 1 && nacks[0] > 0, `the relay counted the browsers' NACKs: ${nacks}`);
+    // The uplinks' losses, as the relay's receiver reports tell them to the browsers.
+    const lost = [...metrics.matchAll(/^sportello_relay_packets_lost_total (\d+)$/gm)].map((m) => Number(m[1]));
+    assert.ok(lost.length === 1 && lost[0] > 0, `the relay counted the packets lost on the way to it: ${lost}`);
   } finally {
     for (const rule of rules) iptables(['-D', ...rule]);
     if (c) await c.close();

@@ -2,7 +2,8 @@
 //! without the `webrtc` crate's tasks, channels and sockets around them (`media_engine = rtc`).
 //!
 //! Each worker thread (`worker`) owns one UDP socket and every connection of the rooms placed
-//! on it, both of a room's on the same one; a new room goes to the worker with the fewest. A
+//! on it, both of a room's on the same one; a new room goes to the worker with the fewest. `rtc`
+//! does each connection's ICE and DTLS; its media goes the relay's own way (`media`). A
 //! packet is read in a batch (`udp`: `recvmmsg`), decrypted, forwarded through `forward`,
 //! encrypted and sent in a batch (`sendmmsg`, a frame's packets to one person as one message:
 //! UDP GSO) on the same thread, with no task, channel or lock on the way. The rest of the relay talks to a worker with commands (an offer, a
@@ -21,6 +22,7 @@
 //! IPv6 address (`[::]`) is refused, with a message that says so. Candidates go in the answer
 //! (with end-of-candidates), none are trickled.
 
+mod media;
 mod tcp;
 mod udp;
 mod worker;

@@ -5,8 +5,9 @@
 //! timers due of a slice of the connections (and samples a slice of their links, every two
 //! seconds), so that no datagram waits long behind them; reads up to a batch of datagrams, hands each to the
 //! connection it belongs to (by the sender's address, or for a first STUN request by the ICE
-//! username fragment it names), forwards the media that comes out to the other side of the
-//! room through `forward`, and sends every datagram produced in one batch; then it counts how
+//! username fragment it names): SRTP and SRTCP to the connection's own media path (`media`),
+//! the rest (STUN, DTLS) to its `rtc` connection; forwards the media that comes out to the
+//! other side of the room through `forward`, and sends every datagram produced in one batch; then it counts how
 //! long each datagram of the batch spent in the relay, from the kernel's receipt to that send.
 //! Frames from ICE-TCP streams (`tcp`) are routed the same way, by the stream's address. Then it
 //! waits for the socket, the streams, a command or the next timer, whichever comes first.
@@ -19,7 +20,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::BytesMut;
 // Maps looked up for every packet: foldhash, seeded per process.
 use foldhash::{HashMap, HashMapExt};
-use rtc::media_stream::{MediaStreamTrack, MediaStreamTrackId};
+use rtc::interceptor::Packet;
+use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
@@ -29,14 +31,11 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::peer_connection::transport::RTCIceCandidateInit;
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
-use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
-use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
+use super::media::{MediaPath, Unsealed};
 use super::tcp::Tcp;
 use super::udp::{self, RecvBatch, Wake};
 use crate::connection::{kind_index, Announce, KINDS};
@@ -92,14 +91,18 @@ struct Peer {
     addrs: Vec<Route>,
     events: tokio::sync::mpsc::UnboundedSender<RelayEvent>,
     counters: Arc<RoomCounters>,
-    /// The outgoing tracks' senders, SSRCs and track ids, by `kind_index`.
-    out: [RTCRtpSenderId; 2],
+    /// The outgoing streams' SSRCs, by `kind_index`.
     out_ssrc: [u32; 2],
-    out_ids: [MediaStreamTrackId; 2],
     payload_types: std::collections::HashMap<String, u8>,
-    incoming: HashMap<MediaStreamTrackId, Incoming>,
-    /// The participant's own video, to ask it for keyframes.
-    video_in: Option<(RTCRtpReceiverId, u32)>,
+    /// The incoming tracks, by SSRC.
+    incoming: HashMap<u32, Incoming>,
+    /// The participant's own video stream, to ask it for keyframes.
+    video_in: Option<u32>,
+    /// SRTP and SRTCP, once DTLS is done.
+    media: MediaPath,
+    /// Where its media goes: where the browser's last authenticated media came from (at first,
+    /// the datagram that completed DTLS), and the local address it came to.
+    media_to: Option<(Route, SocketAddr)>,
     created: Instant,
     /// Whether and how it failed (`failure`).
     watch: Watch,
@@ -145,6 +148,8 @@ pub(crate) struct Worker {
     fds: Vec<libc::pollfd>,
     /// Messages read from a connection, being handled (kept to reuse the allocation).
     reads: Vec<RTCMessage>,
+    /// Media read from a connection, being forwarded (the same).
+    media: Vec<rtc::rtp::Packet>,
     /// Connections with input since their deadline was read.
     dirty: Vec<usize>,
     next_sample: Instant,
@@ -247,6 +252,7 @@ impl Worker {
             out_tcp: Vec::new(),
             fds: Vec::new(),
             reads: Vec::new(),
+            media: Vec::new(),
             dirty: Vec::new(),
             next_sample: Instant::now() + SAMPLE_EVERY,
             sampling: None,
@@ -363,7 +369,10 @@ impl Worker {
     fn refresh_deadlines(&mut self) {
         for key in self.dirty.drain(..) {
             if let Some(p) = self.peers[key].as_mut() {
-                p.deadline = p.pc.poll_timeout();
+                p.deadline = match (p.pc.poll_timeout(), p.media.deadline()) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 p.dirty = false;
             }
         }
@@ -415,6 +424,18 @@ impl Worker {
         // A datagram the protocol stack cannot take (a bug of its own on hostile input) costs
         // its connection, never the worker and the other rooms on it.
         let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let Some(p) = self.peers[key].as_mut() else {
+                return;
+            };
+            match p.media.unseal(datagram) {
+                Unsealed::Packet(packet) => {
+                    p.media_to = Some((from, local));
+                    self.read_media(key, packet, now);
+                    return;
+                }
+                Unsealed::Dropped => return,
+                Unsealed::NotMine => {}
+            }
             if let Some(p) = self.peers[key].as_mut() {
                 let _ = p.pc.handle_read(TaggedBytesMut {
                     now,
@@ -426,6 +447,9 @@ impl Worker {
                     },
                     message: BytesMut::from(datagram),
                 });
+                if !p.media.ready() && p.media.take_keys(&mut p.pc) {
+                    p.media_to = Some((from, local));
+                }
                 self.drain(key, now);
             }
         }));
@@ -465,10 +489,11 @@ impl Worker {
                             .unwrap_or_default();
                         tracing::debug!(side = p.side.index(), %kind, ssrc = init.ssrc, "receiving a track");
                         if kind == RtpCodecKind::Video {
-                            p.video_in = Some((init.receiver_id, init.ssrc));
+                            p.video_in = Some(init.ssrc);
                         }
+                        p.media.open(init.ssrc);
                         p.incoming.insert(
-                            init.track_id,
+                            init.ssrc,
                             Incoming {
                                 kind,
                                 mime,
@@ -479,6 +504,7 @@ impl Worker {
                     _ => {}
                 }
             }
+            p.media.sync();
         }
         if connected_now {
             // A receiver that just connected needs a keyframe to show anything.
@@ -494,8 +520,10 @@ impl Worker {
         }
         for m in reads.drain(..) {
             match m {
-                RTCMessage::RtpPacket(track, packet) => self.forward(key, &track, packet, now),
-                RTCMessage::RtcpPacket(track, packets) => self.feedback(key, &track, &packets, now),
+                RTCMessage::RtpPacket(_, packet) => self.read_media(key, Packet::Rtp(packet), now),
+                RTCMessage::RtcpPacket(_, packets) => {
+                    self.read_media(key, Packet::Rtcp(packets), now)
+                }
                 _ => {}
             }
         }
@@ -523,18 +551,55 @@ impl Worker {
         self.rooms.get(&p.room)?.peers[p.side.other().index()]
     }
 
-    /// One packet of `key`'s incoming `track`, to the other side.
-    fn forward(
-        &mut self,
-        key: usize,
-        track: &MediaStreamTrackId,
-        packet: rtc::rtp::Packet,
-        now: Instant,
-    ) {
+    /// A packet from `key`'s browser through its media path: its media forwarded to the other
+    /// side, its feedback acted on, what the path has to send sent.
+    fn read_media(&mut self, key: usize, packet: Packet, now: Instant) {
+        let mut media = std::mem::take(&mut self.media);
+        let Some(p) = self.peers[key].as_mut() else {
+            return;
+        };
+        let asked = p.media.read(packet, now, &p.out_ssrc, &mut media);
+        if asked.nacks > 0 {
+            p.counters.nacks.fetch_add(asked.nacks, Ordering::Relaxed);
+        }
+        for packet in media.drain(..) {
+            self.forward(key, packet, now);
+        }
+        self.media = media;
+        if asked.keyframe {
+            if let Some(other) = self.other(key) {
+                self.request_keyframe(other, now);
+            }
+        }
+        self.send_media(key);
+    }
+
+    /// What connection `key`'s media path has to send, to the browser; its deadline is read
+    /// again before the loop waits.
+    fn send_media(&mut self, key: usize) {
+        let Some(p) = self.peers[key].as_mut() else {
+            return;
+        };
+        let to = p.media_to;
+        let (udp, tcp) = (&mut self.out, &mut self.out_tcp);
+        p.media.seal(|d| match to {
+            Some(((dest, TransportProtocol::TCP), _)) => tcp.push((dest, d)),
+            Some(((dest, _), local)) => udp.push((dest, local.ip(), d)),
+            None => {}
+        });
+        if !p.dirty {
+            p.dirty = true;
+            self.dirty.push(key);
+        }
+    }
+
+    /// One packet of `key`'s incoming tracks, to the other side.
+    fn forward(&mut self, key: usize, packet: rtc::rtp::Packet, now: Instant) {
+        let ssrc = packet.header.ssrc;
         let other = self.other(key);
         let Some(incoming) = self.peers[key]
             .as_mut()
-            .and_then(|p| p.incoming.get_mut(track))
+            .and_then(|p| p.incoming.get_mut(&ssrc))
         else {
             return;
         };
@@ -549,7 +614,7 @@ impl Worker {
         let Ok([Some(from), Some(to)]) = self.peers.get_disjoint_mut([key, other]) else {
             return;
         };
-        let Some(incoming) = from.incoming.get(track) else {
+        let Some(incoming) = from.incoming.get(&ssrc) else {
             return;
         };
         let Some(room) = self.rooms.get_mut(&from.room) else {
@@ -571,50 +636,13 @@ impl Worker {
             return;
         };
         let bytes = packet.payload.len() as u64;
-        let written = to
-            .pc
-            .rtp_sender(to.out[k])
-            .map(|mut s| s.write_rtp(now, packet));
-        if matches!(written, Some(Ok(()))) {
+        if to.media.write(Packet::Rtp(packet), now) {
             counters.packets.fetch_add(1, Ordering::Relaxed);
             counters.bytes.fetch_add(bytes, Ordering::Relaxed);
         } else {
             counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        self.take_writes(other);
-    }
-
-    /// What `key`'s browser says about one of its outgoing tracks, as a receiver: a keyframe
-    /// request goes to the other side's sender; NACKs are counted (the connection's NACK
-    /// responder answers them itself).
-    fn feedback(
-        &mut self,
-        key: usize,
-        track: &MediaStreamTrackId,
-        packets: &[Box<dyn rtc::rtcp::Packet>],
-        now: Instant,
-    ) {
-        let Some(p) = self.peers[key].as_ref() else {
-            return;
-        };
-        if !p.out_ids.contains(track) {
-            return;
-        }
-        let mut keyframe = false;
-        for packet in packets {
-            let a = packet.as_any();
-            if a.is::<PictureLossIndication>() || a.is::<FullIntraRequest>() {
-                keyframe = true;
-            }
-            if a.is::<TransportLayerNack>() {
-                p.counters.nacks.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        if keyframe {
-            if let Some(other) = self.other(key) {
-                self.request_keyframe(other, now);
-            }
-        }
+        self.send_media(other);
     }
 
     /// Asks connection `key`'s browser (a sender) for a keyframe.
@@ -622,15 +650,15 @@ impl Worker {
         let Some(p) = self.peers[key].as_mut() else {
             return;
         };
-        let Some((receiver, ssrc)) = p.video_in else {
+        let Some(ssrc) = p.video_in else {
             return;
         };
-        if let Some(mut r) = p.pc.rtp_receiver(receiver) {
-            if r.write_rtcp(now, crate::connection::pli(ssrc)).is_ok() {
-                p.counters.plis.fetch_add(1, Ordering::Relaxed);
-            }
+        if p.media
+            .write(Packet::Rtcp(crate::connection::pli(ssrc)), now)
+        {
+            p.counters.plis.fetch_add(1, Ordering::Relaxed);
         }
-        self.take_writes(key);
+        self.send_media(key);
     }
 
     /// The next `TIMER_SLICE` connections with timers due, from where the last slice stopped;
@@ -649,14 +677,17 @@ impl Worker {
                     return true;
                 }
                 let _ = p.pc.handle_timeout(now);
+                p.media.timeout(now);
                 self.drain(key, now);
+                self.send_media(key);
                 served += 1;
             }
         }
         false
     }
 
-    /// Each link's loss and round-trip time, from its connection's own statistics: the next
+    /// Each link's loss (as the media path reports it to the browser) and round-trip time (from
+    /// the connection's ICE statistics): the next
     /// `SAMPLE_SLICE` connections of a sampling under way; whether it has more.
     fn sample(&mut self, now: Instant) -> bool {
         let Some(from) = self.sampling else {
@@ -666,7 +697,8 @@ impl Worker {
         let to = (from + SAMPLE_SLICE).min(self.peers.len());
         for p in self.peers[from..to].iter_mut().flatten() {
             let report = p.pc.get_stats(now, rtc::statistics::StatsSelector::None);
-            p.counters.record_link(p.side, &report);
+            let rtt = crate::stats::round_trip(&report);
+            p.counters.record(p.side, p.media.lost(), rtt);
         }
         self.sampling = (to < self.peers.len()).then_some(to);
         self.sampling.is_some()
@@ -762,7 +794,11 @@ impl Worker {
         for (c, kind) in crate::connection::codecs() {
             media.register_codec(c, kind).map_err(rtc_err)?;
         }
-        let registry = crate::interceptors::registry(&mut media).map_err(rtc_err)?;
+        crate::interceptors::negotiate(&mut media).map_err(rtc_err)?;
+        // `rtc`'s chain only tells the media path which streams it binds.
+        let (path, mirror) = MediaPath::new();
+        let registry =
+            rtc::interceptor::Registry::new().with(rtc::interceptor::Slot::NackResponder, mirror);
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
             .with_ice_connection_attempts(Some(crate::connection::ICE_CHECK_INTERVAL), Some(60))
@@ -777,10 +813,8 @@ impl Worker {
             .map_err(rtc_err)?;
         let ssrcs = [rand::random::<u32>(), rand::random::<u32>()];
         let mut out = Vec::with_capacity(2);
-        let mut out_ids = Vec::with_capacity(2);
         for (k, kind) in KINDS.into_iter().enumerate() {
             let track: MediaStreamTrack = crate::connection::out_track_spec(kind, ssrcs[k]);
-            out_ids.push(track.track_id().clone());
             out.push(pc.add_track(track).map_err(rtc_err)?);
         }
         for (i, (at, over)) in self.candidates.iter().enumerate() {
@@ -823,12 +857,12 @@ impl Worker {
             addrs: Vec::new(),
             events,
             counters: self.stats.room(room),
-            out: [out[0], out[1]],
             out_ssrc: ssrcs,
-            out_ids: [out_ids[0].clone(), out_ids[1].clone()],
             payload_types,
             incoming: HashMap::new(),
             video_in: None,
+            media: path,
+            media_to: None,
             created: now,
             watch: Watch::new(now),
             deadline: None,
