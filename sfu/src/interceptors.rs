@@ -368,42 +368,66 @@ pub fn set() -> Registry {
         .with(
             Slot::NackResponder,
             // The responder passes every message read on, marked or not.
-            FeedbackTap(NackResponderBuilder::new().with_size(SEND_HISTORY).build()),
+            FeedbackTap(nack_responder()),
         )
-        .with(
-            Slot::NackGenerator,
-            OnTick(RtxAware::new(
-                NackGeneratorBuilder::new()
-                    .with_interval(FAST_INTERVAL)
-                    // As libwebrtc: a packet still missing after ten requests is given up.
-                    .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
-                    .build(),
-            )),
-        )
-        .with(
-            Slot::TwccReceiver,
-            OnTick(
-                TwccReceiverBuilder::new()
-                    .with_interval(FAST_INTERVAL)
-                    .build(),
-            ),
-        )
-        .with(
-            Slot::ReceiverReport,
-            OnTick(
-                ReceiverReportBuilder::new()
-                    .with_interval(REPORT_INTERVAL)
-                    .build(),
-            ),
-        )
-        .with(
-            Slot::SenderReport,
-            OnTick(
-                SenderReportBuilder::new()
-                    .with_interval(REPORT_INTERVAL)
-                    .build(),
-            ),
-        )
+        .with(Slot::NackGenerator, nack_generator())
+        .with(Slot::TwccReceiver, twcc_receiver())
+        .with(Slot::ReceiverReport, receiver_report())
+        .with(Slot::SenderReport, sender_report())
+}
+
+/// The same interceptors as `set`, split by the streams they serve, for a relay that drives
+/// them itself: those of the browser's streams (NACK generator, congestion feedback, receiver
+/// reports), and those of the relay's own (NACK responder, sender reports). Each packet then
+/// goes through only the stages that have something to do with it: an incoming one through
+/// three, an outgoing one through two, instead of all five both ways.
+pub fn split() -> (Registry, Registry) {
+    let receiving = Registry::new()
+        .with(Slot::NackGenerator, nack_generator())
+        .with(Slot::TwccReceiver, twcc_receiver())
+        .with(Slot::ReceiverReport, receiver_report());
+    let sending = Registry::new()
+        .with(Slot::NackResponder, nack_responder())
+        .with(Slot::SenderReport, sender_report());
+    (receiving, sending)
+}
+
+fn nack_responder() -> impl Interceptor {
+    NackResponderBuilder::new().with_size(SEND_HISTORY).build()
+}
+
+fn nack_generator() -> impl Interceptor {
+    OnTick(RtxAware::new(
+        NackGeneratorBuilder::new()
+            .with_interval(FAST_INTERVAL)
+            // As libwebrtc: a packet still missing after ten requests is given up.
+            .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
+            .build(),
+    ))
+}
+
+fn twcc_receiver() -> impl Interceptor {
+    OnTick(
+        TwccReceiverBuilder::new()
+            .with_interval(FAST_INTERVAL)
+            .build(),
+    )
+}
+
+fn receiver_report() -> impl Interceptor {
+    OnTick(
+        ReceiverReportBuilder::new()
+            .with_interval(REPORT_INTERVAL)
+            .build(),
+    )
+}
+
+fn sender_report() -> impl Interceptor {
+    OnTick(
+        SenderReportBuilder::new()
+            .with_interval(REPORT_INTERVAL)
+            .build(),
+    )
 }
 
 #[cfg(test)]

@@ -3,11 +3,12 @@
 //! `rtc` does ICE and DTLS. Once the handshake is done, the relay takes a pair of SRTP contexts
 //! made from the same keys (the patched `rtc`, `vendor/rtc/PATCH.md`) and every SRTP and SRTCP
 //! datagram of the connection goes through here instead of through `rtc`'s handler stages:
-//! decrypted (`unseal`), read through a chain of `rtc`'s interceptors that the relay drives
-//! itself (`interceptors::set`: NACK and RTX, transport-wide congestion feedback, receiver and
-//! sender reports; `read`), and what the relay sends is written through the same chain
-//! (`write`) and encrypted (`seal`). `rtc`'s own chain is only a `Mirror`, which records the
-//! streams `rtc` binds so that this chain binds the same (`sync`).
+//! decrypted (`unseal`), read through `rtc`'s interceptors, which the relay drives itself in two
+//! chains (`interceptors::split`): one for the browser's streams (NACK generator with RTX,
+//! transport-wide congestion feedback, receiver reports; `read`), one for the relay's own (NACK
+//! responder, sender reports; `write`), and what they send is encrypted (`seal`). `rtc`'s own
+//! chain is only a `Mirror`, which records the streams `rtc` binds so that these chains bind
+//! the same (`sync`).
 //!
 //! `rtc` still opens the incoming tracks: a packet of a stream not opened here yet is left to
 //! it (`Unsealed::NotMine`), and its first packets come back through `read`. No SRTP or SRTCP
@@ -117,8 +118,10 @@ pub(crate) fn reported_lost(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<(u32,
 pub(crate) struct MediaPath {
     /// The relay's SRTP contexts (outgoing, incoming), once DTLS is done.
     keys: Option<(Context, Context)>,
-    chain: Box<dyn Interceptor>,
-    /// What `rtc`'s `Mirror` recorded, not yet bound in `chain`.
+    /// The interceptors of the browser's streams, and of the relay's own.
+    receiving: Box<dyn Interceptor>,
+    sending: Box<dyn Interceptor>,
+    /// What `rtc`'s `Mirror` recorded, not yet bound in the chains.
     binds: Binds,
     /// The browser's streams whose tracks are open.
     opened: HashSet<u32>,
@@ -132,9 +135,11 @@ impl MediaPath {
     /// A media path, and the `Mirror` that is to be `rtc`'s chain.
     pub(crate) fn new() -> (MediaPath, Mirror) {
         let (mirror, binds) = Mirror::new();
+        let (receiving, sending) = crate::interceptors::split();
         let path = MediaPath {
             keys: None,
-            chain: Box::new(crate::interceptors::set().build()),
+            receiving: Box::new(receiving.build()),
+            sending: Box::new(sending.build()),
             binds,
             opened: HashSet::new(),
             rtx: HashMap::new(),
@@ -161,7 +166,7 @@ impl MediaPath {
         self.opened.insert(ssrc);
     }
 
-    /// Binds in the chain the streams `rtc` bound (and unbinds those it unbound) since.
+    /// Binds in the chains the streams `rtc` bound (and unbinds those it unbound) since.
     pub(crate) fn sync(&mut self) {
         let binds = match self.binds.lock() {
             Ok(mut b) if !b.is_empty() => std::mem::take(&mut *b),
@@ -169,13 +174,13 @@ impl MediaPath {
         };
         for b in binds {
             match (b.bound, b.local) {
-                (true, true) => self.chain.bind_local_stream(&b.info),
-                (false, true) => self.chain.unbind_local_stream(&b.info),
+                (true, true) => self.sending.bind_local_stream(&b.info),
+                (false, true) => self.sending.unbind_local_stream(&b.info),
                 (true, false) => {
                     if let Some(rtx) = b.info.ssrc_rtx {
                         self.rtx.insert(rtx, b.info.ssrc);
                     }
-                    self.chain.bind_remote_stream(&b.info)
+                    self.receiving.bind_remote_stream(&b.info)
                 }
                 (false, false) => {
                     if let Some(rtx) = b.info.ssrc_rtx {
@@ -183,7 +188,7 @@ impl MediaPath {
                     }
                     self.opened.remove(&b.info.ssrc);
                     self.lost.remove(&b.info.ssrc);
-                    self.chain.unbind_remote_stream(&b.info)
+                    self.receiving.unbind_remote_stream(&b.info)
                 }
             }
         }
@@ -201,23 +206,25 @@ impl MediaPath {
                 .and_then(|plain| rtc::rtcp::packet::unmarshal(&mut &plain[..]).ok())
                 .map_or(Unsealed::Dropped, |p| Unsealed::Packet(Packet::Rtcp(p))),
             Kind::Rtp => {
-                let Ok(header) = rtc::rtp::header::Header::unmarshal(&mut &datagram[..]) else {
+                let mut rest = datagram;
+                let Ok(header) = rtc::rtp::header::Header::unmarshal(&mut rest) else {
                     return Unsealed::NotMine;
                 };
                 if !self.opened.contains(&header.ssrc) && !self.rtx.contains_key(&header.ssrc) {
                     return Unsealed::NotMine;
                 }
+                let header_len = datagram.len() - rest.len();
                 incoming
                     .decrypt_rtp_with_header(datagram, &header)
                     .ok()
-                    .and_then(|plain| rtc::rtp::Packet::unmarshal(&mut &plain[..]).ok())
+                    .and_then(|plain| rtp_packet(header, header_len, plain))
                     .map_or(Unsealed::Dropped, |p| Unsealed::Packet(Packet::Rtp(p)))
             }
             Kind::Other => Unsealed::NotMine,
         }
     }
 
-    /// A packet from the browser through the chain: its media into `media` (a retransmission
+    /// A packet from the browser through the chains: its media into `media` (a retransmission
     /// as the packet it carries), what its RTCP asks of the relay as the sender of `outgoing`.
     pub(crate) fn read(
         &mut self,
@@ -226,34 +233,49 @@ impl MediaPath {
         outgoing: &[u32],
         media: &mut Vec<rtc::rtp::Packet>,
     ) -> Feedback {
-        let mut asked = Feedback::default();
-        let _ = self.chain.handle_read(tagged(packet, now));
-        while let Some(m) = self.chain.poll_read() {
-            match m.message.packet {
-                Packet::Rtp(p) => match self.rtx.get(&p.header.ssrc) {
+        if let Packet::Rtcp(packets) = packet {
+            let asked = feedback(&packets, outgoing);
+            // The NACK responder answers NACKs; the receiver reports take the browser's sender
+            // reports. RTCP ends in each chain (`Registry::build`): nothing to take out.
+            let _ = self
+                .sending
+                .handle_read(tagged(Packet::Rtcp(packets.clone()), now));
+            let _ = self
+                .receiving
+                .handle_read(tagged(Packet::Rtcp(packets), now));
+            while self.sending.poll_read().is_some() {}
+            while self.receiving.poll_read().is_some() {}
+            return asked;
+        }
+        let _ = self.receiving.handle_read(tagged(packet, now));
+        while let Some(m) = self.receiving.poll_read() {
+            if let Packet::Rtp(p) = m.message.packet {
+                match self.rtx.get(&p.header.ssrc) {
                     // Padding only, or no original: nothing to forward.
                     Some(primary) => media.extend(crate::interceptors::rtx_original(&p, *primary)),
                     None => media.push(p),
-                },
-                Packet::Rtcp(packets) => {
-                    let f = feedback(&packets, outgoing);
-                    asked.keyframe |= f.keyframe;
-                    asked.nacks += f.nacks;
                 }
-                _ => {}
             }
         }
-        asked
+        Feedback::default()
     }
 
-    /// A packet for the browser, into the chain; whether it was taken (not before the keys).
+    /// A packet for the browser, into the chain of the relay's streams; whether it was taken
+    /// (not before the keys).
     pub(crate) fn write(&mut self, packet: Packet, now: Instant) -> bool {
-        self.keys.is_some() && self.chain.handle_write(tagged(packet, now)).is_ok()
+        self.keys.is_some() && self.sending.handle_write(tagged(packet, now)).is_ok()
     }
 
-    /// What the chain has for the browser, encrypted, to `send`.
+    /// What the chains have for the browser, encrypted, to `send`.
     pub(crate) fn seal(&mut self, mut send: impl FnMut(BytesMut)) {
-        while let Some(m) = self.chain.poll_write() {
+        loop {
+            let Some(m) = self
+                .sending
+                .poll_write()
+                .or_else(|| self.receiving.poll_write())
+            else {
+                break;
+            };
             let Some((outgoing, _)) = self.keys.as_mut() else {
                 continue;
             };
@@ -280,19 +302,45 @@ impl MediaPath {
         }
     }
 
-    /// When the chain's timers are next due.
+    /// When the chains' timers are next due.
     pub(crate) fn deadline(&mut self) -> Option<Instant> {
-        self.chain.poll_timeout()
+        match (self.receiving.poll_timeout(), self.sending.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     pub(crate) fn timeout(&mut self, now: Instant) {
-        let _ = self.chain.handle_timeout(now);
+        let _ = self.receiving.handle_timeout(now);
+        let _ = self.sending.handle_timeout(now);
     }
 
     /// Packets lost on the browser's streams so far, as the relay last reported them to it.
     pub(crate) fn lost(&self) -> u64 {
         self.lost.values().map(|l| u64::from(*l)).sum()
     }
+}
+
+/// The RTP packet of a decrypted datagram whose header is `header` (`header_len` bytes): its
+/// payload shares the decrypted buffer, less any padding (RFC 3550, 5.1).
+pub(crate) fn rtp_packet(
+    header: rtc::rtp::header::Header,
+    header_len: usize,
+    plain: BytesMut,
+) -> Option<rtc::rtp::Packet> {
+    let mut payload = plain.freeze();
+    if payload.len() < header_len {
+        return None;
+    }
+    let _ = payload.split_to(header_len);
+    if header.padding {
+        let padding = usize::from(*payload.last()?);
+        if padding == 0 || padding > payload.len() {
+            return None;
+        }
+        payload.truncate(payload.len() - padding);
+    }
+    Some(rtc::rtp::Packet { header, payload })
 }
 
 fn tagged(packet: Packet, now: Instant) -> TaggedPacket {

@@ -106,10 +106,15 @@ struct Peer {
     created: Instant,
     /// Whether and how it failed (`failure`).
     watch: Watch,
-    /// When the connection's timers are next due, as of its last input.
+    /// When the connection's timers are next due (`rtc`'s or its media path's), as of its last
+    /// input.
     deadline: Option<Instant>,
     /// Had input since `deadline` was last read.
     dirty: bool,
+    /// When `rtc`'s timers are next due, and whether `rtc` had input since that was read (media
+    /// goes past `rtc`: most inputs leave it alone).
+    rtc_deadline: Option<Instant>,
+    rtc_dirty: bool,
 }
 
 #[derive(Default)]
@@ -369,7 +374,11 @@ impl Worker {
     fn refresh_deadlines(&mut self) {
         for key in self.dirty.drain(..) {
             if let Some(p) = self.peers[key].as_mut() {
-                p.deadline = match (p.pc.poll_timeout(), p.media.deadline()) {
+                if p.rtc_dirty {
+                    p.rtc_deadline = p.pc.poll_timeout();
+                    p.rtc_dirty = false;
+                }
+                p.deadline = match (p.rtc_deadline, p.media.deadline()) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
@@ -467,6 +476,7 @@ impl Worker {
             let Some(p) = self.peers[key].as_mut() else {
                 return;
             };
+            p.rtc_dirty = true;
             while let Some(e) = p.pc.poll_event() {
                 match e {
                     RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
@@ -676,9 +686,11 @@ impl Worker {
                     self.timers_from = key;
                     return true;
                 }
-                let _ = p.pc.handle_timeout(now);
                 p.media.timeout(now);
-                self.drain(key, now);
+                if p.rtc_deadline.is_some_and(|due| due <= now) {
+                    let _ = p.pc.handle_timeout(now);
+                    self.drain(key, now);
+                }
                 self.send_media(key);
                 served += 1;
             }
@@ -867,6 +879,8 @@ impl Worker {
             watch: Watch::new(now),
             deadline: None,
             dirty: false,
+            rtc_deadline: None,
+            rtc_dirty: true,
         };
         let key = match self.peers.iter().position(Option::is_none) {
             Some(k) => {
