@@ -3,8 +3,8 @@
 //! The set is the crate's default one — NACK generator and responder, receiver and sender
 //! reports, transport-wide congestion feedback for the browsers' uplink — plus a tap on the NACK
 //! responder that hands receivers' keyframe requests and NACKs to the relay. The `webrtc`
-//! engine gives `registry` to each connection; the `rtc` engine drives the chain itself
-//! (`set`, in `direct::media`) and gives `rtc` only a `Mirror`.
+//! engine gives `registry` to each connection; the `rtc` engine drives the same interceptors
+//! itself (`Driven`, in `direct::media`) and gives `rtc` only a `Mirror`.
 //!
 //! What differs is *when* their timers fire. Each of them wakes on its own clock (NACK checks
 //! and congestion feedback every 100 ms, reports every second, counted from when each stream
@@ -18,9 +18,10 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rtc::interceptor::{
-    Attribute, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet,
-    ReceiverReportBuilder, Registry, SenderReportBuilder, Slot, StreamInfo, TaggedPacket,
-    TwccReceiverBuilder,
+    Attribute, Interceptor, NackGeneratorBuilder, NackGeneratorInterceptor, NackResponderBuilder,
+    NackResponderInterceptor, Packet, ReceiverReportBuilder, ReceiverReportInterceptor, Registry,
+    SenderReportBuilder, SenderReportInterceptor, Slot, StreamInfo, TaggedPacket,
+    TwccReceiverBuilder, TwccReceiverInterceptor,
 };
 use rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers;
 use rtc::peer_connection::configuration::media_engine::MediaEngine;
@@ -376,27 +377,132 @@ pub fn set() -> Registry {
         .with(Slot::SenderReport, sender_report())
 }
 
-/// The same interceptors as `set`, split by the streams they serve, for a relay that drives
-/// them itself: those of the browser's streams (NACK generator, congestion feedback, receiver
-/// reports), and those of the relay's own (NACK responder, sender reports). Each packet then
-/// goes through only the stages that have something to do with it: an incoming one through
-/// three, an outgoing one through two, instead of all five both ways.
-pub fn split() -> (Registry, Registry) {
-    let receiving = Registry::new()
-        .with(Slot::NackGenerator, nack_generator())
-        .with(Slot::TwccReceiver, twcc_receiver())
-        .with(Slot::ReceiverReport, receiver_report());
-    let sending = Registry::new()
-        .with(Slot::NackResponder, nack_responder())
-        .with(Slot::SenderReport, sender_report());
-    (receiving, sending)
+/// The same interceptors as `set`, for a relay that drives them itself (`direct::media`): each
+/// called in turn, with no chain between them. A chain (`Registry::build`) takes every packet
+/// through every stage both ways, each stage queueing it by value, and allocates a queue for
+/// each packet it walks; here an incoming packet goes through the three stages of the browser's
+/// streams (NACK generator, congestion feedback, receiver reports) and an outgoing one through
+/// the two of the relay's (sender reports, NACK responder), and nothing is allocated on the way.
+pub struct Driven {
+    nack_generator: OnTick<RtxAware<NackGeneratorInterceptor>>,
+    twcc_receiver: OnTick<TwccReceiverInterceptor>,
+    receiver_report: OnTick<ReceiverReportInterceptor>,
+    sender_report: OnTick<SenderReportInterceptor>,
+    nack_responder: NackResponderInterceptor,
 }
 
-fn nack_responder() -> impl Interceptor {
+impl Default for Driven {
+    fn default() -> Self {
+        Driven {
+            nack_generator: nack_generator(),
+            twcc_receiver: twcc_receiver(),
+            receiver_report: receiver_report(),
+            sender_report: sender_report(),
+            nack_responder: nack_responder(),
+        }
+    }
+}
+
+impl Driven {
+    /// An RTP packet from the browser: what comes out of the stages (the packet itself), to
+    /// `out`.
+    pub fn read_rtp(&mut self, msg: TaggedPacket, mut out: impl FnMut(TaggedPacket)) {
+        let _ = self.nack_generator.handle_read(msg);
+        while let Some(a) = self.nack_generator.poll_read() {
+            let _ = self.twcc_receiver.handle_read(a);
+            while let Some(b) = self.twcc_receiver.poll_read() {
+                let _ = self.receiver_report.handle_read(b);
+                while let Some(c) = self.receiver_report.poll_read() {
+                    out(c);
+                }
+            }
+        }
+    }
+
+    /// RTCP from the browser: its NACKs to the responder, its sender reports to the receiver
+    /// reports. Nothing comes out.
+    pub fn read_rtcp(&mut self, packets: Vec<Box<dyn rtc::rtcp::Packet>>, now: Instant) {
+        let tagged = |packets| TaggedPacket {
+            now,
+            transport: Default::default(),
+            message: rtc::interceptor::AttributedPacket::new(Packet::Rtcp(packets)),
+        };
+        let _ = self.nack_responder.handle_read(tagged(packets.clone()));
+        let _ = self.receiver_report.handle_read(tagged(packets));
+        while self.nack_responder.poll_read().is_some() {}
+        while self.receiver_report.poll_read().is_some() {}
+    }
+
+    /// A packet for the browser.
+    pub fn write(&mut self, msg: TaggedPacket) {
+        let _ = self.sender_report.handle_write(msg);
+        while let Some(m) = self.sender_report.poll_write() {
+            let _ = self.nack_responder.handle_write(m);
+        }
+    }
+
+    /// The next packet for the browser: what was written, retransmissions, and the stages'
+    /// own RTCP (reports, NACKs, congestion feedback).
+    pub fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.nack_responder
+            .poll_write()
+            .or_else(|| self.sender_report.poll_write())
+            .or_else(|| self.nack_generator.poll_write())
+            .or_else(|| self.twcc_receiver.poll_write())
+            .or_else(|| self.receiver_report.poll_write())
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let _ = self.nack_generator.handle_timeout(now);
+        let _ = self.twcc_receiver.handle_timeout(now);
+        let _ = self.receiver_report.handle_timeout(now);
+        let _ = self.sender_report.handle_timeout(now);
+        let _ = self.nack_responder.handle_timeout(now);
+    }
+
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
+        [
+            self.nack_generator.poll_timeout(),
+            self.twcc_receiver.poll_timeout(),
+            self.receiver_report.poll_timeout(),
+            self.sender_report.poll_timeout(),
+            self.nack_responder.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// One of the relay's own streams, bound or unbound.
+    pub fn local_stream(&mut self, info: &StreamInfo, bound: bool) {
+        if bound {
+            self.sender_report.bind_local_stream(info);
+            self.nack_responder.bind_local_stream(info);
+        } else {
+            self.sender_report.unbind_local_stream(info);
+            self.nack_responder.unbind_local_stream(info);
+        }
+    }
+
+    /// One of the browser's streams, bound or unbound.
+    pub fn remote_stream(&mut self, info: &StreamInfo, bound: bool) {
+        if bound {
+            self.nack_generator.bind_remote_stream(info);
+            self.twcc_receiver.bind_remote_stream(info);
+            self.receiver_report.bind_remote_stream(info);
+        } else {
+            self.nack_generator.unbind_remote_stream(info);
+            self.twcc_receiver.unbind_remote_stream(info);
+            self.receiver_report.unbind_remote_stream(info);
+        }
+    }
+}
+
+fn nack_responder() -> NackResponderInterceptor {
     NackResponderBuilder::new().with_size(SEND_HISTORY).build()
 }
 
-fn nack_generator() -> impl Interceptor {
+fn nack_generator() -> OnTick<RtxAware<NackGeneratorInterceptor>> {
     OnTick(RtxAware::new(
         NackGeneratorBuilder::new()
             .with_interval(FAST_INTERVAL)
@@ -406,7 +512,7 @@ fn nack_generator() -> impl Interceptor {
     ))
 }
 
-fn twcc_receiver() -> impl Interceptor {
+fn twcc_receiver() -> OnTick<TwccReceiverInterceptor> {
     OnTick(
         TwccReceiverBuilder::new()
             .with_interval(FAST_INTERVAL)
@@ -414,7 +520,7 @@ fn twcc_receiver() -> impl Interceptor {
     )
 }
 
-fn receiver_report() -> impl Interceptor {
+fn receiver_report() -> OnTick<ReceiverReportInterceptor> {
     OnTick(
         ReceiverReportBuilder::new()
             .with_interval(REPORT_INTERVAL)
@@ -422,7 +528,7 @@ fn receiver_report() -> impl Interceptor {
     )
 }
 
-fn sender_report() -> impl Interceptor {
+fn sender_report() -> OnTick<SenderReportInterceptor> {
     OnTick(
         SenderReportBuilder::new()
             .with_interval(REPORT_INTERVAL)

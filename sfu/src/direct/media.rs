@@ -3,12 +3,11 @@
 //! `rtc` does ICE and DTLS. Once the handshake is done, the relay takes a pair of SRTP contexts
 //! made from the same keys (the patched `rtc`, `vendor/rtc/PATCH.md`) and every SRTP and SRTCP
 //! datagram of the connection goes through here instead of through `rtc`'s handler stages:
-//! decrypted (`unseal`), read through `rtc`'s interceptors, which the relay drives itself in two
-//! chains (`interceptors::split`): one for the browser's streams (NACK generator with RTX,
-//! transport-wide congestion feedback, receiver reports; `read`), one for the relay's own (NACK
-//! responder, sender reports; `write`), and what they send is encrypted (`seal`). `rtc`'s own
-//! chain is only a `Mirror`, which records the streams `rtc` binds so that these chains bind
-//! the same (`sync`).
+//! decrypted (`unseal`), read through `rtc`'s interceptors, which the relay drives itself
+//! (`interceptors::Driven`: for the browser's streams NACK generator with RTX, transport-wide
+//! congestion feedback, receiver reports; `read`; for the relay's own, sender reports and NACK
+//! responder; `write`), and what they send is encrypted (`seal`). `rtc`'s own chain is only a
+//! `Mirror`, which records the streams `rtc` binds so that they are bound here too (`sync`).
 //!
 //! `rtc` still opens the incoming tracks: a packet of a stream not opened here yet is left to
 //! it (`Unsealed::NotMine`), and its first packets come back through `read`. No SRTP or SRTCP
@@ -25,19 +24,18 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use bytes::BytesMut;
-use rtc::interceptor::{AttributedPacket, Interceptor, Packet, TaggedPacket};
+use rtc::interceptor::{AttributedPacket, Packet, TaggedPacket};
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
-use rtc::sansio::Protocol;
 use rtc::shared::marshal::{Marshal, Unmarshal};
 use rtc::shared::TransportContext;
 use rtc::srtp::context::Context;
 
-use crate::interceptors::{Binds, Mirror};
+use crate::interceptors::{Binds, Driven, Mirror};
 
 /// What a datagram from the browser is to the media path.
 pub(crate) enum Unsealed {
@@ -118,10 +116,9 @@ pub(crate) fn reported_lost(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<(u32,
 pub(crate) struct MediaPath {
     /// The relay's SRTP contexts (outgoing, incoming), once DTLS is done.
     keys: Option<(Context, Context)>,
-    /// The interceptors of the browser's streams, and of the relay's own.
-    receiving: Box<dyn Interceptor>,
-    sending: Box<dyn Interceptor>,
-    /// What `rtc`'s `Mirror` recorded, not yet bound in the chains.
+    /// The interceptors.
+    stages: Driven,
+    /// What `rtc`'s `Mirror` recorded, not yet bound in `stages`.
     binds: Binds,
     /// The browser's streams whose tracks are open.
     opened: HashSet<u32>,
@@ -135,11 +132,9 @@ impl MediaPath {
     /// A media path, and the `Mirror` that is to be `rtc`'s chain.
     pub(crate) fn new() -> (MediaPath, Mirror) {
         let (mirror, binds) = Mirror::new();
-        let (receiving, sending) = crate::interceptors::split();
         let path = MediaPath {
             keys: None,
-            receiving: Box::new(receiving.build()),
-            sending: Box::new(sending.build()),
+            stages: Driven::default(),
             binds,
             opened: HashSet::new(),
             rtx: HashMap::new(),
@@ -166,7 +161,7 @@ impl MediaPath {
         self.opened.insert(ssrc);
     }
 
-    /// Binds in the chains the streams `rtc` bound (and unbinds those it unbound) since.
+    /// Binds in `stages` the streams `rtc` bound (and unbinds those it unbound) since.
     pub(crate) fn sync(&mut self) {
         let binds = match self.binds.lock() {
             Ok(mut b) if !b.is_empty() => std::mem::take(&mut *b),
@@ -174,13 +169,12 @@ impl MediaPath {
         };
         for b in binds {
             match (b.bound, b.local) {
-                (true, true) => self.sending.bind_local_stream(&b.info),
-                (false, true) => self.sending.unbind_local_stream(&b.info),
+                (bound, true) => self.stages.local_stream(&b.info, bound),
                 (true, false) => {
                     if let Some(rtx) = b.info.ssrc_rtx {
                         self.rtx.insert(rtx, b.info.ssrc);
                     }
-                    self.receiving.bind_remote_stream(&b.info)
+                    self.stages.remote_stream(&b.info, true)
                 }
                 (false, false) => {
                     if let Some(rtx) = b.info.ssrc_rtx {
@@ -188,7 +182,7 @@ impl MediaPath {
                     }
                     self.opened.remove(&b.info.ssrc);
                     self.lost.remove(&b.info.ssrc);
-                    self.receiving.unbind_remote_stream(&b.info)
+                    self.stages.remote_stream(&b.info, false)
                 }
             }
         }
@@ -224,8 +218,9 @@ impl MediaPath {
         }
     }
 
-    /// A packet from the browser through the chains: its media into `media` (a retransmission
-    /// as the packet it carries), what its RTCP asks of the relay as the sender of `outgoing`.
+    /// A packet from the browser through the interceptors: its media into `media` (a
+    /// retransmission as the packet it carries), what its RTCP asks of the relay as the sender
+    /// of `outgoing`.
     pub(crate) fn read(
         &mut self,
         packet: Packet,
@@ -235,47 +230,35 @@ impl MediaPath {
     ) -> Feedback {
         if let Packet::Rtcp(packets) = packet {
             let asked = feedback(&packets, outgoing);
-            // The NACK responder answers NACKs; the receiver reports take the browser's sender
-            // reports. RTCP ends in each chain (`Registry::build`): nothing to take out.
-            let _ = self
-                .sending
-                .handle_read(tagged(Packet::Rtcp(packets.clone()), now));
-            let _ = self
-                .receiving
-                .handle_read(tagged(Packet::Rtcp(packets), now));
-            while self.sending.poll_read().is_some() {}
-            while self.receiving.poll_read().is_some() {}
+            self.stages.read_rtcp(packets, now);
             return asked;
         }
-        let _ = self.receiving.handle_read(tagged(packet, now));
-        while let Some(m) = self.receiving.poll_read() {
+        let rtx = &self.rtx;
+        self.stages.read_rtp(tagged(packet, now), |m| {
             if let Packet::Rtp(p) = m.message.packet {
-                match self.rtx.get(&p.header.ssrc) {
+                match rtx.get(&p.header.ssrc) {
                     // Padding only, or no original: nothing to forward.
                     Some(primary) => media.extend(crate::interceptors::rtx_original(&p, *primary)),
                     None => media.push(p),
                 }
             }
-        }
+        });
         Feedback::default()
     }
 
-    /// A packet for the browser, into the chain of the relay's streams; whether it was taken
-    /// (not before the keys).
+    /// A packet for the browser, into the interceptors; whether it was taken (not before the
+    /// keys).
     pub(crate) fn write(&mut self, packet: Packet, now: Instant) -> bool {
-        self.keys.is_some() && self.sending.handle_write(tagged(packet, now)).is_ok()
+        if self.keys.is_none() {
+            return false;
+        }
+        self.stages.write(tagged(packet, now));
+        true
     }
 
-    /// What the chains have for the browser, encrypted, to `send`.
+    /// What the interceptors have for the browser, encrypted, to `send`.
     pub(crate) fn seal(&mut self, mut send: impl FnMut(BytesMut)) {
-        loop {
-            let Some(m) = self
-                .sending
-                .poll_write()
-                .or_else(|| self.receiving.poll_write())
-            else {
-                break;
-            };
+        while let Some(m) = self.stages.poll_write() {
             let Some((outgoing, _)) = self.keys.as_mut() else {
                 continue;
             };
@@ -302,17 +285,13 @@ impl MediaPath {
         }
     }
 
-    /// When the chains' timers are next due.
+    /// When the interceptors' timers are next due.
     pub(crate) fn deadline(&mut self) -> Option<Instant> {
-        match (self.receiving.poll_timeout(), self.sending.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.stages.poll_timeout()
     }
 
     pub(crate) fn timeout(&mut self, now: Instant) {
-        let _ = self.receiving.handle_timeout(now);
-        let _ = self.sending.handle_timeout(now);
+        self.stages.handle_timeout(now);
     }
 
     /// Packets lost on the browser's streams so far, as the relay last reported them to it.
