@@ -27,7 +27,8 @@
 // Either: --https (the server over TLS with its development certificate, as by default, instead
 // of plain HTTP: the browser may then use HTTP/2, and open the room's socket on the page's
 // connection).
-import { readFileSync, rmSync } from 'node:fs';
+// Either: --steps FILE (each page's steps as a line of JSON, appended to FILE).
+import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { freePort, launchBrowser } from '../tests/e2e/helpers.mjs';
 import { decoded, enter, received, roomsOpenNow } from '../tests/e2e/call-helpers.mjs';
@@ -41,7 +42,7 @@ const roomCount = Number(option('--rooms', 1));
 // The relay's UDP address: port 0, a port per connection; e.g. 127.0.0.1:47000, one shared port
 // (what docs/deploy.md recommends).
 const mediaUdp = option('--media-udp', '127.0.0.1:0');
-const rounds = Number(args.find((a, i) => !a.startsWith('--') && !['--rooms', '--media-udp', '--rtt'].includes(args[i - 1])) || 10);
+const rounds = Number(args.find((a, i) => !a.startsWith('--') && !['--rooms', '--media-udp', '--rtt', '--steps'].includes(args[i - 1])) || 10);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`rounds: ${rounds}`);
 const rtt = Number(option('--rtt', 0));
 if (rtt && withJanus) throw new Error('--rtt goes without --janus');
@@ -50,6 +51,9 @@ if (!(roomCount >= 1 && roomCount <= 2)) throw new Error('--rooms: 1 or 2');
 const WARM_UP_MS = 10000;
 const WINDOW_MS = 20000;
 const https = args.includes('--https');
+// --steps FILE: each page's steps (below) appended to FILE as a line of JSON, to find what a slow
+// page waited for; the tool prints only their medians.
+const stepsFile = option('--steps', undefined);
 // The development certificate is trusted by nobody: the tool's own requests (booking through
 // the API) and the pages accept it, on loopback only.
 if (https) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -79,6 +83,7 @@ async function keepSteps(name, page, frameMs, packetMs, sentMs) {
   // The page's own first video frame leaving (its encoder started).
   if (sentMs !== undefined) first['frame sent'] = sentMs;
   (steps[name] ||= []).push(first);
+  if (stepsFile) appendFileSync(stepsFile, `${JSON.stringify({ name, ...first })}\n`);
 }
 
 // Reloads `page` (or navigates it to `url`) and resolves with ms from then to its first
@@ -218,6 +223,8 @@ async function compareWithJanus(pages, ourUrls, janusUrls) {
   const ratios = [];
   for (let i = 0; i < rounds; i++) ratios.push(median(ours.slice(n * i, n * i + n)) / median(theirs.slice(n * i, n * i + n)));
   console.log(`joinbench: ${rooms}, Sportello / Janus per round: median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} over ${ratios.length}`);
+  // Each round's, so that runs can be pooled.
+  console.log(`joinbench: ${rooms}, Sportello / Janus each round: ${ratios.map((r) => r.toFixed(3)).join(' ')}`);
   const size = await pages[1].evaluate(() => { const v = document.querySelector('video'); return v ? `${v.videoWidth}×${v.videoHeight}` : '?'; });
   console.log(`joinbench: the last Janus page showed ${size} video`);
 }

@@ -27,6 +27,10 @@ mod tcp;
 mod udp;
 mod worker;
 
+/// For the fuzz target `media_path` only.
+#[doc(hidden)]
+pub use media::{fuzz as fuzz_media_path, Fuzzed};
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
