@@ -614,9 +614,17 @@ impl Worker {
             return;
         };
         if incoming.kind == RtpCodecKind::Video && !incoming.asked_keyframe {
-            // The first video packet: ask for a keyframe, so that the other side can start.
+            // The first video packet: a keyframe, so that the other side can start, if it can
+            // take one now; one that connects later asks for its own then (`drain`). A browser
+            // (libwebrtc) acts on one keyframe request in 300 ms and drops the rest, so a
+            // request nobody can use may cost the other side the one it needs.
             incoming.asked_keyframe = true;
-            self.request_keyframe(key, now);
+            if other
+                .and_then(|o| self.peers[o].as_ref())
+                .is_some_and(|p| p.media.ready())
+            {
+                self.request_keyframe(key, now);
+            }
         }
         let Some(other) = other else {
             return;
