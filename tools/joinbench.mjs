@@ -1,7 +1,8 @@
 // How fast a call starts, with two real headless Chromium clients (fake camera and microphone)
 // through the real server, in three cases, each repeated and alternated:
 //  - both arrive together: both pages reload at the same moment (each goes back into the
-//    room by itself, as after a reload); per page, navigation to the first decoded remote frame;
+//    room by itself, as after a reload); per page, navigation to the first remote frame (decoded,
+//    in the page's video element: PROBE below);
 //  - one waits, the other arrives: the operator reloads and waits in the room (its media
 //    connection set up); then the citizen reloads: the citizen's navigation to its first frame,
 //    and the operator's time from the citizen's `join` (peer_joined) to its first new frame;
@@ -31,7 +32,7 @@
 import { appendFileSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { freePort, launchBrowser } from '../tests/e2e/helpers.mjs';
-import { decoded, enter, received, roomsOpenNow } from '../tests/e2e/call-helpers.mjs';
+import { decoded, enter, roomsOpenNow } from '../tests/e2e/call-helpers.mjs';
 import { startJanus } from './janus/janus.mjs';
 
 const args = process.argv.slice(2);
@@ -62,7 +63,7 @@ const MEDIA = ['--media-udp', mediaUdp, '--media-tcp', 'off', '--worker-interval
 // The page's own steps (room.js's performance marks), ms after navigation start, the first of
 // each; kept per case to show where the time goes.
 const steps = {};
-async function keepSteps(name, page, frameMs, packetMs, sentMs) {
+async function keepSteps(name, page, frameMs) {
   const marks = await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('sportello:')).map((m) => [m.name.slice(10), m.startTime])).catch(() => []);
   const first = {};
   for (const [n, t] of marks) if (!(n in first)) first[n] = t;
@@ -79,34 +80,57 @@ async function keepSteps(name, page, frameMs, packetMs, sentMs) {
   }).catch(() => ({}));
   Object.assign(first, nav);
   first.frame = frameMs;
-  if (packetMs !== undefined) first['video packet'] = packetMs;
-  // The page's own first video frame leaving (its encoder started).
-  if (sentMs !== undefined) first['frame sent'] = sentMs;
+  const packet = await page.evaluate(() => window.__joinbench.packet).catch(() => undefined);
+  if (packet !== undefined) first['video packet'] = packet;
   (steps[name] ||= []).push(first);
-  if (stepsFile) appendFileSync(stepsFile, `${JSON.stringify({ name, ...first })}\n`);
+  // With the page's time origin (ms since the epoch), to line its steps up with the server's log.
+  const origin = await page.evaluate(() => performance.timeOrigin).catch(() => undefined);
+  if (stepsFile) appendFileSync(stepsFile, `${JSON.stringify({ name, origin, ...first })}\n`);
 }
 
-// Reloads `page` (or navigates it to `url`) and resolves with ms from then to its first
-// decoded remote frame.
+// Reloads `page` (or navigates it to `url`) and resolves with ms from its navigation to its first
+// remote frame: the moment the frame, decoded, reached the page's remote video element (its
+// `resize` event, which PROBE records in the page). Nothing polls the page meanwhile: the tool
+// takes no CPU from the join it measures.
 async function reloadToFrame(page, name, url) {
-  const t0 = Date.now();
   if (url) await page.goto(url, { waitUntil: 'commit' });
   else await page.reload({ waitUntil: 'commit' });
-  let packet;
-  let sent;
-  for (;;) {
-    const { frames, packets, sent: framesSent } = await received(page);
-    if (packets > 0 && packet === undefined) packet = Date.now() - t0;
-    if (framesSent > 0 && sent === undefined) sent = Date.now() - t0;
-    if (frames > 0) {
-      const ms = Date.now() - t0;
-      if (name) await keepSteps(name, page, ms, packet, sent);
-      return ms;
-    }
-    if (Date.now() - t0 > 30000) throw new Error('no frame in 30 s');
-    await new Promise((r) => setTimeout(r, 5));
+  let timer;
+  const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no frame in 30 s')), 30000); });
+  try {
+    const ms = await Promise.race([page.evaluate(() => window.__joinbench.frame), timeout]);
+    if (name) await keepSteps(name, page, ms);
+    return ms;
+  } finally {
+    clearTimeout(timer);
   }
 }
+
+// In every page, before its own script, on Sportello's room page and on the Janus page alike:
+// `frame`, a promise of the time (ms after navigation) when the video element with id `remote`
+// learns the first remote frame's size, i.e. has the frame; and `packet`, when the page's first
+// remote video track unmutes, i.e. its first packet arrived.
+const PROBE = () => {
+  const probe = { packet: undefined };
+  probe.frame = new Promise((resolve) => {
+    document.addEventListener('resize', (e) => {
+      if (e.target.id === 'remote' && e.target.videoWidth > 0) resolve(performance.now());
+    }, true);
+  });
+  const Pc = window.RTCPeerConnection;
+  if (Pc) {
+    window.RTCPeerConnection = class extends Pc {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener('track', (e) => {
+          if (e.track.kind !== 'video') return;
+          e.track.addEventListener('unmute', () => { if (probe.packet === undefined) probe.packet = performance.now(); }, { once: true });
+        });
+      }
+    };
+  }
+  window.__joinbench = probe;
+};
 
 // On the operator's page: ms from the next peer_joined to the next newly decoded frame.
 async function armPeerJoined(page) {
@@ -147,6 +171,7 @@ try {
   const pages = [];
   for (const b of browsers) {
     const context = await b.newContext({ ignoreHTTPSErrors: true });
+    await context.addInitScript(PROBE);
     if (withJanus) await context.addInitScript(VGA);
     pages.push(await context.newPage());
   }
