@@ -63,6 +63,7 @@ const MEDIA = ['--media-udp', mediaUdp, '--media-tcp', 'off', '--worker-interval
 // The page's own steps (room.js's performance marks), ms after navigation start, the first of
 // each; kept per case to show where the time goes.
 const steps = {};
+const sizes = {};
 async function keepSteps(name, page, frameMs) {
   const marks = await page.evaluate(() => performance.getEntriesByType('mark').filter((m) => m.name.startsWith('sportello:')).map((m) => [m.name.slice(10), m.startTime])).catch(() => []);
   const first = {};
@@ -83,9 +84,12 @@ async function keepSteps(name, page, frameMs) {
   const packet = await page.evaluate(() => window.__joinbench.packet).catch(() => undefined);
   if (packet !== undefined) first['video packet'] = packet;
   (steps[name] ||= []).push(first);
+  // The first remote frame's size: the sender's encoder may have started below its camera's.
+  const size = await page.evaluate(() => window.__joinbench.size).catch(() => undefined);
+  (sizes[name] ||= {})[size] = (sizes[name][size] || 0) + 1;
   // With the page's time origin (ms since the epoch), to line its steps up with the server's log.
   const origin = await page.evaluate(() => performance.timeOrigin).catch(() => undefined);
-  if (stepsFile) appendFileSync(stepsFile, `${JSON.stringify({ name, origin, ...first })}\n`);
+  if (stepsFile) appendFileSync(stepsFile, `${JSON.stringify({ name, origin, size, ...first })}\n`);
 }
 
 // Reloads `page` (or navigates it to `url`) and resolves with ms from its navigation to its first
@@ -111,10 +115,13 @@ async function reloadToFrame(page, name, url) {
 // learns the first remote frame's size, i.e. has the frame; and `packet`, when the page's first
 // remote video track unmutes, i.e. its first packet arrived.
 const PROBE = () => {
-  const probe = { packet: undefined };
+  const probe = { packet: undefined, size: undefined };
   probe.frame = new Promise((resolve) => {
     document.addEventListener('resize', (e) => {
-      if (e.target.id === 'remote' && e.target.videoWidth > 0) resolve(performance.now());
+      if (e.target.id === 'remote' && e.target.videoWidth > 0 && probe.size === undefined) {
+        probe.size = `${e.target.videoWidth}×${e.target.videoHeight}`;
+        resolve(performance.now());
+      }
     }, true);
   });
   const Pc = window.RTCPeerConnection;
@@ -189,6 +196,7 @@ try {
     const names = [...new Set(list.flatMap((x) => Object.keys(x)))];
     const line = names.map((n) => [n, median(list.filter((x) => n in x).map((x) => x[n]))]).sort((x, y) => x[1] - y[1]).map(([n, t]) => `${n} ${t.toFixed(0)}`).join(', ');
     console.log(`joinbench: ${name}, median ms after navigation: ${line}`);
+    console.log(`joinbench: ${name}, the first remote frame's size: ${Object.entries(sizes[name]).map(([z, k]) => `${z} ×${k}`).join(', ')}`);
   }
 } finally {
   if (janus) await janus.stop();
