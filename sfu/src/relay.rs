@@ -110,6 +110,8 @@ struct Participant {
     payload_types: Mutex<HashMap<String, u8>>,
     /// The participant's own video, to ask it for keyframes.
     video_in: Mutex<Option<(Arc<dyn TrackRemote>, u32)>>,
+    /// Whether the connection is up (ICE and DTLS), so that it can take the other side's media.
+    connected: std::sync::atomic::AtomicBool,
     created: Instant,
 }
 
@@ -203,6 +205,12 @@ impl PeerConnectionEventHandler for Handler {
             state == RTCPeerConnectionState::Connected,
             Ordering::Relaxed,
         );
+        if let Some(me) = self.me.lock().expect("me lock").upgrade() {
+            me.connected.store(
+                state == RTCPeerConnectionState::Connected,
+                Ordering::Relaxed,
+            );
+        }
         if state == RTCPeerConnectionState::Connected {
             // A receiver that just connected needs a keyframe to show anything.
             if let Some(room) = self.room.upgrade() {
@@ -241,7 +249,7 @@ impl PeerConnectionEventHandler for Handler {
 
 /// Forwards one incoming track of `side` to the other side's outgoing track of its kind, for
 /// as long as the track delivers and the room exists; the first video packet asks the sender
-/// for a keyframe.
+/// for a keyframe if the other side is connected.
 ///
 /// Each packet goes through the forwarding step (`forward`) with what the other side's current
 /// connection negotiated; while there is no other side, packets are read and dropped.
@@ -266,8 +274,17 @@ async fn forward_track(
         };
         let Some(room) = room.upgrade() else { break };
         if kind == RtpCodecKind::Video && !asked_keyframe {
+            // The first video packet: a keyframe, so that the other side can start, if it can
+            // take one now; one that connects later asks for its own then. A browser (libwebrtc)
+            // acts on one keyframe request in 300 ms and drops the rest, so a request nobody can
+            // use may cost the other side the one it needs (as on the rtc engine, `direct`).
             asked_keyframe = true;
-            let _ = track.write_rtcp(pli(ssrc)).await;
+            if room
+                .participant(side.other())
+                .is_some_and(|o| o.connected.load(Ordering::Relaxed))
+            {
+                let _ = track.write_rtcp(pli(ssrc)).await;
+            }
         }
         let Some(other) = room.participant(side.other()) else {
             continue;
@@ -583,6 +600,7 @@ impl Relay {
             out_ssrc: ssrcs,
             payload_types: Mutex::new(HashMap::new()),
             video_in: Mutex::new(None),
+            connected: Default::default(),
             created: Instant::now(),
         });
         *handler.me.lock().expect("me lock") = Arc::downgrade(&participant);
