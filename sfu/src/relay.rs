@@ -110,8 +110,9 @@ struct Participant {
     payload_types: Mutex<HashMap<String, u8>>,
     /// The participant's own video, to ask it for keyframes.
     video_in: Mutex<Option<(Arc<dyn TrackRemote>, u32)>>,
-    /// Whether the connection is up (ICE and DTLS), so that it can take the other side's media.
-    connected: std::sync::atomic::AtomicBool,
+    /// Whether the connection is up (ICE and DTLS), so that it can take the other side's media:
+    /// the handler's `on_tick` switch, which is on exactly then.
+    connected: Arc<std::sync::atomic::AtomicBool>,
     created: Instant,
 }
 
@@ -205,12 +206,6 @@ impl PeerConnectionEventHandler for Handler {
             state == RTCPeerConnectionState::Connected,
             Ordering::Relaxed,
         );
-        if let Some(me) = self.me.lock().expect("me lock").upgrade() {
-            me.connected.store(
-                state == RTCPeerConnectionState::Connected,
-                Ordering::Relaxed,
-            );
-        }
         if state == RTCPeerConnectionState::Connected {
             // A receiver that just connected needs a keyframe to show anything.
             if let Some(room) = self.room.upgrade() {
@@ -600,7 +595,7 @@ impl Relay {
             out_ssrc: ssrcs,
             payload_types: Mutex::new(HashMap::new()),
             video_in: Mutex::new(None),
-            connected: Default::default(),
+            connected: handler.on_tick.clone(),
             created: Instant::now(),
         });
         *handler.me.lock().expect("me lock") = Arc::downgrade(&participant);
