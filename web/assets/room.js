@@ -19,6 +19,7 @@
   var sections = ['connecting', 'countdown', 'ready', 'in', 'closed'];
   function show(name) {
     sections.forEach(function (s) { document.getElementById('state-' + s).hidden = s !== name; });
+    attachPreview();
   }
 
   // "1 giorno, 22 ore, 33 minuti e 30 secondi"
@@ -111,6 +112,14 @@
     w.hidden = !text;
   }
 
+  // The camera plays in the preview only while the preview is on screen: a video element with a
+  // camera in it takes every frame, seen or not, and in a call the page needs that time.
+  function attachPreview() {
+    var preview = document.getElementById('preview');
+    var wanted = document.getElementById('state-ready').hidden ? null : local;
+    if (preview.srcObject !== wanted) preview.srcObject = wanted;
+  }
+
   function stopLocal() {
     if (local) local.getTracks().forEach(function (t) { t.stop(); });
     local = null;
@@ -164,7 +173,7 @@
       mediaReady = getMedia().then(function (s) { local = s; mark('media'); return s; });
     }
     return mediaReady.then(function () {
-      document.getElementById('preview').srcObject = local;
+      attachPreview();
       fillDevices();
       return local;
     });
@@ -176,7 +185,7 @@
     var fresh = await getMedia(cam, mic);
     var old = local;
     local = fresh;
-    document.getElementById('preview').srcObject = local;
+    attachPreview();
     document.getElementById('local').srcObject = local;
     if (pc) {
       pc.getSenders().forEach(function (s) {
@@ -388,17 +397,19 @@
           // The fresh servers replace the kept ones, for the next time the page comes back.
           if (remembered()) remember(remembered());
         }
-        // The join went behind the hello (a page that came back): the call is on its way.
-        if (joinSent) { show('ready'); break; }
+        // The join went behind the hello (a page that came back): the call is on its way, and the
+        // page stays on "connecting" until the room says who is there.
+        if (joinSent) { show('connecting'); break; }
         if (joined && myName) { join(); break; }
-        show('ready');
         if (remembered()) {
           myName = remembered();
           // Back in at once: the camera starts meanwhile, and the call waits for it.
+          show('connecting');
           startPreview();
           join();
           break;
         }
+        show('ready');
         startPreview();
         break;
       case 'waiting':
@@ -479,6 +490,10 @@
         }
         if (m.code === 'bad_name') {
           remember(null);
+          // A page that went back in by itself with its kept name: the form, to type another.
+          show('ready');
+          startPreview();
+          document.getElementById('join-form').hidden = false;
           nameError(T.errors[m.code]);
         }
         if (['bad_token', 'wrong_room', 'ended', 'cancelled', 'not_confirmed'].indexOf(m.code) >= 0) {
