@@ -38,12 +38,16 @@ pub fn now_us(epoch: Instant) -> u64 {
     epoch.elapsed().as_micros() as u64
 }
 
+/// How many of the video packets a participant receives are kept (`Participant::video_in`).
+pub const VIDEO_KEPT: usize = 64;
+
 struct Handler {
     ws_tx: mpsc::UnboundedSender<Value>,
     connected: mpsc::UnboundedSender<()>,
     counters: Arc<Counters>,
     epoch: Instant,
     first_video: Arc<Mutex<Option<Instant>>>,
+    video_in: Arc<Mutex<Vec<rtc::rtp::Packet>>>,
 }
 
 /// A local candidate to the relay over the room socket `ws` (bundled: the first m-line).
@@ -67,14 +71,22 @@ impl PeerConnectionEventHandler for Handler {
     }
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let kind = track.kind().await;
-        let (counters, epoch, first) =
-            (self.counters.clone(), self.epoch, self.first_video.clone());
+        let (counters, epoch, first, video_in) = (
+            self.counters.clone(),
+            self.epoch,
+            self.first_video.clone(),
+            self.video_in.clone(),
+        );
         tokio::spawn(async move {
             while let Some(e) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(p) = e {
                     counters.received.fetch_add(1, Ordering::Relaxed);
                     if kind == RtpCodecKind::Video {
                         first.lock().unwrap().get_or_insert_with(Instant::now);
+                        let mut v = video_in.lock().unwrap();
+                        if v.len() < VIDEO_KEPT {
+                            v.push(p.clone());
+                        }
                     }
                     if p.payload.len() >= 8 {
                         let sent = u64::from_be_bytes(p.payload[..8].try_into().unwrap());
@@ -101,6 +113,8 @@ pub struct Participant {
     pub joined_at: Instant,
     /// When the first forwarded video packet arrived.
     pub first_video: Arc<Mutex<Option<Instant>>>,
+    /// The first `VIDEO_KEPT` video packets it received, as they arrived.
+    pub video_in: Arc<Mutex<Vec<rtc::rtp::Packet>>>,
     ws_out: mpsc::UnboundedSender<Value>,
     close_ws: Option<oneshot::Sender<()>>,
     _ws_task: tokio::task::JoinHandle<()>,
@@ -276,12 +290,14 @@ pub async fn join(
     let mut socket = Socket::enter(url, token, name).await?;
     let (conn_tx, mut conn_rx) = mpsc::unbounded_channel();
     let first_video = Arc::new(Mutex::new(None));
+    let video_in = Arc::new(Mutex::new(Vec::new()));
     let handler = Arc::new(Handler {
         ws_tx: socket.tx.clone(),
         connected: conn_tx,
         counters,
         epoch,
         first_video: first_video.clone(),
+        video_in: video_in.clone(),
     });
     let (pc, tracks, ssrcs, sdp) = offering_peer(handler).await?;
     socket.tx.send(json!({"type":"offer","v":1,"sdp":sdp}))?;
@@ -320,6 +336,7 @@ pub async fn join(
         pts,
         joined_at,
         first_video,
+        video_in,
         ws_out: ws_tx,
         close_ws: Some(close_ws),
         _ws_task: task,

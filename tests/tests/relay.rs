@@ -35,6 +35,124 @@ mod relay {
         two_rooms_on_two_reactors(MediaEngine::Rtc, "0.0.0.0").await;
     }
 
+    /// The citizen's camera sent its keyframe before the operator connected (as when both open
+    /// the room at the same moment and one connection is up first): the operator gets that
+    /// keyframe the moment it connects, though the citizen sends nothing more and answers no
+    /// keyframe request, renumbered to sit just behind the citizen's live stream, with one
+    /// sequence number left out so that no frame is decoded against one it never had.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_the_rtc_engine_a_side_that_connects_later_gets_the_others_last_keyframe_at_once() {
+        use webrtc::media_stream::track_local::TrackLocal;
+
+        let port = free_ports(1);
+        let s = Server::start_with(
+            Db::Sqlite,
+            Options {
+                media: Some((format!("127.0.0.1:{port}"), 1)),
+                media_engine: Some(MediaEngine::Rtc),
+                media_tcp: Some(format!("127.0.0.1:{port}")),
+                ..Options::default()
+            },
+        )
+        .await
+        .unwrap();
+        let start = next_after(test_now(), Wed, 9, 0);
+        let id = s.video_appointment(start, "anna@example.it").await;
+        s.clock.set(start);
+        let code = s.state.store.appointment(id).await.unwrap().code;
+        let ws = format!("{}/ws/stanza/{code}", s.base.replace("http://", "ws://"));
+        let epoch = Instant::now();
+        let tokens = [s.room_token(id, false), s.room_token(id, true)];
+        let join_as = |operator: bool| {
+            join(
+                &ws,
+                &tokens[usize::from(operator)],
+                "Prova",
+                Arc::new(Counters::default()),
+                epoch,
+            )
+        };
+        let citizen = join_as(false).await.unwrap();
+
+        // VP8 (RFC 7741): S set, a 15-bit picture id, then the payload header (P = 0: key).
+        let vp8 = |start: bool, key: bool, picture: u8, fill: u8| {
+            let mut p = vec![0x80 | if start { 0x10 } else { 0 }, 0x80, 0x80, picture];
+            p.push(if key { 0x10 } else { 0x11 });
+            p.extend_from_slice(&[fill; 600]);
+            bytes::Bytes::from(p)
+        };
+        let send = |seq: u16, ts: u32, marker: bool, payload: bytes::Bytes| {
+            let pkt = rtc::rtp::Packet {
+                header: rtc::rtp::header::Header {
+                    version: 2,
+                    marker,
+                    payload_type: citizen.pts[1],
+                    sequence_number: seq,
+                    timestamp: ts,
+                    ssrc: citizen.ssrcs[1],
+                    ..Default::default()
+                },
+                payload,
+            };
+            citizen.tracks[1].write_rtp(pkt)
+        };
+        // A keyframe of three packets, then two one-packet frames, with nobody to take them.
+        let key: Vec<_> = (0..3u8).map(|i| vp8(i == 0, true, 1, 0xA0 + i)).collect();
+        for (i, payload) in key.iter().enumerate() {
+            send(65_000 + i as u16, 90_000, i == 2, payload.clone())
+                .await
+                .unwrap();
+        }
+        send(65_003, 93_000, true, vp8(true, false, 2, 0xB0))
+            .await
+            .unwrap();
+        send(65_004, 96_000, true, vp8(true, false, 3, 0xB1))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        let operator = join_as(true).await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while operator.video_in.lock().unwrap().len() < 3 {
+            assert!(Instant::now() < deadline, "no keyframe for the operator");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let got = operator.video_in.lock().unwrap().clone();
+        assert_eq!(got.len(), 3, "only the keyframe");
+        for (i, p) in got.iter().enumerate() {
+            assert_eq!(p.payload, key[i], "packet {i} is the keyframe's");
+            assert_eq!(p.header.marker, i == 2);
+            assert_eq!(p.header.timestamp, got[0].header.timestamp);
+            assert_eq!(
+                p.header.sequence_number,
+                got[0].header.sequence_number.wrapping_add(i as u16)
+            );
+        }
+
+        // The next frame follows with one number left out, one frame's time later.
+        send(65_005, 99_000, true, vp8(true, false, 4, 0xB2))
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while operator.video_in.lock().unwrap().len() < 4 {
+            assert!(Instant::now() < deadline, "no live frame for the operator");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let next = operator.video_in.lock().unwrap()[3].clone();
+        assert_eq!(next.payload, vp8(true, false, 4, 0xB2));
+        assert_eq!(
+            next.header.sequence_number,
+            got[2].header.sequence_number.wrapping_add(2)
+        );
+        assert_eq!(
+            next.header.timestamp.wrapping_sub(got[2].header.timestamp),
+            3001
+        );
+
+        citizen.leave().await.unwrap();
+        operator.leave().await.unwrap();
+    }
+
     async fn two_rooms_on_two_reactors(engine: MediaEngine, ip: &str) {
         // Worker i listens on port + i.
         let port = free_ports(2);

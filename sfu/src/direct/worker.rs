@@ -43,6 +43,7 @@ use crate::error::{rtc_err, Error};
 use crate::events::{IceCandidate, Offer, RelayEvent};
 use crate::failure::{self, Watch};
 use crate::forward::{self, Outgoing};
+use crate::keyframe::LastKeyframe;
 use crate::rewrite::Rewriter;
 use crate::side::Side;
 use crate::stats::{RoomCounters, Stats};
@@ -78,6 +79,8 @@ struct Incoming {
     /// The codec's MIME type in lowercase, as `forward` wants it.
     mime: String,
     asked_keyframe: bool,
+    /// Its last whole keyframe (video), for a receiver that connects later.
+    keyframe: LastKeyframe,
 }
 
 /// One participant's connection.
@@ -508,6 +511,7 @@ impl Worker {
                                 kind,
                                 mime,
                                 asked_keyframe: false,
+                                keyframe: LastKeyframe::default(),
                             },
                         );
                     }
@@ -517,8 +521,10 @@ impl Worker {
             p.media.sync();
         }
         if connected_now {
-            // A receiver that just connected needs a keyframe to show anything.
+            // A receiver that just connected needs a keyframe to show anything: the sender's
+            // last one at once, if it is recent, and a fresh one asked for.
             if let Some(other) = self.other(key) {
+                self.replay_keyframe(other, key, now);
                 self.request_keyframe(other, now);
             }
         }
@@ -613,6 +619,9 @@ impl Worker {
         else {
             return;
         };
+        if incoming.kind == RtpCodecKind::Video {
+            incoming.keyframe.observe(&packet, &incoming.mime, now);
+        }
         if incoming.kind == RtpCodecKind::Video && !incoming.asked_keyframe {
             // The first video packet: a keyframe, so that the other side can start, if it can
             // take one now; one that connects later asks for its own then (`drain`). A browser
@@ -626,9 +635,37 @@ impl Worker {
                 self.request_keyframe(key, now);
             }
         }
-        let Some(other) = other else {
+        if let Some(other) = other {
+            self.pass(key, other, packet, now);
+        }
+    }
+
+    /// Sends connection `to` the last keyframe of `from`'s video (`keyframe`): `to` just
+    /// connected and has had nothing of it.
+    fn replay_keyframe(&mut self, from: usize, to: usize, now: Instant) {
+        if !self.peers[to].as_ref().is_some_and(|p| p.media.ready()) {
+            return;
+        }
+        let Some(packets) = self.peers[from].as_ref().and_then(|p| {
+            p.incoming
+                .get(&p.video_in?)
+                .and_then(|i| i.keyframe.replay(now))
+        }) else {
             return;
         };
+        tracing::debug!(
+            side = self.peers[to].as_ref().map_or(0, |p| p.side.index()),
+            packets = packets.len(),
+            "the other side's last keyframe sent at once"
+        );
+        for packet in packets {
+            self.pass(from, to, packet, now);
+        }
+    }
+
+    /// A packet of `key`'s incoming tracks through the forwarding step to connection `other`.
+    fn pass(&mut self, key: usize, other: usize, packet: rtc::rtp::Packet, now: Instant) {
+        let ssrc = packet.header.ssrc;
         let Ok([Some(from), Some(to)]) = self.peers.get_disjoint_mut([key, other]) else {
             return;
         };
