@@ -29,7 +29,11 @@
 // of plain HTTP: the browser may then use HTTP/2, and open the room's socket on the page's
 // connection).
 // Either: --steps FILE (each page's steps as a line of JSON, appended to FILE).
-import { appendFileSync, readFileSync, rmSync } from 'node:fs';
+// Either: --processes (with --janus): the CPU time each kind of process used during each round's
+// joins (from the navigation to the last page's first frame; /proc, user + system): the
+// server, Janus, this tool (which also serves Janus's page and passes its requests on), and
+// Chromium's by type (browser, renderer, GPU, network, audio, video capture), medians per round.
+import { appendFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { freePort, launchBrowser } from '../tests/e2e/helpers.mjs';
 import { decoded, enter, roomsOpenNow } from '../tests/e2e/call-helpers.mjs';
@@ -55,6 +59,8 @@ const https = args.includes('--https');
 // --steps FILE: each page's steps (below) appended to FILE as a line of JSON, to find what a slow
 // page waited for; the tool prints only their medians.
 const stepsFile = option('--steps', undefined);
+const byProcess = args.includes('--processes');
+if (byProcess && (!withJanus || cpu)) throw new Error('--processes goes with --janus, without --cpu');
 // The development certificate is trusted by nobody: the tool's own requests (booking through
 // the API) and the pages accept it, on loopback only.
 if (https) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -237,18 +243,63 @@ async function blank(pages) {
   await pause();
 }
 
+// Every process of the run's kinds, with its CPU time so far (s): `server` (Sportello), `janus`,
+// `node` (this tool), and Chromium's by its --type (`browser` without one).
+function processTimes() {
+  const out = {};
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      // Chromium rewrites its children's command lines into one string.
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(/[\0 ]/);
+      let kind;
+      if (cmd[0].includes('sportello')) kind = 'server';
+      else if (cmd[0].includes('janus')) kind = 'janus';
+      else if (Number(pid) === process.pid) kind = 'node';
+      else if (cmd[0].includes('chrom')) {
+        const type = cmd.find((a) => a.startsWith('--type='));
+        const sub = cmd.find((a) => a.startsWith('--utility-sub-type='));
+        kind = type ? type.slice(7) + (sub ? `:${sub.slice(19).split('.')[0]}` : '') : 'browser';
+      } else continue;
+      out[pid] = [kind, cpuSeconds(pid)];
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+// ms of CPU per kind of process between two `processTimes`.
+function processCpu(before, after) {
+  const by = {};
+  for (const [pid, [kind, s]] of Object.entries(after)) by[kind] = (by[kind] || 0) + (s - (before[pid] ? before[pid][1] : 0)) * 1000;
+  return by;
+}
+// Navigates every page to its URL at once; each page's time to its first frame, and (with
+// --processes) the CPU time used meanwhile, by kind of process, into `cpuOf`.
+async function joinRound(pages, urls, name, cpuOf) {
+  const before = byProcess ? processTimes() : null;
+  const times = await Promise.all(pages.map((p, k) => reloadToFrame(p, name, urls[k])));
+  if (before) cpuOf.push(processCpu(before, processTimes()));
+  return times;
+}
+
 // Both arrive together, round by round: Sportello, then Janus, on the same pages.
 async function compareWithJanus(pages, ourUrls, janusUrls) {
   const ours = [];
   const theirs = [];
+  const cpuOf = { sportello: [], janus: [] };
   const n = pages.length;
   for (let i = 0; i < rounds; i++) {
     await blank(pages);
-    ours.push(...(await Promise.all(pages.map((p, k) => reloadToFrame(p, 'sportello', ourUrls[k])))));
+    ours.push(...(await joinRound(pages, ourUrls, 'sportello', cpuOf.sportello)));
     await pause();
     await blank(pages);
-    theirs.push(...(await Promise.all(pages.map((p, k) => reloadToFrame(p, 'janus', janusUrls[k])))));
+    theirs.push(...(await joinRound(pages, janusUrls, 'janus', cpuOf.janus)));
     await pause();
+  }
+  if (byProcess) {
+    for (const [name, list] of Object.entries(cpuOf)) {
+      const kinds = [...new Set(list.flatMap((x) => Object.keys(x)))].sort();
+      const total = median(list.map((x) => Object.values(x).reduce((a, b) => a + b, 0)));
+      console.log(`joinbench: ${name}, CPU ms per round by process (medians): ${kinds.map((k) => `${k} ${median(list.map((x) => x[k] || 0)).toFixed(0)}`).join(', ')}; all ${total.toFixed(0)}`);
+    }
   }
   const rooms = `${n / 2} room${n > 2 ? 's' : ''}`;
   show(`both arrive together, ${rooms}, Sportello, navigation to first remote frame (each page)`, ours);
