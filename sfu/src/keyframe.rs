@@ -19,8 +19,9 @@
 //!
 //! Only a whole keyframe is kept: its packets in order, without a gap, up to the one with the
 //! marker bit, at most `MAX_PACKETS` packets and `MAX_BYTES` bytes. One older than `MAX_AGE`
-//! is not sent (a picture seconds old is not the person now). Pure: packets and `now` in,
-//! packets out, no sockets or clocks; the `direct` engine keeps one per incoming video track.
+//! is not sent: a picture from minutes ago (a long call, a screen shared and stopped) is not
+//! the person now. Pure: packets and `now` in,
+//! packets out, no sockets or clocks; both engines keep one per incoming video track.
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ pub const MAX_PACKETS: usize = 400;
 /// The most payload bytes a kept keyframe may have.
 pub const MAX_BYTES: usize = 512 * 1024;
 /// How old a kept keyframe may be and still be sent.
-pub const MAX_AGE: Duration = Duration::from_secs(2);
+pub const MAX_AGE: Duration = Duration::from_secs(5);
 
 /// Whether an RTP payload of `codec` (a MIME type in lowercase) starts a keyframe: VP8 (RFC
 /// 7741: the start of partition 0 of a frame whose payload header says key frame) or H.264

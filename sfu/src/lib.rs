@@ -7,8 +7,8 @@
 //! Each connection offers the browser one outgoing audio and one outgoing video track from the
 //! start; they carry the other side's media as soon as it arrives, so nobody renegotiates when
 //! the other joins, leaves or reconnects. A receiver's keyframe request (PLI/FIR) is passed to
-//! the sender at once, and the sender is asked for a keyframe whenever a receiver connects; the
-//! `direct` engine also sends that receiver the sender's last keyframe at once (`keyframe`).
+//! the sender at once, and the sender is asked for a keyframe whenever a receiver connects,
+//! which is also sent the sender's last keyframe at once (`keyframe`).
 //! The crate knows nothing about bookings: rooms are numbers and sides are `Side::Citizen` and
 //! `Side::Operator`.
 //!
@@ -26,8 +26,8 @@
 //!   type, SSRC, continuity, header extensions), with no sockets, tasks or locks.
 //! - `rewrite`: keeps each outgoing stream's sequence numbers and timestamps continuous across
 //!   a sender's reconnections.
-//! - `keyframe`: a sender's last whole keyframe, sent to a receiver the moment it connects
-//!   (the `direct` engine), with no sockets or clocks.
+//! - `keyframe`: a sender's last whole keyframe, sent to a receiver the moment it connects,
+//!   with no sockets or clocks.
 //! - `interceptors`: each connection's RTP/RTCP interceptors (NACK, RTX-aware; reports;
 //!   congestion feedback; a tap for receivers' feedback) with their timers on one shared tick.
 //! - `runtime`: the `webrtc` crate's tokio runtime, with sockets that wake the relay only for
@@ -51,14 +51,14 @@
 //!   candidates it takes from it, for both engines.
 //! - `error`: the relay's error type.
 //!
-//! Dependencies go one way, with `relay` on top: it uses `connection`, `forward`, `side`,
-//! `ports`, `reactors`, `mux`, `stats`, `events`, `failure` and `direct`; `direct` uses
+//! Dependencies go one way, with `relay` on top: it uses `connection`, `forward`, `keyframe`,
+//! `side`, `ports`, `reactors`, `mux`, `stats`, `events`, `failure` and `direct`; `direct` uses
 //! `connection`, `interceptors`, `forward`, `keyframe`, `mux` (the STUN username), `events`,
-//! `failure` and `stats`; `keyframe` uses `rewrite` (sequence order); `stats` uses `failure`; `connection` uses
-//! `interceptors`, `runtime` and `mux`; `forward` uses `rewrite`; `runtime` uses `mux` and
-//! `interceptors`; `runtime` and `mux` share `send_retry`, `runtime` and `direct` share
-//! `sockopt`. Only `relay` and `direct` know about
-//! rooms, each for its own engine.
+//! `failure` and `stats`; `keyframe` uses `rewrite` (sequence order); `stats` uses `failure`;
+//! `connection` uses `interceptors`, `runtime` and `mux`; `forward` uses `rewrite`; `runtime`
+//! uses `mux` and `interceptors`; `runtime` and `mux` share `send_retry`, `runtime` and
+//! `direct` share `sockopt`. Only `relay` and `direct` know about rooms, each for its own
+//! engine.
 
 pub mod connection;
 pub mod direct;

@@ -29,6 +29,7 @@ use webrtc::peer_connection::{
 use crate::connection::{self, kind_index, pli, Setup};
 use crate::failure::{self, Watch};
 use crate::forward::{self, Outgoing};
+use crate::keyframe::LastKeyframe;
 use crate::rewrite::Rewriter;
 use crate::side::Side;
 use crate::stats::{RoomCounters, Stats};
@@ -110,6 +111,9 @@ struct Participant {
     payload_types: Mutex<HashMap<String, u8>>,
     /// The participant's own video, to ask it for keyframes.
     video_in: Mutex<Option<(Arc<dyn TrackRemote>, u32)>>,
+    /// Its video's codec (MIME type, lowercase) and last whole keyframe, for an other side that
+    /// connects later (`keyframe`).
+    keyframe: Mutex<(String, LastKeyframe)>,
     /// Whether the connection is up (ICE and DTLS), so that it can take the other side's media:
     /// the handler's `on_tick` switch, which is on exactly then.
     connected: Arc<std::sync::atomic::AtomicBool>,
@@ -153,6 +157,76 @@ impl RoomMedia {
 
     fn participant(&self, side: Side) -> Option<Arc<Participant>> {
         self.participants.lock().expect("participants lock")[side.index()].clone()
+    }
+
+    /// A packet of kind `kind` and codec `mime` for side `side`, through the forwarding step
+    /// to its connection `to`'s outgoing track.
+    async fn pass(
+        &self,
+        packet: rtc::rtp::Packet,
+        mime: &str,
+        kind: RtpCodecKind,
+        side: Side,
+        to: &Participant,
+        counters: &RoomCounters,
+    ) {
+        let k = kind_index(kind);
+        let forwarded = {
+            let payload_types = to.payload_types.lock().expect("pt lock");
+            let mut rewriters = self.rewriters.lock().expect("rewriters lock");
+            let continuity = rewriters
+                .entry((side, k))
+                .or_insert_with(|| forward::continuity(kind));
+            let out = Outgoing {
+                payload_types: &payload_types,
+                ssrc: to.out_ssrc[k],
+            };
+            forward::forward(packet, mime, &out, continuity)
+        };
+        let Some(packet) = forwarded else {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let bytes = packet.payload.len() as u64;
+        match to.out[k].write_rtp(packet).await {
+            Ok(()) => {
+                counters.packets.fetch_add(1, Ordering::Relaxed);
+                counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            Err(_) => {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sends `to` (just connected) the last keyframe of side `from`'s video (`keyframe`).
+    async fn replay_keyframe(&self, from: Side, to: &Participant, counters: &RoomCounters) {
+        let Some(sender) = self.participant(from) else {
+            return;
+        };
+        let (mime, packets) = {
+            let kept = sender.keyframe.lock().expect("keyframe lock");
+            (kept.0.clone(), kept.1.replay(Instant::now()))
+        };
+        let Some(packets) = packets else {
+            return;
+        };
+        tracing::debug!(
+            side = from.other().index(),
+            packets = packets.len(),
+            "the other side's last keyframe sent at once"
+        );
+        for packet in packets {
+            self.pass(
+                packet,
+                &mime,
+                RtpCodecKind::Video,
+                from.other(),
+                to,
+                counters,
+            )
+            .await;
+        }
     }
 
     /// Asks side `from` (the sender) for a keyframe.
@@ -207,8 +281,14 @@ impl PeerConnectionEventHandler for Handler {
             Ordering::Relaxed,
         );
         if state == RTCPeerConnectionState::Connected {
-            // A receiver that just connected needs a keyframe to show anything.
+            // A receiver that just connected needs a keyframe to show anything: the sender's
+            // last one at once, if it is recent, and a fresh one asked for.
             if let Some(room) = self.room.upgrade() {
+                let me = self.me.lock().expect("me lock").upgrade();
+                if let Some(me) = me {
+                    room.replay_keyframe(self.side.other(), &me, &self.counters)
+                        .await;
+                }
                 room.request_keyframe(self.side.other(), &self.counters)
                     .await;
             }
@@ -235,6 +315,7 @@ impl PeerConnectionEventHandler for Handler {
             track,
             ssrc,
             kind,
+            Arc::downgrade(&me),
             self.room.clone(),
             self.side,
             self.counters.clone(),
@@ -242,9 +323,10 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// Forwards one incoming track of `side` to the other side's outgoing track of its kind, for
-/// as long as the track delivers and the room exists; the first video packet asks the sender
-/// for a keyframe if the other side is connected.
+/// Forwards one incoming track of `side` (connection `sender`) to the other side's outgoing
+/// track of its kind, for as long as the track delivers and the room exists; the first video
+/// packet asks the sender for a keyframe if the other side is connected, and the video's last
+/// keyframe is kept (`keyframe`).
 ///
 /// Each packet goes through the forwarding step (`forward`) with what the other side's current
 /// connection negotiated; while there is no other side, packets are read and dropped.
@@ -252,22 +334,33 @@ async fn forward_track(
     track: Arc<dyn TrackRemote>,
     ssrc: u32,
     kind: RtpCodecKind,
+    sender: Weak<Participant>,
     room: Weak<RoomMedia>,
     side: Side,
     counters: Arc<RoomCounters>,
 ) {
-    let k = kind_index(kind);
     let mime = track
         .codec(ssrc)
         .await
         .map(|c| c.mime_type.to_lowercase())
         .unwrap_or_default();
+    if kind == RtpCodecKind::Video {
+        if let Some(s) = sender.upgrade() {
+            s.keyframe.lock().expect("keyframe lock").0 = mime.clone();
+        }
+    }
     let mut asked_keyframe = false;
     while let Some(evt) = track.poll().await {
         let TrackRemoteEvent::OnRtpPacket(packet) = evt else {
             continue;
         };
         let Some(room) = room.upgrade() else { break };
+        if kind == RtpCodecKind::Video {
+            if let Some(s) = sender.upgrade() {
+                let mut kept = s.keyframe.lock().expect("keyframe lock");
+                kept.1.observe(&packet, &mime, Instant::now());
+            }
+        }
         if kind == RtpCodecKind::Video && !asked_keyframe {
             // The first video packet: a keyframe, so that the other side can start, if it can
             // take one now; one that connects later asks for its own then. A browser (libwebrtc)
@@ -284,32 +377,8 @@ async fn forward_track(
         let Some(other) = room.participant(side.other()) else {
             continue;
         };
-        let forwarded = {
-            let payload_types = other.payload_types.lock().expect("pt lock");
-            let mut rewriters = room.rewriters.lock().expect("rewriters lock");
-            let continuity = rewriters
-                .entry((side.other(), k))
-                .or_insert_with(|| forward::continuity(kind));
-            let to = Outgoing {
-                payload_types: &payload_types,
-                ssrc: other.out_ssrc[k],
-            };
-            forward::forward(packet, &mime, &to, continuity)
-        };
-        let Some(packet) = forwarded else {
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
-            continue;
-        };
-        let bytes = packet.payload.len() as u64;
-        match other.out[k].write_rtp(packet).await {
-            Ok(()) => {
-                counters.packets.fetch_add(1, Ordering::Relaxed);
-                counters.bytes.fetch_add(bytes, Ordering::Relaxed);
-            }
-            Err(_) => {
-                counters.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
+        room.pass(packet, &mime, kind, side.other(), &other, &counters)
+            .await;
     }
 }
 
@@ -595,6 +664,7 @@ impl Relay {
             out_ssrc: ssrcs,
             payload_types: Mutex::new(HashMap::new()),
             video_in: Mutex::new(None),
+            keyframe: Mutex::new((String::new(), LastKeyframe::default())),
             connected: handler.on_tick.clone(),
             created: Instant::now(),
         });

@@ -1,7 +1,8 @@
 //! The media relay with two reactor threads (`--media-reactors 2`), on each engine
 //! (`--media-engine webrtc` and `rtc`): real WebRTC participants (`tests::media`) in two rooms
 //! at once. Each room's two connections run on one reactor, the rooms on different ones, and
-//! media flows both ways in each; a room that empties gives its place back.
+//! media flows both ways in each; a room that empties gives its place back. On each engine, a
+//! side that connects after the other's video started gets its last keyframe at once.
 //!
 //! The tests sit in a module `relay` so that `scripts/test` can run them once (`--skip relay::`
 //! under the other "todays"): they check media, which does not depend on the calendar.
@@ -42,15 +43,31 @@ mod relay {
     /// sequence number left out so that no frame is decoded against one it never had.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn on_the_rtc_engine_a_side_that_connects_later_gets_the_others_last_keyframe_at_once() {
+        later_gets_the_last_keyframe(MediaEngine::Rtc).await;
+    }
+
+    /// The same on the webrtc engine.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_side_that_connects_later_gets_the_others_last_keyframe_at_once() {
+        later_gets_the_last_keyframe(MediaEngine::Webrtc).await;
+    }
+
+    async fn later_gets_the_last_keyframe(engine: MediaEngine) {
         use webrtc::media_stream::track_local::TrackLocal;
 
         let port = free_ports(1);
         let s = Server::start_with(
             Db::Sqlite,
             Options {
-                media: Some((format!("127.0.0.1:{port}"), 1)),
-                media_engine: Some(MediaEngine::Rtc),
-                media_tcp: Some(format!("127.0.0.1:{port}")),
+                media: Some((
+                    match engine {
+                        MediaEngine::Rtc => format!("127.0.0.1:{port}"),
+                        MediaEngine::Webrtc => "127.0.0.1:0".to_string(),
+                    },
+                    1,
+                )),
+                media_engine: Some(engine),
+                media_tcp: (engine == MediaEngine::Rtc).then(|| format!("127.0.0.1:{port}")),
                 ..Options::default()
             },
         )
