@@ -55,24 +55,7 @@ mod relay {
     async fn later_gets_the_last_keyframe(engine: MediaEngine) {
         use webrtc::media_stream::track_local::TrackLocal;
 
-        let port = free_ports(1);
-        let s = Server::start_with(
-            Db::Sqlite,
-            Options {
-                media: Some((
-                    match engine {
-                        MediaEngine::Rtc => format!("127.0.0.1:{port}"),
-                        MediaEngine::Webrtc => "127.0.0.1:0".to_string(),
-                    },
-                    1,
-                )),
-                media_engine: Some(engine),
-                media_tcp: (engine == MediaEngine::Rtc).then(|| format!("127.0.0.1:{port}")),
-                ..Options::default()
-            },
-        )
-        .await
-        .unwrap();
+        let (s, _) = relay_server(engine, "127.0.0.1", 1).await;
         let start = next_after(test_now(), Wed, 9, 0);
         let id = s.video_appointment(start, "anna@example.it").await;
         s.clock.set(start);
@@ -170,9 +153,11 @@ mod relay {
         operator.leave().await.unwrap();
     }
 
-    async fn two_rooms_on_two_reactors(engine: MediaEngine, ip: &str) {
-        // Worker i listens on port + i.
-        let port = free_ports(2);
+    /// A server whose relay runs on `engine` with `threads` reactors, on `ip`; on the rtc engine
+    /// worker i listens on the port returned + i (UDP, and ICE-TCP on the same numbers), on the
+    /// webrtc engine each connection has a port of its own.
+    async fn relay_server(engine: MediaEngine, ip: &str, threads: usize) -> (Server, u16) {
+        let port = free_ports(threads as u16);
         let media_udp = match engine {
             MediaEngine::Rtc => format!("{ip}:{port}"),
             MediaEngine::Webrtc => format!("{ip}:0"),
@@ -180,15 +165,19 @@ mod relay {
         let s = Server::start_with(
             Db::Sqlite,
             Options {
-                media: Some((media_udp, 2)),
+                media: Some((media_udp, threads)),
                 media_engine: Some(engine),
-                // The rtc engine's workers also take ICE-TCP on the same port numbers.
                 media_tcp: (engine == MediaEngine::Rtc).then(|| format!("{ip}:{port}")),
                 ..Options::default()
             },
         )
         .await
         .unwrap();
+        (s, port)
+    }
+
+    async fn two_rooms_on_two_reactors(engine: MediaEngine, ip: &str) {
+        let (s, port) = relay_server(engine, ip, 2).await;
         // Two video appointments at the same time (two operators' calendars: the demo service
         // takes one call at a time, so the second is the next slot on the same morning).
         let start = next_after(test_now(), Wed, 9, 0);
