@@ -33,6 +33,8 @@
 // joins (from the navigation to the last page's first frame; /proc, user + system): the
 // server, Janus, this tool (which also serves Janus's page and passes its requests on), and
 // Chromium's by type (browser, renderer, GPU, network, audio, video capture), medians per round.
+// With --cpu, instead: the same, per second of call during each round's window (the pages' own
+// cost of a call: what a phone's battery pays).
 import { appendFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { freePort, launchBrowser } from '../tests/e2e/helpers.mjs';
@@ -60,7 +62,7 @@ const https = args.includes('--https');
 // page waited for; the tool prints only their medians.
 const stepsFile = option('--steps', undefined);
 const byProcess = args.includes('--processes');
-if (byProcess && (!withJanus || cpu)) throw new Error('--processes goes with --janus, without --cpu');
+if (byProcess && !withJanus) throw new Error('--processes goes with --janus');
 // The development certificate is trusted by nobody: the tool's own requests (booking through
 // the API) and the pages accept it, on loopback only.
 if (https) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
@@ -271,6 +273,14 @@ function processCpu(before, after) {
   for (const [pid, [kind, s]] of Object.entries(after)) by[kind] = (by[kind] || 0) + (s - (before[pid] ? before[pid][1] : 0)) * 1000;
   return by;
 }
+// Prints `processCpu`s by server name (lists of rounds): each kind's median, and the median total.
+function showProcessCpu(cpuOf, what) {
+  for (const [name, list] of Object.entries(cpuOf)) {
+    const kinds = [...new Set(list.flatMap((x) => Object.keys(x)))].sort();
+    const total = median(list.map((x) => Object.values(x).reduce((a, b) => a + b, 0)));
+    console.log(`joinbench: ${name}, ${what}: ${kinds.map((k) => `${k} ${median(list.map((x) => x[k] || 0)).toFixed(0)}`).join(', ')}; all ${total.toFixed(0)}`);
+  }
+}
 // Navigates every page to its URL at once; each page's time to its first frame, and (with
 // --processes) the CPU time used meanwhile, by kind of process, into `cpuOf`.
 async function joinRound(pages, urls, name, cpuOf) {
@@ -294,13 +304,7 @@ async function compareWithJanus(pages, ourUrls, janusUrls) {
     theirs.push(...(await joinRound(pages, janusUrls, 'janus', cpuOf.janus)));
     await pause();
   }
-  if (byProcess) {
-    for (const [name, list] of Object.entries(cpuOf)) {
-      const kinds = [...new Set(list.flatMap((x) => Object.keys(x)))].sort();
-      const total = median(list.map((x) => Object.values(x).reduce((a, b) => a + b, 0)));
-      console.log(`joinbench: ${name}, CPU ms per round by process (medians): ${kinds.map((k) => `${k} ${median(list.map((x) => x[k] || 0)).toFixed(0)}`).join(', ')}; all ${total.toFixed(0)}`);
-    }
-  }
+  if (byProcess) showProcessCpu(cpuOf, 'CPU ms per round by process (medians)');
   const rooms = `${n / 2} room${n > 2 ? 's' : ''}`;
   show(`both arrive together, ${rooms}, Sportello, navigation to first remote frame (each page)`, ours);
   show(`both arrive together, ${rooms}, Janus, navigation to first remote frame (each page)`, theirs);
@@ -339,6 +343,7 @@ async function cpuWithJanus(pages, ourUrls, janusUrls, server, janus) {
   const per = { sportello: [], janus: [] };
   const rates = { sportello: [], janus: [] };
   const videoRates = { sportello: [], janus: [] };
+  const cpuOf = { sportello: [], janus: [] };
   for (let i = 0; i < rounds; i++) {
     for (const [name, urls, pid] of [['sportello', ourUrls, server.pid], ['janus', janusUrls, janus.pid]]) {
       await blank(pages);
@@ -346,9 +351,15 @@ async function cpuWithJanus(pages, ourUrls, janusUrls, server, janus) {
       await new Promise((r) => setTimeout(r, WARM_UP_MS));
       const c0 = cpuSeconds(pid);
       const p0 = await packetsOf(pages);
+      const t0 = byProcess ? processTimes() : null;
       await new Promise((r) => setTimeout(r, WINDOW_MS));
       const c1 = cpuSeconds(pid);
       const p1 = await packetsOf(pages);
+      if (t0) {
+        const by = processCpu(t0, processTimes());
+        for (const k of Object.keys(by)) by[k] /= WINDOW_MS / 1000;
+        cpuOf[name].push(by);
+      }
       per[name].push(((c1 - c0) * 1e6) / (p1.total - p0.total));
       rates[name].push(((p1.total - p0.total) * 1000) / WINDOW_MS);
       // The same mix for both servers, or the comparison is of different work: a server whose
@@ -363,6 +374,7 @@ async function cpuWithJanus(pages, ourUrls, janusUrls, server, janus) {
     const xs = per[name];
     console.log(`joinbench: ${rooms}, ${name} CPU per forwarded packet: median ${median(xs).toFixed(1)} µs, range ${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)} µs; packets/s median ${median(rates[name]).toFixed(0)}, of them video ${median(videoRates[name]).toFixed(0)}`);
   }
+  if (byProcess) showProcessCpu(cpuOf, 'CPU ms per second of call by process (medians)');
   const ratios = per.sportello.map((x, i) => x / per.janus[i]);
   console.log(`joinbench: ${rooms}, CPU per packet Sportello / Janus per round: median ${median(ratios).toFixed(2)}, range ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)} over ${ratios.length}`);
 }
