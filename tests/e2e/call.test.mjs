@@ -194,6 +194,8 @@ test('citizen and operator see and hear each other through the relay', async () 
     // It sent its join behind its hello, without waiting a round trip for the server's `ready`.
     const marks = await citizen.evaluate(() => Object.fromEntries(performance.getEntriesByType('mark').map((m) => [m.name, m.startTime])));
     assert.ok(marks['sportello:join'] < marks['sportello:ready'], JSON.stringify(marks));
+    // Nor did it list the devices for a section it never showed.
+    assert.equal(await citizen.locator('#camera-select option').count(), 0);
     // The reloaded page has the call's messages again, in order.
     await until("the citizen's messages after the reload", async () => (await lines(citizen)).length === 3);
     assert.deepEqual(await lines(citizen), before);
@@ -417,6 +419,9 @@ test('a name the room refuses is said next to the field, nobody enters, and the 
     await citizen.locator('#name-error').getByText('nome non valido').waitFor();
     assert.equal(await name.getAttribute('aria-invalid'), 'true');
     assert.equal(await citizen.locator('#state-in').isHidden(), true, 'not in the room');
+    // Beside the preview, the camera and the microphone to choose from.
+    await citizen.getByRole('combobox', { name: 'Fotocamera' }).getByRole('option', { name: 'fake_device_0' }).waitFor({ state: 'attached' });
+    assert.ok(await citizen.getByRole('combobox', { name: 'Microfono' }).getByRole('option').count() >= 1, 'microphones listed');
     // The call the page started behind the join is dropped, and the name is not remembered.
     await until('the refused call closed', () => citizen.evaluate(() => !window.sportelloPc || window.sportelloPc.connectionState === 'closed'));
     assert.equal(await citizen.evaluate(() => Object.keys(sessionStorage).length), 0);

@@ -113,11 +113,15 @@
   }
 
   // The camera plays in the preview only while the preview is on screen: a video element with a
-  // camera in it takes every frame, seen or not, and in a call the page needs that time.
+  // camera in it takes every frame, seen or not, and in a call the page needs that time. The
+  // lists of cameras and microphones beside it are filled then too: a page going back into the
+  // call by itself never shows them, and asks the browser for no device list while it joins.
   function attachPreview() {
     var preview = document.getElementById('preview');
     var wanted = document.getElementById('state-ready').hidden ? null : local;
-    if (preview.srcObject !== wanted) preview.srcObject = wanted;
+    if (preview.srcObject === wanted) return;
+    preview.srcObject = wanted;
+    if (wanted) fillDevices();
   }
 
   function stopLocal() {
@@ -174,7 +178,6 @@
     }
     return mediaReady.then(function () {
       attachPreview();
-      fillDevices();
       return local;
     });
   }
