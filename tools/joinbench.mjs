@@ -28,7 +28,7 @@
 // Either: --https (the server over TLS with its development certificate, as by default, instead
 // of plain HTTP: the browser may then use HTTP/2, and open the room's socket on the page's
 // connection).
-// Either: --steps FILE (each page's steps as a line of JSON, appended to FILE).
+// Either: --steps FILE (each page's steps and its room as a line of JSON, appended to FILE).
 // Either: --processes (with --janus): the CPU time each kind of process used during each round's
 // joins (from the navigation to the last page's first frame; /proc, user + system): the
 // server, Janus, this tool (which also serves Janus's page and passes its requests on), and
@@ -97,7 +97,9 @@ async function keepSteps(name, page, frameMs) {
   (sizes[name] ||= {})[size] = (sizes[name][size] || 0) + 1;
   // With the page's time origin (ms since the epoch), to line its steps up with the server's log.
   const origin = await page.evaluate(() => performance.timeOrigin).catch(() => undefined);
-  if (stepsFile) appendFileSync(stepsFile, `${JSON.stringify({ name, origin, size, ...first })}\n`);
+  // The page's room (pages 2k and 2k + 1 are room k's).
+  const room = Math.floor(pages.indexOf(page) / 2);
+  if (stepsFile) appendFileSync(stepsFile, `${JSON.stringify({ name, origin, room, size, ...first })}\n`);
 }
 
 // Reloads `page` (or navigates it to `url`) and resolves with ms from its navigation to its first
@@ -179,18 +181,18 @@ const VGA = () => {
 
 // Two browsers a room: the citizen's and the operator's.
 const browsers = [];
+// Their pages (made below), page 2k being room k's citizen, 2k + 1 its operator.
+const pages = [];
 for (let i = 0; i < 2 * roomCount; i++) browsers.push(await launchBrowser());
 const { server, dir, rooms } = await roomsOpenNow(browsers[0], MEDIA, roomCount);
 const janus = withJanus ? await startJanus(await freePort(), await freePort()) : null;
 try {
-  const pages = [];
   for (const b of browsers) {
     const context = await b.newContext({ ignoreHTTPSErrors: true });
     await context.addInitScript(PROBE);
     if (withJanus) await context.addInitScript(VGA);
     pages.push(await context.newPage());
   }
-  // Page 2k is room k's citizen, 2k + 1 its operator.
   const base = rtt ? await delayingProxy(server.base, rtt) : server.base;
   const ourUrls = rooms.flatMap((r) => [`${base}${r.paths.citizen}`, `${base}${r.paths.operator}`]);
   const janusUrls = rooms.flatMap((_, k) => [`${janus?.url}?room=${1234 + k}`, `${janus?.url}?room=${1234 + k}`]);

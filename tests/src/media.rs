@@ -27,6 +27,7 @@ use webrtc::peer_connection::{
 /// What the participants of a run sent and received, and the relay's added latency.
 #[derive(Default)]
 pub struct Counters {
+    /// RTP packets sent and received, a keyframe's left out (`send_media`).
     pub sent: AtomicU64,
     pub received: AtomicU64,
     /// Send-to-receive microseconds of forwarded packets (each payload carries its send time).
@@ -80,16 +81,25 @@ impl PeerConnectionEventHandler for Handler {
         tokio::spawn(async move {
             while let Some(e) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(p) = e {
-                    counters.received.fetch_add(1, Ordering::Relaxed);
-                    if kind == RtpCodecKind::Video {
+                    // The send time: at the start of an audio payload, after the VP8 bytes of
+                    // a video one (`video_payload`).
+                    let at = if kind == RtpCodecKind::Video {
                         first.lock().unwrap().get_or_insert_with(Instant::now);
                         let mut v = video_in.lock().unwrap();
                         if v.len() < VIDEO_KEPT {
                             v.push(p.clone());
                         }
-                    }
-                    if p.payload.len() >= 8 {
-                        let sent = u64::from_be_bytes(p.payload[..8].try_into().unwrap());
+                        // A keyframe's packets are not counted: a kept one may come again.
+                        if is_keyframe_packet(&p.payload) {
+                            continue;
+                        }
+                        2
+                    } else {
+                        0
+                    };
+                    counters.received.fetch_add(1, Ordering::Relaxed);
+                    if let Some(sent) = p.payload.get(at..at + 8) {
+                        let sent = u64::from_be_bytes(sent.try_into().unwrap());
                         let l = now_us(epoch).saturating_sub(sent);
                         let mut v = counters.latency_us.lock().unwrap();
                         if v.len() < 200_000 {
@@ -470,7 +480,11 @@ impl Vanished {
     }
 }
 
-/// Sends audio every 20 ms and video frames 30 times a second until `until`.
+/// Sends audio every 20 ms and video frames 30 times a second until `until`. The video is shaped
+/// as VP8 (`video_payload`): its first frame is a keyframe `KEYFRAME_FRAMES` times a frame's
+/// size, as a camera's is, so the relay keeps one per sender as it does in a browser's call.
+/// A keyframe's packets are not counted (`Counters`): the relay may send a kept one again to a
+/// receiver who connects later.
 pub async fn send_media(
     p: Arc<Participant>,
     counters: Arc<Counters>,
@@ -483,26 +497,38 @@ pub async fn send_media(
     let mut ts = [rand::random::<u32>(), rand::random::<u32>()];
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     let mut n = 0u64;
+    let mut frames = 0u64;
     while Instant::now() < *until.lock().unwrap() {
         tick.tick().await;
         n += 1;
-        let mut packets: Vec<(usize, usize, bool)> = Vec::new();
+        // (track, payload) of each packet, and whether it ends its frame.
+        let mut packets: Vec<(usize, Vec<u8>, bool)> = Vec::new();
+        let now = now_us(epoch);
         if n.is_multiple_of(2) {
-            packets.push((0, 160, true));
+            let mut audio = vec![0u8; 160];
+            audio[..8].copy_from_slice(&now.to_be_bytes());
+            packets.push((0, audio, true));
             ts[0] = ts[0].wrapping_add(960);
         }
         if n.is_multiple_of(3) {
-            let mut left = frame_bytes;
+            let key = frames == 0;
+            frames += 1;
+            let mut left = if key {
+                frame_bytes * KEYFRAME_FRAMES
+            } else {
+                frame_bytes
+            };
+            let mut first = true;
             while left > 0 {
                 let size = left.min(1100);
                 left -= size;
-                packets.push((1, size, left == 0));
+                packets.push((1, video_payload(first, key, now, size), left == 0));
+                first = false;
             }
             ts[1] = ts[1].wrapping_add(3000);
         }
-        for (k, size, marker) in packets {
-            let mut payload = vec![0u8; size.max(8)];
-            payload[..8].copy_from_slice(&now_us(epoch).to_be_bytes());
+        for (k, payload, marker) in packets {
+            let counted = k == 0 || !is_keyframe_packet(&payload);
             let pkt = rtc::rtp::Packet {
                 header: rtc::rtp::header::Header {
                     version: 2,
@@ -516,9 +542,32 @@ pub async fn send_media(
                 payload: bytes::Bytes::from(payload),
             };
             seq[k] = seq[k].wrapping_add(1);
-            if p.tracks[k].write_rtp(pkt).await.is_ok() {
+            if p.tracks[k].write_rtp(pkt).await.is_ok() && counted {
                 counters.sent.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
+}
+
+/// How many frames' worth of bytes a synthetic keyframe has (a camera's first frame at
+/// 640×480 is several times the size of the frames after it).
+pub const KEYFRAME_FRAMES: usize = 5;
+
+/// A synthetic video packet's payload, `size` bytes (at least 10), shaped as VP8 (RFC 7741): a
+/// one-byte descriptor (S set on a frame's `first` packet, partition 0), then the VP8 header's
+/// first byte, whose P bit is 0 on a `key` frame (`sfu::keyframe` reads both), then the send
+/// time `now` (µs after the run's epoch, big-endian), then zeros. The second byte is the same
+/// on every packet of a frame, so a receiver tells a keyframe's packets by it
+/// (`is_keyframe_packet`).
+pub fn video_payload(first: bool, key: bool, now: u64, size: usize) -> Vec<u8> {
+    let mut payload = vec![0u8; size.max(10)];
+    payload[0] = if first { 0x10 } else { 0x00 };
+    payload[1] = if key { 0x00 } else { 0x01 };
+    payload[2..10].copy_from_slice(&now.to_be_bytes());
+    payload
+}
+
+/// Whether a synthetic video payload (`video_payload`) is a keyframe's.
+pub fn is_keyframe_packet(payload: &[u8]) -> bool {
+    payload.get(1).is_some_and(|b| b & 0x01 == 0)
 }

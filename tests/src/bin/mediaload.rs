@@ -4,7 +4,9 @@
 //! real server binary (release) on loopback with its clock at that time, and for each room runs
 //! two synthetic participants: Rust `webrtc` clients that speak the same signaling as the
 //! browsers and send realistic RTP — Opus-sized audio every 20 ms and ~1.5 Mbit/s of VP8-sized
-//! video in frames of 30 per second. Every payload carries its send time, so the receiver
+//! video in frames of 30 per second, the first a keyframe five frames large (VP8's own header
+//! bytes, so the relay keeps each sender's last keyframe as in a browser's call; its packets are
+//! left out of the counts). Every payload carries its send time, so the receiver
 //! measures the relay's added latency. It reports forwarded packets per second, server CPU per
 //! forwarded packet (from /proc), loss, latency, memory per room and join time (socket open to
 //! the first forwarded video packet). The latency is given twice: end to end as the
