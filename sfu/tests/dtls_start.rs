@@ -13,46 +13,17 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use rtc::peer_connection::configuration::media_engine::MediaEngine;
-use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
-use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::peer_connection::RTCPeerConnection;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
-/// A connection with the relay's codecs and a host candidate at `addr`.
-fn connection(addr: SocketAddr, now: Instant) -> RTCPeerConnection {
-    let mut media = MediaEngine::default();
-    for (codec, kind) in sfu::relay::codecs() {
-        media.register_codec(codec, kind).unwrap();
-    }
-    let mut pc = RTCPeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_setting_engine(SettingEngineBuilder::new().build())
-        .with_media_engine(media)
-        .build(now)
-        .unwrap();
-    let candidate = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".to_owned(),
-            address: addr.ip().to_string(),
-            port: addr.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()
-    .unwrap();
-    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
-        .unwrap();
-    pc
-}
+#[path = "support/memory_peer.rs"]
+mod memory_peer;
+use memory_peer::connection;
 
 /// Whether a datagram is a DTLS record of a ClientHello (content type 22, handshake type 1).
 fn is_client_hello(datagram: &[u8]) -> bool {
@@ -83,8 +54,8 @@ fn the_relay_sends_its_client_hello_as_soon_as_ice_has_a_pair_without_a_timer() 
     let browser_addr: SocketAddr = "10.0.0.1:5000".parse().unwrap();
     let relay_addr: SocketAddr = "10.0.0.2:47000".parse().unwrap();
     let start = Instant::now();
-    let mut browser = connection(browser_addr, start);
-    let mut relay = connection(relay_addr, start);
+    let mut browser = connection(browser_addr, false, start);
+    let mut relay = connection(relay_addr, false, start);
     for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
         browser
             .add_transceiver_from_kind(
