@@ -501,13 +501,13 @@ pub async fn send_media(
     while Instant::now() < *until.lock().unwrap() {
         tick.tick().await;
         n += 1;
-        // (track, payload) of each packet, and whether it ends its frame.
-        let mut packets: Vec<(usize, Vec<u8>, bool)> = Vec::new();
+        // (track, payload) of each packet, whether it ends its frame, whether it counts.
+        let mut packets: Vec<(usize, Vec<u8>, bool, bool)> = Vec::new();
         let now = now_us(epoch);
         if n.is_multiple_of(2) {
             let mut audio = vec![0u8; 160];
             audio[..8].copy_from_slice(&now.to_be_bytes());
-            packets.push((0, audio, true));
+            packets.push((0, audio, true, true));
             ts[0] = ts[0].wrapping_add(960);
         }
         if n.is_multiple_of(3) {
@@ -522,13 +522,12 @@ pub async fn send_media(
             while left > 0 {
                 let size = left.min(1100);
                 left -= size;
-                packets.push((1, video_payload(first, key, now, size), left == 0));
+                packets.push((1, video_payload(first, key, now, size), left == 0, !key));
                 first = false;
             }
             ts[1] = ts[1].wrapping_add(3000);
         }
-        for (k, payload, marker) in packets {
-            let counted = k == 0 || !is_keyframe_packet(&payload);
+        for (k, payload, marker, counted) in packets {
             let pkt = rtc::rtp::Packet {
                 header: rtc::rtp::header::Header {
                     version: 2,
