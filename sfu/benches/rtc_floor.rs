@@ -20,20 +20,20 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-
-#[path = "../tests/support/memory_peer.rs"]
-mod memory_peer;
-use memory_peer::connection;
 
 /// One peer connection and its address on the in-memory network.
 struct Peer {
@@ -47,9 +47,38 @@ struct Peer {
 
 /// A peer with the relay's codecs; with its interceptors when `relay`.
 fn peer(port: u16, relay: bool) -> Peer {
+    let mut media = MediaEngine::default();
+    for (codec, kind) in sfu::relay::codecs() {
+        media.register_codec(codec, kind).unwrap();
+    }
+    let mut builder = RTCPeerConnectionBuilder::new()
+        .with_configuration(RTCConfigurationBuilder::new().build())
+        .with_setting_engine(SettingEngineBuilder::new().build());
+    if relay {
+        let registry = sfu::interceptors::registry(&mut media).unwrap();
+        builder = builder.with_interceptor_registry(registry);
+    }
+    let mut pc = builder
+        .with_media_engine(media)
+        .build(Instant::now())
+        .unwrap();
     let addr: SocketAddr = format!("10.0.0.1:{port}").parse().unwrap();
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()
+    .unwrap();
+    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
+        .unwrap();
     Peer {
-        pc: connection(addr, relay, Instant::now()),
+        pc,
         addr,
         connected: false,
         spent: Duration::ZERO,

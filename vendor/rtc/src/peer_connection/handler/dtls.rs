@@ -403,15 +403,6 @@ impl<'a>
                         dtls_handshake_config,
                         None,
                     )?;
-                    // The ClientHello goes out now, not at the next timeout of some handler
-                    // (vendor/rtc/PATCH.md).
-                    while let Some(transmit) = dtls_endpoint.poll_transmit() {
-                        self.ctx.write_outs.push_back(TaggedRTCMessageInternal {
-                            now: transmit.now,
-                            transport: transmit.transport,
-                            message: RTCMessageInternal::Dtls(DTLSMessage::Raw(transmit.message)),
-                        });
-                    }
                 };
             }
         } else {
