@@ -19,21 +19,17 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::MediaEngine;
-use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::state::RTCPeerConnectionState;
-use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
-use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::peer_connection::RTCPeerConnection;
 use rtc::rtp;
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
 use rtc::rtp_transceiver::RTCRtpSenderId;
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+
+#[path = "../tests/support/memory_peer.rs"]
+mod memory_peer;
+use memory_peer::{connection, deliver, negotiate, payload_type, video_track};
 
 /// One peer connection and its address on the in-memory network.
 struct Peer {
@@ -47,97 +43,14 @@ struct Peer {
 
 /// A peer with the relay's codecs; with its interceptors when `relay`.
 fn peer(port: u16, relay: bool) -> Peer {
-    let mut media = MediaEngine::default();
-    for (codec, kind) in sfu::relay::codecs() {
-        media.register_codec(codec, kind).unwrap();
-    }
-    let mut builder = RTCPeerConnectionBuilder::new()
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_setting_engine(SettingEngineBuilder::new().build());
-    if relay {
-        let registry = sfu::interceptors::registry(&mut media).unwrap();
-        builder = builder.with_interceptor_registry(registry);
-    }
-    let mut pc = builder
-        .with_media_engine(media)
-        .build(Instant::now())
-        .unwrap();
     let addr: SocketAddr = format!("10.0.0.1:{port}").parse().unwrap();
-    let candidate = CandidateHostConfig {
-        base_config: CandidateConfig {
-            network: "udp".to_owned(),
-            address: addr.ip().to_string(),
-            port: addr.port(),
-            component: 1,
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-    .new_candidate_host()
-    .unwrap();
-    pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
-        .unwrap();
     Peer {
-        pc,
+        pc: connection(addr, relay, Instant::now()),
         addr,
         connected: false,
         spent: Duration::ZERO,
         counted: relay,
     }
-}
-
-/// A video track with SSRC `ssrc` on `p`; its sender.
-fn video_track(p: &mut Peer, ssrc: u32) -> RTCRtpSenderId {
-    let vp8 = sfu::relay::codecs()
-        .into_iter()
-        .find(|(c, k)| *k == RtpCodecKind::Video && c.rtp_codec.mime_type == "video/VP8")
-        .unwrap()
-        .0;
-    let track = MediaStreamTrack::new(
-        format!("stream-{ssrc}"),
-        format!("video-{ssrc}"),
-        format!("video-{ssrc}"),
-        RtpCodecKind::Video,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: vp8.rtp_codec,
-            ..Default::default()
-        }],
-    );
-    p.pc.add_track(track).unwrap()
-}
-
-/// Offer from `offerer`, answer from `answerer`.
-fn negotiate(offerer: &mut Peer, answerer: &mut Peer) {
-    let now = Instant::now();
-    let offer = offerer.pc.create_offer(None).unwrap();
-    offerer
-        .pc
-        .set_local_description(now, offer.clone())
-        .unwrap();
-    answerer.pc.set_remote_description(now, offer).unwrap();
-    let answer = answerer.pc.create_answer(None).unwrap();
-    answerer
-        .pc
-        .set_local_description(now, answer.clone())
-        .unwrap();
-    offerer.pc.set_remote_description(now, answer).unwrap();
-}
-
-/// The payload type `p`'s sender negotiated for its video.
-fn payload_type(p: &mut Peer, sender: RTCRtpSenderId) -> u8 {
-    p.pc.rtp_sender(sender)
-        .unwrap()
-        .get_parameters()
-        .rtp_parameters
-        .codecs
-        .iter()
-        .find(|c| c.rtp_codec.mime_type == "video/VP8")
-        .unwrap()
-        .payload_type
 }
 
 /// The in-memory network: every peer's datagrams, its timers and its events, until `done`
@@ -179,16 +92,7 @@ impl Net {
                 continue;
             };
             let t = Instant::now();
-            let _ = p.pc.handle_read(TaggedBytesMut {
-                now,
-                transport: TransportContext {
-                    local_addr: to,
-                    peer_addr: from,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message,
-            });
+            deliver(&mut p.pc, to, from, message, now);
             if p.counted {
                 p.spent += t.elapsed();
             }
@@ -250,12 +154,12 @@ fn run(packets: usize) -> Duration {
     let mut r1 = peer(2000, true);
     let mut r2 = peer(3000, true);
     let mut b = peer(4000, false);
-    let a_sender = video_track(&mut a, 0x1111);
-    let r2_sender = video_track(&mut r2, 0x2222);
-    negotiate(&mut a, &mut r1);
-    negotiate(&mut r2, &mut b);
-    let a_pt = payload_type(&mut a, a_sender);
-    let r2_pt = payload_type(&mut r2, r2_sender);
+    let a_sender = video_track(&mut a.pc, 0x1111);
+    let r2_sender = video_track(&mut r2.pc, 0x2222);
+    negotiate(&mut a.pc, &mut r1.pc, Instant::now());
+    negotiate(&mut r2.pc, &mut b.pc, Instant::now());
+    let a_pt = payload_type(&mut a.pc, a_sender);
+    let r2_pt = payload_type(&mut r2.pc, r2_sender);
     let mut net = Net {
         peers: vec![a, r1, r2, b],
         flight: VecDeque::new(),

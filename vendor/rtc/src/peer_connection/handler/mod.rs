@@ -407,6 +407,19 @@ impl sansio::Protocol<TaggedBytesMut, TaggedRTCMessage, TaggedRTCEvent> for RTCP
             message: RTCMessageInternal::Raw(msg.message),
         };
         self.pump_reads(Some(msg));
+        // Patched (PATCH.md): until the SRTP stage has its keys, what this datagram raised goes
+        // through the handlers at once. The datagram that ends the DTLS handshake may be
+        // followed, in the same batch, by SRTP that the other side sent right after its last
+        // flight; without this, the SRTP stage would learn of the keys only at the next
+        // `poll_event` and drop that media.
+        if self
+            .pipeline_context
+            .srtp_handler_context
+            .remote_srtp_context
+            .is_none()
+        {
+            self.pump_events();
+        }
         Ok(())
     }
 
