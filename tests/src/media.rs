@@ -25,13 +25,48 @@ use webrtc::peer_connection::{
 };
 
 /// What the participants of a run sent and received, and the relay's added latency.
-#[derive(Default)]
 pub struct Counters {
     /// RTP packets sent and received, a keyframe's left out (`send_media`).
     pub sent: AtomicU64,
     pub received: AtomicU64,
     /// Send-to-receive microseconds of forwarded packets (each payload carries its send time).
     pub latency_us: Mutex<Vec<u64>>,
+    /// A measuring window, by the send time in each payload (`open_window`, `close_window`):
+    /// the packets sent in it and those of them received, whenever they arrive, so that a
+    /// packet on its way at either edge counts on both sides or on neither.
+    window: [AtomicU64; 2],
+    pub sent_in_window: AtomicU64,
+    pub received_in_window: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            sent: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            latency_us: Mutex::new(Vec::new()),
+            window: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
+            sent_in_window: AtomicU64::new(0),
+            received_in_window: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Counters {
+    /// Opens the window at `at` (µs after the run's epoch, `now_us`).
+    pub fn open_window(&self, at: u64) {
+        self.window[0].store(at, Ordering::Relaxed);
+    }
+
+    /// Closes the window at `at`; packets sent before it still count when they arrive.
+    pub fn close_window(&self, at: u64) {
+        self.window[1].store(at, Ordering::Relaxed);
+    }
+
+    fn in_window(&self, sent_us: u64) -> bool {
+        sent_us >= self.window[0].load(Ordering::Relaxed)
+            && sent_us < self.window[1].load(Ordering::Relaxed)
+    }
 }
 
 /// Microseconds since `epoch`: the send time written into each payload.
@@ -100,6 +135,9 @@ impl PeerConnectionEventHandler for Handler {
                     counters.received.fetch_add(1, Ordering::Relaxed);
                     if let Some(sent) = p.payload.get(at..at + 8) {
                         let sent = u64::from_be_bytes(sent.try_into().unwrap());
+                        if counters.in_window(sent) {
+                            counters.received_in_window.fetch_add(1, Ordering::Relaxed);
+                        }
                         let l = now_us(epoch).saturating_sub(sent);
                         let mut v = counters.latency_us.lock().unwrap();
                         if v.len() < 200_000 {
@@ -543,6 +581,9 @@ pub async fn send_media(
             seq[k] = seq[k].wrapping_add(1);
             if p.tracks[k].write_rtp(pkt).await.is_ok() && counted {
                 counters.sent.fetch_add(1, Ordering::Relaxed);
+                if counters.in_window(now) {
+                    counters.sent_in_window.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
     }

@@ -8,7 +8,9 @@
 //! bytes, so the relay keeps each sender's last keyframe as in a browser's call; its packets are
 //! left out of the counts). Every payload carries its send time, so the receiver
 //! measures the relay's added latency. It reports forwarded packets per second, server CPU per
-//! forwarded packet (from /proc), loss, latency, memory per room and join time (socket open to
+//! forwarded packet (from /proc), loss (of the packets sent in the measured window, by the time
+//! in their payload, those not received by a moment after the senders stop), latency, memory
+//! per room and join time (socket open to
 //! the first forwarded video packet). The latency is given twice: end to end as the
 //! participants see it (their own scheduling included, which on a machine they share with the
 //! relay is most of it), and inside the relay, from its transit histogram in `/metrics` (the
@@ -274,6 +276,7 @@ async fn run(
         counters.received.load(Ordering::Relaxed),
     );
     counters.latency_us.lock().unwrap().clear();
+    counters.open_window(tests::media::now_us(epoch));
     let wire = if args.wire_seconds > 0 {
         let seconds = args.wire_seconds.min(args.seconds);
         let capture = Capture::start(&args.media_udp)?;
@@ -285,6 +288,7 @@ async fn run(
         tokio::time::sleep(Duration::from_secs(args.seconds)).await;
         None
     };
+    counters.close_window(tests::media::now_us(epoch));
     let (cpu1, rss1) = usage();
     let own1 = proc_stat(std::process::id()).0;
     let (sent1, recv1) = (
@@ -296,6 +300,12 @@ async fn run(
     for s in senders {
         let _ = s.await;
     }
+    // Loss: of the packets sent in the window, those that had not arrived a moment after the
+    // last was sent.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let window_sent = counters.sent_in_window.load(Ordering::Relaxed);
+    let window_lost =
+        window_sent.saturating_sub(counters.received_in_window.load(Ordering::Relaxed));
     let secs = args.seconds as f64;
     let (sent, recv) = (sent1 - sent0, recv1 - recv0);
     // Operators (every second participant) join a room where the citizen already sends.
@@ -312,8 +322,8 @@ async fn run(
         .collect();
     let mut lat = counters.latency_us.lock().unwrap().clone();
     println!(
-        "mediaload: {} rooms x 2 participants, {} kbit/s video each, {} s: {:.0} packets/s sent, {:.0} forwarded packets/s received, loss {:.2} %",
-        appts.len(), args.video_kbps, args.seconds, sent as f64 / secs, recv as f64 / secs, 100.0 * (1.0 - recv as f64 / sent.max(1) as f64)
+        "mediaload: {} rooms x 2 participants, {} kbit/s video each, {} s: {:.0} packets/s sent, {:.0} forwarded packets/s received, loss {:.2} % ({} of {})",
+        appts.len(), args.video_kbps, args.seconds, sent as f64 / secs, recv as f64 / secs, 100.0 * window_lost as f64 / window_sent.max(1) as f64, window_lost, window_sent
     );
     println!(
         "mediaload: server CPU {:.2} s = {:.0} % of one core: {:.1} µs per forwarded packet; RSS {} MiB -> {} MiB ({:.0} KiB per room)",
