@@ -2,7 +2,7 @@
 //!
 //! The set is the crate's default one — NACK generator and responder, receiver and sender
 //! reports, transport-wide congestion feedback for the browsers' uplink — plus a tap on the NACK
-//! responder that hands receivers' keyframe requests and NACKs to the relay. The `webrtc`
+//! responder that hands receivers' keyframe requests, NACKs and loss reports to the relay. The `webrtc`
 //! engine gives `registry` to each connection; the `rtc` engine drives the same interceptors
 //! itself (`Driven`, in `direct::media`) and gives `rtc` only a `Mirror`.
 //!
@@ -287,8 +287,8 @@ where
     }
 }
 
-/// Marks keyframe requests and NACKs from receivers for the application, and hands every
-/// message on to the interceptor it wraps. A wrapper rather than a stage of its own: each stage
+/// Marks keyframe requests, NACKs and loss reports (report blocks) from receivers for the
+/// application, and hands every message on to the interceptor it wraps. A wrapper rather than a stage of its own: each stage
 /// of the chain moves every packet in and out of a queue of its own, both ways, which cost
 /// ~3 % of the relay's CPU at full load for a stage that only looks at RTCP.
 pub struct FeedbackTap<I>(pub I);
@@ -307,7 +307,7 @@ where
                 a.is::<PictureLossIndication>()
                     || a.is::<FullIntraRequest>()
                     || a.is::<TransportLayerNack>()
-            });
+            }) || !crate::stats::reported_lost(packets).is_empty();
             if wanted {
                 msg.message.add(Attribute::DeliverToApplication);
             }
@@ -556,16 +556,19 @@ mod tests {
     }
 
     #[test]
-    fn the_tap_marks_keyframe_requests_and_nacks_and_the_responder_passes_everything_on() {
+    fn the_tap_marks_keyframe_requests_nacks_and_loss_reports_and_passes_everything_on() {
         let mut tap = FeedbackTap(NackResponderBuilder::new().with_size(SEND_HISTORY).build());
         let message = |packet| TaggedPacket {
             now: Instant::now(),
             transport: Default::default(),
             message: rtc::interceptor::AttributedPacket::new(packet),
         };
-        let receiver_report: Vec<Box<dyn rtc::rtcp::Packet>> = vec![Box::new(
-            rtc::rtcp::receiver_report::ReceiverReport::default(),
-        )];
+        let receiver_report = |blocks| -> Vec<Box<dyn rtc::rtcp::Packet>> {
+            vec![Box::new(rtc::rtcp::receiver_report::ReceiverReport {
+                reports: vec![Default::default(); blocks],
+                ..Default::default()
+            })]
+        };
         let nack: Vec<Box<dyn rtc::rtcp::Packet>> = vec![Box::new(TransportLayerNack {
             sender_ssrc: 1,
             media_ssrc: 2,
@@ -574,7 +577,8 @@ mod tests {
         let sent = [
             (Packet::Rtp(rtc::rtp::Packet::default()), false),
             (Packet::Rtcp(crate::connection::pli(2)), true),
-            (Packet::Rtcp(receiver_report), false),
+            (Packet::Rtcp(receiver_report(0)), false),
+            (Packet::Rtcp(receiver_report(1)), true),
             (Packet::Rtcp(nack), true),
         ];
         let wanted: Vec<bool> = sent.iter().map(|(_, w)| *w).collect();

@@ -32,7 +32,7 @@ use crate::forward::{self, Outgoing};
 use crate::keyframe::LastKeyframe;
 use crate::rewrite::Rewriter;
 use crate::side::Side;
-use crate::stats::{RoomCounters, Stats};
+use crate::stats::{LossTally, RoomCounters, Stats};
 
 // Where these were before the connection set-up had a module of its own (the media load
 // generator of the `tests` crate uses `codecs` and `out_track` from here).
@@ -118,6 +118,29 @@ struct Participant {
     /// the handler's `on_tick` switch, which is on exactly then.
     connected: Arc<std::sync::atomic::AtomicBool>,
     created: Instant,
+    /// The packets its browser's reports count lost on `out`'s streams.
+    downlink: Mutex<LossTally>,
+}
+
+impl Participant {
+    /// Counts what the report blocks of an RTCP compound from this participant's browser say
+    /// of the relay's streams to it: `rtc` hands a compound to one track, by the first SSRC it
+    /// names (a sender report's, for a browser that sends too), so both its incoming tracks
+    /// and its outgoing ones look.
+    fn count_downlink(
+        &self,
+        packets: &[Box<dyn rtc::rtcp::Packet>],
+        side: Side,
+        counters: &RoomCounters,
+    ) {
+        let mut tally = self.downlink.lock().expect("downlink lock");
+        let lost = crate::stats::reported_lost(packets)
+            .into_iter()
+            .filter(|(ssrc, _)| self.out_ssrc.contains(ssrc))
+            .map(|(ssrc, lost)| tally.report(ssrc, lost))
+            .sum();
+        counters.add_lost(side, 0, lost);
+    }
 }
 
 #[derive(Default)]
@@ -351,8 +374,15 @@ async fn forward_track(
     }
     let mut asked_keyframe = false;
     while let Some(evt) = track.poll().await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = evt else {
-            continue;
+        let packet = match evt {
+            TrackRemoteEvent::OnRtpPacket(packet) => packet,
+            TrackRemoteEvent::OnRtcpPacket(packets) => {
+                if let Some(s) = sender.upgrade() {
+                    s.count_downlink(&packets, side, &counters);
+                }
+                continue;
+            }
+            _ => continue,
         };
         let Some(room) = room.upgrade() else { break };
         if kind == RtpCodecKind::Video {
@@ -384,9 +414,9 @@ async fn forward_track(
 
 /// Passes what `side`'s browser says about one of its outgoing tracks, as a receiver, to the
 /// other side: a keyframe request (PLI or FIR) goes to the other side's sender at once, NACKs
-/// are counted (the connection's NACK responder answers them itself). Ends when the
-/// participant's connection is gone or the room forgotten; a track not bound yet (or unbound)
-/// is looked at again every 200 ms.
+/// are counted (the connection's NACK responder answers them itself), and so are the packets
+/// its reports count lost. Ends when the participant's connection is gone or the room
+/// forgotten; a track not bound yet (or unbound) is looked at again every 200 ms.
 async fn pass_feedback(
     track: Arc<TrackLocalStaticRTP>,
     alive: Weak<Participant>,
@@ -401,6 +431,9 @@ async fn pass_feedback(
         match track.poll().await {
             Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
                 let Some(room) = room.upgrade() else { break };
+                if let Some(p) = alive.upgrade() {
+                    p.count_downlink(&packets, side, &counters);
+                }
                 let mut keyframe = false;
                 for p in &packets {
                     let a = p.as_any();
@@ -472,13 +505,14 @@ async fn fail_if_not_connected(
 /// round-trip time (ICE) from its connection's own statistics into the room's counters, until
 /// the participant's connection is gone.
 async fn sample_link(alive: Weak<Participant>, side: Side, counters: Arc<RoomCounters>) {
+    let mut uplink = LossTally::default();
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let Some(s) = alive.upgrade() else { break };
         let report =
             s.pc.get_stats(Instant::now(), webrtc::peer_connection::StatsSelector::None)
                 .await;
-        counters.record_link(side, &report);
+        counters.record_link(side, &report, &mut uplink);
     }
 }
 
@@ -667,6 +701,7 @@ impl Relay {
             keyframe: Mutex::new((String::new(), LastKeyframe::default())),
             connected: handler.on_tick.clone(),
             created: Instant::now(),
+            downlink: Mutex::new(LossTally::default()),
         });
         *handler.me.lock().expect("me lock") = Arc::downgrade(&participant);
 

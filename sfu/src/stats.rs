@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use exposition::{counter, gauge, header, Histogram, Kind};
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
 
 #[derive(Debug, Default)]
 pub struct RoomCounters {
@@ -15,31 +17,98 @@ pub struct RoomCounters {
     pub dropped: AtomicU64,
     pub plis: AtomicU64,
     pub nacks: AtomicU64,
-    /// Packets lost between each participant and the relay (from the relay's receivers).
+    /// Packets lost on the way from each participant to the relay (the relay's receivers).
     pub lost: [AtomicU64; 2],
+    /// Packets lost on the way from the relay to each participant (the receiver reports of the
+    /// participant's browser about the relay's streams).
+    pub downlink_lost: [AtomicU64; 2],
     /// Round-trip time between the relay and each participant, in microseconds (ICE).
     pub rtt_us: [AtomicU64; 2],
 }
 
 impl RoomCounters {
-    /// `side`'s link as its connection's statistics tell it: packets lost on the way from its
-    /// browser to the relay, and the round-trip time of ICE (the largest of its pairs).
+    /// `side`'s uplink as its connection's statistics tell it: the packets its receivers count
+    /// lost on the way from the browser (newly lost, by `tally`), and the round-trip time of ICE
+    /// (the largest of its pairs).
     pub(crate) fn record_link(
         &self,
         side: crate::side::Side,
         report: &rtc::statistics::report::RTCStatsReport,
+        tally: &mut LossTally,
     ) {
-        let lost: i64 = report
+        let lost = report
             .inbound_rtp_streams()
-            .map(|r| r.received_rtp_stream_stats.packets_lost)
+            .map(|r| {
+                let s = &r.received_rtp_stream_stats;
+                let lost = u32::try_from(s.packets_lost.max(0)).unwrap_or(u32::MAX);
+                tally.report(s.rtp_stream_stats.ssrc, lost)
+            })
             .sum();
-        self.record(side, lost.max(0) as u64, round_trip(report));
+        self.add_lost(side, lost, 0);
+        self.record_rtt(side, round_trip(report));
     }
 
-    /// `side`'s link: packets lost on its uplink so far, and its round-trip time in seconds.
-    pub(crate) fn record(&self, side: crate::side::Side, lost: u64, rtt: f64) {
-        self.lost[side.index()].store(lost, Ordering::Relaxed);
+    /// Packets newly lost on `side`'s uplink (to the relay) and downlink (from it).
+    pub(crate) fn add_lost(&self, side: crate::side::Side, uplink: u64, downlink: u64) {
+        if uplink > 0 {
+            self.lost[side.index()].fetch_add(uplink, Ordering::Relaxed);
+        }
+        if downlink > 0 {
+            self.downlink_lost[side.index()].fetch_add(downlink, Ordering::Relaxed);
+        }
+    }
+
+    /// `side`'s round-trip time now, in seconds.
+    pub(crate) fn record_rtt(&self, side: crate::side::Side, rtt: f64) {
         self.rtt_us[side.index()].store((rtt * 1e6) as u64, Ordering::Relaxed);
+    }
+}
+
+/// The packets lost on each stream a report block covers, as an RTCP compound reports them.
+pub(crate) fn reported_lost(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<(u32, u32)> {
+    let mut lost = Vec::new();
+    for packet in packets {
+        let a = packet.as_any();
+        let reports = if let Some(rr) = a.downcast_ref::<ReceiverReport>() {
+            &rr.reports
+        } else if let Some(sr) = a.downcast_ref::<SenderReport>() {
+            &sr.reports
+        } else {
+            continue;
+        };
+        lost.extend(reports.iter().map(|r| (r.ssrc, r.total_lost)));
+    }
+    lost
+}
+
+/// The packets lost on a connection's streams, from the cumulative counts that RTCP report
+/// blocks carry (RFC 3550, 6.4.1), one way. A stream's count can go back down (a packet that
+/// came late, or again as a retransmission), and it starts again with a new connection: only
+/// what goes beyond the largest count a stream has reported is new, so that nothing is counted
+/// twice and the totals never go down.
+#[derive(Debug, Default)]
+pub struct LossTally {
+    largest: HashMap<u32, u32>,
+}
+
+impl LossTally {
+    /// Stream `ssrc` reports `cumulative` packets lost so far (24 bits, signed on the wire:
+    /// more packets than expected, from duplicates, is no loss); returns those newly lost.
+    pub fn report(&mut self, ssrc: u32, cumulative: u32) -> u64 {
+        let cumulative = if cumulative & 0x80_0000 == 0 {
+            cumulative
+        } else {
+            0
+        };
+        let largest = self.largest.entry(ssrc).or_insert(0);
+        let new = cumulative.saturating_sub(*largest);
+        *largest = (*largest).max(cumulative);
+        u64::from(new)
+    }
+
+    /// Stream `ssrc` has ended: a stream that comes back with its number counts from the start.
+    pub fn forget(&mut self, ssrc: u32) {
+        self.largest.remove(&ssrc);
     }
 }
 
@@ -68,6 +137,7 @@ struct Retired {
     plis: AtomicU64,
     nacks: AtomicU64,
     lost: AtomicU64,
+    downlink_lost: AtomicU64,
 }
 
 /// Upper bounds of the transit histogram's buckets, in microseconds (`+Inf` follows): fine below
@@ -134,10 +204,9 @@ impl Stats {
         add(&r.dropped, c.dropped.load(Ordering::Relaxed));
         add(&r.plis, c.plis.load(Ordering::Relaxed));
         add(&r.nacks, c.nacks.load(Ordering::Relaxed));
-        add(
-            &r.lost,
-            c.lost.iter().map(|l| l.load(Ordering::Relaxed)).sum(),
-        );
+        let sum = |ls: &[AtomicU64; 2]| ls.iter().map(|l| l.load(Ordering::Relaxed)).sum();
+        add(&r.lost, sum(&c.lost));
+        add(&r.downlink_lost, sum(&c.downlink_lost));
     }
 
     /// RTP packets forwarded since the process started.
@@ -145,9 +214,9 @@ impl Stats {
         self.totals()[0]
     }
 
-    /// Packets, bytes, dropped, keyframe requests, NACKs and lost packets since the start: the
-    /// rooms that ended and the rooms open now.
-    fn totals(&self) -> [u64; 6] {
+    /// Packets, bytes, dropped, keyframe requests, NACKs and lost packets (on the way to the
+    /// relay, and from it) since the start: the rooms that ended and the rooms open now.
+    fn totals(&self) -> [u64; 7] {
         let r = &self.retired;
         let mut t = [
             r.packets.load(Ordering::Relaxed),
@@ -156,18 +225,17 @@ impl Stats {
             r.plis.load(Ordering::Relaxed),
             r.nacks.load(Ordering::Relaxed),
             r.lost.load(Ordering::Relaxed),
+            r.downlink_lost.load(Ordering::Relaxed),
         ];
+        let sum = |ls: &[AtomicU64; 2]| ls.iter().map(|l| l.load(Ordering::Relaxed)).sum::<u64>();
         for c in self.rooms.lock().expect("stats lock").values() {
             t[0] += c.packets.load(Ordering::Relaxed);
             t[1] += c.bytes.load(Ordering::Relaxed);
             t[2] += c.dropped.load(Ordering::Relaxed);
             t[3] += c.plis.load(Ordering::Relaxed);
             t[4] += c.nacks.load(Ordering::Relaxed);
-            t[5] += c
-                .lost
-                .iter()
-                .map(|l| l.load(Ordering::Relaxed))
-                .sum::<u64>();
+            t[5] += sum(&c.lost);
+            t[6] += sum(&c.downlink_lost);
         }
         t
     }
@@ -200,6 +268,10 @@ impl Stats {
             (
                 "sportello_relay_packets_lost_total",
                 "Packets lost on the way from the participants to the relay",
+            ),
+            (
+                "sportello_relay_downlink_packets_lost_total",
+                "Packets lost on the way from the relay to the participants, as their browsers report",
             ),
         ]
         .into_iter()
@@ -274,6 +346,77 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("room="), "{out}");
+    }
+
+    #[test]
+    fn losses_are_read_from_receiver_and_sender_reports() {
+        let block = |ssrc, total_lost| rtc::rtcp::reception_report::ReceptionReport {
+            ssrc,
+            total_lost,
+            ..Default::default()
+        };
+        let packets: Vec<Box<dyn rtc::rtcp::Packet>> = vec![
+            Box::new(ReceiverReport {
+                ssrc: 1,
+                reports: vec![block(5, 3), block(6, 0)],
+                ..Default::default()
+            }),
+            Box::new(rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication::default()),
+            Box::new(SenderReport {
+                ssrc: 1,
+                reports: vec![block(7, 12)],
+                ..Default::default()
+            }),
+        ];
+        assert_eq!(reported_lost(&packets), vec![(5, 3), (6, 0), (7, 12)]);
+    }
+
+    #[test]
+    fn a_streams_loss_counts_only_beyond_the_largest_it_reported() {
+        let mut tally = LossTally::default();
+        assert_eq!(tally.report(5, 3), 3);
+        assert_eq!(tally.report(6, 2), 2, "another stream counts apart");
+        assert_eq!(tally.report(5, 3), 0, "the same report again");
+        // Two packets came after all (late, or retransmitted): down to 1, then up to 4.
+        assert_eq!(tally.report(5, 1), 0);
+        assert_eq!(
+            tally.report(5, 4),
+            1,
+            "only the one beyond the 3 already counted"
+        );
+        // More packets than expected (duplicates): -1 in 24 bits, no loss.
+        assert_eq!(tally.report(5, 0xFF_FFFF), 0);
+        assert_eq!(tally.report(5, 5), 1);
+        // The stream ended; one with its number starts from nothing.
+        tally.forget(5);
+        assert_eq!(tally.report(5, 2), 2);
+    }
+
+    #[test]
+    fn losses_each_way_add_up_and_stay_counted_when_the_room_ends() {
+        let stats = Stats::default();
+        let room = stats.room(7);
+        room.add_lost(crate::Side::Citizen, 3, 0);
+        room.add_lost(crate::Side::Operator, 1, 4);
+        room.add_lost(crate::Side::Citizen, 0, 2);
+        let shown = |stats: &Stats| {
+            let mut out = String::new();
+            stats.prometheus(&mut out);
+            out
+        };
+        for out in [shown(&stats), {
+            stats.remove(7);
+            shown(&stats)
+        }] {
+            assert!(
+                out.contains("\nsportello_relay_packets_lost_total 4\n"),
+                "{out}"
+            );
+            assert!(
+                out.contains("\nsportello_relay_downlink_packets_lost_total 6\n"),
+                "{out}"
+            );
+        }
     }
 
     #[test]

@@ -396,6 +396,10 @@ test('with 3 % of packets lost each way, NACKs are answered with retransmissions
     // The uplinks' losses, as the relay's receiver reports tell them to the browsers.
     const lost = [...metrics.matchAll(/^sportello_relay_packets_lost_total (\d+)$/gm)].map((m) => Number(m[1]));
     assert.ok(lost.length === 1 && lost[0] > 0, `the relay counted the packets lost on the way to it: ${lost}`);
+    // The downlinks' losses, as the browsers' receiver reports tell them to the relay.
+    const downlink = [...metrics.matchAll(/^sportello_relay_downlink_packets_lost_total (\d+)$/gm)].map((m) => Number(m[1]));
+    assert.ok(downlink.length === 1 && downlink[0] > 0, `the relay counted the packets lost on the way from it: ${downlink}`);
+    t.diagnostic(`packets lost on the way to the relay ${lost[0]}, from it ${downlink[0]} (10 s and more of call)`);
   } finally {
     for (const rule of rules) iptables(['-D', ...rule]);
     if (c) await c.close();

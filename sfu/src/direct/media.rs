@@ -28,14 +28,13 @@ use rtc::interceptor::{AttributedPacket, Packet, TaggedPacket};
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtcp::receiver_report::ReceiverReport;
-use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::shared::marshal::{Marshal, Unmarshal};
 use rtc::shared::TransportContext;
 use rtc::srtp::context::Context;
 
 use crate::interceptors::{Binds, Driven, Mirror};
+use crate::stats::{reported_lost, LossTally};
 
 /// What a datagram from the browser is to the media path.
 pub(crate) enum Unsealed {
@@ -73,11 +72,13 @@ pub(crate) fn kind(datagram: &[u8]) -> Kind {
 }
 
 /// What a browser's RTCP asks of the relay as a sender: a keyframe (a PLI for one of its
-/// outgoing streams, or a FIR), and how many NACKs it carried (the chain answers those).
+/// outgoing streams, or a FIR), and how many NACKs it carried (the chain answers those); and
+/// what it says of the relay's streams: the packets newly lost on the way to it.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct Feedback {
     pub keyframe: bool,
     pub nacks: u64,
+    pub lost: u64,
 }
 
 pub(crate) fn feedback(packets: &[Box<dyn rtc::rtcp::Packet>], outgoing: &[u32]) -> Feedback {
@@ -95,23 +96,6 @@ pub(crate) fn feedback(packets: &[Box<dyn rtc::rtcp::Packet>], outgoing: &[u32])
     f
 }
 
-/// The packets lost on each stream a report block covers, as an RTCP compound reports them.
-pub(crate) fn reported_lost(packets: &[Box<dyn rtc::rtcp::Packet>]) -> Vec<(u32, u32)> {
-    let mut lost = Vec::new();
-    for packet in packets {
-        let a = packet.as_any();
-        let reports = if let Some(rr) = a.downcast_ref::<ReceiverReport>() {
-            &rr.reports
-        } else if let Some(sr) = a.downcast_ref::<SenderReport>() {
-            &sr.reports
-        } else {
-            continue;
-        };
-        lost.extend(reports.iter().map(|r| (r.ssrc, r.total_lost)));
-    }
-    lost
-}
-
 /// The media path of one connection.
 pub(crate) struct MediaPath {
     /// The relay's SRTP contexts (outgoing, incoming), once DTLS is done.
@@ -124,8 +108,12 @@ pub(crate) struct MediaPath {
     opened: HashSet<u32>,
     /// The browser's RTX streams, with the stream each retransmits.
     rtx: HashMap<u32, u32>,
-    /// Packets lost on each of the browser's streams, as the relay last reported to it.
-    lost: HashMap<u32, u32>,
+    /// Packets lost on the browser's streams, as the relay reports them to it.
+    uplink: LossTally,
+    /// Of those, the ones not yet taken (`take_lost`).
+    uplink_new: u64,
+    /// Packets lost on the relay's streams, as the browser reports them.
+    downlink: LossTally,
 }
 
 impl MediaPath {
@@ -138,7 +126,9 @@ impl MediaPath {
             binds,
             opened: HashSet::new(),
             rtx: HashMap::new(),
-            lost: HashMap::new(),
+            uplink: LossTally::default(),
+            uplink_new: 0,
+            downlink: LossTally::default(),
         };
         (path, mirror)
     }
@@ -181,7 +171,7 @@ impl MediaPath {
                         self.rtx.remove(&rtx);
                     }
                     self.opened.remove(&b.info.ssrc);
-                    self.lost.remove(&b.info.ssrc);
+                    self.uplink.forget(b.info.ssrc);
                     self.stages.remote_stream(&b.info, false)
                 }
             }
@@ -220,7 +210,7 @@ impl MediaPath {
 
     /// A packet from the browser through the interceptors: its media into `media` (a
     /// retransmission as the packet it carries), what its RTCP asks of the relay as the sender
-    /// of `outgoing`.
+    /// of `outgoing` and says of those streams.
     pub(crate) fn read(
         &mut self,
         packet: Packet,
@@ -229,7 +219,12 @@ impl MediaPath {
         media: &mut Vec<rtc::rtp::Packet>,
     ) -> Feedback {
         if let Packet::Rtcp(packets) = packet {
-            let asked = feedback(&packets, outgoing);
+            let mut asked = feedback(&packets, outgoing);
+            for (ssrc, lost) in reported_lost(&packets) {
+                if outgoing.contains(&ssrc) {
+                    asked.lost += self.downlink.report(ssrc, lost);
+                }
+            }
             self.stages.read_rtcp(packets, now);
             return asked;
         }
@@ -270,7 +265,7 @@ impl MediaPath {
                 Packet::Rtcp(packets) => {
                     for (ssrc, lost) in reported_lost(&packets) {
                         if self.opened.contains(&ssrc) {
-                            self.lost.insert(ssrc, lost);
+                            self.uplink_new += self.uplink.report(ssrc, lost);
                         }
                     }
                     rtc::rtcp::packet::marshal(&packets)
@@ -294,9 +289,10 @@ impl MediaPath {
         self.stages.handle_timeout(now);
     }
 
-    /// Packets lost on the browser's streams so far, as the relay last reported them to it.
-    pub(crate) fn lost(&self) -> u64 {
-        self.lost.values().map(|l| u64::from(*l)).sum()
+    /// Packets newly lost on the browser's streams, as the relay reported them to it since the
+    /// last call.
+    pub(crate) fn take_lost(&mut self) -> u64 {
+        std::mem::take(&mut self.uplink_new)
     }
 }
 
@@ -514,6 +510,7 @@ pub struct Fuzzed {
 mod tests {
     use super::*;
     use rtc::interceptor::{Interceptor, StreamInfo};
+    use rtc::rtcp::receiver_report::ReceiverReport;
     use rtc::rtcp::reception_report::ReceptionReport;
 
     /// RTCP packets as `rtc` has them.
@@ -599,35 +596,13 @@ mod tests {
             feedback(&[pli(11), nack(), nack()], &ours),
             Feedback {
                 keyframe: true,
-                nacks: 2
+                nacks: 2,
+                lost: 0
             }
         );
         assert_eq!(feedback(&[pli(12)], &ours), Feedback::default());
         let fir: Box<dyn rtc::rtcp::Packet> = Box::new(FullIntraRequest::default());
         assert!(feedback(&[fir], &ours).keyframe);
-    }
-
-    #[test]
-    fn losses_are_read_from_receiver_and_sender_reports() {
-        let block = |ssrc, total_lost| ReceptionReport {
-            ssrc,
-            total_lost,
-            ..Default::default()
-        };
-        let packets: Rtcp = vec![
-            Box::new(ReceiverReport {
-                ssrc: 1,
-                reports: vec![block(5, 3), block(6, 0)],
-                ..Default::default()
-            }),
-            Box::new(PictureLossIndication::default()),
-            Box::new(SenderReport {
-                ssrc: 1,
-                reports: vec![block(7, 12)],
-                ..Default::default()
-            }),
-        ];
-        assert_eq!(reported_lost(&packets), vec![(5, 3), (6, 0), (7, 12)]);
     }
 
     #[test]
@@ -802,6 +777,24 @@ mod tests {
         })];
         let asked = path.read(Packet::Rtcp(nack), now, &[3000], &mut media);
         assert_eq!(asked.nacks, 1);
+        // The browser's receiver report: 2 of the relay's packets lost on the way to it, and 9
+        // of a stream that is not the relay's, which does not count.
+        let report = |lost| -> Rtcp {
+            let block = |ssrc, total_lost| ReceptionReport {
+                ssrc,
+                total_lost,
+                ..Default::default()
+            };
+            vec![Box::new(ReceiverReport {
+                ssrc: 1,
+                reports: vec![block(3000, lost), block(4000, 9)],
+                ..Default::default()
+            })]
+        };
+        let asked = path.read(Packet::Rtcp(report(2)), now, &[3000], &mut media);
+        assert_eq!(asked.lost, 2);
+        let asked = path.read(Packet::Rtcp(report(2)), now, &[3000], &mut media);
+        assert_eq!(asked.lost, 0, "the same loss reported again");
         sent.clear();
         path.seal(|d| sent.push(d));
         // (SRTP leaves the header in the clear; the browser's replay window would refuse the
@@ -824,6 +817,7 @@ mod tests {
             .filter_map(|plain| rtc::rtcp::packet::unmarshal(&mut &plain[..]).ok())
             .collect();
         assert!(!reports.is_empty(), "no report when due");
-        assert_eq!(path.lost(), 1);
+        assert_eq!(path.take_lost(), 1);
+        assert_eq!(path.take_lost(), 0, "taken once");
     }
 }

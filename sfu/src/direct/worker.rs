@@ -167,7 +167,8 @@ pub(crate) struct Worker {
     timers_from: usize,
 }
 
-/// How often each link's loss and round-trip time are read into the room's counters.
+/// How often each link's round-trip time is read into the room's counters (its losses are
+/// counted as the reports that carry them go by).
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
 
 /// Connections sampled before the datagrams waiting are read again. A connection's statistics
@@ -578,6 +579,7 @@ impl Worker {
         if asked.nacks > 0 {
             p.counters.nacks.fetch_add(asked.nacks, Ordering::Relaxed);
         }
+        p.counters.add_lost(p.side, 0, asked.lost);
         for packet in media.drain(..) {
             self.forward(key, packet, now);
         }
@@ -603,6 +605,8 @@ impl Worker {
             Some(((dest, _), local)) => udp.push((dest, local.ip(), d)),
             None => {}
         });
+        // The losses its reports told the browser of.
+        p.counters.add_lost(p.side, p.media.take_lost(), 0);
         if !p.dirty {
             p.dirty = true;
             self.dirty.push(key);
@@ -743,8 +747,7 @@ impl Worker {
         false
     }
 
-    /// Each link's loss (as the media path reports it to the browser) and round-trip time (from
-    /// the connection's ICE statistics): the next
+    /// Each link's round-trip time (from the connection's ICE statistics): the next
     /// `SAMPLE_SLICE` connections of a sampling under way; whether it has more.
     fn sample(&mut self, now: Instant) -> bool {
         let Some(from) = self.sampling else {
@@ -755,7 +758,7 @@ impl Worker {
         for p in self.peers[from..to].iter_mut().flatten() {
             let report = p.pc.get_stats(now, rtc::statistics::StatsSelector::None);
             let rtt = crate::stats::round_trip(&report);
-            p.counters.record(p.side, p.media.lost(), rtt);
+            p.counters.record_rtt(p.side, rtt);
         }
         self.sampling = (to < self.peers.len()).then_some(to);
         self.sampling.is_some()
