@@ -165,7 +165,9 @@
         sel.appendChild(o);
       });
     });
-    document.getElementById('devices').hidden = cams.length + mics.length === 0;
+    var row = document.getElementById('devices');
+    row.hidden = cams.length + mics.length === 0;
+    row.classList.remove('devices-pending');
   }
 
   // The camera and microphone, asked for once; the call waits for them (a quick "Collegati"
