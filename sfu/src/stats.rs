@@ -1,5 +1,6 @@
 //! Counters of what the relay forwards, per room, and how long datagrams spend in it, for the
-//! Prometheus endpoint.
+//! Prometheus endpoint; and the packets lost each way, read from RTCP report blocks
+//! (`reported_lost`, `LossTally`) by both media engines.
 
 use std::collections::HashMap;
 use std::fmt::Write;
