@@ -133,12 +133,11 @@ impl Participant {
         side: Side,
         counters: &RoomCounters,
     ) {
-        let mut tally = self.downlink.lock().expect("downlink lock");
-        let lost = crate::stats::reported_lost(packets)
-            .into_iter()
-            .filter(|(ssrc, _)| self.out_ssrc.contains(ssrc))
-            .map(|(ssrc, lost)| tally.report(ssrc, lost))
-            .sum();
+        let lost = self
+            .downlink
+            .lock()
+            .expect("downlink lock")
+            .read(packets, |ssrc| self.out_ssrc.contains(&ssrc));
         counters.add_lost(side, 0, lost);
     }
 }

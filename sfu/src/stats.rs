@@ -107,6 +107,20 @@ impl LossTally {
         u64::from(new)
     }
 
+    /// The report blocks of an RTCP compound about the streams `counted` picks: the packets
+    /// newly lost on them.
+    pub fn read(
+        &mut self,
+        packets: &[Box<dyn rtc::rtcp::Packet>],
+        counted: impl Fn(u32) -> bool,
+    ) -> u64 {
+        reported_lost(packets)
+            .into_iter()
+            .filter(|(ssrc, _)| counted(*ssrc))
+            .map(|(ssrc, lost)| self.report(ssrc, lost))
+            .sum()
+    }
+
     /// Stream `ssrc` has ended: a stream that comes back with its number counts from the start.
     pub fn forget(&mut self, ssrc: u32) {
         self.largest.remove(&ssrc);

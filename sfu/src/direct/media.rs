@@ -34,7 +34,7 @@ use rtc::shared::TransportContext;
 use rtc::srtp::context::Context;
 
 use crate::interceptors::{Binds, Driven, Mirror};
-use crate::stats::{reported_lost, LossTally};
+use crate::stats::LossTally;
 
 /// What a datagram from the browser is to the media path.
 pub(crate) enum Unsealed {
@@ -220,11 +220,9 @@ impl MediaPath {
     ) -> Feedback {
         if let Packet::Rtcp(packets) = packet {
             let mut asked = feedback(&packets, outgoing);
-            for (ssrc, lost) in reported_lost(&packets) {
-                if outgoing.contains(&ssrc) {
-                    asked.lost += self.downlink.report(ssrc, lost);
-                }
-            }
+            asked.lost = self
+                .downlink
+                .read(&packets, |ssrc| outgoing.contains(&ssrc));
             self.stages.read_rtcp(packets, now);
             return asked;
         }
@@ -263,11 +261,8 @@ impl MediaPath {
                     .ok()
                     .and_then(|plain| outgoing.encrypt_rtp_with_header(&plain, &p.header).ok()),
                 Packet::Rtcp(packets) => {
-                    for (ssrc, lost) in reported_lost(&packets) {
-                        if self.opened.contains(&ssrc) {
-                            self.uplink_new += self.uplink.report(ssrc, lost);
-                        }
-                    }
+                    let opened = &self.opened;
+                    self.uplink_new += self.uplink.read(&packets, |ssrc| opened.contains(&ssrc));
                     rtc::rtcp::packet::marshal(&packets)
                         .ok()
                         .and_then(|plain| outgoing.encrypt_rtcp(&plain).ok())
