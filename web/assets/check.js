@@ -76,7 +76,10 @@
         sel.appendChild(o);
       });
     });
-    document.getElementById('check-devices').hidden = false;
+    // The lists held their place, unseen, until now (see the page): shown, they move nothing.
+    var row = document.getElementById('check-devices');
+    row.hidden = !devices.some(function (d) { return d.kind === 'videoinput' || d.kind === 'audioinput'; });
+    row.classList.remove('devices-pending');
   }
 
   async function start(cameraId, micId) {
@@ -91,7 +94,10 @@
       try { stream = await navigator.mediaDevices.getUserMedia({ audio: mic }); } catch (e2) { stream = null; }
     }
     document.getElementById('check-live').hidden = false;
-    if (!stream) { say('check-camera-result', T.denied); root.dataset.result = 'denied'; return; }
+    // No camera or microphone: no lists to choose from. Allowed (again): their place is kept.
+    var row = document.getElementById('check-devices');
+    if (!stream) { row.hidden = true; say('check-camera-result', T.denied); root.dataset.result = 'denied'; return; }
+    if (row.hidden) { row.classList.add('devices-pending'); row.hidden = false; }
     var v = stream.getVideoTracks()[0];
     var a = stream.getAudioTracks()[0];
     var el = document.getElementById('check-video');
