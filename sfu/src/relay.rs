@@ -399,8 +399,9 @@ async fn forward_track(
             if room
                 .participant(side.other())
                 .is_some_and(|o| o.connected.load(Ordering::Relaxed))
+                && track.write_rtcp(pli(ssrc)).await.is_ok()
             {
-                let _ = track.write_rtcp(pli(ssrc)).await;
+                counters.plis.fetch_add(1, Ordering::Relaxed);
             }
         }
         let Some(other) = room.participant(side.other()) else {

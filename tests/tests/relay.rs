@@ -40,7 +40,9 @@ mod relay {
     /// the room at the same moment and one connection is up first): the operator gets that
     /// keyframe the moment it connects, though the citizen sends nothing more and answers no
     /// keyframe request, renumbered to sit just behind the citizen's live stream, with one
-    /// sequence number left out so that no frame is decoded against one it never had.
+    /// sequence number left out so that no frame is decoded against one it never had. A
+    /// keyframe is asked of the citizen only once someone can take it: once, when the operator
+    /// connects.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn on_the_rtc_engine_a_side_that_connects_later_gets_the_others_last_keyframe_at_once() {
         later_gets_the_last_keyframe(MediaEngine::Rtc).await;
@@ -110,6 +112,13 @@ mod relay {
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
+        // Nobody could take a keyframe yet, so none was asked for: a browser acts on one request
+        // in 300 ms and drops the rest, and a request made now could cost the operator's.
+        assert_eq!(
+            keyframe_requests(&s).await,
+            0,
+            "a keyframe asked for nobody"
+        );
 
         let operator = join_as(true).await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -149,8 +158,29 @@ mod relay {
             3001
         );
 
+        // The operator's connection asked the citizen for a fresh keyframe, once.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while keyframe_requests(&s).await == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "no keyframe asked for the operator"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(keyframe_requests(&s).await, 1, "one keyframe asked for");
+
         citizen.leave().await.unwrap();
         operator.leave().await.unwrap();
+    }
+
+    /// The keyframe requests the relay has sent to senders (its metrics).
+    async fn keyframe_requests(s: &Server) -> u64 {
+        let m = s.admin_get("/metrics").await.body;
+        m.lines()
+            .find_map(|l| l.strip_prefix("sportello_relay_keyframe_requests_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no keyframe requests in the metrics:\n{m}"))
     }
 
     /// A server whose relay runs on `engine` with `threads` reactors, on `ip`; on the rtc engine
