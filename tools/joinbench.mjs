@@ -7,7 +7,8 @@
 //    connection set up); then the citizen reloads: the citizen's navigation to its first frame,
 //    and the operator's time from the citizen's `join` (peer_joined) to its first new frame;
 //  - a reload mid-call: the citizen reloads with the operator in: navigation to first frame.
-// With --janus, instead: both arrive together, interleaved round by round with Janus 1.1.2
+// With --janus, instead: both arrive together, interleaved round by round with Janus 1.1.2 (each
+// going first in every other round)
 // (Debian `janus`, its VideoRoom plugin and its own client janus.js) on the same two browsers,
 // both pages asking for 640×480 video; each page navigates from a blank page to the room at the
 // same moment. Janus's ICE needs the network namespace of tools/netns.sh (root).
@@ -292,19 +293,25 @@ async function joinRound(pages, urls, name, cpuOf) {
   return times;
 }
 
-// Both arrive together, round by round: Sportello, then Janus, on the same pages.
+// Both arrive together, round by round, on the same pages: Sportello first in even rounds, Janus
+// first in odd ones, so that whatever the round before leaves behind (a call still being torn
+// down, a warmer cache) weighs on both alike.
 async function compareWithJanus(pages, ourUrls, janusUrls) {
   const ours = [];
   const theirs = [];
   const cpuOf = { sportello: [], janus: [] };
   const n = pages.length;
   for (let i = 0; i < rounds; i++) {
-    await blank(pages);
-    ours.push(...(await joinRound(pages, ourUrls, 'sportello', cpuOf.sportello)));
-    await pause();
-    await blank(pages);
-    theirs.push(...(await joinRound(pages, janusUrls, 'janus', cpuOf.janus)));
-    await pause();
+    const sides = [
+      async () => ours.push(...(await joinRound(pages, ourUrls, 'sportello', cpuOf.sportello))),
+      async () => theirs.push(...(await joinRound(pages, janusUrls, 'janus', cpuOf.janus))),
+    ];
+    if (i % 2 === 1) sides.reverse();
+    for (const side of sides) {
+      await blank(pages);
+      await side();
+      await pause();
+    }
   }
   if (byProcess) showProcessCpu(cpuOf, 'CPU ms per round by process (medians)');
   const rooms = `${n / 2} room${n > 2 ? 's' : ''}`;
