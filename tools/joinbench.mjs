@@ -347,14 +347,17 @@ async function packetsOf(pages) {
   return { total: all.reduce((a, n) => a + n.audio + n.video, 0), video: all.reduce((a, n) => a + n.video, 0) };
 }
 
-// CPU per forwarded packet, round by round: Sportello, then Janus, on the same pages.
+// CPU per forwarded packet, round by round on the same pages, each going first in every other
+// round (as in compareWithJanus).
 async function cpuWithJanus(pages, ourUrls, janusUrls, server, janus) {
   const per = { sportello: [], janus: [] };
   const rates = { sportello: [], janus: [] };
   const videoRates = { sportello: [], janus: [] };
   const cpuOf = { sportello: [], janus: [] };
   for (let i = 0; i < rounds; i++) {
-    for (const [name, urls, pid] of [['sportello', ourUrls, server.pid], ['janus', janusUrls, janus.pid]]) {
+    const sides = [['sportello', ourUrls, server.pid], ['janus', janusUrls, janus.pid]];
+    if (i % 2 === 1) sides.reverse();
+    for (const [name, urls, pid] of sides) {
       await blank(pages);
       await Promise.all(pages.map((p, k) => reloadToFrame(p, undefined, urls[k])));
       await new Promise((r) => setTimeout(r, WARM_UP_MS));
