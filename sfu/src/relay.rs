@@ -399,9 +399,8 @@ async fn forward_track(
             if room
                 .participant(side.other())
                 .is_some_and(|o| o.connected.load(Ordering::Relaxed))
-                && track.write_rtcp(pli(ssrc)).await.is_ok()
             {
-                counters.plis.fetch_add(1, Ordering::Relaxed);
+                room.request_keyframe(side, &counters).await;
             }
         }
         let Some(other) = room.participant(side.other()) else {
